@@ -1,0 +1,135 @@
+/* room.h - a room's state as a fold over its events, and the exercise engine
+ * and rupture detector that turn commands (and clock ticks) into events.
+ *
+ * Pure: no I/O, no clock (callers pass `now`), no allocation. att_room is a
+ * plain value (copyable with memcpy); it borrows the catalog and script, which
+ * must outlive it. Events produced by att_room_decide borrow strings and the
+ * input object from the command; the caller keeps the command alive until
+ * the events are encoded.
+ *
+ * The server's cycle: decide (const) -> store + fold each event with
+ * att_room_apply -> ack and broadcast. Replay and recovery call only
+ * att_room_init + att_room_apply, so live, recovered and replayed rooms run
+ * the very same code. */
+#ifndef ATTUNE_ROOM_H
+#define ATTUNE_ROOM_H
+
+#include <jansson.h>
+#include "attune/catalog.h"
+#include "attune/event.h"
+#include "attune/msg.h"
+
+#define ATT_MAX_RUPTURES 128
+#define ATT_ROOM_ID_BYTES 64
+/* The most events one command or tick can produce. */
+#define ATT_MAX_EVENTS_PER_COMMAND 8
+
+typedef enum {
+    ATT_STATUS_WAITING_CONSENT,
+    ATT_STATUS_ACTIVE,
+    ATT_STATUS_PAUSED,
+    ATT_STATUS_ENDED,
+} att_status;
+
+typedef enum { ATT_END_NONE, ATT_END_COMPLETED, ATT_END_THERAPIST } att_end_reason;
+
+typedef enum {
+    ATT_RS_SUSPECTED,
+    ATT_RS_OPEN,
+    ATT_RS_REPAIRED,
+    ATT_RS_DISMISSED,
+} att_rupture_status;
+
+typedef struct {
+    att_rupture_open open;
+    att_rupture_status status;
+    int confirmed; /* a suspicion the therapist confirmed (visible to partners) */
+    int64_t opened_seq;
+    int64_t opened_at;
+    /* repair, when status == ATT_RS_REPAIRED */
+    int64_t repair_seq;
+    int64_t repair_at;
+    att_role repair_by;
+    att_repair_how repair_how;
+    char repair_strategy[ATT_MARKER_BYTES];
+    int64_t repair_attempt_seq;
+} att_rupture;
+
+typedef struct {
+    int64_t silence_ms; /* default ATT_DEFAULT_SILENCE_MS */
+} att_room_config;
+
+typedef struct {
+    const att_catalog *catalog;
+    const att_script *script;
+    att_room_config config;
+    char room_id[ATT_ROOM_ID_BYTES + 1];
+    int64_t seq; /* last applied */
+    int created;
+    att_status status;
+    att_end_reason end_reason;
+    int round;
+    int step; /* index; meaningful unless ended */
+    att_role speaker;
+    att_role paused_by; /* ATT_ROLE_NONE when not paused */
+    int64_t step_started_at;
+    int consent[2];
+    int present[3];
+    int observers;
+    int last_rating[2]; /* -1 when none */
+    int rejections_in_row;
+    int silence_open_step; /* step index with an open silence rupture in this round, -1 */
+    int next_rupture_id;
+    int n_ruptures;
+    int ruptures_dropped; /* ruptures beyond ATT_MAX_RUPTURES (counted, not kept) */
+    att_rupture ruptures[ATT_MAX_RUPTURES];
+} att_room;
+
+/* Prepares an empty room (seq 0) for a script. Its first event must be
+ * room_created. Returns 0 or a negative code. */
+int att_room_init(att_room *room, const att_catalog *cat, const att_script *script,
+                  const char *room_id, const att_room_config *config, att_error *err);
+
+/* Folds one event (ev->seq must be room->seq + 1). Returns 0, or a negative
+ * code with err set when the event cannot follow the state (corrupt log); the
+ * room is then unchanged. */
+int att_room_apply(att_room *room, const att_event *ev, att_error *err);
+
+/* The first event of a room. */
+void att_room_created_event(const att_room *room, int64_t now, att_role first_speaker,
+                            att_event *out);
+
+/* Checks a command from `role` against the state and turns it into events
+ * (seqs room->seq+1, +2, ...; time `now`) in out[0..*n_out). Does not modify
+ * the room: fold the events with att_room_apply once stored. Hello and ping
+ * produce no events. Returns 0 or a negative code with err set. */
+int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
+                    att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err);
+
+/* Presence: a member connected or disconnected (the server calls these; they
+ * return the joined/left event and any rupture events, like decide). */
+int att_room_decide_join(const att_room *room, att_role role, int64_t now,
+                         att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
+int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason,
+                          int64_t now, att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
+
+/* Clock tick: events the detector raises because time passed (silence).
+ * Returns the number of events written to out (0 most of the time). */
+int att_room_tick(const att_room *room, int64_t now, att_event out[ATT_MAX_EVENTS_PER_COMMAND]);
+
+/* When the next tick could produce an event (ms since epoch), or -1 when no
+ * timer is needed; lets the server arm one timer per room. */
+int64_t att_room_next_deadline(const att_room *room);
+
+/* The role that must act now, or ATT_ROLE_NONE (waiting, paused, ended). */
+att_role att_room_actor(const att_room *room);
+
+/* The state object for `viewer` ({"type":"state",...} when with_type).
+ * Partners get ruptures filtered. New reference, NULL on allocation failure. */
+json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type);
+
+/* Canonical state (therapist view, sorted keys, compact) and its SHA-256 as
+ * 64 hex chars + NUL. Returns 0 or a negative code. */
+int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err);
+
+#endif

@@ -1,0 +1,74 @@
+/* types.h - roles, error codes, limits and small enums shared by the whole
+ * Attune core, with their wire names. Owns nothing; pure data and lookups. */
+#ifndef ATTUNE_TYPES_H
+#define ATTUNE_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATT_PROTOCOL_VERSION 1
+#define ATT_MAX_MESSAGE_BYTES 65536
+#define ATT_MAX_DEPTH 8
+#define ATT_MAX_ID_BYTES 64
+#define ATT_MAX_TOKEN_BYTES 1024
+#define ATT_MAX_TEXT_BYTES 4000
+#define ATT_MAX_INPUT_MEMBERS 16
+#define ATT_DEFAULT_SILENCE_MS 90000
+
+typedef enum {
+    ATT_ROLE_NONE = -1,
+    ATT_ROLE_PARTNER_A = 0,
+    ATT_ROLE_PARTNER_B = 1,
+    ATT_ROLE_THERAPIST = 2,
+    ATT_ROLE_OBSERVER = 3,
+    ATT_ROLE_SYSTEM = 4, /* only as an event's `by` */
+} att_role;
+
+typedef enum {
+    ATT_OK = 0,
+    ATT_ERR_BAD_JSON,
+    ATT_ERR_BAD_MESSAGE,
+    ATT_ERR_UNKNOWN_TYPE,
+    ATT_ERR_NOT_AUTHENTICATED,
+    ATT_ERR_BAD_TOKEN,
+    ATT_ERR_FORBIDDEN,
+    ATT_ERR_NOT_YOUR_TURN,
+    ATT_ERR_INVALID_STEP,
+    ATT_ERR_CONSENT_REQUIRED,
+    ATT_ERR_RATE_LIMITED,
+    ATT_ERR_TOO_LARGE,
+    ATT_ERR_INVALID_INPUT,
+    ATT_ERR_SESSION_PAUSED,
+    ATT_ERR_SESSION_ENDED,
+    ATT_ERR_NOT_FOUND,
+    ATT_ERR_ALREADY_AUTHENTICATED,
+    ATT_ERR_INTERNAL,
+    ATT_ERR__COUNT
+} att_code;
+
+/* An error: a code plus a human-readable message (never containing what a
+ * participant wrote). Filled by the callee, owned by the caller. */
+typedef struct {
+    att_code code;
+    char message[160];
+} att_error;
+
+/* Sets err (when not NULL) and returns -(int)code, so callers can write
+ * `return att_fail(err, ATT_ERR_X, "...")`. */
+int att_fail(att_error *err, att_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *att_code_name(att_code code);
+const char *att_role_name(att_role role);
+/* Returns ATT_ROLE_NONE for an unknown name. Accepts "system" too. */
+att_role att_role_from_name(const char *name);
+static inline int att_role_is_partner(att_role r)
+{
+    return r == ATT_ROLE_PARTNER_A || r == ATT_ROLE_PARTNER_B;
+}
+static inline att_role att_other_partner(att_role r)
+{
+    return r == ATT_ROLE_PARTNER_A ? ATT_ROLE_PARTNER_B : ATT_ROLE_PARTNER_A;
+}
+
+#endif
