@@ -1,0 +1,386 @@
+/* event.c - names, visibility and the JSON form of room events. */
+#include "attune/event.h"
+
+#include <string.h>
+
+static const char *const event_names[ATT_EV__COUNT] = {
+    [ATT_EV_ROOM_CREATED] = "room_created",
+    [ATT_EV_JOINED] = "joined",
+    [ATT_EV_LEFT] = "left",
+    [ATT_EV_CONSENTED] = "consented",
+    [ATT_EV_TURN] = "turn",
+    [ATT_EV_CONTROL] = "control",
+    [ATT_EV_PAUSE_REQUESTED] = "pause_requested",
+    [ATT_EV_REPAIR_ATTEMPT] = "repair_attempt",
+    [ATT_EV_REPAIR_ACCEPTED] = "repair_accepted",
+    [ATT_EV_RUPTURE_OPENED] = "rupture_opened",
+    [ATT_EV_RUPTURE_SUSPECTED] = "rupture_suspected",
+    [ATT_EV_RUPTURE_CONFIRMED] = "rupture_confirmed",
+    [ATT_EV_RUPTURE_DISMISSED] = "rupture_dismissed",
+    [ATT_EV_RUPTURE_REPAIRED] = "rupture_repaired",
+    [ATT_EV_NOTE] = "note",
+};
+
+static const char *const control_names[ATT_CTL__COUNT] = {
+    "advance", "back", "pause", "resume", "swap", "end",
+};
+
+static const char *const kind_names[ATT_RK__COUNT] = {
+    "withdrawal", "confrontation", "misattunement", "disconnection_felt", "flooding",
+};
+
+static const char *const source_names[ATT_SRC__COUNT] = {"detector", "partner", "therapist"};
+
+static const char *const how_names[ATT_HOW__COUNT] = {
+    "therapist_strategy", "repair_attempt", "reconnect", "reflection_confirmed", "resumed",
+};
+
+static const char *const left_names[ATT_LEFT__COUNT] = {"closed", "timeout", "slow_reader",
+                                                        "shutdown"};
+
+static const char *name_at(const char *const *names, int count, int i)
+{
+    return (i >= 0 && i < count) ? names[i] : "unknown";
+}
+
+static int index_of(const char *const *names, int count, const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *att_event_type_name(att_event_type t)
+{
+    return name_at(event_names, ATT_EV__COUNT, (int)t);
+}
+const char *att_control_name(att_control c)
+{
+    return name_at(control_names, ATT_CTL__COUNT, (int)c);
+}
+int att_control_from_name(const char *name)
+{
+    return index_of(control_names, ATT_CTL__COUNT, name);
+}
+const char *att_rupture_kind_name(att_rupture_kind k)
+{
+    return name_at(kind_names, ATT_RK__COUNT, (int)k);
+}
+int att_rupture_kind_from_name(const char *name)
+{
+    return index_of(kind_names, ATT_RK__COUNT, name);
+}
+const char *att_source_name(att_source s)
+{
+    return name_at(source_names, ATT_SRC__COUNT, (int)s);
+}
+const char *att_repair_how_name(att_repair_how h)
+{
+    return name_at(how_names, ATT_HOW__COUNT, (int)h);
+}
+const char *att_left_reason_name(att_left_reason r)
+{
+    return name_at(left_names, ATT_LEFT__COUNT, (int)r);
+}
+
+int att_event_visible_to(att_event_type t, att_role viewer)
+{
+    if (viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER)
+        return 1;
+    switch (t) {
+    case ATT_EV_RUPTURE_SUSPECTED:
+    case ATT_EV_RUPTURE_DISMISSED:
+    case ATT_EV_NOTE:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static const char *step_id(const att_script *script, int step)
+{
+    if (step < 0 || !script || (size_t)step >= script->n_steps)
+        return NULL;
+    return script->steps[step].id;
+}
+
+json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *script)
+{
+    json_t *ev = json_array();
+    if (!ev)
+        return NULL;
+    for (int i = 0; i < r->n_evidence; i++)
+        json_array_append_new(ev, json_integer(r->evidence[i]));
+    const char *sid = step_id(script, r->step);
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o}", "id", r->id, "kind",
+                     att_rupture_kind_name(r->kind), "marker", r->marker, "source",
+                     att_source_name(r->source), "who", att_role_name(r->who), "with",
+                     att_role_name(r->with), "step", sid ? json_string(sid) : json_null(),
+                     "round", r->round, "evidence", ev);
+}
+
+/* Sets key to a new value; returns -1 when either failed to allocate. */
+static int set_new(json_t *obj, const char *key, json_t *value)
+{
+    return value ? json_object_set_new(obj, key, value) : -1;
+}
+
+json_t *att_event_to_json(const att_event *ev, const att_script *script)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int rc = 0;
+    rc |= set_new(o, "type", json_string(att_event_type_name(ev->type)));
+    rc |= set_new(o, "at", json_integer(ev->at));
+    rc |= set_new(o, "by", json_string(att_role_name(ev->by)));
+    switch (ev->type) {
+    case ATT_EV_ROOM_CREATED:
+        rc |= set_new(o, "exercise", json_string(ev->exercise ? ev->exercise : ""));
+        rc |= set_new(o, "first_speaker", json_string(att_role_name(ev->first_speaker)));
+        break;
+    case ATT_EV_LEFT:
+        rc |= set_new(o, "reason", json_string(att_left_reason_name(ev->left_reason)));
+        break;
+    case ATT_EV_TURN: {
+        const char *sid = step_id(script, ev->step);
+        rc |= set_new(o, "step", json_string(sid ? sid : ""));
+        rc |= set_new(o, "round", json_integer(ev->round));
+        rc |= set_new(o, "input", ev->input ? json_incref(ev->input) : json_object());
+        break;
+    }
+    case ATT_EV_CONTROL:
+        rc |= set_new(o, "action", json_string(att_control_name(ev->action)));
+        break;
+    case ATT_EV_PAUSE_REQUESTED:
+        if (ev->text)
+            rc |= set_new(o, "note", json_string(ev->text));
+        break;
+    case ATT_EV_REPAIR_ATTEMPT:
+        if (ev->text)
+            rc |= set_new(o, "text", json_string(ev->text));
+        if (ev->rupture_id > 0)
+            rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        break;
+    case ATT_EV_REPAIR_ACCEPTED:
+        rc |= set_new(o, "attempt_seq", json_integer(ev->attempt_seq));
+        break;
+    case ATT_EV_RUPTURE_OPENED:
+    case ATT_EV_RUPTURE_SUSPECTED:
+    case ATT_EV_RUPTURE_CONFIRMED:
+        rc |= set_new(o, "rupture", att_rupture_open_to_json(&ev->rupture, script));
+        break;
+    case ATT_EV_RUPTURE_DISMISSED:
+        rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        if (ev->text)
+            rc |= set_new(o, "note", json_string(ev->text));
+        break;
+    case ATT_EV_RUPTURE_REPAIRED:
+        rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        rc |= set_new(o, "how", json_string(att_repair_how_name(ev->how)));
+        if (ev->how == ATT_HOW_THERAPIST_STRATEGY && ev->strategy)
+            rc |= set_new(o, "strategy", json_string(ev->strategy));
+        if (ev->how == ATT_HOW_REPAIR_ATTEMPT)
+            rc |= set_new(o, "attempt_seq", json_integer(ev->attempt_seq));
+        break;
+    case ATT_EV_NOTE:
+        rc |= set_new(o, "text", json_string(ev->text ? ev->text : ""));
+        if (ev->rupture_id > 0)
+            rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        break;
+    case ATT_EV_JOINED:
+    case ATT_EV_CONSENTED:
+    case ATT_EV__COUNT:
+        break;
+    }
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* --- decoding ----------------------------------------------------------- */
+
+static int bad(att_error *err, const char *what)
+{
+    return att_fail(err, ATT_ERR_BAD_MESSAGE, "event: %s", what);
+}
+
+static int get_int(json_t *o, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static const char *get_str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int find_step(const att_script *script, const char *id)
+{
+    if (!id || !script)
+        return -1;
+    for (size_t i = 0; i < script->n_steps; i++)
+        if (strcmp(script->steps[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int rupture_from_json(json_t *r, const att_script *script, att_rupture_open *out,
+                             att_error *err)
+{
+    int64_t v;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(r))
+        return bad(err, "rupture is not an object");
+    if (get_int(r, "id", &v) || v < 1 || v > 1000000)
+        return bad(err, "rupture id");
+    out->id = (int)v;
+    int k = att_rupture_kind_from_name(get_str(r, "kind"));
+    if (k < 0)
+        return bad(err, "rupture kind");
+    out->kind = (att_rupture_kind)k;
+    const char *marker = get_str(r, "marker");
+    if (!marker || strlen(marker) >= sizeof out->marker)
+        return bad(err, "rupture marker");
+    strcpy(out->marker, marker);
+    int s = index_of(source_names, ATT_SRC__COUNT, get_str(r, "source"));
+    if (s < 0)
+        return bad(err, "rupture source");
+    out->source = (att_source)s;
+    out->who = att_role_from_name(get_str(r, "who"));
+    out->with = att_role_from_name(get_str(r, "with"));
+    if (!att_role_is_partner(out->who) || out->with == ATT_ROLE_NONE || out->with == out->who)
+        return bad(err, "rupture who/with");
+    json_t *step = json_object_get(r, "step");
+    if (json_is_null(step) || !step) {
+        out->step = -1;
+    } else {
+        out->step = find_step(script, json_string_value(step));
+        if (out->step < 0)
+            return bad(err, "rupture step");
+    }
+    if (get_int(r, "round", &v) || v < 0 || v > 1000)
+        return bad(err, "rupture round");
+    out->round = (int)v;
+    json_t *evidence = json_object_get(r, "evidence");
+    if (!json_is_array(evidence) || json_array_size(evidence) > ATT_MAX_EVIDENCE)
+        return bad(err, "rupture evidence");
+    size_t i;
+    json_t *e;
+    json_array_foreach(evidence, i, e)
+    {
+        if (!json_is_integer(e))
+            return bad(err, "rupture evidence");
+        out->evidence[out->n_evidence++] = json_integer_value(e);
+    }
+    return 0;
+}
+
+int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, att_error *err)
+{
+    int64_t v;
+    memset(ev, 0, sizeof *ev);
+    if (!json_is_object(obj))
+        return bad(err, "not an object");
+    int t = index_of(event_names, ATT_EV__COUNT, get_str(obj, "type"));
+    if (t < 0)
+        return bad(err, "unknown type");
+    ev->type = (att_event_type)t;
+    if (get_int(obj, "at", &ev->at))
+        return bad(err, "at");
+    ev->by = att_role_from_name(get_str(obj, "by"));
+    if (ev->by == ATT_ROLE_NONE)
+        return bad(err, "by");
+    ev->step = -1;
+    switch (ev->type) {
+    case ATT_EV_ROOM_CREATED:
+        ev->exercise = get_str(obj, "exercise");
+        ev->first_speaker = att_role_from_name(get_str(obj, "first_speaker"));
+        if (!ev->exercise || !att_role_is_partner(ev->first_speaker))
+            return bad(err, "room_created fields");
+        break;
+    case ATT_EV_LEFT: {
+        int r = index_of(left_names, ATT_LEFT__COUNT, get_str(obj, "reason"));
+        if (r < 0)
+            return bad(err, "left reason");
+        ev->left_reason = (att_left_reason)r;
+        break;
+    }
+    case ATT_EV_TURN:
+        ev->step = find_step(script, get_str(obj, "step"));
+        if (ev->step < 0)
+            return bad(err, "turn step");
+        if (get_int(obj, "round", &v) || v < 0 || v > 1000)
+            return bad(err, "turn round");
+        ev->round = (int)v;
+        ev->input = json_object_get(obj, "input");
+        if (!json_is_object(ev->input))
+            return bad(err, "turn input");
+        break;
+    case ATT_EV_CONTROL: {
+        int c = att_control_from_name(get_str(obj, "action"));
+        if (c < 0)
+            return bad(err, "control action");
+        ev->action = (att_control)c;
+        break;
+    }
+    case ATT_EV_PAUSE_REQUESTED:
+        ev->text = get_str(obj, "note");
+        break;
+    case ATT_EV_REPAIR_ATTEMPT:
+        ev->text = get_str(obj, "text");
+        if (!get_int(obj, "rupture_id", &v))
+            ev->rupture_id = (int)v;
+        break;
+    case ATT_EV_REPAIR_ACCEPTED:
+        if (get_int(obj, "attempt_seq", &ev->attempt_seq))
+            return bad(err, "attempt_seq");
+        break;
+    case ATT_EV_RUPTURE_OPENED:
+    case ATT_EV_RUPTURE_SUSPECTED:
+    case ATT_EV_RUPTURE_CONFIRMED:
+        return rupture_from_json(json_object_get(obj, "rupture"), script, &ev->rupture, err);
+    case ATT_EV_RUPTURE_DISMISSED:
+        if (get_int(obj, "rupture_id", &v))
+            return bad(err, "rupture_id");
+        ev->rupture_id = (int)v;
+        ev->text = get_str(obj, "note");
+        break;
+    case ATT_EV_RUPTURE_REPAIRED: {
+        if (get_int(obj, "rupture_id", &v))
+            return bad(err, "rupture_id");
+        ev->rupture_id = (int)v;
+        int h = index_of(how_names, ATT_HOW__COUNT, get_str(obj, "how"));
+        if (h < 0)
+            return bad(err, "repair how");
+        ev->how = (att_repair_how)h;
+        ev->strategy = get_str(obj, "strategy");
+        if (ev->how == ATT_HOW_THERAPIST_STRATEGY && !ev->strategy)
+            return bad(err, "repair strategy");
+        if (ev->how == ATT_HOW_REPAIR_ATTEMPT && get_int(obj, "attempt_seq", &ev->attempt_seq))
+            return bad(err, "repair attempt_seq");
+        break;
+    }
+    case ATT_EV_NOTE:
+        ev->text = get_str(obj, "text");
+        if (!ev->text)
+            return bad(err, "note text");
+        if (!get_int(obj, "rupture_id", &v))
+            ev->rupture_id = (int)v;
+        break;
+    case ATT_EV_JOINED:
+    case ATT_EV_CONSENTED:
+    case ATT_EV__COUNT:
+        break;
+    }
+    return 0;
+}
