@@ -118,8 +118,8 @@ json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *sc
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o}", "id", r->id, "kind",
                      att_rupture_kind_name(r->kind), "marker", r->marker, "source",
                      att_source_name(r->source), "who", att_role_name(r->who), "with",
-                     att_role_name(r->with), "step", sid ? json_string(sid) : json_null(),
-                     "round", r->round, "evidence", ev);
+                     att_role_name(r->with), "step", sid ? json_string(sid) : json_null(), "round",
+                     r->round, "evidence", ev);
 }
 
 /* Sets key to a new value; returns -1 when either failed to allocate. */

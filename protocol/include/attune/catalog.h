@@ -47,10 +47,10 @@ typedef struct {
     const char *name;
     att_input_kind kind;
     int required;
-    const att_vocab *vocab; /* the three vocabulary kinds */
+    const att_vocab *vocab;    /* the three vocabulary kinds */
     const att_option *options; /* choice */
     size_t n_options;
-    int min, max; /* rating */
+    int min, max;      /* rating */
     size_t max_length; /* text, and free text beside a vocabulary choice */
 } att_input_desc;
 

@@ -100,7 +100,8 @@ typedef struct {
     att_control action;
     /* left */
     att_left_reason left_reason;
-    /* text: pause note, repair attempt text, note text, dismiss/repair note (borrowed, may be NULL) */
+    /* text: pause note, repair attempt text, note text, dismiss/repair note (borrowed, may be NULL)
+     */
     const char *text;
     /* rupture_opened / suspected / confirmed */
     att_rupture_open rupture;

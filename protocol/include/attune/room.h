@@ -59,6 +59,16 @@ typedef struct {
     int64_t silence_ms; /* default ATT_DEFAULT_SILENCE_MS */
 } att_room_config;
 
+#define ATT_MAX_ATTEMPTS 16
+
+/* A partner's repair attempt, kept so another member can accept it. */
+typedef struct {
+    int64_t seq;
+    att_role by;
+    int rupture_id; /* 0 = none named */
+    int accepted;
+} att_attempt;
+
 typedef struct {
     const att_catalog *catalog;
     const att_script *script;
@@ -73,13 +83,17 @@ typedef struct {
     att_role speaker;
     att_role paused_by; /* ATT_ROLE_NONE when not paused */
     int64_t step_started_at;
+    int64_t step_started_seq; /* the event that began (or resumed) the current turn */
     int consent[2];
     int present[3];
     int observers;
     int last_rating[2]; /* -1 when none */
     int rejections_in_row;
+    int64_t last_rejection_seq;
     int silence_open_step; /* step index with an open silence rupture in this round, -1 */
     int next_rupture_id;
+    int n_attempts; /* the most recent ATT_MAX_ATTEMPTS, oldest first */
+    att_attempt attempts[ATT_MAX_ATTEMPTS];
     int n_ruptures;
     int ruptures_dropped; /* ruptures beyond ATT_MAX_RUPTURES (counted, not kept) */
     att_rupture ruptures[ATT_MAX_RUPTURES];
@@ -110,8 +124,8 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
  * return the joined/left event and any rupture events, like decide). */
 int att_room_decide_join(const att_room *room, att_role role, int64_t now,
                          att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
-int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason,
-                          int64_t now, att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
+int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
+                          att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
 
 /* Clock tick: events the detector raises because time passed (silence).
  * Returns the number of events written to out (0 most of the time). */

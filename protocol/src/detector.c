@@ -1,0 +1,191 @@
+/* detector.c - the rupture detector. It reads the room's state before a
+ * command, the events the command produced and the time it is given, and
+ * appends rupture events. It keeps no state of its own: everything it needs
+ * (rejections in a row, last ratings, when the turn began) is in the fold. */
+#include "room_internal.h"
+
+#include <string.h>
+
+/* Ids for ruptures opened by this command continue after those already in out. */
+static int next_rupture_id(const att_out *out)
+{
+    int id = out->room->next_rupture_id;
+    for (int i = 0; i < out->n; i++) {
+        att_event_type t = out->ev[i].type;
+        if (t == ATT_EV_RUPTURE_OPENED || t == ATT_EV_RUPTURE_SUSPECTED)
+            id++;
+    }
+    return id;
+}
+
+static att_rupture_open *open_rupture(att_out *out, att_event_type type, att_rupture_kind kind,
+                                      const char *marker, att_source source, att_role who,
+                                      att_role with, int step)
+{
+    int id = next_rupture_id(out);
+    att_event *ev = att_out_add(out, type, source == ATT_SRC_DETECTOR ? ATT_ROLE_SYSTEM : who);
+    if (!ev)
+        return NULL;
+    att_rupture_open *r = &ev->rupture;
+    r->id = id;
+    r->kind = kind;
+    strncpy(r->marker, marker, sizeof r->marker - 1);
+    r->source = source;
+    r->who = who;
+    r->with = with;
+    r->step = out->room->status == ATT_STATUS_ENDED ? -1 : step;
+    r->round = out->room->round;
+    return r;
+}
+
+static int add_evidence(att_rupture_open *r, int64_t seq)
+{
+    if (!r)
+        return -1;
+    if (r->n_evidence < ATT_MAX_EVIDENCE)
+        r->evidence[r->n_evidence++] = seq;
+    return 0;
+}
+
+/* Repairs every open rupture with this marker whose `who` is `who`. */
+static int repair_matching(att_out *out, const char *marker, att_role who, att_repair_how how,
+                           att_role by)
+{
+    const att_room *room = out->room;
+    for (int i = 0; i < room->n_ruptures; i++) {
+        const att_rupture *r = &room->ruptures[i];
+        if (r->status != ATT_RS_OPEN || strcmp(r->open.marker, marker) != 0 ||
+            (who != ATT_ROLE_NONE && r->open.who != who))
+            continue;
+        att_event *ev = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, by);
+        if (!ev)
+            return -1;
+        ev->rupture_id = r->open.id;
+        ev->how = how;
+    }
+    return 0;
+}
+
+int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq)
+{
+    if (!text || !att_role_is_partner(writer) ||
+        !att_catalog_text_is_blaming(out->room->catalog, text))
+        return 0;
+    att_rupture_open *r =
+        open_rupture(out, ATT_EV_RUPTURE_SUSPECTED, ATT_RK_CONFRONTATION, "blaming_language",
+                     ATT_SRC_DETECTOR, writer, att_other_partner(writer), out->room->step);
+    return add_evidence(r, evidence_seq);
+}
+
+/* The first blaming free text in a turn's input, or NULL. */
+static const char *blaming_text_in(const att_room *room, const att_step *step, json_t *input)
+{
+    for (size_t i = 0; i < step->n_inputs; i++) {
+        json_t *v = json_object_get(input, step->inputs[i].name);
+        const char *text = NULL;
+        switch (step->inputs[i].kind) {
+        case ATT_INPUT_TEXT:
+            text = json_string_value(v);
+            break;
+        case ATT_INPUT_EMOTION_REACTIVE:
+        case ATT_INPUT_EMOTION_PRIMARY:
+        case ATT_INPUT_NEED:
+            text = json_string_value(json_object_get(v, "text"));
+            break;
+        case ATT_INPUT_RATING:
+        case ATT_INPUT_CHOICE:
+            break;
+        }
+        if (text && att_catalog_text_is_blaming(room->catalog, text))
+            return text;
+    }
+    return NULL;
+}
+
+static int detect_turn(att_out *out, const att_event *turn)
+{
+    const att_room *room = out->room;
+    const att_step *step = &room->script->steps[turn->step];
+    att_role who = turn->by;
+    if (!att_role_is_partner(who))
+        return 0;
+    if (repair_matching(out, "silence", who, ATT_HOW_RESUMED, who))
+        return -1;
+    if (step->tag == ATT_TAG_REFLECTION_CHECK) {
+        if (att_step_branch_taken(step, turn->input)) {
+            if (room->rejections_in_row + 1 == 2) {
+                att_rupture_open *r = open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_MISATTUNEMENT,
+                                                   "reflection_rejected", ATT_SRC_DETECTOR,
+                                                   att_other_partner(who), who, turn->step);
+                if (add_evidence(r, room->last_rejection_seq) || add_evidence(r, turn->seq))
+                    return -1;
+            }
+        } else if (repair_matching(out, "reflection_rejected", ATT_ROLE_NONE,
+                                   ATT_HOW_REFLECTION_CONFIRMED, who)) {
+            return -1;
+        }
+    }
+    if (step->tag == ATT_TAG_CONNECTION_RATING) {
+        int r = att_step_rating_value(step, turn->input);
+        int last = room->last_rating[who];
+        const char *marker = NULL;
+        if (r >= 0 && r <= 3)
+            marker = "rating_low";
+        else if (r >= 0 && last >= 0 && last - r >= 3)
+            marker = "rating_drop";
+        if (marker &&
+            add_evidence(open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_DISCONNECTION_FELT, marker,
+                                      ATT_SRC_DETECTOR, who, att_other_partner(who), turn->step),
+                         turn->seq))
+            return -1;
+    }
+    return att_detect_text(out, who, blaming_text_in(room, step, turn->input), turn->seq);
+}
+
+int att_detect_after(att_out *out, int primary)
+{
+    const att_room *room = out->room;
+    const att_event ev = out->ev[primary]; /* a copy: out may grow */
+    switch (ev.type) {
+    case ATT_EV_TURN:
+        return detect_turn(out, &ev);
+    case ATT_EV_PAUSE_REQUESTED: {
+        att_rupture_open *r =
+            open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_FLOODING, "pause_requested",
+                         ATT_SRC_PARTNER, ev.by, att_other_partner(ev.by), room->step);
+        if (add_evidence(r, ev.seq))
+            return -1;
+        return att_detect_text(out, ev.by, ev.text, ev.seq);
+    }
+    case ATT_EV_REPAIR_ATTEMPT:
+        return att_detect_text(out, ev.by, ev.text, ev.seq);
+    case ATT_EV_JOINED:
+        if (!att_role_is_partner(ev.by))
+            return 0;
+        return repair_matching(out, "disconnect", ev.by, ATT_HOW_RECONNECT, ev.by);
+    case ATT_EV_LEFT:
+        if (!att_role_is_partner(ev.by) || att_room_actor(room) != ev.by)
+            return 0;
+        return add_evidence(open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_WITHDRAWAL,
+                                         "disconnect", ATT_SRC_DETECTOR, ev.by,
+                                         att_other_partner(ev.by), room->step),
+                            ev.seq);
+    default:
+        return 0;
+    }
+}
+
+int att_room_tick(const att_room *room, int64_t now,
+                  att_event out_events[ATT_MAX_EVENTS_PER_COMMAND])
+{
+    int64_t deadline = att_room_next_deadline(room);
+    if (deadline < 0 || now < deadline)
+        return 0;
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_role who = att_room_actor(room);
+    att_rupture_open *r = open_rupture(&out, ATT_EV_RUPTURE_OPENED, ATT_RK_WITHDRAWAL, "silence",
+                                       ATT_SRC_DETECTOR, who, att_other_partner(who), room->step);
+    if (add_evidence(r, room->step_started_seq))
+        return 0;
+    return out.n;
+}

@@ -1,0 +1,401 @@
+/* engine.c - the exercise engine: checks a command against the room's state
+ * and the script, and turns it into events (then lets the detector add its
+ * own). Never modifies the room. */
+#include "room_internal.h"
+
+#include <string.h>
+
+att_event *att_out_add(att_out *out, att_event_type type, att_role by)
+{
+    if (out->n >= ATT_MAX_EVENTS_PER_COMMAND)
+        return NULL;
+    att_event *ev = &out->ev[out->n];
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->seq = out->room->seq + 1 + out->n;
+    ev->at = out->now;
+    ev->by = by;
+    ev->step = -1;
+    out->n++;
+    return ev;
+}
+
+static int full(att_error *err)
+{
+    return att_fail(err, ATT_ERR_INTERNAL, "too many events for one command");
+}
+
+/* --- input validation ----------------------------------------------------- */
+
+static int text_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= max;
+}
+
+static int check_vocab_value(const att_input_desc *d, json_t *v, att_error *err)
+{
+    if (!json_is_object(v) || json_object_size(v) == 0)
+        return att_fail(err, ATT_ERR_INVALID_INPUT,
+                        "input '%s' must be an object with an id and/or text", d->name);
+    const char *key;
+    json_t *m;
+    json_object_foreach(v, key, m)
+    {
+        if (strcmp(key, "id") == 0) {
+            const char *id = json_string_value(m);
+            if (!id || !att_vocab_find(d->vocab, id))
+                return att_fail(err, ATT_ERR_INVALID_INPUT,
+                                "input '%s': not an entry of the '%s' vocabulary", d->name,
+                                d->vocab ? d->vocab->id : "?");
+        } else if (strcmp(key, "text") == 0) {
+            if (!text_ok(json_string_value(m), d->max_length))
+                return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s': text must be 1..%zu bytes",
+                                d->name, d->max_length);
+        } else {
+            return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s': unknown member", d->name);
+        }
+    }
+    return 0;
+}
+
+static int check_value(const att_input_desc *d, json_t *v, att_error *err)
+{
+    switch (d->kind) {
+    case ATT_INPUT_TEXT:
+        if (!text_ok(json_string_value(v), d->max_length))
+            return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s' must be text of 1..%zu bytes",
+                            d->name, d->max_length);
+        return 0;
+    case ATT_INPUT_EMOTION_REACTIVE:
+    case ATT_INPUT_EMOTION_PRIMARY:
+    case ATT_INPUT_NEED:
+        return check_vocab_value(d, v, err);
+    case ATT_INPUT_RATING:
+        if (!json_is_integer(v) || json_integer_value(v) < d->min || json_integer_value(v) > d->max)
+            return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s' must be an integer %d..%d",
+                            d->name, d->min, d->max);
+        return 0;
+    case ATT_INPUT_CHOICE: {
+        const char *s = json_string_value(v);
+        for (size_t i = 0; s && i < d->n_options; i++)
+            if (strcmp(s, d->options[i].id) == 0)
+                return 0;
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s' must be one of its options",
+                        d->name);
+    }
+    }
+    return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s' has an unknown kind", d->name);
+}
+
+/* Checks a turn's input against the step's input descriptions. */
+int att_step_check_input(const att_step *step, json_t *input, att_error *err)
+{
+    if (!json_is_object(input))
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "input must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(input, key, v)
+    {
+        size_t i = 0;
+        while (i < step->n_inputs && strcmp(step->inputs[i].name, key) != 0)
+            i++;
+        if (i == step->n_inputs)
+            return att_fail(err, ATT_ERR_INVALID_INPUT, "step '%s' takes no input '%s'", step->id,
+                            key);
+    }
+    for (size_t i = 0; i < step->n_inputs; i++) {
+        const att_input_desc *d = &step->inputs[i];
+        json_t *val = json_object_get(input, d->name);
+        if (!val) {
+            if (d->required)
+                return att_fail(err, ATT_ERR_INVALID_INPUT, "input '%s' is required", d->name);
+            continue;
+        }
+        int rc = check_value(d, val, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* --- commands ------------------------------------------------------------- */
+
+static int need_role(att_role role, int allowed, att_error *err, const char *what)
+{
+    if (!allowed)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "%s may not %s", att_role_name(role), what);
+    return 0;
+}
+
+static int decide_turn(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    if (room->status == ATT_STATUS_WAITING_CONSENT)
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
+    if (room->status == ATT_STATUS_PAUSED)
+        return att_fail(err, ATT_ERR_SESSION_PAUSED, "the session is paused");
+    const att_step *step = &room->script->steps[room->step];
+    if (att_room_actor(room) != role)
+        return att_fail(err, ATT_ERR_NOT_YOUR_TURN, "it is %s's turn",
+                        att_role_name(att_room_actor(room)));
+    if (!cmd->step || strcmp(cmd->step, step->id) != 0)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "the current step is '%s'", step->id);
+    int rc = att_step_check_input(step, cmd->input, err);
+    if (rc)
+        return rc;
+    att_event *ev = att_out_add(out, ATT_EV_TURN, role);
+    ev->step = room->step;
+    ev->round = room->round;
+    ev->input = cmd->input;
+    return att_detect_after(out, 0) ? full(err) : 0;
+}
+
+static int decide_control(att_out *out, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    int both = room->consent[0] && room->consent[1];
+    att_control a = cmd->action;
+    if (!both && a != ATT_CTL_PAUSE && a != ATT_CTL_RESUME && a != ATT_CTL_END)
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
+    if (a == ATT_CTL_BACK && att_room_back_target(room) < 0)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "already at the first step");
+    if (a == ATT_CTL_PAUSE && room->status == ATT_STATUS_PAUSED)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "the session is already paused");
+    if (a == ATT_CTL_RESUME && room->status != ATT_STATUS_PAUSED)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "the session is not paused");
+    att_event *ev = att_out_add(out, ATT_EV_CONTROL, ATT_ROLE_THERAPIST);
+    ev->action = a;
+    return 0;
+}
+
+static int open_rupture_exists(const att_room *room, int id)
+{
+    const att_rupture *r = att_room_find_rupture(room, id);
+    return r && r->status == ATT_RS_OPEN;
+}
+
+/* The rupture an accepted attempt repairs: the one it named while still
+ * open, else the oldest open rupture involving its author. */
+static int attempt_target(const att_room *room, const att_attempt *a)
+{
+    if (a->rupture_id && open_rupture_exists(room, a->rupture_id))
+        return a->rupture_id;
+    for (int i = 0; i < room->n_ruptures; i++) {
+        const att_rupture *r = &room->ruptures[i];
+        if (r->status == ATT_RS_OPEN && (r->open.who == a->by || r->open.with == a->by))
+            return r->open.id;
+    }
+    return 0;
+}
+
+static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    const att_attempt *a = NULL;
+    for (int i = 0; i < room->n_attempts; i++)
+        if (room->attempts[i].seq == cmd->attempt_seq)
+            a = &room->attempts[i];
+    if (!a || a->accepted)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt with seq %lld",
+                        (long long)cmd->attempt_seq);
+    if (a->by == role)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is accepted by someone else");
+    att_event *ev = att_out_add(out, ATT_EV_REPAIR_ACCEPTED, role);
+    ev->attempt_seq = a->seq;
+    int target = attempt_target(room, a);
+    if (target) {
+        att_event *rep = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, role);
+        rep->rupture_id = target;
+        rep->how = ATT_HOW_REPAIR_ATTEMPT;
+        rep->attempt_seq = a->seq;
+    }
+    return 0;
+}
+
+static int add_note(att_out *out, const char *text, int rupture_id, att_error *err)
+{
+    if (!text)
+        return 0;
+    att_event *n = att_out_add(out, ATT_EV_NOTE, ATT_ROLE_THERAPIST);
+    if (!n)
+        return full(err);
+    n->text = text;
+    n->rupture_id = rupture_id;
+    return 0;
+}
+
+static int decide_mark(att_out *out, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    const att_vocab *markers = att_catalog_vocab(room->catalog, "markers");
+    const att_vocab_entry *m = markers ? att_vocab_find(markers, cmd->marker) : NULL;
+    if (!m || !m->kind || strcmp(m->kind, att_rupture_kind_name(cmd->kind)) != 0)
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "marker is not a 3RS %s marker",
+                        att_rupture_kind_name(cmd->kind));
+    if (!att_role_is_partner(cmd->who) || cmd->with == cmd->who || cmd->with == ATT_ROLE_NONE ||
+        cmd->with == ATT_ROLE_OBSERVER || cmd->with == ATT_ROLE_SYSTEM)
+        return att_fail(err, ATT_ERR_INVALID_INPUT,
+                        "a rupture is between a partner and someone else");
+    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
+    att_rupture_open *r = &ev->rupture;
+    r->id = room->next_rupture_id;
+    r->kind = cmd->kind;
+    strncpy(r->marker, m->id, sizeof r->marker - 1);
+    r->source = ATT_SRC_THERAPIST;
+    r->who = cmd->who;
+    r->with = cmd->with;
+    r->step = room->status == ATT_STATUS_ENDED ? -1 : room->step;
+    r->round = room->round;
+    r->evidence[r->n_evidence++] = ev->seq;
+    return add_note(out, cmd->text, r->id, err);
+}
+
+static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    if (!open_rupture_exists(room, cmd->rupture_id))
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no open rupture %d", cmd->rupture_id);
+    const att_vocab *strategies = att_catalog_vocab(room->catalog, "strategies");
+    const att_vocab_entry *s = strategies ? att_vocab_find(strategies, cmd->strategy) : NULL;
+    if (!s)
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "not a resolution strategy");
+    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, ATT_ROLE_THERAPIST);
+    ev->rupture_id = cmd->rupture_id;
+    ev->how = ATT_HOW_THERAPIST_STRATEGY;
+    ev->strategy = s->id;
+    return add_note(out, cmd->text, cmd->rupture_id, err);
+}
+
+static int decide_suspicion(att_out *out, const att_msg *cmd, int confirm, att_error *err)
+{
+    const att_rupture *r = att_room_find_rupture(out->room, cmd->rupture_id);
+    if (!r || r->status != ATT_RS_SUSPECTED)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no suspected rupture %d", cmd->rupture_id);
+    att_event *ev = att_out_add(out, confirm ? ATT_EV_RUPTURE_CONFIRMED : ATT_EV_RUPTURE_DISMISSED,
+                                ATT_ROLE_THERAPIST);
+    ev->rupture = r->open;
+    ev->rupture_id = r->open.id;
+    if (confirm)
+        return add_note(out, cmd->text, r->open.id, err);
+    ev->text = cmd->text;
+    return 0;
+}
+
+int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
+                    att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err)
+{
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    *n_out = 0;
+    if (!room->created)
+        return att_fail(err, ATT_ERR_INTERNAL, "room has no events yet");
+    if (cmd->type == ATT_MSG_HELLO)
+        return att_fail(err, ATT_ERR_ALREADY_AUTHENTICATED, "already authenticated");
+    if (cmd->type == ATT_MSG_PING)
+        return 0;
+    if (role == ATT_ROLE_OBSERVER || role == ATT_ROLE_NONE || role == ATT_ROLE_SYSTEM)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "observers can only watch");
+    int therapist = role == ATT_ROLE_THERAPIST;
+    int partner = att_role_is_partner(role);
+    int review = cmd->type == ATT_MSG_NOTE || cmd->type == ATT_MSG_RUPTURE_MARK ||
+                 cmd->type == ATT_MSG_RUPTURE_REPAIR || cmd->type == ATT_MSG_RUPTURE_CONFIRM ||
+                 cmd->type == ATT_MSG_RUPTURE_DISMISS;
+    if (room->status == ATT_STATUS_ENDED && !review)
+        return att_fail(err, ATT_ERR_SESSION_ENDED, "the session has ended");
+
+    int rc = 0;
+    switch (cmd->type) {
+    case ATT_MSG_CONSENT:
+        if ((rc = need_role(role, partner, err, "consent for a partner")))
+            return rc;
+        if (!room->consent[role])
+            att_out_add(&out, ATT_EV_CONSENTED, role);
+        break;
+    case ATT_MSG_TURN:
+        if (!partner && !therapist)
+            return att_fail(err, ATT_ERR_FORBIDDEN, "observers can only watch");
+        rc = decide_turn(&out, role, cmd, err);
+        break;
+    case ATT_MSG_CONTROL:
+        if ((rc = need_role(role, therapist, err, "steer the session")))
+            return rc;
+        rc = decide_control(&out, cmd, err);
+        break;
+    case ATT_MSG_PAUSE_REQUEST: {
+        if ((rc = need_role(role, partner, err, "ask for a pause (use control pause)")))
+            return rc;
+        att_event *ev = att_out_add(&out, ATT_EV_PAUSE_REQUESTED, role);
+        ev->text = cmd->text;
+        rc = att_detect_after(&out, 0) ? full(err) : 0;
+        break;
+    }
+    case ATT_MSG_REPAIR_ATTEMPT: {
+        if ((rc = need_role(role, partner, err, "make a repair attempt")))
+            return rc;
+        if (cmd->rupture_id && !open_rupture_exists(room, cmd->rupture_id))
+            return att_fail(err, ATT_ERR_NOT_FOUND, "no open rupture %d", cmd->rupture_id);
+        att_event *ev = att_out_add(&out, ATT_EV_REPAIR_ATTEMPT, role);
+        ev->text = cmd->text;
+        ev->rupture_id = cmd->rupture_id;
+        rc = att_detect_after(&out, 0) ? full(err) : 0;
+        break;
+    }
+    case ATT_MSG_REPAIR_ACCEPT:
+        if ((rc = need_role(role, partner || therapist, err, "accept a repair attempt")))
+            return rc;
+        rc = decide_repair_accept(&out, role, cmd, err);
+        break;
+    case ATT_MSG_RUPTURE_MARK:
+        if ((rc = need_role(role, therapist, err, "mark a rupture")))
+            return rc;
+        rc = decide_mark(&out, cmd, err);
+        break;
+    case ATT_MSG_RUPTURE_REPAIR:
+        if ((rc = need_role(role, therapist, err, "mark a repair")))
+            return rc;
+        rc = decide_rupture_repair(&out, cmd, err);
+        break;
+    case ATT_MSG_RUPTURE_CONFIRM:
+    case ATT_MSG_RUPTURE_DISMISS:
+        if ((rc = need_role(role, therapist, err, "review the detector's suspicions")))
+            return rc;
+        rc = decide_suspicion(&out, cmd, cmd->type == ATT_MSG_RUPTURE_CONFIRM, err);
+        break;
+    case ATT_MSG_NOTE:
+        if ((rc = need_role(role, therapist, err, "write private notes")))
+            return rc;
+        if (cmd->rupture_id && !att_room_find_rupture(room, cmd->rupture_id))
+            return att_fail(err, ATT_ERR_NOT_FOUND, "no rupture %d", cmd->rupture_id);
+        rc = add_note(&out, cmd->text, cmd->rupture_id, err);
+        break;
+    case ATT_MSG_HELLO:
+    case ATT_MSG_PING:
+    case ATT_MSG__COUNT:
+        return att_fail(err, ATT_ERR_UNKNOWN_TYPE, "unknown message type");
+    }
+    if (rc)
+        return rc;
+    *n_out = out.n;
+    return 0;
+}
+
+int att_room_decide_join(const att_room *room, att_role role, int64_t now,
+                         att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+{
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_out_add(&out, ATT_EV_JOINED, role);
+    int rc = att_detect_after(&out, 0);
+    *n_out = out.n;
+    return rc;
+}
+
+int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
+                          att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+{
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_event *ev = att_out_add(&out, ATT_EV_LEFT, role);
+    ev->left_reason = reason;
+    int rc = att_detect_after(&out, 0);
+    *n_out = out.n;
+    return rc;
+}

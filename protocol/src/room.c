@@ -1,0 +1,597 @@
+/* room.c - the room's state as a fold over its events, and its JSON views.
+ * Everything here is deterministic: the same events give the same state. */
+#include "room_internal.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+int att_room_init(att_room *room, const att_catalog *cat, const att_script *script,
+                  const char *room_id, const att_room_config *config, att_error *err)
+{
+    if (!cat || !script || !room_id)
+        return att_fail(err, ATT_ERR_INTERNAL, "room: missing catalog, script or id");
+    if (strlen(room_id) == 0 || strlen(room_id) > ATT_ROOM_ID_BYTES)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "room: id must be 1..%d bytes",
+                        ATT_ROOM_ID_BYTES);
+    memset(room, 0, sizeof *room);
+    room->catalog = cat;
+    room->script = script;
+    room->config.silence_ms = ATT_DEFAULT_SILENCE_MS;
+    if (config && config->silence_ms > 0)
+        room->config = *config;
+    strcpy(room->room_id, room_id);
+    room->status = ATT_STATUS_WAITING_CONSENT;
+    room->speaker = ATT_ROLE_PARTNER_A;
+    room->paused_by = ATT_ROLE_NONE;
+    room->last_rating[0] = room->last_rating[1] = -1;
+    room->silence_open_step = -1;
+    room->next_rupture_id = 1;
+    return 0;
+}
+
+void att_room_created_event(const att_room *room, int64_t now, att_role first_speaker,
+                            att_event *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = ATT_EV_ROOM_CREATED;
+    out->seq = room->seq + 1;
+    out->at = now;
+    out->by = ATT_ROLE_SYSTEM;
+    out->exercise = room->script->id;
+    out->first_speaker = att_role_is_partner(first_speaker) ? first_speaker : ATT_ROLE_PARTNER_A;
+    out->step = -1;
+}
+
+att_role att_room_resolve_actor(const att_room *room, att_actor actor)
+{
+    switch (actor) {
+    case ATT_ACTOR_SPEAKER:
+        return room->speaker;
+    case ATT_ACTOR_LISTENER:
+        return att_other_partner(room->speaker);
+    case ATT_ACTOR_PARTNER_A:
+        return ATT_ROLE_PARTNER_A;
+    case ATT_ACTOR_PARTNER_B:
+        return ATT_ROLE_PARTNER_B;
+    case ATT_ACTOR_THERAPIST:
+        return ATT_ROLE_THERAPIST;
+    }
+    return ATT_ROLE_NONE;
+}
+
+att_role att_room_actor(const att_room *room)
+{
+    if (room->status != ATT_STATUS_ACTIVE)
+        return ATT_ROLE_NONE;
+    return att_room_resolve_actor(room, room->script->steps[room->step].actor);
+}
+
+const att_rupture *att_room_find_rupture(const att_room *room, int id)
+{
+    for (int i = 0; i < room->n_ruptures; i++)
+        if (room->ruptures[i].open.id == id)
+            return &room->ruptures[i];
+    return NULL;
+}
+
+int att_step_rating_value(const att_step *step, json_t *input)
+{
+    for (size_t i = 0; i < step->n_inputs; i++) {
+        if (step->inputs[i].kind != ATT_INPUT_RATING)
+            continue;
+        json_t *v = json_object_get(input, step->inputs[i].name);
+        return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+    }
+    return -1;
+}
+
+int att_step_branch_taken(const att_step *step, json_t *input)
+{
+    if (!step->branch_input)
+        return 0;
+    const char *v = json_string_value(json_object_get(input, step->branch_input));
+    return v && strcmp(v, step->branch_equals) == 0;
+}
+
+/* --- the fold ----------------------------------------------------------- */
+
+static void begin_turn(att_room *room, const att_event *ev)
+{
+    room->step_started_at = ev->at;
+    room->step_started_seq = ev->seq;
+}
+
+static void enter_step(att_room *room, const att_event *ev, int step)
+{
+    room->step = step;
+    room->silence_open_step = -1;
+    begin_turn(room, ev);
+}
+
+static void next_round_or_end(att_room *room, const att_event *ev)
+{
+    if (room->round + 1 < room->script->rounds) {
+        room->round++;
+        if (room->script->swap_each_round)
+            room->speaker = att_other_partner(room->speaker);
+        room->rejections_in_row = 0;
+        enter_step(room, ev, 0);
+    } else {
+        room->status = ATT_STATUS_ENDED;
+        room->end_reason = ATT_END_COMPLETED;
+        room->paused_by = ATT_ROLE_NONE;
+        room->silence_open_step = -1;
+    }
+}
+
+/* Moves past the current step: to `target` (a branch) or the next step. */
+static void move_forward(att_room *room, const att_event *ev, int target)
+{
+    if (target >= 0)
+        enter_step(room, ev, target);
+    else if ((size_t)room->step + 1 < room->script->n_steps)
+        enter_step(room, ev, room->step + 1);
+    else
+        next_round_or_end(room, ev);
+}
+
+/* The step to go back to, with its round; -1 at the very first step. */
+int att_room_back_target(const att_room *room)
+{
+    if (room->step > 0)
+        return room->step - 1;
+    if (room->round > 0)
+        return (int)room->script->n_steps - 1;
+    return -1;
+}
+
+static int corrupt(att_error *err, const att_event *ev, const char *why)
+{
+    return att_fail(err, ATT_ERR_INTERNAL, "fold: event %lld (%s) %s", (long long)ev->seq,
+                    att_event_type_name(ev->type), why);
+}
+
+static att_rupture *add_rupture(att_room *room, const att_event *ev, att_rupture_status status)
+{
+    if (ev->rupture.id >= room->next_rupture_id)
+        room->next_rupture_id = ev->rupture.id + 1;
+    if (room->n_ruptures >= ATT_MAX_RUPTURES) {
+        room->ruptures_dropped++;
+        return NULL;
+    }
+    att_rupture *r = &room->ruptures[room->n_ruptures++];
+    memset(r, 0, sizeof *r);
+    r->open = ev->rupture;
+    r->status = status;
+    r->opened_seq = ev->seq;
+    r->opened_at = ev->at;
+    r->repair_by = ATT_ROLE_NONE;
+    return r;
+}
+
+static void record_attempt(att_room *room, const att_event *ev)
+{
+    if (room->n_attempts == ATT_MAX_ATTEMPTS) {
+        memmove(&room->attempts[0], &room->attempts[1],
+                sizeof room->attempts[0] * (ATT_MAX_ATTEMPTS - 1));
+        room->n_attempts--;
+    }
+    att_attempt *a = &room->attempts[room->n_attempts++];
+    a->seq = ev->seq;
+    a->by = ev->by;
+    a->rupture_id = ev->rupture_id;
+    a->accepted = 0;
+}
+
+static int apply_turn(att_room *room, const att_event *ev, att_error *err)
+{
+    if (room->status != ATT_STATUS_ACTIVE)
+        return corrupt(err, ev, "turn while not active");
+    if (ev->step != room->step || ev->round != room->round)
+        return corrupt(err, ev, "turn for another step");
+    const att_step *step = &room->script->steps[room->step];
+    int taken = att_step_branch_taken(step, ev->input);
+    if (step->tag == ATT_TAG_REFLECTION_CHECK) {
+        if (taken) {
+            room->rejections_in_row++;
+            room->last_rejection_seq = ev->seq;
+        } else {
+            room->rejections_in_row = 0;
+        }
+    }
+    if (step->tag == ATT_TAG_CONNECTION_RATING && att_role_is_partner(ev->by)) {
+        int r = att_step_rating_value(step, ev->input);
+        if (r >= 0)
+            room->last_rating[ev->by] = r;
+    }
+    move_forward(room, ev, taken ? step->branch_goto : -1);
+    return 0;
+}
+
+static int apply_control(att_room *room, const att_event *ev, att_error *err)
+{
+    int both = room->consent[0] && room->consent[1];
+    switch (ev->action) {
+    case ATT_CTL_ADVANCE:
+        move_forward(room, ev, -1);
+        break;
+    case ATT_CTL_BACK: {
+        int target = att_room_back_target(room);
+        if (target < 0)
+            return corrupt(err, ev, "back at the first step");
+        if (room->step == 0) {
+            room->round--;
+            if (room->script->swap_each_round)
+                room->speaker = att_other_partner(room->speaker);
+        }
+        room->rejections_in_row = 0;
+        enter_step(room, ev, target);
+        break;
+    }
+    case ATT_CTL_PAUSE:
+        room->status = ATT_STATUS_PAUSED;
+        room->paused_by = ATT_ROLE_THERAPIST;
+        break;
+    case ATT_CTL_RESUME:
+        room->status = both ? ATT_STATUS_ACTIVE : ATT_STATUS_WAITING_CONSENT;
+        room->paused_by = ATT_ROLE_NONE;
+        begin_turn(room, ev);
+        break;
+    case ATT_CTL_SWAP:
+        room->speaker = att_other_partner(room->speaker);
+        begin_turn(room, ev);
+        break;
+    case ATT_CTL_END:
+        room->status = ATT_STATUS_ENDED;
+        room->end_reason = ATT_END_THERAPIST;
+        room->paused_by = ATT_ROLE_NONE;
+        break;
+    case ATT_CTL__COUNT:
+        return corrupt(err, ev, "unknown action");
+    }
+    return 0;
+}
+
+static int apply_repair(att_room *room, const att_event *ev, att_error *err)
+{
+    att_rupture *r = (att_rupture *)att_room_find_rupture(room, ev->rupture_id);
+    if (!r)
+        return room->ruptures_dropped ? 0 : corrupt(err, ev, "repairs an unknown rupture");
+    if (r->status != ATT_RS_OPEN)
+        return corrupt(err, ev, "repairs a rupture that is not open");
+    r->status = ATT_RS_REPAIRED;
+    r->repair_seq = ev->seq;
+    r->repair_at = ev->at;
+    r->repair_by = ev->by;
+    r->repair_how = ev->how;
+    r->repair_attempt_seq = ev->attempt_seq;
+    r->repair_strategy[0] = '\0';
+    if (ev->strategy) {
+        strncpy(r->repair_strategy, ev->strategy, sizeof r->repair_strategy - 1);
+        r->repair_strategy[sizeof r->repair_strategy - 1] = '\0';
+    }
+    return 0;
+}
+
+int att_room_apply(att_room *room, const att_event *ev, att_error *err)
+{
+    if (ev->seq != room->seq + 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "fold: expected seq %lld, got %lld",
+                        (long long)room->seq + 1, (long long)ev->seq);
+    if (!room->created && ev->type != ATT_EV_ROOM_CREATED)
+        return corrupt(err, ev, "before room_created");
+    if (room->status == ATT_STATUS_ENDED &&
+        (ev->type == ATT_EV_TURN || ev->type == ATT_EV_CONTROL || ev->type == ATT_EV_CONSENTED))
+        return corrupt(err, ev, "after the end");
+    att_role by = ev->by;
+    switch (ev->type) {
+    case ATT_EV_ROOM_CREATED:
+        if (room->created)
+            return corrupt(err, ev, "room created twice");
+        if (!ev->exercise || strcmp(ev->exercise, room->script->id) != 0)
+            return corrupt(err, ev, "names another exercise");
+        room->created = 1;
+        room->speaker = ev->first_speaker;
+        begin_turn(room, ev);
+        break;
+    case ATT_EV_JOINED:
+        if (by == ATT_ROLE_OBSERVER)
+            room->observers++;
+        else if ((int)by >= 0 && by <= ATT_ROLE_THERAPIST)
+            room->present[by] = 1;
+        else
+            return corrupt(err, ev, "joined by an unknown role");
+        if (by == att_room_actor(room))
+            begin_turn(room, ev); /* the turn resumes: the silence clock restarts */
+        break;
+    case ATT_EV_LEFT:
+        if (by == ATT_ROLE_OBSERVER) {
+            if (room->observers > 0)
+                room->observers--;
+        } else if ((int)by >= 0 && by <= ATT_ROLE_THERAPIST) {
+            room->present[by] = 0;
+        } else {
+            return corrupt(err, ev, "left by an unknown role");
+        }
+        break;
+    case ATT_EV_CONSENTED:
+        if (!att_role_is_partner(by))
+            return corrupt(err, ev, "consent by a non-partner");
+        room->consent[by] = 1;
+        if (room->status == ATT_STATUS_WAITING_CONSENT && room->consent[0] && room->consent[1]) {
+            room->status = ATT_STATUS_ACTIVE;
+            begin_turn(room, ev);
+        }
+        break;
+    case ATT_EV_TURN: {
+        int rc = apply_turn(room, ev, err);
+        if (rc)
+            return rc;
+        break;
+    }
+    case ATT_EV_CONTROL: {
+        int rc = apply_control(room, ev, err);
+        if (rc)
+            return rc;
+        break;
+    }
+    case ATT_EV_PAUSE_REQUESTED:
+        if (room->status == ATT_STATUS_ACTIVE || room->status == ATT_STATUS_WAITING_CONSENT) {
+            room->status = ATT_STATUS_PAUSED;
+            room->paused_by = by;
+        }
+        break;
+    case ATT_EV_REPAIR_ATTEMPT:
+        record_attempt(room, ev);
+        break;
+    case ATT_EV_REPAIR_ACCEPTED:
+        for (int i = 0; i < room->n_attempts; i++)
+            if (room->attempts[i].seq == ev->attempt_seq)
+                room->attempts[i].accepted = 1;
+        break;
+    case ATT_EV_RUPTURE_OPENED:
+    case ATT_EV_RUPTURE_SUSPECTED: {
+        if (att_room_find_rupture(room, ev->rupture.id))
+            return corrupt(err, ev, "reuses a rupture id");
+        att_rupture *r = add_rupture(
+            room, ev, ev->type == ATT_EV_RUPTURE_OPENED ? ATT_RS_OPEN : ATT_RS_SUSPECTED);
+        if (r && strcmp(r->open.marker, "silence") == 0)
+            room->silence_open_step = room->step;
+        break;
+    }
+    case ATT_EV_RUPTURE_CONFIRMED: {
+        att_rupture *r = (att_rupture *)att_room_find_rupture(room, ev->rupture.id);
+        if (!r)
+            r = add_rupture(room, ev, ATT_RS_OPEN);
+        else if (r->status != ATT_RS_SUSPECTED)
+            return corrupt(err, ev, "confirms a rupture that is not suspected");
+        if (r) {
+            r->status = ATT_RS_OPEN;
+            r->confirmed = 1;
+        }
+        break;
+    }
+    case ATT_EV_RUPTURE_DISMISSED: {
+        att_rupture *r = (att_rupture *)att_room_find_rupture(room, ev->rupture_id);
+        if (r && r->status != ATT_RS_SUSPECTED)
+            return corrupt(err, ev, "dismisses a rupture that is not suspected");
+        if (r)
+            r->status = ATT_RS_DISMISSED;
+        break;
+    }
+    case ATT_EV_RUPTURE_REPAIRED: {
+        int rc = apply_repair(room, ev, err);
+        if (rc)
+            return rc;
+        break;
+    }
+    case ATT_EV_NOTE:
+        break;
+    case ATT_EV__COUNT:
+        return corrupt(err, ev, "unknown type");
+    }
+    room->seq = ev->seq;
+    return 0;
+}
+
+/* --- views -------------------------------------------------------------- */
+
+static const char *status_name(att_status s)
+{
+    switch (s) {
+    case ATT_STATUS_WAITING_CONSENT:
+        return "waiting_consent";
+    case ATT_STATUS_ACTIVE:
+        return "active";
+    case ATT_STATUS_PAUSED:
+        return "paused";
+    case ATT_STATUS_ENDED:
+        return "ended";
+    }
+    return "unknown";
+}
+
+static const char *rupture_status_name(att_rupture_status s)
+{
+    switch (s) {
+    case ATT_RS_SUSPECTED:
+        return "suspected";
+    case ATT_RS_OPEN:
+        return "open";
+    case ATT_RS_REPAIRED:
+        return "repaired";
+    case ATT_RS_DISMISSED:
+        return "dismissed";
+    }
+    return "unknown";
+}
+
+static const char *actor_role_name(att_actor a)
+{
+    switch (a) {
+    case ATT_ACTOR_SPEAKER:
+        return "speaker";
+    case ATT_ACTOR_LISTENER:
+        return "listener";
+    default:
+        return NULL;
+    }
+}
+
+static const char *tag_name(att_step_tag t)
+{
+    switch (t) {
+    case ATT_TAG_REFLECTION:
+        return "reflection";
+    case ATT_TAG_REFLECTION_CHECK:
+        return "reflection_check";
+    case ATT_TAG_CONNECTION_RATING:
+        return "connection_rating";
+    case ATT_TAG_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *step_json(const att_room *room)
+{
+    if (room->status == ATT_STATUS_ENDED)
+        return json_null();
+    const att_step *st = &room->script->steps[room->step];
+    json_t *inputs = json_object_get(st->json, "inputs");
+    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:O, s:o}", "id", st->id, "index", room->step,
+                     "title", st->title ? st->title : "", "prompt", st->prompt ? st->prompt : "",
+                     "actor", att_role_name(att_room_resolve_actor(room, st->actor)), "as",
+                     str_or_null(actor_role_name(st->actor)), "inputs",
+                     inputs ? inputs : json_array(), "tag", str_or_null(tag_name(st->tag)));
+}
+
+static json_t *rupture_json(const att_room *room, const att_rupture *r)
+{
+    json_t *o = att_rupture_open_to_json(&r->open, room->script);
+    if (!o)
+        return NULL;
+    json_t *repair = json_null();
+    if (r->status == ATT_RS_REPAIRED) {
+        repair = json_pack(
+            "{s:I, s:I, s:s, s:s, s:o, s:o, s:I}", "seq", (json_int_t)r->repair_seq, "at",
+            (json_int_t)r->repair_at, "by", att_role_name(r->repair_by), "how",
+            att_repair_how_name(r->repair_how), "strategy",
+            r->repair_strategy[0] ? json_string(r->repair_strategy) : json_null(), "attempt_seq",
+            r->repair_attempt_seq ? json_integer(r->repair_attempt_seq) : json_null(),
+            "time_to_repair_ms", (json_int_t)(r->repair_at - r->opened_at));
+    }
+    int rc = json_object_set_new(o, "status", json_string(rupture_status_name(r->status)));
+    rc |= json_object_set_new(o, "confirmed", json_boolean(r->confirmed));
+    rc |= json_object_set_new(o, "opened_seq", json_integer(r->opened_seq));
+    rc |= json_object_set_new(o, "opened_at", json_integer(r->opened_at));
+    rc |= json_object_set_new(o, "repair", repair);
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Partners see a rupture once it is (or was) out in the open. */
+static int rupture_visible(const att_rupture *r, att_role viewer)
+{
+    if (viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER || viewer == ATT_ROLE_NONE)
+        return 1;
+    if (r->status == ATT_RS_SUSPECTED || r->status == ATT_RS_DISMISSED)
+        return 0;
+    return 1;
+}
+
+static json_t *rating_json(int r)
+{
+    return r >= 0 ? json_integer(r) : json_null();
+}
+
+json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type)
+{
+    json_t *ruptures = json_array();
+    json_t *attempts = json_array();
+    if (!ruptures || !attempts) {
+        json_decref(ruptures);
+        json_decref(attempts);
+        return NULL;
+    }
+    for (int i = 0; i < room->n_ruptures; i++)
+        if (rupture_visible(&room->ruptures[i], viewer))
+            json_array_append_new(ruptures, rupture_json(room, &room->ruptures[i]));
+    for (int i = 0; i < room->n_attempts; i++) {
+        const att_attempt *a = &room->attempts[i];
+        json_array_append_new(attempts,
+                              json_pack("{s:I, s:s, s:o, s:b}", "seq", (json_int_t)a->seq, "by",
+                                        att_role_name(a->by), "rupture_id",
+                                        a->rupture_id ? json_integer(a->rupture_id) : json_null(),
+                                        "accepted", a->accepted));
+    }
+    const char *end = room->end_reason == ATT_END_COMPLETED   ? "completed"
+                      : room->end_reason == ATT_END_THERAPIST ? "therapist"
+                                                              : NULL;
+    json_t *s = json_pack(
+        "{s:I, s:s, s:s, s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:I, s:I,"
+        " s:{s:b, s:b}, s:{s:b, s:b, s:b, s:i}, s:o, s:{s:o, s:o}, s:i, s:i, s:i, s:o, s:o}",
+        "seq", (json_int_t)room->seq, "room", room->room_id, "exercise", room->script->id, "status",
+        status_name(room->status), "ended_reason", str_or_null(end), "round", room->round, "rounds",
+        room->script->rounds, "speaker", att_role_name(room->speaker), "listener",
+        att_role_name(att_other_partner(room->speaker)), "step", step_json(room), "step_started_at",
+        (json_int_t)room->step_started_at, "step_started_seq", (json_int_t)room->step_started_seq,
+        "consent", "partner_a", room->consent[0], "partner_b", room->consent[1], "present",
+        "partner_a", room->present[0], "partner_b", room->present[1], "therapist", room->present[2],
+        "observers", room->observers, "paused_by",
+        room->paused_by == ATT_ROLE_NONE ? json_null()
+                                         : json_string(att_role_name(room->paused_by)),
+        "last_rating", "partner_a", rating_json(room->last_rating[0]), "partner_b",
+        rating_json(room->last_rating[1]), "rejections_in_row", room->rejections_in_row,
+        "next_rupture_id", room->next_rupture_id, "ruptures_dropped", room->ruptures_dropped,
+        "ruptures", ruptures, "repair_attempts", attempts);
+    if (!s)
+        return NULL;
+    if (with_type) {
+        if (json_object_set_new(s, "type", json_string("state")) ||
+            json_object_set_new(s, "you", json_string(att_role_name(viewer)))) {
+            json_decref(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err)
+{
+    json_t *s = att_room_state_json(room, ATT_ROLE_THERAPIST, 0);
+    if (!s)
+        return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
+    char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(s);
+    if (!text)
+        return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, strlen(text), md);
+    free(text);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        hex_out[2 * i] = hex[md[i] >> 4];
+        hex_out[2 * i + 1] = hex[md[i] & 15];
+    }
+    hex_out[64] = '\0';
+    return 0;
+}
+
+int64_t att_room_next_deadline(const att_room *room)
+{
+    att_role actor = att_room_actor(room);
+    if (!att_role_is_partner(actor) || !room->present[actor] ||
+        room->silence_open_step == room->step)
+        return -1;
+    return room->step_started_at + room->config.silence_ms;
+}

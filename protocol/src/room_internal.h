@@ -1,0 +1,46 @@
+/* room_internal.h - helpers shared by the fold (room.c), the exercise engine
+ * (engine.c) and the rupture detector (detector.c). Not a public API. */
+#ifndef ATTUNE_ROOM_INTERNAL_H
+#define ATTUNE_ROOM_INTERNAL_H
+
+#include "attune/room.h"
+
+/* Collects the events one command produces, numbering them from room->seq+1. */
+typedef struct {
+    const att_room *room;
+    att_event *ev;
+    int n;
+    int64_t now;
+} att_out;
+
+/* Appends a zeroed event of `type` by `by`; NULL when the buffer is full. */
+att_event *att_out_add(att_out *out, att_event_type type, att_role by);
+
+/* The role a script actor resolves to in this room right now. */
+att_role att_room_resolve_actor(const att_room *room, att_actor actor);
+
+/* The step `back` returns to (the previous round's last step from step 0),
+ * or -1 at the very first step. */
+int att_room_back_target(const att_room *room);
+
+/* The rupture with this id, or NULL. */
+const att_rupture *att_room_find_rupture(const att_room *room, int id);
+
+/* The value of the step's first rating input in `input`, or -1. */
+int att_step_rating_value(const att_step *step, json_t *input);
+
+/* 1 when the turn's input takes the step's branch. */
+int att_step_branch_taken(const att_step *step, json_t *input);
+
+/* Checks a turn's input against the step's input descriptions
+ * (invalid_input). */
+int att_step_check_input(const att_step *step, json_t *input, att_error *err);
+
+/* Detector: appends rupture events for a command's primary event, which is
+ * already in out (at index primary). Returns 0 or -1 when out is full. */
+int att_detect_after(att_out *out, int primary);
+
+/* Detector: text a participant wrote (turn, attempt, pause note). */
+int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq);
+
+#endif
