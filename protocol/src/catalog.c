@@ -1,0 +1,932 @@
+/* catalog.c - loads and strictly validates the protocol directory (exercise
+ * scripts, vocabularies, rupture markers, resolution strategies, the blame
+ * lexicon, the consent notice) into the read-only structures of catalog.h.
+ *
+ * Ownership: the catalog owns every parsed json_t tree and every malloc'd
+ * array below; all C strings point into those trees, which are never modified
+ * after loading. A vocabulary's `json` is its `entries` array; a script's
+ * `json` is the file's root object; a step's `json` is that step's object
+ * inside it (vocab references stay as vocab id strings, as on the wire).
+ *
+ * Error codes: a file that cannot be opened or read is ATT_ERR_INTERNAL, one
+ * that is not valid JSON is ATT_ERR_BAD_JSON, one that breaks the format
+ * (see protocol/schema/ and DESIGN.md) is ATT_ERR_BAD_MESSAGE. The message
+ * always starts with the file, relative to the protocol directory. */
+#include "attune/catalog.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SCRIPTS 64
+#define MAX_STEPS 256
+#define MAX_ENTRIES 256
+#define MAX_OPTIONS 64
+#define MAX_PHRASES 1024
+#define MAX_PHRASE_BYTES 64
+#define MAX_WORDS_BYTES 4000
+#define RATING_LIMIT 1000000
+
+enum { VOCAB_REACTIVE, VOCAB_PRIMARY, VOCAB_NEEDS, VOCAB_MARKERS, VOCAB_STRATEGIES, N_VOCABS };
+static const char *const vocab_ids[N_VOCABS] = {"reactive", "primary", "needs", "markers",
+                                                "strategies"};
+
+/* Markers the core's rupture detector emits; markers.json must define them. */
+static const char *const detector_markers[] = {
+    "disconnect", "silence",          "reflection_rejected", "rating_drop",
+    "rating_low", "blaming_language", "pause_requested",
+};
+
+struct att_catalog {
+    att_vocab vocabs[N_VOCABS];
+    att_vocab_entry *entries[N_VOCABS]; /* the arrays behind vocabs[i].entries */
+    json_t *vocab_roots[N_VOCABS];
+    json_t *vocab_json; /* {"reactive": entries array, ...} for the hello ack */
+    json_t *blame_root;
+    const char **blame; /* lowercase ASCII phrases, borrowed from blame_root */
+    size_t n_blame;
+    json_t *consent;
+    att_script *scripts; /* each script->json is the root of its file */
+    size_t n_scripts;
+};
+
+/* Where a validation problem is reported: the file (relative to the
+ * protocol directory) and the caller's error. */
+typedef struct {
+    const char *file;
+    att_error *err;
+} loc;
+
+__attribute__((format(printf, 3, 4))) static int fail_at(const loc *at, att_code code,
+                                                         const char *fmt, ...)
+{
+    char detail[sizeof at->err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return att_fail(at->err, code, "%s: %s", at->file, detail);
+}
+
+#define INVALID(at, ...) fail_at((at), ATT_ERR_BAD_MESSAGE, __VA_ARGS__)
+
+/* ---- small JSON validators -------------------------------------------- */
+
+static int check_members(const loc *at, json_t *obj, const char *what, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        (void)value;
+        int known = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(key, *a) == 0)
+                known = 1;
+        if (!known)
+            return INVALID(at, "%s: unknown member '%.40s'", what, key);
+    }
+    return 0;
+}
+
+static int is_ident(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > ATT_MAX_ID_BYTES || s[0] < 'a' || s[0] > 'z')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* A lowercase snake_case id; *out is NULL when optional and absent. */
+static int get_ident(const loc *at, json_t *obj, const char *key, int required, const char *what,
+                     const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v)
+        return required ? INVALID(at, "%s: missing '%s'", what, key) : 0;
+    if (!json_is_string(v) || !is_ident(json_string_value(v)))
+        return INVALID(at, "%s: '%s' must be a lowercase snake_case id (1..64 bytes)", what, key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Human-readable text: a non-empty string of at most 4000 bytes. */
+static int get_words(const loc *at, json_t *obj, const char *key, const char *what,
+                     const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return INVALID(at, "%s: missing '%s'", what, key);
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_WORDS_BYTES)
+        return INVALID(at, "%s: '%s' must be a non-empty string of at most 4000 bytes", what, key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* An integer in lo..hi; *out keeps its value when optional and absent. */
+static int get_int(const loc *at, json_t *obj, const char *key, int required, long long lo,
+                   long long hi, const char *what, long long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return required ? INVALID(at, "%s: missing '%s'", what, key) : 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return INVALID(at, "%s: '%s' must be an integer in %lld..%lld", what, key, lo, hi);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int get_bool(const loc *at, json_t *obj, const char *key, const char *what, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return INVALID(at, "%s: missing '%s'", what, key);
+    if (!json_is_boolean(v))
+        return INVALID(at, "%s: '%s' must be true or false", what, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_array(const loc *at, json_t *obj, const char *key, size_t min_items,
+                     size_t max_items, const char *what, json_t **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return INVALID(at, "%s: missing '%s'", what, key);
+    if (!json_is_array(v) || json_array_size(v) < min_items || json_array_size(v) > max_items)
+        return INVALID(at, "%s: '%s' must be an array of %zu..%zu items", what, key, min_items,
+                       max_items);
+    *out = v;
+    return 0;
+}
+
+static int load_json(const char *dir, const char *rel, att_error *err, json_t **out)
+{
+    char path[PATH_MAX];
+    loc at = {rel, err};
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, rel) >= sizeof path)
+        return fail_at(&at, ATT_ERR_INTERNAL, "path too long");
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line < 0 || json_error_code(&jerr) == json_error_cannot_open_file)
+            return fail_at(&at, ATT_ERR_INTERNAL, "cannot read: %s", jerr.text);
+        return fail_at(&at, ATT_ERR_BAD_JSON, "line %d: %s", jerr.line, jerr.text);
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return INVALID(&at, "the top level must be an object");
+    }
+    *out = root;
+    return 0;
+}
+
+/* ---- vocabularies ------------------------------------------------------- */
+
+static int entry_kind_ok(int vocab, const char *kind)
+{
+    if (vocab == VOCAB_MARKERS)
+        return strcmp(kind, "withdrawal") == 0 || strcmp(kind, "confrontation") == 0 ||
+               strcmp(kind, "detector") == 0;
+    if (vocab == VOCAB_STRATEGIES)
+        return strcmp(kind, "immediate") == 0 || strcmp(kind, "exploratory") == 0;
+    return 0;
+}
+
+static int load_vocab(att_catalog *cat, const char *dir, int which, att_error *err)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, "vocab/%s.json", vocab_ids[which]);
+    loc at = {rel, err};
+    int rc = load_json(dir, rel, err, &cat->vocab_roots[which]);
+    if (rc)
+        return rc;
+    json_t *root = cat->vocab_roots[which];
+    static const char *const root_members[] = {"id", "title", "entries", NULL};
+    static const char *const entry_members[] = {"id", "label", "sentence", "kind", NULL};
+    const char *id, *title;
+    json_t *entries;
+    if ((rc = check_members(&at, root, "vocabulary", root_members)) ||
+        (rc = get_ident(&at, root, "id", 1, "vocabulary", &id)) ||
+        (rc = get_words(&at, root, "title", "vocabulary", &title)) ||
+        (rc = get_array(&at, root, "entries", 1, MAX_ENTRIES, "vocabulary", &entries)))
+        return rc;
+    if (strcmp(id, vocab_ids[which]) != 0)
+        return INVALID(&at, "id '%s' does not match the file name (expected '%s')", id,
+                       vocab_ids[which]);
+    size_t n = json_array_size(entries);
+    att_vocab_entry *list = calloc(n, sizeof *list);
+    if (!list)
+        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    cat->entries[which] = list;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(entries, i);
+        char what[48];
+        snprintf(what, sizeof what, "entry %zu", i);
+        if (!json_is_object(e))
+            return INVALID(&at, "%s: must be an object", what);
+        att_vocab_entry *out = &list[i];
+        if ((rc = check_members(&at, e, what, entry_members)) ||
+            (rc = get_ident(&at, e, "id", 1, what, &out->id)) ||
+            (rc = get_words(&at, e, "label", what, &out->label)) ||
+            (rc = get_words(&at, e, "sentence", what, &out->sentence)))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j].id, out->id) == 0)
+                return INVALID(&at, "duplicate entry id '%s'", out->id);
+        json_t *kind = json_object_get(e, "kind");
+        int wants_kind = which == VOCAB_MARKERS || which == VOCAB_STRATEGIES;
+        if (!kind && wants_kind)
+            return INVALID(&at, "entry '%s': missing 'kind'", out->id);
+        if (kind && !wants_kind)
+            return INVALID(&at, "entry '%s': 'kind' is only for markers and strategies", out->id);
+        if (kind) {
+            if (!json_is_string(kind) || !entry_kind_ok(which, json_string_value(kind)))
+                return INVALID(&at, "entry '%s': unknown kind", out->id);
+            out->kind = json_string_value(kind);
+        }
+    }
+    cat->vocabs[which] = (att_vocab){vocab_ids[which], list, n, entries};
+    if (which == VOCAB_MARKERS) {
+        for (size_t i = 0; i < sizeof detector_markers / sizeof detector_markers[0]; i++) {
+            const att_vocab_entry *m = att_vocab_find(&cat->vocabs[which], detector_markers[i]);
+            if (!m || strcmp(m->kind, "detector") != 0)
+                return INVALID(&at, "missing detector marker '%s' (kind detector)",
+                               detector_markers[i]);
+        }
+    }
+    if (json_object_set(cat->vocab_json, vocab_ids[which], entries) != 0)
+        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* ---- blame lexicon ------------------------------------------------------ */
+
+/* Phrases are matched byte by byte against folded text, so they must be
+ * printable lowercase ASCII with single inner spaces. */
+static int phrase_ok(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > MAX_PHRASE_BYTES || p[0] == ' ' || p[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < 0x20 || p[i] > 0x7e || (p[i] >= 'A' && p[i] <= 'Z'))
+            return 0;
+        if (p[i] == ' ' && p[i + 1] == ' ')
+            return 0;
+    }
+    return 1;
+}
+
+static int load_blame(att_catalog *cat, const char *dir, att_error *err)
+{
+    const char *rel = "vocab/blame.json";
+    loc at = {rel, err};
+    int rc = load_json(dir, rel, err, &cat->blame_root);
+    if (rc)
+        return rc;
+    static const char *const members[] = {"id", "phrases", NULL};
+    const char *id;
+    json_t *phrases;
+    if ((rc = check_members(&at, cat->blame_root, "lexicon", members)) ||
+        (rc = get_ident(&at, cat->blame_root, "id", 1, "lexicon", &id)) ||
+        (rc = get_array(&at, cat->blame_root, "phrases", 1, MAX_PHRASES, "lexicon", &phrases)))
+        return rc;
+    if (strcmp(id, "blame") != 0)
+        return INVALID(&at, "id must be 'blame'");
+    size_t n = json_array_size(phrases);
+    cat->blame = calloc(n, sizeof *cat->blame);
+    if (!cat->blame)
+        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *p = json_string_value(json_array_get(phrases, i));
+        if (!p || !phrase_ok(p))
+            return INVALID(&at,
+                           "phrase %zu: must be 1..64 bytes of lowercase printable ASCII, "
+                           "single inner spaces",
+                           i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cat->blame[j], p) == 0)
+                return INVALID(&at, "duplicate phrase '%s'", p);
+        cat->blame[i] = p;
+    }
+    cat->n_blame = n;
+    return 0;
+}
+
+/* ---- consent notice ----------------------------------------------------- */
+
+static int load_consent(att_catalog *cat, const char *dir, att_error *err)
+{
+    const char *rel = "consent.json";
+    loc at = {rel, err};
+    int rc = load_json(dir, rel, err, &cat->consent);
+    if (rc)
+        return rc;
+    json_t *c = cat->consent;
+    static const char *const members[] = {"version", "text", "recorded", "visible_to", NULL};
+    static const char *const roles[] = {"partner_a", "partner_b", "therapist", NULL};
+    long long version = 0;
+    const char *text;
+    json_t *recorded;
+    if ((rc = check_members(&at, c, "consent", members)) ||
+        (rc = get_int(&at, c, "version", 1, 1, INT_MAX, "consent", &version)) ||
+        (rc = get_words(&at, c, "text", "consent", &text)) ||
+        (rc = get_array(&at, c, "recorded", 1, 64, "consent", &recorded)))
+        return rc;
+    for (size_t i = 0; i < json_array_size(recorded); i++) {
+        json_t *r = json_array_get(recorded, i);
+        if (!json_is_string(r) || json_string_length(r) == 0 ||
+            json_string_length(r) > MAX_WORDS_BYTES)
+            return INVALID(&at, "recorded[%zu]: must be a non-empty string", i);
+    }
+    json_t *visible = json_object_get(c, "visible_to");
+    if (!json_is_object(visible))
+        return INVALID(&at, "consent: 'visible_to' must be an object");
+    if ((rc = check_members(&at, visible, "visible_to", roles)))
+        return rc;
+    for (const char *const *r = roles; *r; r++) {
+        const char *words;
+        if ((rc = get_words(&at, visible, *r, "visible_to", &words)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- exercise scripts --------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    att_input_kind kind;
+    int vocab; /* index into vocab_ids, or -1 */
+} input_kinds[] = {
+    {"text", ATT_INPUT_TEXT, -1},
+    {"emotion_reactive", ATT_INPUT_EMOTION_REACTIVE, VOCAB_REACTIVE},
+    {"emotion_primary", ATT_INPUT_EMOTION_PRIMARY, VOCAB_PRIMARY},
+    {"need", ATT_INPUT_NEED, VOCAB_NEEDS},
+    {"rating", ATT_INPUT_RATING, -1},
+    {"choice", ATT_INPUT_CHOICE, -1},
+};
+
+static const char *const actor_names[] = {
+    [ATT_ACTOR_SPEAKER] = "speaker",     [ATT_ACTOR_LISTENER] = "listener",
+    [ATT_ACTOR_PARTNER_A] = "partner_a", [ATT_ACTOR_PARTNER_B] = "partner_b",
+    [ATT_ACTOR_THERAPIST] = "therapist",
+};
+
+static const char *const tag_names[] = {
+    [ATT_TAG_REFLECTION] = "reflection",
+    [ATT_TAG_REFLECTION_CHECK] = "reflection_check",
+    [ATT_TAG_CONNECTION_RATING] = "connection_rating",
+};
+
+static void free_steps(att_step *steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < steps[i].n_inputs; j++)
+            free((void *)steps[i].inputs[j].options);
+        free((void *)steps[i].inputs);
+    }
+    free(steps);
+}
+
+static int parse_options(const loc *at, json_t *in, const char *what, att_input_desc *out)
+{
+    static const char *const members[] = {"id", "label", NULL};
+    json_t *opts = json_object_get(in, "options");
+    if (out->kind != ATT_INPUT_CHOICE)
+        return opts ? INVALID(at, "%s: 'options' is only for choice inputs", what) : 0;
+    if (!opts)
+        return INVALID(at, "%s: choice without 'options'", what);
+    int rc = get_array(at, in, "options", 1, MAX_OPTIONS, what, &opts);
+    if (rc)
+        return rc;
+    size_t n = json_array_size(opts);
+    att_option *list = calloc(n, sizeof *list);
+    if (!list)
+        return fail_at(at, ATT_ERR_INTERNAL, "out of memory");
+    out->options = list; /* owned by the step from here on */
+    out->n_options = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(opts, i);
+        if (!json_is_object(o))
+            return INVALID(at, "%s: option %zu must be an object", what, i);
+        if ((rc = check_members(at, o, what, members)) ||
+            (rc = get_ident(at, o, "id", 1, what, &list[i].id)) ||
+            (rc = get_words(at, o, "label", what, &list[i].label)))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j].id, list[i].id) == 0)
+                return INVALID(at, "%s: duplicate option '%s'", what, list[i].id);
+    }
+    return 0;
+}
+
+static int parse_input(const loc *at, const att_catalog *cat, json_t *in, const char *step_id,
+                       size_t index, att_input_desc *out)
+{
+    static const char *const members[] = {"name",    "kind", "label", "required",   "vocab",
+                                          "options", "min",  "max",   "max_length", NULL};
+    char what[128];
+    snprintf(what, sizeof what, "step '%s' input %zu", step_id, index);
+    if (!json_is_object(in))
+        return INVALID(at, "%s: must be an object", what);
+    const char *kind_name, *label;
+    int rc;
+    if ((rc = check_members(at, in, what, members)) ||
+        (rc = get_ident(at, in, "name", 1, what, &out->name)))
+        return rc;
+    snprintf(what, sizeof what, "step '%s' input '%s'", step_id, out->name);
+    if ((rc = get_ident(at, in, "kind", 1, what, &kind_name)) ||
+        (rc = get_words(at, in, "label", what, &label)) ||
+        (rc = get_bool(at, in, "required", what, &out->required)))
+        return rc;
+    int vocab = -2;
+    for (size_t k = 0; k < sizeof input_kinds / sizeof input_kinds[0]; k++)
+        if (strcmp(kind_name, input_kinds[k].name) == 0) {
+            out->kind = input_kinds[k].kind;
+            vocab = input_kinds[k].vocab;
+        }
+    if (vocab == -2)
+        return INVALID(at, "%s: unknown kind '%s'", what, kind_name);
+
+    json_t *v = json_object_get(in, "vocab");
+    if (vocab < 0 && v)
+        return INVALID(at, "%s: 'vocab' is only for emotion and need inputs", what);
+    if (vocab >= 0) {
+        if (!v)
+            return INVALID(at, "%s: %s input without 'vocab'", what, kind_name);
+        const char *vid = json_string_value(v);
+        if (!vid || (strcmp(vid, "reactive") && strcmp(vid, "primary") && strcmp(vid, "needs")))
+            return INVALID(at, "%s: unknown vocab (use reactive, primary or needs)", what);
+        if (strcmp(vid, vocab_ids[vocab]) != 0)
+            return INVALID(at, "%s: a %s input takes vocab '%s', not '%s'", what, kind_name,
+                           vocab_ids[vocab], vid);
+        out->vocab = &cat->vocabs[vocab];
+    }
+
+    if ((rc = parse_options(at, in, what, out)))
+        return rc;
+
+    long long lo = 0, hi = 10;
+    int has_range = json_object_get(in, "min") || json_object_get(in, "max");
+    if (has_range && out->kind != ATT_INPUT_RATING)
+        return INVALID(at, "%s: 'min'/'max' are only for rating inputs", what);
+    if ((rc = get_int(at, in, "min", 0, -RATING_LIMIT, RATING_LIMIT, what, &lo)) ||
+        (rc = get_int(at, in, "max", 0, -RATING_LIMIT, RATING_LIMIT, what, &hi)))
+        return rc;
+    if (lo > hi)
+        return INVALID(at, "%s: min %lld is greater than max %lld", what, lo, hi);
+    out->min = (int)lo;
+    out->max = (int)hi;
+
+    long long max_length = ATT_MAX_TEXT_BYTES;
+    json_t *ml = json_object_get(in, "max_length");
+    if (ml && (out->kind == ATT_INPUT_RATING || out->kind == ATT_INPUT_CHOICE))
+        return INVALID(at, "%s: 'max_length' is only for inputs that take text", what);
+    if ((rc = get_int(at, in, "max_length", 0, 1, ATT_MAX_TEXT_BYTES, what, &max_length)))
+        return rc;
+    out->max_length = (size_t)max_length;
+    return 0;
+}
+
+static const att_input_desc *find_input(const att_step *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_inputs; i++)
+        if (strcmp(st->inputs[i].name, name) == 0)
+            return &st->inputs[i];
+    return NULL;
+}
+
+static int parse_branch(const loc *at, json_t *branch, att_step *st, const char **goto_id)
+{
+    static const char *const members[] = {"input", "equals", "goto", NULL};
+    char what[96];
+    snprintf(what, sizeof what, "step '%s' branch", st->id);
+    if (!json_is_object(branch))
+        return INVALID(at, "%s: must be an object", what);
+    int rc;
+    if ((rc = check_members(at, branch, what, members)) ||
+        (rc = get_ident(at, branch, "input", 1, what, &st->branch_input)) ||
+        (rc = get_words(at, branch, "equals", what, &st->branch_equals)) ||
+        (rc = get_ident(at, branch, "goto", 1, what, goto_id)))
+        return rc;
+    const att_input_desc *in = find_input(st, st->branch_input);
+    if (!in)
+        return INVALID(at, "%s: input '%s' is not an input of this step", what, st->branch_input);
+    /* The engine compares the turn's value with `equals` as strings, so only
+     * choice and text values can ever match. */
+    if (in->kind != ATT_INPUT_CHOICE && in->kind != ATT_INPUT_TEXT)
+        return INVALID(at, "%s: input '%s' must be a choice or text input", what, in->name);
+    if (in->kind == ATT_INPUT_CHOICE) {
+        int found = 0;
+        for (size_t i = 0; i < in->n_options; i++)
+            if (strcmp(in->options[i].id, st->branch_equals) == 0)
+                found = 1;
+        if (!found)
+            return INVALID(at, "%s: equals '%.40s' is not an option of '%s'", what,
+                           st->branch_equals, in->name);
+    }
+    return 0;
+}
+
+static int check_tag(const loc *at, const att_step *st)
+{
+    if (st->tag == ATT_TAG_NONE || st->tag == ATT_TAG_REFLECTION)
+        return 0;
+    /* The detector attributes these to a partner (who = the rater/checker). */
+    if (st->actor == ATT_ACTOR_THERAPIST)
+        return INVALID(at, "step '%s': a %s step must be taken by a partner", st->id,
+                       tag_names[st->tag]);
+    if (st->tag == ATT_TAG_REFLECTION_CHECK && !st->branch_input)
+        return INVALID(at,
+                       "step '%s': a reflection_check step needs a branch (taken when the "
+                       "reflection did not land)",
+                       st->id);
+    if (st->tag == ATT_TAG_CONNECTION_RATING) {
+        size_t ratings = 0;
+        for (size_t i = 0; i < st->n_inputs; i++)
+            ratings += st->inputs[i].kind == ATT_INPUT_RATING;
+        if (ratings != 1)
+            return INVALID(at,
+                           "step '%s': a connection_rating step needs exactly one rating "
+                           "input",
+                           st->id);
+    }
+    return 0;
+}
+
+static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t index, att_step *st,
+                      const char **goto_id)
+{
+    static const char *const members[] = {"id",     "actor", "title",  "prompt",
+                                          "inputs", "tag",   "branch", NULL};
+    char what[96];
+    snprintf(what, sizeof what, "step %zu", index);
+    if (!json_is_object(js))
+        return INVALID(at, "%s: must be an object", what);
+    st->json = js;
+    st->branch_goto = -1;
+    const char *actor, *tag;
+    json_t *inputs;
+    int rc;
+    if ((rc = check_members(at, js, what, members)) ||
+        (rc = get_ident(at, js, "id", 1, what, &st->id)))
+        return rc;
+    snprintf(what, sizeof what, "step '%s'", st->id);
+    if ((rc = get_words(at, js, "title", what, &st->title)) ||
+        (rc = get_words(at, js, "prompt", what, &st->prompt)) ||
+        (rc = get_ident(at, js, "actor", 1, what, &actor)) ||
+        (rc = get_ident(at, js, "tag", 0, what, &tag)) ||
+        (rc = get_array(at, js, "inputs", 0, ATT_MAX_INPUT_MEMBERS, what, &inputs)))
+        return rc;
+    int found = 0;
+    for (size_t a = 0; a < sizeof actor_names / sizeof actor_names[0]; a++)
+        if (strcmp(actor, actor_names[a]) == 0) {
+            st->actor = (att_actor)a;
+            found = 1;
+        }
+    if (!found)
+        return INVALID(at,
+                       "%s: bad actor '%s' (speaker, listener, partner_a, partner_b or "
+                       "therapist)",
+                       what, actor);
+    st->tag = ATT_TAG_NONE;
+    if (tag) {
+        found = 0;
+        for (size_t t = ATT_TAG_REFLECTION; t < sizeof tag_names / sizeof tag_names[0]; t++)
+            if (strcmp(tag, tag_names[t]) == 0) {
+                st->tag = (att_step_tag)t;
+                found = 1;
+            }
+        if (!found)
+            return INVALID(at, "%s: unknown tag '%s'", what, tag);
+    }
+
+    size_t n = json_array_size(inputs);
+    att_input_desc *list = calloc(n ? n : 1, sizeof *list);
+    if (!list)
+        return fail_at(at, ATT_ERR_INTERNAL, "out of memory");
+    st->inputs = list; /* owned by the script from here on */
+    for (size_t i = 0; i < n; i++) {
+        st->n_inputs = i + 1; /* so a failed input's options are freed too */
+        if ((rc = parse_input(at, cat, json_array_get(inputs, i), st->id, i, &list[i])))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j].name, list[i].name) == 0)
+                return INVALID(at, "%s: duplicate input name '%s'", what, list[i].name);
+    }
+    json_t *branch = json_object_get(js, "branch");
+    if (branch && (rc = parse_branch(at, branch, st, goto_id)))
+        return rc;
+    return check_tag(at, st);
+}
+
+/* sc->json is already root (owned by the catalog); fills in the rest. */
+static int parse_script(att_catalog *cat, const loc *at, json_t *root, att_script *sc)
+{
+    static const char *const members[] = {"id",     "version",         "title", "summary",
+                                          "rounds", "swap_each_round", "steps", NULL};
+    long long version = 0, rounds = 0;
+    const char *summary;
+    json_t *steps;
+    int rc;
+    if ((rc = check_members(at, root, "script", members)) ||
+        (rc = get_ident(at, root, "id", 1, "script", &sc->id)) ||
+        (rc = get_int(at, root, "version", 1, 1, 1, "script", &version)) ||
+        (rc = get_words(at, root, "title", "script", &sc->title)) ||
+        (rc = get_words(at, root, "summary", "script", &summary)) ||
+        (rc = get_int(at, root, "rounds", 1, 1, 100, "script", &rounds)) ||
+        (rc = get_bool(at, root, "swap_each_round", "script", &sc->swap_each_round)) ||
+        (rc = get_array(at, root, "steps", 1, MAX_STEPS, "script", &steps)))
+        return rc;
+    sc->rounds = (int)rounds;
+    for (size_t i = 0; &cat->scripts[i] != sc; i++)
+        if (strcmp(cat->scripts[i].id, sc->id) == 0)
+            return INVALID(at, "duplicate script id '%s' (also in another file)", sc->id);
+
+    size_t n = json_array_size(steps);
+    const char *gotos[MAX_STEPS] = {0};
+    att_step *list = calloc(n, sizeof *list);
+    if (!list)
+        return fail_at(at, ATT_ERR_INTERNAL, "out of memory");
+    sc->steps = list; /* owned by the script from here on */
+    for (size_t i = 0; i < n; i++) {
+        rc = parse_step(at, cat, json_array_get(steps, i), i, &list[i], &gotos[i]);
+        sc->n_steps = i + 1;
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(list[j].id, list[i].id) == 0)
+                return INVALID(at, "duplicate step id '%s'", list[i].id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!gotos[i])
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(list[j].id, gotos[i]) == 0)
+                list[i].branch_goto = (int)j;
+        if (list[i].branch_goto < 0)
+            return INVALID(at, "step '%s': branch goto '%s' is not a step of this script",
+                           list[i].id, gotos[i]);
+    }
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static int has_json_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && name[0] != '.' && strcmp(name + n - 5, ".json") == 0;
+}
+
+/* Lists exercises/ *.json in name order, so script_at() is deterministic. */
+static int list_exercises(const char *dir, char names[][NAME_MAX + 1], size_t *count,
+                          att_error *err)
+{
+    char path[PATH_MAX];
+    loc at = {"exercises/", err};
+    if ((size_t)snprintf(path, sizeof path, "%s/exercises", dir) >= sizeof path)
+        return fail_at(&at, ATT_ERR_INTERNAL, "path too long");
+    DIR *d = opendir(path);
+    if (!d)
+        return fail_at(&at, ATT_ERR_INTERNAL, "cannot open the directory");
+    size_t n = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!has_json_suffix(de->d_name))
+            continue;
+        if (n == MAX_SCRIPTS) {
+            rc = INVALID(&at, "more than %d scripts", MAX_SCRIPTS);
+            break;
+        }
+        snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
+    }
+    closedir(d);
+    if (rc)
+        return rc;
+    if (n == 0)
+        return INVALID(&at, "no exercise scripts (*.json)");
+    qsort(names, n, sizeof names[0], cmp_names);
+    *count = n;
+    return 0;
+}
+
+static int load_exercises(att_catalog *cat, const char *dir, att_error *err)
+{
+    size_t n = 0;
+    char(*names)[NAME_MAX + 1] = malloc(MAX_SCRIPTS * sizeof *names);
+    if (!names)
+        return att_fail(err, ATT_ERR_INTERNAL, "exercises/: out of memory");
+    int rc = list_exercises(dir, names, &n, err);
+    if (rc == 0) {
+        cat->scripts = calloc(n, sizeof *cat->scripts);
+        if (!cat->scripts)
+            rc = att_fail(err, ATT_ERR_INTERNAL, "exercises/: out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char rel[NAME_MAX + 16];
+        snprintf(rel, sizeof rel, "exercises/%s", names[i]);
+        loc at = {rel, err};
+        json_t *root;
+        if ((rc = load_json(dir, rel, err, &root)))
+            break;
+        att_script *sc = &cat->scripts[cat->n_scripts];
+        sc->json = root;
+        /* Counted before parsing so att_catalog_free releases it on failure. */
+        cat->n_scripts++;
+        rc = parse_script(cat, &at, root, sc);
+    }
+    free(names);
+    return rc;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+int att_catalog_load_dir(const char *protocol_dir, att_catalog **out, att_error *err)
+{
+    *out = NULL;
+    if (!protocol_dir)
+        return att_fail(err, ATT_ERR_INTERNAL, "catalog: no protocol directory");
+    att_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat || !(cat->vocab_json = json_object())) {
+        free(cat);
+        return att_fail(err, ATT_ERR_INTERNAL, "catalog: out of memory");
+    }
+    int rc = 0;
+    for (int v = 0; rc == 0 && v < N_VOCABS; v++)
+        rc = load_vocab(cat, protocol_dir, v, err);
+    if (rc == 0)
+        rc = load_blame(cat, protocol_dir, err);
+    if (rc == 0)
+        rc = load_consent(cat, protocol_dir, err);
+    if (rc == 0)
+        rc = load_exercises(cat, protocol_dir, err);
+    if (rc) {
+        att_catalog_free(cat);
+        return rc;
+    }
+    *out = cat;
+    return 0;
+}
+
+void att_catalog_free(att_catalog *cat)
+{
+    if (!cat)
+        return;
+    for (size_t i = 0; i < cat->n_scripts; i++) {
+        free_steps((att_step *)cat->scripts[i].steps, cat->scripts[i].n_steps);
+        json_decref(cat->scripts[i].json);
+    }
+    free(cat->scripts);
+    for (int v = 0; v < N_VOCABS; v++) {
+        free(cat->entries[v]);
+        json_decref(cat->vocab_roots[v]);
+    }
+    json_decref(cat->vocab_json);
+    free(cat->blame);
+    json_decref(cat->blame_root);
+    json_decref(cat->consent);
+    free(cat);
+}
+
+const att_script *att_catalog_script(const att_catalog *cat, const char *id)
+{
+    if (!cat || !id)
+        return NULL;
+    for (size_t i = 0; i < cat->n_scripts; i++)
+        if (strcmp(cat->scripts[i].id, id) == 0)
+            return &cat->scripts[i];
+    return NULL;
+}
+
+size_t att_catalog_script_count(const att_catalog *cat)
+{
+    return cat ? cat->n_scripts : 0;
+}
+
+const att_script *att_catalog_script_at(const att_catalog *cat, size_t i)
+{
+    return cat && i < cat->n_scripts ? &cat->scripts[i] : NULL;
+}
+
+const att_vocab *att_catalog_vocab(const att_catalog *cat, const char *id)
+{
+    if (!cat || !id)
+        return NULL;
+    for (int v = 0; v < N_VOCABS; v++)
+        if (strcmp(vocab_ids[v], id) == 0)
+            return &cat->vocabs[v];
+    return NULL;
+}
+
+const att_vocab_entry *att_vocab_find(const att_vocab *v, const char *id)
+{
+    if (!v || !id)
+        return NULL;
+    for (size_t i = 0; i < v->n_entries; i++)
+        if (strcmp(v->entries[i].id, id) == 0)
+            return &v->entries[i];
+    return NULL;
+}
+
+json_t *att_catalog_vocab_json(const att_catalog *cat)
+{
+    return cat ? cat->vocab_json : NULL;
+}
+
+json_t *att_catalog_consent_json(const att_catalog *cat)
+{
+    return cat ? cat->consent : NULL;
+}
+
+/* ---- blame matching ----------------------------------------------------- */
+
+static int is_word_byte(unsigned char c)
+{
+    /* Bytes >= 0x80 (UTF-8) count as boundaries, so curly quotes and dashes
+     * around an ASCII word do not hide it. */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int is_space_byte(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static unsigned char fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* Returns where a match of phrase p starting at t ends, or NULL. A space in
+ * the phrase matches any run of ASCII whitespace; an apostrophe matches ' or
+ * a typographic ' or ' (U+2018/U+2019, as phone keyboards type them). */
+static const char *match_at(const char *t, const char *p)
+{
+    while (*p) {
+        unsigned char c = (unsigned char)*t;
+        if (*p == ' ') {
+            if (!is_space_byte(c))
+                return NULL;
+            while (is_space_byte((unsigned char)*t))
+                t++;
+        } else if (*p == '\'') {
+            if (c == '\'')
+                t++;
+            else if (c == 0xE2 && (unsigned char)t[1] == 0x80 &&
+                     ((unsigned char)t[2] == 0x98 || (unsigned char)t[2] == 0x99))
+                t += 3;
+            else
+                return NULL;
+        } else {
+            if (fold(c) != (unsigned char)*p)
+                return NULL;
+            t++;
+        }
+        p++;
+    }
+    return t;
+}
+
+static int contains_phrase(const char *text, const char *phrase)
+{
+    size_t plen = strlen(phrase);
+    int word_start = is_word_byte((unsigned char)phrase[0]);
+    int word_end = is_word_byte((unsigned char)phrase[plen - 1]);
+    for (const char *t = text; *t; t++) {
+        if (phrase[0] != '\'' && fold((unsigned char)*t) != (unsigned char)phrase[0])
+            continue;
+        if (word_start && t > text && is_word_byte((unsigned char)t[-1]))
+            continue;
+        const char *end = match_at(t, phrase);
+        if (!end)
+            continue;
+        if (word_end && is_word_byte((unsigned char)*end))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+int att_catalog_text_is_blaming(const att_catalog *cat, const char *text)
+{
+    if (!cat || !text)
+        return 0;
+    for (size_t i = 0; i < cat->n_blame; i++)
+        if (contains_phrase(text, cat->blame[i]))
+            return 1;
+    return 0;
+}
