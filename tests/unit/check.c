@@ -37,3 +37,14 @@ char *check_read_file(const char *path, size_t *len_out)
     }
     return buf;
 }
+
+void check_str(const char *file, int line, const char *a, const char *b)
+{
+    if (a && b && strcmp(a, b) == 0) {
+        check_passed++;
+        return;
+    }
+    check_failed++;
+    fprintf(stderr, "%s:%d: CHECK failed: '%s' != '%s'\n", file, line, a ? a : "(null)",
+            b ? b : "(null)");
+}

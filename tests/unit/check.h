@@ -31,14 +31,13 @@ extern int check_passed, check_failed;
         }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                            \
-    CHECK_MSG((a) != NULL && (b) != NULL && strcmp((a), (b)) == 0, "'%s' != '%s'",                 \
-              (a) ? (a) : "(null)", (b) ? (b) : "(null)")
+#define CHECK_STR(a, b) check_str(__FILE__, __LINE__, (a), (b))
 
 #define CHECK_INT(a, b)                                                                            \
     CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
 
 int check_done(const char *suite);
+void check_str(const char *file, int line, const char *a, const char *b);
 
 /* Reads a whole file into a malloc'd NUL-terminated buffer (NULL on error). */
 char *check_read_file(const char *path, size_t *len_out);

@@ -1,0 +1,247 @@
+#include "room_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static att_catalog *shared_catalog;
+
+const att_catalog *harness_catalog(void)
+{
+    if (!shared_catalog) {
+        att_error err = {0};
+        if (att_catalog_load_dir(ATTUNE_PROTOCOL_DIR, &shared_catalog, &err) != 0) {
+            fprintf(stderr, "cannot load catalog: %s\n", err.message);
+            exit(2);
+        }
+    }
+    return shared_catalog;
+}
+
+void harness_catalog_free(void)
+{
+    att_catalog_free(shared_catalog);
+    shared_catalog = NULL;
+}
+
+static void record(harness *h, att_event *evs, int n)
+{
+    json_array_clear(h->last_events);
+    for (int i = 0; i < n; i++) {
+        json_t *obj = att_event_to_json(&evs[i], h->room.script);
+        if (!obj) {
+            fprintf(stderr, "encode failed\n");
+            exit(2);
+        }
+        /* Fold what the store would hold: the decoded JSON, not the struct. */
+        char *text = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        json_error_t jerr;
+        json_t *stored = json_loads(text, 0, &jerr);
+        free(text);
+        att_event back;
+        att_error err = {0};
+        if (!stored || att_event_from_json(stored, h->room.script, &back, &err) != 0) {
+            fprintf(stderr, "event %d does not decode: %s\n", i, err.message);
+            exit(2);
+        }
+        back.seq = evs[i].seq;
+        if (att_room_apply(&h->room, &back, &err) != 0) {
+            fprintf(stderr, "fold failed: %s\n", err.message);
+            exit(2);
+        }
+        json_array_append(h->last_events, stored);
+        json_array_append_new(
+            h->log, json_pack("{s:I, s:o}", "seq", (json_int_t)back.seq, "event", stored));
+    }
+    h->last_n = n;
+}
+
+void harness_init(harness *h, const char *script_id)
+{
+    memset(h, 0, sizeof *h);
+    h->cat = harness_catalog();
+    const att_script *s = att_catalog_script(h->cat, script_id);
+    if (!s) {
+        fprintf(stderr, "no script %s\n", script_id);
+        exit(2);
+    }
+    att_error err = {0};
+    if (att_room_init(&h->room, h->cat, s, "room-test", NULL, &err) != 0) {
+        fprintf(stderr, "init: %s\n", err.message);
+        exit(2);
+    }
+    h->log = json_array();
+    h->last_events = json_array();
+    h->now = 1000000;
+    att_event ev;
+    att_room_created_event(&h->room, h->now, ATT_ROLE_PARTNER_A, &ev);
+    record(h, &ev, 1);
+}
+
+void harness_free(harness *h)
+{
+    json_decref(h->log);
+    json_decref(h->last_events);
+}
+
+int harness_cmd(harness *h, att_role role, const char *json_text)
+{
+    att_msg msg;
+    memset(&h->last_err, 0, sizeof h->last_err);
+    h->now += 1000;
+    int rc = att_msg_decode(json_text, strlen(json_text), &msg, &h->last_err);
+    if (rc == 0) {
+        att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+        int n = 0;
+        rc = att_room_decide(&h->room, role, &msg, h->now, evs, &n, &h->last_err);
+        if (rc == 0)
+            record(h, evs, n);
+    }
+    att_msg_release(&msg);
+    if (rc != 0) {
+        h->last_n = 0;
+        json_array_clear(h->last_events);
+    }
+    return rc == 0 ? 0 : (int)h->last_err.code;
+}
+
+int harness_join(harness *h, att_role role)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    h->now += 1000;
+    if (att_room_decide_join(&h->room, role, h->now, evs, &n) != 0)
+        return -1;
+    record(h, evs, n);
+    return 0;
+}
+
+int harness_leave(harness *h, att_role role)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    h->now += 1000;
+    if (att_room_decide_leave(&h->room, role, ATT_LEFT_CLOSED, h->now, evs, &n) != 0)
+        return -1;
+    record(h, evs, n);
+    return 0;
+}
+
+int harness_tick(harness *h, int64_t ms)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    h->now += ms;
+    int n = att_room_tick(&h->room, h->now, evs);
+    if (n > 0)
+        record(h, evs, n);
+    else
+        h->last_n = 0;
+    return n;
+}
+
+void harness_start(harness *h)
+{
+    harness_join(h, ATT_ROLE_THERAPIST);
+    harness_join(h, ATT_ROLE_PARTNER_A);
+    harness_join(h, ATT_ROLE_PARTNER_B);
+    harness_cmd(h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}");
+    harness_cmd(h, ATT_ROLE_PARTNER_B, "{\"type\":\"consent\",\"accept\":true}");
+}
+
+json_t *harness_last_event(harness *h, const char *type)
+{
+    json_t *found = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(h->last_events, i, e)
+    {
+        const char *t = json_string_value(json_object_get(e, "type"));
+        if (t && strcmp(t, type) == 0)
+            found = e;
+    }
+    return found;
+}
+
+json_t *harness_valid_input(harness *h, int reject)
+{
+    const att_step *st = &h->room.script->steps[h->room.step];
+    json_t *in = json_object();
+    for (size_t i = 0; i < st->n_inputs; i++) {
+        const att_input_desc *d = &st->inputs[i];
+        switch (d->kind) {
+        case ATT_INPUT_TEXT:
+            json_object_set_new(in, d->name, json_string("I felt far away from you."));
+            break;
+        case ATT_INPUT_EMOTION_REACTIVE:
+        case ATT_INPUT_EMOTION_PRIMARY:
+        case ATT_INPUT_NEED:
+            json_object_set_new(
+                in, d->name,
+                json_pack("{s:s, s:s}", "id", d->vocab->entries[0].id, "text", "in my own words"));
+            break;
+        case ATT_INPUT_RATING:
+            json_object_set_new(in, d->name, json_integer(7));
+            break;
+        case ATT_INPUT_CHOICE: {
+            const char *pick = d->options[0].id;
+            if (st->branch_input && strcmp(st->branch_input, d->name) == 0) {
+                for (size_t k = 0; k < d->n_options; k++) {
+                    int is_branch = strcmp(d->options[k].id, st->branch_equals) == 0;
+                    if (is_branch == reject) {
+                        pick = d->options[k].id;
+                        break;
+                    }
+                }
+            }
+            json_object_set_new(in, d->name, json_string(pick));
+            break;
+        }
+        }
+    }
+    return in;
+}
+
+int harness_turn_input(harness *h, att_role role, json_t *input)
+{
+    const att_step *st = &h->room.script->steps[h->room.step];
+    json_t *msg = json_pack("{s:s, s:s, s:o}", "type", "turn", "step", st->id, "input", input);
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    int rc = harness_cmd(h, role, text);
+    free(text);
+    return rc;
+}
+
+int harness_turn(harness *h, int reject)
+{
+    return harness_turn_input(h, att_room_actor(&h->room), harness_valid_input(h, reject));
+}
+
+int harness_refold(harness *h, char hash[65])
+{
+    att_room r;
+    att_error err = {0};
+    if (att_room_init(&r, h->cat, h->room.script, h->room.room_id, &h->room.config, &err))
+        return -1;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(h->log, i, entry)
+    {
+        att_event ev;
+        if (att_event_from_json(json_object_get(entry, "event"), r.script, &ev, &err))
+            return -1;
+        ev.seq = json_integer_value(json_object_get(entry, "seq"));
+        if (att_room_apply(&r, &ev, &err))
+            return -1;
+    }
+    return att_room_state_hash(&r, hash, &err);
+}
+
+const att_rupture *harness_rupture(harness *h, int id)
+{
+    for (int i = 0; i < h->room.n_ruptures; i++)
+        if (h->room.ruptures[i].open.id == id)
+            return &h->room.ruptures[i];
+    return NULL;
+}

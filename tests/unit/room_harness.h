@@ -1,0 +1,54 @@
+/* room_harness.h - helpers for the engine, detector and fold tests: a room
+ * driven by JSON commands exactly as the server drives it (decode, decide,
+ * encode each event to JSON, fold), keeping the JSON log for replay checks. */
+#ifndef ATTUNE_ROOM_HARNESS_H
+#define ATTUNE_ROOM_HARNESS_H
+
+#include "attune/catalog.h"
+#include "attune/msg.h"
+#include "attune/room.h"
+
+#define HARNESS_MAX_LOG 20000
+
+typedef struct {
+    const att_catalog *cat;
+    att_room room;
+    int64_t now;
+    json_t *log; /* array of {"seq":N,"event":{...}} */
+    att_error last_err;
+    int last_n;          /* events produced by the last command */
+    json_t *last_events; /* array of the last command's event objects */
+} harness;
+
+/* Loads the real catalog once per process (ATTUNE_PROTOCOL_DIR). */
+const att_catalog *harness_catalog(void);
+void harness_catalog_free(void);
+
+/* A room for the script, created at time 1,000,000 with partner_a speaking first. */
+void harness_init(harness *h, const char *script_id);
+void harness_free(harness *h);
+
+/* Sends a command as `role`; returns 0 or the att_code of the error. */
+int harness_cmd(harness *h, att_role role, const char *json_text);
+int harness_join(harness *h, att_role role);
+int harness_leave(harness *h, att_role role);
+/* Advances the clock by ms and runs the detector's tick; returns events raised. */
+int harness_tick(harness *h, int64_t ms);
+
+/* Both partners (and the therapist) join and both partners consent. */
+void harness_start(harness *h);
+
+/* Index of the last event of `type` produced by the last command, or -1. */
+json_t *harness_last_event(harness *h, const char *type);
+
+/* A valid input object for the current step; reject=1 takes the branch. */
+json_t *harness_valid_input(harness *h, int reject);
+/* Sends a valid turn for the current step as its actor ("turn" JSON built for you). */
+int harness_turn(harness *h, int reject);
+int harness_turn_input(harness *h, att_role role, json_t *input /* stolen */);
+
+/* Folds the JSON log from scratch into a new room; returns 0 and the hash. */
+int harness_refold(harness *h, char hash[65]);
+const att_rupture *harness_rupture(harness *h, int id);
+
+#endif
