@@ -1,0 +1,117 @@
+/* store.h - the durable event log behind a small interface: rooms (id,
+ * exercise, creation time), each room's events as opaque payload blobs keyed
+ * by (room, seq), and a few named settings. The SQLite implementation lives
+ * in store_sqlite.c; encryption at rest or another database can come later
+ * behind this same interface.
+ *
+ * Threads: one store thread (started by srv_store_start) commits appended
+ * batches in groups: everything queued when it wakes goes into one
+ * transaction (group commit), so the service thread never waits on fsync.
+ * Every other function runs on the caller's thread (the lws service thread,
+ * or main before serving) and uses its own read connection.
+ *
+ * Ownership: the caller allocates each srv_store_batch and its payloads; the
+ * store borrows the batch from srv_store_append until the caller takes it
+ * back with srv_store_take_completed. The store owns its connections and the
+ * thread; srv_store_close flushes every queued batch, joins the thread and
+ * hands batches never taken back to the discard callback. */
+#ifndef SRV_STORE_H
+#define SRV_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "attune/types.h"
+
+#define SRV_STORE_ID_BYTES 64
+#define SRV_STORE_EXERCISE_BYTES 64
+#define SRV_STORE_MAX_BATCH 16
+
+typedef struct srv_store srv_store;
+
+typedef struct {
+    char id[SRV_STORE_ID_BYTES + 1];
+    char exercise[SRV_STORE_EXERCISE_BYTES + 1];
+    int64_t created_at; /* ms since the Unix epoch */
+} srv_store_room;
+
+typedef struct srv_store_batch srv_store_batch;
+struct srv_store_batch {
+    srv_store_batch *next; /* the store's link while queued or completed */
+    char room_id[SRV_STORE_ID_BYTES + 1];
+    int64_t first_seq; /* must be the room's last stored seq + 1 */
+    int n;
+    const char *payload[SRV_STORE_MAX_BATCH]; /* borrowed from the caller */
+    size_t payload_len[SRV_STORE_MAX_BATCH];
+    void *owner; /* the caller's; the store never touches it */
+    /* Written by the store thread before the batch completes. */
+    int result; /* 0, or a negative att_code (the batch was not stored) */
+    att_error error;
+    int64_t queued_ns;    /* monotonic clock at append */
+    int64_t committed_ns; /* monotonic clock when its transaction ended */
+    int64_t commit_ns;    /* how long its transaction (incl. fsync) took */
+    int group_size;       /* batches committed in the same transaction */
+};
+
+/* Store thread: called after completed batches were added to the completion
+ * list (the server passes a function that calls lws_cancel_service). */
+typedef void (*srv_store_notify_fn)(void *arg);
+/* Caller's thread, from srv_store_close: a batch that was never taken back. */
+typedef void (*srv_store_discard_fn)(srv_store_batch *batch, void *arg);
+
+/* Opens (creating when missing) DIR/attune.db with WAL and synchronous=FULL.
+ * Returns 0 or a negative code with err set. */
+int srv_store_open(const char *dir, srv_store **out, att_error *err);
+
+/* Starts the store thread. notify and discard may be NULL. */
+int srv_store_start(srv_store *s, srv_store_notify_fn notify, srv_store_discard_fn discard,
+                    void *arg, att_error *err);
+
+/* Commits everything queued, stops the thread, closes the database and frees
+ * the store. Safe on a store that was never started; NULL is a no-op. */
+void srv_store_close(srv_store *s);
+
+/* Creates a room and stores its first event (seq 1) in one transaction,
+ * synchronously (room creation is rare; the live path uses append). Fails
+ * with ATT_ERR_BAD_MESSAGE when the id exists. */
+int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
+                          size_t len, att_error *err);
+
+/* Room metadata; ATT_ERR_NOT_FOUND when there is no such room. */
+int srv_store_get_room(srv_store *s, const char *id, srv_store_room *out, att_error *err);
+
+/* Calls fn for every room in creation order; a nonzero return from fn stops
+ * the walk and is returned. */
+int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, void *arg), void *arg,
+                         att_error *err);
+
+/* Calls fn for each stored event of the room with after_seq < seq <= upto_seq
+ * (upto_seq < 0: no upper bound), in seq order, at most `limit` events
+ * (limit <= 0: no limit). The payload is only valid during the call. A
+ * nonzero return from fn stops the walk and is returned. */
+int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
+                          int limit,
+                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                          void *arg, att_error *err);
+
+/* The room's last stored seq (0 when it has none). */
+int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err);
+
+/* Queues a batch for the store thread. Fails (and does not take the batch)
+ * when the store is stopping or the batch is malformed. */
+int srv_store_append(srv_store *s, srv_store_batch *batch, att_error *err);
+
+/* Takes every completed batch, in completion order (a NULL-terminated list
+ * linked by next); the caller owns them again. */
+srv_store_batch *srv_store_take_completed(srv_store *s);
+
+/* Small named values (e.g. the demo room and its invitations). get returns
+ * ATT_ERR_NOT_FOUND when unset. */
+int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_size,
+                          att_error *err);
+int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_error *err);
+
+/* Testing: make the transaction that commits the nth batch from now fail
+ * (1 = the next one); 0 disables. Caller's thread. */
+void srv_store_fail_nth_batch(srv_store *s, int nth);
+
+#endif

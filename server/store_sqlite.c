@@ -1,0 +1,494 @@
+/* store_sqlite.c - the event log in SQLite (see store.h).
+ *
+ * Two connections: `writer`, used only by the store thread for appends, and
+ * `reader`, used by the caller's thread for reads, room creation and
+ * settings. WAL lets reads run while the store thread commits. */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct srv_store {
+    sqlite3 *reader;
+    sqlite3 *writer;
+    sqlite3_stmt *w_last_seq;
+    sqlite3_stmt *w_insert;
+    sqlite3_stmt *r_read;
+    sqlite3_stmt *r_last_seq;
+
+    pthread_t thread;
+    int started;
+    srv_store_notify_fn notify;
+    srv_store_discard_fn discard;
+    void *arg;
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t wake;
+    int stopping;
+    srv_store_batch *queue_head, *queue_tail;
+    srv_store_batch *done_head, *done_tail;
+    int fail_nth; /* testing: 0 = off */
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int db_fail(att_error *err, sqlite3 *db, const char *what)
+{
+    return att_fail(err, ATT_ERR_INTERNAL, "store: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, att_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        att_fail(err, ATT_ERR_INTERNAL, "store: %s", msg ? msg : "exec failed");
+        sqlite3_free(msg);
+        return -ATT_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS rooms ("
+                                 "  id TEXT PRIMARY KEY,"
+                                 "  exercise TEXT NOT NULL,"
+                                 "  created_at INTEGER NOT NULL);"
+                                 "CREATE TABLE IF NOT EXISTS events ("
+                                 "  room TEXT NOT NULL,"
+                                 "  seq INTEGER NOT NULL,"
+                                 "  payload BLOB NOT NULL,"
+                                 "  PRIMARY KEY (room, seq)) WITHOUT ROWID;"
+                                 "CREATE TABLE IF NOT EXISTS settings ("
+                                 "  key TEXT PRIMARY KEY,"
+                                 "  value TEXT NOT NULL);";
+
+static int open_conn(const char *path, sqlite3 **out, att_error *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        att_fail(err, ATT_ERR_INTERNAL, "store: cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -ATT_ERR_INTERNAL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                 err) < 0) {
+        sqlite3_close(db);
+        return -ATT_ERR_INTERNAL;
+    }
+    *out = db;
+    return 0;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, att_error *err)
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return db_fail(err, db, "prepare");
+    return 0;
+}
+
+int srv_store_open(const char *dir, srv_store **out, att_error *err)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: cannot create %s: %s", dir, strerror(errno));
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/attune.db", dir) >= (int)sizeof path)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: path too long");
+    srv_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (open_conn(path, &s->reader, err) < 0 || exec_sql(s->reader, schema_sql, err) < 0 ||
+        open_conn(path, &s->writer, err) < 0 ||
+        prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
+                &s->w_last_seq, err) < 0 ||
+        prepare(s->writer, "INSERT INTO events (room, seq, payload) VALUES (?1, ?2, ?3)",
+                &s->w_insert, err) < 0 ||
+        prepare(s->reader,
+                "SELECT seq, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
+                "ORDER BY seq LIMIT ?4",
+                &s->r_read, err) < 0 ||
+        prepare(s->reader, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
+                &s->r_last_seq, err) < 0) {
+        srv_store_close(s);
+        return -ATT_ERR_INTERNAL;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Store thread: commits one group of batches in one transaction. Each batch
+ * runs inside a savepoint so that one bad batch (a seq gap) fails alone. */
+static void commit_group(srv_store *s, srv_store_batch *group, int inject_failure)
+{
+    sqlite3 *db = s->writer;
+    int64_t t0 = mono_ns();
+    int n_group = 0;
+    for (srv_store_batch *b = group; b; b = b->next)
+        n_group++;
+    att_error txerr = {0};
+    int tx_ok = exec_sql(db, "BEGIN IMMEDIATE", &txerr) == 0;
+    for (srv_store_batch *b = group; b; b = b->next) {
+        b->result = 0;
+        b->group_size = n_group;
+        if (!tx_ok) {
+            b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", txerr.message);
+            continue;
+        }
+        if (exec_sql(db, "SAVEPOINT batch", &b->error) < 0) {
+            b->result = -ATT_ERR_INTERNAL;
+            continue;
+        }
+        sqlite3_bind_text(s->w_last_seq, 1, b->room_id, -1, SQLITE_STATIC);
+        int64_t last = -1;
+        if (sqlite3_step(s->w_last_seq) == SQLITE_ROW)
+            last = sqlite3_column_int64(s->w_last_seq, 0);
+        sqlite3_reset(s->w_last_seq);
+        if (last < 0) {
+            b->result = db_fail(&b->error, db, "last seq");
+        } else if (last + 1 != b->first_seq) {
+            b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                                 "store: batch starts at seq %lld but the log ends at %lld",
+                                 (long long)b->first_seq, (long long)last);
+        } else {
+            for (int i = 0; i < b->n && b->result == 0; i++) {
+                sqlite3_bind_text(s->w_insert, 1, b->room_id, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(s->w_insert, 2, b->first_seq + i);
+                sqlite3_bind_blob(s->w_insert, 3, b->payload[i], (int)b->payload_len[i],
+                                  SQLITE_STATIC);
+                if (sqlite3_step(s->w_insert) != SQLITE_DONE)
+                    b->result = db_fail(&b->error, db, "insert");
+                sqlite3_reset(s->w_insert);
+            }
+        }
+        if (b->result < 0)
+            exec_sql(db, "ROLLBACK TO batch", NULL);
+        exec_sql(db, "RELEASE batch", NULL);
+    }
+    if (tx_ok) {
+        att_error cerr = {0};
+        int ok;
+        if (inject_failure) {
+            ok = 0;
+            att_fail(&cerr, ATT_ERR_INTERNAL, "store: injected commit failure");
+        } else {
+            ok = exec_sql(db, "COMMIT", &cerr) == 0;
+        }
+        if (!ok) {
+            exec_sql(db, "ROLLBACK", NULL);
+            for (srv_store_batch *b = group; b; b = b->next)
+                if (b->result == 0)
+                    b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
+        }
+    }
+    int64_t t1 = mono_ns();
+    for (srv_store_batch *b = group; b; b = b->next) {
+        b->committed_ns = t1;
+        b->commit_ns = t1 - t0;
+    }
+}
+
+static void *store_thread(void *arg)
+{
+    srv_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->queue_head && !s->stopping)
+            pthread_cond_wait(&s->wake, &s->lock);
+        if (!s->queue_head && s->stopping)
+            break;
+        srv_store_batch *group = s->queue_head, *tail = s->queue_tail;
+        s->queue_head = s->queue_tail = NULL;
+        int inject = 0;
+        if (s->fail_nth > 0) {
+            int n = 0;
+            for (srv_store_batch *b = group; b; b = b->next)
+                n++;
+            if (s->fail_nth <= n) {
+                inject = 1;
+                s->fail_nth = 0;
+            } else {
+                s->fail_nth -= n;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+
+        commit_group(s, group, inject);
+
+        pthread_mutex_lock(&s->lock);
+        if (s->done_tail)
+            s->done_tail->next = group;
+        else
+            s->done_head = group;
+        s->done_tail = tail;
+        pthread_mutex_unlock(&s->lock);
+        if (s->notify)
+            s->notify(s->arg);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int srv_store_start(srv_store *s, srv_store_notify_fn notify, srv_store_discard_fn discard,
+                    void *arg, att_error *err)
+{
+    s->notify = notify;
+    s->discard = discard;
+    s->arg = arg;
+    if (pthread_create(&s->thread, NULL, store_thread, s) != 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: cannot start thread");
+    s->started = 1;
+    return 0;
+}
+
+void srv_store_close(srv_store *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        s->started = 0;
+    }
+    /* Batches appended but never committed cannot exist here (the thread
+     * drains the queue before it exits); completed ones go back. */
+    srv_store_batch *b = srv_store_take_completed(s);
+    while (b) {
+        srv_store_batch *next = b->next;
+        if (s->discard)
+            s->discard(b, s->arg);
+        b = next;
+    }
+    sqlite3_finalize(s->w_last_seq);
+    sqlite3_finalize(s->w_insert);
+    sqlite3_finalize(s->r_read);
+    sqlite3_finalize(s->r_last_seq);
+    sqlite3_close(s->writer);
+    sqlite3_close(s->reader);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int srv_store_append(srv_store *s, srv_store_batch *b, att_error *err)
+{
+    if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
+    b->next = NULL;
+    b->result = 0;
+    b->queued_ns = mono_ns();
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping || !s->started) {
+        pthread_mutex_unlock(&s->lock);
+        return att_fail(err, ATT_ERR_INTERNAL, "store: not running");
+    }
+    if (s->queue_tail)
+        s->queue_tail->next = b;
+    else
+        s->queue_head = b;
+    s->queue_tail = b;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+srv_store_batch *srv_store_take_completed(srv_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    srv_store_batch *list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    return list;
+}
+
+void srv_store_fail_nth_batch(srv_store *s, int nth)
+{
+    pthread_mutex_lock(&s->lock);
+    s->fail_nth = nth;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
+                          size_t len, att_error *err)
+{
+    sqlite3 *db = s->reader;
+    if (exec_sql(db, "BEGIN IMMEDIATE", err) < 0)
+        return -ATT_ERR_INTERNAL;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, "INSERT INTO rooms (id, exercise, created_at) VALUES (?1, ?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(err, db, "prepare");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, room->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, room->exercise, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, room->created_at);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (step == SQLITE_CONSTRAINT) {
+        rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "store: room %s exists", room->id);
+        goto out;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(err, db, "insert room");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "INSERT INTO events (room, seq, payload) VALUES (?1, 1, ?2)", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_fail(err, db, "prepare");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, room->id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, first_event, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, db, "insert first event");
+    sqlite3_finalize(st);
+out:
+    if (rc == 0 && exec_sql(db, "COMMIT", err) < 0)
+        rc = -ATT_ERR_INTERNAL;
+    if (rc < 0)
+        exec_sql(db, "ROLLBACK", NULL);
+    return rc;
+}
+
+static void room_from_row(sqlite3_stmt *st, srv_store_room *out)
+{
+    snprintf(out->id, sizeof out->id, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(out->exercise, sizeof out->exercise, "%s", (const char *)sqlite3_column_text(st, 1));
+    out->created_at = sqlite3_column_int64(st, 2);
+}
+
+int srv_store_get_room(srv_store *s, const char *id, srv_store_room *out, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->reader, "SELECT id, exercise, created_at FROM rooms WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc = 0;
+    if (step == SQLITE_ROW)
+        room_from_row(st, out);
+    else if (step == SQLITE_DONE)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "store: no such room");
+    else
+        rc = db_fail(err, s->reader, "get room");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, void *arg), void *arg,
+                         att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->reader,
+                           "SELECT id, exercise, created_at FROM rooms ORDER BY created_at, id", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        srv_store_room room;
+        room_from_row(st, &room);
+        if ((rc = fn(&room, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, s->reader, "list rooms");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
+                          int limit,
+                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                          void *arg, att_error *err)
+{
+    sqlite3_stmt *st = s->r_read;
+    sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_seq);
+    sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
+    sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : limit);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        const char *payload = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if ((rc = fn(seq, payload ? payload : "", len, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, s->reader, "read events");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err)
+{
+    sqlite3_stmt *st = s->r_last_seq;
+    sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(err, s->reader, "last seq");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_size, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->reader, "SELECT value FROM settings WHERE key = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc = 0;
+    if (step == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if ((size_t)snprintf(out, out_size, "%s", v ? v : "") >= out_size)
+            rc = att_fail(err, ATT_ERR_INTERNAL, "store: setting too long");
+    } else if (step == SQLITE_DONE) {
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "store: no setting %s", key);
+    } else {
+        rc = db_fail(err, s->reader, "get setting");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->reader,
+                           "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(err, s->reader, "set setting");
+    sqlite3_finalize(st);
+    return rc;
+}

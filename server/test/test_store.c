@@ -1,0 +1,222 @@
+/* test_store.c - the SQLite store on its own: group commit and read-back,
+ * seq gaps refused, an injected commit failure fails its whole group and
+ * nothing of it is stored, reopen after close, settings. */
+#include "check.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int notified;
+} notifier;
+
+static void on_notify(void *arg)
+{
+    notifier *n = arg;
+    pthread_mutex_lock(&n->lock);
+    n->notified++;
+    pthread_cond_signal(&n->cond);
+    pthread_mutex_unlock(&n->lock);
+}
+
+/* Waits until `want` batches have come back; returns them in order. */
+static int collect(srv_store *s, notifier *n, srv_store_batch **out, int want)
+{
+    int got = 0;
+    while (got < want) {
+        pthread_mutex_lock(&n->lock);
+        while (n->notified == 0)
+            pthread_cond_wait(&n->cond, &n->lock);
+        n->notified = 0;
+        pthread_mutex_unlock(&n->lock);
+        for (srv_store_batch *b = srv_store_take_completed(s); b; b = b->next)
+            out[got++] = b;
+    }
+    return got;
+}
+
+typedef struct {
+    int count;
+    int64_t seqs[64];
+    char payloads[64][32];
+} readback;
+
+static int on_event(int64_t seq, const char *payload, size_t len, void *arg)
+{
+    readback *r = arg;
+    if (r->count < 64) {
+        r->seqs[r->count] = seq;
+        snprintf(r->payloads[r->count], sizeof r->payloads[0], "%.*s", (int)len, payload);
+    }
+    r->count++;
+    return 0;
+}
+
+static int count_rooms(const srv_store_room *room, void *arg)
+{
+    (void)room;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static char texts[64][32];
+
+static void fill(srv_store_batch *b, const char *room, int64_t first, int n, int text_base)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->room_id, sizeof b->room_id, "%s", room);
+    b->first_seq = first;
+    b->n = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(texts[text_base + i], sizeof texts[0], "{\"n\":%lld}", (long long)(first + i));
+        b->payload[i] = texts[text_base + i];
+        b->payload_len[i] = strlen(texts[text_base + i]);
+    }
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/attune-store-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    att_error err = {0};
+    srv_store *s = NULL;
+    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    CHECK_INT(srv_store_start(s, on_notify, NULL, &n, &err), 0);
+
+    srv_store_room ra = {.id = "roomA", .exercise = "enactment", .created_at = 1000};
+    srv_store_room rb = {.id = "roomB", .exercise = "enactment", .created_at = 2000};
+    CHECK_INT(srv_store_create_room(s, &ra, "{\"first\":1}", 11, &err), 0);
+    CHECK_INT(srv_store_create_room(s, &rb, "{\"first\":2}", 11, &err), 0);
+    CHECK_INT(srv_store_create_room(s, &ra, "{}", 2, &err), -ATT_ERR_BAD_MESSAGE);
+
+    /* Ten batches over two rooms, appended back to back: the store thread
+     * commits them in fewer transactions than batches (group commit) and
+     * returns them in append order. */
+    srv_store_batch batches[10];
+    int64_t next_a = 2, next_b = 2;
+    for (int i = 0; i < 10; i++) {
+        int k = 1 + i % 3;
+        if (i % 2 == 0) {
+            fill(&batches[i], "roomA", next_a, k, i * 4);
+            next_a += k;
+        } else {
+            fill(&batches[i], "roomB", next_b, k, i * 4);
+            next_b += k;
+        }
+        batches[i].owner = &batches[i];
+        CHECK_INT(srv_store_append(s, &batches[i], &err), 0);
+    }
+    srv_store_batch *done[32];
+    int got = collect(s, &n, done, 10);
+    CHECK_INT(got, 10);
+    int max_group = 0;
+    for (int i = 0; i < got; i++) {
+        CHECK(done[i] == &batches[i]);
+        CHECK_INT(done[i]->result, 0);
+        CHECK(done[i]->commit_ns > 0);
+        if (done[i]->group_size > max_group)
+            max_group = done[i]->group_size;
+    }
+    CHECK_MSG(max_group > 1, "no group commit: largest group %d", max_group);
+    printf("store: 10 batches committed, largest group %d\n", max_group);
+
+    readback r = {0};
+    CHECK_INT(srv_store_read_events(s, "roomA", 0, -1, 0, on_event, &r, &err), 0);
+    CHECK_INT(r.count, next_a - 1);
+    for (int i = 0; i < r.count && i < 64; i++)
+        CHECK_INT(r.seqs[i], i + 1);
+    CHECK_STR(r.payloads[0], "{\"first\":1}");
+    CHECK_STR(r.payloads[1], "{\"n\":2}");
+    /* after / upto / limit */
+    memset(&r, 0, sizeof r);
+    CHECK_INT(srv_store_read_events(s, "roomB", 3, 6, 2, on_event, &r, &err), 0);
+    CHECK_INT(r.count, 2);
+    CHECK_INT(r.seqs[0], 4);
+    CHECK_INT(r.seqs[1], 5);
+    int64_t last = 0;
+    CHECK_INT(srv_store_last_seq(s, "roomB", &last, &err), 0);
+    CHECK_INT(last, next_b - 1);
+
+    /* A gap is refused and nothing of that batch is stored; the good batch
+     * in the same group still commits. */
+    srv_store_batch gap, good;
+    fill(&gap, "roomA", next_a + 1, 2, 40);
+    fill(&good, "roomB", next_b, 1, 44);
+    CHECK_INT(srv_store_append(s, &gap, &err), 0);
+    CHECK_INT(srv_store_append(s, &good, &err), 0);
+    got = collect(s, &n, done, 2);
+    CHECK(done[0] == &gap && done[0]->result == -ATT_ERR_INTERNAL);
+    CHECK(done[1] == &good && done[1]->result == 0);
+    next_b++;
+    CHECK_INT(srv_store_last_seq(s, "roomA", &last, &err), 0);
+    CHECK_INT(last, next_a - 1);
+
+    /* Injected commit failure: the whole group fails, nothing is stored. */
+    srv_store_fail_nth_batch(s, 1);
+    srv_store_batch f1;
+    fill(&f1, "roomA", next_a, 2, 50);
+    CHECK_INT(srv_store_append(s, &f1, &err), 0);
+    got = collect(s, &n, done, 1);
+    CHECK_INT(done[0]->result, -ATT_ERR_INTERNAL);
+    CHECK_INT(srv_store_last_seq(s, "roomA", &last, &err), 0);
+    CHECK_INT(last, next_a - 1);
+    /* and the next one works again */
+    fill(&f1, "roomA", next_a, 2, 50);
+    CHECK_INT(srv_store_append(s, &f1, &err), 0);
+    got = collect(s, &n, done, 1);
+    CHECK_INT(done[0]->result, 0);
+    next_a += 2;
+
+    /* Settings */
+    char value[64];
+    CHECK_INT(srv_store_get_setting(s, "demo.room", value, sizeof value, &err), -ATT_ERR_NOT_FOUND);
+    CHECK_INT(srv_store_set_setting(s, "demo.room", "roomA", &err), 0);
+    CHECK_INT(srv_store_set_setting(s, "demo.room", "roomB", &err), 0);
+    CHECK_INT(srv_store_get_setting(s, "demo.room", value, sizeof value, &err), 0);
+    CHECK_STR(value, "roomB");
+
+    /* Close flushes a batch appended just before it (never taken back: the
+     * discard callback is NULL, the batch lives on our stack). */
+    srv_store_batch last_batch;
+    fill(&last_batch, "roomB", next_b, 3, 56);
+    CHECK_INT(srv_store_append(s, &last_batch, &err), 0);
+    srv_store_close(s);
+    next_b += 3;
+
+    /* Reopen: everything is there. */
+    s = NULL;
+    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    int rooms = 0;
+    CHECK_INT(srv_store_list_rooms(s, count_rooms, &rooms, &err), 0);
+    CHECK_INT(rooms, 2);
+    srv_store_room got_room;
+    CHECK_INT(srv_store_get_room(s, "roomB", &got_room, &err), 0);
+    CHECK_STR(got_room.exercise, "enactment");
+    CHECK_INT(got_room.created_at, 2000);
+    CHECK_INT(srv_store_get_room(s, "nope", &got_room, &err), -ATT_ERR_NOT_FOUND);
+    CHECK_INT(srv_store_last_seq(s, "roomA", &last, &err), 0);
+    CHECK_INT(last, next_a - 1);
+    CHECK_INT(srv_store_last_seq(s, "roomB", &last, &err), 0);
+    CHECK_INT(last, next_b - 1);
+    memset(&r, 0, sizeof r);
+    CHECK_INT(srv_store_read_events(s, "roomB", next_b - 4, -1, 0, on_event, &r, &err), 0);
+    CHECK_INT(r.count, 3);
+    CHECK_INT(srv_store_get_setting(s, "demo.room", value, sizeof value, &err), 0);
+    /* append refused when not started */
+    srv_store_batch idle;
+    fill(&idle, "roomA", next_a, 1, 60);
+    CHECK(srv_store_append(s, &idle, &err) < 0);
+    srv_store_close(s);
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+    return check_done("store");
+}

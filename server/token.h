@@ -1,0 +1,62 @@
+/* token.h - invitation tokens: HMAC-SHA256 (OpenSSL) over room id, role,
+ * expiry and a nonce, base64url-encoded, plus the server's secret key file.
+ *
+ * Token text: base64url(payload) "." base64url(mac), where payload is
+ * "v1|<room>|<role>|<expires unix s>|<nonce hex>" and mac is HMAC-SHA256 of
+ * the payload under the key. Owns nothing beyond the caller's buffers; pure
+ * functions of their arguments (plus the key file's I/O in
+ * srv_token_key_load), callable from any thread. */
+#ifndef SRV_TOKEN_H
+#define SRV_TOKEN_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "attune/types.h"
+
+#define SRV_TOKEN_KEY_BYTES 32
+#define SRV_TOKEN_NONCE_BYTES 12
+#define SRV_ROOM_ID_MAX 64
+/* Enough for any token we issue (room ids are at most 64 bytes). */
+#define SRV_TOKEN_MAX 256
+
+typedef struct {
+    unsigned char bytes[SRV_TOKEN_KEY_BYTES];
+} srv_token_key;
+
+typedef struct {
+    char room[SRV_ROOM_ID_MAX + 1];
+    att_role role;
+    int64_t expires; /* unix seconds */
+} srv_token_claims;
+
+/* Reads the key (64 hex chars) from path; when the file does not exist,
+ * creates it with mode 0600 holding a fresh random key. Returns 0 or a
+ * negative code (internal) with err set. */
+int srv_token_key_load(const char *path, srv_token_key *key, att_error *err);
+
+/* 1 when id is a valid room id: 1..64 bytes of [A-Za-z0-9_-]. */
+int srv_room_id_valid(const char *id);
+
+/* Writes a token for (room, role, expires) into out. nonce may be NULL for a
+ * fresh random one. role must be partner_a, partner_b, therapist or observer.
+ * Returns 0 or a negative code with err set. */
+int srv_token_issue(const srv_token_key *key, const char *room, att_role role, int64_t expires,
+                    const unsigned char *nonce, char *out, size_t out_size, att_error *err);
+
+/* Checks the token's form, MAC (constant time) and expiry against now (unix
+ * seconds) and fills claims. Any failure is bad_token with a message that
+ * says which check failed (for logs; clients only see "bad_token"). */
+int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
+                     srv_token_claims *claims, att_error *err);
+
+/* base64url without padding. Returns the length written (excluding the NUL)
+ * or -1 when out is too small. */
+int srv_b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
+/* Returns the decoded length or -1 on bad input / small buffer. */
+int srv_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size);
+
+/* Fills buf with n cryptographically random bytes. Returns 0 or a negative
+ * code with err set. */
+int srv_random_bytes(unsigned char *buf, size_t n, att_error *err);
+
+#endif
