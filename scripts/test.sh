@@ -1,0 +1,45 @@
+#!/bin/sh
+# Sets up and runs every test: unit tests (ctest) in a release build and
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the libFuzzer targets
+# for a bounded time, the protocol schema tests, the server's integration
+# tests and the browser tests. Exits non-zero on the first failure.
+set -eu
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "setup"
+sh scripts/setup.sh --browser
+npm ci --no-audit --no-fund --loglevel=error
+
+step "build and unit tests (release)"
+sh scripts/build.sh
+ctest --test-dir build --output-on-failure -j2
+
+step "build and unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
+cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DATTUNE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$(nproc)"
+ctest --test-dir build-asan --output-on-failure -j2
+
+step "fuzz: replay saved inputs, then fuzz each target for ${FUZZ_SECONDS}s"
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DATTUNE_FUZZ=ON -DATTUNE_SERVER=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_msg fuzz_room
+ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_'
+for t in fuzz_msg fuzz_room; do
+  work=$(mktemp -d)
+  if [ "$t" = fuzz_msg ]; then cp tests/corpus/valid/* "$work"/; else cp tests/fuzz/room-seeds/* "$work"/; fi
+  ./build-fuzz/tests/fuzz/$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 \
+    -artifact_prefix=tests/fuzz/crashers/ "$work" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)' || true
+  rm -rf "$work"
+  # A crash makes libFuzzer exit non-zero and leave a file in crashers/.
+  if ls tests/fuzz/crashers/crash-* tests/fuzz/crashers/leak-* >/dev/null 2>&1; then
+    echo "fuzz: $t found a crash (see tests/fuzz/crashers/)"; exit 1
+  fi
+done
+
+step "node tests (protocol schemas, server integration, browser)"
+ATTUNE_BUILD_DIR="$PWD/build" node --test tests/schema/ $(ls -d tests/integration tests/e2e 2>/dev/null || true)
+
+echo
+echo "all tests passed"
