@@ -3,6 +3,6 @@
 # store (data in ./data). It prints one invitation link per role.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/setup.sh
-sh scripts/build.sh
+sh deploy/setup.sh
+sh deploy/build.sh
 exec ./build/server/attune-server --demo --data ./data "$@"

@@ -10,11 +10,11 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 step() { printf '\n=== %s\n' "$*"; }
 
 step "setup"
-sh scripts/setup.sh --browser
+sh deploy/setup.sh --browser
 npm ci --no-audit --no-fund --loglevel=error
 
 step "build and unit tests (release)"
-sh scripts/build.sh
+sh deploy/build.sh
 ctest --test-dir build --output-on-failure -j2
 
 step "build and unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
