@@ -46,8 +46,12 @@ struct att_catalog {
     json_t *vocab_roots[N_VOCABS];
     json_t *vocab_json; /* {"reactive": entries array, ...} for the hello ack */
     json_t *blame_root;
-    const char **blame; /* lowercase ASCII phrases, borrowed from blame_root */
+    const char **blame; /* lowercase ASCII phrases, borrowed from blame_root,
+                         * sorted by first byte */
     size_t n_blame;
+    /* blame[blame_bucket[c] .. blame_bucket[c + 1]) start with byte c, so
+     * matching reads the text once instead of once per phrase. */
+    size_t blame_bucket[257];
     json_t *consent;
     att_script *scripts; /* each script->json is the root of its file */
     size_t n_scripts;
@@ -285,6 +289,12 @@ static int phrase_ok(const char *p)
     return 1;
 }
 
+static int compare_phrases(const void *a, const void *b)
+{
+    const char *pa = *(const char *const *)a, *pb = *(const char *const *)b;
+    return strcmp(pa, pb);
+}
+
 static int load_blame(att_catalog *cat, const char *dir, att_error *err)
 {
     const char *rel = "vocab/blame.json";
@@ -318,6 +328,12 @@ static int load_blame(att_catalog *cat, const char *dir, att_error *err)
         cat->blame[i] = p;
     }
     cat->n_blame = n;
+    qsort(cat->blame, n, sizeof *cat->blame, compare_phrases);
+    for (size_t c = 0, i = 0; c <= 256; c++) {
+        while (i < n && (unsigned char)cat->blame[i][0] < c)
+            i++;
+        cat->blame_bucket[c] = i;
+    }
     return 0;
 }
 
@@ -901,32 +917,29 @@ static const char *match_at(const char *t, const char *p)
     return t;
 }
 
-static int contains_phrase(const char *text, const char *phrase)
+/* 1 when phrase matches at t (within text) as whole words. */
+static int phrase_at(const char *text, const char *t, const char *phrase)
 {
     size_t plen = strlen(phrase);
-    int word_start = is_word_byte((unsigned char)phrase[0]);
-    int word_end = is_word_byte((unsigned char)phrase[plen - 1]);
-    for (const char *t = text; *t; t++) {
-        if (phrase[0] != '\'' && fold((unsigned char)*t) != (unsigned char)phrase[0])
-            continue;
-        if (word_start && t > text && is_word_byte((unsigned char)t[-1]))
-            continue;
-        const char *end = match_at(t, phrase);
-        if (!end)
-            continue;
-        if (word_end && is_word_byte((unsigned char)*end))
-            continue;
-        return 1;
-    }
-    return 0;
+    if (is_word_byte((unsigned char)phrase[0]) && t > text && is_word_byte((unsigned char)t[-1]))
+        return 0;
+    const char *end = match_at(t, phrase);
+    if (!end)
+        return 0;
+    return !(is_word_byte((unsigned char)phrase[plen - 1]) && is_word_byte((unsigned char)*end));
 }
 
 int att_catalog_text_is_blaming(const att_catalog *cat, const char *text)
 {
     if (!cat || !text)
         return 0;
-    for (size_t i = 0; i < cat->n_blame; i++)
-        if (contains_phrase(text, cat->blame[i]))
-            return 1;
+    for (const char *t = text; *t; t++) {
+        unsigned char c = fold((unsigned char)*t);
+        if (c == 0xE2) /* a typographic apostrophe may start an apostrophe phrase */
+            c = '\'';
+        for (size_t i = cat->blame_bucket[c]; i < cat->blame_bucket[c + 1]; i++)
+            if (phrase_at(text, t, cat->blame[i]))
+                return 1;
+    }
     return 0;
 }
