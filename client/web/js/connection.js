@@ -1,0 +1,190 @@
+// The WebSocket link to the server (protocol attune.v1): hello with
+// resume_from, request ids matched to ack/error replies, an application-level
+// heartbeat and automatic reconnection with backoff. It knows nothing about
+// rooms beyond the envelope; callers receive every server message.
+
+const HEARTBEAT_MS = 20000;
+const HEARTBEAT_TIMEOUT_MS = 10000;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
+
+export class RoomConnection {
+  /**
+   * @param {object} opts
+   * @param {string} opts.url  ws:// or wss:// URL of /ws
+   * @param {string} opts.token  invitation token
+   * @param {() => number} opts.resumeFrom  highest seq seen so far
+   * @param {(msg: object) => void} opts.onMessage  every server message
+   * @param {(status: string, detail?: object) => void} opts.onStatus
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.ws = null;
+    this.status = 'idle';
+    this.nextId = 1;
+    this.pending = new Map();
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.heartbeatTimer = null;
+    this.heartbeatDeadline = null;
+    this.authenticated = false;
+    this.stopped = false;
+    this.retryAt = null;
+    window.addEventListener('online', () => this.reconnectNow());
+  }
+
+  setStatus(status, detail) {
+    this.status = status;
+    this.opts.onStatus(status, detail || {});
+  }
+
+  connect() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.authenticated = false;
+    this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.opts.url, 'attune.v1');
+    } catch (err) {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener('open', () => {
+      if (ws !== this.ws) return;
+      const hello = { type: 'hello', id: this.newId('h'), token: this.opts.token };
+      const resume = this.opts.resumeFrom();
+      if (resume > 0) hello.resume_from = resume;
+      this.track(hello).then(
+        (ack) => {
+          this.authenticated = true;
+          this.attempt = 0;
+          this.setStatus('open', { ack });
+          this.startHeartbeat();
+        },
+        () => {
+          /* bad_token arrives as error + bye + close 4401; handled on close */
+        },
+      );
+      ws.send(JSON.stringify(hello));
+    });
+    ws.addEventListener('message', (e) => {
+      if (ws !== this.ws) return;
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      this.handle(msg);
+    });
+    ws.addEventListener('close', (e) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this.stopHeartbeat();
+      this.failPending({ code: 'disconnected', message: 'connection closed' });
+      if (e.code === 4401) {
+        this.stopped = true;
+        this.setStatus('failed', { reason: 'bad_token' });
+      } else if (e.code === 4409) {
+        this.stopped = true;
+        this.setStatus('replaced', {});
+      } else {
+        this.scheduleReconnect();
+      }
+    });
+  }
+
+  handle(msg) {
+    if ((msg.type === 'ack' || msg.type === 'error') && msg.id && this.pending.has(msg.id)) {
+      const entry = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.type === 'ack') entry.resolve(msg);
+      else entry.reject(msg);
+    }
+    this.opts.onMessage(msg);
+  }
+
+  newId(prefix) {
+    const id = `${prefix || 'm'}${this.nextId}`;
+    this.nextId += 1;
+    return id;
+  }
+
+  track(msg) {
+    return new Promise((resolve, reject) => {
+      this.pending.set(msg.id, { resolve, reject, type: msg.type });
+    });
+  }
+
+  /** Sends a command; resolves with its ack, rejects with an error object. */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.authenticated) {
+      return Promise.reject({ code: 'offline', message: 'not connected' });
+    }
+    const full = { ...msg, id: this.newId(msg.type === 'ping' ? 'p' : 'm') };
+    const promise = this.track(full);
+    this.ws.send(JSON.stringify(full));
+    return promise;
+  }
+
+  failPending(error) {
+    for (const entry of this.pending.values()) entry.reject(error);
+    this.pending.clear();
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempt += 1;
+    this.retryAt = Date.now() + delay;
+    this.setStatus('offline', { retryAt: this.retryAt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Used by the "try now" button and the browser's online event. */
+  reconnectNow() {
+    if (this.stopped || this.ws) return;
+    this.connect();
+  }
+
+  /** Takes over after "replaced" when the person chooses this window. */
+  restart() {
+    this.stopped = false;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  startHeartbeat() {
+    this.stopHeartbeat();
+    this.heartbeatTimer = setInterval(() => {
+      const ws = this.ws;
+      if (!ws) return;
+      const deadline = setTimeout(() => {
+        // No answer: the link is dead even if the socket has not noticed.
+        if (ws === this.ws) ws.close(4000, 'heartbeat timeout');
+      }, HEARTBEAT_TIMEOUT_MS);
+      this.send({ type: 'ping' }).then(
+        () => clearTimeout(deadline),
+        () => clearTimeout(deadline),
+      );
+    }, HEARTBEAT_MS);
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+}
+
+export function socketUrl(loc) {
+  const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${loc.host}/ws`;
+}
+
+export function tokenFromFragment(hash) {
+  const params = new URLSearchParams((hash || '').replace(/^#/, ''));
+  return params.get('token');
+}

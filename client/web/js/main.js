@@ -1,0 +1,189 @@
+// Entry point of the room page: reads the invitation token from the URL
+// fragment, connects, feeds server messages into the model and picks the
+// view for the role the server says the token has.
+
+import { h, replaceChildren } from './dom.js';
+import { RoomConnection, socketUrl, tokenFromFragment } from './connection.js';
+import { RoomModel } from './model.js';
+import { PartnerView } from './partner-view.js';
+import { TherapistView } from './therapist-view.js';
+import { announcement } from './room-parts.js';
+import { kindError } from './words.js';
+
+const app = document.getElementById('app');
+const politeRegion = document.getElementById('announce');
+const alertRegion = document.getElementById('alert');
+const connEl = document.getElementById('connection');
+const connText = document.getElementById('connection-text');
+const roleEl = document.getElementById('role-label');
+const toastEl = document.getElementById('toast');
+const retryIn = document.getElementById('connection-retry');
+
+function speak(region, text) {
+  if (!text) return;
+  // Clearing first makes a repeated sentence be read again.
+  region.textContent = '';
+  setTimeout(() => {
+    region.textContent = text;
+  }, 50);
+}
+
+let toastTimer = null;
+function notify(text) {
+  toastEl.textContent = text;
+  toastEl.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    toastEl.hidden = true;
+  }, 8000);
+}
+
+function showProblem(title, text) {
+  replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, title), h('p', {}, text)));
+}
+
+const ROLE_LABEL = {
+  partner_a: 'Partner A',
+  partner_b: 'Partner B',
+  therapist: 'Therapist',
+  observer: 'Observer (read-only)',
+};
+
+function start() {
+  const token = tokenFromFragment(location.hash);
+  if (!token) {
+    showProblem(
+      'This page needs your invitation link',
+      'Please open the link your therapist sent you. It ends with “#token=” followed by a code.',
+    );
+    setConnection('idle');
+    return;
+  }
+  const model = new RoomModel();
+  let view = null;
+  let prevState = null;
+  let conn = null;
+
+  const send = (msg) => conn.send(msg);
+
+  conn = new RoomConnection({
+    url: socketUrl(location),
+    token,
+    resumeFrom: () => model.maxSeq,
+    onMessage(msg) {
+      switch (msg.type) {
+        case 'ack':
+          if (msg.protocol) {
+            model.setAck(msg);
+            if (!view) view = makeView(model, send);
+          }
+          break;
+        case 'event':
+          model.addEvent(msg.seq, msg.event);
+          break;
+        case 'state': {
+          model.setState(msg);
+          if (!view) return;
+          view.render();
+          const said = announcement(model, prevState);
+          if (said) speak(politeRegion, said);
+          prevState = msg;
+          break;
+        }
+        case 'error':
+          if (!msg.id) notify(kindError(msg));
+          break;
+        case 'bye':
+          if (msg.reason === 'shutdown') notify('The server is restarting. We will reconnect by ourselves.');
+          break;
+        default:
+          break;
+      }
+    },
+    onStatus(status, detail) {
+      setConnection(status, detail);
+      if (view) view.setOnline(status === 'open');
+      if (status === 'failed' && detail.reason === 'bad_token') {
+        showProblem('This link does not work', kindError({ code: 'bad_token' }));
+      }
+      if (status === 'replaced') showReplaced(conn);
+    },
+  });
+  conn.connect();
+  document.getElementById('retry-now').addEventListener('click', () => conn.reconnectNow());
+}
+
+function makeView(model, send) {
+  const role = model.role;
+  roleEl.textContent = ROLE_LABEL[role] || role;
+  document.body.dataset.role = role;
+  const common = {
+    root: app,
+    model,
+    send,
+    announce: (t) => speak(politeRegion, t),
+    alert: (t) => speak(alertRegion, t),
+    notify,
+  };
+  if (role === 'therapist' || role === 'observer') {
+    return new TherapistView({ ...common, readOnly: role === 'observer' });
+  }
+  return new PartnerView(common);
+}
+
+function showReplaced(conn) {
+  const again = h('button', { type: 'button', class: 'primary' }, 'Use this window instead');
+  again.addEventListener('click', () => {
+    banner.remove();
+    conn.restart();
+  });
+  const banner = h(
+    'section',
+    { class: 'card problem replaced', role: 'alert' },
+    h('h2', {}, 'This room is open in another window'),
+    h('p', {}, 'Only one window can take part at a time. Your words here are kept.'),
+    h('div', { class: 'form-actions' }, again),
+  );
+  app.prepend(banner);
+}
+
+let countdown = null;
+function setConnection(status, detail = {}) {
+  connEl.dataset.status = status;
+  clearInterval(countdown);
+  const retry = document.getElementById('retry-now');
+  retry.hidden = status !== 'offline';
+  retryIn.textContent = '';
+  switch (status) {
+    case 'connecting':
+      connText.textContent = 'Connecting…';
+      break;
+    case 'open':
+      connText.textContent = 'Connected';
+      break;
+    case 'reconnecting':
+      connText.textContent = 'Reconnecting…';
+      break;
+    case 'offline': {
+      // The live text stays put; the countdown beside it is not announced.
+      connText.textContent = 'Connection lost';
+      const update = () => {
+        const s = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
+        retryIn.textContent = s > 0 ? `retrying in ${s} s` : 'retrying…';
+      };
+      update();
+      countdown = setInterval(update, 1000);
+      break;
+    }
+    case 'replaced':
+      connText.textContent = 'Open in another window';
+      break;
+    case 'failed':
+      connText.textContent = 'Not connected';
+      break;
+    default:
+      connText.textContent = 'Not connected';
+  }
+}
+
+start();

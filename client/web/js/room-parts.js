@@ -1,0 +1,124 @@
+// Pieces of the room shown to everyone: the turn bar (whose turn, your role,
+// round), the record of what was said in a round, presence, and the sentence
+// announced to screen readers when the turn or the status changes.
+
+import { h } from './dom.js';
+import { roleName, staffRoleName, capitalize, describeValue } from './words.js';
+
+export function nameFor(model, role) {
+  return model.isStaff ? staffRoleName(role) : capitalize(roleName(role, model.role));
+}
+
+/** Identifies "this step, this time": changes when a new form should be built. */
+export function stepKey(model) {
+  const s = model.state;
+  if (!s || !s.step) return `none|${s ? s.status : ''}`;
+  return `${s.round}|${s.step.id}|${s.step.actor}|${model.lastProgressSeq()}`;
+}
+
+export function turnBar(model) {
+  const s = model.state;
+  const you = model.role;
+  const parts = [];
+  if (s.status === 'ended') {
+    parts.push(h('p', { class: 'turn-who' }, 'The session has ended'));
+  } else if (s.status === 'waiting_consent') {
+    parts.push(h('p', { class: 'turn-who' }, 'Getting ready'));
+  } else if (s.step) {
+    const mine = s.step.actor === you;
+    const who = mine ? 'Your turn' : `${nameFor(model, s.step.actor)}’s turn`;
+    parts.push(
+      h('p', { class: `turn-who${mine ? ' mine' : ''}` }, who, h('span', { class: 'turn-step' }, ` · ${s.step.title}`)),
+    );
+  }
+  const meta = [];
+  meta.push(`Round ${s.round + 1} of ${s.rounds}`);
+  if (you === 'partner_a' || you === 'partner_b') {
+    meta.push(s.speaker === you ? 'You are the speaker' : 'You are the listener');
+  } else {
+    meta.push(`Speaker: ${staffRoleName(s.speaker)} · Listener: ${staffRoleName(s.listener)}`);
+  }
+  if (s.status === 'paused') meta.push(`Paused by ${nameFor(model, s.paused_by).replace(/^You$/, 'you')}`);
+  return h(
+    'div',
+    { class: `turn-bar status-${s.status}` },
+    parts,
+    h('p', { class: 'turn-meta' }, meta.map((m, i) => h('span', { class: i === 1 ? 'role-pill' : 'meta-item' }, m))),
+  );
+}
+
+/** One turn as a card: who, which step, each answer with its label. */
+export function turnCard(model, seq, event) {
+  const def = model.stepDef(event.step);
+  const inputs = def ? def.inputs : Object.keys(event.input).map((name) => ({ name, label: name }));
+  const rows = [];
+  for (const inputDef of inputs) {
+    const value = event.input[inputDef.name];
+    if (value === undefined) continue;
+    rows.push(h('dt', {}, inputDef.label), h('dd', {}, describeValue(model, def ? inputDef : null, value)));
+  }
+  const mine = event.by === model.role;
+  return h(
+    'li',
+    { class: `turn-card${mine ? ' mine' : ''}`, dataset: { seq: String(seq) } },
+    h('p', { class: 'turn-card-head' }, h('span', { class: 'who' }, nameFor(model, event.by)), h('span', { class: 'what' }, def ? def.title : event.step)),
+    h('dl', {}, rows),
+  );
+}
+
+export function roundThread(model, round, heading) {
+  const turns = model.turns(round);
+  const list = h(
+    'ol',
+    { class: 'thread' },
+    turns.map(([seq, e]) => turnCard(model, seq, e)),
+  );
+  return h(
+    'section',
+    { class: 'card thread-card', 'aria-labelledby': `round-${round}-h` },
+    h('h2', { id: `round-${round}-h` }, heading),
+    turns.length ? list : h('p', { class: 'hint' }, 'Nothing has been shared in this round yet.'),
+  );
+}
+
+export function presenceLine(model) {
+  const p = model.state.present;
+  const items = ['partner_a', 'partner_b', 'therapist']
+    .filter((r) => r !== model.role)
+    .map((r) =>
+      h(
+        'li',
+        { class: p[r] ? 'here' : 'away' },
+        h('span', { class: 'dot', 'aria-hidden': 'true' }),
+        `${nameFor(model, r)} ${p[r] ? 'is here' : 'is not connected'}`,
+      ),
+    );
+  if (model.isStaff && p.observers) items.push(h('li', { class: 'here' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${p.observers} observing`));
+  return h('ul', { class: 'presence', 'aria-label': 'Who is here' }, items);
+}
+
+/** The sentence for the live region when something changed, or ''. */
+export function announcement(model, prev) {
+  const s = model.state;
+  if (!prev) return '';
+  if (prev.status !== s.status) {
+    if (s.status === 'active' && prev.status === 'waiting_consent') return `You have both agreed. ${turnSentence(model)}`;
+    if (s.status === 'paused') return `The session is paused by ${roleName(s.paused_by, model.role)}.`;
+    if (s.status === 'active' && prev.status === 'paused') return `The session has resumed. ${turnSentence(model)}`;
+    if (s.status === 'ended') return 'The session has ended.';
+  }
+  const prevKey = prev.step ? `${prev.round}|${prev.step.id}|${prev.step.actor}` : '';
+  const key = s.step ? `${s.round}|${s.step.id}|${s.step.actor}` : '';
+  if (prevKey !== key && s.step) {
+    const swapped = prev.speaker !== s.speaker ? 'Roles have swapped. ' : '';
+    return `${swapped}${turnSentence(model)}`;
+  }
+  return '';
+}
+
+function turnSentence(model) {
+  const s = model.state;
+  if (!s.step) return '';
+  if (s.step.actor === model.role) return `Your turn: ${s.step.title}.`;
+  return `${nameFor(model, s.step.actor)}’s turn: ${s.step.title}.`;
+}

@@ -1,0 +1,138 @@
+// Human wording: role names, kind error messages, rupture kinds and how a
+// turn's input values read back. One place so every view says things alike.
+
+export function roleName(role, you) {
+  if (role && role === you) return 'you';
+  switch (role) {
+    case 'partner_a':
+      return 'Partner A';
+    case 'partner_b':
+      return 'Partner B';
+    case 'therapist':
+      return 'your therapist';
+    case 'observer':
+      return 'an observer';
+    case 'system':
+      return 'Attune';
+    default:
+      return role || '';
+  }
+}
+
+/** Role name for staff views (no "you"/"your"). */
+export function staffRoleName(role) {
+  switch (role) {
+    case 'partner_a':
+      return 'Partner A';
+    case 'partner_b':
+      return 'Partner B';
+    case 'therapist':
+      return 'Therapist';
+    case 'observer':
+      return 'Observer';
+    case 'system':
+      return 'Detector';
+    default:
+      return role || '';
+  }
+}
+
+export function capitalize(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+export function otherPartner(role) {
+  if (role === 'partner_a') return 'partner_b';
+  if (role === 'partner_b') return 'partner_a';
+  return null;
+}
+
+const KIND_ERRORS = {
+  not_your_turn: "It isn't your turn just yet. Your partner is answering; your words are kept here.",
+  session_paused:
+    'The session is paused for now. Take your time. Your words are kept, and you can send them when the session resumes.',
+  session_ended: 'This session has ended, so nothing more can be sent.',
+  consent_required: 'We will begin once you have both agreed to the session.',
+  invalid_input: 'Part of that answer could not be used. Please look it over and try again.',
+  invalid_step: 'The exercise moved on before that arrived. Your words are still here.',
+  rate_limited: 'That was a little quick. Please wait a moment and try again.',
+  internal: 'Something went wrong on our side. Your words are still here; please try again.',
+  forbidden: "That isn't something this link can do.",
+  not_found: 'That has already been taken care of.',
+  too_large: 'That is longer than can be sent at once. Please shorten it a little.',
+  bad_token: 'This invitation link does not work any more. Please ask your therapist for a new one.',
+  offline: "You're not connected right now. Your words are kept; we'll reconnect by ourselves.",
+  disconnected:
+    'The connection dropped before that was confirmed. We are reconnecting; your words are kept.',
+  already_authenticated: 'This page is already connected.',
+};
+
+export function kindError(error) {
+  const code = error && error.code;
+  return KIND_ERRORS[code] || 'Something went wrong sending that. Please try again.';
+}
+
+export const RUPTURE_KIND = {
+  withdrawal: 'Withdrawal',
+  confrontation: 'Confrontation',
+  misattunement: 'Misattunement',
+  disconnection_felt: 'Felt disconnection',
+  flooding: 'Flooding',
+};
+
+export const SOURCE = {
+  detector: 'noticed by Attune',
+  partner: 'asked for by a partner',
+  therapist: 'marked by the therapist',
+};
+
+export const REPAIR_HOW = {
+  therapist_strategy: 'therapist',
+  repair_attempt: 'accepted repair attempt',
+  reconnect: 'reconnected',
+  reflection_confirmed: 'reflection confirmed',
+  resumed: 'took their turn',
+};
+
+/** Reads an input value back as text, using the script and vocabularies. */
+export function describeValue(model, inputDef, value) {
+  if (value === undefined || value === null) return '';
+  const kind = inputDef ? inputDef.kind : typeof value === 'object' ? 'need' : 'text';
+  switch (kind) {
+    case 'emotion_reactive':
+    case 'emotion_primary':
+    case 'need': {
+      const vocabName =
+        (inputDef && inputDef.vocab) ||
+        { emotion_reactive: 'reactive', emotion_primary: 'primary', need: 'needs' }[kind];
+      const parts = [];
+      if (value.id) {
+        const entry = model.vocabEntry(vocabName, value.id);
+        parts.push(entry ? `${entry.label}: “${entry.sentence}”` : value.id);
+      }
+      if (value.text) parts.push(`In their words: “${value.text}”`);
+      return parts.join(' ');
+    }
+    case 'rating': {
+      const max = inputDef && inputDef.max != null ? inputDef.max : 10;
+      return `${value} out of ${max}`;
+    }
+    case 'choice': {
+      const option = inputDef && (inputDef.options || []).find((o) => o.id === value);
+      return option ? option.label : String(value);
+    }
+    default:
+      return String(value);
+  }
+}
+
+export function describeRupture(model, rupture, viewerIsStaff) {
+  const kind = RUPTURE_KIND[rupture.kind] || rupture.kind;
+  const marker = model.markerLabel(rupture.marker);
+  const name = viewerIsStaff ? staffRoleName : (r) => capitalize(roleName(r, model.role));
+  return {
+    kind,
+    marker,
+    between: `${name(rupture.who)} with ${viewerIsStaff ? name(rupture.with) : roleName(rupture.with, model.role)}`,
+  };
+}
