@@ -386,8 +386,9 @@ static void test_errors_echo_id_and_hide_text(void)
         "{\"type\":\"note\",\"text\":\"SECRET-PHI\",\"x\":1}",
         "{\"type\":\"note\",\"text\":\"SECRET-PHI\"",
         "{\"type\":\"note\",\"text\":SECRET-PHI}",
-        "{\"type\":\"rupture_mark\",\"kind\":\"SECRET-PHI\",\"marker\":\"m\",\"who\":\"partner_a\","
-        "\"with\":\"therapist\"}",
+        ("{\"type\":\"rupture_mark\",\"kind\":\"SECRET-PHI\",\"marker\":\"m\",\"who\":\"partner_"
+         "a\","
+         "\"with\":\"therapist\"}"),
     };
     for (size_t i = 0; i < sizeof leaky / sizeof leaky[0]; i++) {
         memset(&err, 0, sizeof err);
