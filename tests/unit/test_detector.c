@@ -224,6 +224,13 @@ static void test_blaming_language(void)
     CHECK_INT(
         harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"rupture_id\":1}"),
         ATT_ERR_NOT_FOUND);
+    /* the confirmed confrontation is repaired with an exploratory strategy */
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST,
+                          "{\"type\":\"rupture_repair\",\"rupture_id\":1,\"strategy\":"
+                          "\"discuss_what_happened\"}"),
+              0);
+    CHECK_INT(harness_rupture(&h, 1)->status, ATT_RS_REPAIRED);
+    CHECK_INT(harness_rupture(&h, 1)->repair_how, ATT_HOW_THERAPIST_STRATEGY);
     /* a second suspicion, dismissed */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A,
                           "{\"type\":\"turn\",\"step\":\"reactive\",\"input\":{\"reactive\":"
