@@ -288,7 +288,7 @@ export function buildStepForm({ model, step, draftKey, submitLabel, onSubmit }) 
   const submit = h('button', { type: 'submit', class: 'primary' }, submitLabel);
   const form = h(
     'form',
-    { class: 'step-form', novalidate: true, 'aria-label': step.title },
+    { class: 'step-form', novalidate: true },
     fields.map((f) => f.el),
     formError,
     h('div', { class: 'form-actions' }, submit, note),
