@@ -1,0 +1,183 @@
+/* admin.c - room creation, invitations, the demo room and --verify (see
+ * admin.h). */
+#include "admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "attune/msg.h"
+#include "attune/room.h"
+#include "server.h"
+
+int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *exercise,
+                          att_role first_speaker, const char *id_prefix, char *id_out,
+                          att_error *err)
+{
+    const att_script *script = att_catalog_script(cat, exercise);
+    if (!script)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no exercise '%s'", exercise);
+    unsigned char rnd[12];
+    char rnd_text[20];
+    if (srv_random_bytes(rnd, sizeof rnd, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    srv_b64url_encode(rnd, sizeof rnd, rnd_text, sizeof rnd_text);
+    char id[ATT_ROOM_ID_BYTES + 1];
+    snprintf(id, sizeof id, "%s%s", id_prefix ? id_prefix : "", rnd_text);
+    if (!srv_room_id_valid(id))
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "invalid room id prefix");
+    att_room *room = malloc(sizeof *room);
+    if (!room)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    int rc = att_room_init(room, cat, script, id, NULL, err);
+    int64_t now = srv_now_ms();
+    char *payload = NULL;
+    size_t len = 0;
+    if (rc == 0) {
+        att_event ev;
+        att_room_created_event(room, now, first_speaker, &ev);
+        json_t *obj = att_event_to_json(&ev, script);
+        payload = obj ? att_json_dump(obj, &len) : NULL;
+        json_decref(obj);
+        if (!payload)
+            rc = att_fail(err, ATT_ERR_INTERNAL, "cannot encode room_created");
+    }
+    if (rc == 0) {
+        srv_store_room meta = {.created_at = now};
+        snprintf(meta.id, sizeof meta.id, "%s", id);
+        snprintf(meta.exercise, sizeof meta.exercise, "%s", script->id);
+        rc = srv_store_create_room(store, &meta, payload, len, err);
+    }
+    free(payload);
+    free(room);
+    if (rc == 0)
+        memcpy(id_out, id, strlen(id) + 1);
+    return rc;
+}
+
+void srv_admin_base_url(const srv_config *cfg, char *out, size_t size)
+{
+    if (cfg->public_url[0]) {
+        snprintf(out, size, "%s", cfg->public_url);
+        size_t n = strlen(out);
+        if (n && out[n - 1] == '/')
+            out[n - 1] = '\0';
+        return;
+    }
+    const char *host = cfg->listen;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || !host[0])
+        host = "localhost";
+    if (strchr(host, ':'))
+        snprintf(out, size, "http://[%s]:%d", host, cfg->port);
+    else
+        snprintf(out, size, "http://%s:%d", host, cfg->port);
+}
+
+static int url_for(const srv_config *cfg, const char *token, char *out, size_t size, att_error *err)
+{
+    char base[SRV_URL_MAX];
+    srv_admin_base_url(cfg, base, sizeof base);
+    if ((size_t)snprintf(out, size, "%s/#token=%s", base, token) >= size)
+        return att_fail(err, ATT_ERR_INTERNAL, "invitation URL too long");
+    return 0;
+}
+
+int srv_admin_invite_url(const srv_token_key *key, const srv_config *cfg, const char *room,
+                         att_role role, char *out, size_t size, att_error *err)
+{
+    char token[SRV_TOKEN_MAX];
+    int64_t expires = srv_now_ms() / 1000 + cfg->token_ttl_s;
+    int rc = srv_token_issue(key, room, role, expires, NULL, token, sizeof token, err);
+    if (rc < 0)
+        return rc;
+    return url_for(cfg, token, out, size, err);
+}
+
+int srv_admin_demo(srv_store *store, const att_catalog *cat, const srv_token_key *key,
+                   const srv_config *cfg, char lines[3][SRV_URL_MAX + 32], att_error *err)
+{
+    char room_id[ATT_ROOM_ID_BYTES + 1];
+    int rc = srv_store_get_setting(store, "demo.room", room_id, sizeof room_id, err);
+    srv_store_room meta;
+    if (rc == 0 && srv_store_get_room(store, room_id, &meta, err) < 0)
+        rc = -ATT_ERR_NOT_FOUND;
+    if (rc == -ATT_ERR_NOT_FOUND) {
+        rc = srv_admin_create_room(store, cat, cfg->demo_exercise, ATT_ROLE_PARTNER_A, "demo-",
+                                   room_id, err);
+        if (rc == 0)
+            rc = srv_store_set_setting(store, "demo.room", room_id, err);
+    }
+    if (rc < 0)
+        return rc;
+    static const att_role roles[3] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
+    int64_t now_s = srv_now_ms() / 1000;
+    for (int i = 0; i < 3; i++) {
+        char setting[64], token[SRV_TOKEN_MAX];
+        snprintf(setting, sizeof setting, "demo.token.%s", att_role_name(roles[i]));
+        srv_token_claims claims;
+        att_error ignored = {0};
+        int have = srv_store_get_setting(store, setting, token, sizeof token, &ignored) == 0 &&
+                   srv_token_verify(key, token, now_s + 3600, &claims, &ignored) == 0 &&
+                   strcmp(claims.room, room_id) == 0 && claims.role == roles[i];
+        if (!have) {
+            if ((rc = srv_token_issue(key, room_id, roles[i], now_s + cfg->token_ttl_s, NULL, token,
+                                      sizeof token, err)) < 0 ||
+                (rc = srv_store_set_setting(store, setting, token, err)) < 0)
+                return rc;
+        }
+        char url[SRV_URL_MAX];
+        if ((rc = url_for(cfg, token, url, sizeof url, err)) < 0)
+            return rc;
+        snprintf(lines[i], SRV_URL_MAX + 32, "invite %s %s", att_role_name(roles[i]), url);
+    }
+    return 0;
+}
+
+typedef struct {
+    srv_store *store;
+    const att_catalog *cat;
+    const srv_config *cfg;
+    FILE *out;
+    int failures;
+    att_room *room;
+} verify_ctx;
+
+static int verify_one(const srv_store_room *meta, void *arg)
+{
+    verify_ctx *v = arg;
+    att_error err = {0};
+    char hash[65] = "";
+    json_t *line = json_object();
+    json_object_set_new(line, "room", json_string(meta->id));
+    json_object_set_new(line, "exercise", json_string(meta->exercise));
+    if (srv_room_fold_log(v->store, v->cat, v->cfg, meta->id, v->room, NULL, &err) < 0 ||
+        att_room_state_hash(v->room, hash, &err) < 0) {
+        v->failures++;
+        json_object_set_new(line, "error", json_string(err.message));
+    } else {
+        json_object_set_new(line, "seq", json_integer(v->room->seq));
+        json_object_set_new(line, "hash", json_string(hash));
+        json_object_set_new(line, "state", att_room_state_json(v->room, ATT_ROLE_THERAPIST, 0));
+    }
+    char *text = att_json_dump(line, NULL);
+    json_decref(line);
+    if (text) {
+        fprintf(v->out, "%s\n", text);
+        free(text);
+    }
+    return 0;
+}
+
+int srv_admin_verify(srv_store *store, const att_catalog *cat, const srv_config *cfg, FILE *out,
+                     att_error *err)
+{
+    verify_ctx v = {store, cat, cfg, out, 0, malloc(sizeof(att_room))};
+    if (!v.room)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    int rc = srv_store_list_rooms(store, verify_one, &v, err);
+    free(v.room);
+    fflush(out);
+    if (rc < 0)
+        return rc;
+    if (v.failures)
+        return att_fail(err, ATT_ERR_INTERNAL, "%d room(s) failed to fold", v.failures);
+    return 0;
+}

@@ -1,0 +1,44 @@
+/* admin.h - work on the store outside the live loop: creating a room,
+ * issuing invitations, the --demo room, and --verify (fold every log).
+ *
+ * Runs on main's thread before the server serves (or in a separate tool
+ * such as the command-line client); never while the service thread uses the
+ * same srv_store handle. Owns nothing; results go to caller buffers. */
+#ifndef SRV_ADMIN_H
+#define SRV_ADMIN_H
+
+#include <stdio.h>
+#include "attune/catalog.h"
+#include "config.h"
+#include "store.h"
+#include "token.h"
+
+#define SRV_URL_MAX 512
+
+/* Creates a room for `exercise` with its room_created event (seq 1) and
+ * writes its id to id_out (ATT_ROOM_ID_BYTES + 1). */
+int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *exercise,
+                          att_role first_speaker, const char *id_prefix, char *id_out,
+                          att_error *err);
+
+/* The base URL invitations point at (--public-url or http://HOST:PORT). */
+void srv_admin_base_url(const srv_config *cfg, char *out, size_t size);
+
+/* `base/#token=TOKEN` for a new invitation. */
+int srv_admin_invite_url(const srv_token_key *key, const srv_config *cfg, const char *room,
+                         att_role role, char *out, size_t size, att_error *err);
+
+/* Creates the demo room on first use (remembered in the store's settings)
+ * and writes the three invitation lines ("invite partner_a URL", ...) to
+ * lines[0..2]. The same lines on every run while the invitations are valid
+ * (they are stored); expired ones are reissued. */
+int srv_admin_demo(srv_store *store, const att_catalog *cat, const srv_token_key *key,
+                   const srv_config *cfg, char lines[3][SRV_URL_MAX + 32], att_error *err);
+
+/* Folds every room's log in the store and prints one JSON line per room:
+ * {"room","exercise","seq","hash","state"} (state: therapist view, as in the
+ * canonical state). Returns 0 when every log folds cleanly. */
+int srv_admin_verify(srv_store *store, const att_catalog *cat, const srv_config *cfg, FILE *out,
+                     att_error *err);
+
+#endif

@@ -1,0 +1,316 @@
+/* config.c - defaults, flags and config file (see config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ATTUNE_PROTOCOL_DIR
+#define ATTUNE_PROTOCOL_DIR "protocol"
+#endif
+#ifndef ATTUNE_WEB_DIR
+#define ATTUNE_WEB_DIR "client/web"
+#endif
+
+typedef enum { OPT_FLAG, OPT_STRING, OPT_INT, OPT_DOUBLE, OPT_SIZE, OPT_INT64 } opt_kind;
+
+typedef struct {
+    const char *name;
+    opt_kind kind;
+    const char *arg; /* argument name in --help */
+    const char *def; /* default, as shown in --help */
+    const char *help;
+} opt_desc;
+
+static const opt_desc options[] = {
+    {"config", OPT_STRING, "FILE", "none",
+     "read settings from FILE: `key = value` lines, keys are these option names"},
+    {"listen", OPT_STRING, "ADDR", "127.0.0.1", "address to listen on (0.0.0.0 for all)"},
+    {"port", OPT_INT, "N", "8080", "TCP port for HTTP and the WebSocket endpoint /ws"},
+    {"data", OPT_STRING, "DIR", "./data", "data directory: the event log (attune.db) and the key"},
+    {"key-file", OPT_STRING, "FILE", "DATA/secret.key",
+     "invitation signing key; created (mode 0600) when missing"},
+    {"web-dir", OPT_STRING, "DIR", ATTUNE_WEB_DIR, "static files served at /"},
+    {"protocol-dir", OPT_STRING, "DIR", ATTUNE_PROTOCOL_DIR,
+     "protocol data: exercises/ and vocab/"},
+    {"public-url", OPT_STRING, "URL", "http://HOST:PORT", "base URL printed in invitations"},
+    {"origin", OPT_STRING, "ORIGIN", "same origin only",
+     "allow WebSocket connections from this browser Origin (repeatable); requests "
+     "without an Origin header (non-browser clients) are always allowed"},
+    {"rate", OPT_DOUBLE, "N", "20", "messages per second per connection (token bucket)"},
+    {"burst", OPT_DOUBLE, "N", "40", "token bucket size: messages a client may send at once"},
+    {"max-queue-bytes", OPT_SIZE, "N", "1048576",
+     "send queue bound per connection; a reader past it is closed (1008)"},
+    {"hello-timeout", OPT_INT, "SECONDS", "10", "close connections that send no hello (4408)"},
+    {"ping-interval", OPT_INT, "SECONDS", "30",
+     "ping an idle connection after this long; hang up 15 s later without a pong"},
+    {"token-ttl", OPT_INT64, "SECONDS", "604800", "lifetime of new invitations (7 days)"},
+    {"silence-ms", OPT_INT64, "MS", "90000", "silence detector threshold for new rooms"},
+    {"demo", OPT_FLAG, NULL, "off",
+     "create (or reuse) a demo room, print its invitations, then serve"},
+    {"demo-exercise", OPT_STRING, "ID", "enactment", "exercise of the demo room"},
+    {"shutdown-grace-ms", OPT_INT, "MS", "3000",
+     "on SIGTERM, how long to wait for clients to close before exiting anyway"},
+    {"verify", OPT_STRING, "DIR", "none",
+     "do not serve: fold every room's log in DIR and print one JSON line per room "
+     "(room, seq, state hash, state)"},
+    {"test-fail-store-batch", OPT_INT, "N", "0",
+     "testing only: make the commit of the Nth stored batch fail"},
+    {"help", OPT_FLAG, NULL, "", "print this help"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+void srv_config_usage(FILE *out)
+{
+    fprintf(out, "usage: attune-server [options]\n\n"
+                 "Serves Attune rooms over WebSocket (/ws, subprotocol attune.v1), the web app\n"
+                 "(static files), /healthz and /metrics. Logs are JSON lines on stderr.\n\n"
+                 "options (default in brackets; none can be changed while running):\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", options[i].name, options[i].arg ? " " : "",
+                 options[i].arg ? options[i].arg : "");
+        fprintf(out, "  %-28s %s", left, options[i].help);
+        if (options[i].def[0])
+            fprintf(out, " [%s]", options[i].def);
+        fputc('\n', out);
+    }
+    fprintf(out, "\nSignals: SIGTERM or SIGINT stops accepting, flushes the log, closes clients\n"
+                 "with 1001 and exits 0.\n");
+}
+
+static void set_defaults(srv_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mode = SRV_MODE_SERVE;
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1");
+    c->port = 8080;
+    snprintf(c->data_dir, sizeof c->data_dir, "./data");
+    snprintf(c->web_dir, sizeof c->web_dir, "%s", ATTUNE_WEB_DIR);
+    snprintf(c->protocol_dir, sizeof c->protocol_dir, "%s", ATTUNE_PROTOCOL_DIR);
+    c->rate = 20;
+    c->burst = 40;
+    c->max_queue_bytes = 1 << 20;
+    c->hello_timeout_s = 10;
+    c->ping_s = 30;
+    c->token_ttl_s = 7 * 24 * 3600;
+    c->silence_ms = ATT_DEFAULT_SILENCE_MS;
+    snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
+    c->shutdown_grace_ms = 3000;
+}
+
+static const opt_desc *find_option(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int copy_str(char *dst, size_t size, const char *v, const char *name, att_error *err)
+{
+    if (strlen(v) >= size)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "--%s: value too long", name);
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+static int parse_number(const char *name, const char *v, long double min, long double max,
+                        long double *out, att_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long double x = strtold(v, &end);
+    if (errno || !end || end == v || *end || x < min || x > max)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "--%s: expected a number in %.0Lf..%.0Lf", name,
+                        min, max);
+    *out = x;
+    return 0;
+}
+
+static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err)
+{
+    const char *n = o->name;
+    long double x = 0;
+    if (strcmp(n, "help") == 0) {
+        c->mode = SRV_MODE_HELP;
+        return 0;
+    }
+    if (strcmp(n, "demo") == 0) {
+        c->demo = 1;
+        return 0;
+    }
+    if (strcmp(n, "config") == 0)
+        return 0; /* handled first */
+    if (strcmp(n, "listen") == 0)
+        return copy_str(c->listen, sizeof c->listen, v, n, err);
+    if (strcmp(n, "data") == 0)
+        return copy_str(c->data_dir, sizeof c->data_dir, v, n, err);
+    if (strcmp(n, "key-file") == 0)
+        return copy_str(c->key_file, sizeof c->key_file, v, n, err);
+    if (strcmp(n, "web-dir") == 0)
+        return copy_str(c->web_dir, sizeof c->web_dir, v, n, err);
+    if (strcmp(n, "protocol-dir") == 0)
+        return copy_str(c->protocol_dir, sizeof c->protocol_dir, v, n, err);
+    if (strcmp(n, "public-url") == 0)
+        return copy_str(c->public_url, sizeof c->public_url, v, n, err);
+    if (strcmp(n, "demo-exercise") == 0)
+        return copy_str(c->demo_exercise, sizeof c->demo_exercise, v, n, err);
+    if (strcmp(n, "verify") == 0) {
+        c->mode = SRV_MODE_VERIFY;
+        return copy_str(c->verify_dir, sizeof c->verify_dir, v, n, err);
+    }
+    if (strcmp(n, "origin") == 0) {
+        if (c->n_origins >= SRV_MAX_ORIGINS)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "--origin: at most %d", SRV_MAX_ORIGINS);
+        return copy_str(c->origins[c->n_origins++], sizeof c->origins[0], v, n, err);
+    }
+    if (strcmp(n, "port") == 0) {
+        if (parse_number(n, v, 0, 65535, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->port = (int)x;
+    } else if (strcmp(n, "rate") == 0) {
+        if (parse_number(n, v, 0.001, 1e6, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->rate = (double)x;
+    } else if (strcmp(n, "burst") == 0) {
+        if (parse_number(n, v, 1, 1e6, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->burst = (double)x;
+    } else if (strcmp(n, "max-queue-bytes") == 0) {
+        if (parse_number(n, v, 4096, 1e12, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->max_queue_bytes = (size_t)x;
+    } else if (strcmp(n, "hello-timeout") == 0) {
+        if (parse_number(n, v, 1, 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->hello_timeout_s = (int)x;
+    } else if (strcmp(n, "ping-interval") == 0) {
+        if (parse_number(n, v, 1, 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->ping_s = (int)x;
+    } else if (strcmp(n, "token-ttl") == 0) {
+        if (parse_number(n, v, 1, 1e10, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->token_ttl_s = (int64_t)x;
+    } else if (strcmp(n, "silence-ms") == 0) {
+        if (parse_number(n, v, 1, 1e10, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->silence_ms = (int64_t)x;
+    } else if (strcmp(n, "shutdown-grace-ms") == 0) {
+        if (parse_number(n, v, 0, 600000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->shutdown_grace_ms = (int)x;
+    } else if (strcmp(n, "test-fail-store-batch") == 0) {
+        if (parse_number(n, v, 0, 1e9, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->test_fail_store_batch = (int)x;
+    } else {
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "--%s: not settable", n);
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int load_file(srv_config *c, const char *path, att_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "--config %s: %s", path, strerror(errno));
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        char *key = s, *value = NULL;
+        if (eq) {
+            *eq = '\0';
+            value = trim(eq + 1);
+        }
+        key = trim(key);
+        const opt_desc *o = find_option(key);
+        if (!o || strcmp(key, "config") == 0 || strcmp(key, "help") == 0) {
+            rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "%s:%d: unknown setting '%s'", path, lineno,
+                          key);
+        } else if (o->kind == OPT_FLAG) {
+            if (!value || strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+                strcmp(value, "yes") == 0)
+                rc = apply(c, o, NULL, err);
+        } else if (!value) {
+            rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "%s:%d: '%s' needs a value", path, lineno, key);
+        } else {
+            rc = apply(c, o, value, err);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int srv_config_parse(int argc, char **argv, srv_config *c, att_error *err)
+{
+    set_defaults(c);
+    /* First pass: the config file, so that flags override it. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc)
+                return att_fail(err, ATT_ERR_BAD_MESSAGE, "--config needs a file");
+            if (load_file(c, argv[i + 1], err) < 0)
+                return -ATT_ERR_BAD_MESSAGE;
+            i++;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            if (load_file(c, argv[i] + 9, err) < 0)
+                return -ATT_ERR_BAD_MESSAGE;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "unexpected argument '%s'", a);
+        char name[64];
+        const char *value = NULL;
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "unknown option '%s'", a);
+        memcpy(name, a + 2, len);
+        name[len] = '\0';
+        const opt_desc *o = find_option(name);
+        if (!o)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "unknown option '--%s' (see --help)", name);
+        if (o->kind == OPT_FLAG) {
+            if (eq)
+                return att_fail(err, ATT_ERR_BAD_MESSAGE, "--%s takes no value", name);
+        } else if (eq) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return att_fail(err, ATT_ERR_BAD_MESSAGE, "--%s needs a value", name);
+            value = argv[++i];
+        }
+        if (apply(c, o, value, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+    }
+    if (!c->key_file[0]) {
+        if ((size_t)snprintf(c->key_file, sizeof c->key_file, "%s/secret.key", c->data_dir) >=
+            sizeof c->key_file)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "--data: path too long");
+    }
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* config.h - attune-server's settings: defaults, command-line flags and an
+ * optional config file of `key = value` lines (keys are the long option
+ * names without the dashes; `#` starts a comment). Flags win over the file.
+ *
+ * Owns nothing but the srv_config value (strings are copied into it). Runs
+ * on main's thread before anything else starts; none of these settings can
+ * be reloaded while the server runs (restart to change them). */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include "attune/types.h"
+
+#define SRV_MAX_ORIGINS 16
+#define SRV_PATH_MAX 1024
+
+typedef enum { SRV_MODE_SERVE, SRV_MODE_VERIFY, SRV_MODE_HELP } srv_mode;
+
+typedef struct {
+    srv_mode mode;
+    int demo;                           /* --demo */
+    char listen[64];                    /* --listen */
+    int port;                           /* --port */
+    char data_dir[SRV_PATH_MAX];        /* --data */
+    char key_file[SRV_PATH_MAX];        /* --key-file; empty: DATA/secret.key */
+    char web_dir[SRV_PATH_MAX];         /* --web-dir */
+    char protocol_dir[SRV_PATH_MAX];    /* --protocol-dir */
+    char public_url[256];               /* --public-url; empty: http://HOST:PORT */
+    char origins[SRV_MAX_ORIGINS][256]; /* --origin (repeatable) */
+    int n_origins;
+    double rate;                   /* --rate: messages per second per connection */
+    double burst;                  /* --burst */
+    size_t max_queue_bytes;        /* --max-queue-bytes */
+    int hello_timeout_s;           /* --hello-timeout */
+    int ping_s;                    /* --ping-interval */
+    int64_t token_ttl_s;           /* --token-ttl */
+    int64_t silence_ms;            /* --silence-ms */
+    char demo_exercise[65];        /* --demo-exercise */
+    int shutdown_grace_ms;         /* --shutdown-grace-ms */
+    char verify_dir[SRV_PATH_MAX]; /* --verify DIR */
+    int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
+} srv_config;
+
+/* Fills defaults, then the file named by --config (if any), then the flags.
+ * Returns 0, or a negative code with err set (unknown option, bad value). */
+int srv_config_parse(int argc, char **argv, srv_config *cfg, att_error *err);
+
+/* Prints every option with its default. */
+void srv_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,149 @@
+/* conn.c - one WebSocket connection's outgoing side: the bounded send queue,
+ * closes decided outside its callback, the catch-up replay from the log,
+ * and the rate limiter. Runs on the lws service thread only. */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+
+void srv_conn_send(srv_conn *conn, srv_frame *frame)
+{
+    if (!frame || conn->state == CONN_CLOSING)
+        return;
+    srv_server *srv = conn->srv;
+    if (srv_sendq_push(&conn->q, frame) < 0) {
+        srv_conn_begin_close(conn, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
+        return;
+    }
+    if (conn->q.bytes > srv->cfg->max_queue_bytes) {
+        /* A reader this far behind gets cut off rather than hold the room's
+         * memory; it resumes from its last seq when it reconnects. */
+        srv->metrics.slow_reader_closes++;
+        srv_log("warn", "slow_reader", "{s:I,s:s,s:I}", "conn", (json_int_t)conn->id, "room",
+                conn->room ? conn->room->id : "", "queued", (json_int_t)conn->q.bytes);
+        srv_conn_begin_close(conn, SRV_CLOSE_POLICY, "slow_reader", ATT_LEFT_SLOW_READER);
+        return;
+    }
+    lws_callback_on_writable(conn->wsi);
+}
+
+void srv_conn_send_error(srv_conn *conn, const char *id, att_code code, const char *message)
+{
+    srv_server *srv = conn->srv;
+    if ((int)code > 0 && code < ATT_ERR__COUNT)
+        srv->metrics.rejected[code]++;
+    srv_frame *f = srv_frame_from_json_consume(att_msg_error(id, code, message));
+    if (conn->room)
+        srv_room_reply(conn->room, conn, f); /* consumes f */
+    else {
+        srv_conn_send(conn, f);
+        srv_frame_unref(f);
+    }
+}
+
+void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
+                          att_left_reason leave_reason)
+{
+    if (conn->state == CONN_CLOSING)
+        return;
+    conn->state = CONN_CLOSING;
+    conn->close_code = code;
+    conn->leave_reason = leave_reason;
+    conn->replaying = 0;
+    lws_sul_cancel(&conn->hello_sul);
+    /* A slow reader's backlog is dropped (it will resume from the log);
+     * otherwise what is already queued still goes out before the bye. */
+    if (leave_reason == ATT_LEFT_SLOW_READER)
+        srv_sendq_clear(&conn->q, 0);
+    if (bye_reason) {
+        srv_frame *bye = srv_frame_from_json_consume(att_msg_bye(bye_reason));
+        if (bye && srv_sendq_push(&conn->q, bye) < 0)
+            srv_sendq_clear(&conn->q, 0);
+        srv_frame_unref(bye);
+    }
+    lws_callback_on_writable(conn->wsi);
+    /* Backstop for a peer that never reads: lws closes it after this. */
+    lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+srv_frame *srv_state_frame(const att_room *room, att_role viewer)
+{
+    return srv_frame_from_json_consume(att_room_state_json(room, viewer, 1));
+}
+
+static int event_type_of(const char *payload, size_t len, att_event_type *out)
+{
+    json_t *obj = json_loadb(payload, len, 0, NULL);
+    const char *name = obj ? json_string_value(json_object_get(obj, "type")) : NULL;
+    int rc = -1;
+    for (int t = 0; name && t < ATT_EV__COUNT; t++)
+        if (strcmp(name, att_event_type_name((att_event_type)t)) == 0) {
+            *out = (att_event_type)t;
+            rc = 0;
+            break;
+        }
+    json_decref(obj);
+    return rc;
+}
+
+static int replay_one(int64_t seq, const char *payload, size_t len, void *arg)
+{
+    srv_conn *conn = arg;
+    att_event_type type;
+    if (event_type_of(payload, len, &type) < 0)
+        return 1;
+    conn->replay_after = seq;
+    if (att_event_visible_to(type, conn->role)) {
+        srv_frame *f = srv_frame_event(seq, payload, len);
+        if (!f)
+            return 1;
+        srv_conn_send(conn, f);
+        srv_frame_unref(f);
+    }
+    return conn->state == CONN_CLOSING ? 1 : 0;
+}
+
+void srv_conn_replay_step(srv_conn *conn)
+{
+    srv_room *r = conn->room;
+    if (!conn->replaying || conn->state != CONN_MEMBER || !r) {
+        conn->replaying = 0;
+        return;
+    }
+    int64_t upto = r->durable.seq;
+    if (conn->replay_after < upto) {
+        att_error err = {0};
+        int rc = srv_store_read_events(conn->srv->store, r->id, conn->replay_after, upto,
+                                       SRV_REPLAY_CHUNK, replay_one, conn, &err);
+        if (conn->state != CONN_MEMBER)
+            return;
+        if (rc != 0) {
+            srv_log("error", "replay_failed", "{s:s,s:I,s:s}", "room", r->id, "after",
+                    (json_int_t)conn->replay_after, "error", rc < 0 ? err.message : "bad event");
+            srv_conn_begin_close(conn, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
+            return;
+        }
+    }
+    if (conn->replay_after >= upto) {
+        conn->replaying = 0;
+        srv_frame *f = srv_state_frame(&r->durable, conn->role);
+        srv_conn_send(conn, f);
+        srv_frame_unref(f);
+    }
+    lws_callback_on_writable(conn->wsi);
+}
+
+int srv_conn_rate_take(srv_conn *conn)
+{
+    const srv_config *cfg = conn->srv->cfg;
+    lws_usec_t now = lws_now_usecs();
+    conn->tokens += (double)(now - conn->tokens_at) * cfg->rate / 1e6;
+    if (conn->tokens > cfg->burst)
+        conn->tokens = cfg->burst;
+    conn->tokens_at = now;
+    if (conn->tokens < 1.0)
+        return 0;
+    conn->tokens -= 1.0;
+    return 1;
+}

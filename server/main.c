@@ -1,0 +1,154 @@
+/* main.c - attune-server's entry: parse the configuration, then serve (with
+ * --demo: create or reuse the demo room and print its invitations first) or
+ * --verify a data directory. Owns the server value and the signal thread,
+ * which waits for SIGTERM/SIGINT (through a self-pipe) and only sets the
+ * stop flag and wakes the service loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+/* The write end of the self-pipe. The one piece of global state: a POSIX
+ * signal handler has no other way to reach anything. Set once in main()
+ * before the handlers are installed. */
+static int signal_pipe_write = -1;
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    if (write(signal_pipe_write, &b, 1) < 0) {
+        /* nothing to do in a handler */
+    }
+    errno = saved;
+}
+
+typedef struct {
+    srv_server *srv;
+    int read_fd;
+} signal_thread_arg;
+
+static void *signal_thread(void *p)
+{
+    signal_thread_arg *a = p;
+    for (;;) {
+        unsigned char sig;
+        ssize_t n = read(a->read_fd, &sig, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        srv_log("info", "signal", "{s:i}", "signal", sig);
+        atomic_store(&a->srv->stop_requested, 1);
+        srv_server_wake(a->srv);
+    }
+    return NULL;
+}
+
+typedef struct {
+    char lines[3][SRV_URL_MAX + 32];
+    int n;
+} demo_lines;
+
+static void print_invitations(srv_server *srv, void *arg)
+{
+    (void)srv;
+    demo_lines *d = arg;
+    for (int i = 0; i < d->n; i++)
+        printf("%s\n", d->lines[i]);
+    fflush(stdout);
+}
+
+static int verify(const srv_config *cfg)
+{
+    att_error err = {0};
+    att_catalog *cat = NULL;
+    srv_store *store = NULL;
+    int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
+    if (rc == 0)
+        rc = srv_store_open(cfg->verify_dir, &store, &err);
+    if (rc == 0)
+        rc = srv_admin_verify(store, cat, cfg, stdout, &err);
+    srv_store_close(store);
+    att_catalog_free(cat);
+    if (rc < 0) {
+        srv_log("error", "verify_failed", "{s:s}", "error", err.message);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* SIGTERM/SIGINT only write a byte to a pipe; the signal thread turns it
+     * into a stop request. (libev's own SIGINT watcher, installed by lws,
+     * calls the same stop path on the service thread.) */
+    signal_thread_arg sig = {0};
+    int fds[2];
+    if (pipe(fds) != 0 || fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        perror("attune-server: pipe");
+        return 1;
+    }
+    sig.read_fd = fds[0];
+    signal_pipe_write = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv_config cfg;
+    att_error err = {0};
+    if (srv_config_parse(argc, argv, &cfg, &err) < 0) {
+        fprintf(stderr, "attune-server: %s\n", err.message);
+        return 2;
+    }
+    if (cfg.mode == SRV_MODE_HELP) {
+        srv_config_usage(stdout);
+        return 0;
+    }
+    if (cfg.mode == SRV_MODE_VERIFY)
+        return verify(&cfg);
+
+    srv_server srv;
+    if (srv_server_open(&srv, &cfg, &err) < 0) {
+        srv_log("error", "startup_failed", "{s:s}", "error", err.message);
+        srv_server_close(&srv);
+        return 1;
+    }
+    demo_lines demo = {0};
+    if (cfg.demo) {
+        if (srv_admin_demo(srv.store, srv.catalog, &srv.key, &cfg, demo.lines, &err) < 0) {
+            srv_log("error", "demo_failed", "{s:s}", "error", err.message);
+            srv_server_close(&srv);
+            return 1;
+        }
+        demo.n = 3;
+    }
+    sig.srv = &srv;
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, signal_thread, &sig) != 0) {
+        srv_log("error", "startup_failed", "{s:s}", "error", "cannot start the signal thread");
+        srv_server_close(&srv);
+        return 1;
+    }
+    pthread_detach(tid);
+    int rc = srv_server_run(&srv, print_invitations, &demo, &err);
+    if (rc < 0)
+        srv_log("error", "startup_failed", "{s:s}", "error", err.message);
+    srv_server_close(&srv);
+    srv_log("info", "exit", "{s:i}", "code", rc < 0 ? 1 : 0);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+/* metrics.h - the server's counters and latency histograms, rendered in the
+ * Prometheus text format for GET /metrics.
+ *
+ * Owns its plain counters. Lives in the server struct and is only touched on
+ * the lws service thread (store latencies are measured by the store thread
+ * into each batch and added here when the batch comes back). */
+#ifndef SRV_METRICS_H
+#define SRV_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "attune/types.h"
+
+#define SRV_HIST_BUCKETS 14
+
+typedef struct {
+    uint64_t counts[SRV_HIST_BUCKETS + 1]; /* last: +Inf */
+    double sum_s;
+    uint64_t n;
+} srv_histogram;
+
+typedef struct {
+    int64_t connections; /* open WebSocket connections */
+    int64_t members;     /* authenticated connections */
+    int64_t rooms;       /* rooms in memory */
+    uint64_t connections_total;
+    uint64_t messages_received;
+    uint64_t events_appended;
+    uint64_t batches_committed;
+    uint64_t store_failures;
+    uint64_t slow_reader_closes;
+    uint64_t oversize_closes;
+    uint64_t bad_token_closes;
+    uint64_t origin_rejects;
+    uint64_t rejected[ATT_ERR__COUNT]; /* error replies by code */
+    srv_histogram commit;              /* one transaction incl. fsync, per batch */
+    srv_histogram durable;             /* append to completion back on the loop, per batch */
+    srv_histogram apply;               /* decide + fold + encode of one command */
+} srv_metrics;
+
+void srv_histogram_add(srv_histogram *h, double seconds);
+
+/* Renders all metrics into a malloc'd string (caller frees); NULL on
+ * allocation failure. */
+char *srv_metrics_render(const srv_metrics *m, size_t *len_out);
+
+#endif

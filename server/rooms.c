@@ -1,0 +1,706 @@
+/* rooms.c - live rooms: the registry, recovery by folding the log, the
+ * decide -> fold -> store -> ack/broadcast cycle, presence and the
+ * detector's clock (see server.h for the threads and ownership). Every
+ * function here runs on the lws service thread (or on main before the loop
+ * starts). */
+#include "server.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "log.h"
+
+#define ROOM_BUCKETS 8192
+
+int64_t srv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static size_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* Copies a room value without touching the unused tail of the rupture
+ * array, so idle rooms keep their untouched pages out of RSS. */
+static void room_copy(att_room *dst, const att_room *src)
+{
+    size_t used = offsetof(att_room, ruptures) + (size_t)src->n_ruptures * sizeof(att_rupture);
+    memcpy(dst, src, used);
+}
+
+int srv_rooms_init(srv_server *srv, att_error *err)
+{
+    srv->room_buckets = ROOM_BUCKETS;
+    srv->room_table = calloc(srv->room_buckets, sizeof *srv->room_table);
+    if (!srv->room_table)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+static void job_free(srv_job *job)
+{
+    for (int i = 0; i < job->n; i++)
+        free(job->payload[i]);
+    if (job->has_msg)
+        att_msg_release(&job->msg);
+    srv_deferred *d = job->deferred;
+    while (d) {
+        srv_deferred *next = d->next;
+        srv_frame_unref(d->frame);
+        free(d);
+        d = next;
+    }
+    free(job);
+}
+
+void srv_rooms_free(srv_server *srv)
+{
+    if (!srv->room_table)
+        return;
+    for (size_t i = 0; i < srv->room_buckets; i++) {
+        srv_room *r = srv->room_table[i];
+        while (r) {
+            srv_room *next = r->hash_next;
+            /* Jobs left here were never handed back by the store (it is
+             * closed before this runs); they only hold memory. */
+            lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->jobs))
+            {
+                srv_job *job = lws_container_of(d, srv_job, link);
+                lws_dll2_remove(d);
+                job_free(job);
+            }
+            lws_end_foreach_dll_safe(d, d1);
+            free(r->live);
+            free(r);
+            r = next;
+        }
+    }
+    free(srv->room_table);
+    srv->room_table = NULL;
+}
+
+static srv_room *room_find(srv_server *srv, const char *id)
+{
+    for (srv_room *r = srv->room_table[hash_id(id) % srv->room_buckets]; r; r = r->hash_next)
+        if (strcmp(r->id, id) == 0)
+            return r;
+    return NULL;
+}
+
+typedef struct {
+    att_room *room;
+    const att_script *script;
+    att_error *err;
+} fold_ctx;
+
+static int fold_one(int64_t seq, const char *payload, size_t len, void *arg)
+{
+    fold_ctx *fc = arg;
+    json_error_t jerr;
+    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!obj) {
+        att_fail(fc->err, ATT_ERR_INTERNAL, "event %lld is not JSON", (long long)seq);
+        return -1;
+    }
+    att_event ev;
+    int rc = att_event_from_json(obj, fc->script, &ev, fc->err);
+    if (rc == 0) {
+        ev.seq = seq;
+        rc = att_room_apply(fc->room, &ev, fc->err);
+    }
+    json_decref(obj);
+    return rc < 0 ? -1 : 0;
+}
+
+int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                      const char *room_id, att_room *out, const att_script **script_out,
+                      att_error *err)
+{
+    srv_store_room meta;
+    int rc = srv_store_get_room(store, room_id, &meta, err);
+    if (rc < 0)
+        return rc;
+    const att_script *script = att_catalog_script(cat, meta.exercise);
+    if (!script)
+        return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
+                        meta.exercise);
+    att_room_config rcfg = {.silence_ms = cfg->silence_ms};
+    if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
+        return rc;
+    fold_ctx fc = {out, script, err};
+    att_error store_err = {0};
+    rc = srv_store_read_events(store, room_id, 0, -1, 0, fold_one, &fc, &store_err);
+    if (rc > 0 || rc == -1)
+        return -ATT_ERR_INTERNAL; /* fold_one set err */
+    if (rc < 0) {
+        *err = store_err;
+        return rc;
+    }
+    if (script_out)
+        *script_out = script;
+    return 0;
+}
+
+static void room_arm_deadline(srv_room *r);
+
+srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
+{
+    srv_room *r = room_find(srv, id);
+    if (r)
+        return r;
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, &r->durable, &r->script, err) <
+        0) {
+        free(r);
+        return NULL;
+    }
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->srv = srv;
+    r->deadline_armed = -1;
+    r->deadline_spent = -1;
+    size_t b = hash_id(id) % srv->room_buckets;
+    r->hash_next = srv->room_table[b];
+    srv->room_table[b] = r;
+    srv->metrics.rooms++;
+    room_arm_deadline(r);
+    return r;
+}
+
+static int load_one(const srv_store_room *meta, void *arg)
+{
+    srv_server *srv = arg;
+    att_error err = {0};
+    srv_room *r = srv_room_get(srv, meta->id, &err);
+    if (!r) {
+        srv_log("error", "room_recovery_failed", "{s:s,s:s}", "room", meta->id, "error",
+                err.message);
+        return 0; /* the other rooms still come up */
+    }
+    return 0;
+}
+
+int srv_rooms_load_all(srv_server *srv, att_error *err)
+{
+    return srv_store_list_rooms(srv->store, load_one, srv, err);
+}
+
+const att_room *srv_room_live(const srv_room *room)
+{
+    return room->live ? room->live : &room->durable;
+}
+
+static srv_conn *room_member(srv_room *r, uint64_t conn_id)
+{
+    if (!conn_id)
+        return NULL;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, room_link);
+        if (c->id == conn_id)
+            return c;
+    }
+    lws_end_foreach_dll(d);
+    return NULL;
+}
+
+static srv_job *room_tail_job(srv_room *r)
+{
+    struct lws_dll2 *t = lws_dll2_get_tail(&r->jobs);
+    return t ? lws_container_of(t, srv_job, link) : NULL;
+}
+
+void srv_room_reply(srv_room *r, srv_conn *conn, srv_frame *frame)
+{
+    if (!frame)
+        return;
+    srv_job *tail = r ? room_tail_job(r) : NULL;
+    if (tail) {
+        srv_deferred *d = malloc(sizeof *d);
+        if (d) {
+            d->next = NULL;
+            d->conn_id = conn->id;
+            d->frame = frame;
+            *tail->deferred_tail = d;
+            tail->deferred_tail = &d->next;
+            return;
+        }
+    }
+    srv_conn_send(conn, frame);
+    srv_frame_unref(frame);
+}
+
+/* Rebuilds durable from the store (after a failed commit: memory must never
+ * claim what the disk does not have). In-flight jobs become stale. */
+static void room_rebuild(srv_room *r, const char *why)
+{
+    srv_server *srv = r->srv;
+    att_room *fresh = malloc(sizeof *fresh);
+    att_error err = {0};
+    const att_script *script = NULL;
+    if (!fresh ||
+        srv_room_fold_log(srv->store, srv->catalog, srv->cfg, r->id, fresh, &script, &err) < 0) {
+        srv_log("error", "room_rebuild_failed", "{s:s,s:s,s:s}", "room", r->id, "why", why, "error",
+                fresh ? err.message : "out of memory");
+    } else {
+        room_copy(&r->durable, fresh);
+        srv_log("warn", "room_rebuilt", "{s:s,s:s,s:I}", "room", r->id, "why", why, "seq",
+                (json_int_t)r->durable.seq);
+    }
+    free(fresh);
+    free(r->live);
+    r->live = NULL;
+    r->generation++;
+}
+
+/* Recomputes live = durable + the events of current in-flight jobs (after a
+ * failure on the service thread, before anything reached the store). */
+static void room_reset_live(srv_room *r)
+{
+    free(r->live);
+    r->live = NULL;
+    if (!r->jobs.count)
+        return;
+    r->live = malloc(sizeof *r->live);
+    if (!r->live) {
+        room_rebuild(r, "out of memory");
+        return;
+    }
+    room_copy(r->live, &r->durable);
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->jobs))
+    {
+        srv_job *job = lws_container_of(d, srv_job, link);
+        if (job->generation != r->generation)
+            continue;
+        for (int i = 0; i < job->n; i++) {
+            att_error err = {0};
+            if (att_room_apply(r->live, &job->events[i], &err) < 0) {
+                room_rebuild(r, "reapply failed");
+                return;
+            }
+        }
+    }
+    lws_end_foreach_dll(d);
+}
+
+static void send_internal(srv_room *r, uint64_t conn_id, const char *id)
+{
+    srv_conn *c = room_member(r, conn_id);
+    if (c)
+        srv_conn_send_error(c, id, ATT_ERR_INTERNAL, "the server could not record this");
+}
+
+/* Takes ownership of job: folds its events into live, encodes them and
+ * queues them for the store. */
+static void room_submit(srv_room *r, srv_job *job)
+{
+    srv_server *srv = r->srv;
+    att_error err = {0};
+    const char *why = NULL;
+    job->room = r;
+    job->generation = r->generation;
+    job->deferred_tail = &job->deferred;
+    if (!r->live) {
+        r->live = malloc(sizeof *r->live);
+        if (!r->live) {
+            why = "out of memory";
+            goto fail;
+        }
+        room_copy(r->live, &r->durable);
+    }
+    int applied = 0;
+    for (; applied < job->n; applied++)
+        if (att_room_apply(r->live, &job->events[applied], &err) < 0)
+            break;
+    if (applied < job->n) {
+        why = err.message;
+        goto fail_live;
+    }
+    srv_store_batch *b = &job->batch;
+    memset(b, 0, sizeof *b);
+    snprintf(b->room_id, sizeof b->room_id, "%s", r->id);
+    b->first_seq = job->events[0].seq;
+    b->n = job->n;
+    b->owner = job;
+    for (int i = 0; i < job->n; i++) {
+        json_t *obj = att_event_to_json(&job->events[i], r->script);
+        size_t len = 0;
+        job->payload[i] = obj ? att_json_dump(obj, &len) : NULL;
+        json_decref(obj);
+        if (!job->payload[i]) {
+            why = "cannot encode event";
+            goto fail_live;
+        }
+        b->payload[i] = job->payload[i];
+        b->payload_len[i] = len;
+    }
+    if (srv_store_append(srv->store, b, &err) < 0) {
+        why = err.message;
+        goto fail_live;
+    }
+    lws_dll2_add_tail(&job->link, &r->jobs);
+    room_arm_deadline(r);
+    return;
+
+fail_live:
+    room_reset_live(r);
+fail:
+    srv_log("error", "submit_failed", "{s:s,s:s}", "room", r->id, "error", why);
+    send_internal(r, job->sender, job->has_id ? job->id : NULL);
+    job_free(job);
+}
+
+static srv_job *job_new(uint64_t sender)
+{
+    srv_job *job = calloc(1, sizeof *job);
+    if (job)
+        job->sender = sender;
+    return job;
+}
+
+void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
+{
+    srv_server *srv = r->srv;
+    int64_t t0 = mono_ns();
+    srv_job *job = job_new(conn->id);
+    if (!job) {
+        srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, ATT_ERR_INTERNAL, "out of memory");
+        att_msg_release(msg);
+        return;
+    }
+    att_error err = {0};
+    int rc = att_room_decide(srv_room_live(r), conn->role, msg, srv_now_ms(), job->events, &job->n,
+                             &err);
+    if (rc < 0 || job->n == 0) {
+        if (rc < 0)
+            srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, err.code, err.message);
+        else
+            srv_room_reply(
+                r, conn, srv_frame_from_json_consume(att_msg_ack(msg->has_id ? msg->id : NULL, 0)));
+        att_msg_release(msg);
+        free(job);
+        return;
+    }
+    job->msg = *msg; /* the events borrow from it */
+    job->has_msg = 1;
+    memset(msg, 0, sizeof *msg);
+    if (job->msg.has_id) {
+        job->has_id = 1;
+        snprintf(job->id, sizeof job->id, "%s", job->msg.id);
+    }
+    room_submit(r, job);
+    srv_histogram_add(&srv->metrics.apply, (double)(mono_ns() - t0) / 1e9);
+}
+
+static void submit_presence(srv_room *r, int n, att_event *events)
+{
+    if (n <= 0)
+        return;
+    srv_job *job = job_new(0);
+    if (!job) {
+        srv_log("error", "presence_lost", "{s:s}", "room", r->id);
+        return;
+    }
+    memcpy(job->events, events, (size_t)n * sizeof *events);
+    job->n = n;
+    room_submit(r, job);
+}
+
+void srv_room_attach(srv_room *r, srv_conn *conn)
+{
+    srv_server *srv = r->srv;
+    conn->room = r;
+    conn->state = CONN_MEMBER;
+    lws_dll2_add_tail(&conn->room_link, &r->members);
+    srv->metrics.members++;
+    if (conn->role != ATT_ROLE_OBSERVER) {
+        srv_conn *old = r->slot[conn->role];
+        r->slot[conn->role] = conn;
+        if (old && old != conn) {
+            /* The same person again (a reopened tab): hand over silently. */
+            lws_dll2_remove(&old->room_link);
+            old->room = NULL;
+            srv->metrics.members--;
+            srv_log("info", "replaced", "{s:s,s:s,s:I,s:I}", "room", r->id, "role",
+                    att_role_name(conn->role), "old", (json_int_t)old->id, "new",
+                    (json_int_t)conn->id);
+            srv_conn_begin_close(old, SRV_CLOSE_REPLACED, "replaced", ATT_LEFT_CLOSED);
+            return;
+        }
+    }
+    att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    if (att_room_decide_join(srv_room_live(r), conn->role, srv_now_ms(), events, &n) == 0)
+        submit_presence(r, n, events);
+}
+
+void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
+{
+    lws_dll2_remove(&conn->room_link);
+    if (conn->role != ATT_ROLE_OBSERVER && r->slot[conn->role] == conn)
+        r->slot[conn->role] = NULL;
+    conn->room = NULL;
+    r->srv->metrics.members--;
+    if (!record_leave)
+        return;
+    att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    if (att_room_decide_leave(srv_room_live(r), conn->role, conn->leave_reason, srv_now_ms(),
+                              events, &n) == 0)
+        submit_presence(r, n, events);
+}
+
+void srv_rooms_leave_all(srv_server *srv)
+{
+    for (size_t i = 0; i < srv->room_buckets; i++)
+        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next)
+            while (r->members.count) {
+                srv_conn *c = lws_container_of(lws_dll2_get_head(&r->members), srv_conn, room_link);
+                c->leave_reason = ATT_LEFT_SHUTDOWN;
+                srv_room_detach(r, c, 1);
+            }
+}
+
+void srv_rooms_clear_stale_presence(srv_server *srv)
+{
+    for (size_t i = 0; i < srv->room_buckets; i++)
+        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
+            const att_room *s = &r->durable;
+            att_role roles[3 + 64];
+            int n_roles = 0;
+            for (int role = 0; role < 3; role++)
+                if (s->present[role])
+                    roles[n_roles++] = (att_role)role;
+            for (int k = 0; k < s->observers && n_roles < (int)(sizeof roles / sizeof *roles); k++)
+                roles[n_roles++] = ATT_ROLE_OBSERVER;
+            for (int k = 0; k < n_roles; k++) {
+                att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+                int n = 0;
+                if (att_room_decide_leave(srv_room_live(r), roles[k], ATT_LEFT_SHUTDOWN,
+                                          srv_now_ms(), events, &n) == 0)
+                    submit_presence(r, n, events);
+            }
+            if (n_roles)
+                srv_log("info", "stale_presence_cleared", "{s:s,s:i}", "room", r->id, "members",
+                        n_roles);
+        }
+}
+
+int srv_rooms_jobs_in_flight(const srv_server *srv)
+{
+    int n = 0;
+    for (size_t i = 0; i < srv->room_buckets; i++)
+        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next)
+            n += (int)r->jobs.count;
+    return n;
+}
+
+static void mark_dirty(srv_room *r)
+{
+    if (!r->state_dirty) {
+        r->state_dirty = 1;
+        lws_dll2_add_tail(&r->dirty_link, &r->srv->dirty_rooms);
+    }
+}
+
+/* After a divergence nobody can patch up in place: every member reconnects
+ * and resumes from its last seq. */
+static void resync_members(srv_room *r)
+{
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, room_link);
+        srv_conn_begin_close(c, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
+    }
+    lws_end_foreach_dll(d);
+}
+
+static void broadcast_events(srv_room *r, srv_job *job)
+{
+    srv_frame *frames[ATT_MAX_EVENTS_PER_COMMAND] = {0};
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, room_link);
+        if (c->replaying || c->state != CONN_MEMBER)
+            continue; /* a catching-up member reads these from the log */
+        for (int i = 0; i < job->n; i++) {
+            if (!att_event_visible_to(job->events[i].type, c->role))
+                continue;
+            if (!frames[i])
+                frames[i] =
+                    srv_frame_event(job->events[i].seq, job->payload[i], job->batch.payload_len[i]);
+            if (frames[i])
+                srv_conn_send(c, frames[i]);
+        }
+    }
+    lws_end_foreach_dll(d);
+    for (int i = 0; i < job->n; i++)
+        srv_frame_unref(frames[i]);
+}
+
+static void complete_job(srv_server *srv, srv_job *job)
+{
+    srv_room *r = job->room;
+    srv_store_batch *b = &job->batch;
+    lws_dll2_remove(&job->link);
+    srv_histogram_add(&srv->metrics.commit, (double)b->commit_ns / 1e9);
+    srv_histogram_add(&srv->metrics.durable, (double)(mono_ns() - b->queued_ns) / 1e9);
+    const char *id = job->has_id ? job->id : NULL;
+    if (b->result < 0) {
+        srv->metrics.store_failures++;
+        srv_log("error", "store_commit_failed", "{s:s,s:I,s:i,s:s}", "room", r->id, "seq",
+                (json_int_t)b->first_seq, "events", b->n, "error", b->error.message);
+        send_internal(r, job->sender, id);
+        if (job->generation == r->generation)
+            room_rebuild(r, "store commit failed");
+    } else if (b->first_seq != r->durable.seq + 1) {
+        srv_log("error", "log_diverged", "{s:s,s:I,s:I}", "room", r->id, "stored",
+                (json_int_t)b->first_seq, "expected", (json_int_t)(r->durable.seq + 1));
+        room_rebuild(r, "log diverged");
+        resync_members(r);
+    } else {
+        att_error err = {0};
+        int i = 0;
+        for (; i < job->n; i++)
+            if (att_room_apply(&r->durable, &job->events[i], &err) < 0)
+                break;
+        if (i < job->n) {
+            srv_log("error", "durable_fold_failed", "{s:s,s:s}", "room", r->id, "error",
+                    err.message);
+            room_rebuild(r, "durable fold failed");
+            resync_members(r);
+        } else {
+            srv->metrics.events_appended += (uint64_t)job->n;
+            srv->metrics.batches_committed++;
+            srv_conn *sender = room_member(r, job->sender);
+            if (sender) {
+                srv_frame *ack =
+                    srv_frame_from_json_consume(att_msg_ack(id, job->events[job->n - 1].seq));
+                srv_conn_send(sender, ack);
+                srv_frame_unref(ack);
+            }
+            broadcast_events(r, job);
+            mark_dirty(r);
+        }
+    }
+    for (srv_deferred *d = job->deferred; d; d = d->next) {
+        srv_conn *c = room_member(r, d->conn_id);
+        if (c)
+            srv_conn_send(c, d->frame);
+    }
+    if (!r->jobs.count) {
+        free(r->live);
+        r->live = NULL;
+    }
+    job_free(job);
+}
+
+static void broadcast_state(srv_room *r)
+{
+    srv_frame *by_role[4] = {0};
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, room_link);
+        if (c->replaying || c->state != CONN_MEMBER || c->role < 0 || c->role > 3)
+            continue;
+        if (!by_role[c->role])
+            by_role[c->role] = srv_state_frame(&r->durable, c->role);
+        if (by_role[c->role])
+            srv_conn_send(c, by_role[c->role]);
+    }
+    lws_end_foreach_dll(d);
+    for (int i = 0; i < 4; i++)
+        srv_frame_unref(by_role[i]);
+}
+
+void srv_rooms_on_store_completions(srv_server *srv)
+{
+    srv_store_batch *b = srv_store_take_completed(srv->store);
+    while (b) {
+        srv_store_batch *next = b->next;
+        complete_job(srv, b->owner);
+        b = next;
+    }
+    while (srv->dirty_rooms.count) {
+        srv_room *r = lws_container_of(lws_dll2_get_head(&srv->dirty_rooms), srv_room, dirty_link);
+        lws_dll2_remove(&r->dirty_link);
+        r->state_dirty = 0;
+        broadcast_state(r);
+        room_arm_deadline(r);
+    }
+}
+
+srv_frame *srv_room_hello_ack(srv_room *r, att_role role, const char *id)
+{
+    json_t *ack = att_msg_ack(id, 0);
+    if (!ack)
+        return NULL;
+    const att_catalog *cat = r->srv->catalog;
+    int rc = json_object_set_new(ack, "protocol", json_integer(ATT_PROTOCOL_VERSION));
+    rc |= json_object_set_new(ack, "room", json_string(r->id));
+    rc |= json_object_set_new(ack, "role", json_string(att_role_name(role)));
+    rc |= json_object_set(ack, "exercise", r->script->json);
+    rc |= json_object_set(ack, "vocab", att_catalog_vocab_json(cat));
+    rc |= json_object_set(ack, "consent", att_catalog_consent_json(cat));
+    rc |= json_object_set_new(ack, "last_seq", json_integer(r->durable.seq));
+    srv_frame *f = rc ? NULL : srv_frame_from_json(ack);
+    json_decref(ack);
+    return f;
+}
+
+/* The detector's clock: one lws_sul per room, armed at the live state's
+ * next deadline. */
+static void room_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+    srv_room *r = lws_container_of(sul, srv_room, deadline_sul);
+    r->deadline_armed = -1;
+    if (r->srv->stopping)
+        return;
+    att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+    int64_t deadline = att_room_next_deadline(srv_room_live(r));
+    int n = att_room_tick(srv_room_live(r), srv_now_ms(), events);
+    if (n > 0)
+        submit_presence(r, n, events);
+    else
+        r->deadline_spent = deadline; /* nothing to raise: wait for a state change */
+    room_arm_deadline(r);
+}
+
+static void room_arm_deadline(srv_room *r)
+{
+    srv_server *srv = r->srv;
+    if (!srv->ctx)
+        return; /* not serving (recovery before the loop starts arms later) */
+    int64_t deadline = att_room_next_deadline(srv_room_live(r));
+    if (deadline == r->deadline_armed)
+        return;
+    int64_t now = srv_now_ms();
+    if (deadline >= 0 && deadline == r->deadline_spent)
+        deadline = -1;
+    r->deadline_armed = deadline;
+    if (deadline < 0) {
+        lws_sul_cancel(&r->deadline_sul);
+        return;
+    }
+    int64_t delay_ms = deadline > now ? deadline - now : 0;
+    lws_sul_schedule(srv->ctx, 0, &r->deadline_sul, room_deadline_cb,
+                     (lws_usec_t)delay_ms * LWS_US_PER_MS);
+}

@@ -1,0 +1,197 @@
+/* server.c - the server's life: open (catalog, key, store), the lws context
+ * on libev with one service thread, recovery, and the orderly stop. Runs on
+ * main's thread, which becomes the lws service thread in srv_server_run;
+ * srv_server_wake may be called from any thread. */
+#include "server.h"
+
+#include <ev.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+
+void srv_server_wake(void *arg)
+{
+    srv_server *srv = arg;
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+}
+
+static void discard_batch(srv_store_batch *b, void *arg)
+{
+    (void)arg;
+    (void)b; /* jobs stay linked in their rooms and are freed with them */
+}
+
+int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    int rc = att_catalog_load_dir(cfg->protocol_dir, &srv->catalog, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = srv_store_open(cfg->data_dir, &srv->store, err)) < 0)
+        return rc;
+    if ((rc = srv_token_key_load(cfg->key_file, &srv->key, err)) < 0)
+        return rc;
+    if ((rc = srv_rooms_init(srv, err)) < 0)
+        return rc;
+    if (cfg->test_fail_store_batch > 0)
+        srv_store_fail_nth_batch(srv->store, cfg->test_fail_store_batch);
+    return 0;
+}
+
+void srv_server_close(srv_server *srv)
+{
+    /* The store first: it commits whatever is still queued. */
+    srv_store_close(srv->store);
+    srv->store = NULL;
+    srv_rooms_free(srv);
+    att_catalog_free(srv->catalog);
+    srv->catalog = NULL;
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s", line);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    srv_log(level == LLL_ERR ? "error" : "warn", "lws", "{s:s}", "message", text);
+}
+
+/* libev's SIGINT watcher (installed by lws; it unblocks SIGINT on the
+ * service thread), so this runs on the service thread. The watcher's data
+ * is the lws context. */
+static void lws_signal(void *handle, int signum)
+{
+    struct ev_signal *watcher = handle;
+    srv_server *srv = lws_context_user((struct lws_context *)watcher->data);
+    srv_log("info", "signal", "{s:i}", "signal", signum);
+    atomic_store(&srv->stop_requested, 1);
+    srv_server_begin_stop(srv);
+}
+
+static void stop_step(lws_sorted_usec_list_t *sul)
+{
+    srv_server *srv = lws_container_of(sul, srv_server, stop_sul);
+    int64_t now = srv_now_ms();
+    int late = now >= srv->stop_deadline_ms;
+    int in_flight = srv_rooms_jobs_in_flight(srv);
+    if (in_flight && !late) {
+        lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 10 * LWS_US_PER_MS);
+        return;
+    }
+    if (!srv->clients_told) {
+        srv->clients_told = 1;
+        lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
+        {
+            srv_conn *c = lws_container_of(d, srv_conn, all_link);
+            srv_conn_begin_close(c, SRV_CLOSE_GOING_AWAY, "shutdown", ATT_LEFT_SHUTDOWN);
+        }
+        lws_end_foreach_dll_safe(d, d1);
+    }
+    if (srv->conns.count && !late) {
+        lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 10 * LWS_US_PER_MS);
+        return;
+    }
+    srv_log("info", "stopped", "{s:i,s:i,s:b}", "jobs_in_flight", in_flight, "clients",
+            (int)srv->conns.count, "late", late);
+    srv->loop_done = 1;
+    lws_context_destroy(srv->ctx); /* ends lws_service's ev_run */
+}
+
+void srv_server_begin_stop(srv_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    srv_log("info", "stopping", "{s:i,s:i}", "connections", (int)srv->conns.count, "rooms",
+            (int)srv->metrics.rooms);
+    /* New sessions are refused from here on (the upgrade gets 503,
+     * /healthz reports stopping). lws_context_deprecate would close the
+     * listen socket, but it crashes on lws 4.1.6 with the libev loop. */
+    srv_rooms_leave_all(srv);
+    srv->stop_deadline_ms = srv_now_ms() + srv->cfg->shutdown_grace_ms;
+    lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 1);
+}
+
+int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), void *arg,
+                   att_error *err)
+{
+    const srv_config *cfg = srv->cfg;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+    const struct lws_protocols protocols[] = {
+        {"http", srv_http_callback, 64, 0, 0, NULL, 0},
+        {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, 0},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
+    };
+    static const char *const mount_names[] = {"/healthz", "/metrics"};
+    struct lws_http_mount mounts[3];
+    memset(mounts, 0, sizeof mounts);
+    for (int i = 0; i < 2; i++) {
+        mounts[i].mount_next = &mounts[i + 1];
+        mounts[i].mountpoint = mount_names[i];
+        mounts[i].mountpoint_len = (unsigned char)strlen(mount_names[i]);
+        mounts[i].origin = "http";
+        mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+    }
+    mounts[2].mountpoint = "/";
+    mounts[2].mountpoint_len = 1;
+    mounts[2].origin = cfg->web_dir;
+    mounts[2].def = "index.html";
+    mounts[2].origin_protocol = LWSMPRO_FILE;
+
+    lws_retry_bo_t keepalive = {
+        .secs_since_valid_ping = (uint16_t)cfg->ping_s,
+        .secs_since_valid_hangup = (uint16_t)(cfg->ping_s + 15),
+    };
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = cfg->listen;
+    info.protocols = protocols;
+    info.mounts = &mounts[0];
+    info.user = srv;
+    info.options =
+        LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.count_threads = 1;
+    /* An IPv4 literal must bind exactly that address: lws' dual-stack path
+     * would otherwise listen on every interface. */
+    if (strchr(cfg->listen, '.') && !strchr(cfg->listen, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.retry_and_idle_policy = &keepalive;
+    info.signal_cb = lws_signal;
+    info.vhost_name = "attune";
+
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx)
+        return att_fail(err, ATT_ERR_INTERNAL,
+                        "cannot create the lws context on libev (is libwebsockets-evlib-ev "
+                        "installed, and is %s:%d free?)",
+                        cfg->listen, cfg->port);
+    int rc = srv_store_start(srv->store, srv_server_wake, discard_batch, srv, err);
+    if (rc < 0) {
+        lws_context_destroy(srv->ctx);
+        srv->ctx = NULL;
+        return rc;
+    }
+    if ((rc = srv_rooms_load_all(srv, err)) < 0) {
+        lws_context_destroy(srv->ctx);
+        srv->ctx = NULL;
+        return rc;
+    }
+    srv_rooms_clear_stale_presence(srv);
+    srv_log("info", "listening", "{s:s,s:i,s:I,s:s}", "listen", cfg->listen, "port", cfg->port,
+            "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev");
+    if (ready)
+        ready(srv, arg);
+    while (!srv->loop_done)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    lws_context_destroy(srv->ctx);
+    srv->ctx = NULL;
+    return 0;
+}

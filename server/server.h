@@ -1,0 +1,222 @@
+/* server.h - the live server: connections, rooms and their commit cycle.
+ *
+ * Thread map. Everything declared here runs on the lws service thread
+ * (one thread, lws on its libev event loop) unless marked otherwise. The
+ * store thread (store_sqlite.c) only commits batches and calls
+ * srv_server_wake (which calls lws_cancel_service, the one lws function that
+ * is safe from another thread). The signal thread (main.c) only sets
+ * `stop_requested` and calls srv_server_wake.
+ *
+ * Ownership. srv_server owns the catalog, the store, the rooms (freed at
+ * exit) and the list of connections. A srv_conn is lws' per-session data
+ * (lws allocates and frees it); it is linked into its room while a member
+ * and unlinked in LWS_CALLBACK_CLOSED. A srv_job owns the command message
+ * its events borrow from and the encoded payloads; the store borrows the
+ * job's batch until the completion comes back. Jobs and deferred replies
+ * name their sender by connection id, never by pointer, so a connection
+ * can close while its command is being committed.
+ *
+ * The room cycle (durable before visible): a command is decided against the
+ * room's live state; its events are folded into `live` at once (so the next
+ * command sees them), encoded and queued to the store. Nothing reaches a
+ * socket until the store reports the commit; then the events are folded
+ * into `durable`, the sender gets its ack and every member the events it may
+ * see plus a fresh state (built from `durable`). */
+#ifndef SRV_SERVER_H
+#define SRV_SERVER_H
+
+#include <libwebsockets.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "attune/catalog.h"
+#include "attune/msg.h"
+#include "attune/room.h"
+#include "config.h"
+#include "frame.h"
+#include "metrics.h"
+#include "store.h"
+#include "token.h"
+
+#define SRV_SUBPROTOCOL "attune.v1"
+#define SRV_WS_PATH "/ws"
+/* Close codes (RFC 6455 and the application range). */
+#define SRV_CLOSE_GOING_AWAY 1001
+#define SRV_CLOSE_POLICY 1008
+#define SRV_CLOSE_TOO_BIG 1009
+#define SRV_CLOSE_INTERNAL 1011
+#define SRV_CLOSE_BAD_TOKEN 4401
+#define SRV_CLOSE_HELLO_TIMEOUT 4408
+#define SRV_CLOSE_REPLACED 4409
+/* Events replayed per WRITEABLE turn while a member catches up. */
+#define SRV_REPLAY_CHUNK 64
+
+typedef struct srv_server srv_server;
+typedef struct srv_room srv_room;
+
+typedef enum { CONN_AWAIT_HELLO, CONN_MEMBER, CONN_CLOSING } srv_conn_state;
+
+typedef struct srv_conn {
+    struct lws *wsi;
+    srv_server *srv;
+    uint64_t id;
+    srv_conn_state state;
+    lws_dll2_t all_link;  /* srv->conns */
+    srv_room *room;       /* set while a member */
+    lws_dll2_t room_link; /* room->members */
+    att_role role;
+    lws_sorted_usec_list_t hello_sul;
+    srv_sendq q;
+    /* reassembly of one incoming message */
+    char *rx;
+    size_t rx_len, rx_cap;
+    int rx_binary;
+    /* token bucket */
+    double tokens;
+    lws_usec_t tokens_at;
+    /* catching up from the store after hello: events with seq > replay_after
+     * are read from the log until it reaches the room's durable seq */
+    int replaying;
+    int64_t replay_after;
+    /* a close decided outside this wsi's callback */
+    int close_code;
+    att_left_reason leave_reason;
+} srv_conn;
+
+typedef struct srv_job {
+    srv_store_batch batch; /* batch.owner == this job */
+    lws_dll2_t link;       /* room->jobs, in submission order */
+    srv_room *room;
+    uint64_t sender; /* connection id, 0 for presence and clock events */
+    int has_id;
+    char id[ATT_MAX_ID_BYTES + 1];
+    int generation;
+    att_msg msg; /* owned; events borrow from it */
+    int has_msg;
+    att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+    int n;
+    char *payload[ATT_MAX_EVENTS_PER_COMMAND]; /* owned, encoded event objects */
+    struct srv_deferred *deferred, **deferred_tail;
+} srv_job;
+
+/* A reply that must not overtake the room's in-flight commits. */
+typedef struct srv_deferred {
+    struct srv_deferred *next;
+    uint64_t conn_id;
+    srv_frame *frame; /* owned reference */
+} srv_deferred;
+
+struct srv_room {
+    srv_room *hash_next;
+    srv_server *srv;
+    char id[ATT_ROOM_ID_BYTES + 1];
+    const att_script *script;
+    att_room durable; /* fold of the committed log */
+    att_room *live;   /* durable + in-flight events; NULL when nothing is in flight */
+    int generation;   /* bumped when the room is rebuilt from the store */
+    lws_dll2_owner_t members;
+    srv_conn *slot[3]; /* partner_a, partner_b, therapist */
+    lws_dll2_owner_t jobs;
+    lws_sorted_usec_list_t deadline_sul;
+    int64_t deadline_armed; /* ms, -1 when unarmed */
+    int64_t deadline_spent; /* a deadline whose tick raised nothing, -1 */
+    int state_dirty;
+    lws_dll2_t dirty_link;
+};
+
+struct srv_server {
+    const srv_config *cfg;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    att_catalog *catalog;
+    srv_store *store;
+    srv_token_key key;
+    srv_metrics metrics;
+    srv_room **room_table;
+    size_t room_buckets;
+    lws_dll2_owner_t conns;
+    lws_dll2_owner_t dirty_rooms;
+    uint64_t next_conn_id;
+    atomic_int stop_requested; /* any thread */
+    int stopping;
+    int clients_told;
+    int loop_done;
+    lws_sorted_usec_list_t stop_sul;
+    int64_t stop_deadline_ms;
+};
+
+/* ---- rooms.c ---- */
+int64_t srv_now_ms(void);
+int srv_rooms_init(srv_server *srv, att_error *err);
+void srv_rooms_free(srv_server *srv);
+/* Finds a room in memory or loads it from the store (fold of its log).
+ * NULL with err set (not_found) when it does not exist. */
+srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err);
+/* Loads every stored room (start-up recovery). */
+int srv_rooms_load_all(srv_server *srv, att_error *err);
+/* Folds a room's whole log into `out` (also used by --verify). */
+int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                      const char *room_id, att_room *out, const att_script **script_out,
+                      att_error *err);
+/* The state commands are decided against. */
+const att_room *srv_room_live(const srv_room *room);
+/* A member's command (anything but hello and ping). Consumes *msg. */
+void srv_room_command(srv_room *room, srv_conn *conn, att_msg *msg);
+/* A reply to conn that keeps its place behind the room's in-flight commits.
+ * Consumes the frame reference. */
+void srv_room_reply(srv_room *room, srv_conn *conn, srv_frame *frame);
+/* Membership: attach after a good hello (replaces an older connection of
+ * the same role), detach on close (records `left` unless replaced). */
+void srv_room_attach(srv_room *room, srv_conn *conn);
+void srv_room_detach(srv_room *room, srv_conn *conn, int record_leave);
+/* Records `left` (reason shutdown) for every member of every room. */
+void srv_rooms_leave_all(srv_server *srv);
+/* Records `left` for members the log still shows present (start-up after a
+ * crash: nobody is connected yet). */
+void srv_rooms_clear_stale_presence(srv_server *srv);
+/* Handles every completed store batch (WAIT_CANCELLED). */
+void srv_rooms_on_store_completions(srv_server *srv);
+/* Jobs still waiting for the store. */
+int srv_rooms_jobs_in_flight(const srv_server *srv);
+/* The hello ack for conn (protocol, room, role, exercise, vocab, consent,
+ * last_seq). NULL on allocation failure. */
+srv_frame *srv_room_hello_ack(srv_room *room, att_role role, const char *id);
+
+/* ---- conn.c ---- */
+/* Queues a frame (takes a new reference); enforces the queue bound. */
+void srv_conn_send(srv_conn *conn, srv_frame *frame);
+/* Queues an error reply {"type":"error",...}; counts it by code. */
+void srv_conn_send_error(srv_conn *conn, const char *id, att_code code, const char *message);
+/* Starts a close from anywhere on the service thread: drops queued frames,
+ * queues bye(reason) when reason is not NULL, closes with code once it is
+ * written. The member's `left` event (if any) gets leave_reason. */
+void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
+                          att_left_reason leave_reason);
+/* Queues the next chunk of the catch-up replay (and the state at its end). */
+void srv_conn_replay_step(srv_conn *conn);
+/* Frame for this conn's state (`you` = its role). NULL on failure. */
+srv_frame *srv_state_frame(const att_room *room, att_role viewer);
+/* 1 when the token bucket allows one more message now. */
+int srv_conn_rate_take(srv_conn *conn);
+
+/* ---- ws.c / http.c ---- */
+int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
+
+/* ---- server.c ---- */
+/* Any thread: wakes the service loop (lws_cancel_service). */
+void srv_server_wake(void *srv);
+/* Prepares the server (catalog, key, store) without serving. */
+int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err);
+/* Creates the lws context (libev), recovers every room, serves until a stop
+ * request has been carried out. `ready` (may be NULL) runs once listening. */
+int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), void *arg,
+                   att_error *err);
+/* Frees everything srv_server_open created (flushes the store first). */
+void srv_server_close(srv_server *srv);
+/* Service thread: stop accepting, record `left`, wait for the store, close
+ * every client with 1001 and leave the loop. */
+void srv_server_begin_stop(srv_server *srv);
+
+#endif

@@ -1,0 +1,228 @@
+/* ws.c - the lws protocol "attune.v1": connection lifecycle, reassembly of
+ * incoming messages, hello/authentication, dispatch, and the WRITEABLE
+ * callback (the only place that writes WebSocket frames). Runs on the lws
+ * service thread. */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+
+static void hello_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    srv_conn *conn = lws_container_of(sul, srv_conn, hello_sul);
+    if (conn->state == CONN_AWAIT_HELLO)
+        srv_conn_begin_close(conn, SRV_CLOSE_HELLO_TIMEOUT, "hello_timeout", ATT_LEFT_TIMEOUT);
+}
+
+static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
+{
+    srv_server *srv = conn->srv;
+    srv->metrics.bad_token_closes++;
+    srv_log("info", "bad_token", "{s:I,s:s}", "conn", (json_int_t)conn->id, "why", why);
+    /* Nothing else disclosed: the client learns only that it is refused. */
+    srv_conn_send_error(conn, m->has_id ? m->id : NULL, ATT_ERR_BAD_TOKEN,
+                        "this invitation is not valid");
+    srv_conn_begin_close(conn, SRV_CLOSE_BAD_TOKEN, "bad_token", ATT_LEFT_CLOSED);
+}
+
+static void do_hello(srv_conn *conn, att_msg *m)
+{
+    srv_server *srv = conn->srv;
+    srv_token_claims claims;
+    att_error err = {0};
+    if (srv_token_verify(&srv->key, m->token, srv_now_ms() / 1000, &claims, &err) < 0) {
+        reject_token(conn, m, err.message);
+        return;
+    }
+    srv_room *r = srv_room_get(srv, claims.room, &err);
+    if (!r) {
+        reject_token(conn, m, err.code == ATT_ERR_NOT_FOUND ? "room not found" : err.message);
+        return;
+    }
+    lws_sul_cancel(&conn->hello_sul);
+    conn->role = claims.role;
+    srv_frame *ack = srv_room_hello_ack(r, claims.role, m->has_id ? m->id : NULL);
+    if (!ack) {
+        srv_conn_send_error(conn, m->has_id ? m->id : NULL, ATT_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    srv_conn_send(conn, ack);
+    srv_frame_unref(ack);
+    conn->replaying = 1;
+    conn->replay_after = m->resume_from > 0 ? m->resume_from : 0;
+    srv_room_attach(r, conn);
+    srv_log("info", "hello", "{s:I,s:s,s:s,s:I}", "conn", (json_int_t)conn->id, "room", r->id,
+            "role", att_role_name(claims.role), "resume_from", (json_int_t)conn->replay_after);
+    srv_conn_replay_step(conn);
+}
+
+static void handle_message(srv_conn *conn, const char *buf, size_t len)
+{
+    srv_server *srv = conn->srv;
+    srv->metrics.messages_received++;
+    if (!srv_conn_rate_take(conn)) {
+        srv_conn_send_error(conn, NULL, ATT_ERR_RATE_LIMITED, "too many messages; slow down");
+        return;
+    }
+    if (conn->rx_binary) {
+        srv_conn_send_error(conn, NULL, ATT_ERR_BAD_MESSAGE, "binary frames are not accepted");
+        return;
+    }
+    att_msg m;
+    att_error err = {0};
+    if (att_msg_decode(buf, len, &m, &err) < 0) {
+        srv_conn_send_error(conn, m.has_id ? m.id : NULL, err.code, err.message);
+        att_msg_release(&m);
+        return;
+    }
+    const char *id = m.has_id ? m.id : NULL;
+    if (conn->state == CONN_AWAIT_HELLO) {
+        if (m.type == ATT_MSG_HELLO)
+            do_hello(conn, &m);
+        else
+            srv_conn_send_error(conn, id, ATT_ERR_NOT_AUTHENTICATED, "send hello first");
+        att_msg_release(&m);
+        return;
+    }
+    if (m.type == ATT_MSG_HELLO) {
+        srv_conn_send_error(conn, id, ATT_ERR_ALREADY_AUTHENTICATED, "already authenticated");
+        att_msg_release(&m);
+        return;
+    }
+    if (m.type == ATT_MSG_PING) {
+        srv_room_reply(conn->room, conn, srv_frame_from_json_consume(att_msg_ack(id, 0)));
+        att_msg_release(&m);
+        return;
+    }
+    srv_room_command(conn->room, conn, &m); /* consumes m */
+}
+
+/* Appends one RECEIVE chunk; returns -1 when the message passes the cap. */
+static int rx_append(srv_conn *conn, const void *in, size_t len)
+{
+    if (conn->rx_len + len > ATT_MAX_MESSAGE_BYTES)
+        return -1;
+    if (conn->rx_len + len > conn->rx_cap) {
+        size_t cap = conn->rx_cap ? conn->rx_cap : 512;
+        while (cap < conn->rx_len + len)
+            cap *= 2;
+        char *nb = realloc(conn->rx, cap);
+        if (!nb)
+            return -1;
+        conn->rx = nb;
+        conn->rx_cap = cap;
+    }
+    memcpy(conn->rx + conn->rx_len, in, len);
+    conn->rx_len += len;
+    return 0;
+}
+
+static int on_writeable(srv_conn *conn)
+{
+    srv_frame *f = srv_sendq_peek(&conn->q);
+    if (!f && conn->replaying && conn->state == CONN_MEMBER) {
+        srv_conn_replay_step(conn);
+        f = srv_sendq_peek(&conn->q);
+    }
+    if (!f) {
+        if (conn->state == CONN_CLOSING) {
+            lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code, NULL, 0);
+            return -1;
+        }
+        return 0; /* lws may call WRITEABLE with nothing to send */
+    }
+    int n = lws_write(conn->wsi, srv_frame_payload(f), f->len, LWS_WRITE_TEXT);
+    if (n < (int)f->len)
+        return -1;
+    srv_sendq_pop(&conn->q);
+    if (conn->q.count || conn->replaying || conn->state == CONN_CLOSING)
+        lws_callback_on_writable(conn->wsi);
+    else if (conn->q.cap > 64)
+        srv_sendq_clear(&conn->q, 1); /* give a burst's ring back */
+    return 0;
+}
+
+int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    srv_conn *conn = user;
+    srv_server *srv = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* Not tied to any wsi: the store (or the signal thread) woke us. */
+        srv_rooms_on_store_completions(srv);
+        if (atomic_load(&srv->stop_requested) && !srv->stopping)
+            srv_server_begin_stop(srv);
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(conn, 0, sizeof *conn);
+        conn->wsi = wsi;
+        conn->srv = srv;
+        conn->id = ++srv->next_conn_id;
+        conn->state = CONN_AWAIT_HELLO;
+        conn->role = ATT_ROLE_NONE;
+        conn->tokens = srv->cfg->burst;
+        conn->tokens_at = lws_now_usecs();
+        lws_dll2_add_tail(&conn->all_link, &srv->conns);
+        srv->metrics.connections++;
+        srv->metrics.connections_total++;
+        if (srv->stopping) {
+            srv_conn_begin_close(conn, SRV_CLOSE_GOING_AWAY, "shutdown", ATT_LEFT_SHUTDOWN);
+            return 0;
+        }
+        lws_sul_schedule(lws_get_context(wsi), 0, &conn->hello_sul, hello_timeout_cb,
+                         (lws_usec_t)srv->cfg->hello_timeout_s * LWS_US_PER_SEC);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!conn || conn->state == CONN_CLOSING)
+            return 0; /* input after a close decision is ignored */
+        if (conn->rx_len == 0)
+            conn->rx_binary = lws_frame_is_binary(wsi);
+        if (rx_append(conn, in, len) < 0) {
+            srv->metrics.oversize_closes++;
+            srv->metrics.rejected[ATT_ERR_TOO_LARGE]++;
+            srv_log("info", "too_large", "{s:I}", "conn", (json_int_t)conn->id);
+            static const char why[] = "message too large";
+            lws_close_reason(wsi, (enum lws_close_status)SRV_CLOSE_TOO_BIG, (unsigned char *)why,
+                             sizeof why - 1);
+            conn->state = CONN_CLOSING;
+            conn->leave_reason = ATT_LEFT_CLOSED;
+            return -1;
+        }
+        if (!lws_is_final_fragment(wsi))
+            return 0;
+        handle_message(conn, conn->rx, conn->rx_len);
+        conn->rx_len = 0;
+        if (conn->rx_cap > 4096) {
+            free(conn->rx); /* keep idle connections small */
+            conn->rx = NULL;
+            conn->rx_cap = 0;
+        }
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!conn)
+            return 0;
+        return on_writeable(conn);
+
+    case LWS_CALLBACK_CLOSED:
+        if (!conn || !conn->srv)
+            return 0;
+        lws_sul_cancel(&conn->hello_sul);
+        if (conn->room)
+            srv_room_detach(conn->room, conn, !srv->stopping);
+        lws_dll2_remove(&conn->all_link);
+        srv_sendq_clear(&conn->q, 1);
+        free(conn->rx);
+        conn->rx = NULL;
+        srv->metrics.connections--;
+        return 0;
+
+    default:
+        return 0;
+    }
+}
