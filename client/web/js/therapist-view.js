@@ -162,7 +162,7 @@ export class TherapistView {
     const fillWith = () => {
       const other = who.value === 'partner_a' ? 'partner_b' : 'partner_a';
       const keep = withSel.value;
-      replaceChildren(withSel, h('option', { value: other }, `${staffRoleName(other)} (between the partners)`), h('option', { value: 'therapist' }, 'Therapist (between partner and you)'));
+      replaceChildren(withSel, h('option', { value: other }, staffRoleName(other)), h('option', { value: 'therapist' }, 'Therapist (you)'));
       withSel.value = keep === 'therapist' ? 'therapist' : other;
     };
     const form = h(

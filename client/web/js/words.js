@@ -82,7 +82,7 @@ export const RUPTURE_KIND = {
 
 export const SOURCE = {
   detector: 'noticed by Attune',
-  partner: 'asked for by a partner',
+  partner: 'raised by the partner',
   therapist: 'marked by the therapist',
 };
 
