@@ -1,0 +1,69 @@
+/* bench_proc.c - process CPU and memory readings (see bench_proc.h). */
+#include "bench_proc.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+int bench_proc_cpu_ns(pid_t pid, int64_t *out)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* comm (field 2) may contain spaces and parentheses: fields resume
+     * after the last ')'. utime and stime are fields 14 and 15. */
+    char *p = strrchr(text, ')');
+    if (!p)
+        return -1;
+    unsigned long long utime, stime;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        return -1;
+    *out = (int64_t)((utime + stime) * (1000000000ULL / (unsigned long long)hz));
+    return 0;
+}
+
+int bench_proc_rss_kib(pid_t pid, int64_t *out)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        long long kib;
+        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) {
+            *out = kib;
+            rc = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int64_t bench_self_cpu_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+int64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}

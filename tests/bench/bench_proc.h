@@ -1,0 +1,24 @@
+/* bench_proc.h - what the load generator reads about processes: another
+ * process's CPU time (/proc/PID/stat utime + stime) and resident memory
+ * (/proc/PID/status VmRSS), and its own CPU time (getrusage). Owns nothing;
+ * each call reads the files afresh. Single-threaded use. */
+#ifndef ATTUNE_BENCH_PROC_H
+#define ATTUNE_BENCH_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* CPU time (user + system) the process has used, in nanoseconds. 0 or -1
+ * (no such process, unreadable or unexpected format). */
+int bench_proc_cpu_ns(pid_t pid, int64_t *out);
+
+/* Resident set size in KiB (VmRSS). 0 or -1. */
+int bench_proc_rss_kib(pid_t pid, int64_t *out);
+
+/* This process's CPU time (user + system, all threads) in nanoseconds. */
+int64_t bench_self_cpu_ns(void);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t bench_now_ns(void);
+
+#endif
