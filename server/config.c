@@ -55,6 +55,9 @@ static const opt_desc options[] = {
     {"verify", OPT_STRING, "DIR", "none",
      "do not serve: fold every room's log in DIR and print one JSON line per room "
      "(room, seq, state hash, state)"},
+    {"create-room", OPT_STRING, "EXERCISE", "none",
+     "do not serve: create a room for EXERCISE in --data, print `room ID` and one "
+     "`invite ROLE URL` line per role (partners, therapist, observer), exit"},
     {"test-fail-store-batch", OPT_INT, "N", "0",
      "testing only: make the commit of the Nth stored batch fail"},
     {"help", OPT_FLAG, NULL, "", "print this help"},
@@ -161,6 +164,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
     if (strcmp(n, "verify") == 0) {
         c->mode = SRV_MODE_VERIFY;
         return copy_str(c->verify_dir, sizeof c->verify_dir, v, n, err);
+    }
+    if (strcmp(n, "create-room") == 0) {
+        c->mode = SRV_MODE_CREATE_ROOM;
+        return copy_str(c->create_exercise, sizeof c->create_exercise, v, n, err);
     }
     if (strcmp(n, "origin") == 0) {
         if (c->n_origins >= SRV_MAX_ORIGINS)

@@ -16,7 +16,7 @@
 #define SRV_MAX_ORIGINS 16
 #define SRV_PATH_MAX 1024
 
-typedef enum { SRV_MODE_SERVE, SRV_MODE_VERIFY, SRV_MODE_HELP } srv_mode;
+typedef enum { SRV_MODE_SERVE, SRV_MODE_VERIFY, SRV_MODE_CREATE_ROOM, SRV_MODE_HELP } srv_mode;
 
 typedef struct {
     srv_mode mode;
@@ -40,6 +40,7 @@ typedef struct {
     char demo_exercise[65];        /* --demo-exercise */
     int shutdown_grace_ms;         /* --shutdown-grace-ms */
     char verify_dir[SRV_PATH_MAX]; /* --verify DIR */
+    char create_exercise[65];      /* --create-room EXERCISE */
     int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
 } srv_config;
 

@@ -86,6 +86,44 @@ static int verify(const srv_config *cfg)
     return 0;
 }
 
+/* --create-room: works beside a running server (SQLite waits for the
+ * writer; the server loads the new room on its first hello). */
+static int create_room(const srv_config *cfg)
+{
+    att_error err = {0};
+    att_catalog *cat = NULL;
+    srv_store *store = NULL;
+    srv_token_key key;
+    char id[ATT_ROOM_ID_BYTES + 1];
+    int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
+    if (rc == 0)
+        rc = srv_store_open(cfg->data_dir, &store, &err);
+    if (rc == 0)
+        rc = srv_token_key_load(cfg->key_file, &key, &err);
+    if (rc == 0)
+        rc = srv_admin_create_room(store, cat, cfg->create_exercise, ATT_ROLE_PARTNER_A, NULL, id,
+                                   &err);
+    if (rc == 0) {
+        printf("room %s\n", id);
+        static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                         ATT_ROLE_OBSERVER};
+        for (size_t i = 0; rc == 0 && i < sizeof roles / sizeof roles[0]; i++) {
+            char url[SRV_URL_MAX];
+            rc = srv_admin_invite_url(&key, cfg, id, roles[i], url, sizeof url, &err);
+            if (rc == 0)
+                printf("invite %s %s\n", att_role_name(roles[i]), url);
+        }
+        fflush(stdout);
+    }
+    srv_store_close(store);
+    att_catalog_free(cat);
+    if (rc < 0) {
+        srv_log("error", "create_room_failed", "{s:s}", "error", err.message);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* SIGTERM/SIGINT only write a byte to a pipe; the signal thread turns it
@@ -121,6 +159,8 @@ int main(int argc, char **argv)
     }
     if (cfg.mode == SRV_MODE_VERIFY)
         return verify(&cfg);
+    if (cfg.mode == SRV_MODE_CREATE_ROOM)
+        return create_room(&cfg);
 
     srv_server srv;
     if (srv_server_open(&srv, &cfg, &err) < 0) {

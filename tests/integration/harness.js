@@ -1,0 +1,294 @@
+// harness.js - starts the real attune-server on a free loopback port with a
+// temporary data directory and drives it with real WebSocket clients (ws).
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// ATTUNE_SERVER names the binary; otherwise the newest build*/server/attune-server.
+export function serverBin() {
+  if (process.env.ATTUNE_SERVER) return process.env.ATTUNE_SERVER;
+  const found = fs
+    .readdirSync(ROOT)
+    .filter((d) => d.startsWith('build'))
+    .map((d) => path.join(ROOT, d, 'server', 'attune-server'))
+    .filter((p) => fs.existsSync(p))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!found.length) throw new Error('attune-server not built: set ATTUNE_SERVER');
+  return found[0];
+}
+
+export function tempDir(tag = 'it') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `attune-${tag}-`));
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts the server; resolves once it logs "listening".
+export async function startServer({ dataDir = tempDir(), args = [], port } = {}) {
+  port = port ?? (await freePort());
+  const proc = spawn(
+    serverBin(),
+    ['--data', dataDir, '--listen', '127.0.0.1', '--port', String(port), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const logs = [];
+  const stdout = [];
+  let errText = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const lines = (stream, sink) => {
+    let buf = '';
+    stream.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        sink(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  lines(proc.stdout, (l) => stdout.push(l));
+  lines(proc.stderr, (l) => {
+    errText += l + '\n';
+    try {
+      logs.push(JSON.parse(l));
+    } catch {
+      logs.push({ unparsed: l });
+    }
+  });
+  const deadline = Date.now() + 10000;
+  while (!logs.some((l) => l.event === 'listening')) {
+    const done = await Promise.race([exited, sleep(20).then(() => null)]);
+    if (done) throw new Error(`server exited at start (${JSON.stringify(done)}):\n${errText}`);
+    if (Date.now() > deadline) throw new Error(`server did not start:\n${errText}`);
+  }
+  return {
+    proc,
+    port,
+    dataDir,
+    logs,
+    stdout,
+    exited,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    alive() {
+      return proc.exitCode === null && proc.signalCode === null;
+    },
+  };
+}
+
+export function tokenOf(url) {
+  return url.slice(url.indexOf('#token=') + 7);
+}
+
+// Creates a room with `attune-server --create-room` (a separate process, as
+// an operator would). Returns {room, tokens: {role: token}}.
+export function createRoom(dataDir, exercise = 'enactment', extra = []) {
+  const out = execFileSync(serverBin(), ['--create-room', exercise, '--data', dataDir, ...extra], {
+    encoding: 'utf8',
+  });
+  const res = { room: null, tokens: {} };
+  for (const line of out.trim().split('\n')) {
+    const [kind, a, b] = line.split(' ');
+    if (kind === 'room') res.room = a;
+    if (kind === 'invite') res.tokens[a] = tokenOf(b);
+  }
+  return res;
+}
+
+export function verify(dataDir) {
+  const out = execFileSync(serverBin(), ['--verify', dataDir], { encoding: 'utf8' });
+  const rooms = {};
+  for (const line of out.trim().split('\n').filter(Boolean)) {
+    const r = JSON.parse(line);
+    rooms[r.room] = r;
+  }
+  return rooms;
+}
+
+export class Client {
+  constructor(ws) {
+    this.ws = ws;
+    this.msgs = [];
+    this.waiters = [];
+    this.nextId = 1;
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        resolve(this.closeInfo);
+        this.#poke();
+      });
+    });
+    ws.on('message', (data) => {
+      let m;
+      try {
+        m = JSON.parse(data.toString());
+      } catch {
+        m = { type: '<unparseable>', raw: data.toString() };
+      }
+      this.msgs.push(m);
+      this.#poke();
+    });
+    ws.on('error', () => {});
+  }
+
+  static connect(url, { origin, protocol = 'attune.v1', headers } = {}) {
+    return new Promise((resolve, reject) => {
+      const opts = { headers: { ...(headers || {}) }, maxPayload: 64 << 20 };
+      if (origin) opts.origin = origin;
+      const ws = protocol ? new WebSocket(url, protocol, opts) : new WebSocket(url, opts);
+      const c = new Client(ws);
+      ws.once('open', () => resolve(c));
+      ws.once('unexpected-response', (req, res) => {
+        reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
+        req.destroy();
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  #poke() {
+    const still = [];
+    for (const w of this.waiters) if (!w.check()) still.push(w);
+    this.waiters = still;
+  }
+
+  // First message at index >= from matching pred (already received or future).
+  waitFor(pred, { from = 0, timeout = 8000 } = {}) {
+    return new Promise((resolve, reject) => {
+      const w = {
+        check: () => {
+          for (let i = from; i < this.msgs.length; i++)
+            if (pred(this.msgs[i], i)) {
+              clearTimeout(w.timer);
+              resolve(this.msgs[i]);
+              return true;
+            }
+          if (this.closeInfo && !w.afterClose) {
+            // let one more turn of messages arrive, then fail
+            w.afterClose = true;
+          } else if (this.closeInfo) {
+            clearTimeout(w.timer);
+            reject(new Error(`closed ${JSON.stringify(this.closeInfo)} while waiting`));
+            return true;
+          }
+          return false;
+        },
+      };
+      w.timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`timeout waiting; last messages: ${JSON.stringify(this.msgs.slice(-3))}`));
+      }, timeout);
+      if (!w.check()) this.waiters.push(w);
+    });
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  // Sends obj with a fresh id; resolves with its ack or error.
+  request(obj, opts) {
+    const id = `q${this.nextId++}`;
+    this.send({ ...obj, id });
+    return this.waitFor((m) => (m.type === 'ack' || m.type === 'error') && m.id === id, opts);
+  }
+
+  // hello, then waits for the state that ends the catch-up.
+  async hello(token, resume_from) {
+    const msg = { type: 'hello', token };
+    if (resume_from !== undefined) msg.resume_from = resume_from;
+    const at = this.msgs.length;
+    const ack = await this.request(msg);
+    if (ack.type !== 'ack') return { ack };
+    const ackIndex = this.msgs.indexOf(ack, at);
+    const state = await this.waitFor((m) => m.type === 'state', { from: ackIndex });
+    return { ack, state, ackIndex };
+  }
+
+  events() {
+    return this.msgs.filter((m) => m.type === 'event');
+  }
+
+  lastState() {
+    for (let i = this.msgs.length - 1; i >= 0; i--) if (this.msgs[i].type === 'state') return this.msgs[i];
+    return null;
+  }
+
+  waitState(pred, opts) {
+    return this.waitFor((m) => m.type === 'state' && pred(m), opts);
+  }
+
+  close() {
+    this.ws.close();
+    return this.closed;
+  }
+}
+
+// A turn's input that satisfies the step's input descriptions.
+export function inputFor(step, vocab, { rating = 8, choice } = {}) {
+  const input = {};
+  for (const d of step.inputs) {
+    switch (d.kind) {
+      case 'text':
+        input[d.name] = `words for ${d.name}`;
+        break;
+      case 'emotion_reactive':
+        input[d.name] = { id: vocab.reactive[0].id };
+        break;
+      case 'emotion_primary':
+        input[d.name] = { id: vocab.primary[0].id };
+        break;
+      case 'need':
+        input[d.name] = { id: vocab.needs[0].id };
+        break;
+      case 'rating':
+        input[d.name] = Math.min(d.max ?? 10, Math.max(d.min ?? 0, rating));
+        break;
+      case 'choice':
+        input[d.name] = choice && choice[d.name] ? choice[d.name] : d.options[0].id;
+        break;
+      default:
+        throw new Error(`unknown input kind ${d.kind}`);
+    }
+  }
+  return input;
+}
+
+// The role that must act in this state (null when nobody).
+export function actorOf(state) {
+  if (!state.step || state.status !== 'active') return null;
+  const a = state.step.actor;
+  if (a === 'speaker' || a === 'listener') return state[a];
+  return a;
+}
+
+export function canonical(state) {
+  const { type, you, ...rest } = state;
+  return rest;
+}
+
+export async function httpGet(url) {
+  const res = await fetch(url);
+  return { status: res.status, text: await res.text() };
+}
