@@ -1,0 +1,764 @@
+/* cmd_join.c - `attune join URL`: a terminal participant. Connects to the
+ * invitation's server (ws://HOST:PORT/ws, subprotocol attune.v1), sends
+ * hello, shows the events and the state as they arrive, and when it is this
+ * member's turn asks the step's inputs one line at a time from the state's
+ * input descriptions, then sends the turn. Lines starting with / are
+ * commands (/help lists them).
+ *
+ * Standard input may be a pipe: lines are queued and each answer waits
+ * until a question is open, so a script can feed a whole session; at the
+ * end of input the client waits for its outstanding replies and leaves. */
+#include "commands.h"
+
+#include <ctype.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "args.h"
+#include "attune/msg.h"
+#include "invite.h"
+#include "join_form.h"
+#include "term.h"
+#include "transcript.h"
+#include "ws.h"
+
+static const cli_option options[] = {
+    {"color", NULL, "always use ANSI colours"},
+    {"no-color", NULL, "never use ANSI colours (default: only when stdout is a terminal)"},
+    {"resume-from", "SEQ", "ask the server to replay only the events after SEQ [0: all]"},
+};
+static const cli_command join_cmd = {
+    "attune join [--no-color] URL",
+    "Takes part in a session from the terminal with an invitation URL\n"
+    "(http://HOST:PORT/#token=...). Shows what happens in the room; when it is your\n"
+    "turn it asks the step's questions one line at a time. Commands:\n"
+    "  /consent            accept the consent notice (partners)\n"
+    "  /pause [note]       ask for a pause (partners) or pause (therapist)\n"
+    "  /resume /advance /back /swap /end    steer the exercise (therapist)\n"
+    "  /repair [#ID] [text]   a repair attempt (partners), optionally for rupture ID\n"
+    "  /accept SEQ         accept the repair attempt recorded as SEQ\n"
+    "  /note TEXT [#ID]    a private note (therapist)\n"
+    "  /mark KIND MARKER WHO WITH [note]  mark a 3RS rupture (therapist)\n"
+    "  /confirm ID  /dismiss ID [note]  /fix ID STRATEGY [note]   ruptures (therapist)\n"
+    "  /state  /cancel (start the current step's questions again)  /help  /quit\n"
+    "Standard input may be a pipe: each answer line waits for its question.",
+    options,
+    (int)(sizeof options / sizeof options[0]),
+    1,
+    1};
+
+#define MAX_PENDING 64
+#define MAX_LINE 65536
+#define DRAIN_MS 400
+#define QUIT_WAIT_MS 3000
+
+typedef enum { REQ_HELLO, REQ_TURN, REQ_OTHER } req_kind;
+
+typedef struct line_node {
+    struct line_node *next;
+    char text[];
+} line_node;
+
+typedef struct {
+    cli_ws ws;
+    int color;
+    int interactive;
+    FILE *out;
+    int64_t resume_from;
+    /* from the server */
+    json_t *ack;   /* hello ack (owned) */
+    json_t *state; /* latest state (owned) */
+    char role[16];
+    int authed;
+    cli_transcript tr;
+    int tr_ready;
+    /* the current step's questions */
+    cli_form form;
+    char sent_key[160]; /* the step a turn was sent for */
+    char shown_key[160];
+    int consent_shown;
+    /* stdin */
+    char *in;
+    size_t in_len, in_cap;
+    int stdin_eof;
+    line_node *q_head, *q_tail;
+    /* requests awaiting ack/error, in order */
+    struct {
+        unsigned id;
+        req_kind kind;
+    } pending[MAX_PENDING];
+    int n_pending;
+    unsigned next_id;
+    int turn_pending;
+    /* leaving */
+    int quit;
+    int exit_code;
+    int64_t quit_deadline; /* ms; 0 = not leaving */
+} join_session;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *sget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Sends {"type":type, "id":..., ...members} (members stolen). */
+static int send_msg(join_session *s, req_kind kind, json_t *msg)
+{
+    if (!msg)
+        return -1;
+    if (s->n_pending == MAX_PENDING) {
+        fprintf(s->out, "  (too many requests waiting for the server; try again)\n");
+        json_decref(msg);
+        return -1;
+    }
+    unsigned id = ++s->next_id;
+    char idbuf[16];
+    snprintf(idbuf, sizeof idbuf, "c%u", id);
+    json_object_set_new(msg, "id", json_string(idbuf));
+    size_t len = 0;
+    char *text = att_json_dump(msg, &len);
+    json_decref(msg);
+    if (!text || cli_ws_send_text(&s->ws, text, len) < 0) {
+        free(text);
+        fprintf(s->out, "attune: cannot send to the server\n");
+        s->quit = 1;
+        s->exit_code = CLI_EXIT_FAIL;
+        return -1;
+    }
+    free(text);
+    s->pending[s->n_pending].id = id;
+    s->pending[s->n_pending].kind = kind;
+    s->n_pending++;
+    if (kind == REQ_TURN)
+        s->turn_pending = 1;
+    return 0;
+}
+
+/* Removes the request answered by a reply with this id; returns its kind. */
+static int take_pending(join_session *s, const char *id, req_kind *kind)
+{
+    if (!id || id[0] != 'c')
+        return -1;
+    unsigned n = (unsigned)strtoul(id + 1, NULL, 10);
+    for (int i = 0; i < s->n_pending; i++) {
+        if (s->pending[i].id == n) {
+            *kind = s->pending[i].kind;
+            memmove(&s->pending[i], &s->pending[i + 1],
+                    (size_t)(s->n_pending - i - 1) * sizeof s->pending[0]);
+            s->n_pending--;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int is_partner(const join_session *s)
+{
+    return strcmp(s->role, "partner_a") == 0 || strcmp(s->role, "partner_b") == 0;
+}
+
+/* What identifies the step a form is for: round, step, when it began. */
+static void step_key(const json_t *state, char *out, size_t size)
+{
+    const json_t *step = json_object_get(state, "step");
+    snprintf(out, size, "%lld/%s/%lld/%s",
+             (long long)json_integer_value(json_object_get(state, "round")),
+             sget(step, "id") ? sget(step, "id") : "-",
+             (long long)json_integer_value(json_object_get(state, "step_started_seq")),
+             sget(state, "status") ? sget(state, "status") : "?");
+}
+
+static int my_turn(const join_session *s)
+{
+    const json_t *st = s->state;
+    const char *actor = sget(json_object_get(st, "step"), "actor");
+    return st && sget(st, "status") && strcmp(sget(st, "status"), "active") == 0 && actor &&
+           strcmp(actor, s->role) == 0;
+}
+
+static void ask(join_session *s)
+{
+    cli_form_ask(&s->form, json_object_get(s->ack, "vocab"), s->color, s->out);
+}
+
+static void show_status(join_session *s)
+{
+    const json_t *st = s->state;
+    const char *status = sget(st, "status");
+    const json_t *step = json_object_get(st, "step");
+    int c = s->color;
+    fprintf(s->out, "%s-- ", CLI_BOLD(c));
+    if (!status) {
+        fprintf(s->out, "?");
+    } else if (strcmp(status, "ended") == 0) {
+        const char *why = sget(st, "ended_reason");
+        fprintf(s->out, "the session has ended (%s)", why ? why : "?");
+    } else {
+        fprintf(s->out, "round %lld of %lld, step %lld: ",
+                (long long)json_integer_value(json_object_get(st, "round")) + 1,
+                (long long)json_integer_value(json_object_get(st, "rounds")),
+                (long long)json_integer_value(json_object_get(step, "index")) + 1);
+        cli_put_clean(s->out, sget(step, "title") ? sget(step, "title") : "?");
+        const char *actor = sget(step, "actor");
+        const char *as = sget(step, "as");
+        fprintf(s->out, " - %s%s%s%s acts", actor ? actor : "?", as ? " (the " : "", as ? as : "",
+                as ? ")" : "");
+        if (strcmp(status, "waiting_consent") == 0) {
+            const json_t *cs = json_object_get(st, "consent");
+            fprintf(s->out, "; waiting for consent (partner_a %s, partner_b %s)",
+                    json_is_true(json_object_get(cs, "partner_a")) ? "yes" : "not yet",
+                    json_is_true(json_object_get(cs, "partner_b")) ? "yes" : "not yet");
+        } else if (strcmp(status, "paused") == 0) {
+            fprintf(s->out, "; paused by %s", sget(st, "paused_by") ? sget(st, "paused_by") : "?");
+        }
+    }
+    fprintf(s->out, "%s\n", CLI_RESET(c));
+}
+
+static void show_consent(join_session *s)
+{
+    const json_t *consent = json_object_get(s->ack, "consent");
+    fprintf(s->out, "\n%sConsent%s\n", CLI_BOLD(s->color), CLI_RESET(s->color));
+    cli_put_clean(s->out, sget(consent, "text") ? sget(consent, "text") : "");
+    fprintf(s->out, "\nWhat is recorded:\n");
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(consent, "recorded"), i, r)
+    {
+        fprintf(s->out, "  - ");
+        cli_put_clean(s->out, json_string_value(r) ? json_string_value(r) : "");
+        fputc('\n', s->out);
+    }
+    const char *vis = sget(json_object_get(consent, "visible_to"), s->role);
+    if (vis) {
+        fprintf(s->out, "Who sees it: ");
+        cli_put_clean(s->out, vis);
+        fputc('\n', s->out);
+    }
+    fprintf(s->out, "Type /consent to accept (or /quit to leave).\n\n");
+}
+
+/* After each state: announce changes, and open or close the step's questions. */
+static void on_state(join_session *s)
+{
+    char key[160];
+    step_key(s->state, key, sizeof key);
+    if (strcmp(key, s->shown_key) != 0) {
+        snprintf(s->shown_key, sizeof s->shown_key, "%s", key);
+        show_status(s);
+    }
+    const char *status = sget(s->state, "status");
+    if (is_partner(s) && !s->consent_shown && status && strcmp(status, "ended") != 0 &&
+        !json_is_true(json_object_get(json_object_get(s->state, "consent"), s->role))) {
+        s->consent_shown = 1;
+        show_consent(s);
+    }
+    if (cli_form_active(&s->form)) {
+        char fkey[160];
+        step_key(s->state, fkey, sizeof fkey);
+        /* sent_key names the form's step while it is open */
+        if (!my_turn(s) || strcmp(fkey, s->sent_key) != 0) {
+            fprintf(s->out, "  (the step changed; those answers were not sent)\n");
+            cli_form_clear(&s->form);
+        }
+    }
+    if (!cli_form_active(&s->form) && !s->turn_pending && my_turn(s) &&
+        strcmp(key, s->sent_key) != 0) {
+        const json_t *step = json_object_get(s->state, "step");
+        snprintf(s->sent_key, sizeof s->sent_key, "%s", key);
+        fprintf(s->out, "\n%s>> Your turn: ", CLI_BOLD(s->color));
+        cli_put_clean(s->out, sget(step, "title") ? sget(step, "title") : "?");
+        fprintf(s->out, "%s\n", CLI_RESET(s->color));
+        cli_put_clean(s->out, sget(step, "prompt") ? sget(step, "prompt") : "");
+        fputc('\n', s->out);
+        if (cli_form_start(&s->form, json_object_get(s->state, "step")) < 0) {
+            fprintf(s->out, "attune: out of memory\n");
+            s->quit = 1;
+            s->exit_code = CLI_EXIT_FAIL;
+            return;
+        }
+        if (json_array_size(json_object_get(step, "inputs")) == 0) {
+            /* A step without inputs is done by saying so. */
+            json_t *turn = json_pack("{s:s,s:s,s:o}", "type", "turn", "step", sget(step, "id"),
+                                     "input", json_object());
+            cli_form_clear(&s->form);
+            send_msg(s, REQ_TURN, turn);
+        } else {
+            ask(s);
+        }
+    }
+}
+
+static void on_hello_ack(join_session *s, json_t *msg)
+{
+    json_decref(s->ack);
+    s->ack = json_incref(msg);
+    snprintf(s->role, sizeof s->role, "%s", sget(msg, "role") ? sget(msg, "role") : "?");
+    s->authed = 1;
+    const json_t *ex = json_object_get(msg, "exercise");
+    cli_transcript_init(&s->tr, ex, json_object_get(msg, "vocab"), s->color);
+    s->tr_ready = 1;
+    fprintf(s->out, "%sJoined room %s as %s%s%s: ", CLI_BOLD(s->color),
+            sget(msg, "room") ? sget(msg, "room") : "?", cli_role_color(s->color, s->role), s->role,
+            CLI_RESET(s->color));
+    cli_put_clean(s->out, sget(ex, "title") ? sget(ex, "title") : "?");
+    fputc('\n', s->out);
+    if (sget(ex, "summary")) {
+        cli_put_clean(s->out, sget(ex, "summary"));
+        fputc('\n', s->out);
+    }
+    if (strcmp(s->role, "observer") == 0)
+        fprintf(s->out, "(you are observing: you see what the therapist sees, and cannot act)\n");
+}
+
+static void on_reply(join_session *s, json_t *msg, int is_error)
+{
+    req_kind kind = REQ_OTHER;
+    const char *id = sget(msg, "id");
+    int known = take_pending(s, id, &kind) == 0;
+    if (known && kind == REQ_TURN)
+        s->turn_pending = 0;
+    if (!is_error) {
+        if (known && kind == REQ_HELLO)
+            on_hello_ack(s, msg);
+        else if (known && kind == REQ_OTHER && s->interactive)
+            fprintf(s->out, "%s  ok%s\n", CLI_DIM(s->color), CLI_RESET(s->color));
+        return;
+    }
+    const char *code = sget(msg, "code");
+    fprintf(s->out, "%s  error: %s%s", CLI_RED(s->color), code ? code : "?", CLI_RESET(s->color));
+    if (sget(msg, "message")) {
+        fprintf(s->out, " (");
+        cli_put_clean(s->out, sget(msg, "message"));
+        fprintf(s->out, ")");
+    }
+    fputc('\n', s->out);
+    if (known && kind == REQ_HELLO) {
+        fprintf(s->out, "attune: the server did not accept this invitation\n");
+        s->quit = 1;
+        s->exit_code = CLI_EXIT_FAIL;
+    } else if (known && kind == REQ_TURN) {
+        /* Nothing was recorded: ask the step's questions again if it is still ours. */
+        s->sent_key[0] = 0;
+        if (s->state)
+            on_state(s);
+    }
+}
+
+static void on_server_message(join_session *s, const char *data, size_t len)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb(data, len, 0, &jerr);
+    const char *type = sget(msg, "type");
+    if (!type) {
+        fprintf(s->out, "attune: the server sent something that is not a protocol message\n");
+        json_decref(msg);
+        return;
+    }
+    if (strcmp(type, "ack") == 0) {
+        on_reply(s, msg, 0);
+    } else if (strcmp(type, "error") == 0) {
+        on_reply(s, msg, 1);
+    } else if (strcmp(type, "event") == 0) {
+        if (s->tr_ready)
+            cli_transcript_event(&s->tr, json_integer_value(json_object_get(msg, "seq")),
+                                 json_object_get(msg, "event"), s->out);
+    } else if (strcmp(type, "state") == 0) {
+        json_decref(s->state);
+        s->state = json_incref(msg);
+        on_state(s);
+    } else if (strcmp(type, "bye") == 0) {
+        const char *reason = sget(msg, "reason");
+        if (reason && strcmp(reason, "replaced") == 0)
+            fprintf(s->out, "attune: you joined this room from somewhere else; leaving here\n");
+        else
+            fprintf(s->out, "attune: the server is closing the connection (%s)\n",
+                    reason ? reason : "?");
+        s->quit = 1;
+        s->exit_code = CLI_EXIT_FAIL;
+    }
+    fflush(s->out);
+    json_decref(msg);
+}
+
+/* ---- commands typed by the member ---- */
+
+static json_t *control(const char *action)
+{
+    return json_pack("{s:s,s:s}", "type", "control", "action", action);
+}
+
+/* Splits "word rest" in place: returns the rest (maybe ""), word ends at *word_end. */
+static char *next_word(char *s, char **word)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    *word = s;
+    while (*s && *s != ' ' && *s != '\t')
+        s++;
+    if (*s)
+        *s++ = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+static int parse_id(const char *w, long long *out)
+{
+    if (*w == '#')
+        w++;
+    char *end = NULL;
+    long long v = strtoll(w, &end, 10);
+    if (!*w || *end || v < 1 || v > 2147483647LL)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void command(join_session *s, char *line)
+{
+    char *cmd;
+    char *rest = next_word(line + 1, &cmd);
+    int therapist = strcmp(s->role, "therapist") == 0;
+    long long id = 0;
+    FILE *o = s->out;
+    if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {
+        s->quit_deadline = mono_ms() + QUIT_WAIT_MS;
+    } else if (strcmp(cmd, "help") == 0) {
+        cli_print_help(&join_cmd, o);
+    } else if (!s->authed) {
+        fprintf(o, "  (not connected yet)\n");
+    } else if (strcmp(cmd, "state") == 0) {
+        show_status(s);
+    } else if (strcmp(cmd, "cancel") == 0) {
+        cli_form_clear(&s->form);
+        s->sent_key[0] = 0;
+        if (s->state)
+            on_state(s);
+    } else if (strcmp(cmd, "consent") == 0) {
+        send_msg(s, REQ_OTHER, json_pack("{s:s,s:b}", "type", "consent", "accept", 1));
+    } else if (strcmp(cmd, "pause") == 0) {
+        if (therapist)
+            send_msg(s, REQ_OTHER, control("pause"));
+        else if (*rest)
+            send_msg(s, REQ_OTHER, json_pack("{s:s,s:s}", "type", "pause_request", "note", rest));
+        else
+            send_msg(s, REQ_OTHER, json_pack("{s:s}", "type", "pause_request"));
+    } else if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "advance") == 0 ||
+               strcmp(cmd, "back") == 0 || strcmp(cmd, "swap") == 0 || strcmp(cmd, "end") == 0) {
+        send_msg(s, REQ_OTHER, control(cmd));
+    } else if (strcmp(cmd, "repair") == 0) {
+        json_t *m = json_pack("{s:s}", "type", "repair_attempt");
+        if (rest[0] == '#') {
+            char *w;
+            char *after = next_word(rest, &w);
+            if (parse_id(w, &id) < 0) {
+                fprintf(o, "  usage: /repair [#RUPTURE_ID] [text]\n");
+                json_decref(m);
+                return;
+            }
+            json_object_set_new(m, "rupture_id", json_integer(id));
+            rest = after;
+        }
+        if (*rest)
+            json_object_set_new(m, "text", json_string(rest));
+        send_msg(s, REQ_OTHER, m);
+    } else if (strcmp(cmd, "accept") == 0) {
+        char *w;
+        next_word(rest, &w);
+        char *end = NULL;
+        long long seq = strtoll(w, &end, 10);
+        if (!*w || *end || seq < 1)
+            fprintf(o, "  usage: /accept SEQ (the number before the repair attempt)\n");
+        else
+            send_msg(
+                s, REQ_OTHER,
+                json_pack("{s:s,s:I}", "type", "repair_accept", "attempt_seq", (json_int_t)seq));
+    } else if (strcmp(cmd, "note") == 0) {
+        if (!*rest) {
+            fprintf(o, "  usage: /note TEXT [#RUPTURE]\n");
+            return;
+        }
+        json_t *m = json_pack("{s:s}", "type", "note");
+        char *hash = strrchr(rest, '#');
+        if (hash && (hash == rest || hash[-1] == ' ') && parse_id(hash, &id) == 0 && hash > rest) {
+            json_object_set_new(m, "rupture_id", json_integer(id));
+            *hash = 0;
+            size_t n = strlen(rest);
+            while (n > 0 && rest[n - 1] == ' ')
+                rest[--n] = 0;
+        }
+        json_object_set_new(m, "text", json_string(rest));
+        send_msg(s, REQ_OTHER, m);
+    } else if (strcmp(cmd, "mark") == 0) {
+        char *kind, *marker, *who, *with;
+        rest = next_word(rest, &kind);
+        rest = next_word(rest, &marker);
+        rest = next_word(rest, &who);
+        rest = next_word(rest, &with);
+        if (!*with) {
+            fprintf(o, "  usage: /mark withdrawal|confrontation MARKER WHO WITH [note]\n");
+            return;
+        }
+        json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "rupture_mark", "kind", kind,
+                              "marker", marker, "who", who, "with", with);
+        if (*rest)
+            json_object_set_new(m, "note", json_string(rest));
+        send_msg(s, REQ_OTHER, m);
+    } else if (strcmp(cmd, "confirm") == 0 || strcmp(cmd, "dismiss") == 0) {
+        char *w;
+        rest = next_word(rest, &w);
+        if (parse_id(w, &id) < 0) {
+            fprintf(o, "  usage: /%s RUPTURE_ID%s\n", cmd,
+                    strcmp(cmd, "dismiss") == 0 ? " [note]" : "");
+            return;
+        }
+        json_t *m = json_pack("{s:s,s:I}", "type",
+                              strcmp(cmd, "confirm") == 0 ? "rupture_confirm" : "rupture_dismiss",
+                              "rupture_id", (json_int_t)id);
+        if (*rest && strcmp(cmd, "dismiss") == 0)
+            json_object_set_new(m, "note", json_string(rest));
+        send_msg(s, REQ_OTHER, m);
+    } else if (strcmp(cmd, "fix") == 0) {
+        char *w, *strategy;
+        rest = next_word(rest, &w);
+        rest = next_word(rest, &strategy);
+        if (parse_id(w, &id) < 0 || !*strategy) {
+            fprintf(o, "  usage: /fix RUPTURE_ID STRATEGY [note]\n");
+            return;
+        }
+        json_t *m = json_pack("{s:s,s:I,s:s}", "type", "rupture_repair", "rupture_id",
+                              (json_int_t)id, "strategy", strategy);
+        if (*rest)
+            json_object_set_new(m, "note", json_string(rest));
+        send_msg(s, REQ_OTHER, m);
+    } else {
+        fprintf(o, "  unknown command /%s (/help lists them)\n", cmd);
+    }
+}
+
+/* ---- standard input ---- */
+
+static int queue_line(join_session *s, const char *text, size_t len)
+{
+    if (len > 0 && text[len - 1] == '\r')
+        len--;
+    line_node *n = malloc(sizeof *n + len + 1);
+    if (!n)
+        return -1;
+    n->next = NULL;
+    memcpy(n->text, text, len);
+    n->text[len] = 0;
+    if (s->q_tail)
+        s->q_tail->next = n;
+    else
+        s->q_head = n;
+    s->q_tail = n;
+    return 0;
+}
+
+static int read_stdin(join_session *s)
+{
+    if (s->in_cap - s->in_len < 4096) {
+        size_t cap = s->in_cap ? s->in_cap * 2 : 8192;
+        if (cap > 2 * MAX_LINE) {
+            fprintf(s->out, "attune: input line too long (more than %d bytes)\n", MAX_LINE);
+            return -1;
+        }
+        char *b = realloc(s->in, cap);
+        if (!b)
+            return -1;
+        s->in = b;
+        s->in_cap = cap;
+    }
+    ssize_t n = read(STDIN_FILENO, s->in + s->in_len, s->in_cap - s->in_len);
+    if (n < 0)
+        return 0; /* EINTR and friends: poll again */
+    if (n == 0) {
+        s->stdin_eof = 1;
+        if (s->in_len > 0 && queue_line(s, s->in, s->in_len) < 0)
+            return -1;
+        s->in_len = 0;
+        return 0;
+    }
+    s->in_len += (size_t)n;
+    size_t start = 0;
+    for (size_t i = 0; i < s->in_len; i++) {
+        if (s->in[i] == '\n') {
+            if (queue_line(s, s->in + start, i - start) < 0)
+                return -1;
+            start = i + 1;
+        }
+    }
+    memmove(s->in, s->in + start, s->in_len - start);
+    s->in_len -= start;
+    return 0;
+}
+
+static void pop_line(join_session *s)
+{
+    line_node *n = s->q_head;
+    s->q_head = n->next;
+    if (!s->q_head)
+        s->q_tail = NULL;
+    free(n);
+}
+
+/* Feeds queued lines to commands and open questions, in order. */
+static void pump_lines(join_session *s)
+{
+    while (s->q_head && !s->quit && !s->quit_deadline) {
+        char *line = s->q_head->text;
+        if (!s->authed && strcmp(line, "/quit") != 0)
+            break; /* commands wait for the hello's answer */
+        if (line[0] == '/') {
+            command(s, line);
+            pop_line(s);
+            continue;
+        }
+        if (cli_form_active(&s->form) && !s->turn_pending) {
+            int r = cli_form_answer(&s->form, json_object_get(s->ack, "vocab"), line, s->out);
+            pop_line(s);
+            if (!s->interactive)
+                fputc('\n', s->out);
+            if (r == 1) {
+                json_t *turn = json_pack("{s:s,s:s,s:O}", "type", "turn", "step",
+                                         sget(s->form.step, "id"), "input", s->form.input);
+                cli_form_clear(&s->form);
+                send_msg(s, REQ_TURN, turn);
+            } else {
+                ask(s);
+            }
+            continue;
+        }
+        if (s->interactive) {
+            fprintf(s->out, "  (nothing to answer right now; /help lists the commands)\n");
+            pop_line(s);
+            continue;
+        }
+        break; /* a piped answer waits for its question */
+    }
+    fflush(s->out);
+}
+
+static int run(join_session *s, const cli_invite *inv)
+{
+    char why[256];
+    if (cli_ws_connect(&s->ws, inv->host, inv->port, "/ws", "attune.v1", why, sizeof why) < 0) {
+        fprintf(stderr, "attune: %s\n", why);
+        return CLI_EXIT_FAIL;
+    }
+    json_t *hello = json_pack("{s:s,s:s}", "type", "hello", "token", inv->token);
+    if (hello && s->resume_from > 0)
+        json_object_set_new(hello, "resume_from", json_integer(s->resume_from));
+    if (send_msg(s, REQ_HELLO, hello) < 0)
+        return CLI_EXIT_FAIL;
+    int64_t drain_until = 0;
+    while (!s->quit) {
+        const char *data;
+        size_t len;
+        int got;
+        while (!s->quit && (got = cli_ws_next(&s->ws, &data, &len)) == 1)
+            on_server_message(s, data, len);
+        if (got < 0) {
+            fprintf(stderr, "attune: the server broke the WebSocket protocol\n");
+            return CLI_EXIT_FAIL;
+        }
+        pump_lines(s);
+        if (s->quit)
+            break;
+        if (s->ws.peer_closed) {
+            if (s->ws.close_code != 1000 || !s->quit_deadline) {
+                fprintf(s->out, "attune: the connection closed (%d%s%s)\n", s->ws.close_code,
+                        s->ws.close_reason[0] ? " " : "", s->ws.close_reason);
+                return s->exit_code ? s->exit_code : CLI_EXIT_FAIL;
+            }
+            break;
+        }
+        int64_t now = mono_ms();
+        /* Leaving: /quit, or the end of piped input once nothing is outstanding. */
+        if (s->quit_deadline && (s->n_pending == 0 || now >= s->quit_deadline))
+            break;
+        if (s->stdin_eof && !s->q_head && s->n_pending == 0 && s->authed) {
+            if (!drain_until)
+                drain_until = now + DRAIN_MS; /* let the events of the last reply arrive */
+            else if (now >= drain_until)
+                break;
+        } else {
+            drain_until = 0;
+        }
+        struct pollfd fds[2] = {{s->ws.fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+        int nfds = s->stdin_eof ? 1 : 2;
+        int64_t deadline = s->quit_deadline ? s->quit_deadline : drain_until;
+        int timeout = deadline ? (int)(deadline > now ? deadline - now : 0) : -1;
+        if (poll(fds, (nfds_t)nfds, timeout) < 0)
+            continue;
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+            cli_ws_read(&s->ws);
+        if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && read_stdin(s) < 0) {
+            fprintf(stderr, "attune: cannot read standard input\n");
+            return CLI_EXIT_FAIL;
+        }
+    }
+    cli_ws_close(&s->ws, 1000);
+    fflush(s->out);
+    return s->exit_code;
+}
+
+int cli_cmd_join(int argc, char **argv)
+{
+    cli_args a;
+    if (cli_parse(&join_cmd, argc, argv, &a, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        cli_print_help(&join_cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    int force_on = cli_get(&join_cmd, &a, "color") != NULL;
+    int force_off = cli_get(&join_cmd, &a, "no-color") != NULL;
+    if (force_on && force_off) {
+        fprintf(stderr, "attune: --color and --no-color exclude each other\n");
+        return CLI_EXIT_USAGE;
+    }
+    int64_t resume_from = 0;
+    const char *rf = cli_get(&join_cmd, &a, "resume-from");
+    if (rf && cli_parse_int64("resume-from", rf, 0, INT64_MAX, &resume_from, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    cli_invite inv;
+    char why[160];
+    if (cli_invite_parse(a.positional[0], &inv, why, sizeof why) < 0) {
+        fprintf(stderr, "attune: %s\n", why);
+        return CLI_EXIT_USAGE;
+    }
+    join_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "attune: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    s->ws.fd = -1;
+    s->out = stdout;
+    s->color = cli_use_color(force_on ? 1 : force_off ? 0 : -1);
+    s->interactive = isatty(STDIN_FILENO);
+    s->resume_from = resume_from;
+    int rc = run(s, &inv);
+    cli_ws_free(&s->ws);
+    cli_form_clear(&s->form);
+    if (s->tr_ready)
+        cli_transcript_free(&s->tr);
+    json_decref(s->ack);
+    json_decref(s->state);
+    while (s->q_head)
+        pop_line(s);
+    free(s->in);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,239 @@
+/* cmd_room.c - `attune room create` and `attune room list`: rooms in the
+ * server's store, created exactly as attune-server creates its demo room
+ * (room_created as seq 1) and announced with one invitation line per
+ * member. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "args.h"
+#include "attune/msg.h"
+#include "attune/room.h"
+#include "datadir.h"
+#include "invite.h"
+
+static const cli_option create_options[] = {
+    {"data", "DIR", "the server's data directory (created when missing) [required]"},
+    {"exercise", "ID", "enactment, demon_dialogue or rocky_moment [enactment]"},
+    {"base-url", "URL", "the server's public URL in the invitations [" CLI_DEFAULT_BASE_URL "]"},
+    {"ttl", "SECONDS", "lifetime of the invitations [604800, 7 days]"},
+    {"room", "ID", "room id: 1..64 of A-Z a-z 0-9 _ - [random r-<12 hex>]"},
+    {"first-speaker", "ROLE", "partner_a or partner_b speaks first [partner_a]"},
+    {"key-file", "FILE", "invitation signing key, created (0600) when missing [DATA/secret.key]"},
+    {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
+};
+static const cli_command create_cmd = {
+    "attune room create --data DIR [--exercise ID] [--base-url URL] [--ttl SECONDS]",
+    "Creates a room in the store and prints one invitation per member:\n"
+    "  invite partner_a URL\n  invite partner_b URL\n  invite therapist URL\n"
+    "(the room id goes to stderr). Works while attune-server runs on the same directory.",
+    create_options,
+    (int)(sizeof create_options / sizeof create_options[0]),
+    0,
+    0};
+
+static const cli_option list_options[] = {
+    {"data", "DIR", "the server's data directory [required]"},
+};
+static const cli_command list_cmd = {
+    "attune room list --data DIR",
+    "Lists the rooms in the store: id, exercise, creation time (UTC) and last seq.",
+    list_options,
+    1,
+    0,
+    0};
+
+static int random_room_id(char *out, size_t size, FILE *err)
+{
+    unsigned char bytes[6];
+    att_error e = {0};
+    if (srv_random_bytes(bytes, sizeof bytes, &e) < 0) {
+        fprintf(err, "attune: %s\n", e.message);
+        return -1;
+    }
+    snprintf(out, size, "r-%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+             bytes[4], bytes[5]);
+    return 0;
+}
+
+/* The room_created event for a new room, encoded as stored (caller frees). */
+static char *first_event(const att_catalog *cat, const att_script *script, const char *room_id,
+                         att_role first_speaker, int64_t now, size_t *len, FILE *err)
+{
+    att_room room;
+    att_error e = {0};
+    if (att_room_init(&room, cat, script, room_id, NULL, &e) < 0) {
+        fprintf(err, "attune: %s\n", e.message);
+        return NULL;
+    }
+    att_event ev;
+    att_room_created_event(&room, now, first_speaker, &ev);
+    ev.seq = 1;
+    /* Fold it, as the server will on load: a room we cannot replay must not exist. */
+    if (att_room_apply(&room, &ev, &e) < 0) {
+        fprintf(err, "attune: %s\n", e.message);
+        return NULL;
+    }
+    json_t *obj = att_event_to_json(&ev, script);
+    char *text = obj ? att_json_dump(obj, len) : NULL;
+    json_decref(obj);
+    if (!text)
+        fprintf(err, "attune: out of memory\n");
+    return text;
+}
+
+static int room_create(int argc, char **argv)
+{
+    cli_args a;
+    if (cli_parse(&create_cmd, argc, argv, &a, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        cli_print_help(&create_cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    const char *data = cli_get(&create_cmd, &a, "data");
+    const char *exercise = cli_get(&create_cmd, &a, "exercise");
+    const char *base = cli_get(&create_cmd, &a, "base-url");
+    const char *ttl_text = cli_get(&create_cmd, &a, "ttl");
+    const char *room_opt = cli_get(&create_cmd, &a, "room");
+    const char *first = cli_get(&create_cmd, &a, "first-speaker");
+    if (!data) {
+        fprintf(stderr, "attune: --data DIR is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    int64_t ttl = CLI_DEFAULT_TOKEN_TTL_S;
+    if (ttl_text &&
+        cli_parse_int64("ttl", ttl_text, 1, INT64_C(10) * 365 * 24 * 3600, &ttl, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    att_role first_speaker = first ? att_role_from_name(first) : ATT_ROLE_PARTNER_A;
+    if (!att_role_is_partner(first_speaker)) {
+        fprintf(stderr, "attune: --first-speaker must be partner_a or partner_b\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (room_opt && !srv_room_id_valid(room_opt)) {
+        fprintf(stderr, "attune: --room: 1..64 characters of A-Z a-z 0-9 _ -\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_invite_check_base(base ? base : CLI_DEFAULT_BASE_URL, stderr) < 0)
+        return CLI_EXIT_USAGE;
+
+    cli_data d;
+    if (cli_data_open(data, 1, 1, cli_get(&create_cmd, &a, "key-file"), 1,
+                      cli_get(&create_cmd, &a, "protocol-dir"), &d, stderr) < 0)
+        return CLI_EXIT_FAIL;
+    int rc = CLI_EXIT_FAIL;
+    char *payload = NULL;
+    const char *ex_id = exercise ? exercise : "enactment";
+    const att_script *script = att_catalog_script(d.catalog, ex_id);
+    if (!script) {
+        fprintf(stderr, "attune: unknown exercise '%s'; known:", ex_id);
+        for (size_t i = 0; i < att_catalog_script_count(d.catalog); i++)
+            fprintf(stderr, " %s", att_catalog_script_at(d.catalog, i)->id);
+        fprintf(stderr, "\n");
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    srv_store_room meta = {0};
+    if (room_opt)
+        snprintf(meta.id, sizeof meta.id, "%s", room_opt);
+    else if (random_room_id(meta.id, sizeof meta.id, stderr) < 0)
+        goto out;
+    snprintf(meta.exercise, sizeof meta.exercise, "%s", script->id);
+    meta.created_at = cli_now_ms();
+    size_t len = 0;
+    payload = first_event(d.catalog, script, meta.id, first_speaker, meta.created_at, &len, stderr);
+    if (!payload)
+        goto out;
+    att_error e = {0};
+    if (srv_store_create_room(d.store, &meta, payload, len, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        goto out;
+    }
+    int64_t expires = meta.created_at / 1000 + ttl;
+    static const att_role members[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
+    char lines[3][CLI_INVITE_URL_MAX + 64];
+    for (int i = 0; i < 3; i++) {
+        char url[CLI_INVITE_URL_MAX];
+        if (cli_invite_url(&d.key, base ? base : CLI_DEFAULT_BASE_URL, meta.id, members[i], expires,
+                           url, sizeof url, stderr) < 0)
+            goto out;
+        snprintf(lines[i], sizeof lines[i], "invite %s %s", att_role_name(members[i]), url);
+    }
+    fprintf(stderr, "attune: created room %s (%s)\n", meta.id, script->id);
+    for (int i = 0; i < 3; i++)
+        printf("%s\n", lines[i]);
+    rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+    free(payload);
+    cli_data_close(&d);
+    return rc;
+}
+
+typedef struct {
+    srv_store *store;
+    int count;
+    int failed;
+} list_ctx;
+
+static int print_room(const srv_store_room *room, void *arg)
+{
+    list_ctx *ctx = arg;
+    att_error e = {0};
+    int64_t last = 0;
+    if (srv_store_last_seq(ctx->store, room->id, &last, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        ctx->failed = 1;
+        return 1;
+    }
+    time_t secs = (time_t)(room->created_at / 1000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-24s %-16s %s %8lld\n", room->id, room->exercise, when, (long long)last);
+    ctx->count++;
+    return 0;
+}
+
+static int room_list(int argc, char **argv)
+{
+    cli_args a;
+    if (cli_parse(&list_cmd, argc, argv, &a, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        cli_print_help(&list_cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    const char *data = cli_get(&list_cmd, &a, "data");
+    if (!data) {
+        fprintf(stderr, "attune: --data DIR is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    cli_data d;
+    if (cli_data_open(data, 0, 0, NULL, 0, NULL, &d, stderr) < 0)
+        return CLI_EXIT_FAIL;
+    list_ctx ctx = {d.store, 0, 0};
+    att_error e = {0};
+    printf("%-24s %-16s %-20s %8s\n", "ROOM", "EXERCISE", "CREATED (UTC)", "LAST SEQ");
+    int rc = srv_store_list_rooms(d.store, print_room, &ctx, &e);
+    if (rc < 0)
+        fprintf(stderr, "attune: %s\n", e.message);
+    cli_data_close(&d);
+    return (rc != 0 || ctx.failed) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+int cli_cmd_room(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "create") == 0)
+        return room_create(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "list") == 0)
+        return room_list(argc - 1, argv + 1);
+    FILE *out = (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))
+                    ? stdout
+                    : stderr;
+    fprintf(out, "usage: attune room create --data DIR [options]  (see attune room create --help)\n"
+                 "       attune room list --data DIR\n");
+    return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}

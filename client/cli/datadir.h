@@ -1,0 +1,37 @@
+/* datadir.h - what the offline subcommands (room, token, replay) open from
+ * the server's data directory: the event store (DATA/attune.db), the
+ * invitation key (DATA/secret.key unless --key-file) and the protocol
+ * catalog. Same files and defaults as attune-server.
+ *
+ * Ownership: cli_data owns the store and the catalog it opened; release
+ * both with cli_data_close. */
+#ifndef CLI_DATADIR_H
+#define CLI_DATADIR_H
+
+#include <stdio.h>
+#include "attune/catalog.h"
+#include "store.h"
+#include "token.h"
+
+#define CLI_DEFAULT_TOKEN_TTL_S (7 * 24 * 3600)
+#define CLI_DEFAULT_BASE_URL "http://127.0.0.1:8080"
+
+typedef struct {
+    srv_store *store;     /* owned */
+    att_catalog *catalog; /* owned; NULL unless requested */
+    srv_token_key key;    /* valid when want_key was set */
+} cli_data;
+
+/* Opens the data directory. An existing database is required unless
+ * create is set (room create makes the directory and the database like the
+ * server does). key_file NULL means DATA/secret.key; protocol_dir NULL
+ * means the built-in protocol directory. Returns 0, or -1 after printing
+ * the reason to err. */
+int cli_data_open(const char *data_dir, int create, int want_key, const char *key_file,
+                  int want_catalog, const char *protocol_dir, cli_data *out, FILE *err);
+void cli_data_close(cli_data *d);
+
+/* The current time (ms since the Unix epoch). */
+int64_t cli_now_ms(void);
+
+#endif

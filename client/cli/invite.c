@@ -1,0 +1,103 @@
+/* invite.c - building and parsing invitation URLs (see invite.h). */
+#include "invite.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cli_invite_check_base(const char *base, FILE *err)
+{
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+        fprintf(err, "attune: --base-url must start with http:// or https://\n");
+        return -1;
+    }
+    if (strchr(base, '#') || strchr(base, '?') || strlen(base) > 512) {
+        fprintf(err, "attune: --base-url must be a plain URL (no ? or #, at most 512 bytes)\n");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_invite_url(const srv_token_key *key, const char *base, const char *room, att_role role,
+                   int64_t expires, char *out, size_t out_size, FILE *err)
+{
+    char token[SRV_TOKEN_MAX];
+    att_error e = {0};
+    if (srv_token_issue(key, room, role, expires, NULL, token, sizeof token, &e) < 0) {
+        fprintf(err, "attune: %s\n", e.message);
+        return -1;
+    }
+    size_t blen = strlen(base);
+    if (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    if (snprintf(out, out_size, "%.*s/#token=%s", (int)blen, base, token) >= (int)out_size) {
+        fprintf(err, "attune: invitation URL too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_size)
+{
+    memset(out, 0, sizeof *out);
+    const char *p;
+    if (strncmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncmp(url, "ws://", 5) == 0)
+        p = url + 5;
+    else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "wss://", 6) == 0) {
+        snprintf(why, why_size, "TLS (https/wss) is not supported; use the server's http:// URL");
+        return -1;
+    } else {
+        snprintf(why, why_size, "expected an invitation URL like http://HOST:PORT/#token=...");
+        return -1;
+    }
+    const char *host_end;
+    const char *host = p;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (!host_end) {
+            snprintf(why, why_size, "unterminated [IPv6] host");
+            return -1;
+        }
+        p = host_end + 1;
+    } else {
+        host_end = p + strcspn(p, ":/#?");
+        p = host_end;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0 || hlen >= sizeof out->host) {
+        snprintf(why, why_size, "missing or overlong host");
+        return -1;
+    }
+    memcpy(out->host, host, hlen);
+    out->port = 80;
+    if (*p == ':') {
+        char *end = NULL;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535) {
+            snprintf(why, why_size, "bad port");
+            return -1;
+        }
+        out->port = (int)port;
+        p = end;
+    }
+    const char *frag = strchr(p, '#');
+    if (!frag) {
+        snprintf(why, why_size, "no #token=... in the URL");
+        return -1;
+    }
+    const char *tok = strstr(frag, "token=");
+    if (!tok || (tok != frag + 1 && tok[-1] != '&')) {
+        snprintf(why, why_size, "no #token=... in the URL");
+        return -1;
+    }
+    tok += 6;
+    size_t tlen = strcspn(tok, "&");
+    if (tlen == 0 || tlen > ATT_MAX_TOKEN_BYTES) {
+        snprintf(why, why_size, "empty or overlong token");
+        return -1;
+    }
+    memcpy(out->token, tok, tlen);
+    return 0;
+}

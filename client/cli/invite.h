@@ -1,0 +1,35 @@
+/* invite.h - invitation URLs: BASE/#token=TOKEN (the token rides in the
+ * fragment so it never reaches an access log). Builds them from the
+ * server's token module and parses them back for `attune join`.
+ * Pure functions over caller buffers; owns nothing. */
+#ifndef CLI_INVITE_H
+#define CLI_INVITE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "attune/types.h"
+#include "token.h"
+
+#define CLI_INVITE_URL_MAX 1024
+#define CLI_HOST_MAX 256
+
+/* 0 when base is an http:// or https:// URL we can put invitations on;
+ * else -1 with a message on err. */
+int cli_invite_check_base(const char *base, FILE *err);
+
+/* Issues a token for (room, role, expires) and writes BASE/#token=TOKEN
+ * (one trailing slash of base dropped). Returns 0 or -1 (message on err). */
+int cli_invite_url(const srv_token_key *key, const char *base, const char *room, att_role role,
+                   int64_t expires, char *out, size_t out_size, FILE *err);
+
+typedef struct {
+    char host[CLI_HOST_MAX]; /* without IPv6 brackets */
+    int port;
+    char token[ATT_MAX_TOKEN_BYTES + 1];
+} cli_invite;
+
+/* Parses http://HOST[:PORT][/PATH]#token=TOKEN (ws:// is accepted too).
+ * Returns 0 or -1 with a one-line reason in why. */
+int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_size);
+
+#endif

@@ -1,0 +1,45 @@
+/* main.c - `attune`: the command-line client. Dispatches to a subcommand;
+ * everything it prints is for people or scripts (stdout), errors go to
+ * stderr; it never writes logs. */
+#include <stdio.h>
+#include <string.h>
+#include "args.h"
+#include "commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: attune COMMAND [options]\n\n"
+            "commands:\n"
+            "  room create   create a room in the store and print its three invitations\n"
+            "  room list     list the rooms in the store\n"
+            "  token         print one invitation token (partners, therapist, observer)\n"
+            "  replay        print a session from the store as a transcript (--follow, --speed)\n"
+            "  join URL      take part in a session from the terminal\n\n"
+            "`attune COMMAND --help` describes each one.\n"
+            "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "room") == 0)
+        return cli_cmd_room(argc - 2, argv + 2);
+    if (strcmp(cmd, "token") == 0)
+        return cli_cmd_token(argc - 2, argv + 2);
+    if (strcmp(cmd, "replay") == 0)
+        return cli_cmd_replay(argc - 2, argv + 2);
+    if (strcmp(cmd, "join") == 0)
+        return cli_cmd_join(argc - 2, argv + 2);
+    fprintf(stderr, "attune: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
