@@ -1,0 +1,178 @@
+// Browser-test harness: starts the real attune-server (--demo, a free port, a
+// temporary data directory), drives Debian's Chromium through playwright-core
+// (never a downloaded browser), records every WebSocket frame a page
+// receives, runs axe-core and saves screenshots under tests/artifacts/.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const artifacts = join(repo, 'tests', 'artifacts');
+
+const CHROMIUM = process.env.ATTUNE_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function serverBinary() {
+  const buildDir = process.env.ATTUNE_BUILD_DIR || join(repo, 'build');
+  const bin = join(buildDir, 'server', 'attune-server');
+  if (!existsSync(bin)) {
+    throw new Error(`attune-server not found at ${bin}: build it first (sh deploy/build.sh) or set ATTUNE_BUILD_DIR`);
+  }
+  return bin;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(base, child, deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`attune-server exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > until) throw new Error('attune-server did not become healthy');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a server with a fresh demo room; resolves with its base URL and invitations. */
+export async function startServer() {
+  const port = await freePort();
+  const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    serverBinary(),
+    [
+      '--demo',
+      '--port', String(port),
+      '--data', data,
+      '--web-dir', join(repo, 'client', 'web'),
+      '--protocol-dir', join(repo, 'protocol'),
+      '--public-url', base,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const invites = {};
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no invitations printed; stderr:\n${stderr}`)), 10000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`attune-server exited with ${code}; stderr:\n${stderr}`));
+    });
+    child.stdout.on('data', (d) => {
+      buf += d;
+      for (const line of buf.split('\n')) {
+        const m = /^invite (\w+) (\S+)$/.exec(line.trim());
+        if (m) invites[m[1]] = m[2];
+      }
+      if (invites.partner_a && invites.partner_b && invites.therapist) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.removeAllListeners('exit');
+  await waitHealthy(base, child, 5000);
+  return {
+    base,
+    invites,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Launches Debian's Chromium. playwright's launch() always starts it with a
+ * fresh temporary --user-data-dir of its own and removes it on close.
+ */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+}
+
+/** Opens an invitation in its own browser context; records frames and page errors. */
+export async function openParticipant(browser, url, width) {
+  const context = await browser.newContext({ viewport: { width, height: 860 } });
+  context.setDefaultTimeout(10000);
+  const page = await context.newPage();
+  const received = [];
+  const sent = [];
+  const problems = [];
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => received.push(String(f.payload)));
+    ws.on('framesent', (f) => sent.push(String(f.payload)));
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  await page.goto(url);
+  return { context, page, received, sent, problems, width };
+}
+
+let axeSource = null;
+/** Serious and critical axe-core violations on the page as it is now. */
+export async function axeViolations(page) {
+  if (!axeSource) axeSource = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated through the DevTools protocol, so the page's CSP (no inline
+  // scripts) stays in force for the app itself.
+  const loaded = await page.evaluate(() => typeof window.axe !== 'undefined');
+  if (!loaded) await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  if (!result.passes.length) throw new Error('axe-core ran no checks');
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** Saves the page at phone (375 px) and desktop (1280 px) width, then restores its width. */
+export async function screenshots(p, name) {
+  await mkdir(artifacts, { recursive: true });
+  for (const width of [375, 1280]) {
+    await p.page.setViewportSize({ width, height: 860 });
+    await p.page.evaluate(() => window.scrollTo(0, 0));
+    await p.page.waitForTimeout(150);
+    await p.page.screenshot({ path: join(artifacts, `${name}-${width}.png`), fullPage: true });
+  }
+  await p.page.setViewportSize({ width: p.width, height: 860 });
+}

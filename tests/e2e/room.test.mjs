@@ -1,0 +1,295 @@
+// A whole Enactment session in three real browser contexts (partner A and B
+// at phone width, the therapist at desktop width) against the real server:
+// consent, both rounds with one rejected reflection and the swap, a pause that
+// must reach the therapist within a second, a therapist repair, a reload
+// mid-turn, private notes that never reach a partner (DOM and wire), axe-core
+// and screenshots.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openParticipant, axeViolations, screenshots } from './harness.mjs';
+
+const SECRET_NOTE = 'PRIVATE-NOTE-7f3a: A softened, B still guarded';
+const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-2b9c: slowed down, named the cycle';
+
+let server;
+let browser;
+let A;
+let B;
+let T;
+const axeFindings = [];
+
+async function axeAt(p, where) {
+  const found = await axeViolations(p.page);
+  for (const f of found) axeFindings.push(`${where}: ${f}`);
+}
+
+/** Waits until the turn bar says whose turn it is and the step title. */
+async function waitTurn(p, who, stepTitle) {
+  await p.page.waitForFunction(
+    ([w, s]) => {
+      const el = document.querySelector('.turn-who');
+      return el && el.textContent.includes(w) && el.textContent.includes(s);
+    },
+    [who, stepTitle],
+    { timeout: 10000 },
+  );
+}
+
+function textbox(p, name) {
+  return p.page.getByRole('textbox', { name });
+}
+
+async function share(p) {
+  await p.page.getByRole('button', { name: 'Share', exact: true }).click();
+}
+
+/** Both partners and the therapist see the same step. */
+async function allSee(actorName, stepTitle, actor) {
+  const nameFor = (viewer) => (viewer === actor ? 'Your turn' : actorName);
+  await Promise.all([
+    waitTurn(A, nameFor(A), stepTitle),
+    waitTurn(B, nameFor(B), stepTitle),
+    waitTurn(T, actorName, stepTitle),
+  ]);
+}
+
+async function speakerRound(speaker, listener, speakerName, listenerName, words, { rejectOnce, beforeCheck, reloadListener } = {}) {
+  await allSee(speakerName, 'What happened', speaker);
+  await textbox(speaker, 'What happened').fill(words.happened);
+  await share(speaker);
+
+  await allSee(speakerName, 'On the surface', speaker);
+  await speaker.page.getByRole('radio', { name: /^Frustrated/ }).check();
+  await textbox(speaker, /^What I did/).fill(words.did);
+  await share(speaker);
+
+  await allSee(speakerName, 'Underneath', speaker);
+  await speaker.page.getByRole('searchbox', { name: 'Search feelings' }).fill('losing');
+  assert.equal(await speaker.page.getByRole('radio', { name: /^Hurt/ }).count(), 0, 'search hides non-matching feelings');
+  await speaker.page.getByRole('radio', { name: /^Afraid of losing you/ }).check();
+  await speaker.page.getByRole('slider', { name: /How strong is it now/ }).fill('8');
+  await share(speaker);
+
+  await allSee(speakerName, 'What you need', speaker);
+  await speaker.page.getByRole('radio', { name: /^To know I matter to you/ }).check();
+  await textbox(speaker, /^My request to you/).fill(words.request);
+  await share(speaker);
+
+  await allSee(speakerName === 'Partner A' ? 'Partner B' : 'Partner A', 'Reflect back', listener);
+  // The listener sees the speaker's words from this round to reflect them.
+  await listener.page.locator('.thread').getByText(words.happened).waitFor();
+  await listener.page.locator('.thread').getByText(/Afraid of losing you/).waitFor();
+  await textbox(listener, 'What I heard you say').fill(words.reflection1);
+  if (reloadListener) {
+    // Mid-turn reload: the page must come back to the same step with the
+    // words typed so far, and the session must go on from there.
+    await listener.page.reload();
+    await waitTurn(listener, 'Your turn', 'Reflect back');
+    await listener.page.locator('#connection[data-status="open"]').waitFor();
+    assert.equal(await textbox(listener, 'What I heard you say').inputValue(), words.reflection1);
+    await listener.page.locator('.thread').getByText(words.happened).waitFor();
+  }
+  await share(listener);
+
+  if (beforeCheck) await beforeCheck();
+
+  await allSee(speakerName, 'Did it land?', speaker);
+  if (rejectOnce) {
+    await speaker.page.getByRole('radio', { name: 'Not quite' }).check();
+    await textbox(speaker, /^What I'd add or correct/).fill(words.correction);
+    await share(speaker);
+    await allSee(listenerName, 'Reflect back', listener);
+    await listener.page.locator('.thread').getByText(words.correction).waitFor();
+    await textbox(listener, 'What I heard you say').fill(words.reflection2);
+    await share(listener);
+    await allSee(speakerName, 'Did it land?', speaker);
+  }
+  await speaker.page.getByRole('radio', { name: "Yes, that's it" }).check();
+  await share(speaker);
+
+  await allSee(listenerName, 'Respond', listener);
+  await textbox(listener, 'My response').fill(words.response);
+  await share(listener);
+
+  await allSee(speakerName, 'How connected?', speaker);
+  await speaker.page.getByRole('radio', { name: words.rating, exact: true }).check();
+  await share(speaker);
+}
+
+describe('room page: a whole Enactment session in three browsers', { timeout: 180000 }, () => {
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    A = await openParticipant(browser, server.invites.partner_a, 375);
+    B = await openParticipant(browser, server.invites.partner_b, 375);
+    T = await openParticipant(browser, server.invites.therapist, 1280);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('shows each partner the consent notice, then who they are waiting for', async () => {
+    await A.page.getByRole('heading', { name: 'Before we begin' }).waitFor();
+    const consentText = await A.page.locator('.consent').innerText();
+    assert.match(consentText, /What is recorded/);
+    assert.match(consentText, /Who sees it/);
+    assert.match(consentText, /your ratings/);
+    await A.page.locator('#connection[data-status="open"]').waitFor();
+    await screenshots(A, 'partner-consent');
+    await axeAt(A, 'partner consent');
+
+    await A.page.getByRole('button', { name: /I agree/ }).click();
+    await A.page.getByRole('heading', { name: 'Waiting for Partner B' }).waitFor();
+    await T.page.getByText('Partner A: has agreed').waitFor();
+    await screenshots(A, 'partner-waiting');
+
+    await B.page.getByRole('button', { name: /I agree/ }).click();
+    await waitTurn(A, 'Your turn', 'What happened');
+    await waitTurn(B, 'Partner A', 'What happened');
+    assert.match(await A.page.locator('.role-pill').innerText(), /You are the speaker/);
+    assert.match(await B.page.locator('.role-pill').innerText(), /You are the listener/);
+    const live = await A.page.locator('#announce').innerText();
+    assert.match(live, /Your turn: What happened/, 'the turn change is announced in the live region');
+  });
+
+  it('round 1: partner A speaks, one reflection is rejected and tried again', async () => {
+    await speakerRound(
+      A,
+      B,
+      'Partner A',
+      'Partner B',
+      {
+        happened: 'You worked late on Friday and did not call.',
+        did: 'I kept texting, then I went quiet.',
+        request: 'Call me when you will be late.',
+        reflection1: 'You were annoyed that I was late.',
+        correction: 'It is less about being late, more about feeling alone.',
+        reflection2: 'You felt alone and scared you are losing me.',
+        response: 'I want you to feel you matter. I will call.',
+        rating: '7',
+      },
+      {
+        rejectOnce: true,
+        beforeCheck: async () => {
+          await waitTurn(A, 'Your turn', 'Did it land?');
+          await screenshots(A, 'partner-check');
+        },
+      },
+    );
+    // The rejected reflection and the retry are both in the record.
+    const thread = await T.page.locator('.thread-slot').innerText();
+    assert.match(thread, /Not quite/);
+    assert.match(thread, /You felt alone and scared you are losing me/);
+  });
+
+  it('swaps speaker and listener for round 2, and the therapist can swap them by hand', async () => {
+    await waitTurn(B, 'Your turn', 'What happened');
+    assert.match(await B.page.locator('.role-pill').innerText(), /You are the speaker/);
+    assert.match(await A.page.locator('.role-pill').innerText(), /You are the listener/);
+    assert.match(await A.page.locator('.turn-meta').innerText(), /Round 2 of 2/);
+
+    await T.page.getByRole('button', { name: 'Swap speaker and listener' }).click();
+    await B.page.locator('.role-pill', { hasText: 'You are the listener' }).waitFor();
+    await T.page.getByRole('button', { name: 'Swap speaker and listener' }).click();
+    await B.page.locator('.role-pill', { hasText: 'You are the speaker' }).waitFor();
+    await screenshots(B, 'partner-speaker-turn');
+    await axeAt(B, 'partner form');
+  });
+
+  it('a pause request shows on the therapist page within one second; the therapist marks the repair', async () => {
+    await waitTurn(A, 'Partner B', 'What happened');
+    await A.page.getByRole('button', { name: 'I need a pause' }).click();
+    await A.page.getByRole('dialog', { name: 'Take a pause' }).waitFor();
+    await A.page.getByRole('textbox', { name: /Anything you want to say/ }).fill('I need a minute.');
+    const started = Date.now();
+    await A.page.getByRole('button', { name: 'Pause now' }).click();
+    await T.page.locator('.rupture-banner.open').waitFor({ timeout: 1000 });
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1000, `rupture visible after ${elapsed} ms`);
+    const banner = await T.page.locator('.rupture-banner.open').innerText();
+    assert.match(banner, /Flooding: Pause requested/);
+    assert.match(banner, /Partner A with Partner B/);
+    assert.match(banner, /I need a minute/);
+
+    await A.page.getByRole('heading', { name: 'You asked for a pause' }).waitFor();
+    await B.page.getByRole('heading', { name: 'We are taking a pause' }).waitFor();
+    await screenshots(A, 'partner-paused');
+    await screenshots(T, 'therapist-open-rupture');
+    await axeAt(T, 'therapist open rupture');
+    await axeAt(A, 'partner paused');
+
+    // A private note, and the repair with its own private note.
+    await T.page.getByRole('textbox', { name: 'New note' }).fill(SECRET_NOTE);
+    await T.page.getByRole('button', { name: 'Save note' }).click();
+    await T.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
+
+    await T.page.getByRole('combobox', { name: 'How it was repaired' }).selectOption('discuss_what_happened');
+    await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(SECRET_REPAIR_NOTE);
+    await T.page.getByRole('button', { name: 'Mark repaired' }).click();
+    await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
+    const timeline = await T.page.locator('.timeline').innerText();
+    assert.match(timeline, /repaired after .*Talk about what just happened/);
+    await T.page.locator('.notes-list').getByText(SECRET_REPAIR_NOTE).waitFor();
+
+    await T.page.getByRole('button', { name: 'Resume' }).click();
+    await waitTurn(B, 'Your turn', 'What happened');
+    await A.page.getByRole('heading', { name: 'You asked for a pause' }).waitFor({ state: 'hidden' });
+  });
+
+  it('a repair attempt by one partner can be accepted by the other', async () => {
+    await B.page.getByRole('button', { name: 'Let me try again' }).click();
+    await B.page.getByRole('textbox', { name: /What you would like to say/ }).fill('Sorry, can I say that more gently?');
+    await B.page.getByRole('button', { name: 'Send', exact: true }).click();
+    await A.page.getByRole('heading', { name: 'Partner B would like to try again' }).waitFor();
+    await A.page.getByRole('button', { name: 'I’m open to that' }).click();
+    await A.page.getByRole('heading', { name: 'Partner B would like to try again' }).waitFor({ state: 'detached' });
+  });
+
+  it('round 2: partner B speaks; partner A reloads mid-turn and comes back where they were', async () => {
+    const words = {
+      happened: 'At dinner you looked at your phone the whole time.',
+      did: 'I got short with you and left the table.',
+      request: 'Put the phone away when we eat.',
+      reflection1: 'You felt shut out when I was on my phone.',
+      response: 'I did not know it hurt that much. I want to be with you.',
+      rating: '8',
+    };
+    await speakerRound(B, A, 'Partner B', 'Partner A', words, { reloadListener: true });
+    await A.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
+    await B.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
+    await T.page.locator('.turn-who', { hasText: 'The session has ended' }).waitFor();
+    await screenshots(A, 'partner-ended');
+    await screenshots(T, 'therapist-ended');
+    await axeAt(A, 'partner ended');
+    await axeAt(T, 'therapist ended');
+  });
+
+  it('never shows a partner the therapist\'s private notes, in the page or on the wire', async () => {
+    for (const secret of [SECRET_NOTE, SECRET_REPAIR_NOTE]) {
+      assert.ok((await T.page.content()).includes(secret), 'the therapist sees the note (the check is live)');
+      assert.ok(T.received.some((f) => f.includes(secret)), 'the note reached the therapist on the wire');
+      for (const [name, p] of [['A', A], ['B', B]]) {
+        assert.ok(!(await p.page.content()).includes(secret), `partner ${name}'s page shows a private note`);
+        assert.ok(!p.received.some((f) => f.includes(secret)), `partner ${name} received a private note`);
+      }
+    }
+    for (const [name, p] of [['A', A], ['B', B]]) {
+      const types = p.received.map((f) => JSON.parse(f)).filter((m) => m.type === 'event').map((m) => m.event.type);
+      assert.ok(types.includes('turn'), `partner ${name} received events`);
+      for (const hidden of ['note', 'rupture_suspected', 'rupture_dismissed']) {
+        assert.ok(!types.includes(hidden), `partner ${name} received a ${hidden} event`);
+      }
+    }
+  });
+
+  it('has no serious or critical axe-core violations on any page it visited', () => {
+    assert.deepEqual(axeFindings, []);
+  });
+
+  it('ran without page errors or Content-Security-Policy violations', () => {
+    for (const p of [A, B, T]) assert.deepEqual(p.problems, []);
+  });
+});
