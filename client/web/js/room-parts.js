@@ -21,7 +21,8 @@ export function turnBar(model) {
   const you = model.role;
   const parts = [];
   if (s.status === 'ended') {
-    parts.push(h('p', { class: 'turn-who' }, 'The session has ended'));
+    const why = s.ended_reason === 'therapist' ? ' (ended by the therapist)' : s.ended_reason === 'completed' ? ' (completed)' : '';
+    parts.push(h('p', { class: 'turn-who' }, 'The session has ended', h('span', { class: 'turn-step' }, why)));
   } else if (s.status === 'waiting_consent') {
     parts.push(h('p', { class: 'turn-who' }, 'Getting ready'));
   } else if (s.step) {

@@ -41,6 +41,7 @@ export class TherapistView {
     this.threadsEl = h('div', { class: 'thread-slot' });
     this.timelineEl = h('div', { class: 'timeline-body' });
     this.notesListEl = h('ol', { class: 'notes-list' });
+    this.logEl = h('ol', { class: 'session-log', reversed: true });
 
     const side = [];
     if (!readOnly) {
@@ -49,6 +50,12 @@ export class TherapistView {
     side.push(
       h('section', { class: 'card timeline', 'aria-labelledby': 'timeline-h' }, h('h2', { id: 'timeline-h' }, 'Rupture timeline'), this.timelineEl),
       this.buildNotes(),
+      h(
+        'section',
+        { class: 'card', 'aria-labelledby': 'log-h' },
+        h('h2', { id: 'log-h' }, 'Session log'),
+        h('details', {}, h('summary', {}, 'Everything that happened, newest first'), this.logEl),
+      ),
     );
 
     replaceChildren(
@@ -270,6 +277,16 @@ export class TherapistView {
     this.renderTimeline();
     this.renderNotes();
     this.renderControls();
+    this.renderLog();
+  }
+
+  renderLog() {
+    const m = this.model;
+    const items = m
+      .orderedEvents()
+      .reverse()
+      .map(([seq, e]) => h('li', { dataset: { seq: String(seq) } }, h('span', { class: 'time' }, formatClock(e.at)), ' ', logText(m, e)));
+    replaceChildren(this.logEl, items);
   }
 
   renderControls() {
@@ -552,6 +569,46 @@ export class TherapistView {
     for (const el of this.alertsEl.querySelectorAll('.since')) {
       el.textContent = formatDuration(Date.now() - Number(el.dataset.openedAt));
     }
+  }
+}
+
+function logText(m, e) {
+  const who = staffRoleName(e.by);
+  switch (e.type) {
+    case 'room_created':
+      return `Room created (${e.exercise}); ${staffRoleName(e.first_speaker)} speaks first.`;
+    case 'joined':
+      return `${who} joined.`;
+    case 'left':
+      return `${who} left (${e.reason}).`;
+    case 'consented':
+      return `${who} agreed to the session.`;
+    case 'turn': {
+      const def = m.stepDef(e.step);
+      return `${who}: ${def ? def.title : e.step} (round ${e.round + 1}).`;
+    }
+    case 'control':
+      return `${who}: ${e.action}.`;
+    case 'pause_requested':
+      return `${who} asked for a pause${e.note ? `: “${e.note}”` : '.'}`;
+    case 'repair_attempt':
+      return `${who} tried to repair${e.text ? `: “${e.text}”` : '.'}`;
+    case 'repair_accepted':
+      return `${who} accepted the repair attempt.`;
+    case 'rupture_opened':
+    case 'rupture_suspected':
+    case 'rupture_confirmed': {
+      const verb = { rupture_opened: 'opened', rupture_suspected: 'suspected', rupture_confirmed: 'confirmed' }[e.type];
+      return `Rupture ${e.rupture.id} ${verb}: ${RUPTURE_KIND[e.rupture.kind] || e.rupture.kind}, ${m.markerLabel(e.rupture.marker)} (${staffRoleName(e.rupture.who)}).`;
+    }
+    case 'rupture_dismissed':
+      return `Rupture ${e.rupture_id} dismissed${e.note ? `: “${e.note}”` : '.'}`;
+    case 'rupture_repaired':
+      return `Rupture ${e.rupture_id} repaired (${e.how === 'therapist_strategy' ? m.strategyLabel(e.strategy) : REPAIR_HOW[e.how] || e.how}).`;
+    case 'note':
+      return `Private note${e.rupture_id ? ` on rupture ${e.rupture_id}` : ''}: “${e.text}”`;
+    default:
+      return `${e.type.replace(/_/g, ' ')} (${who}).`;
   }
 }
 
