@@ -626,10 +626,13 @@ static void pump_lines(join_session *s)
             continue;
         }
         if (cli_form_active(&s->form) && !s->turn_pending) {
+            if (!s->interactive) { /* a piped answer is echoed, so the output reads like a dialogue
+                                    */
+                cli_put_clean(s->out, line);
+                fputc('\n', s->out);
+            }
             int r = cli_form_answer(&s->form, json_object_get(s->ack, "vocab"), line, s->out);
             pop_line(s);
-            if (!s->interactive)
-                fputc('\n', s->out);
             if (r == 1) {
                 json_t *turn = json_pack("{s:s,s:s,s:O}", "type", "turn", "step",
                                          sget(s->form.step, "id"), "input", s->form.input);
@@ -709,6 +712,8 @@ static int run(join_session *s, const cli_invite *inv)
             return CLI_EXIT_FAIL;
         }
     }
+    if (cli_form_active(&s->form))
+        fputc('\n', s->out); /* end the open question's line */
     cli_ws_close(&s->ws, 1000);
     fflush(s->out);
     return s->exit_code;

@@ -1,0 +1,121 @@
+// offline.test.mjs - `attune room`, `attune token`, `attune replay` on a data
+// directory without a server: output format, exit codes, bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { attune, tempDir, invitations } from './helpers.mjs';
+
+const LINE = /^invite (partner_a|partner_b|therapist) http:\/\/127\.0\.0\.1:8123\/#token=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+test('room create prints the three invitation lines and stores seq 1', () => {
+  const dir = path.join(tempDir(), 'data');
+  const r = attune(['room', 'create', '--data', dir, '--exercise', 'demon_dialogue', '--base-url', 'http://127.0.0.1:8123/']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 3);
+  assert.deepEqual(lines.map((l) => l.split(' ')[1]), ['partner_a', 'partner_b', 'therapist']);
+  for (const l of lines) assert.match(l, LINE);
+  const room = /created room (\S+) \(demon_dialogue\)/.exec(r.stderr)[1];
+  // The key file is created like the server creates it: mode 0600.
+  assert.equal(fs.statSync(path.join(dir, 'secret.key')).mode & 0o777, 0o600);
+  const list = attune(['room', 'list', '--data', dir]);
+  assert.equal(list.code, 0);
+  assert.match(list.stdout, new RegExp(`^${room}\\s+demon_dialogue\\s+\\S+Z\\s+1$`, 'm'));
+  const rep = attune(['replay', '--data', dir, '--room', room, '--no-color']);
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.match(rep.stdout, /^\s+1 \+0:00  system\s+room created: Recognising the demon dialogue \(demon_dialogue\), partner_a speaks first$/m);
+  assert.match(rep.stdout, /^-- 1 events, waiting for consent$/m);
+  // Tokens name the room and the role (payload is base64url "v1|room|role|expiry|nonce").
+  const inv = invitations(r.stdout);
+  for (const role of ['partner_a', 'partner_b', 'therapist']) {
+    const payload = Buffer.from(inv[role].token.split('.')[0], 'base64url').toString();
+    const [v, pr, prole, exp] = payload.split('|');
+    assert.equal(v, 'v1');
+    assert.equal(pr, room);
+    assert.equal(prole, role);
+    const ttl = Number(exp) - Date.now() / 1000;
+    assert.ok(ttl > 7 * 86400 - 60 && ttl <= 7 * 86400 + 1, `ttl ${ttl}`);
+  }
+});
+
+test('room create: chosen id, --ttl, first speaker; a duplicate id fails', () => {
+  const dir = tempDir();
+  const r = attune(['room', 'create', '--data', dir, '--room', 'clinic-7', '--ttl', '60', '--first-speaker', 'partner_b']);
+  assert.equal(r.code, 0, r.stderr);
+  const payload = Buffer.from(invitations(r.stdout).therapist.token.split('.')[0], 'base64url').toString();
+  const ttl = Number(payload.split('|')[3]) - Date.now() / 1000;
+  assert.ok(ttl > 50 && ttl <= 61, `ttl ${ttl}`);
+  assert.match(attune(['replay', '--data', dir, '--room', 'clinic-7', '--no-color']).stdout, /partner_b speaks first/);
+  const again = attune(['room', 'create', '--data', dir, '--room', 'clinic-7']);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /exists/);
+  assert.equal(again.stdout, '');
+});
+
+test('token: one line per role, observer allowed, errors for bad input', () => {
+  const dir = tempDir();
+  assert.equal(attune(['room', 'create', '--data', dir, '--room', 'r1']).code, 0);
+  for (const role of ['partner_a', 'partner_b', 'therapist', 'observer']) {
+    const t = attune(['token', '--data', dir, '--room', 'r1', '--role', role, '--ttl', '120']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/);
+    const payload = Buffer.from(t.stdout.split('.')[0], 'base64url').toString().split('|');
+    assert.deepEqual(payload.slice(0, 3), ['v1', 'r1', role]);
+  }
+  const cases = [
+    [['token', '--data', dir, '--room', 'r1', '--role', 'system'], 2, /--role must be/],
+    [['token', '--data', dir, '--room', 'r1'], 2, /required/],
+    [['token', '--data', dir, '--room', 'nope', '--role', 'observer'], 1, /no room 'nope'/],
+    [['token', '--data', dir, '--room', 'bad id!', '--role', 'observer'], 2, /--room/],
+    [['token', '--data', dir, '--room', 'r1', '--role', 'therapist', '--ttl', '0'], 2, /--ttl/],
+    [['token', '--data', path.join(dir, 'missing'), '--room', 'r1', '--role', 'therapist'], 1, /no event store/],
+    [['room', 'create', '--data', dir, '--exercise', 'yoga'], 2, /unknown exercise 'yoga'; known:.*enactment/],
+    [['room', 'create'], 2, /--data DIR is required/],
+    [['room', 'create', '--data', dir, '--base-url', 'ftp://x'], 2, /--base-url/],
+    [['room', 'create', '--data', dir, '--bogus'], 2, /unknown option --bogus/],
+    [['room', 'frobnicate'], 2, /usage/],
+    [['replay', '--data', dir, '--room', 'nope'], 1, /no room 'nope'/],
+    [['replay', '--data', dir, '--room', 'r1', '--speed', '-1'], 2, /--speed/],
+    [['replay', '--data', dir, '--room', 'r1', '--color', '--no-color'], 2, /exclude/],
+    [['join', 'ftp://x/#token=a'], 2, /invitation URL/],
+    [['join', 'http://127.0.0.1:9/'], 2, /no #token/],
+    [['join'], 2, /missing argument/],
+    [['launch'], 2, /unknown command/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = attune(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re, args.join(' '));
+  }
+});
+
+test('every subcommand documents itself with --help', () => {
+  for (const args of [[], ['room', 'create'], ['room', 'list'], ['token'], ['replay'], ['join']]) {
+    const r = attune([...args, '--help']);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /^usage: attune/);
+    assert.match(r.stdout, /exit codes/);
+  }
+  assert.match(attune(['replay', '--help']).stdout, /--follow[\s\S]*--verify/);
+});
+
+test('replay refuses a log that does not fold', (t) => {
+  const dir = tempDir();
+  assert.equal(attune(['room', 'create', '--data', dir, '--room', 'r1']).code, 0);
+  // Append a turn before anyone consented: it cannot follow room_created.
+  const turn = JSON.stringify({ type: 'turn', at: Date.now(), by: 'partner_a', step: 'what_happened', round: 0, input: { what_happened: 'x' } });
+  const py = spawnSync('python3', ['-c',
+    'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("INSERT INTO events (room, seq, payload) VALUES (?, 2, ?)", ("r1", sys.argv[2].encode())); c.commit()',
+    path.join(dir, 'attune.db'), turn], { encoding: 'utf8' });
+  if (py.error) {
+    t.skip('python3 is needed to write a corrupt log');
+    return;
+  }
+  assert.equal(py.status, 0, py.stderr);
+  const r = attune(['replay', '--data', dir, '--room', 'r1', '--no-color', '--verify']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /does not fold at seq 2/);
+  assert.doesNotMatch(r.stdout, /state hash/);
+});
