@@ -29,13 +29,15 @@ ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_'
 for t in fuzz_msg fuzz_room; do
   work=$(mktemp -d)
   if [ "$t" = fuzz_msg ]; then cp tests/corpus/valid/* "$work"/; else cp tests/fuzz/room-seeds/* "$work"/; fi
-  ./build-fuzz/tests/fuzz/$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 \
-    -artifact_prefix=tests/fuzz/crashers/ "$work" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)' || true
-  rm -rf "$work"
-  # A crash makes libFuzzer exit non-zero and leave a file in crashers/.
-  if ls tests/fuzz/crashers/crash-* tests/fuzz/crashers/leak-* >/dev/null 2>&1; then
-    echo "fuzz: $t found a crash (see tests/fuzz/crashers/)"; exit 1
+  # A crash makes libFuzzer exit non-zero and save the input in crashers/.
+  if ! ./build-fuzz/tests/fuzz/$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+      -print_final_stats=1 -artifact_prefix="tests/fuzz/crashers/${t#fuzz_}-" "$work" >"$work.log" 2>&1; then
+    tail -40 "$work.log"
+    echo "fuzz: $t failed (saved input in tests/fuzz/crashers/)"
+    exit 1
   fi
+  echo "$t: $(grep -E '^stat::number_of_executed_units' "$work.log" | awk '{print $2}') inputs, no crash"
+  rm -rf "$work" "$work.log"
 done
 
 # (the protocol schema tests run inside ctest above)
