@@ -64,11 +64,7 @@ async function waitHealthy(base, child, deadlineMs) {
   }
 }
 
-/** Starts a server with a fresh demo room; resolves with its base URL and invitations. */
-export async function startServer() {
-  const port = await freePort();
-  const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
-  const base = `http://127.0.0.1:${port}`;
+async function spawnServer(port, data, base) {
   const child = spawn(
     serverBinary(),
     [
@@ -89,7 +85,7 @@ export async function startServer() {
   await new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`no invitations printed; stderr:\n${stderr}`)), 10000);
-    child.on('exit', (code) => {
+    child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`attune-server exited with ${code}; stderr:\n${stderr}`));
     });
@@ -107,16 +103,34 @@ export async function startServer() {
   });
   child.removeAllListeners('exit');
   await waitHealthy(base, child, 5000);
+  return { child, invites };
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+/** Starts a server with a fresh demo room; resolves with its base URL and invitations. */
+export async function startServer() {
+  const port = await freePort();
+  const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
+  const base = `http://127.0.0.1:${port}`;
+  let { child, invites } = await spawnServer(port, data, base);
   return {
     base,
     invites,
-    stderr: () => stderr,
+    /** Stops the server (SIGTERM) and starts it again on the same port and data. */
+    async restart() {
+      const code = await stopChild(child);
+      if (code !== 0) throw new Error(`attune-server exited with ${code} on SIGTERM`);
+      ({ child, invites } = await spawnServer(port, data, base));
+      return invites;
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       await rm(data, { recursive: true, force: true });
     },
   };

@@ -155,6 +155,20 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     assert.match(live, /Your turn: What happened/, 'the turn change is announced in the live region');
   });
 
+  it('reconnects by itself after the server restarts, resumes from the last seq and keeps unsent words', async () => {
+    const unsent = 'Half a thought I have not sent yet';
+    await textbox(A, 'What happened').fill(unsent);
+    const invitesAfter = await server.restart();
+    assert.equal(invitesAfter.partner_a, server.invites.partner_a, 'the demo room keeps its invitations');
+    // Every page notices and comes back on its own.
+    for (const p of [A, B, T]) await p.page.locator('#connection[data-status="open"]').waitFor({ timeout: 15000 });
+    await waitTurn(A, 'Your turn', 'What happened');
+    assert.equal(await textbox(A, 'What happened').inputValue(), unsent);
+    const hellos = A.sent.map((f) => JSON.parse(f)).filter((m) => m.type === 'hello');
+    assert.ok(hellos.length >= 2, 'a second hello after the restart');
+    assert.ok(hellos[hellos.length - 1].resume_from > 0, 'the reconnect resumes from the last seq seen');
+  });
+
   it('round 1: partner A speaks, one reflection is rejected and tried again', async () => {
     await speakerRound(
       A,
