@@ -288,9 +288,8 @@ static void room_reset_live(srv_room *r)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->jobs))
     {
         srv_job *job = lws_container_of(d, srv_job, link);
-        if (job->generation != r->generation)
-            continue;
-        for (int i = 0; i < job->n; i++) {
+        /* (no `continue` inside lws_start_foreach_dll: it skips the advance) */
+        for (int i = 0; job->generation == r->generation && i < job->n; i++) {
             att_error err = {0};
             if (att_room_apply(r->live, &job->events[i], &err) < 0) {
                 room_rebuild(r, "reapply failed");
@@ -539,9 +538,9 @@ static void broadcast_events(srv_room *r, srv_job *job)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        if (c->replaying || c->state != CONN_MEMBER)
-            continue; /* a catching-up member reads these from the log */
-        for (int i = 0; i < job->n; i++) {
+        /* A catching-up member reads these from the log. */
+        int live = !c->replaying && c->state == CONN_MEMBER;
+        for (int i = 0; live && i < job->n; i++) {
             if (!att_event_visible_to(job->events[i].type, c->role))
                 continue;
             if (!frames[i])
@@ -619,12 +618,12 @@ static void broadcast_state(srv_room *r)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        if (c->replaying || c->state != CONN_MEMBER || c->role < 0 || c->role > 3)
-            continue;
-        if (!by_role[c->role])
-            by_role[c->role] = srv_state_frame(&r->durable, c->role);
-        if (by_role[c->role])
-            srv_conn_send(c, by_role[c->role]);
+        if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role <= 3) {
+            if (!by_role[c->role])
+                by_role[c->role] = srv_state_frame(&r->durable, c->role);
+            if (by_role[c->role])
+                srv_conn_send(c, by_role[c->role]);
+        }
     }
     lws_end_foreach_dll(d);
     for (int i = 0; i < 4; i++)
