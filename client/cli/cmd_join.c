@@ -688,20 +688,24 @@ static int run(join_session *s, const cli_invite *inv)
             break;
         }
         int64_t now = mono_ms();
-        /* Leaving: /quit, or the end of piped input once nothing is outstanding. */
-        if (s->quit_deadline && (s->n_pending == 0 || now >= s->quit_deadline))
-            break;
-        if (s->stdin_eof && !s->q_head && s->n_pending == 0 && s->authed) {
+        /* Leaving (/quit, or the end of piped input): once every request has
+         * its reply, wait a moment more for the events and state behind it. */
+        int leaving = s->quit_deadline || (s->stdin_eof && !s->q_head);
+        if (leaving && s->n_pending == 0 && s->authed) {
             if (!drain_until)
-                drain_until = now + DRAIN_MS; /* let the events of the last reply arrive */
+                drain_until = now + DRAIN_MS;
             else if (now >= drain_until)
                 break;
         } else {
             drain_until = 0;
         }
+        if (s->quit_deadline && now >= s->quit_deadline)
+            break;
         struct pollfd fds[2] = {{s->ws.fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
         int nfds = s->stdin_eof ? 1 : 2;
-        int64_t deadline = s->quit_deadline ? s->quit_deadline : drain_until;
+        int64_t deadline = drain_until;
+        if (s->quit_deadline && (!deadline || s->quit_deadline < deadline))
+            deadline = s->quit_deadline;
         int timeout = deadline ? (int)(deadline > now ? deadline - now : 0) : -1;
         if (poll(fds, (nfds_t)nfds, timeout) < 0)
             continue;
