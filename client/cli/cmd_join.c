@@ -669,7 +669,7 @@ static int run(join_session *s, const cli_invite *inv)
     while (!s->quit) {
         const char *data;
         size_t len;
-        int got;
+        int got = 0;
         while (!s->quit && (got = cli_ws_next(&s->ws, &data, &len)) == 1)
             on_server_message(s, data, len);
         if (got < 0) {
