@@ -151,8 +151,9 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await waitTurn(B, 'Partner A', 'What happened');
     assert.match(await A.page.locator('.role-pill').innerText(), /You are the speaker/);
     assert.match(await B.page.locator('.role-pill').innerText(), /You are the listener/);
-    const live = await A.page.locator('#announce').innerText();
-    assert.match(live, /Your turn: What happened/, 'the turn change is announced in the live region');
+    // The turn change is announced in the polite live region.
+    await A.page.waitForFunction(() => /Your turn: What happened/.test(document.getElementById('announce').textContent));
+    assert.equal(await A.page.locator('#announce').getAttribute('aria-live'), 'polite');
   });
 
   it('reconnects by itself after the server restarts, resumes from the last seq and keeps unsent words', async () => {
@@ -304,6 +305,9 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
   });
 
   it('ran without page errors or Content-Security-Policy violations', () => {
-    for (const p of [A, B, T]) assert.deepEqual(p.problems, []);
+    // While the server restarts, Chromium itself logs each refused reconnect
+    // attempt; that is the browser reporting the outage, not a page problem.
+    const outage = /^console: WebSocket connection to '.*' failed/;
+    for (const p of [A, B, T]) assert.deepEqual(p.problems.filter((x) => !outage.test(x)), []);
   });
 });

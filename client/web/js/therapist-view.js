@@ -44,9 +44,8 @@ export class TherapistView {
     this.logEl = h('ol', { class: 'session-log', reversed: true });
 
     const side = [];
-    if (!readOnly) {
-      side.push(this.buildControls(), this.buildMarkForm());
-    }
+    const controls = readOnly ? null : this.buildControls();
+    if (!readOnly) side.push(this.buildMarkForm());
     side.push(
       h('section', { class: 'card timeline', 'aria-labelledby': 'timeline-h' }, h('h2', { id: 'timeline-h' }, 'Rupture timeline'), this.timelineEl),
       this.buildNotes(),
@@ -75,6 +74,7 @@ export class TherapistView {
             this.presenceEl,
             this.consentEl,
             this.stepEl,
+            controls,
             this.offersEl,
             this.threadsEl,
           ),
