@@ -3,7 +3,7 @@
 // (never a downloaded browser), records every WebSocket frame a page
 // receives, runs axe-core and saves screenshots under tests/artifacts/.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -28,13 +28,21 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-function serverBinary() {
+function builtBinary(...parts) {
   const buildDir = process.env.ATTUNE_BUILD_DIR || join(repo, 'build');
-  const bin = join(buildDir, 'server', 'attune-server');
+  const bin = join(buildDir, ...parts);
   if (!existsSync(bin)) {
-    throw new Error(`attune-server not found at ${bin}: build it first (sh deploy/build.sh) or set ATTUNE_BUILD_DIR`);
+    throw new Error(`${bin} not found: build it first (sh deploy/build.sh) or set ATTUNE_BUILD_DIR`);
   }
   return bin;
+}
+
+const serverBinary = () => builtBinary('server', 'attune-server');
+
+function run(bin, args) {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, (err, stdout, stderr) => (err ? reject(new Error(`${bin} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+  });
 }
 
 function freePort() {
@@ -122,6 +130,14 @@ export async function startServer() {
   return {
     base,
     invites,
+    /** An observer invitation for the demo room, made with the `attune` command-line tool. */
+    async observerUrl() {
+      const cli = builtBinary('client', 'attune');
+      const list = await run(cli, ['room', 'list', '--data', data]);
+      const room = list.split('\n')[1].split(/\s+/)[0];
+      const token = (await run(cli, ['token', '--data', data, '--room', room, '--role', 'observer'])).trim();
+      return `${base}/#token=${token}`;
+    },
     /** Stops the server (SIGTERM) and starts it again on the same port and data. */
     async restart() {
       const code = await stopChild(child);

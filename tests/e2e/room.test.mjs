@@ -300,6 +300,22 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     }
   });
 
+  it('gives an observer the therapist view, read-only', async () => {
+    const O = await openParticipant(browser, await server.observerUrl(), 1280);
+    await O.page.locator('#connection[data-status="open"]').waitFor();
+    await O.page.getByText('You are observing this room').waitFor();
+    await O.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
+    assert.match(await O.page.locator('.timeline').innerText(), /Flooding: Pause requested/);
+    for (const name of ['Next step', 'Mark rupture', 'Save note', 'Mark repaired', 'End session']) {
+      assert.equal(await O.page.getByRole('button', { name }).count(), 0, `observer has no "${name}" button`);
+    }
+    assert.match(await O.page.locator('#role-label').innerText(), /Observer/);
+    await screenshots(O, 'observer');
+    await axeAt(O, 'observer');
+    assert.deepEqual(O.problems, []);
+    await O.context.close();
+  });
+
   it('has no serious or critical axe-core violations on any page it visited', () => {
     assert.deepEqual(axeFindings, []);
   });

@@ -29,8 +29,9 @@ function speak(region, text) {
 }
 
 let toastTimer = null;
-function notify(text) {
+function notify(text, kind) {
   toastEl.textContent = text;
+  toastEl.dataset.kind = kind || 'message';
   toastEl.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => {
@@ -94,7 +95,7 @@ function start() {
           if (!msg.id) notify(kindError(msg));
           break;
         case 'bye':
-          if (msg.reason === 'shutdown') notify('The server is restarting. We will reconnect by ourselves.');
+          if (msg.reason === 'shutdown') notify('The server is restarting. We will reconnect by ourselves.', 'connection');
           break;
         default:
           break;
@@ -102,6 +103,7 @@ function start() {
     },
     onStatus(status, detail) {
       setConnection(status, detail);
+      if (status === 'open' && toastEl.dataset.kind === 'connection') toastEl.hidden = true;
       if (view) view.setOnline(status === 'open');
       if (status === 'failed' && detail.reason === 'bad_token') {
         showProblem('This link does not work', kindError({ code: 'bad_token' }));
