@@ -201,8 +201,13 @@ export async function screenshots(p, name) {
   for (const width of [375, 1280]) {
     await p.page.setViewportSize({ width, height: 860 });
     await p.page.evaluate(() => window.scrollTo(0, 0));
-    await p.page.waitForTimeout(150);
-    await p.page.screenshot({ path: join(artifacts, `${name}-${width}.png`), fullPage: true });
+    await p.page.waitForTimeout(100);
+    // A viewport as tall as the page, so sticky bars sit where a reader
+    // scrolling to the end would see them.
+    const height = await p.page.evaluate(() => document.documentElement.scrollHeight);
+    await p.page.setViewportSize({ width, height: Math.max(860, height) });
+    await p.page.waitForTimeout(100);
+    await p.page.screenshot({ path: join(artifacts, `${name}-${width}.png`) });
   }
   await p.page.setViewportSize({ width: p.width, height: 860 });
 }

@@ -119,9 +119,8 @@ export class PartnerView {
     );
 
     const canCare = s.status !== 'ended' && !waiting;
-    this.actionBar.hidden = false;
-    this.pauseBtn.disabled = !canCare;
-    this.repairBtn.disabled = !canCare;
+    // Before both agree nothing is running yet, and after the end nothing can be paused.
+    this.actionBar.hidden = !canCare;
     this.pauseBtn.textContent = s.status === 'paused' ? 'Paused' : 'I need a pause';
     this.pauseBtn.setAttribute('aria-pressed', s.status === 'paused' ? 'true' : 'false');
   }
