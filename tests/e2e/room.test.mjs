@@ -159,10 +159,18 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
   it('reconnects by itself after the server restarts, resumes from the last seq and keeps unsent words', async () => {
     const unsent = 'Half a thought I have not sent yet';
     await textbox(A, 'What happened').fill(unsent);
+    const hellosBefore = [A, B, T].map((p) => p.sent.filter((f) => f.includes('"type":"hello"')).length);
     const invitesAfter = await server.restart();
     assert.equal(invitesAfter.partner_a, server.invites.partner_a, 'the demo room keeps its invitations');
-    // Every page notices and comes back on its own.
-    for (const p of [A, B, T]) await p.page.locator('#connection[data-status="open"]').waitFor({ timeout: 15000 });
+    // Every page notices and comes back on its own: a new hello, then connected.
+    const until = Date.now() + 15000;
+    for (const [i, p] of [A, B, T].entries()) {
+      while (p.sent.filter((f) => f.includes('"type":"hello"')).length <= hellosBefore[i]) {
+        assert.ok(Date.now() < until, 'a page did not reconnect within 15 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await p.page.locator('#connection[data-status="open"]').waitFor({ timeout: 15000 });
+    }
     await waitTurn(A, 'Your turn', 'What happened');
     assert.equal(await textbox(A, 'What happened').inputValue(), unsent);
     const hellos = A.sent.map((f) => JSON.parse(f)).filter((m) => m.type === 'hello');
