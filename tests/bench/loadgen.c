@@ -165,7 +165,7 @@ struct gen {
     const char *tokens_path;
     int rooms_wanted, room_offset, connections_wanted;
     int window;
-    double rate, duration_s, warmup_s, settle_s;
+    double rate, duration_s, warmup_s, settle_s, setup_timeout_s;
     int connect_parallel;
     pid_t server_pid;
     int verbose;
@@ -917,7 +917,8 @@ static int complete_rooms(gen *g)
  * in every complete room. */
 static void setup(gen *g)
 {
-    int64_t start = bench_now_ns(), deadline = start + 300 * NS_PER_S, report = start;
+    int64_t start = bench_now_ns(), report = start;
+    int64_t deadline = start + (int64_t)(g->setup_timeout_s * NS_PER_S);
     int next = 0;
     while (g->setup_done < g->n_members && bench_now_ns() < deadline) {
         while (g->setup_inflight < g->connect_parallel && next < g->n_members)
@@ -935,8 +936,9 @@ static void setup(gen *g)
         while (rooms_active(g) < want && bench_now_ns() < until)
             poll_once(g, 5 * NS_PER_MS);
     }
-    printf("setup: %d of %d connections authenticated in %.1f s (%d failed)", g->ready,
-           g->n_members, (double)(bench_now_ns() - start) / NS_PER_S, g->failed);
+    printf("setup: %d of %d connections authenticated in %.1f s (%d failed, %d still pending)",
+           g->ready, g->n_members, (double)(bench_now_ns() - start) / NS_PER_S, g->failed,
+           g->setup_inflight + (g->n_members - next));
     if (g->mode != MODE_IDLE)
         printf("; %d of %d rooms active (both consents)", rooms_active(g), g->n_rooms);
     printf("\n");
@@ -1082,7 +1084,8 @@ static void run_idle(gen *g)
                (double)(rss_after - rss_before) * 1024.0 / g->ready,
                (double)rss_after * 1024.0 / g->ready);
     } else {
-        printf("  server RSS: unknown (no --server-pid)\n");
+        printf("  server RSS: unknown (%s)\n",
+               g->server_pid <= 0 ? "no --server-pid" : "unreadable, or no connection");
     }
     printf("  held idle for %.1f s after a %.1f s settle\n", g->duration_s, g->settle_s);
     print_cpu(&a, &b);
@@ -1264,6 +1267,7 @@ static void usage(FILE *out)
             "  --warmup S            seconds before measuring (3)\n"
             "  --settle S            idle: seconds between setup and measuring (2)\n"
             "  --connect-parallel K  connections handshaking at once (256)\n"
+            "  --setup-timeout S     give up on connections not authenticated by then (120)\n"
             "  --verbose             progress on stderr\n");
 }
 
@@ -1283,6 +1287,7 @@ int main(int argc, char **argv)
     g->warmup_s = 3;
     g->settle_s = 2;
     g->connect_parallel = 256;
+    g->setup_timeout_s = 120;
     static const struct option opts[] = {{"mode", required_argument, 0, 'm'},
                                          {"tokens", required_argument, 0, 't'},
                                          {"host", required_argument, 0, 'H'},
@@ -1299,6 +1304,7 @@ int main(int argc, char **argv)
                                          {"warmup", required_argument, 0, 'W'},
                                          {"settle", required_argument, 0, 'S'},
                                          {"connect-parallel", required_argument, 0, 'c'},
+                                         {"setup-timeout", required_argument, 0, 'T'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -1355,6 +1361,9 @@ int main(int argc, char **argv)
             break;
         case 'c':
             g->connect_parallel = atoi(optarg);
+            break;
+        case 'T':
+            g->setup_timeout_s = atof(optarg);
             break;
         case 'v':
             g->verbose = 1;
