@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# run-bench.sh - issue 4's server benchmark: builds attune-server and loadgen,
+# creates the rooms with `attune-server --create-room`, then for each mode
+# starts a fresh server on that data directory pinned to one CPU (taskset -c
+# $SERVER_CPU, store thread included), runs the load generator pinned to
+# another CPU (taskset -c $GEN_CPU) and prints every figure.
+#
+#   closed  1,000 rooms, every client keeps $WINDOW commands in flight
+#   open    3,000 commands/s in total over 1,000 other rooms (one a second
+#           per person)
+#   idle    19,000 connections in ceil(19,000/3) rooms, authenticated, idle
+#
+# The server runs with its per-connection rate limit raised (--rate/--burst)
+# because a closed loop is meant to find the server's ceiling, not the
+# limiter's; the open loop's one message a second per client is far below
+# the default limit anyway.
+#
+# Environment overrides: BUILD_DIR, PORT, SERVER_CPU, GEN_CPU, IDLE_CONNS,
+# CLOSED_ROOMS, WINDOW, OPEN_ROOMS, OPEN_RATE, DURATION, WARMUP, MODES
+# (e.g. MODES="open idle"), KEEP_DATA=1 to keep the temp data directory,
+# SKIP_BUILD=1 to use the binaries already in BUILD_DIR.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+PORT=${PORT:-18480}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+IDLE_CONNS=${IDLE_CONNS:-19000}
+CLOSED_ROOMS=${CLOSED_ROOMS:-1000}
+WINDOW=${WINDOW:-4}
+OPEN_ROOMS=${OPEN_ROOMS:-1000}
+OPEN_RATE=${OPEN_RATE:-3000}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+MODES=${MODES:-"closed open idle"}
+
+say() { printf '== %s\n' "$*"; }
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    say "building attune-server and loadgen in $BUILD_DIR"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD_DIR" --target attune-server loadgen -j "$(nproc)" >/dev/null
+fi
+SERVER=$BUILD_DIR/server/attune-server
+LOADGEN=$BUILD_DIR/tests/bench/loadgen
+
+# One fd per connection on both sides; 19,000 connections need the hard limit.
+ulimit -n "$(ulimit -Hn)"
+
+DATA=$(mktemp -d /tmp/attune-bench.XXXXXX)
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ "${KEEP_DATA:-0}" = 1 ]; then
+        echo "data kept in $DATA"
+    else
+        rm -rf "$DATA"
+    fi
+}
+trap cleanup EXIT
+
+idle_rooms=$(((IDLE_CONNS + 2) / 3))
+need=$((CLOSED_ROOMS + OPEN_ROOMS))
+[ "$idle_rooms" -gt "$need" ] && need=$idle_rooms
+say "creating $need rooms (enactment) in $DATA"
+start=$(date +%s%N)
+"$SERVER" --data "$DATA" --port "$PORT" --create-room enactment >"$DATA/tokens.txt" 2>>"$DATA/create.log"
+seq $((need - 1)) | xargs -P 4 -I{} "$SERVER" --data "$DATA" --port "$PORT" \
+    --create-room enactment >>"$DATA/tokens.txt" 2>>"$DATA/create.log"
+echo "   $(grep -c '^room ' "$DATA/tokens.txt") rooms in $((($(date +%s%N) - start) / 1000000)) ms"
+
+start_server() {
+    taskset -c "$SERVER_CPU" "$SERVER" --data "$DATA" --port "$PORT" \
+        --rate 1000000 --burst 1000000 >"$DATA/server.out" 2>>"$DATA/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "attune-server did not start listening; its log:" >&2
+    tail -20 "$DATA/server.log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    local rc=0
+    wait "$SERVER_PID" || rc=$?
+    SERVER_PID=
+    [ "$rc" -eq 0 ] || echo "   (attune-server exited with status $rc after SIGTERM)"
+}
+
+loadgen() {
+    # Each mode connects from its own loopback source address, so one run's
+    # TIME_WAIT ports never block the next run's connections.
+    taskset -c "$GEN_CPU" "$LOADGEN" --tokens "$DATA/tokens.txt" --port "$PORT" \
+        --server-pid "$SERVER_PID" "$@"
+}
+
+say "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), " \
+    "Linux $(uname -r); server on CPU $SERVER_CPU, generator on CPU $GEN_CPU"
+for mode in $MODES; do
+    start_server
+    case $mode in
+    closed)
+        say "closed loop"
+        loadgen --mode closed --rooms "$CLOSED_ROOMS" --window "$WINDOW" \
+            --duration "$DURATION" --warmup "$WARMUP" --bind-ip 127.0.0.2
+        ;;
+    open)
+        say "open loop"
+        loadgen --mode open --rooms "$OPEN_ROOMS" --room-offset "$CLOSED_ROOMS" \
+            --rate "$OPEN_RATE" --duration "$DURATION" --warmup "$WARMUP" --bind-ip 127.0.0.3
+        ;;
+    idle)
+        say "idle connections"
+        loadgen --mode idle --connections "$IDLE_CONNS" --duration "$DURATION" \
+            --settle 3 --bind-ip 127.0.0.4
+        ;;
+    *)
+        echo "unknown mode $mode" >&2
+        exit 2
+        ;;
+    esac
+    stop_server
+done
