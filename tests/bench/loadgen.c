@@ -146,7 +146,7 @@ struct room {
 typedef struct {
     uint64_t sent[CMD_KINDS], committed[CMD_KINDS];
     uint64_t acks_with_seq, acks_without_seq, errors, events_in, states_in, byes;
-    uint64_t messages_in;
+    uint64_t messages_in, bytes_in;
     uint64_t fifo_mismatch, open_skipped, lost_deliveries;
 } counters;
 
@@ -738,6 +738,7 @@ static int on_message(void *arg, const char *text, size_t len)
                                        "reason", "status", "round", "step"};
     js_span v[8];
     g->c.messages_in++;
+    g->c.bytes_in += len;
     if (js_members(text, len, keys, 8, v) < 0 || !v[0].p) {
         snprintf(m->doom, sizeof m->doom, "server message is not an object with a type");
         return -1;
@@ -1135,8 +1136,9 @@ static void run_closed(gen *g)
     printf(")\n");
     printf("  events appended/s by the rooms' seq (incl. presence and detector events): %.0f\n",
            (double)events / secs);
-    printf("  server messages received/s: %.0f (events %.0f/s, states %.0f/s)\n",
+    printf("  server messages received/s: %.0f, %.1f MB/s of JSON (events %.0f/s, states %.0f/s)\n",
            (double)(end.messages_in - s->messages_in) / secs,
+           (double)(end.bytes_in - s->bytes_in) / secs / 1e6,
            (double)(end.events_in - s->events_in) / secs,
            (double)(end.states_in - s->states_in) / secs);
     print_latency("send to ack", &g->ack_latency);
