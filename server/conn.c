@@ -52,10 +52,14 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
     conn->leave_reason = leave_reason;
     conn->replaying = 0;
     lws_sul_cancel(&conn->hello_sul);
-    /* A slow reader's backlog is dropped (it will resume from the log);
-     * otherwise what is already queued still goes out before the bye. */
-    if (leave_reason == ATT_LEFT_SLOW_READER)
+    /* A slow reader's backlog is dropped and it leaves the room at once
+     * (it resumes from the log when it comes back); otherwise what is
+     * already queued still goes out before the bye. */
+    if (leave_reason == ATT_LEFT_SLOW_READER) {
         srv_sendq_clear(&conn->q, 0);
+        if (conn->room)
+            srv_room_detach(conn->room, conn, 1);
+    }
     if (bye_reason) {
         srv_frame *bye = srv_frame_from_json_consume(att_msg_bye(bye_reason));
         if (bye && srv_sendq_push(&conn->q, bye) < 0)
@@ -101,7 +105,11 @@ static int replay_one(int64_t seq, const char *payload, size_t len, void *arg)
         srv_conn_send(conn, f);
         srv_frame_unref(f);
     }
-    return conn->state == CONN_CLOSING ? 1 : 0;
+    if (conn->state == CONN_CLOSING)
+        return 1;
+    /* Pause before the catch-up itself could trip the slow-reader bound;
+     * the next WRITEABLE with an empty queue continues. */
+    return conn->q.bytes >= conn->srv->cfg->max_queue_bytes / 2 ? 2 : 0;
 }
 
 void srv_conn_replay_step(srv_conn *conn)
@@ -118,7 +126,7 @@ void srv_conn_replay_step(srv_conn *conn)
                                        SRV_REPLAY_CHUNK, replay_one, conn, &err);
         if (conn->state != CONN_MEMBER)
             return;
-        if (rc != 0) {
+        if (rc != 0 && rc != 2) {
             srv_log("error", "replay_failed", "{s:s,s:I,s:s}", "room", r->id, "after",
                     (json_int_t)conn->replay_after, "error", rc < 0 ? err.message : "bad event");
             srv_conn_begin_close(conn, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);

@@ -535,7 +535,8 @@ static void resync_members(srv_room *r)
 static void broadcast_events(srv_room *r, srv_job *job)
 {
     srv_frame *frames[ATT_MAX_EVENTS_PER_COMMAND] = {0};
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    /* _safe: a send can cut off a slow reader, which leaves the list. */
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
         /* A catching-up member reads these from the log. */
@@ -550,7 +551,7 @@ static void broadcast_events(srv_room *r, srv_job *job)
                 srv_conn_send(c, frames[i]);
         }
     }
-    lws_end_foreach_dll(d);
+    lws_end_foreach_dll_safe(d, d1);
     for (int i = 0; i < job->n; i++)
         srv_frame_unref(frames[i]);
 }
@@ -615,7 +616,7 @@ static void complete_job(srv_server *srv, srv_job *job)
 static void broadcast_state(srv_room *r)
 {
     srv_frame *by_role[4] = {0};
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
         if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role <= 3) {
@@ -625,7 +626,7 @@ static void broadcast_state(srv_room *r)
                 srv_conn_send(c, by_role[c->role]);
         }
     }
-    lws_end_foreach_dll(d);
+    lws_end_foreach_dll_safe(d, d1);
     for (int i = 0; i < 4; i++)
         srv_frame_unref(by_role[i]);
 }

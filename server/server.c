@@ -72,6 +72,22 @@ static void lws_signal(void *handle, int signum)
     srv_server_begin_stop(srv);
 }
 
+/* lws 4.1.6's libev plugin re-arms its one ev_timer with ev_timer_set on
+ * the still-active watcher (lws_ev_idle_cb in lib/event-libs/libev/libev.c;
+ * still so upstream), which libev ignores: a sul scheduled earlier than the
+ * armed one waits for it (a 10 s hello timeout fired only when a 30 s ping
+ * timer did). A short heartbeat sul keeps the armed timer near, so every
+ * sul fires at most SRV_HEARTBEAT_MS late. */
+#define SRV_HEARTBEAT_MS 50
+
+static void heartbeat(lws_sorted_usec_list_t *sul)
+{
+    srv_server *srv = lws_container_of(sul, srv_server, heartbeat_sul);
+    if (!srv->loop_done)
+        lws_sul_schedule(srv->ctx, 0, &srv->heartbeat_sul, heartbeat,
+                         SRV_HEARTBEAT_MS * LWS_US_PER_MS);
+}
+
 static void stop_step(lws_sorted_usec_list_t *sul)
 {
     srv_server *srv = lws_container_of(sul, srv_server, stop_sul);
@@ -98,6 +114,7 @@ static void stop_step(lws_sorted_usec_list_t *sul)
     srv_log("info", "stopped", "{s:i,s:i,s:b}", "jobs_in_flight", in_flight, "clients",
             (int)srv->conns.count, "late", late);
     srv->loop_done = 1;
+    lws_sul_cancel(&srv->heartbeat_sul);
     lws_context_destroy(srv->ctx); /* ends lws_service's ev_run */
 }
 
@@ -184,6 +201,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
         return rc;
     }
     srv_rooms_clear_stale_presence(srv);
+    heartbeat(&srv->heartbeat_sul);
     srv_log("info", "listening", "{s:s,s:i,s:I,s:s}", "listen", cfg->listen, "port", cfg->port,
             "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev");
     if (ready)

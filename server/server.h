@@ -141,6 +141,7 @@ struct srv_server {
     int clients_told;
     int loop_done;
     lws_sorted_usec_list_t stop_sul;
+    lws_sorted_usec_list_t heartbeat_sul;
     int64_t stop_deadline_ms;
 };
 

@@ -1,0 +1,196 @@
+// Hostile input: each case gets the protocol's answer (an error with its
+// code, or the specified close), and the server stays up for the next
+// client. Also: bad/expired/foreign tokens, foreign Origin, no hello, rate
+// floods, slow readers, and SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, createRoom, Client, tempDir, sleep, httpGet } from './harness.js';
+
+let srv, dir, room;
+before(async () => {
+  dir = tempDir('hostile');
+  srv = await startServer({
+    dataDir: dir,
+    args: ['--origin', 'https://clinic.example', '--hello-timeout', '1', '--rate', '20', '--burst', '40'],
+  });
+  room = createRoom(dir);
+});
+after(async () => {
+  await srv?.stop('SIGKILL');
+});
+
+async function stillUp() {
+  assert.ok(srv.alive(), 'server process is alive');
+  const h = await httpGet(`${srv.httpUrl}/healthz`);
+  assert.equal(h.status, 200);
+  const c = await Client.connect(srv.wsUrl);
+  const { ack } = await c.hello(room.tokens.observer);
+  assert.equal(ack.type, 'ack');
+  await c.close();
+}
+
+async function errorFor(payload, { binary = false, auth = false } = {}) {
+  const c = await Client.connect(srv.wsUrl);
+  if (auth) await c.hello(room.tokens.observer);
+  const at = c.msgs.length;
+  c.ws.send(payload, { binary });
+  const m = await c.waitFor((x) => x.type === 'error', { from: at });
+  // The connection stays open: a ping still gets an answer.
+  const pong = await c.request({ type: 'ping' });
+  await c.close();
+  return { m, pong };
+}
+
+test('malformed JSON, deep nesting, huge numbers, bad UTF-8, wrong types', async () => {
+  const cases = [
+    ['{"type":"hello","tok', 'bad_json'],
+    ['[' .repeat(10000) + ']'.repeat(10000), 'bad_json'],
+    ['{"a":'.repeat(10000) + '1' + '}'.repeat(10000), 'bad_json'],
+    ['{"type":"hello","token":"x","resume_from":123456789012345678901234567890}', 'bad_json'],
+    ['{"type":"hello","token":"x","resume_from":1e999}', null],
+    [Buffer.from([0x7b, 0x22, 0x74, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), 'bad_json'],
+    ['{"type":"hello","token":"\\u0000"}', 'bad_json'],
+    ['{"type":"hello","type":"ping"}', 'bad_json'],
+    ['[1,2,3]', 'bad_message'],
+    ['"hello"', 'bad_message'],
+    ['{"type":5}', 'bad_message'],
+    ['{"type":"hello","token":5}', 'bad_message'],
+    ['{"type":"hello","token":"x","extra":1}', 'bad_message'],
+    ['{"type":"dance"}', 'unknown_type'],
+    ['{"type":"turn","step":"x","input":{}}', 'not_authenticated'],
+    ['', 'bad_json'],
+  ];
+  for (const [payload, code] of cases) {
+    const { m, pong } = await errorFor(payload);
+    if (code) assert.equal(m.code, code, `payload ${String(payload).slice(0, 40)}`);
+    else assert.ok(['bad_json', 'bad_message'].includes(m.code), m.code);
+    assert.ok(!('id' in m) || typeof m.id === 'string');
+    assert.equal(pong.code, 'not_authenticated'); // still open, still unauthenticated
+  }
+  // An invalid id is not echoed; a valid one is.
+  const withId = await errorFor('{"type":"dance","id":"abc"}');
+  assert.equal(withId.m.id, 'abc');
+  const badId = await errorFor(`{"type":"dance","id":"${'x'.repeat(100)}"}`);
+  assert.ok(!('id' in badId.m));
+  // Wrong types after authentication, and a second hello.
+  const auth = await errorFor('{"type":"turn","step":7,"input":{}}', { auth: true });
+  assert.equal(auth.m.code, 'bad_message');
+  assert.equal(auth.pong.type, 'ack');
+  const again = await errorFor(JSON.stringify({ type: 'hello', token: room.tokens.observer }), { auth: true });
+  assert.equal(again.m.code, 'already_authenticated');
+  await stillUp();
+});
+
+test('binary frames are refused with an error, the connection stays', async () => {
+  const { m, pong } = await errorFor(Buffer.from('{"type":"ping"}'), { binary: true });
+  assert.equal(m.code, 'bad_message');
+  assert.equal(pong.code, 'not_authenticated');
+  await stillUp();
+});
+
+test('a 1 MiB frame closes 1009; 64 KiB exactly is still parsed', async () => {
+  const c = await Client.connect(srv.wsUrl);
+  c.ws.send('x'.repeat(1 << 20));
+  const closed = await c.closed;
+  assert.equal(closed.code, 1009);
+  // At the limit: 65,536 bytes of valid-but-useless JSON gets an error, not a close.
+  const big = JSON.stringify({ type: 'hello', token: 'y'.repeat(65536 - 30) });
+  const pad = big.length < 65536 ? big.slice(0, -2) + ' '.repeat(65536 - big.length) + big.slice(-2) : big;
+  assert.equal(Buffer.byteLength(pad), 65536);
+  const { m } = await errorFor(pad);
+  assert.equal(m.code, 'bad_message'); // token too long
+  // One byte more in several fragments: still a close 1009.
+  const f = await Client.connect(srv.wsUrl);
+  const chunk = 'z'.repeat(20000);
+  f.ws.send(chunk, { fin: false });
+  f.ws.send(chunk, { fin: false });
+  f.ws.send(chunk, { fin: false });
+  f.ws.send(chunk, { fin: true });
+  assert.equal((await f.closed).code, 1009);
+  await stillUp();
+});
+
+test('flooding past the rate limit gets rate_limited, then recovers', async () => {
+  const c = await Client.connect(srv.wsUrl);
+  await c.hello(room.tokens.observer);
+  const at = c.msgs.length;
+  for (let i = 0; i < 200; i++) c.send({ type: 'ping', id: `p${i}` });
+  await c.waitFor((m, i) => i >= at && m.type === 'error' && m.code === 'rate_limited');
+  await sleep(300);
+  const after = c.msgs.slice(at);
+  const acks = after.filter((m) => m.type === 'ack').length;
+  const limited = after.filter((m) => m.code === 'rate_limited').length;
+  assert.ok(acks >= 39 && acks <= 50, `acks ${acks}`); // burst 40, the hello took one
+  assert.equal(acks + limited, 200);
+  await sleep(1100);
+  assert.equal((await c.request({ type: 'ping' })).type, 'ack');
+  await c.close();
+  await stillUp();
+});
+
+async function expectBadToken(token) {
+  const c = await Client.connect(srv.wsUrl);
+  c.send({ type: 'hello', token, id: 'h' });
+  const closed = await c.closed;
+  assert.equal(closed.code, 4401);
+  const err = c.msgs.find((m) => m.type === 'error');
+  assert.equal(err.code, 'bad_token');
+  assert.equal(err.id, 'h');
+  assert.ok(!/expired|mac|room/i.test(err.message), 'nothing else disclosed');
+  assert.deepEqual(c.msgs.at(-1), { type: 'bye', reason: 'bad_token' });
+}
+
+test('bad, tampered, expired and foreign tokens: bad_token and close 4401', async () => {
+  await expectBadToken('garbage');
+  const t = room.tokens.partner_a;
+  const tampered = t.slice(0, 5) + (t[5] === 'A' ? 'B' : 'A') + t.slice(6);
+  await expectBadToken(tampered);
+  // Expired: a token with a 1-second lifetime.
+  const short = createRoom(dir, 'enactment', ['--token-ttl', '1']);
+  await sleep(2100);
+  await expectBadToken(short.tokens.partner_a);
+  // Foreign: a valid token from another server's key.
+  const other = tempDir('foreign');
+  const foreign = createRoom(other);
+  await expectBadToken(foreign.tokens.therapist);
+  await stillUp();
+});
+
+test('no hello in time: bye hello_timeout and close 4408', async () => {
+  const c = await Client.connect(srv.wsUrl);
+  const closed = await c.closed;
+  assert.equal(closed.code, 4408);
+  assert.deepEqual(c.msgs.at(-1), { type: 'bye', reason: 'hello_timeout' });
+});
+
+test('Origin allow-list at the handshake', async () => {
+  await assert.rejects(Client.connect(srv.wsUrl, { origin: 'https://evil.example' }), (e) => e.statusCode === 403);
+  const ok = await Client.connect(srv.wsUrl, { origin: 'https://clinic.example' });
+  assert.equal((await ok.hello(room.tokens.observer)).ack.type, 'ack');
+  await ok.close();
+  // Same origin (the page this server served) is allowed.
+  const same = await Client.connect(srv.wsUrl, { origin: srv.httpUrl });
+  await same.close();
+  // No subprotocol, or a wrong path: refused at the handshake.
+  await assert.rejects(Client.connect(srv.wsUrl, { protocol: null }), (e) => e.statusCode === 400);
+  await assert.rejects(Client.connect(srv.wsUrl.replace('/ws', '/other')), (e) => e.statusCode === 404);
+  const m = await httpGet(`${srv.httpUrl}/metrics`);
+  assert.match(m.text, /attune_origin_rejects_total [1-9]/);
+  await stillUp();
+});
+
+test('/metrics counts what happened', async () => {
+  const m = await httpGet(`${srv.httpUrl}/metrics`);
+  assert.equal(m.status, 200);
+  for (const name of ['attune_connections', 'attune_rooms', 'attune_events_appended_total',
+    'attune_store_commit_seconds_bucket', 'attune_apply_seconds_count'])
+    assert.ok(m.text.includes(name), name);
+  assert.match(m.text, /attune_rejected_messages_total\{code="bad_json"\} [1-9]/);
+  assert.match(m.text, /attune_rejected_messages_total\{code="rate_limited"\} [1-9]/);
+  assert.match(m.text, /attune_oversize_closes_total [1-9]/);
+  // Logs are JSON lines and never carry tokens or what people wrote.
+  for (const l of srv.logs) assert.ok(!l.unparsed, `non-JSON log line ${l.unparsed}`);
+  const all = JSON.stringify(srv.logs);
+  assert.ok(!all.includes(room.tokens.partner_a.slice(0, 40)));
+  assert.ok(!all.includes('words for'));
+});

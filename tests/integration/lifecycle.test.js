@@ -1,0 +1,123 @@
+// The server's life around the rooms: --demo prints the same invitations on
+// every run, the detector's clock raises a silence rupture, a slow reader is
+// cut off (1008, left slow_reader) without hurting the room, and SIGTERM
+// records the leaves, says bye (shutdown, 1001), flushes and exits 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, createRoom, Client, tempDir, sleep, httpGet, tokenOf, verify,
+} from './harness.js';
+
+test('--demo prints the same three invitations on every run', async () => {
+  const dir = tempDir('demo');
+  const lines = [];
+  for (let run = 0; run < 2; run++) {
+    const srv = await startServer({ dataDir: dir, args: ['--demo'] });
+    const deadline = Date.now() + 5000;
+    while (srv.stdout.length < 3 && Date.now() < deadline) await sleep(20);
+    lines.push(srv.stdout.slice(0, 3));
+    const roles = srv.stdout.slice(0, 3).map((l) => l.split(' ')[1]);
+    assert.deepEqual(roles, ['partner_a', 'partner_b', 'therapist']);
+    for (const l of srv.stdout.slice(0, 3)) {
+      assert.match(l, /^invite \w+ http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_.-]+$/);
+      const c = await Client.connect(srv.wsUrl);
+      const { ack } = await c.hello(tokenOf(l));
+      assert.equal(ack.type, 'ack');
+      assert.equal(ack.exercise.id, 'enactment');
+      await c.close();
+    }
+    assert.equal((await srv.stop()).code, 0);
+  }
+  const strip = (ls) => ls.map((l) => l.replace(/:\d+\//, ':PORT/'));
+  assert.deepEqual(strip(lines[0]), strip(lines[1]));
+  assert.equal(Object.keys(verify(dir)).length, 1, 'one demo room, reused');
+});
+
+test('silence detector fires from the room timer', async () => {
+  const dir = tempDir('silence');
+  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', '400'] });
+  const room = createRoom(dir);
+  const t = await Client.connect(srv.wsUrl);
+  await t.hello(room.tokens.therapist);
+  const a = await Client.connect(srv.wsUrl);
+  const b = await Client.connect(srv.wsUrl);
+  await a.hello(room.tokens.partner_a);
+  await b.hello(room.tokens.partner_b);
+  await a.request({ type: 'consent', accept: true });
+  const started = Date.now();
+  await b.request({ type: 'consent', accept: true });
+  const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_opened');
+  const waited = Date.now() - started;
+  assert.equal(ev.event.rupture.marker, 'silence');
+  assert.equal(ev.event.by, 'system');
+  assert.ok(waited >= 350 && waited < 2000, `silence rupture after ${waited} ms`);
+  // Partners see it too (rupture_opened is visible to all).
+  await a.waitFor((m) => m.type === 'event' && m.seq === ev.seq);
+  await sleep(600);
+  assert.equal(t.events().filter((e) => e.event.type === 'rupture_opened').length, 1, 'once per step');
+  await srv.stop('SIGKILL');
+});
+
+test('a slow reader is cut off (1008, left slow_reader); the room goes on', async () => {
+  const dir = tempDir('slow');
+  const srv = await startServer({
+    dataDir: dir,
+    args: ['--max-queue-bytes', '65536', '--rate', '100000', '--burst', '100000'],
+  });
+  const room = createRoom(dir);
+  const t = await Client.connect(srv.wsUrl);
+  await t.hello(room.tokens.therapist);
+  const slow = await Client.connect(srv.wsUrl);
+  await slow.hello(room.tokens.observer);
+  slow.ws._socket.pause(); // stop reading: the kernel buffers fill, then our queue
+  const text = 'n'.repeat(3900);
+  let left = null;
+  for (let i = 0; i < 3000 && !left; i++) {
+    const r = await t.request({ type: 'note', text });
+    assert.equal(r.type, 'ack');
+    left = t.events().find((e) => e.event.type === 'left' && e.event.by === 'observer');
+  }
+  assert.ok(left, 'observer left');
+  assert.equal(left.event.reason, 'slow_reader');
+  const m = await httpGet(`${srv.httpUrl}/metrics`);
+  assert.match(m.text, /attune_slow_reader_closes_total 1/);
+  slow.ws._socket.resume();
+  const closed = await slow.closed;
+  assert.equal(closed.code, 1008);
+  // The room is fine and the observer can come back and resume.
+  const back = await Client.connect(srv.wsUrl);
+  const lastSeen = slow.events().at(-1)?.seq ?? 0;
+  await back.hello(room.tokens.observer, lastSeen);
+  const joined = await t.waitFor((m) => m.type === 'event' && m.event.type === 'joined' && m.seq > left.seq);
+  await back.waitState((s) => s.seq >= joined.seq);
+  const seqs = back.events().map((e) => e.seq);
+  assert.equal(seqs[0], lastSeen + 1);
+  assert.equal(seqs.at(-1), joined.seq);
+  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => lastSeen + 1 + i));
+  await srv.stop('SIGKILL');
+});
+
+test('SIGTERM: left recorded, bye shutdown + 1001, flushed, exit 0', async () => {
+  const dir = tempDir('term');
+  const srv = await startServer({ dataDir: dir });
+  const room = createRoom(dir);
+  const t = await Client.connect(srv.wsUrl);
+  await t.hello(room.tokens.therapist);
+  const a = await Client.connect(srv.wsUrl);
+  await a.hello(room.tokens.partner_a);
+  const r = await a.request({ type: 'consent', accept: true });
+  assert.equal(r.type, 'ack');
+  const exit = await srv.stop('SIGTERM');
+  assert.equal(exit.code, 0);
+  for (const c of [t, a]) {
+    const closed = await c.closed;
+    assert.equal(closed.code, 1001);
+    assert.deepEqual(c.msgs.at(-1), { type: 'bye', reason: 'shutdown' });
+  }
+  const f = verify(dir)[room.room];
+  assert.ok(f.seq > r.seq, 'leaves recorded after the last command');
+  assert.equal(f.state.present.therapist, false);
+  assert.equal(f.state.present.partner_a, false);
+  assert.equal(f.state.consent.partner_a, true);
+  assert.ok(srv.logs.some((l) => l.event === 'stopped'));
+});
