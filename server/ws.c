@@ -103,6 +103,8 @@ static int rx_append(srv_conn *conn, const void *in, size_t len)
 {
     if (conn->rx_len + len > ATT_MAX_MESSAGE_BYTES)
         return -1;
+    if (len == 0)
+        return 0; /* an empty frame: in may be NULL */
     if (conn->rx_len + len > conn->rx_cap) {
         size_t cap = conn->rx_cap ? conn->rx_cap : 512;
         while (cap < conn->rx_len + len)
@@ -195,7 +197,7 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         if (!lws_is_final_fragment(wsi))
             return 0;
-        handle_message(conn, conn->rx, conn->rx_len);
+        handle_message(conn, conn->rx ? conn->rx : "", conn->rx_len);
         conn->rx_len = 0;
         if (conn->rx_cap > 4096) {
             free(conn->rx); /* keep idle connections small */
