@@ -121,3 +121,34 @@ test('SIGTERM: left recorded, bye shutdown + 1001, flushed, exit 0', async () =>
   assert.equal(f.state.consent.partner_a, true);
   assert.ok(srv.logs.some((l) => l.event === 'stopped'));
 });
+
+test('a failed commit: internal to the sender, nothing visible, room rebuilt from the log', async () => {
+  const dir = tempDir('storefail');
+  // Batches: therapist joined (1), partner_a joined (2), consent (3) fails.
+  const srv = await startServer({ dataDir: dir, args: ['--test-fail-store-batch', '3'] });
+  const room = createRoom(dir);
+  const t = await Client.connect(srv.wsUrl);
+  await t.hello(room.tokens.therapist);
+  await t.waitFor((m) => m.type === 'event' && m.event.type === 'joined');
+  const a = await Client.connect(srv.wsUrl);
+  await a.hello(room.tokens.partner_a);
+  await t.waitFor((m) => m.type === 'event' && m.event.by === 'partner_a');
+  const before = t.lastState();
+  const failed = await a.request({ type: 'consent', accept: true });
+  assert.equal(failed.type, 'error');
+  assert.equal(failed.code, 'internal');
+  await sleep(200);
+  assert.ok(!t.events().some((e) => e.event.type === 'consented'), 'nothing reached the room');
+  assert.equal(t.lastState().consent.partner_a, false);
+  // Memory was rebuilt from the log: the retry gets the seq the failed one would have had.
+  const retry = await a.request({ type: 'consent', accept: true });
+  assert.equal(retry.type, 'ack');
+  assert.equal(retry.seq, before.seq + 1);
+  await t.waitState((s) => s.consent.partner_a === true);
+  assert.ok(srv.logs.some((l) => l.event === 'store_commit_failed'));
+  assert.ok(srv.logs.some((l) => l.event === 'room_rebuilt'));
+  const last = t.lastState();
+  await srv.stop('SIGKILL');
+  const f = verify(dir)[room.room];
+  assert.equal(f.seq, last.seq);
+});
