@@ -572,7 +572,7 @@ export class TherapistView {
   }
 }
 
-function logText(m, e) {
+export function logText(m, e) {
   const who = staffRoleName(e.by);
   switch (e.type) {
     case 'room_created':
@@ -617,7 +617,7 @@ function lastAt(m) {
   return evs.length ? evs[evs.length - 1][1].at : Date.now();
 }
 
-function evidenceText(m, e) {
+export function evidenceText(m, e) {
   switch (e.type) {
     case 'pause_requested':
       return `${staffRoleName(e.by)} asked for a pause${e.note ? `: “${e.note}”` : '.'}`;
