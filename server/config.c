@@ -47,6 +47,8 @@ static const opt_desc options[] = {
      "ping an idle connection after this long; hang up 15 s later without a pong"},
     {"token-ttl", OPT_INT64, "SECONDS", "604800", "lifetime of new invitations (7 days)"},
     {"silence-ms", OPT_INT64, "MS", "90000", "silence detector threshold for new rooms"},
+    {"session-idle", OPT_INT, "SECONDS", "900",
+     "a therapist's login session ends after this long without a request (15 min)"},
     {"demo", OPT_FLAG, NULL, "off",
      "create (or reuse) a demo room, print its invitations, then serve"},
     {"demo-exercise", OPT_STRING, "ID", "enactment", "exercise of the demo room"},
@@ -102,6 +104,7 @@ static void set_defaults(srv_config *c)
     c->silence_ms = ATT_DEFAULT_SILENCE_MS;
     snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
     c->shutdown_grace_ms = 3000;
+    c->session_idle_s = 900;
 }
 
 static const opt_desc *find_option(const char *name)
@@ -210,6 +213,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 0, 600000, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->shutdown_grace_ms = (int)x;
+    } else if (strcmp(n, "session-idle") == 0) {
+        if (parse_number(n, v, 1, 30 * 24 * 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->session_idle_s = (int)x;
     } else if (strcmp(n, "test-fail-store-batch") == 0) {
         if (parse_number(n, v, 0, 1e9, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

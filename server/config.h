@@ -42,6 +42,7 @@ typedef struct {
     char verify_dir[SRV_PATH_MAX]; /* --verify DIR */
     char create_exercise[65];      /* --create-room EXERCISE */
     int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
+    int session_idle_s;            /* --session-idle (therapists' login sessions) */
 } srv_config;
 
 /* Fills defaults, then the file named by --config (if any), then the flags.

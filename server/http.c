@@ -17,7 +17,7 @@ typedef struct {
     int headers_sent;
 } http_pss;
 
-static int origin_allowed(struct lws *wsi, const srv_config *cfg)
+int srv_http_origin_allowed(struct lws *wsi, const srv_config *cfg)
 {
     char origin[256], host[256];
     int n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
@@ -55,7 +55,7 @@ static int confirm_upgrade(struct lws *wsi, srv_server *srv, const char *upgrade
                !strstr(proto, SRV_SUBPROTOCOL)) {
         status = HTTP_STATUS_BAD_REQUEST;
         why = "subprotocol attune.v1 required";
-    } else if (!origin_allowed(wsi, srv->cfg)) {
+    } else if (!srv_http_origin_allowed(wsi, srv->cfg)) {
         status = HTTP_STATUS_FORBIDDEN;
         why = "origin not allowed";
         srv->metrics.origin_rejects++;

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api.h"
 #include "log.h"
 
 void srv_server_wake(void *arg)
@@ -35,6 +36,8 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     if ((rc = srv_rooms_init(srv, err)) < 0)
         return rc;
+    if ((rc = srv_api_open(srv, err)) < 0)
+        return rc;
     if (cfg->test_fail_store_batch > 0)
         srv_store_fail_nth_batch(srv->store, cfg->test_fail_store_batch);
     return 0;
@@ -46,6 +49,7 @@ void srv_server_close(srv_server *srv)
     srv_store_close(srv->store);
     srv->store = NULL;
     srv_rooms_free(srv);
+    srv_api_close(srv);
     att_catalog_free(srv->catalog);
     srv->catalog = NULL;
 }
@@ -142,23 +146,25 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     const struct lws_protocols protocols[] = {
         {"http", srv_http_callback, 64, 0, 0, NULL, 0},
         {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, 0},
+        {SRV_API_PROTOCOL, srv_api_callback, srv_api_pss_size(), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
     };
-    static const char *const mount_names[] = {"/healthz", "/metrics"};
-    struct lws_http_mount mounts[3];
+    static const char *const mount_names[] = {"/healthz", "/metrics", SRV_API_MOUNT};
+    static const char *const mount_protocols[] = {"http", "http", SRV_API_PROTOCOL};
+    struct lws_http_mount mounts[4];
     memset(mounts, 0, sizeof mounts);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         mounts[i].mount_next = &mounts[i + 1];
         mounts[i].mountpoint = mount_names[i];
         mounts[i].mountpoint_len = (unsigned char)strlen(mount_names[i]);
-        mounts[i].origin = "http";
+        mounts[i].origin = mount_protocols[i];
         mounts[i].origin_protocol = LWSMPRO_CALLBACK;
     }
-    mounts[2].mountpoint = "/";
-    mounts[2].mountpoint_len = 1;
-    mounts[2].origin = cfg->web_dir;
-    mounts[2].def = "index.html";
-    mounts[2].origin_protocol = LWSMPRO_FILE;
+    mounts[3].mountpoint = "/";
+    mounts[3].mountpoint_len = 1;
+    mounts[3].origin = cfg->web_dir;
+    mounts[3].def = "index.html";
+    mounts[3].origin_protocol = LWSMPRO_FILE;
 
     lws_retry_bo_t keepalive = {
         .secs_since_valid_ping = (uint16_t)cfg->ping_s,
@@ -172,8 +178,11 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     info.protocols = protocols;
     info.mounts = &mounts[0];
     info.user = srv;
-    info.options =
-        LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    /* Our own security headers (HTTP.md) on every response, instead of lws'
+     * built-in set (LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_
+     * ENFORCE), whose CSP differs. */
+    info.options = LWS_SERVER_OPTION_LIBEV;
+    info.headers = srv_api_security_headers();
     info.count_threads = 1;
     /* An IPv4 literal must bind exactly that address: lws' dual-stack path
      * would otherwise listen on every interface. */

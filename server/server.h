@@ -130,6 +130,7 @@ struct srv_server {
     att_catalog *catalog;
     srv_store *store;
     srv_token_key key;
+    struct srv_api *api; /* api.c: accounts, login sessions, login limits */
     srv_metrics metrics;
     srv_room **room_table;
     size_t room_buckets;
@@ -204,6 +205,9 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len);
 int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len);
+/* 1 when the request's Origin may use this server (none sent, an --origin,
+ * or the server's own host); the WebSocket upgrade and /api POSTs use it. */
+int srv_http_origin_allowed(struct lws *wsi, const srv_config *cfg);
 
 /* ---- server.c ---- */
 /* Any thread: wakes the service loop (lws_cancel_service). */

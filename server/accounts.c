@@ -1,0 +1,393 @@
+/* accounts.c - therapist accounts and room ownership in SQLite (see
+ * accounts.h). */
+#include "accounts.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define SCRYPT_LOG2_N 15
+#define SCRYPT_R 8
+#define SCRYPT_P 1
+#define SALT_BYTES 16
+#define HASH_BYTES 32
+/* scrypt needs 128 * N * r * p bytes (32 MiB here) plus a little; OpenSSL's
+ * default cap (32 MB) is just too small for these parameters. */
+#define SCRYPT_MAXMEM (64u * 1024 * 1024)
+
+struct srv_accounts {
+    sqlite3 *db;
+};
+
+static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS therapists ("
+                                 "  name TEXT PRIMARY KEY,"
+                                 "  salt BLOB NOT NULL,"
+                                 "  hash BLOB NOT NULL,"
+                                 "  scrypt_log2_n INTEGER NOT NULL,"
+                                 "  scrypt_r INTEGER NOT NULL,"
+                                 "  scrypt_p INTEGER NOT NULL,"
+                                 "  created_at INTEGER NOT NULL);"
+                                 "CREATE TABLE IF NOT EXISTS room_owners ("
+                                 "  room TEXT PRIMARY KEY,"
+                                 "  owner TEXT NOT NULL);"
+                                 "CREATE INDEX IF NOT EXISTS room_owners_by_owner"
+                                 "  ON room_owners (owner);";
+
+static int db_fail(att_error *err, sqlite3 *db, const char *what)
+{
+    return att_fail(err, ATT_ERR_INTERNAL, "accounts: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int srv_accounts_open(const char *dir, int create, srv_accounts **out, att_error *err)
+{
+    struct stat st;
+    if (create) {
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return att_fail(err, ATT_ERR_INTERNAL, "accounts: cannot create %s: %s", dir,
+                            strerror(errno));
+    } else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return att_fail(err, ATT_ERR_NOT_FOUND, "accounts: no data directory %s", dir);
+    }
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/attune.db", dir) >= (int)sizeof path)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: path too long");
+    srv_accounts *a = calloc(1, sizeof *a);
+    if (!a)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: out of memory");
+    int rc = sqlite3_open_v2(
+        path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        att_fail(err, ATT_ERR_INTERNAL, "accounts: cannot open %s: %s", path,
+                 a->db ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc));
+        srv_accounts_close(a);
+        return -ATT_ERR_INTERNAL;
+    }
+    sqlite3_busy_timeout(a->db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(a->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                     &msg) != SQLITE_OK ||
+        sqlite3_exec(a->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        att_fail(err, ATT_ERR_INTERNAL, "accounts: %s", msg ? msg : "schema failed");
+        sqlite3_free(msg);
+        srv_accounts_close(a);
+        return -ATT_ERR_INTERNAL;
+    }
+    *out = a;
+    return 0;
+}
+
+void srv_accounts_close(srv_accounts *a)
+{
+    if (!a)
+        return;
+    sqlite3_close(a->db);
+    free(a);
+}
+
+int srv_account_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > SRV_ACCOUNT_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Counts UTF-8 characters; -1 for malformed UTF-8 or a control character. */
+static long utf8_chars(const unsigned char *s, size_t len)
+{
+    long chars = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t extra;
+        uint32_t cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return -1;
+            extra = 0;
+            cp = c;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return -1;
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+                return -1;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return -1;
+        i += extra + 1;
+        chars++;
+    }
+    return chars;
+}
+
+int srv_password_check(const char *password, size_t len, att_error *err)
+{
+    if (len > SRV_PASSWORD_MAX_BYTES)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "the password is longer than %d bytes",
+                        SRV_PASSWORD_MAX_BYTES);
+    long chars = utf8_chars((const unsigned char *)password, len);
+    if (chars < 0)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "the password must be UTF-8 text without control characters");
+    if (chars < SRV_PASSWORD_MIN_CHARS)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "the password needs at least %d characters",
+                        SRV_PASSWORD_MIN_CHARS);
+    return 0;
+}
+
+static int scrypt_hash(const char *password, size_t len, const unsigned char *salt, size_t salt_len,
+                       int log2_n, int r, int p, unsigned char out[HASH_BYTES], att_error *err)
+{
+    if (log2_n < 1 || log2_n > 24 || r < 1 || r > 64 || p < 1 || p > 16)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: stored scrypt parameters out of range");
+    if (EVP_PBE_scrypt(password, len, salt, salt_len, (uint64_t)1 << log2_n, (uint64_t)r,
+                       (uint64_t)p, SCRYPT_MAXMEM, out, HASH_BYTES) != 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: scrypt failed");
+    return 0;
+}
+
+static int prepare(srv_accounts *a, const char *sql, sqlite3_stmt **st, att_error *err)
+{
+    if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(err, a->db, "prepare");
+    return 0;
+}
+
+int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
+                     att_error *err)
+{
+    if (!srv_account_name_valid(name))
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
+    int rc = srv_password_check(password, len, err);
+    if (rc < 0)
+        return rc;
+    unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+    if (RAND_bytes(salt, sizeof salt) != 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: no random bytes");
+    if ((rc = scrypt_hash(password, len, salt, sizeof salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, hash,
+                          err)) < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prepare(a,
+                      "INSERT INTO therapists (name, salt, hash, scrypt_log2_n, scrypt_r, "
+                      "scrypt_p, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      &st, err)) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hash, sizeof hash, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, SCRYPT_LOG2_N);
+    sqlite3_bind_int(st, 5, SCRYPT_R);
+    sqlite3_bind_int(st, 6, SCRYPT_P);
+    sqlite3_bind_int64(st, 7, now_ms());
+    int step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT)
+        rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
+    else if (step != SQLITE_DONE)
+        rc = db_fail(err, a->db, "insert");
+    sqlite3_finalize(st);
+    OPENSSL_cleanse(hash, sizeof hash);
+    return rc;
+}
+
+int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "DELETE FROM therapists WHERE name = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "delete");
+    else if (sqlite3_changes(a->db) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account named %s", name);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "SELECT 1 FROM therapists WHERE name = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = 1;
+    else if (step == SQLITE_DONE)
+        rc = 0;
+    else
+        rc = db_fail(err, a->db, "select");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_list(srv_accounts *a, int (*fn)(const char *name, int64_t created_at, void *arg),
+                      void *arg, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "SELECT name, created_at FROM therapists ORDER BY name", &st, err);
+    if (rc < 0)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), arg);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_fail(err, a->db, "list");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
+                        att_error *err)
+{
+    /* An unknown name runs scrypt on this dummy salt, so a wrong name and a
+     * wrong password cost the same. */
+    static const unsigned char dummy_salt[SALT_BYTES] = "attune-no-user!";
+    unsigned char salt[SALT_BYTES], stored[HASH_BYTES], computed[HASH_BYTES];
+    int log2_n = SCRYPT_LOG2_N, r = SCRYPT_R, p = SCRYPT_P, found = 0;
+    memcpy(salt, dummy_salt, sizeof salt);
+    memset(stored, 0, sizeof stored);
+    if (len > SRV_PASSWORD_MAX_BYTES)
+        len = SRV_PASSWORD_MAX_BYTES; /* still hashed: no shortcut for long guesses */
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "SELECT salt, hash, scrypt_log2_n, scrypt_r, scrypt_p FROM therapists "
+                     "WHERE name = ?1",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) == SALT_BYTES &&
+            sqlite3_column_bytes(st, 1) == HASH_BYTES) {
+            memcpy(salt, sqlite3_column_blob(st, 0), SALT_BYTES);
+            memcpy(stored, sqlite3_column_blob(st, 1), HASH_BYTES);
+            log2_n = sqlite3_column_int(st, 2);
+            r = sqlite3_column_int(st, 3);
+            p = sqlite3_column_int(st, 4);
+            found = 1;
+        } else {
+            rc = att_fail(err, ATT_ERR_INTERNAL, "accounts: malformed hash for %s", name);
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(err, a->db, "select");
+    }
+    sqlite3_finalize(st);
+    if (rc < 0)
+        return rc;
+    if ((rc = scrypt_hash(password, len, salt, sizeof salt, log2_n, r, p, computed, err)) < 0)
+        return rc;
+    int same = CRYPTO_memcmp(stored, computed, HASH_BYTES) == 0;
+    OPENSSL_cleanse(computed, sizeof computed);
+    OPENSSL_cleanse(stored, sizeof stored);
+    return found && same ? 1 : 0;
+}
+
+int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        prepare(a, "INSERT OR REPLACE INTO room_owners (room, owner) VALUES (?1, ?2)", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "set owner");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_get_owner(srv_accounts *a, const char *room, char *out, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "SELECT owner FROM room_owners WHERE room = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        snprintf(out, SRV_ACCOUNT_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    else if (step == SQLITE_DONE)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "room %s has no owner", room);
+    else
+        rc = db_fail(err, a->db, "get owner");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_clear_owner(srv_accounts *a, const char *room, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "DELETE FROM room_owners WHERE room = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "clear owner");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
+                             int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    /* `rooms` is the event store's table (store_sqlite.c) in the same file:
+     * only rooms that exist, in the order they were created. */
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "
+                     "WHERE o.owner = ?1 ORDER BY r.created_at DESC, r.id DESC",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn((const char *)sqlite3_column_text(st, 0), arg);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_fail(err, a->db, "owned rooms");
+    sqlite3_finalize(st);
+    return rc;
+}

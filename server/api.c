@@ -1,0 +1,735 @@
+/* api.c - the /api endpoints of protocol/HTTP.md (see api.h). Every
+ * function runs on the lws service thread unless api.h says otherwise.
+ *
+ * A request's life: LWS_CALLBACK_HTTP reads the method, path and headers;
+ * a GET (or a POST without a body) is answered at once, a POST's body is
+ * collected (at most 16 KiB) and answered at BODY_COMPLETION. Answering
+ * fills the response in the per-request data and asks for WRITEABLE, which
+ * writes the headers, then the body in chunks (one lws_write per call). */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "accounts.h"
+#include "admin.h"
+#include "log.h"
+#include "login_limit.h"
+#include "room_log.h"
+#include "server.h"
+#include "sessions.h"
+
+#define WRITE_CHUNK 16384
+
+struct srv_api {
+    srv_accounts *accounts;
+    srv_sessions *sessions;
+    srv_login_limit *limit;
+};
+
+typedef enum { METHOD_OTHER, METHOD_GET, METHOD_POST } api_method;
+
+typedef struct {
+    api_method method;
+    char path[160];
+    char peer[64];
+    /* request body (POST) */
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    int answered;
+    /* response */
+    int status;
+    char *out; /* LWS_PRE headroom, then out_len bytes */
+    size_t out_len, out_sent;
+    int headers_sent;
+    int close_after; /* the request body was not read: close, do not reuse */
+    char set_cookie[160];
+    int64_t retry_after_s;
+} api_req;
+
+static const struct lws_protocol_vhost_options security_headers[] = {
+    {&security_headers[1], NULL, "content-security-policy:",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+    {&security_headers[2], NULL, "x-content-type-options:", "nosniff"},
+    {NULL, NULL, "referrer-policy:", "no-referrer"},
+};
+
+const struct lws_protocol_vhost_options *srv_api_security_headers(void)
+{
+    return security_headers;
+}
+
+size_t srv_api_pss_size(void)
+{
+    return sizeof(api_req);
+}
+
+int srv_api_open(srv_server *srv, att_error *err)
+{
+    srv_api *api = calloc(1, sizeof *api);
+    if (!api)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    srv->api = api;
+    int rc = srv_accounts_open(srv->cfg->data_dir, 1, &api->accounts, err);
+    if (rc == 0)
+        rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000, &api->sessions, err);
+    if (rc == 0)
+        rc = srv_login_limit_new(&api->limit, err);
+    return rc;
+}
+
+void srv_api_close(srv_server *srv)
+{
+    srv_api *api = srv->api;
+    if (!api)
+        return;
+    srv_accounts_close(api->accounts);
+    srv_sessions_free(api->sessions);
+    srv_login_limit_free(api->limit);
+    free(api);
+    srv->api = NULL;
+}
+
+/* ---- responses ---- */
+
+/* Takes the text (malloc'd by jansson's dump or ours) as the body. */
+static int respond_text(struct lws *wsi, api_req *q, int status, const char *text, size_t len)
+{
+    q->out = malloc(LWS_PRE + len + 1);
+    if (!q->out)
+        return -1;
+    memcpy(q->out + LWS_PRE, text, len);
+    q->out_len = len;
+    q->out_sent = 0;
+    q->status = status;
+    q->answered = 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Consumes j. */
+static int respond_json(struct lws *wsi, api_req *q, int status, json_t *j)
+{
+    size_t len = 0;
+    char *text = j ? att_json_dump(j, &len) : NULL;
+    json_decref(j);
+    if (!text)
+        return -1;
+    int rc = respond_text(wsi, q, status, text, len);
+    free(text);
+    return rc;
+}
+
+static int respond_error(struct lws *wsi, api_req *q, int status, const char *code,
+                         const char *message)
+{
+    return respond_json(wsi, q, status, json_pack("{s:s,s:s}", "error", code, "message", message));
+}
+
+static int respond_empty(struct lws *wsi, api_req *q, int status)
+{
+    return respond_text(wsi, q, status, "", 0);
+}
+
+static int write_headers(struct lws *wsi, api_req *q)
+{
+    unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+                                       *end = buf + sizeof buf - 1;
+    const char *type = q->out_len ? "application/json" : NULL;
+    if (lws_add_http_common_headers(wsi, (unsigned int)q->status, type, (lws_filepos_t)q->out_len,
+                                    &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (q->set_cookie[0] && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
+                                                         (const unsigned char *)q->set_cookie,
+                                                         (int)strlen(q->set_cookie), &p, end))
+        return -1;
+    if (q->retry_after_s > 0) {
+        char v[24];
+        int n = snprintf(v, sizeof v, "%lld", (long long)q->retry_after_s);
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const unsigned char *)v,
+                                         n, &p, end))
+            return -1;
+    }
+    if (q->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                       (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+static int on_writeable(struct lws *wsi, api_req *q)
+{
+    if (!q->out)
+        return 0;
+    if (!q->headers_sent) {
+        if (write_headers(wsi, q) < 0)
+            return -1;
+        q->headers_sent = 1;
+        if (q->out_len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t n = q->out_len - q->out_sent;
+        int last = n <= WRITE_CHUNK;
+        if (!last)
+            n = WRITE_CHUNK;
+        /* lws_write needs LWS_PRE writable bytes before what it sends; the
+         * bytes before a later chunk are already-sent body, free to reuse. */
+        int w = lws_write(wsi, (unsigned char *)q->out + LWS_PRE + q->out_sent, n,
+                          last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+        if (w < (int)n)
+            return -1;
+        q->out_sent += n;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    free(q->out);
+    q->out = NULL;
+    if (q->close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- request helpers ---- */
+
+static int header(struct lws *wsi, enum lws_token_indexes t, char *buf, size_t size)
+{
+    int total = lws_hdr_total_length(wsi, t);
+    if (total <= 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if ((size_t)total >= size)
+        return -1;
+    return lws_hdr_copy(wsi, buf, (int)size, t) < 0 ? -1 : total;
+}
+
+/* The attune_session cookie's value, or "" when absent. */
+static void session_cookie(struct lws *wsi, char out[SRV_SESSION_COOKIE_BYTES])
+{
+    char all[4096];
+    out[0] = '\0';
+    if (header(wsi, WSI_TOKEN_HTTP_COOKIE, all, sizeof all) <= 0)
+        return;
+    const size_t name_len = strlen(SRV_SESSION_COOKIE_NAME);
+    for (char *s = all; *s;) {
+        while (*s == ' ' || *s == ';')
+            s++;
+        char *end = strchr(s, ';');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        if (n > name_len && strncmp(s, SRV_SESSION_COOKIE_NAME, name_len) == 0 &&
+            s[name_len] == '=') {
+            size_t v = n - name_len - 1;
+            if (v < SRV_SESSION_COOKIE_BYTES) {
+                memcpy(out, s + name_len + 1, v);
+                out[v] = '\0';
+            }
+            return;
+        }
+        s += n;
+    }
+}
+
+static int served_over_tls(struct lws *wsi, const srv_config *cfg)
+{
+    /* Directly, or behind a TLS-terminating proxy named in --public-url. */
+    return lws_is_ssl(wsi) || strncasecmp(cfg->public_url, "https://", 8) == 0;
+}
+
+static void set_cookie(struct lws *wsi, api_req *q, const srv_config *cfg, const char *value)
+{
+    snprintf(q->set_cookie, sizeof q->set_cookie, "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s",
+             SRV_SESSION_COOKIE_NAME, value, value[0] ? "" : "; Max-Age=0",
+             served_over_tls(wsi, cfg) ? "; Secure" : "");
+}
+
+/* The logged-in therapist's name, or 0 after answering 401. A removed
+ * account's sessions end at its next request. */
+static int authenticate(struct lws *wsi, srv_server *srv, api_req *q,
+                        char name[SRV_ACCOUNT_NAME_MAX + 1], int *failed)
+{
+    char cookie[SRV_SESSION_COOKIE_BYTES];
+    session_cookie(wsi, cookie);
+    *failed = 0;
+    if (cookie[0] && srv_sessions_touch(srv->api->sessions, cookie, srv_now_ms(), name)) {
+        att_error err = {0};
+        int exists = srv_accounts_exists(srv->api->accounts, name, &err);
+        if (exists == 1)
+            return 1;
+        if (exists < 0) {
+            srv_log("error", "api_failed", "{s:s}", "error", err.message);
+            *failed = respond_error(wsi, q, 500, "internal", "the server could not check this");
+            return 0;
+        }
+        srv_sessions_end_account(srv->api->sessions, name);
+    }
+    if (cookie[0])
+        set_cookie(wsi, q, srv->cfg, ""); /* expired or unknown: clear it */
+    *failed = respond_error(wsi, q, 401, "not_authenticated", "please log in");
+    return 0;
+}
+
+/* ---- endpoints ---- */
+
+static int internal_error(struct lws *wsi, api_req *q, const att_error *err)
+{
+    srv_log("error", "api_failed", "{s:s,s:s}", "path", q->path, "error", err->message);
+    return respond_error(wsi, q, 500, "internal", "the server could not do this");
+}
+
+static json_t *parse_body(api_req *q)
+{
+    json_error_t jerr;
+    json_t *j =
+        q->body_len ? json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
+{
+    srv_api *api = srv->api;
+    json_t *body = parse_body(q);
+    const char *user = body ? json_string_value(json_object_get(body, "username")) : NULL;
+    json_t *pw = body ? json_object_get(body, "password") : NULL;
+    if (!user || !json_is_string(pw)) {
+        json_decref(body);
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"username\": ..., \"password\": ...}");
+    }
+    char user_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
+    snprintf(user_key, sizeof user_key, "u:%s", user);
+    snprintf(addr_key, sizeof addr_key, "a:%s", q->peer);
+    int64_t now = srv_now_ms();
+    int64_t wait_user = srv_login_limit_wait_s(api->limit, user_key, now);
+    int64_t wait_addr = srv_login_limit_wait_s(api->limit, addr_key, now);
+    if (wait_user || wait_addr) {
+        json_decref(body);
+        q->retry_after_s = wait_user > wait_addr ? wait_user : wait_addr;
+        srv_log("info", "login_limited", "{s:s,s:I}", "peer", q->peer, "retry_after",
+                (json_int_t)q->retry_after_s);
+        return respond_error(wsi, q, 429, "rate_limited",
+                             "too many failed logins; try again later");
+    }
+    att_error err = {0};
+    int ok = srv_account_name_valid(user)
+                 ? srv_accounts_verify(api->accounts, user, json_string_value(pw),
+                                       json_string_length(pw), &err)
+                 : 0;
+    if (ok < 0) {
+        json_decref(body);
+        return internal_error(wsi, q, &err);
+    }
+    if (!ok) {
+        srv_login_limit_fail(api->limit, user_key, now);
+        srv_login_limit_fail(api->limit, addr_key, now);
+        json_decref(body);
+        srv_log("info", "login_failed", "{s:s}", "peer", q->peer);
+        return respond_error(wsi, q, 401, "bad_credentials", "wrong username or password");
+    }
+    srv_login_limit_reset(api->limit, user_key);
+    char cookie[SRV_SESSION_COOKIE_BYTES], name[SRV_ACCOUNT_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", user);
+    json_decref(body);
+    if (srv_sessions_start(api->sessions, name, now, cookie, &err) < 0)
+        return internal_error(wsi, q, &err);
+    set_cookie(wsi, q, srv->cfg, cookie);
+    srv_log("info", "login", "{s:s,s:s}", "name", name, "peer", q->peer);
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:s,s:I}", "name", name, "idle_timeout_s",
+                                  (json_int_t)srv->cfg->session_idle_s));
+}
+
+static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
+{
+    char cookie[SRV_SESSION_COOKIE_BYTES];
+    session_cookie(wsi, cookie);
+    if (cookie[0])
+        srv_sessions_end(srv->api->sessions, cookie);
+    set_cookie(wsi, q, srv->cfg, "");
+    return respond_empty(wsi, q, 204);
+}
+
+static int count_ruptures(json_t *ruptures, const char *status)
+{
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(ruptures, i, r)
+    {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        if (st && strcmp(st, status) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* The room summary of HTTP.md, from the room's committed state. */
+static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
+{
+    srv_store_room meta;
+    if (srv_store_get_room(srv->store, r->id, &meta, err) < 0)
+        return NULL;
+    json_t *state = att_room_state_json(&r->durable, ATT_ROLE_THERAPIST, 0);
+    if (!state) {
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    json_t *step = json_object_get(state, "step");
+    json_t *step_summary = json_is_object(step)
+                               ? json_pack("{s:O,s:O}", "id", json_object_get(step, "id"), "title",
+                                           json_object_get(step, "title"))
+                               : json_null();
+    json_t *ruptures = json_object_get(state, "ruptures");
+    json_t *s =
+        step_summary
+            ? json_pack("{s:s,s:s,s:s,s:I,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:i,s:i,"
+                        "s:O}",
+                        "id", r->id, "exercise", r->script->id, "title", r->script->title,
+                        "created_at", (json_int_t)meta.created_at, "last_seq",
+                        json_object_get(state, "seq"), "status", json_object_get(state, "status"),
+                        "step", step_summary, "round", json_object_get(state, "round"), "rounds",
+                        json_object_get(state, "rounds"), "speaker",
+                        json_object_get(state, "speaker"), "present",
+                        json_object_get(state, "present"), "open_ruptures",
+                        count_ruptures(ruptures, "open"), "suspected_ruptures",
+                        count_ruptures(ruptures, "suspected"), "ended_reason",
+                        json_object_get(state, "ended_reason"))
+            : NULL;
+    json_decref(state);
+    if (!s)
+        att_fail(err, ATT_ERR_INTERNAL, "cannot build the room summary");
+    return s;
+}
+
+static json_t *invites(srv_server *srv, const char *room_id, att_error *err)
+{
+    static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                     ATT_ROLE_OBSERVER};
+    json_t *out = json_object();
+    for (size_t i = 0; out && i < sizeof roles / sizeof roles[0]; i++) {
+        char url[SRV_URL_MAX];
+        if (srv_admin_invite_url(&srv->key, srv->cfg, room_id, roles[i], url, sizeof url, err) <
+                0 ||
+            json_object_set_new(out, att_role_name(roles[i]), json_string(url))) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    if (!out)
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    return out;
+}
+
+/* The room if it exists and `name` owns it; else NULL after answering 404
+ * (someone else's room is as invisible as a missing one) or 500. */
+static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q, const char *name,
+                            const char *room_id, int *failed)
+{
+    char owner[SRV_ACCOUNT_NAME_MAX + 1];
+    att_error err = {0};
+    *failed = 0;
+    int rc = srv_room_id_valid(room_id)
+                 ? srv_accounts_get_owner(srv->api->accounts, room_id, owner, &err)
+                 : -ATT_ERR_NOT_FOUND;
+    if (rc == 0 && strcmp(owner, name) == 0) {
+        srv_room *r = srv_room_get(srv, room_id, &err);
+        if (r)
+            return r;
+        rc = err.code == ATT_ERR_NOT_FOUND ? -ATT_ERR_NOT_FOUND : -ATT_ERR_INTERNAL;
+    } else if (rc == 0) {
+        rc = -ATT_ERR_NOT_FOUND;
+    }
+    if (rc == -ATT_ERR_NOT_FOUND)
+        *failed = respond_error(wsi, q, 404, "not_found", "no such room");
+    else
+        *failed = internal_error(wsi, q, &err);
+    return NULL;
+}
+
+static int do_exercises(struct lws *wsi, srv_server *srv, api_req *q)
+{
+    json_t *list = json_array();
+    size_t n = att_catalog_script_count(srv->catalog);
+    for (size_t i = 0; list && i < n; i++) {
+        const att_script *s = att_catalog_script_at(srv->catalog, i);
+        json_t *summary = json_object_get(s->json, "summary");
+        if (json_array_append_new(list, json_pack("{s:s,s:s,s:O}", "id", s->id, "title", s->title,
+                                                  "summary", summary ? summary : json_null()))) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    return list ? respond_json(wsi, q, 200, list) : -1;
+}
+
+typedef struct {
+    srv_server *srv;
+    json_t *list;
+    att_error *err;
+} list_ctx;
+
+static int add_owned_room(const char *room_id, void *arg)
+{
+    list_ctx *c = arg;
+    srv_room *r = srv_room_get(c->srv, room_id, c->err);
+    if (!r) {
+        /* One unreadable log must not hide the therapist's other rooms. */
+        srv_log("error", "api_room_unavailable", "{s:s,s:s}", "room", room_id, "error",
+                c->err->message);
+        return 0;
+    }
+    json_t *s = room_summary(c->srv, r, c->err);
+    if (!s || json_array_append_new(c->list, s))
+        return -1;
+    return 0;
+}
+
+static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const char *name)
+{
+    att_error err = {0};
+    list_ctx c = {srv, json_array(), &err};
+    if (!c.list)
+        return -1;
+    int rc = srv_accounts_owned_rooms(srv->api->accounts, name, add_owned_room, &c, &err);
+    if (rc != 0) {
+        json_decref(c.list);
+        if (!err.message[0])
+            att_fail(&err, ATT_ERR_INTERNAL, "cannot list rooms");
+        return internal_error(wsi, q, &err);
+    }
+    return respond_json(wsi, q, 200, c.list);
+}
+
+static int room_with_invites(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int status)
+{
+    att_error err = {0};
+    json_t *summary = room_summary(srv, r, &err);
+    json_t *inv = summary ? invites(srv, r->id, &err) : NULL;
+    if (!inv) {
+        json_decref(summary);
+        return internal_error(wsi, q, &err);
+    }
+    return respond_json(wsi, q, status, json_pack("{s:o,s:o}", "room", summary, "invites", inv));
+}
+
+static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const char *name)
+{
+    json_t *body = parse_body(q);
+    const char *exercise = body ? json_string_value(json_object_get(body, "exercise")) : NULL;
+    if (!exercise || !att_catalog_script(srv->catalog, exercise)) {
+        json_decref(body);
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"exercise\": ID} with an id from /api/exercises");
+    }
+    char id[ATT_ROOM_ID_BYTES + 1];
+    att_error err = {0};
+    int rc = srv_admin_create_room(srv->store, srv->catalog, exercise, ATT_ROLE_PARTNER_A, "r-", id,
+                                   &err);
+    json_decref(body);
+    /* Created first, owned second: a failure in between leaves a room on no
+     * dashboard (like `attune room create` without --owner), never a room
+     * on the wrong one. */
+    if (rc == 0)
+        rc = srv_accounts_set_owner(srv->api->accounts, id, name, &err);
+    srv_room *r = rc == 0 ? srv_room_get(srv, id, &err) : NULL;
+    if (!r)
+        return internal_error(wsi, q, &err);
+    srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", exercise, "owner",
+            name);
+    return room_with_invites(wsi, srv, q, r, 201);
+}
+
+static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r)
+{
+    att_error err = {0};
+    json_t *summary = room_summary(srv, r, &err);
+    if (!summary)
+        return internal_error(wsi, q, &err);
+    json_t *events = NULL;
+    char hash[65];
+    /* Up to the committed seq the summary shows, so both describe one moment. */
+    if (srv_room_log_build(srv->store, srv->catalog, srv->cfg, r->id, r->durable.seq, &events, hash,
+                           &err) < 0) {
+        json_decref(summary);
+        return internal_error(wsi, q, &err);
+    }
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:o,s:O,s:O,s:O,s:o,s:s}", "room", summary, "exercise",
+                                  r->script->json, "vocab", att_catalog_vocab_json(srv->catalog),
+                                  "consent", att_catalog_consent_json(srv->catalog), "events",
+                                  events, "state_hash", hash));
+}
+
+/* Routes an authenticated or public request. */
+static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
+{
+    const char *p = q->path;
+    int get = q->method == METHOD_GET, post = q->method == METHOD_POST;
+    if (post && strcmp(p, "/api/login") == 0)
+        return do_login(wsi, srv, q);
+    if (post && strcmp(p, "/api/logout") == 0)
+        return do_logout(wsi, srv, q);
+
+    char name[SRV_ACCOUNT_NAME_MAX + 1];
+    int failed = 0;
+    int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
+                         strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
+                (post && strcmp(p, "/api/rooms") == 0);
+    if (!known)
+        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
+    if (!authenticate(wsi, srv, q, name, &failed))
+        return failed;
+
+    if (strcmp(p, "/api/me") == 0)
+        return respond_json(wsi, q, 200,
+                            json_pack("{s:s,s:I}", "name", name, "idle_timeout_s",
+                                      (json_int_t)srv->cfg->session_idle_s));
+    if (strcmp(p, "/api/exercises") == 0)
+        return do_exercises(wsi, srv, q);
+    if (strcmp(p, "/api/rooms") == 0)
+        return get ? do_list_rooms(wsi, srv, q, name) : do_create_room(wsi, srv, q, name);
+
+    /* /api/rooms/{id} and /api/rooms/{id}/log */
+    char room_id[ATT_ROOM_ID_BYTES + 1];
+    const char *rest = p + 11;
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    int want_log = slash && strcmp(slash, "/log") == 0;
+    if (n == 0 || n > ATT_ROOM_ID_BYTES || (slash && !want_log))
+        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
+    memcpy(room_id, rest, n);
+    room_id[n] = '\0';
+    srv_room *r = owned_room(wsi, srv, q, name, room_id, &failed);
+    if (!r)
+        return failed;
+    return want_log ? do_room_log(wsi, srv, q, r) : room_with_invites(wsi, srv, q, r, 200);
+}
+
+/* A POST must say it is JSON and, when a browser sends an Origin, come from
+ * an allowed one (HTML forms cannot send application/json; other sites'
+ * scripts cannot forge Origin). Returns 1 when refused (answered 403). */
+static int refuse_cross_site(struct lws *wsi, srv_server *srv, api_req *q, int *failed)
+{
+    char type[128];
+    int n = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, type, sizeof type);
+    int json = n > 0 && strncasecmp(type, "application/json", 16) == 0 &&
+               (type[16] == '\0' || type[16] == ';' || type[16] == ' ');
+    const char *why = !json                                     ? "content type"
+                      : !srv_http_origin_allowed(wsi, srv->cfg) ? "origin"
+                                                                : NULL;
+    if (!why)
+        return 0;
+    srv_log("info", "api_refused", "{s:s,s:s,s:s}", "path", q->path, "why", why, "peer", q->peer);
+    q->close_after = 1;
+    *failed = respond_error(wsi, q, 403, "forbidden",
+                            !json ? "send Content-Type: application/json"
+                                  : "this origin may not use the API");
+    return 1;
+}
+
+static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
+{
+    /* A kept-alive connection reuses q for its next request. */
+    free(q->body);
+    free(q->out);
+    memset(q, 0, sizeof *q);
+    lws_get_peer_simple(wsi, q->peer, sizeof q->peer);
+    int n;
+    if ((n = header(wsi, WSI_TOKEN_GET_URI, q->path, sizeof q->path)) != 0)
+        q->method = METHOD_GET;
+    else if ((n = header(wsi, WSI_TOKEN_POST_URI, q->path, sizeof q->path)) != 0)
+        q->method = METHOD_POST;
+    if (n < 0) {
+        q->close_after = 1;
+        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
+    }
+    if (q->method == METHOD_OTHER) {
+        q->close_after = 1;
+        return respond_error(wsi, q, 400, "bad_request", "use GET or POST");
+    }
+    if (q->method == METHOD_GET)
+        return dispatch(wsi, srv, q);
+
+    int failed = 0;
+    if (refuse_cross_site(wsi, srv, q, &failed))
+        return failed;
+    char len_text[32];
+    long long content_length = 0;
+    if (header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, len_text, sizeof len_text) != 0) {
+        char *end = NULL;
+        content_length = strtoll(len_text, &end, 10);
+        if (!end || *end || content_length < 0)
+            content_length = SRV_API_MAX_BODY + 1;
+    }
+    if (content_length > SRV_API_MAX_BODY) {
+        q->close_after = 1;
+        return respond_error(wsi, q, 413, "too_large", "the body is over 16 KiB");
+    }
+    if (content_length == 0)
+        return dispatch(wsi, srv, q); /* lws delivers no body callbacks */
+    return 0;
+}
+
+static int on_body(api_req *q, const void *in, size_t len)
+{
+    if (q->answered || q->body_too_large)
+        return 0;
+    if (q->body_len + len > SRV_API_MAX_BODY) {
+        q->body_too_large = 1;
+        free(q->body);
+        q->body = NULL;
+        q->body_len = 0;
+        return 0;
+    }
+    char *grown = realloc(q->body, q->body_len + len + 1);
+    if (!grown)
+        return -1;
+    q->body = grown;
+    memcpy(q->body + q->body_len, in, len);
+    q->body_len += len;
+    return 0;
+}
+
+int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    api_req *q = user;
+    srv_server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return q ? on_http(wsi, srv, q) : -1;
+    case LWS_CALLBACK_HTTP_BODY:
+        return q ? on_body(q, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!q || q->answered)
+            return 0;
+        if (q->body_too_large)
+            return respond_error(wsi, q, 413, "too_large", "the body is over 16 KiB");
+        return dispatch(wsi, srv, q);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return q ? on_writeable(wsi, q) : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (q) {
+            free(q->body);
+            q->body = NULL;
+            free(q->out);
+            q->out = NULL;
+        }
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

@@ -1,0 +1,84 @@
+/* room_log.c - a room's events with the folded state after each (see
+ * room_log.h). */
+#include "room_log.h"
+
+#include <stdlib.h>
+#include "attune/room.h"
+
+typedef struct {
+    att_room *room;
+    const att_script *script;
+    json_t *events;
+    att_error *err;
+} log_ctx;
+
+static int add_event(int64_t seq, const char *payload, size_t len, void *arg)
+{
+    log_ctx *c = arg;
+    json_error_t jerr;
+    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!obj) {
+        att_fail(c->err, ATT_ERR_INTERNAL, "event %lld is not JSON", (long long)seq);
+        return -1;
+    }
+    att_event ev;
+    int rc = att_event_from_json(obj, c->script, &ev, c->err);
+    if (rc == 0) {
+        ev.seq = seq;
+        rc = att_room_apply(c->room, &ev, c->err);
+    }
+    json_t *state = rc == 0 ? att_room_state_json(c->room, ATT_ROLE_THERAPIST, 0) : NULL;
+    json_t *item = state ? json_object() : NULL;
+    if (rc == 0 &&
+        (!item || json_object_set_new(item, "seq", json_integer(seq)) ||
+         json_object_set(item, "event", obj) || json_object_set_new(item, "state", state) ||
+         json_array_append_new(c->events, item))) {
+        rc = att_fail(c->err, ATT_ERR_INTERNAL, "out of memory");
+        if (!item)
+            json_decref(state);
+    }
+    json_decref(obj);
+    return rc < 0 ? -1 : 0;
+}
+
+int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                       const char *room_id, int64_t upto_seq, json_t **events_out,
+                       char hash_out[65], att_error *err)
+{
+    srv_store_room meta;
+    int rc = srv_store_get_room(store, room_id, &meta, err);
+    if (rc < 0)
+        return rc;
+    const att_script *script = att_catalog_script(cat, meta.exercise);
+    if (!script)
+        return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
+                        meta.exercise);
+    /* Same room configuration as the live server's recovery fold. */
+    att_room_config rcfg = {.silence_ms = cfg->silence_ms};
+    att_room *room = malloc(sizeof *room);
+    json_t *events = json_array();
+    if (!room || !events) {
+        free(room);
+        json_decref(events);
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    }
+    rc = att_room_init(room, cat, script, room_id, &rcfg, err);
+    if (rc == 0) {
+        log_ctx c = {room, script, events, err};
+        att_error store_err = {0};
+        rc = srv_store_read_events(store, room_id, 0, upto_seq, 0, add_event, &c, &store_err);
+        if (rc == -1)
+            rc = -ATT_ERR_INTERNAL; /* add_event set err */
+        else if (rc < 0)
+            *err = store_err;
+    }
+    if (rc == 0)
+        rc = att_room_state_hash(room, hash_out, err);
+    free(room);
+    if (rc < 0) {
+        json_decref(events);
+        return rc;
+    }
+    *events_out = events;
+    return 0;
+}
