@@ -1,0 +1,438 @@
+// The replay page: a session's stored log on a timeline (steps, turns and
+// each rupture as a band from opening to repair), a scrubber over its events,
+// and the room as it stood at the scrubber (the stored state after that
+// event: never folded here). Play/pause at 1x-8x using the events' times,
+// jumps to the previous/next rupture, a live region saying where we are.
+
+import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
+import { staffRoleName, RUPTURE_KIND, REPAIR_HOW } from './words.js';
+import { staffApi, apiProblem } from './api.js';
+import { startStaffPage, speak } from './staff-shell.js';
+import { SessionLog, OPENINGS } from './session-log.js';
+import { turnBar, roundThread, presenceLine } from './room-parts.js';
+import { logText } from './therapist-view.js';
+
+const MAX_GAP_MS = 3000; // a silence in the session plays as at most 3 s (at 1x)
+const MIN_WAIT_MS = 25;
+const SPEEDS = [1, 2, 4, 8];
+const STATUS = { waiting_consent: 'waiting for consent', active: 'in session', paused: 'paused', ended: 'ended' };
+
+const app = document.getElementById('app');
+const politeRegion = document.getElementById('announce');
+const announce = (t) => speak(politeRegion, t);
+
+function problem(title, text) {
+  replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, title), h('p', {}, text), h('p', {}, h('a', { href: 'dashboard.html' }, 'Back to your rooms'))));
+}
+
+/** One line for an event in the chapter list (adds the answer to a choice step). */
+function chapterText(model, e) {
+  let text = logText(model, e);
+  if (e.type === 'turn') {
+    const def = model.stepDef(e.step);
+    const choice = def && def.inputs.find((i) => i.kind === 'choice' && e.input[i.name] !== undefined);
+    if (choice) {
+      const opt = (choice.options || []).find((o) => o.id === e.input[choice.name]);
+      text = text.replace(/\.$/, `: ${opt ? opt.label : e.input[choice.name]}.`);
+    }
+  }
+  return text;
+}
+
+const CHAPTER_TYPES = new Set([
+  'consented',
+  'turn',
+  'control',
+  'pause_requested',
+  'repair_attempt',
+  'repair_accepted',
+  'rupture_opened',
+  'rupture_suspected',
+  'rupture_confirmed',
+  'rupture_dismissed',
+  'rupture_repaired',
+]);
+
+class Replay {
+  constructor(log) {
+    this.log = log;
+    this.full = log.modelAtEnd();
+    this.pos = 0;
+    this.playing = false;
+    this.timer = null;
+    this.speed = 1;
+    this.spans = log.ruptureSpans();
+    this.build();
+    this.setPos(0, 'init');
+  }
+
+  pct(i) {
+    const n = this.log.length;
+    return n > 1 ? (i / (n - 1)) * 100 : 0;
+  }
+
+  build() {
+    const log = this.log;
+    const n = log.length;
+    const ex = log.exercise;
+    const last = log.finalState;
+    const room = log.room;
+    const ended = last.status === 'ended';
+
+    // The timeline picture (pointer users may click it; everyone has the scrubber).
+    const stepsLane = h('div', { class: 'track-lane steps' });
+    for (const run of log.stepRuns()) {
+      const seg = h('span', {
+        class: `seg${run.status === 'paused' ? ' paused' : ''}${run.speaker ? ` speaker-${run.speaker}` : ''}${run.round % 2 ? ' r1' : ''}`,
+        title: run.step ? `${run.step.title} (round ${run.round + 1})${run.status === 'paused' ? ', paused' : ''}` : STATUS[run.status] || run.status,
+      });
+      seg.style.left = `${this.pct(run.from)}%`;
+      seg.style.width = `${Math.max(this.pct(run.to + 1 > n - 1 ? n - 1 : run.to + 1) - this.pct(run.from), 0.4)}%`;
+      stepsLane.appendChild(seg);
+    }
+    let lastRound = null;
+    log.events.forEach(({ event }, i) => {
+      if (event.type !== 'turn') return;
+      const tick = h('span', { class: `tick${lastRound !== null && event.round !== lastRound ? ' round' : ''}` });
+      tick.style.left = `${this.pct(i)}%`;
+      stepsLane.appendChild(tick);
+      lastRound = event.round;
+    });
+    const lanes = [h('p', { class: 'lane-label' }, 'Steps and turns'), stepsLane];
+    if (this.spans.length) lanes.push(h('p', { class: 'lane-label' }, 'Ruptures'));
+    for (const span of this.spans) {
+      const r = span.rupture;
+      const openEnded = span.to == null;
+      const band = h('span', {
+        class: `rband ${r.status}${openEnded ? ' open-ended' : ''}`,
+        dataset: { rupture: String(r.id) },
+        title: `Rupture ${r.id}: ${RUPTURE_KIND[r.kind] || r.kind}, ${this.full.markerLabel(r.marker)} (${staffRoleName(r.who)})`,
+      });
+      const to = openEnded ? n - 1 : span.to;
+      band.style.left = `${this.pct(span.from)}%`;
+      band.style.width = `${Math.max(this.pct(to) - this.pct(span.from), 0)}%`;
+      lanes.push(h('div', { class: 'track-lane rupture-lane' }, band));
+    }
+    this.playhead = h('span', { class: 'playhead' });
+    const track = h('div', { class: 'track', 'aria-hidden': 'true' }, h('div', { class: 'track-inner' }, lanes, this.playhead));
+    track.addEventListener('click', (e) => {
+      const box = track.querySelector('.track-inner').getBoundingClientRect();
+      const f = Math.min(Math.max((e.clientX - box.left) / box.width, 0), 1);
+      this.pause();
+      this.setPos(Math.round(f * (n - 1)), 'jump');
+    });
+
+    this.scrubber = h('input', {
+      type: 'range',
+      id: 'scrubber',
+      class: 'scrubber',
+      min: '0',
+      max: String(Math.max(n - 1, 0)),
+      step: '1',
+      value: '0',
+      'aria-describedby': 'scrub-help',
+    });
+    this.scrubber.addEventListener('input', () => {
+      this.pause();
+      this.setPos(Number(this.scrubber.value), 'scrub');
+    });
+
+    this.playButton = h('button', { type: 'button', class: 'primary play' }, 'Play');
+    this.playButton.addEventListener('click', () => (this.playing ? this.pause(true) : this.play()));
+    const speedSel = h(
+      'select',
+      { id: 'speed' },
+      SPEEDS.map((s) => h('option', { value: String(s) }, `${s}x`)),
+    );
+    speedSel.addEventListener('change', () => {
+      this.speed = Number(speedSel.value);
+      if (this.playing) {
+        clearTimeout(this.timer);
+        this.schedule();
+      }
+    });
+    const prev = h('button', { type: 'button', class: 'secondary' }, 'Previous rupture');
+    const next = h('button', { type: 'button', class: 'secondary' }, 'Next rupture');
+    prev.addEventListener('click', () => this.jumpRupture(-1));
+    next.addEventListener('click', () => this.jumpRupture(1));
+    if (!this.spans.length) {
+      prev.disabled = true;
+      next.disabled = true;
+    }
+    this.positionEl = h('p', { class: 'position' });
+
+    // The same sequence as a list: every turn and rupture moment, each a jump.
+    this.chapterItems = [];
+    const chapters = h(
+      'ol',
+      { class: 'chapters' },
+      log.events
+        .map(({ event }, i) => [event, i])
+        .filter(([event]) => CHAPTER_TYPES.has(event.type))
+        .map(([event, i]) => {
+          const b = h('button', { type: 'button' }, h('span', { class: 'time' }, formatClock(event.at)), ' ', chapterText(this.full, event));
+          b.addEventListener('click', () => {
+            this.pause();
+            this.setPos(i, 'jump');
+          });
+          const li = h('li', { class: event.type.startsWith('rupture_') || event.type === 'pause_requested' ? 'rupture-chapter' : 'turn-chapter', dataset: { index: String(i), type: event.type } }, b);
+          this.chapterItems.push([i, li]);
+          return li;
+        }),
+    );
+
+    this.turnEl = h('div', { class: 'turn-slot replay-turn' });
+    this.presenceEl = h('div');
+    this.nowEl = h('p', { class: 'now-event' });
+    this.stepEl = h('section', { class: 'card', 'aria-labelledby': 'replay-step-h' });
+    this.threadEl = h('div');
+    this.rupturesEl = h('div');
+    this.notesEl = h('div');
+
+    const duration = formatDuration(log.endAt - log.startAt);
+    replaceChildren(
+      app,
+      h(
+        'div',
+        { class: 'replay-layout' },
+        h(
+          'div',
+          { class: 'replay-head' },
+          h('h1', {}, 'Session replay'),
+          h(
+            'p',
+            { class: 'hint' },
+            `${ex.title} · Room ${room.id} · ${new Date(log.startAt).toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' })}, ${formatClock(log.startAt)} · ${duration}${ended ? '' : ' so far (still live)'}`,
+          ),
+        ),
+        h(
+          'section',
+          { class: 'card timeline-card', 'aria-labelledby': 'tl-h' },
+          h('h2', { id: 'tl-h' }, 'Timeline'),
+          track,
+          h('label', { for: 'scrubber', class: 'visually-hidden' }, 'Position in the session'),
+          this.scrubber,
+          h('p', { id: 'scrub-help', class: 'visually-hidden' }, `One step per recorded event, ${n} in all. Arrow keys move one event, Home and End go to the start and the end.`),
+          h(
+            'div',
+            { class: 'player' },
+            this.playButton,
+            h('div', { class: 'speed' }, h('label', { for: 'speed' }, 'Speed'), speedSel),
+            prev,
+            next,
+            this.positionEl,
+          ),
+          h(
+            'ul',
+            { class: 'legend', 'aria-hidden': 'true' },
+            h('li', {}, h('span', { class: 'swatch step' }), 'Partner A speaks'),
+            h('li', {}, h('span', { class: 'swatch step-b' }), 'Partner B speaks'),
+            h('li', {}, h('span', { class: 'swatch turn' }), 'a turn'),
+            h('li', {}, h('span', { class: 'swatch open' }), 'rupture, open'),
+            h('li', {}, h('span', { class: 'swatch repaired' }), 'rupture, repaired'),
+            h('li', {}, h('span', { class: 'swatch suspected' }), 'suspected'),
+          ),
+        ),
+        h(
+          'div',
+          { class: 'replay-columns' },
+          h(
+            'div',
+            { class: 'replay-main' },
+            h('section', { class: 'card now-card', 'aria-labelledby': 'now-h' }, h('h2', { id: 'now-h' }, 'At this point'), this.nowEl, this.turnEl, this.presenceEl),
+            this.stepEl,
+            this.threadEl,
+          ),
+          h(
+            'div',
+            { class: 'replay-side' },
+            h('section', { class: 'card', 'aria-labelledby': 'rs-h' }, h('h2', { id: 'rs-h' }, 'Ruptures at this point'), this.rupturesEl),
+            h(
+              'section',
+              { class: 'card', 'aria-labelledby': 'ch-h' },
+              h('h2', { id: 'ch-h' }, 'Turns and ruptures, in order'),
+              h('p', { class: 'hint' }, 'Choose one to go there.'),
+              chapters,
+            ),
+            h('section', { class: 'card', 'aria-labelledby': 'rn-h' }, h('h2', { id: 'rn-h' }, 'Private notes so far'), this.notesEl),
+          ),
+        ),
+      ),
+    );
+  }
+
+  sentence(i) {
+    const { event } = this.log.events[i];
+    const offset = formatDuration(event.at - this.log.startAt) || '0 s';
+    return `${formatClock(event.at)}, ${offset} in: ${chapterText(this.full, event)}`;
+  }
+
+  setPos(i, why) {
+    const n = this.log.length;
+    this.pos = Math.min(Math.max(i, 0), n - 1);
+    const { event, state } = this.log.events[this.pos];
+    const m = this.log.modelAt(this.pos);
+    this.scrubber.value = String(this.pos);
+    this.scrubber.setAttribute('aria-valuetext', `Event ${this.pos + 1} of ${n}: ${this.sentence(this.pos)}`);
+    this.playhead.style.left = `${this.pct(this.pos)}%`;
+    this.positionEl.textContent = `Event ${this.pos + 1} of ${n} · ${formatClock(event.at)} (+${formatDuration(event.at - this.log.startAt) || '0 s'})`;
+
+    replaceChildren(this.nowEl, h('span', { class: 'time' }, formatClock(event.at)), chapterText(this.full, event));
+    replaceChildren(this.turnEl, turnBar(m));
+    replaceChildren(this.presenceEl, presenceLine(m));
+    this.renderStep(m, state);
+    replaceChildren(this.threadEl, roundThread(m, state.round, `Round ${state.round + 1} so far`));
+    this.renderRuptures(m, state, event.at);
+    this.renderNotes(m);
+    for (const [idx, li] of this.chapterItems) li.classList.toggle('current', idx === this.pos);
+
+    if (why === 'jump' || why === 'pause') announce(`Event ${this.pos + 1} of ${n}. ${this.sentence(this.pos)}`);
+    else if (why === 'play' && (event.type === 'turn' || event.type.startsWith('rupture_') || event.type === 'pause_requested')) announce(this.sentence(this.pos));
+  }
+
+  renderStep(m, state) {
+    const ex = this.log.exercise;
+    if (!state.step) {
+      replaceChildren(
+        this.stepEl,
+        h('h2', { id: 'replay-step-h' }, state.status === 'ended' ? 'The session had ended' : 'No step'),
+        h('p', { class: 'hint' }, state.ended_reason === 'therapist' ? 'Ended by the therapist.' : state.ended_reason === 'completed' ? 'Every round was completed.' : ''),
+      );
+      return;
+    }
+    replaceChildren(
+      this.stepEl,
+      h('p', { class: 'eyebrow' }, `Step ${state.step.index + 1} of ${ex.steps.length} · round ${state.round + 1} of ${state.rounds}`),
+      h('h2', { id: 'replay-step-h' }, state.step.title),
+      h('p', { class: 'prompt' }, state.step.prompt),
+      h(
+        'p',
+        { class: 'waiting' },
+        state.status === 'waiting_consent'
+          ? 'Waiting for both partners to agree.'
+          : state.status === 'paused'
+            ? `Paused by ${staffRoleName(state.paused_by)}.`
+            : `Waiting for ${staffRoleName(state.step.actor)}.`,
+      ),
+    );
+  }
+
+  renderRuptures(m, state, at) {
+    const rs = [...state.ruptures].sort((a, b) => a.opened_seq - b.opened_seq);
+    if (!rs.length) {
+      replaceChildren(this.rupturesEl, h('p', { class: 'hint' }, 'No ruptures up to here.'));
+      return;
+    }
+    replaceChildren(
+      this.rupturesEl,
+      h(
+        'ol',
+        { class: 'rupture-list' },
+        rs.map((r) => {
+          let status;
+          if (r.status === 'repaired') {
+            const how = r.repair.how === 'therapist_strategy' ? m.strategyLabel(r.repair.strategy) : REPAIR_HOW[r.repair.how] || r.repair.how;
+            status = `repaired after ${formatDuration(r.repair.time_to_repair_ms)} (${how})`;
+          } else if (r.status === 'open') status = `open for ${formatDuration(at - r.opened_at) || '0 s'}`;
+          else status = r.status;
+          return h(
+            'li',
+            { class: `rupture-item ${r.status}`, dataset: { rupture: String(r.id) } },
+            h('span', { class: 'time' }, formatClock(r.opened_at)),
+            h('span', { class: 'what' }, h('strong', {}, `${RUPTURE_KIND[r.kind] || r.kind}: ${m.markerLabel(r.marker)}`), ` · ${staffRoleName(r.who)} with ${staffRoleName(r.with)}`),
+            h('span', { class: `chip ${r.status}` }, status),
+          );
+        }),
+      ),
+    );
+  }
+
+  renderNotes(m) {
+    const notes = m.notes();
+    replaceChildren(
+      this.notesEl,
+      notes.length
+        ? h(
+            'ol',
+            { class: 'notes-list' },
+            notes.map(([seq, e]) =>
+              h('li', { class: 'note', dataset: { seq: String(seq) } }, h('span', { class: 'time' }, formatClock(e.at)), e.rupture_id ? h('span', { class: 'chip' }, `rupture ${e.rupture_id}`) : null, h('p', {}, e.text)),
+            ),
+          )
+        : h('p', { class: 'hint' }, 'No notes up to here.'),
+    );
+  }
+
+  jumpRupture(dir) {
+    const events = this.log.events;
+    let i = this.pos + dir;
+    while (i >= 0 && i < events.length && !OPENINGS.has(events[i].event.type)) i += dir;
+    if (i < 0 || i >= events.length) {
+      announce(dir > 0 ? 'No later rupture.' : 'No earlier rupture.');
+      return;
+    }
+    this.pause();
+    this.setPos(i, 'jump');
+  }
+
+  play() {
+    if (this.log.length < 2) return;
+    if (this.pos >= this.log.length - 1) this.setPos(0, 'init');
+    this.playing = true;
+    this.playButton.textContent = 'Pause';
+    announce(`Playing at ${this.speed}x.`);
+    this.schedule();
+  }
+
+  schedule() {
+    if (!this.playing) return;
+    const events = this.log.events;
+    if (this.pos >= events.length - 1) {
+      this.pause();
+      announce('End of the session.');
+      return;
+    }
+    const gap = events[this.pos + 1].event.at - events[this.pos].event.at;
+    const wait = Math.max(Math.min(Math.max(gap, 0), MAX_GAP_MS) / this.speed, MIN_WAIT_MS);
+    this.timer = setTimeout(() => {
+      this.setPos(this.pos + 1, 'play');
+      this.schedule();
+    }, wait);
+  }
+
+  /** Stops playing; `say` announces where it stopped. */
+  pause(say) {
+    clearTimeout(this.timer);
+    if (!this.playing) return;
+    this.playing = false;
+    this.playButton.textContent = 'Play';
+    if (say) this.setPos(this.pos, 'pause');
+  }
+}
+
+async function start() {
+  const roomId = new URLSearchParams(location.search).get('room');
+  await startStaffPage();
+  if (!roomId) {
+    problem('Which session?', 'This page needs a room. Open a replay from your rooms.');
+    return;
+  }
+  document.getElementById('report-link').href = `report.html?room=${encodeURIComponent(roomId)}`;
+  let data;
+  try {
+    data = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/log`);
+  } catch (err) {
+    problem('This session could not be opened', apiProblem(err));
+    return;
+  }
+  const log = new SessionLog(data);
+  if (!log.length) {
+    problem('Nothing recorded yet', 'This room has no events to replay yet.');
+    return;
+  }
+  document.title = `Replay · ${data.exercise.title} · Attune`;
+  // eslint-disable-next-line no-new
+  new Replay(log);
+}
+
+start();

@@ -1,0 +1,287 @@
+// The session report (therapist only, behind the session cookie): for each
+// partner the reactive and primary emotions and the needs they named, their
+// connection ratings as a small SVG chart; every rupture with its kind,
+// marker, evidence and time to repair; the therapist's private notes. Read
+// from the stored log and its final folded state; prints cleanly to PDF.
+
+import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
+import { staffRoleName, RUPTURE_KIND, SOURCE, REPAIR_HOW } from './words.js';
+import { staffApi, apiProblem } from './api.js';
+import { startStaffPage } from './staff-shell.js';
+import { SessionLog } from './session-log.js';
+import { evidenceText } from './therapist-view.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const PARTNERS = ['partner_a', 'partner_b'];
+const NAMED = [
+  ['emotion_reactive', 'On the surface (reactive emotions)', 'No reactive emotion named.'],
+  ['emotion_primary', 'Underneath (primary emotions)', 'No primary emotion named.'],
+  ['need', 'Needs', 'No need named.'],
+];
+
+const app = document.getElementById('app');
+
+function problem(title, text) {
+  replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, title), h('p', {}, text), h('p', {}, h('a', { href: 'dashboard.html' }, 'Back to your rooms'))));
+}
+
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c);
+  return el;
+}
+
+function longDate(ms) {
+  return new Date(ms).toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+}
+
+/** What a partner named in their turns: [{kind, entry, text, others, event, def}] in order. */
+function namedBy(log, model, role) {
+  const out = [];
+  for (const { event } of log.events) {
+    if (event.type !== 'turn' || event.by !== role) continue;
+    const def = model.stepDef(event.step);
+    if (!def) continue;
+    for (const input of def.inputs) {
+      const value = event.input[input.name];
+      if (!value || !NAMED.some(([k]) => k === input.kind)) continue;
+      const vocab = input.vocab || { emotion_reactive: 'reactive', emotion_primary: 'primary', need: 'needs' }[input.kind];
+      // The other answers of the same turn give the words around it (what I did, how strong, a request).
+      const others = def.inputs
+        .filter((o) => o !== input && event.input[o.name] !== undefined && (o.kind === 'text' || o.kind === 'rating'))
+        .map((o) => [o.label, o.kind === 'rating' ? `${event.input[o.name]} of ${o.max != null ? o.max : 10}` : event.input[o.name]]);
+      out.push({ kind: input.kind, entry: value.id ? model.vocabEntry(vocab, value.id) : null, id: value.id, text: value.text, others, event, def });
+    }
+  }
+  return out;
+}
+
+function ratingsBy(log, model, role) {
+  const out = [];
+  for (const { event } of log.events) {
+    if (event.type !== 'turn' || event.by !== role) continue;
+    const def = model.stepDef(event.step);
+    if (!def || def.tag !== 'connection_rating') continue;
+    for (const input of def.inputs) {
+      if (input.kind === 'rating' && typeof event.input[input.name] === 'number') {
+        out.push({ value: event.input[input.name], max: input.max != null ? input.max : 10, min: input.min != null ? input.min : 0, at: event.at, round: event.round });
+      }
+    }
+  }
+  return out;
+}
+
+/** A small line chart of ratings over the session; its words are in the label and the list beside it. */
+function ratingChart(points, name) {
+  const W = 320;
+  const H = 130;
+  const left = 28;
+  const right = 12;
+  const top = 16;
+  const bottom = 24;
+  const max = points.length ? Math.max(...points.map((p) => p.max)) : 10;
+  const min = points.length ? Math.min(...points.map((p) => p.min)) : 0;
+  const x = (i) => (points.length === 1 ? left + (W - left - right) / 2 : left + (i * (W - left - right)) / (points.length - 1));
+  const y = (v) => top + ((max - v) * (H - top - bottom)) / Math.max(max - min, 1);
+  const label = points.length
+    ? `${name}'s connection ratings, in order: ${points.map((p) => `${p.value} of ${p.max}`).join(', ')}.`
+    : `${name} gave no connection rating.`;
+  const svg = s('svg', { class: 'rating-chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+  for (const v of [min, Math.round((min + max) / 2), max]) {
+    svg.append(s('line', { class: 'grid', x1: left, x2: W - right, y1: y(v), y2: y(v) }), s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end' }, String(v)));
+  }
+  svg.append(s('line', { class: 'axis', x1: left, x2: left, y1: top, y2: H - bottom }));
+  if (points.length > 1) svg.append(s('polyline', { class: 'line', points: points.map((p, i) => `${x(i)},${y(p.value)}`).join(' ') }));
+  points.forEach((p, i) => {
+    svg.append(
+      s('circle', { class: 'point', cx: x(i), cy: y(p.value), r: 4.5 }),
+      s('text', { class: 'value', x: x(i), y: y(p.value) - 8, 'text-anchor': 'middle' }, String(p.value)),
+      s('text', { x: x(i), y: H - 6, 'text-anchor': 'middle' }, `round ${p.round + 1}, ${formatClock(p.at).slice(0, 5)}`),
+    );
+  });
+  if (!points.length) svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no ratings'));
+  return svg;
+}
+
+function partnerSection(log, model, role) {
+  const name = staffRoleName(role);
+  const named = namedBy(log, model, role);
+  const ratings = ratingsBy(log, model, role);
+  const groups = NAMED.map(([kind, heading, none]) => {
+    const items = named.filter((n) => n.kind === kind);
+    return [
+      h('h3', {}, heading),
+      items.length
+        ? h(
+            'ul',
+            { class: 'named', dataset: { kind } },
+            items.map((n) =>
+              h(
+                'li',
+                {},
+                n.entry ? h('p', {}, h('span', { class: 'what' }, n.entry.label), h('span', { class: 'sentence' }, ` · “${n.entry.sentence}”`)) : n.id ? h('p', { class: 'what' }, n.id) : null,
+                n.text ? h('p', { class: 'own' }, `In their words: “${n.text}”`) : null,
+                n.others.map(([label, v]) => h('p', { class: 'context' }, h('span', { class: 'sentence' }, `${label}: `), String(v))),
+                h('p', { class: 'where' }, `Round ${n.event.round + 1}, ${n.def.title}, ${formatClock(n.event.at)}`),
+              ),
+            ),
+          )
+        : h('p', { class: 'empty' }, none),
+    ];
+  });
+  return h(
+    'section',
+    { class: 'card partner-report', dataset: { partner: role }, 'aria-labelledby': `${role}-h` },
+    h('h2', { id: `${role}-h` }, name),
+    groups,
+    h('h3', {}, 'Connection ratings'),
+    ratingChart(ratings, name),
+    ratings.length ? null : h('p', { class: 'empty' }, 'No connection rating given.'),
+  );
+}
+
+function repairWords(model, r) {
+  if (!r.repair) return null;
+  const how = r.repair.how === 'therapist_strategy' ? `by the therapist: ${model.strategyLabel(r.repair.strategy)}` : REPAIR_HOW[r.repair.how] || r.repair.how;
+  return `${how} (${staffRoleName(r.repair.by)}), ${formatClock(r.repair.at)}`;
+}
+
+function ruptureSection(log, model) {
+  const last = log.finalState;
+  const rs = [...last.ruptures].sort((a, b) => a.opened_seq - b.opened_seq);
+  const bySeq = new Map(log.events.map((e) => [e.seq, e.event]));
+  const stepTitle = (id) => (model.stepDef(id) || {}).title || id;
+  const notesFor = (id) => model.notes().filter(([, e]) => e.rupture_id === id);
+  const items = rs.map((r) => {
+    const evidence = r.evidence.map((seq) => {
+      const e = bySeq.get(seq);
+      return h('li', {}, `#${seq}, ${e ? formatClock(e.at) : ''}: ${e ? evidenceText(model, e) : 'not in the log'}`);
+    });
+    const dismissal = log.events.find((e) => e.event.type === 'rupture_dismissed' && e.event.rupture_id === r.id);
+    const rows = [
+      ['Between', `${staffRoleName(r.who)} with ${staffRoleName(r.with)}`],
+      ['Noticed', SOURCE[r.source] || r.source],
+      ['Opened', `${formatClock(r.opened_at)}${r.step ? `, round ${r.round + 1}, ${stepTitle(r.step)}` : ''}${r.confirmed ? ' (a suspicion you confirmed)' : ''}`],
+      ['Evidence', evidence.length ? h('ul', { class: 'evidence' }, evidence) : 'none recorded'],
+    ];
+    if (r.status === 'repaired') {
+      rows.push(['Repaired', repairWords(model, r)], ['Time to repair', formatDuration(r.repair.time_to_repair_ms)]);
+    } else if (r.status === 'open') {
+      rows.push(['Repaired', `not repaired (open at the end, ${formatDuration(log.endAt - r.opened_at)} after it opened)`]);
+    } else if (r.status === 'dismissed') {
+      rows.push(['Dismissed', dismissal ? `${formatClock(dismissal.event.at)}${dismissal.event.note ? `: “${dismissal.event.note}”` : ''}` : 'yes']);
+    } else if (r.status === 'suspected') {
+      rows.push(['Status', 'suspected, never confirmed or dismissed']);
+    }
+    for (const [, e] of notesFor(r.id)) rows.push(['Your note', `“${e.text}”`]);
+    return h(
+      'li',
+      { class: `report-rupture ${r.status}`, dataset: { rupture: String(r.id) } },
+      h('h3', {}, `Rupture ${r.id}: ${RUPTURE_KIND[r.kind] || r.kind}, ${model.markerLabel(r.marker)}`),
+      h('dl', {}, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+    );
+  });
+  const repaired = rs.filter((r) => r.status === 'repaired');
+  const summary = rs.length
+    ? `${rs.length} rupture${rs.length === 1 ? '' : 's'}: ${repaired.length} repaired, ${rs.filter((r) => r.status === 'open').length} left open, ${rs.filter((r) => r.status === 'dismissed').length} dismissed${rs.filter((r) => r.status === 'suspected').length ? `, ${rs.filter((r) => r.status === 'suspected').length} still suspected` : ''}.`
+    : 'No ruptures were recorded in this session.';
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'ruptures-h' },
+    h('h2', { id: 'ruptures-h' }, 'Ruptures and repairs'),
+    h('p', {}, summary),
+    last.ruptures_dropped ? h('p', { class: 'hint' }, `${last.ruptures_dropped} further ruptures were counted but not kept (the room's limit is 128).`) : null,
+    items.length ? h('ol', { class: 'report-ruptures' }, items) : null,
+  );
+}
+
+function notesSection(log, model) {
+  const notes = model.notes();
+  const dismissals = log.events.filter((e) => e.event.type === 'rupture_dismissed' && e.event.note);
+  const items = [
+    ...notes.map(([seq, e]) => ({ seq, at: e.at, about: e.rupture_id ? `rupture ${e.rupture_id}` : null, text: e.text })),
+    ...dismissals.map(({ seq, event }) => ({ seq, at: event.at, about: `dismissing rupture ${event.rupture_id}`, text: event.note })),
+  ].sort((a, b) => a.seq - b.seq);
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'notes-h' },
+    h('h2', { id: 'notes-h' }, 'Your private notes'),
+    h('p', { class: 'hint' }, 'Never shown to the partners.'),
+    items.length
+      ? h(
+          'ol',
+          { class: 'report-notes' },
+          items.map((n) => h('li', { class: 'note', dataset: { seq: String(n.seq) } }, h('span', { class: 'time' }, formatClock(n.at)), n.about ? h('span', { class: 'chip' }, n.about) : null, h('p', {}, n.text))),
+        )
+      : h('p', { class: 'empty' }, 'No notes were written.'),
+  );
+}
+
+function summarySection(log, roomId) {
+  const last = log.finalState;
+  const ex = log.exercise;
+  const ended =
+    last.status === 'ended' ? (last.ended_reason === 'therapist' ? 'Ended by the therapist' : 'Completed (every round)') : `Not ended yet (${last.status.replace('_', ' ')}; the report shows it so far)`;
+  const rounds = last.status === 'ended' && last.ended_reason === 'completed' ? `${last.rounds} of ${last.rounds}` : `${last.round + 1} of ${last.rounds} reached`;
+  const print = h('button', { type: 'button', class: 'primary' }, 'Print or save as PDF');
+  print.addEventListener('click', () => window.print());
+  const q = `?room=${encodeURIComponent(roomId)}`;
+  return h(
+    'section',
+    { class: 'card report-summary', 'aria-labelledby': 'report-h' },
+    h('h1', { id: 'report-h' }, 'Session report'),
+    h('p', { class: 'hint' }, 'Confidential: what a couple shared in therapy. Keep it as you keep clinical notes.'),
+    h(
+      'dl',
+      { class: 'report-meta' },
+      [
+        ['Exercise', ex.title],
+        ['Room', roomId],
+        ['Date', longDate(log.startAt)],
+        ['Time', `${formatClock(log.startAt)} to ${formatClock(log.endAt)} (${formatDuration(log.endAt - log.startAt)})`],
+        ['Rounds', rounds],
+        ['Outcome', ended],
+        ['Record', `${log.length} events; final state hash ${String(log.stateHash || '').slice(0, 16)}…`],
+      ].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    ),
+    h('div', { class: 'report-actions' }, print, h('a', { class: 'button-link', href: `replay.html${q}` }, 'Open the replay'), h('a', { class: 'button-link', href: 'dashboard.html' }, 'Back to your rooms')),
+  );
+}
+
+async function start() {
+  const roomId = new URLSearchParams(location.search).get('room');
+  await startStaffPage();
+  if (!roomId) {
+    problem('Which session?', 'This page needs a room. Open a report from your rooms.');
+    return;
+  }
+  document.getElementById('replay-link').href = `replay.html?room=${encodeURIComponent(roomId)}`;
+  let data;
+  try {
+    data = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/log`);
+  } catch (err) {
+    problem('This report could not be made', apiProblem(err));
+    return;
+  }
+  const log = new SessionLog(data);
+  if (!log.length) {
+    problem('Nothing recorded yet', 'This room has no events yet.');
+    return;
+  }
+  const model = log.modelAtEnd();
+  document.title = `Report · ${data.exercise.title} · ${new Date(log.startAt).toLocaleDateString()} · Attune`;
+  replaceChildren(
+    app,
+    h(
+      'div',
+      { class: 'report' },
+      summarySection(log, roomId),
+      PARTNERS.map((role) => partnerSection(log, model, role)),
+      ruptureSection(log, model),
+      notesSection(log, model),
+    ),
+  );
+}
+
+start();
