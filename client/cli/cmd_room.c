@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "accounts.h"
 #include "args.h"
 #include "attune/msg.h"
 #include "attune/room.h"
@@ -23,9 +24,11 @@ static const cli_option create_options[] = {
     {"first-speaker", "ROLE", "partner_a or partner_b speaks first [partner_a]"},
     {"key-file", "FILE", "invitation signing key, created (0600) when missing [DATA/secret.key]"},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
+    {"owner", "NAME", "the therapist account whose dashboard shows the room [none]"},
 };
 static const cli_command create_cmd = {
-    "attune room create --data DIR [--exercise ID] [--base-url URL] [--ttl SECONDS]",
+    "attune room create --data DIR [--exercise ID] [--owner NAME] [--base-url URL] "
+    "[--ttl SECONDS]",
     "Creates a room in the store and prints one invitation per member:\n"
     "  invite partner_a URL\n  invite partner_b URL\n  invite therapist URL\n"
     "(the room id goes to stderr). Works while attune-server runs on the same directory.",
@@ -99,6 +102,7 @@ static int room_create(int argc, char **argv)
     const char *ttl_text = cli_get(&create_cmd, &a, "ttl");
     const char *room_opt = cli_get(&create_cmd, &a, "room");
     const char *first = cli_get(&create_cmd, &a, "first-speaker");
+    const char *owner = cli_get(&create_cmd, &a, "owner");
     if (!data) {
         fprintf(stderr, "attune: --data DIR is required\n");
         return CLI_EXIT_USAGE;
@@ -125,6 +129,19 @@ static int room_create(int argc, char **argv)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     char *payload = NULL;
+    srv_accounts *accounts = NULL;
+    if (owner) {
+        att_error oe = {0};
+        int exists = srv_accounts_open(data, 1, &accounts, &oe) < 0
+                         ? -1
+                         : srv_accounts_exists(accounts, owner, &oe);
+        if (exists <= 0) {
+            fprintf(stderr, "attune: --owner: %s\n",
+                    exists < 0 ? oe.message : "no such therapist (see attune therapist add)");
+            rc = exists < 0 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+            goto out;
+        }
+    }
     const char *ex_id = exercise ? exercise : "enactment";
     const att_script *script = att_catalog_script(d.catalog, ex_id);
     if (!script) {
@@ -151,6 +168,10 @@ static int room_create(int argc, char **argv)
         fprintf(stderr, "attune: %s\n", e.message);
         goto out;
     }
+    if (owner && srv_accounts_set_owner(accounts, meta.id, owner, &e) < 0) {
+        fprintf(stderr, "attune: room %s created without an owner: %s\n", meta.id, e.message);
+        goto out;
+    }
     int64_t expires = meta.created_at / 1000 + ttl;
     static const att_role members[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
     char lines[3][CLI_INVITE_URL_MAX + 64];
@@ -167,6 +188,7 @@ static int room_create(int argc, char **argv)
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
     free(payload);
+    srv_accounts_close(accounts);
     cli_data_close(&d);
     return rc;
 }

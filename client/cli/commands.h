@@ -8,5 +8,6 @@ int cli_cmd_room(int argc, char **argv);
 int cli_cmd_token(int argc, char **argv);
 int cli_cmd_replay(int argc, char **argv);
 int cli_cmd_join(int argc, char **argv);
+int cli_cmd_therapist(int argc, char **argv);
 
 #endif

@@ -15,7 +15,8 @@ static void usage(FILE *out)
             "  room list     list the rooms in the store\n"
             "  token         print one invitation token (partners, therapist, observer)\n"
             "  replay        print a session from the store as a transcript (--follow, --speed)\n"
-            "  join URL      take part in a session from the terminal\n\n"
+            "  join URL      take part in a session from the terminal\n"
+            "  therapist     add, list or remove therapist accounts (dashboard logins)\n\n"
             "`attune COMMAND --help` describes each one.\n"
             "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
 }
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return cli_cmd_token(argc - 2, argv + 2);
     if (strcmp(cmd, "replay") == 0)
         return cli_cmd_replay(argc - 2, argv + 2);
+    if (strcmp(cmd, "therapist") == 0)
+        return cli_cmd_therapist(argc - 2, argv + 2);
     if (strcmp(cmd, "join") == 0)
         return cli_cmd_join(argc - 2, argv + 2);
     fprintf(stderr, "attune: unknown command '%s'\n", cmd);

@@ -1,0 +1,270 @@
+/* cmd_therapist.c - `attune therapist add|list|remove`: the therapists'
+ * accounts in the server's data directory (server/accounts.h), made on the
+ * server machine. A password is read from the terminal with echo off (typed
+ * twice), or as one line from stdin when stdin is not a terminal. */
+#include "commands.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include "accounts.h"
+#include "args.h"
+#include "datadir.h"
+
+#define PASSWORD_BUF (SRV_PASSWORD_MAX_BYTES + 2)
+
+static const cli_option add_options[] = {
+    {"data", "DIR", "the server's data directory (created when missing) [required]"},
+};
+static const cli_command add_cmd = {
+    "attune therapist add NAME --data DIR",
+    "Creates a therapist account for the dashboard. The password is read from the\n"
+    "terminal (twice, not shown), or as one line from stdin when it is not a terminal;\n"
+    "at least 10 characters. NAME: 1..64 of A-Z a-z 0-9 . _ - @. Works while\n"
+    "attune-server runs on the same directory.",
+    add_options,
+    1,
+    1,
+    1};
+
+static const cli_option list_options[] = {
+    {"data", "DIR", "the server's data directory [required]"},
+};
+static const cli_command list_cmd = {"attune therapist list --data DIR",
+                                     "Lists the therapist accounts: name and creation time (UTC).",
+                                     list_options,
+                                     1,
+                                     0,
+                                     0};
+
+static const cli_option remove_options[] = {
+    {"data", "DIR", "the server's data directory [required]"},
+};
+static const cli_command remove_cmd = {
+    "attune therapist remove NAME --data DIR",
+    "Removes a therapist account; its sessions end at their next request. Its rooms\n"
+    "keep their owner name (an account added again under that name sees them).",
+    remove_options,
+    1,
+    1,
+    1};
+
+/* Reads one line into buf (without the newline). Returns its length, or -1
+ * at end of input or when the line does not fit. */
+static long read_line(FILE *in, char *buf, size_t size)
+{
+    if (!fgets(buf, (int)size, in))
+        return -1;
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    else if (!feof(in))
+        return -1; /* longer than the buffer */
+    if (n && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    return (long)n;
+}
+
+/* Prompts on stderr and reads a line from the terminal on stdin without
+ * echoing it. */
+static long read_hidden(const char *prompt, char *buf, size_t size)
+{
+    struct termios old, quiet;
+    if (tcgetattr(STDIN_FILENO, &old) != 0)
+        return -1;
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
+        return -1;
+    long n = read_line(stdin, buf, size);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    return n;
+}
+
+/* The new password into buf; its length, or -1 after saying why. */
+static long get_password(char *buf, size_t size)
+{
+    long n;
+    if (isatty(STDIN_FILENO)) {
+        char again[PASSWORD_BUF];
+        n = read_hidden("password (at least 10 characters): ", buf, size);
+        long m = n >= 0 ? read_hidden("the same password again: ", again, sizeof again) : -1;
+        int same = n >= 0 && m == n && memcmp(buf, again, (size_t)n) == 0;
+        OPENSSL_cleanse(again, sizeof again);
+        if (n < 0 || m < 0) {
+            fprintf(stderr, "attune: no password read\n");
+            return -1;
+        }
+        if (!same) {
+            fprintf(stderr, "attune: the two passwords differ\n");
+            return -1;
+        }
+    } else {
+        n = read_line(stdin, buf, size);
+        if (n < 0) {
+            fprintf(stderr,
+                    "attune: expected the password as one line on stdin (at most %d "
+                    "bytes)\n",
+                    SRV_PASSWORD_MAX_BYTES);
+            return -1;
+        }
+    }
+    att_error e = {0};
+    if (srv_password_check(buf, (size_t)n, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        return -1;
+    }
+    return n;
+}
+
+static int parse(const cli_command *cmd, int argc, char **argv, cli_args *a, int *done)
+{
+    *done = 0;
+    if (cli_parse(cmd, argc, argv, a, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    if (a->help) {
+        cli_print_help(cmd, stdout);
+        *done = 1;
+        return CLI_EXIT_OK;
+    }
+    if (!cli_get(cmd, a, "data")) {
+        fprintf(stderr, "attune: --data DIR is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Opens the data directory's store (so its tables exist, as the server
+ * makes them) and the accounts. */
+static int open_accounts(const char *data, int create, cli_data *d, srv_accounts **acc)
+{
+    if (cli_data_open(data, create, 0, NULL, 0, NULL, d, stderr) < 0)
+        return -1;
+    att_error e = {0};
+    if (srv_accounts_open(data, create, acc, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        cli_data_close(d);
+        return -1;
+    }
+    return 0;
+}
+
+static int therapist_add(int argc, char **argv)
+{
+    cli_args a;
+    int done;
+    int rc = parse(&add_cmd, argc, argv, &a, &done);
+    if (rc != CLI_EXIT_OK || done)
+        return rc;
+    const char *name = a.positional[0];
+    if (!srv_account_name_valid(name)) {
+        fprintf(stderr, "attune: a name is 1..64 characters of A-Z a-z 0-9 . _ - @\n");
+        return CLI_EXIT_USAGE;
+    }
+    char password[PASSWORD_BUF];
+    long n = get_password(password, sizeof password);
+    if (n < 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return CLI_EXIT_USAGE;
+    }
+    cli_data d;
+    srv_accounts *acc = NULL;
+    if (open_accounts(cli_get(&add_cmd, &a, "data"), 1, &d, &acc) < 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return CLI_EXIT_FAIL;
+    }
+    att_error e = {0};
+    rc = srv_accounts_add(acc, name, password, (size_t)n, &e);
+    OPENSSL_cleanse(password, sizeof password);
+    srv_accounts_close(acc);
+    cli_data_close(&d);
+    if (rc < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        return rc == -ATT_ERR_BAD_MESSAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    printf("therapist %s added\n", name);
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int print_account(const char *name, int64_t created_at, void *arg)
+{
+    int *count = arg;
+    time_t secs = (time_t)(created_at / 1000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-32s %s\n", name, when);
+    (*count)++;
+    return 0;
+}
+
+static int therapist_list(int argc, char **argv)
+{
+    cli_args a;
+    int done;
+    int rc = parse(&list_cmd, argc, argv, &a, &done);
+    if (rc != CLI_EXIT_OK || done)
+        return rc;
+    cli_data d;
+    srv_accounts *acc = NULL;
+    if (open_accounts(cli_get(&list_cmd, &a, "data"), 0, &d, &acc) < 0)
+        return CLI_EXIT_FAIL;
+    att_error e = {0};
+    int count = 0;
+    printf("%-32s %s\n", "NAME", "CREATED (UTC)");
+    rc = srv_accounts_list(acc, print_account, &count, &e);
+    if (rc < 0)
+        fprintf(stderr, "attune: %s\n", e.message);
+    srv_accounts_close(acc);
+    cli_data_close(&d);
+    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static int therapist_remove(int argc, char **argv)
+{
+    cli_args a;
+    int done;
+    int rc = parse(&remove_cmd, argc, argv, &a, &done);
+    if (rc != CLI_EXIT_OK || done)
+        return rc;
+    cli_data d;
+    srv_accounts *acc = NULL;
+    if (open_accounts(cli_get(&remove_cmd, &a, "data"), 0, &d, &acc) < 0)
+        return CLI_EXIT_FAIL;
+    att_error e = {0};
+    rc = srv_accounts_remove(acc, a.positional[0], &e);
+    srv_accounts_close(acc);
+    cli_data_close(&d);
+    if (rc < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        return rc == -ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    printf("therapist %s removed\n", a.positional[0]);
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+int cli_cmd_therapist(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "add") == 0)
+        return therapist_add(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "list") == 0)
+        return therapist_list(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+        return therapist_remove(argc - 1, argv + 1);
+    FILE *out = (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))
+                    ? stdout
+                    : stderr;
+    fprintf(out, "usage: attune therapist add NAME --data DIR   (password from the terminal or "
+                 "stdin)\n"
+                 "       attune therapist list --data DIR\n"
+                 "       attune therapist remove NAME --data DIR\n");
+    return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
