@@ -10,9 +10,11 @@ import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-// ATTUNE_SERVER names the binary; otherwise the newest build*/server/attune-server.
+// ATTUNE_SERVER names the binary, else ATTUNE_BUILD_DIR/server/attune-server;
+// otherwise the newest build*/server/attune-server.
 export function serverBin() {
   if (process.env.ATTUNE_SERVER) return process.env.ATTUNE_SERVER;
+  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'server', 'attune-server');
   const found = fs
     .readdirSync(ROOT)
     .filter((d) => d.startsWith('build'))
