@@ -527,16 +527,16 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const ch
 {
     json_t *body = parse_body(q);
     const char *exercise = body ? json_string_value(json_object_get(body, "exercise")) : NULL;
-    if (!exercise || !att_catalog_script(srv->catalog, exercise)) {
-        json_decref(body);
+    /* The script (owned by the catalog) outlives the body the id came from. */
+    const att_script *script = exercise ? att_catalog_script(srv->catalog, exercise) : NULL;
+    json_decref(body);
+    if (!script)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"exercise\": ID} with an id from /api/exercises");
-    }
     char id[ATT_ROOM_ID_BYTES + 1];
     att_error err = {0};
-    int rc = srv_admin_create_room(srv->store, srv->catalog, exercise, ATT_ROLE_PARTNER_A, "r-", id,
-                                   &err);
-    json_decref(body);
+    int rc = srv_admin_create_room(srv->store, srv->catalog, script->id, ATT_ROLE_PARTNER_A, "r-",
+                                   id, &err);
     /* Created first, owned second: a failure in between leaves a room on no
      * dashboard (like `attune room create` without --owner), never a room
      * on the wrong one. */
@@ -545,7 +545,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const ch
     srv_room *r = rc == 0 ? srv_room_get(srv, id, &err) : NULL;
     if (!r)
         return internal_error(wsi, q, &err);
-    srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", exercise, "owner",
+    srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", script->id, "owner",
             name);
     return room_with_invites(wsi, srv, q, r, 201);
 }
