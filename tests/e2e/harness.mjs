@@ -121,11 +121,26 @@ async function stopChild(child) {
   return exited;
 }
 
-/** Starts a server with a fresh demo room; resolves with its base URL and invitations. */
-export async function startServer() {
+/** `attune therapist add NAME --data DIR`, the password on stdin (as from a script). */
+function addTherapist(data, name, password) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(builtBinary('client', 'attune'), ['therapist', 'add', name, '--data', data], (err, stdout, stderr) =>
+      err ? reject(new Error(`attune therapist add ${name}: ${stderr || err.message}`)) : resolve(stdout),
+    );
+    child.stdin.end(`${password}\n`);
+  });
+}
+
+/**
+ * Starts a server with a fresh demo room; resolves with its base URL and
+ * invitations. `therapists` ([{name, password}]) are added to the data
+ * directory before the server starts.
+ */
+export async function startServer({ therapists = [] } = {}) {
   const port = await freePort();
   const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
   const base = `http://127.0.0.1:${port}`;
+  for (const t of therapists) await addTherapist(data, t.name, t.password);
   let { child, invites } = await spawnServer(port, data, base);
   return {
     base,

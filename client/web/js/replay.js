@@ -170,7 +170,7 @@ class Replay {
         .map(({ event }, i) => [event, i])
         .filter(([event]) => CHAPTER_TYPES.has(event.type))
         .map(([event, i]) => {
-          const b = h('button', { type: 'button' }, h('span', { class: 'time' }, formatClock(event.at)), ' ', chapterText(this.full, event));
+          const b = h('button', { type: 'button' }, h('span', { class: 'time' }, formatClock(event.at)), ' ', h('span', { class: 'chapter-text' }, chapterText(this.full, event)));
           b.addEventListener('click', () => {
             this.pause();
             this.setPos(i, 'jump');

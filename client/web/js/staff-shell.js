@@ -4,13 +4,21 @@
 // the page itself keeps talking to the server (the dashboard polls, which
 // would otherwise renew the session for ever).
 
-import { api, staffApi, toLogin } from './api.js';
+import { api, toLogin } from './api.js';
 
 const ACTIVITY = ['pointerdown', 'keydown', 'wheel', 'touchstart', 'scroll'];
 
 /** Resolves with `{name, idle_timeout_s}` once the therapist is known to be signed in. */
 export async function startStaffPage() {
-  const me = await staffApi('GET', '/api/me');
+  let me;
+  try {
+    me = await api('GET', '/api/me');
+  } catch (err) {
+    // Not signed in (or signed out elsewhere): the login page, then back here.
+    if (err.status === 401) toLogin();
+    else document.getElementById('app').textContent = 'The server cannot be reached just now. Please reload the page in a moment.';
+    return new Promise(() => {});
+  }
   const who = document.getElementById('signed-in');
   if (who) who.textContent = `Signed in as ${me.name}`;
   const logout = document.getElementById('logout');

@@ -1,0 +1,82 @@
+// Steps of an Enactment round in the room page, for the browser tests: the
+// speaker shares, the listener reflects (optionally rejected once and tried
+// again), responds, and the speaker rates the
+// connection. Each participant is `{ page }`; the therapist watches.
+
+/** Waits until the turn bar says whose turn it is and the step title. */
+export async function waitTurn(p, who, stepTitle) {
+  await p.page.waitForFunction(
+    ([w, s]) => {
+      const el = document.querySelector('.turn-who');
+      return el && el.textContent.includes(w) && el.textContent.includes(s);
+    },
+    [who, stepTitle],
+    { timeout: 10000 },
+  );
+}
+
+export function textbox(p, name) {
+  return p.page.getByRole('textbox', { name });
+}
+
+export async function share(p) {
+  await p.page.getByRole('button', { name: 'Share', exact: true }).click();
+}
+
+/** Partner A, partner B and the therapist's room page all see the same step. */
+export async function allSee({ A, B, T }, actorName, stepTitle, actor) {
+  const nameFor = (viewer) => (viewer === actor ? 'Your turn' : actorName);
+  await Promise.all([waitTurn(A, nameFor(A), stepTitle), waitTurn(B, nameFor(B), stepTitle), waitTurn(T, actorName, stepTitle)]);
+}
+
+/**
+ * One round: `words` holds what each says (happened, did, request,
+ * reflection1, correction, reflection2, response, rating); `rejectOnce`
+ * makes the speaker reject the first reflection.
+ */
+export async function speakerRound(people, speaker, listener, speakerName, listenerName, words, { rejectOnce } = {}) {
+  const see = (who, title, actor) => allSee(people, who, title, actor);
+  await see(speakerName, 'What happened', speaker);
+  await textbox(speaker, 'What happened').fill(words.happened);
+  await share(speaker);
+
+  await see(speakerName, 'On the surface', speaker);
+  await speaker.page.getByRole('radio', { name: new RegExp(`^${words.reactive}`) }).check();
+  await textbox(speaker, /^What I did/).fill(words.did);
+  await share(speaker);
+
+  await see(speakerName, 'Underneath', speaker);
+  await speaker.page.getByRole('radio', { name: new RegExp(`^${words.primary}`) }).check();
+  await speaker.page.getByRole('slider', { name: /How strong is it now/ }).fill(String(words.intensity));
+  await share(speaker);
+
+  await see(speakerName, 'What you need', speaker);
+  await speaker.page.getByRole('radio', { name: new RegExp(`^${words.need}`) }).check();
+  await textbox(speaker, /^My request to you/).fill(words.request);
+  await share(speaker);
+
+  await see(listenerName, 'Reflect back', listener);
+  await textbox(listener, 'What I heard you say').fill(words.reflection1);
+  await share(listener);
+
+  await see(speakerName, 'Did it land?', speaker);
+  if (rejectOnce) {
+    await speaker.page.getByRole('radio', { name: 'Not quite' }).check();
+    await textbox(speaker, /^What I'd add or correct/).fill(words.correction);
+    await share(speaker);
+    await see(listenerName, 'Reflect back', listener);
+    await textbox(listener, 'What I heard you say').fill(words.reflection2);
+    await share(listener);
+    await see(speakerName, 'Did it land?', speaker);
+  }
+  await speaker.page.getByRole('radio', { name: "Yes, that's it" }).check();
+  await share(speaker);
+
+  await see(listenerName, 'Respond', listener);
+  await textbox(listener, 'My response').fill(words.response);
+  await share(listener);
+
+  await see(speakerName, 'How connected?', speaker);
+  await speaker.page.getByRole('radio', { name: String(words.rating), exact: true }).check();
+  await share(speaker);
+}

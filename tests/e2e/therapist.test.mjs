@@ -1,0 +1,425 @@
+// The therapist's pages against the real server and a real account (made
+// with `attune therapist add` before the server starts): login (wrong
+// password, then right), the dashboard (create an Enactment room, copy its
+// links, live status), a whole session by two partner browsers from the
+// copied links while the dashboard watches (a pause must show there within a
+// second), then the replay (steps, the rupture band, scrubbing, play, next
+// rupture) and the printable report; session expiry and logout; the login
+// rate limit; axe-core on every page and screenshots at 375 and 1280 px.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
+import { waitTurn, speakerRound } from './enactment-steps.mjs';
+
+const THERAPIST = { name: 'rivera', password: 'calm-harbour-42' };
+const SECRET_NOTE = 'PRIVATE-NOTE-41c8: both softened after the pause';
+const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-93ad: named the cycle, slowed down';
+
+const ROUND_A = {
+  happened: 'You worked late on Friday and did not call.',
+  reactive: 'Frustrated',
+  did: 'I kept texting, then I went quiet.',
+  primary: 'Afraid of losing you',
+  intensity: 8,
+  need: 'To know I matter to you',
+  request: 'Call me when you will be late.',
+  reflection1: 'You were annoyed that I was late.',
+  correction: 'It is less about being late, more about feeling alone.',
+  reflection2: 'You felt alone and scared you are losing me.',
+  response: 'I want you to feel you matter. I will call.',
+  rating: 7,
+};
+const ROUND_B = {
+  happened: 'At dinner you looked at your phone the whole time.',
+  reactive: 'Shut down',
+  did: 'I went cold and left the table.',
+  primary: 'Lonely',
+  intensity: 6,
+  need: 'Closeness',
+  request: 'Put the phone away when we eat.',
+  reflection1: 'You felt shut out when I was on my phone.',
+  response: 'I did not know it hurt that much. I want to be with you.',
+  rating: 9,
+};
+
+// Every step the replay must show, in order: round 1 (A speaks, one
+// reflection rejected and tried again), then round 2 (B speaks).
+const EXPECTED_TURNS = [
+  ['Partner A', 'What happened', 1],
+  ['Partner A', 'On the surface', 1],
+  ['Partner A', 'Underneath', 1],
+  ['Partner A', 'What you need', 1],
+  ['Partner B', 'Reflect back', 1],
+  ['Partner A', 'Did it land?: Not quite', 1],
+  ['Partner B', 'Reflect back', 1],
+  ['Partner A', "Did it land?: Yes, that's it", 1],
+  ['Partner B', 'Respond', 1],
+  ['Partner A', 'How connected?', 1],
+  ['Partner B', 'What happened', 2],
+  ['Partner B', 'On the surface', 2],
+  ['Partner B', 'Underneath', 2],
+  ['Partner B', 'What you need', 2],
+  ['Partner A', 'Reflect back', 2],
+  ['Partner B', "Did it land?: Yes, that's it", 2],
+  ['Partner A', 'Respond', 2],
+  ['Partner B', 'How connected?', 2],
+].map(([who, step, round]) => {
+  const [title, answer] = step.split(': ');
+  return `${who}: ${title} (round ${round})${answer ? `: ${answer}` : ''}.`;
+});
+
+let server;
+let browser;
+let staff; // the therapist's browser context (cookie, clipboard)
+let D; // the dashboard page, as { page, width, problems }
+let T; // the therapist's live room page, opened from the dashboard
+let A;
+let B;
+let roomId;
+const axeFindings = [];
+const pageProblems = [];
+
+async function axeAt(p, where) {
+  for (const f of await axeViolations(p.page)) axeFindings.push(`${where}: ${f}`);
+}
+
+function watchProblems(page, who) {
+  page.on('pageerror', (e) => pageProblems.push(`${who} pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageProblems.push(`${who} console: ${m.text()}`);
+  });
+}
+
+function card(page) {
+  return page.locator(`.room-card[data-room="${roomId}"]`);
+}
+
+describe('therapist pages: login, dashboard, a live session, replay and report', { timeout: 240000 }, () => {
+  before(async () => {
+    server = await startServer({ therapists: [THERAPIST] });
+    browser = await launchBrowser();
+    staff = await browser.newContext({ viewport: { width: 1280, height: 860 }, permissions: ['clipboard-read', 'clipboard-write'] });
+    staff.setDefaultTimeout(10000);
+    const page = await staff.newPage();
+    watchProblems(page, 'dashboard');
+    D = { page, width: 1280 };
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('sends a visitor without a session to the login page; a wrong password gets a kind error; the right one opens the dashboard', async () => {
+    await D.page.goto(`${server.base}/dashboard.html`);
+    await D.page.waitForURL(/\/login\.html\?next=dashboard\.html$/);
+    await D.page.getByRole('heading', { name: 'Therapist login' }).waitFor();
+    assert.equal(await D.page.locator('#login-note').isVisible(), false, 'no "logged out" note for a first visit');
+    await screenshots(D, 'login');
+    await axeAt(D, 'login');
+
+    await D.page.getByRole('button', { name: 'Log in' }).click();
+    assert.match(await D.page.getByRole('alert').innerText(), /Please enter your username/);
+
+    await D.page.getByLabel('Username').fill(THERAPIST.name);
+    await D.page.getByLabel('Password').fill('not-the-password');
+    await D.page.getByRole('button', { name: 'Log in' }).click();
+    await D.page.getByText('That username and password do not match').waitFor();
+    assert.equal(await D.page.getByLabel('Password').inputValue(), '', 'the wrong password is cleared');
+    await screenshots(D, 'login-error');
+    await axeAt(D, 'login error');
+
+    await D.page.getByLabel('Password').fill(THERAPIST.password);
+    await D.page.getByRole('button', { name: 'Log in' }).click();
+    await D.page.waitForURL(/\/dashboard\.html$/);
+    await D.page.getByRole('heading', { name: 'Your rooms' }).waitFor();
+    await D.page.getByText(`Signed in as ${THERAPIST.name}`).waitFor();
+
+    // Already signed in: the login page goes straight on.
+    await D.page.goto(`${server.base}/login.html`);
+    await D.page.waitForURL(/\/dashboard\.html$/);
+  });
+
+  it('creates an Enactment room and copies its invitation links (with a visible confirmation)', async () => {
+    await D.page.getByText('No rooms yet').waitFor();
+    await D.page.getByLabel('Exercise').selectOption('enactment');
+    assert.match(await D.page.locator('#exercise-summary').innerText(), /speaker/);
+    await D.page.getByRole('button', { name: 'Create room' }).click();
+    const panel = D.page.locator('#new-room');
+    await panel.getByRole('heading', { name: /^Room r-.* is ready$/ }).waitFor();
+    roomId = /Room (\S+) is ready/.exec(await panel.getByRole('heading').innerText())[1];
+
+    const links = {};
+    for (const [role, name] of [
+      ['partner_a', 'Partner A'],
+      ['partner_b', 'Partner B'],
+      ['therapist', 'You (therapist)'],
+    ]) {
+      const field = panel.getByRole('textbox', { name, exact: true });
+      await panel.getByRole('button', { name: `Copy ${name} link` }).click();
+      await panel.locator(`.invite-${role} .copied`).getByText('✓ Copied').waitFor();
+      links[role] = await D.page.evaluate(() => navigator.clipboard.readText());
+      assert.equal(links[role], await field.inputValue(), `the ${name} link reached the clipboard`);
+      assert.match(links[role], new RegExp(`^${server.base}/#token=`));
+    }
+    await D.page.waitForFunction(() => /link copied/.test(document.getElementById('announce').textContent));
+
+    // The room is on the dashboard, waiting for consent, nobody connected.
+    await card(D.page).getByText('Waiting for consent').waitFor();
+    assert.match(await card(D.page).innerText(), /Partner A not connected/);
+
+    // The therapist's own link opens the live room in a new tab.
+    const opened = staff.waitForEvent('page');
+    await panel.getByRole('link', { name: 'Open the room' }).click();
+    const roomPage = await opened;
+    watchProblems(roomPage, 'therapist room');
+    T = { page: roomPage, width: 1280 };
+    await roomPage.locator('#connection[data-status="open"]').waitFor();
+    assert.match(await roomPage.locator('#role-label').innerText(), /Therapist/);
+
+    A = await openParticipant(browser, links.partner_a, 375);
+    B = await openParticipant(browser, links.partner_b, 375);
+    await card(D.page).getByText('Partner A connected').waitFor();
+    await card(D.page).getByText('Partner B connected').waitFor();
+    await card(D.page).getByText('You connected').waitFor();
+    await screenshots(D, 'dashboard-new-room');
+    await axeAt(D, 'dashboard with a new room');
+  });
+
+  it('both partners consent; the dashboard follows the step and the speaker', async () => {
+    for (const p of [A, B]) {
+      await p.page.getByRole('heading', { name: 'Before we begin' }).waitFor();
+      await p.page.getByRole('button', { name: /I agree/ }).click();
+    }
+    await waitTurn(A, 'Your turn', 'What happened');
+    await card(D.page).getByText('In session').waitFor();
+    const text = await card(D.page).innerText();
+    assert.match(text, /What happened · round 1 of 2/);
+    assert.match(text, /Partner A \(speaker\)/);
+  });
+
+  it('round 1: partner A speaks and one reflection is rejected; the roles swap for round 2', async () => {
+    await speakerRound({ A, B, T }, A, B, 'Partner A', 'Partner B', ROUND_A, { rejectOnce: true });
+    await waitTurn(B, 'Your turn', 'What happened');
+    assert.match(await B.page.locator('.role-pill').innerText(), /You are the speaker/);
+    await card(D.page).getByText('Partner B (speaker)').waitFor();
+    assert.match(await card(D.page).innerText(), /round 2 of 2/);
+  });
+
+  it('a pause request shows on the dashboard within one second; the therapist marks the repair', async () => {
+    await A.page.getByRole('button', { name: 'I need a pause' }).click();
+    await A.page.getByRole('dialog', { name: 'Take a pause' }).waitFor();
+    await A.page.getByRole('textbox', { name: /Anything you want to say/ }).fill('I need a minute.');
+    const started = Date.now();
+    await A.page.getByRole('button', { name: 'Pause now' }).click();
+    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ timeout: 1000 });
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1000, `rupture on the dashboard after ${elapsed} ms`);
+    const text = await card(D.page).innerText();
+    assert.match(text, /Open rupture/i);
+    assert.match(text, /Paused/);
+    assert.match(await D.page.title(), /^\(1\) Open rupture/);
+    await D.page.waitForFunction((id) => document.getElementById('alert').textContent.includes(`Open rupture in room ${id}`), roomId);
+    await screenshots(D, 'dashboard-open-rupture');
+    await axeAt(D, 'dashboard with an open rupture');
+
+    await T.page.locator('.rupture-banner.open').waitFor();
+    await T.page.getByRole('textbox', { name: 'New note' }).fill(SECRET_NOTE);
+    await T.page.getByRole('button', { name: 'Save note' }).click();
+    await T.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
+    await T.page.getByRole('combobox', { name: 'How it was repaired' }).selectOption('discuss_what_happened');
+    await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(SECRET_REPAIR_NOTE);
+    await T.page.getByRole('button', { name: 'Mark repaired' }).click();
+    await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
+    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ state: 'detached', timeout: 2000 });
+    await T.page.getByRole('button', { name: 'Resume' }).click();
+    await card(D.page).getByText('In session').waitFor();
+  });
+
+  it('round 2: partner B speaks; the session ends and the dashboard says so', async () => {
+    await speakerRound({ A, B, T }, B, A, 'Partner B', 'Partner A', ROUND_B);
+    await A.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
+    await card(D.page).getByText('Ended (completed)').waitFor();
+    await screenshots(D, 'dashboard-ended');
+  });
+
+  it('replays the same sequence: every turn in order, the rupture as a band from opening to repair', async () => {
+    await card(D.page).getByRole('link', { name: 'Replay' }).click();
+    await D.page.waitForURL(new RegExp(`/replay\\.html\\?room=${roomId}$`));
+    await D.page.getByRole('heading', { name: 'Session replay' }).waitFor();
+
+    const turns = await D.page.locator('.chapters li[data-type="turn"] .chapter-text').allInnerTexts();
+    assert.deepEqual(turns, EXPECTED_TURNS);
+    const chapters = await D.page.locator('.chapters').innerText();
+    assert.match(chapters, /Partner A asked for a pause: “I need a minute\.”/);
+    assert.match(chapters, /Rupture 1 opened: Flooding, Pause requested \(Partner A\)/);
+    assert.match(chapters, /Rupture 1 repaired \(Talk about what just happened\)/);
+
+    // One band, repaired, from its opening to its repair (not to the end).
+    const band = D.page.locator('.rband[data-rupture="1"]');
+    assert.equal(await D.page.locator('.rband').count(), 1);
+    assert.match(await band.getAttribute('class'), /\brepaired\b/);
+    assert.doesNotMatch(await band.getAttribute('class'), /open-ended/);
+    const geometry = await D.page.evaluate(() => {
+      const b = document.querySelector('.rband').getBoundingClientRect();
+      const lane = document.querySelector('.rupture-lane').getBoundingClientRect();
+      return { left: b.left - lane.left, right: lane.right - b.right, width: b.width, lane: lane.width };
+    });
+    assert.ok(geometry.width > 4 && geometry.left > geometry.lane * 0.3 && geometry.right > geometry.lane * 0.2, `band placed mid-session: ${JSON.stringify(geometry)}`);
+
+    // Keyboard: the scrubber moves one event per arrow, Home and End go to the ends.
+    const scrubber = D.page.getByRole('slider', { name: 'Position in the session' });
+    const max = Number(await scrubber.getAttribute('max'));
+    await scrubber.focus();
+    await D.page.keyboard.press('End');
+    assert.equal(Number(await scrubber.inputValue()), max);
+    await D.page.locator('.replay-turn').getByText('The session has ended').waitFor();
+    await D.page.keyboard.press('Home');
+    assert.equal(Number(await scrubber.inputValue()), 0);
+    await D.page.keyboard.press('ArrowRight');
+    assert.equal(Number(await scrubber.inputValue()), 1);
+    assert.match(await scrubber.getAttribute('aria-valuetext'), /^Event 2 of \d+: /);
+
+    // Next rupture: the room as it stood when it opened, announced.
+    await D.page.getByRole('button', { name: 'Next rupture' }).click();
+    await D.page.waitForFunction(() => /Rupture 1 opened/.test(document.getElementById('announce').textContent));
+    assert.match(await D.page.locator('.replay-turn').innerText(), /Paused by Partner A/);
+    assert.match(await D.page.locator('.replay-side').innerText(), /Flooding: Pause requested[\s\S]*open for/);
+    const atRupture = Number(await scrubber.inputValue());
+    // The pause came as round 2 began: nothing said in that round yet.
+    assert.match(await D.page.locator('.thread-card h2').innerText(), /Round 2 so far/);
+    await screenshots(D, 'replay-at-rupture');
+    await axeAt(D, 'replay');
+
+    // Play at 8x: the position moves on by itself; pause stops it.
+    await D.page.getByLabel('Speed').selectOption('8');
+    await D.page.getByRole('button', { name: 'Play' }).click();
+    await D.page.waitForFunction((from) => Number(document.getElementById('scrubber').value) > from + 2, atRupture);
+    await D.page.getByRole('button', { name: 'Pause' }).click();
+    const stopped = Number(await scrubber.inputValue());
+    await D.page.waitForTimeout(600);
+    assert.equal(Number(await scrubber.inputValue()), stopped, 'paused playback stays put');
+
+    // Back at a point inside round 1: what was said so far in that round.
+    await D.page.locator('.chapters li', { hasText: 'Partner B: Respond (round 1)' }).getByRole('button').click();
+    const thread = await D.page.locator('.thread-card').innerText();
+    assert.match(thread, /Round 1 so far/);
+    assert.match(thread, new RegExp(ROUND_A.correction));
+    assert.match(thread, new RegExp(ROUND_A.response));
+    assert.doesNotMatch(thread, new RegExp(ROUND_B.happened));
+    await screenshots(D, 'replay-round-1');
+  });
+
+  it('reports each partner\'s emotions and needs, their ratings, the rupture and the private notes; prints to PDF', async () => {
+    await D.page.getByRole('navigation').getByRole('link', { name: 'Report' }).click();
+    await D.page.waitForURL(new RegExp(`/report\\.html\\?room=${roomId}$`));
+    await D.page.getByRole('heading', { name: 'Session report' }).waitFor();
+
+    for (const [role, words] of [
+      ['partner_a', ROUND_A],
+      ['partner_b', ROUND_B],
+    ]) {
+      const section = D.page.locator(`.partner-report[data-partner="${role}"]`);
+      const reactive = await section.locator('.named[data-kind="emotion_reactive"]').innerText();
+      const primary = await section.locator('.named[data-kind="emotion_primary"]').innerText();
+      const needs = await section.locator('.named[data-kind="need"]').innerText();
+      assert.match(reactive, new RegExp(words.reactive));
+      assert.match(reactive, new RegExp(words.did));
+      assert.match(primary, new RegExp(words.primary));
+      assert.match(primary, new RegExp(`${words.intensity} of 10`));
+      assert.match(needs, new RegExp(words.need));
+      assert.match(needs, new RegExp(words.request));
+      const chart = section.locator('svg.rating-chart');
+      assert.match(await chart.getAttribute('aria-label'), new RegExp(`connection ratings, in order: ${words.rating} of 10`));
+      assert.equal(await chart.locator('circle').count(), 1);
+    }
+    // Each partner's section holds only their own words.
+    assert.doesNotMatch(await D.page.locator('.partner-report[data-partner="partner_a"]').innerText(), /Lonely/);
+
+    const rupture = await D.page.locator('.report-rupture[data-rupture="1"]').innerText();
+    assert.match(rupture, /Rupture 1: Flooding, Pause requested/);
+    assert.match(rupture, /Partner A with Partner B/);
+    assert.match(rupture, /raised by the partner/);
+    assert.match(rupture, /Partner A asked for a pause: “I need a minute\.”/);
+    assert.match(rupture, /by the therapist: Talk about what just happened/);
+    assert.match(rupture, /Time to repair\s+\d+ (s|min)/);
+    assert.match(rupture, new RegExp(SECRET_REPAIR_NOTE));
+    assert.match(await D.page.locator('.report-notes').innerText(), new RegExp(SECRET_NOTE));
+    assert.match(await D.page.locator('.report-summary').innerText(), /Completed \(every round\)/);
+    await screenshots(D, 'report');
+    await axeAt(D, 'report');
+
+    await D.page.emulateMedia({ media: 'print' });
+    assert.equal(await D.page.getByRole('button', { name: 'Print or save as PDF' }).isVisible(), false, 'no buttons in print');
+    assert.equal(await D.page.locator('header.top').isVisible(), false, 'no page header in print');
+    await D.page.pdf({ path: join(artifacts, 'report.pdf'), format: 'A4', printBackground: true });
+    await D.page.emulateMedia({ media: 'screen' });
+  });
+
+  it('after the session ends elsewhere (401) the page goes back to the login page with a kind message; logout works', async () => {
+    await D.page.goto(`${server.base}/dashboard.html`);
+    await card(D.page).waitFor();
+    await staff.clearCookies();
+    await D.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/, { timeout: 3000 });
+    await D.page.getByText('You were logged out after a while without activity').waitFor();
+    await screenshots(D, 'login-expired');
+
+    await D.page.getByLabel('Username').fill(THERAPIST.name);
+    await D.page.getByLabel('Password').fill(THERAPIST.password);
+    await D.page.getByRole('button', { name: 'Log in' }).click();
+    await D.page.waitForURL(/\/dashboard\.html$/);
+    await card(D.page).waitFor();
+    await D.page.getByRole('button', { name: 'Log out' }).click();
+    await D.page.waitForURL(/\/login\.html\?why=logged_out$/);
+    await D.page.getByText('You have logged out').waitFor();
+    const me = await D.page.evaluate(() => fetch('/api/me').then((r) => r.status));
+    assert.equal(me, 401);
+    await D.page.goto(`${server.base}/report.html?room=${roomId}`);
+    await D.page.waitForURL(/\/login\.html\?next=report\.html/);
+  });
+
+  it('has no serious or critical axe-core violations on the login, dashboard, replay and report pages', () => {
+    assert.deepEqual(axeFindings, []);
+  });
+
+  it('ran without page errors or Content-Security-Policy violations', () => {
+    const all = [...pageProblems, ...A.problems, ...B.problems];
+    // A 401 the page expected (the session check, the expired session) is logged by Chromium itself.
+    assert.deepEqual(all.filter((p) => !/status of 401/.test(p)), []);
+  });
+});
+
+describe('login rate limit', { timeout: 60000 }, () => {
+  let srv;
+  let br;
+  before(async () => {
+    srv = await startServer({ therapists: [THERAPIST] });
+    br = await launchBrowser();
+  });
+  after(async () => {
+    if (br) await br.close();
+    if (srv) await srv.stop();
+  });
+
+  it('after five wrong passwords says how long to wait and holds the button until then', async () => {
+    const p = await openParticipant(br, `${srv.base}/login.html`, 375);
+    await p.page.getByLabel('Username').fill(THERAPIST.name);
+    for (let i = 0; i < 5; i += 1) {
+      await p.page.getByLabel('Password').fill(`wrong-password-${i}`);
+      await p.page.getByRole('button', { name: 'Log in' }).click();
+      await p.page.getByText('That username and password do not match').waitFor();
+    }
+    await p.page.getByLabel('Password').fill(THERAPIST.password);
+    await p.page.getByRole('button', { name: 'Log in' }).click();
+    await p.page.getByText(/Too many attempts to log in\. To keep accounts safe, please wait (about \d+ minutes|\d+ seconds)/).waitFor();
+    assert.equal(await p.page.locator('#login-submit').isDisabled(), true);
+    assert.match(await p.page.locator('#login-submit').innerText(), /wait \d+ s/);
+    assert.ok(p.page.url().endsWith('/login.html'), 'still on the login page');
+    await screenshots(p, 'login-rate-limited');
+    const found = await axeViolations(p.page);
+    assert.deepEqual(found, []);
+    assert.deepEqual(p.problems.filter((x) => !/status of (401|429)/.test(x)), []);
+  });
+});
