@@ -274,18 +274,16 @@ int srv_accounts_list(srv_accounts *a, int (*fn)(const char *name, int64_t creat
     return rc;
 }
 
-int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
-                        att_error *err)
+int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *out, att_error *err)
 {
-    /* An unknown name runs scrypt on this dummy salt, so a wrong name and a
-     * wrong password cost the same. */
+    /* An unknown name gets this dummy salt, so a wrong name and a wrong
+     * password cost the same scrypt run. */
     static const unsigned char dummy_salt[SALT_BYTES] = "attune-no-user!";
-    unsigned char salt[SALT_BYTES], stored[HASH_BYTES], computed[HASH_BYTES];
-    int log2_n = SCRYPT_LOG2_N, r = SCRYPT_R, p = SCRYPT_P, found = 0;
-    memcpy(salt, dummy_salt, sizeof salt);
-    memset(stored, 0, sizeof stored);
-    if (len > SRV_PASSWORD_MAX_BYTES)
-        len = SRV_PASSWORD_MAX_BYTES; /* still hashed: no shortcut for long guesses */
+    memset(out, 0, sizeof *out);
+    memcpy(out->salt, dummy_salt, SALT_BYTES);
+    out->scrypt_log2_n = SCRYPT_LOG2_N;
+    out->scrypt_r = SCRYPT_R;
+    out->scrypt_p = SCRYPT_P;
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "SELECT salt, hash, scrypt_log2_n, scrypt_r, scrypt_p FROM therapists "
@@ -298,12 +296,12 @@ int srv_accounts_verify(srv_accounts *a, const char *name, const char *password,
     if (step == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) == SALT_BYTES &&
             sqlite3_column_bytes(st, 1) == HASH_BYTES) {
-            memcpy(salt, sqlite3_column_blob(st, 0), SALT_BYTES);
-            memcpy(stored, sqlite3_column_blob(st, 1), HASH_BYTES);
-            log2_n = sqlite3_column_int(st, 2);
-            r = sqlite3_column_int(st, 3);
-            p = sqlite3_column_int(st, 4);
-            found = 1;
+            memcpy(out->salt, sqlite3_column_blob(st, 0), SALT_BYTES);
+            memcpy(out->hash, sqlite3_column_blob(st, 1), HASH_BYTES);
+            out->scrypt_log2_n = sqlite3_column_int(st, 2);
+            out->scrypt_r = sqlite3_column_int(st, 3);
+            out->scrypt_p = sqlite3_column_int(st, 4);
+            out->found = 1;
         } else {
             rc = att_fail(err, ATT_ERR_INTERNAL, "accounts: malformed hash for %s", name);
         }
@@ -311,14 +309,33 @@ int srv_accounts_verify(srv_accounts *a, const char *name, const char *password,
         rc = db_fail(err, a->db, "select");
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_password_matches(const srv_password_record *rec, const char *password, size_t len,
+                         att_error *err)
+{
+    unsigned char computed[HASH_BYTES];
+    if (len > SRV_PASSWORD_MAX_BYTES)
+        len = SRV_PASSWORD_MAX_BYTES; /* still hashed: no shortcut for long guesses */
+    int rc = scrypt_hash(password, len, rec->salt, SALT_BYTES, rec->scrypt_log2_n, rec->scrypt_r,
+                         rec->scrypt_p, computed, err);
     if (rc < 0)
         return rc;
-    if ((rc = scrypt_hash(password, len, salt, sizeof salt, log2_n, r, p, computed, err)) < 0)
-        return rc;
-    int same = CRYPTO_memcmp(stored, computed, HASH_BYTES) == 0;
+    int same = CRYPTO_memcmp(rec->hash, computed, HASH_BYTES) == 0;
     OPENSSL_cleanse(computed, sizeof computed);
-    OPENSSL_cleanse(stored, sizeof stored);
-    return found && same ? 1 : 0;
+    return rec->found && same ? 1 : 0;
+}
+
+int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
+                        att_error *err)
+{
+    srv_password_record rec;
+    int rc = srv_accounts_lookup(a, name, &rec, err);
+    if (rc == 0)
+        rc = srv_password_matches(&rec, password, len, err);
+    OPENSSL_cleanse(&rec, sizeof rec);
+    return rc;
 }
 
 int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner, att_error *err)

@@ -13,7 +13,8 @@
  * Threads: a srv_accounts handle is used by one thread at a time (the lws
  * service thread in attune-server, main's thread in the `attune` command);
  * several processes may open the same database (SQLite waits for the
- * writer). srv_accounts_verify costs about 32 MiB and tens of ms of CPU.
+ * writer). srv_password_matches touches no handle and may run anywhere (the
+ * server runs it on its hasher thread, see hasher.h).
  *
  * Ownership: srv_accounts_open allocates the handle; srv_accounts_close
  * frees it. Results go to caller buffers. */
@@ -54,8 +55,25 @@ int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err);
  * return from fn stops the walk and is returned. */
 int srv_accounts_list(srv_accounts *a, int (*fn)(const char *name, int64_t created_at, void *arg),
                       void *arg, att_error *err);
-/* 1 when name exists and password matches, 0 when not (unknown name or wrong
- * password: the same answer, in the same time), negative on failure. */
+/* What checking a password needs: the stored salt, hash and parameters, or
+ * a dummy record (found = 0) for an unknown name, so that checking costs the
+ * same either way. A plain value, usable on any thread. */
+typedef struct {
+    int found;
+    int scrypt_log2_n, scrypt_r, scrypt_p;
+    unsigned char salt[16];
+    unsigned char hash[32];
+} srv_password_record;
+
+/* Reads name's record (or fills the dummy one). Returns 0 or negative. */
+int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *out,
+                        att_error *err);
+/* Any thread, no database: 1 when the record is found and the password
+ * matches (constant-time compare), 0 when not, negative on failure. Runs
+ * scrypt: about 32 MiB and ~100 ms of CPU. */
+int srv_password_matches(const srv_password_record *rec, const char *password, size_t len,
+                         att_error *err);
+/* lookup + matches on the caller's thread. */
 int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
                         att_error *err);
 

@@ -5,7 +5,11 @@
  * a GET (or a POST without a body) is answered at once, a POST's body is
  * collected (at most 16 KiB) and answered at BODY_COMPLETION. Answering
  * fills the response in the per-request data and asks for WRITEABLE, which
- * writes the headers, then the body in chunks (one lws_write per call). */
+ * writes the headers, then the body in chunks (one lws_write per call).
+ *
+ * A login's password is checked on the hasher thread (hasher.h): the
+ * request waits in `waiting`, named by its id, until WAIT_CANCELLED brings
+ * the result back; a request that closes meanwhile just leaves the list. */
 #include "api.h"
 
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include <strings.h>
 #include "accounts.h"
 #include "admin.h"
+#include "hasher.h"
 #include "log.h"
 #include "login_limit.h"
 #include "room_log.h"
@@ -26,11 +31,20 @@ struct srv_api {
     srv_accounts *accounts;
     srv_sessions *sessions;
     srv_login_limit *limit;
+    srv_hasher *hasher;
+    uint64_t next_request_id;
+    lws_dll2_owner_t waiting; /* api_req.wait_link: logins being checked */
 };
 
 typedef enum { METHOD_OTHER, METHOD_GET, METHOD_POST } api_method;
 
 typedef struct {
+    struct lws *wsi;
+    uint64_t id;
+    lws_dll2_t wait_link; /* in api->waiting while the password is checked */
+    int waiting;
+    char login_name[SRV_ACCOUNT_NAME_MAX + 1];
+    int64_t login_at; /* when the attempt was counted as a failure */
     api_method method;
     char path[160];
     char peer[64];
@@ -78,6 +92,8 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000, &api->sessions, err);
     if (rc == 0)
         rc = srv_login_limit_new(&api->limit, err);
+    if (rc == 0)
+        rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     return rc;
 }
 
@@ -86,6 +102,7 @@ void srv_api_close(srv_server *srv)
     srv_api *api = srv->api;
     if (!api)
         return;
+    srv_hasher_stop(api->hasher);
     srv_accounts_close(api->accounts);
     srv_sessions_free(api->sessions);
     srv_login_limit_free(api->limit);
@@ -296,6 +313,16 @@ static json_t *parse_body(api_req *q)
     return j;
 }
 
+static void limit_keys(const char *user, const char *peer, char user_key[SRV_LOGIN_KEY_BYTES],
+                       char addr_key[SRV_LOGIN_KEY_BYTES])
+{
+    snprintf(user_key, SRV_LOGIN_KEY_BYTES, "u:%s", user);
+    snprintf(addr_key, SRV_LOGIN_KEY_BYTES, "a:%s", peer);
+}
+
+/* Checks the limits, then hands the password to the hasher thread. The
+ * attempt counts as a failure from now on (so parallel guesses cannot
+ * outrun the limit) and is taken back if the password was right. */
 static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
 {
     srv_api *api = srv->api;
@@ -308,8 +335,7 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
                              "send {\"username\": ..., \"password\": ...}");
     }
     char user_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
-    snprintf(user_key, sizeof user_key, "u:%s", user);
-    snprintf(addr_key, sizeof addr_key, "a:%s", q->peer);
+    limit_keys(user, q->peer, user_key, addr_key);
     int64_t now = srv_now_ms();
     int64_t wait_user = srv_login_limit_wait_s(api->limit, user_key, now);
     int64_t wait_addr = srv_login_limit_wait_s(api->limit, addr_key, now);
@@ -322,32 +348,90 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
                              "too many failed logins; try again later");
     }
     att_error err = {0};
-    int ok = srv_account_name_valid(user)
-                 ? srv_accounts_verify(api->accounts, user, json_string_value(pw),
-                                       json_string_length(pw), &err)
-                 : 0;
-    if (ok < 0) {
+    srv_hash_job *job = calloc(1, sizeof *job);
+    if (!job) {
         json_decref(body);
+        return -1;
+    }
+    /* An invalid name is looked up as "", which finds nothing: the check
+     * still runs scrypt on the dummy record and answers no. */
+    int valid = srv_account_name_valid(user);
+    int rc = srv_accounts_lookup(api->accounts, valid ? user : "", &job->record, &err);
+    job->password_len = json_string_length(pw);
+    if (job->password_len > sizeof job->password)
+        job->password_len = sizeof job->password;
+    memcpy(job->password, json_string_value(pw), job->password_len);
+    if (valid)
+        snprintf(q->login_name, sizeof q->login_name, "%s", user);
+    json_decref(body);
+    if (rc < 0) {
+        srv_hash_job_free(job);
         return internal_error(wsi, q, &err);
     }
-    if (!ok) {
-        srv_login_limit_fail(api->limit, user_key, now);
-        srv_login_limit_fail(api->limit, addr_key, now);
-        json_decref(body);
+    job->request_id = q->id;
+    if (srv_hasher_submit(api->hasher, job, &err) < 0) {
+        srv_hash_job_free(job);
+        q->retry_after_s = 1;
+        return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
+    }
+    srv_login_limit_fail(api->limit, user_key, now);
+    srv_login_limit_fail(api->limit, addr_key, now);
+    q->login_at = now;
+    q->waiting = 1;
+    lws_dll2_add_tail(&q->wait_link, &api->waiting);
+    return 0;
+}
+
+/* The hasher's answer for a waiting login. */
+static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
+{
+    srv_api *api = srv->api;
+    struct lws *wsi = q->wsi;
+    if (job->result < 0)
+        return internal_error(wsi, q, &job->error);
+    if (job->result == 0 || !q->login_name[0]) {
         srv_log("info", "login_failed", "{s:s}", "peer", q->peer);
         return respond_error(wsi, q, 401, "bad_credentials", "wrong username or password");
     }
+    char user_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
+    limit_keys(q->login_name, q->peer, user_key, addr_key);
     srv_login_limit_reset(api->limit, user_key);
-    char cookie[SRV_SESSION_COOKIE_BYTES], name[SRV_ACCOUNT_NAME_MAX + 1];
-    snprintf(name, sizeof name, "%s", user);
-    json_decref(body);
-    if (srv_sessions_start(api->sessions, name, now, cookie, &err) < 0)
+    srv_login_limit_unfail(api->limit, addr_key, q->login_at);
+    char cookie[SRV_SESSION_COOKIE_BYTES];
+    att_error err = {0};
+    if (srv_sessions_start(api->sessions, q->login_name, srv_now_ms(), cookie, &err) < 0)
         return internal_error(wsi, q, &err);
     set_cookie(wsi, q, srv->cfg, cookie);
-    srv_log("info", "login", "{s:s,s:s}", "name", name, "peer", q->peer);
+    srv_log("info", "login", "{s:s,s:s}", "name", q->login_name, "peer", q->peer);
     return respond_json(wsi, q, 200,
-                        json_pack("{s:s,s:I}", "name", name, "idle_timeout_s",
+                        json_pack("{s:s,s:I}", "name", q->login_name, "idle_timeout_s",
                                   (json_int_t)srv->cfg->session_idle_s));
+}
+
+/* WAIT_CANCELLED: answers the logins whose check finished. */
+static void on_hasher_done(srv_server *srv)
+{
+    srv_api *api = srv->api;
+    srv_hash_job *job = srv_hasher_take_done(api->hasher);
+    while (job) {
+        srv_hash_job *next = job->next;
+        api_req *found = NULL;
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&api->waiting))
+        {
+            api_req *q = lws_container_of(d, api_req, wait_link);
+            if (q->id == job->request_id)
+                found = q;
+        }
+        lws_end_foreach_dll(d);
+        if (found) {
+            lws_dll2_remove(&found->wait_link);
+            found->waiting = 0;
+            if (finish_login(srv, found, job) < 0)
+                lws_set_timeout(found->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        }
+        srv_hash_job_free(job);
+        job = next;
+    }
 }
 
 static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
@@ -643,7 +727,11 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
     /* A kept-alive connection reuses q for its next request. */
     free(q->body);
     free(q->out);
+    if (q->waiting)
+        lws_dll2_remove(&q->wait_link);
     memset(q, 0, sizeof *q);
+    q->wsi = wsi;
+    q->id = ++srv->api->next_request_id;
     lws_get_peer_simple(wsi, q->peer, sizeof q->peer);
     int n;
     if ((n = header(wsi, WSI_TOKEN_GET_URI, q->path, sizeof q->path)) != 0)
@@ -719,9 +807,17 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return dispatch(wsi, srv, q);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return q ? on_writeable(wsi, q) : 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv && srv->api)
+            on_hasher_done(srv);
+        return 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
         if (q) {
+            if (q->waiting) {
+                lws_dll2_remove(&q->wait_link);
+                q->waiting = 0;
+            }
             free(q->body);
             q->body = NULL;
             free(q->out);

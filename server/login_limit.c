@@ -88,6 +88,20 @@ void srv_login_limit_fail(srv_login_limit *l, const char *key, int64_t now)
     e->at[e->n++] = now;
 }
 
+void srv_login_limit_unfail(srv_login_limit *l, const char *key, int64_t at)
+{
+    entry *e = find(l, key);
+    if (!e)
+        return;
+    for (int i = e->n - 1; i >= 0; i--) {
+        if (e->at[i] == at) {
+            memmove(e->at + i, e->at + i + 1, sizeof e->at[0] * (size_t)(e->n - 1 - i));
+            e->n--;
+            return;
+        }
+    }
+}
+
 void srv_login_limit_reset(srv_login_limit *l, const char *key)
 {
     entry *e = find(l, key);

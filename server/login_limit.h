@@ -26,6 +26,9 @@ void srv_login_limit_free(srv_login_limit *l);
 int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int64_t now);
 /* Records a failed attempt for key at now. */
 void srv_login_limit_fail(srv_login_limit *l, const char *key, int64_t now);
+/* Takes back the failure recorded at `at` (an attempt counted while its
+ * password was being checked turned out right). */
+void srv_login_limit_unfail(srv_login_limit *l, const char *key, int64_t at);
 /* Forgets key's failures (after a successful login). */
 void srv_login_limit_reset(srv_login_limit *l, const char *key);
 

@@ -412,6 +412,34 @@ describe('login rate limits', () => {
   });
 });
 
+describe('password checks off the service thread', () => {
+  let srv, dir;
+  before(async () => {
+    dir = tempDir('api-hash');
+    addTherapist(dir, 'alice', PW.alice);
+    srv = await startServer({ dataDir: dir });
+  });
+  after(async () => {
+    await srv?.stop('SIGKILL');
+  });
+
+  test('parallel guesses cannot outrun the limit, and the loop keeps serving meanwhile', async () => {
+    // Ten wrong passwords at once from one address: five are checked, the
+    // rest refused, because an attempt counts from the moment it is queued.
+    const guesses = Array.from({ length: 10 }, (_, i) => login(srv, 'alice', `guess-number-${i}`, { from: '127.0.0.7' }));
+    // While scrypt runs (~0.1 s per check), the service thread still answers.
+    const t0 = Date.now();
+    const health = await request(srv, 'GET', '/healthz');
+    const healthMs = Date.now() - t0;
+    const codes = (await Promise.all(guesses)).map((r) => r.status).sort();
+    assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+    assert.equal(health.status, 200);
+    assert.ok(healthMs < 150, `healthz took ${healthMs} ms during the logins`);
+    // Those five failures limit the name from every address too.
+    assert.equal((await login(srv, 'alice', PW.alice, { from: '127.0.0.8' })).status, 429, 'alice is limited');
+  });
+});
+
 describe('idle sessions', () => {
   let srv, dir;
   before(async () => {
