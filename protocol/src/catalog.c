@@ -409,6 +409,10 @@ static void free_steps(att_step *steps, size_t n)
         for (size_t j = 0; j < steps[i].n_inputs; j++)
             free((void *)steps[i].inputs[j].options);
         free((void *)steps[i].inputs);
+        free(steps[i].id_json);
+        free(steps[i].title_json);
+        free(steps[i].prompt_json);
+        free(steps[i].inputs_json);
     }
     free(steps);
 }
@@ -579,6 +583,8 @@ static int check_tag(const loc *at, const att_step *st)
     return 0;
 }
 
+static int encode_step_parts(const loc *at, att_step *st);
+
 static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t index, att_step *st,
                       const char **goto_id)
 {
@@ -693,6 +699,30 @@ static int parse_script(att_catalog *cat, const loc *at, json_t *root, att_scrip
             return INVALID(at, "step '%s': branch goto '%s' is not a step of this script",
                            list[i].id, gotos[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        if ((rc = encode_step_parts(at, &list[i])))
+            return rc;
+    return 0;
+}
+
+static char *dump_fragment(json_t *j /* stolen */)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* The constant JSON text of a step, encoded by jansson itself so that the
+ * state writer's output is byte-identical to jansson's. */
+static int encode_step_parts(const loc *at, att_step *st)
+{
+    json_t *inputs = json_object_get(st->json, "inputs");
+    st->id_json = dump_fragment(json_string(st->id));
+    st->title_json = dump_fragment(json_string(st->title ? st->title : ""));
+    st->prompt_json = dump_fragment(json_string(st->prompt ? st->prompt : ""));
+    st->inputs_json = dump_fragment(inputs ? json_incref(inputs) : json_array());
+    if (!st->id_json || !st->title_json || !st->prompt_json || !st->inputs_json)
+        return fail_at(at, ATT_ERR_INTERNAL, "out of memory");
     return 0;
 }
 

@@ -397,7 +397,7 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
 
 /* --- views -------------------------------------------------------------- */
 
-static const char *status_name(att_status s)
+const char *att_room_status_name(att_status s)
 {
     switch (s) {
     case ATT_STATUS_WAITING_CONSENT:
@@ -412,7 +412,7 @@ static const char *status_name(att_status s)
     return "unknown";
 }
 
-static const char *rupture_status_name(att_rupture_status s)
+const char *att_rupture_status_name(att_rupture_status s)
 {
     switch (s) {
     case ATT_RS_SUSPECTED:
@@ -427,7 +427,7 @@ static const char *rupture_status_name(att_rupture_status s)
     return "unknown";
 }
 
-static const char *actor_role_name(att_actor a)
+const char *att_actor_role_name(att_actor a)
 {
     switch (a) {
     case ATT_ACTOR_SPEAKER:
@@ -439,7 +439,7 @@ static const char *actor_role_name(att_actor a)
     }
 }
 
-static const char *tag_name(att_step_tag t)
+const char *att_step_tag_name(att_step_tag t)
 {
     switch (t) {
     case ATT_TAG_REFLECTION:
@@ -468,8 +468,9 @@ static json_t *step_json(const att_room *room)
     return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:O, s:o}", "id", st->id, "index", room->step,
                      "title", st->title ? st->title : "", "prompt", st->prompt ? st->prompt : "",
                      "actor", att_role_name(att_room_resolve_actor(room, st->actor)), "as",
-                     str_or_null(actor_role_name(st->actor)), "inputs",
-                     inputs ? inputs : json_array(), "tag", str_or_null(tag_name(st->tag)));
+                     str_or_null(att_actor_role_name(st->actor)), "inputs",
+                     inputs ? inputs : json_array(), "tag",
+                     str_or_null(att_step_tag_name(st->tag)));
 }
 
 static json_t *rupture_json(const att_room *room, const att_rupture *r)
@@ -487,7 +488,7 @@ static json_t *rupture_json(const att_room *room, const att_rupture *r)
             r->repair_attempt_seq ? json_integer(r->repair_attempt_seq) : json_null(),
             "time_to_repair_ms", (json_int_t)(r->repair_at - r->opened_at));
     }
-    int rc = json_object_set_new(o, "status", json_string(rupture_status_name(r->status)));
+    int rc = json_object_set_new(o, "status", json_string(att_rupture_status_name(r->status)));
     rc |= json_object_set_new(o, "confirmed", json_boolean(r->confirmed));
     rc |= json_object_set_new(o, "opened_seq", json_integer(r->opened_seq));
     rc |= json_object_set_new(o, "opened_at", json_integer(r->opened_at));
@@ -499,8 +500,13 @@ static json_t *rupture_json(const att_room *room, const att_rupture *r)
     return o;
 }
 
+const char *att_room_end_reason_name(att_end_reason r)
+{
+    return r == ATT_END_COMPLETED ? "completed" : r == ATT_END_THERAPIST ? "therapist" : NULL;
+}
+
 /* Partners see a rupture once it is (or was) out in the open. */
-static int rupture_visible(const att_rupture *r, att_role viewer)
+int att_rupture_visible_to(const att_rupture *r, att_role viewer)
 {
     if (viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER || viewer == ATT_ROLE_NONE)
         return 1;
@@ -524,7 +530,7 @@ json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type
         return NULL;
     }
     for (int i = 0; i < room->n_ruptures; i++)
-        if (rupture_visible(&room->ruptures[i], viewer))
+        if (att_rupture_visible_to(&room->ruptures[i], viewer))
             json_array_append_new(ruptures, rupture_json(room, &room->ruptures[i]));
     for (int i = 0; i < room->n_attempts; i++) {
         const att_attempt *a = &room->attempts[i];
@@ -534,15 +540,13 @@ json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type
                                         a->rupture_id ? json_integer(a->rupture_id) : json_null(),
                                         "accepted", a->accepted));
     }
-    const char *end = room->end_reason == ATT_END_COMPLETED   ? "completed"
-                      : room->end_reason == ATT_END_THERAPIST ? "therapist"
-                                                              : NULL;
+    const char *end = att_room_end_reason_name(room->end_reason);
     json_t *s = json_pack(
         "{s:I, s:s, s:s, s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:I, s:I,"
         " s:{s:b, s:b}, s:{s:b, s:b, s:b, s:i}, s:o, s:{s:o, s:o}, s:i, s:i, s:i, s:o, s:o}",
         "seq", (json_int_t)room->seq, "room", room->room_id, "exercise", room->script->id, "status",
-        status_name(room->status), "ended_reason", str_or_null(end), "round", room->round, "rounds",
-        room->script->rounds, "speaker", att_role_name(room->speaker), "listener",
+        att_room_status_name(room->status), "ended_reason", str_or_null(end), "round", room->round,
+        "rounds", room->script->rounds, "speaker", att_role_name(room->speaker), "listener",
         att_role_name(att_other_partner(room->speaker)), "step", step_json(room), "step_started_at",
         (json_int_t)room->step_started_at, "step_started_seq", (json_int_t)room->step_started_seq,
         "consent", "partner_a", room->consent[0], "partner_b", room->consent[1], "present",
@@ -568,16 +572,14 @@ json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type
 
 int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err)
 {
-    json_t *s = att_room_state_json(room, ATT_ROLE_THERAPIST, 0);
-    if (!s)
+    att_buf text = {0};
+    if (att_room_state_write(room, ATT_ROLE_THERAPIST, 0, &text) != 0) {
+        att_buf_free(&text);
         return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
-    char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(s);
-    if (!text)
-        return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
+    }
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, strlen(text), md);
-    free(text);
+    SHA256((const unsigned char *)text.data, text.len, md);
+    att_buf_free(&text);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
         hex_out[2 * i] = hex[md[i] >> 4];

@@ -43,4 +43,13 @@ int att_detect_after(att_out *out, int primary);
 /* Detector: text a participant wrote (turn, attempt, pause note). */
 int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq);
 
+/* Wire names shared by the jansson view (room.c) and the state writer. */
+const char *att_room_status_name(att_status s);
+const char *att_room_end_reason_name(att_end_reason r); /* NULL for none */
+const char *att_rupture_status_name(att_rupture_status s);
+const char *att_actor_role_name(att_actor a);  /* "speaker"/"listener" or NULL */
+const char *att_step_tag_name(att_step_tag t); /* NULL for none */
+/* Partners see a rupture once it is (or was) out in the open. */
+int att_rupture_visible_to(const att_rupture *r, att_role viewer);
+
 #endif

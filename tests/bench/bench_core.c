@@ -222,6 +222,35 @@ int main(int argc, char **argv)
         free(texts[i]);
     free(texts);
 
+    /* the state a member receives after every change: jansson vs the writer */
+    long states = 0;
+    t0 = now_s();
+    do {
+        for (int rep = 0; rep < 1000; rep++) {
+            json_t *j = att_room_state_json(&room, ATT_ROLE_PARTNER_A, 1);
+            char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+            free(text);
+            json_decref(j);
+            states++;
+        }
+        t = now_s() - t0;
+    } while (t < seconds / 2);
+    double jansson_rate = states / t;
+    att_buf sbuf = {0};
+    states = 0;
+    t0 = now_s();
+    do {
+        for (int rep = 0; rep < 1000; rep++) {
+            sbuf.len = 0;
+            att_room_state_write(&room, ATT_ROLE_PARTNER_A, 1, &sbuf);
+            states++;
+        }
+        t = now_s() - t0;
+    } while (t < seconds / 2);
+    printf("state:     %.0f states/s written (%zu bytes each), %.0f/s via jansson\n", states / t,
+           sbuf.len, jansson_rate);
+    att_buf_free(&sbuf);
+
     /* decide + fold */
     long applied = 0;
     att_event out[ATT_MAX_EVENTS_PER_COMMAND];

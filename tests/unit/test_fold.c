@@ -122,6 +122,30 @@ static void random_command(harness *h)
     }
 }
 
+/* The fast state writer must give exactly jansson's bytes, for every viewer. */
+static int writer_matches(const att_room *room)
+{
+    static const att_role viewers[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                       ATT_ROLE_OBSERVER};
+    int ok = 1;
+    for (size_t v = 0; v < 4; v++)
+        for (int with_type = 0; with_type < 2; with_type++) {
+            json_t *j = att_room_state_json(room, viewers[v], with_type);
+            char *expected = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(j);
+            att_buf buf = {0};
+            int rc = att_room_state_write(room, viewers[v], with_type, &buf);
+            if (rc != 0 || !expected || strcmp(buf.data, expected) != 0) {
+                fprintf(stderr, "state writer differs:\n  jansson %s\n  writer  %s\n",
+                        expected ? expected : "(null)", buf.data ? buf.data : "(null)");
+                ok = 0;
+            }
+            free(expected);
+            att_buf_free(&buf);
+        }
+    return ok;
+}
+
 static int fold_range(att_room *r, json_t *log, size_t from, size_t to)
 {
     att_error err = {0};
@@ -156,6 +180,8 @@ int main(void)
         size_t cut = 1 + rnd(COMMANDS);
         for (int c = 0; c < COMMANDS; c++) {
             random_command(&h);
+            if (s % 10 == 0)
+                CHECK_MSG(writer_matches(&h.room), "session %d command %d", s, c);
             if ((size_t)c == cut) {
                 checkpoint = json_array_size(h.log);
                 att_error err;
@@ -169,6 +195,7 @@ int main(void)
         CHECK_INT(harness_refold(&h, twice), 0);
         CHECK_MSG(strcmp(live, once) == 0, "session %d: live and replayed states differ", s);
         CHECK_MSG(strcmp(once, twice) == 0, "session %d: two folds differ", s);
+        CHECK_MSG(writer_matches(&h.room), "session %d: state writer", s);
         if (checkpoint) {
             att_room r;
             att_room_init(&r, cat, script, h.room.room_id, NULL, &err);
@@ -183,6 +210,18 @@ int main(void)
         ruptures += h.room.n_ruptures;
         ended += h.room.status == ATT_STATUS_ENDED;
         harness_free(&h);
+    }
+    /* Strings the writer must escape exactly as jansson does. */
+    {
+        att_room r;
+        att_error err;
+        CHECK_INT(att_room_init(&r, cat, att_catalog_script(cat, "enactment"),
+                                "q\"b\\s/\n\t\x01\x1f\x7f caf\xc3\xa9", NULL, &err),
+                  0);
+        att_event ev;
+        att_room_created_event(&r, 5, ATT_ROLE_PARTNER_B, &ev);
+        CHECK_INT(att_room_apply(&r, &ev, &err), 0);
+        CHECK(writer_matches(&r));
     }
     /* The random sessions must actually exercise the engine. */
     CHECK(total_events > SESSIONS * 20);

@@ -68,6 +68,9 @@ typedef struct {
     const char *branch_equals;
     int branch_goto;
     json_t *json; /* the step as described on the wire (borrowed from script) */
+    /* The step's constant parts as compact, sorted JSON text (owned by the
+     * catalog), so the state writer copies them instead of re-encoding. */
+    char *id_json, *title_json, *prompt_json, *inputs_json;
 } att_step;
 
 typedef struct {
