@@ -73,7 +73,14 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
 
 srv_frame *srv_state_frame(const att_room *room, att_role viewer)
 {
-    return srv_frame_from_json_consume(att_room_state_json(room, viewer, 1));
+    /* The core's direct writer: the same bytes as dumping att_room_state_json,
+     * without building a tree (states go out after every change). */
+    att_buf text = {0};
+    srv_frame *f = NULL;
+    if (att_room_state_write(room, viewer, 1, &text) == 0)
+        f = srv_frame_new(text.data, text.len);
+    att_buf_free(&text);
+    return f;
 }
 
 static int event_type_of(const char *payload, size_t len, att_event_type *out)
