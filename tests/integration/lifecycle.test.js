@@ -132,8 +132,7 @@ test('a failed commit: internal to the sender, nothing visible, room rebuilt fro
   await t.waitFor((m) => m.type === 'event' && m.event.type === 'joined');
   const a = await Client.connect(srv.wsUrl);
   await a.hello(room.tokens.partner_a);
-  await t.waitFor((m) => m.type === 'event' && m.event.by === 'partner_a');
-  const before = t.lastState();
+  const before = await t.waitState((s) => s.present.partner_a === true);
   const failed = await a.request({ type: 'consent', accept: true });
   assert.equal(failed.type, 'error');
   assert.equal(failed.code, 'internal');
