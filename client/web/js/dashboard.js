@@ -94,9 +94,9 @@ function ruptureLine(room) {
 
 function statusBody(room) {
   const rows = [];
-  if (room.step) rows.push(['Step', `${room.step.title} · round ${room.round + 1} of ${room.rounds}`]);
-  else if (room.status !== 'ended') rows.push(['Step', 'Not started yet']);
-  if (room.status !== 'ended' && room.speaker) rows.push(['Speaking', `${staffRoleName(room.speaker)} (speaker)`]);
+  if (room.step && room.status === 'waiting_consent') rows.push(['Starts with', `${room.step.title} · ${room.rounds} rounds`]);
+  else if (room.step) rows.push(['Step', `${room.step.title} · round ${room.round + 1} of ${room.rounds}`]);
+  if (room.status !== 'ended' && room.speaker) rows.push(['Speaker', staffRoleName(room.speaker)]);
   return [
     h(
       'p',
@@ -105,7 +105,7 @@ function statusBody(room) {
       h('span', { class: 'time' }, `created ${dateTime(room.created_at)}`),
     ),
     ruptureLine(room),
-    rows.length ? h('dl', { class: 'room-facts' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v)))) : null,
+    rows.length ? h('dl', { class: 'room-facts' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, `${k}:`), ' ', h('dd', {}, v)))) : null,
     presence(room),
   ];
 }

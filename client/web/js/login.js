@@ -44,7 +44,8 @@ function lockFor(seconds) {
       submit.textContent = 'Log in';
       return;
     }
-    submit.textContent = `Log in (wait ${left} s)`;
+    const clock = left >= 60 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}` : `${left} s`;
+    submit.textContent = `Log in (wait ${clock})`;
   };
   tick();
   lockTimer = setInterval(tick, 1000);

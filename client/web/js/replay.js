@@ -9,7 +9,7 @@ import { staffRoleName, RUPTURE_KIND, REPAIR_HOW } from './words.js';
 import { staffApi, apiProblem } from './api.js';
 import { startStaffPage, speak } from './staff-shell.js';
 import { SessionLog, OPENINGS } from './session-log.js';
-import { turnBar, roundThread, presenceLine } from './room-parts.js';
+import { turnBar, roundThread } from './room-parts.js';
 import { logText } from './therapist-view.js';
 
 const MAX_GAP_MS = 3000; // a silence in the session plays as at most 3 s (at 1x)
@@ -37,6 +37,16 @@ function chapterText(model, e) {
     }
   }
   return text;
+}
+
+/** Who was connected at that point (the stored state's `present`). */
+function presenceThen(state) {
+  const p = state.present;
+  const items = ['partner_a', 'partner_b', 'therapist'].map((r) =>
+    h('li', { class: p[r] ? 'here' : 'away' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${staffRoleName(r)} ${p[r] ? 'connected' : 'not connected'}`),
+  );
+  if (p.observers) items.push(h('li', { class: 'here' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${p.observers} observing`));
+  return h('ul', { class: 'presence', 'aria-label': 'Who was connected then' }, items);
 }
 
 const CHAPTER_TYPES = new Set([
@@ -218,8 +228,7 @@ class Replay {
             { class: 'player' },
             this.playButton,
             h('div', { class: 'speed' }, h('label', { for: 'speed' }, 'Speed'), speedSel),
-            prev,
-            next,
+            h('div', { class: 'jumps' }, prev, next),
             this.positionEl,
           ),
           h(
@@ -279,7 +288,7 @@ class Replay {
 
     replaceChildren(this.nowEl, h('span', { class: 'time' }, formatClock(event.at)), chapterText(this.full, event));
     replaceChildren(this.turnEl, turnBar(m));
-    replaceChildren(this.presenceEl, presenceLine(m));
+    replaceChildren(this.presenceEl, presenceThen(state));
     this.renderStep(m, state);
     replaceChildren(this.threadEl, roundThread(m, state.round, `Round ${state.round + 1} so far`));
     this.renderRuptures(m, state, event.at);

@@ -132,7 +132,7 @@ function partnerSection(log, model, role) {
   });
   return h(
     'section',
-    { class: 'card partner-report', dataset: { partner: role }, 'aria-labelledby': `${role}-h` },
+    { class: `card partner-report${role === 'partner_a' ? '' : ' page-break'}`, dataset: { partner: role }, 'aria-labelledby': `${role}-h` },
     h('h2', { id: `${role}-h` }, name),
     groups,
     h('h3', {}, 'Connection ratings'),
@@ -143,8 +143,8 @@ function partnerSection(log, model, role) {
 
 function repairWords(model, r) {
   if (!r.repair) return null;
-  const how = r.repair.how === 'therapist_strategy' ? `by the therapist: ${model.strategyLabel(r.repair.strategy)}` : REPAIR_HOW[r.repair.how] || r.repair.how;
-  return `${how} (${staffRoleName(r.repair.by)}), ${formatClock(r.repair.at)}`;
+  if (r.repair.how === 'therapist_strategy') return `by the therapist: ${model.strategyLabel(r.repair.strategy)}, ${formatClock(r.repair.at)}`;
+  return `${REPAIR_HOW[r.repair.how] || r.repair.how} (${staffRoleName(r.repair.by)}), ${formatClock(r.repair.at)}`;
 }
 
 function ruptureSection(log, model) {
@@ -156,7 +156,7 @@ function ruptureSection(log, model) {
   const items = rs.map((r) => {
     const evidence = r.evidence.map((seq) => {
       const e = bySeq.get(seq);
-      return h('li', {}, `#${seq}, ${e ? formatClock(e.at) : ''}: ${e ? evidenceText(model, e) : 'not in the log'}`);
+      return h('li', {}, `event ${seq}, ${e ? `${formatClock(e.at)}: ${evidenceText(model, e)}` : 'not in the log'}`);
     });
     const dismissal = log.events.find((e) => e.event.type === 'rupture_dismissed' && e.event.rupture_id === r.id);
     const rows = [
@@ -188,7 +188,7 @@ function ruptureSection(log, model) {
     : 'No ruptures were recorded in this session.';
   return h(
     'section',
-    { class: 'card', 'aria-labelledby': 'ruptures-h' },
+    { class: 'card page-break', 'aria-labelledby': 'ruptures-h' },
     h('h2', { id: 'ruptures-h' }, 'Ruptures and repairs'),
     h('p', {}, summary),
     last.ruptures_dropped ? h('p', { class: 'hint' }, `${last.ruptures_dropped} further ruptures were counted but not kept (the room's limit is 128).`) : null,
@@ -205,7 +205,7 @@ function notesSection(log, model) {
   ].sort((a, b) => a.seq - b.seq);
   return h(
     'section',
-    { class: 'card', 'aria-labelledby': 'notes-h' },
+    { class: 'card page-break', 'aria-labelledby': 'notes-h' },
     h('h2', { id: 'notes-h' }, 'Your private notes'),
     h('p', { class: 'hint' }, 'Never shown to the partners.'),
     items.length
