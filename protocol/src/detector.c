@@ -164,7 +164,9 @@ int att_detect_after(att_out *out, int primary)
             return 0;
         return repair_matching(out, "disconnect", ev.by, ATT_HOW_RECONNECT, ev.by);
     case ATT_EV_LEFT:
-        if (!att_role_is_partner(ev.by) || att_room_actor(room) != ev.by)
+        /* The server going down is nobody's withdrawal. */
+        if (!att_role_is_partner(ev.by) || att_room_actor(room) != ev.by ||
+            ev.left_reason == ATT_LEFT_SHUTDOWN)
             return 0;
         return add_evidence(open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_WITHDRAWAL,
                                          "disconnect", ATT_SRC_DETECTOR, ev.by,

@@ -57,6 +57,13 @@ static void test_disconnect_during_own_turn(void)
     CHECK_INT(r->repair_by, ATT_ROLE_PARTNER_A);
     CHECK_INT(r->repair_at - opened, 1000);
     CHECK(harness_last_event(&h, "rupture_repaired") != NULL);
+    /* the server shutting down is not a withdrawal */
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    CHECK_INT(att_room_decide_leave(&h.room, ATT_ROLE_PARTNER_A, ATT_LEFT_SHUTDOWN, h.now, evs, &n),
+              0);
+    CHECK_INT(n, 1);
+    CHECK_INT(evs[0].type, ATT_EV_LEFT);
     harness_free(&h);
 }
 
