@@ -32,7 +32,8 @@ const ROUND_A = {
   rating: 7,
 };
 const ROUND_B = {
-  happened: 'At dinner you looked at your phone the whole time.',
+  // "you always" is blaming language: the detector suspects a rupture (therapist only).
+  happened: 'At dinner you always look at your phone.',
   reactive: 'Shut down',
   did: 'I went cold and left the table.',
   primary: 'Lonely',
@@ -238,11 +239,20 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await card(D.page).getByText('In session').waitFor();
   });
 
-  it('round 2: partner B speaks; the session ends and the dashboard says so', async () => {
+  it('round 2: partner B speaks; the dashboard counts the suspected rupture; the session ends; the therapist dismisses it', async () => {
     await speakerRound({ A, B, T }, B, A, 'Partner B', 'Partner A', ROUND_B);
     await A.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
     await card(D.page).getByText('Ended (completed)').waitFor();
+    await card(D.page).getByText('1 suspected').waitFor();
+    assert.equal(await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).count(), 0, 'a suspicion is not an open rupture');
     await screenshots(D, 'dashboard-ended');
+    await axeAt(D, 'dashboard ended, one suspected');
+
+    const suspected = T.page.locator('.rupture-banner.suspected');
+    assert.match(await suspected.innerText(), /Confrontation: Blaming language/);
+    await suspected.getByRole('button', { name: 'Dismiss' }).click();
+    await suspected.waitFor({ state: 'detached' });
+    await card(D.page).getByText('1 suspected').waitFor({ state: 'detached', timeout: 2000 });
   });
 
   it('replays the same sequence: every turn in order, the rupture as a band from opening to repair', async () => {
@@ -257,13 +267,17 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.match(chapters, /Rupture 1 opened: Flooding, Pause requested \(Partner A\)/);
     assert.match(chapters, /Rupture 1 repaired \(Talk about what just happened\)/);
 
-    // One band, repaired, from its opening to its repair (not to the end).
+    // A band per rupture: the pause, repaired, from its opening to its repair
+    // (not to the end); the dismissed suspicion.
     const band = D.page.locator('.rband[data-rupture="1"]');
-    assert.equal(await D.page.locator('.rband').count(), 1);
+    assert.equal(await D.page.locator('.rband').count(), 2);
+    assert.match(await D.page.locator('.rband[data-rupture="2"]').getAttribute('class'), /\bdismissed\b/);
+    assert.match(chapters, /Rupture 2 suspected: Confrontation, Blaming language \(Partner B\)/);
+    assert.match(chapters, /Rupture 2 dismissed/);
     assert.match(await band.getAttribute('class'), /\brepaired\b/);
     assert.doesNotMatch(await band.getAttribute('class'), /open-ended/);
     const geometry = await D.page.evaluate(() => {
-      const b = document.querySelector('.rband').getBoundingClientRect();
+      const b = document.querySelector('.rband[data-rupture="1"]').getBoundingClientRect();
       const lane = document.querySelector('.rupture-lane').getBoundingClientRect();
       return { left: b.left - lane.left, right: lane.right - b.right, width: b.width, lane: lane.width };
     });
@@ -355,6 +369,11 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.match(rupture, /Time to repair\s+\d+ (s|min)/);
     assert.match(rupture, new RegExp(SECRET_REPAIR_NOTE));
     assert.match(await D.page.locator('.report-notes').innerText(), new RegExp(SECRET_NOTE));
+    const dismissed = await D.page.locator('.report-rupture[data-rupture="2"]').innerText();
+    assert.match(dismissed, /Rupture 2: Confrontation, Blaming language/);
+    assert.match(dismissed, /Partner B with Partner A/);
+    assert.match(dismissed, /you always look at your phone/);
+    assert.match(dismissed, /Dismissed/);
     assert.match(await D.page.locator('.report-summary').innerText(), /Completed \(every round\)/);
     await screenshots(D, 'report');
     await axeAt(D, 'report');
