@@ -253,6 +253,15 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await suspected.getByRole('button', { name: 'Dismiss' }).click();
     await suspected.waitFor({ state: 'detached' });
     await card(D.page).getByText('1 suspected').waitFor({ state: 'detached', timeout: 2000 });
+
+    // "Open live view" opens the therapist's room (a fresh link) in a new tab.
+    const opened = staff.waitForEvent('page');
+    await card(D.page).getByRole('button', { name: 'Open live view' }).click();
+    const live = await opened;
+    watchProblems(live, 'live view');
+    await live.locator('.turn-who', { hasText: 'The session has ended' }).waitFor();
+    assert.match(await live.locator('#role-label').innerText(), /Therapist/);
+    await live.close();
   });
 
   it('replays the same sequence: every turn in order, the rupture as a band from opening to repair', async () => {

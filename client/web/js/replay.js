@@ -108,7 +108,17 @@ class Replay {
       stepsLane.appendChild(tick);
       lastRound = event.round;
     });
-    const lanes = [h('p', { class: 'lane-label' }, 'Steps and turns'), stepsLane];
+    // "Round N" over the first turn of each round.
+    const roundsLane = h('div', { class: 'track-lane rounds' });
+    const seenRounds = new Set();
+    log.events.forEach(({ event }, i) => {
+      if (event.type !== 'turn' || seenRounds.has(event.round)) return;
+      seenRounds.add(event.round);
+      const label = h('span', { class: 'round-label' }, `Round ${event.round + 1}`);
+      label.style.left = `${this.pct(i)}%`;
+      roundsLane.appendChild(label);
+    });
+    const lanes = [h('p', { class: 'lane-label' }, 'Steps and turns'), roundsLane, stepsLane];
     if (this.spans.length) lanes.push(h('p', { class: 'lane-label' }, 'Ruptures'));
     for (const span of this.spans) {
       const r = span.rupture;
@@ -239,7 +249,9 @@ class Replay {
             h('li', {}, h('span', { class: 'swatch turn' }), 'a turn'),
             h('li', {}, h('span', { class: 'swatch open' }), 'rupture, open'),
             h('li', {}, h('span', { class: 'swatch repaired' }), 'rupture, repaired'),
+            h('li', {}, h('span', { class: 'swatch paused' }), 'paused'),
             h('li', {}, h('span', { class: 'swatch suspected' }), 'suspected'),
+            h('li', {}, h('span', { class: 'swatch dismissed' }), 'dismissed'),
           ),
         ),
         h(
