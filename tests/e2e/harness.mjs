@@ -72,7 +72,7 @@ async function waitHealthy(base, child, deadlineMs) {
   }
 }
 
-async function spawnServer(port, data, base) {
+async function spawnServer(port, data, base, extraArgs = []) {
   const child = spawn(
     serverBinary(),
     [
@@ -82,6 +82,7 @@ async function spawnServer(port, data, base) {
       '--web-dir', join(repo, 'client', 'web'),
       '--protocol-dir', join(repo, 'protocol'),
       '--public-url', base,
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -134,14 +135,14 @@ function addTherapist(data, name, password) {
 /**
  * Starts a server with a fresh demo room; resolves with its base URL and
  * invitations. `therapists` ([{name, password}]) are added to the data
- * directory before the server starts.
+ * directory before the server starts; `args` are more server options.
  */
-export async function startServer({ therapists = [] } = {}) {
+export async function startServer({ therapists = [], args = [] } = {}) {
   const port = await freePort();
   const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
   const base = `http://127.0.0.1:${port}`;
   for (const t of therapists) await addTherapist(data, t.name, t.password);
-  let { child, invites } = await spawnServer(port, data, base);
+  let { child, invites } = await spawnServer(port, data, base, args);
   return {
     base,
     invites,
@@ -157,7 +158,7 @@ export async function startServer({ therapists = [] } = {}) {
     async restart() {
       const code = await stopChild(child);
       if (code !== 0) throw new Error(`attune-server exited with ${code} on SIGTERM`);
-      ({ child, invites } = await spawnServer(port, data, base));
+      ({ child, invites } = await spawnServer(port, data, base, args));
       return invites;
     },
     async stop() {

@@ -458,4 +458,35 @@ describe('login rate limit', { timeout: 60000 }, () => {
     assert.deepEqual(found, []);
     assert.deepEqual(p.problems.filter((x) => !/status of (401|429)/.test(x)), []);
   });
+
+});
+
+describe('idle logoff', { timeout: 60000 }, () => {
+  let srv;
+  let br;
+  before(async () => {
+    srv = await startServer({ therapists: [THERAPIST], args: ['--session-idle', '3'] });
+    br = await launchBrowser();
+  });
+  after(async () => {
+    if (br) await br.close();
+    if (srv) await srv.stop();
+  });
+
+  it('logs an untouched dashboard off after the idle time, although its own polling keeps the server session alive', async () => {
+    const p = await openParticipant(br, `${srv.base}/login.html`, 1280);
+    await p.page.getByLabel('Username').fill(THERAPIST.name);
+    await p.page.getByLabel('Password').fill(THERAPIST.password);
+    await p.page.getByRole('button', { name: 'Log in' }).click();
+    await p.page.waitForURL(/\/dashboard\.html$/);
+    const since = Date.now();
+    await p.page.getByRole('heading', { name: 'Your rooms' }).waitFor();
+    // Polling every 0.7 s renews a 3 s server session; only the page's own idle watch ends it.
+    await p.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/, { timeout: 8000 });
+    const after = Date.now() - since;
+    assert.ok(after >= 2900, `logged off after ${after} ms, before the idle time`);
+    await p.page.getByText('You were logged out after a while without activity').waitFor();
+    assert.equal(await p.page.evaluate(() => fetch('/api/me').then((r) => r.status)), 401, 'the server session was ended too');
+    assert.deepEqual(p.problems.filter((x) => !/status of 401/.test(x)), []);
+  });
 });
