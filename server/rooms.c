@@ -163,7 +163,9 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
     srv_room *r = room_find(srv, id);
     if (r)
         return r;
-    r = calloc(1, sizeof *r);
+    r = malloc(sizeof *r);
+    if (r)
+        memset(r, 0, offsetof(srv_room, durable));
     if (!r) {
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;

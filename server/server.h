@@ -110,7 +110,6 @@ struct srv_room {
     srv_server *srv;
     char id[ATT_ROOM_ID_BYTES + 1];
     const att_script *script;
-    att_room durable; /* fold of the committed log */
     att_room *live;   /* durable + in-flight events; NULL when nothing is in flight */
     int generation;   /* bumped when the room is rebuilt from the store */
     lws_dll2_owner_t members;
@@ -121,6 +120,10 @@ struct srv_room {
     int64_t deadline_spent; /* a deadline whose tick raised nothing, -1 */
     int state_dirty;
     lws_dll2_t dirty_link;
+    /* Last, so a new room clears only what comes before it and att_room_init
+     * clears only the room's head: an idle room's rupture array stays
+     * untouched and out of RSS. */
+    att_room durable; /* fold of the committed log */
 };
 
 struct srv_server {
