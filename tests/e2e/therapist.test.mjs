@@ -169,7 +169,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
 
     // The room is on the dashboard, waiting for consent, nobody connected.
     await card(D.page).getByText('Waiting for consent').waitFor();
-    assert.match(await card(D.page).innerText(), /Partner A not connected/);
+    assert.match(await card(D.page).innerText(), /Partner A: not connected/);
 
     // The therapist's own link opens the live room in a new tab.
     const opened = staff.waitForEvent('page');
@@ -182,9 +182,9 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
 
     A = await openParticipant(browser, links.partner_a, 375);
     B = await openParticipant(browser, links.partner_b, 375);
-    await card(D.page).getByText('Partner A connected').waitFor();
-    await card(D.page).getByText('Partner B connected').waitFor();
-    await card(D.page).getByText('You connected').waitFor();
+    await card(D.page).getByText('Partner A: connected').waitFor();
+    await card(D.page).getByText('Partner B: connected').waitFor();
+    await card(D.page).getByText('You: connected').waitFor();
     await screenshots(D, 'dashboard-new-room');
     await axeAt(D, 'dashboard with a new room');
   });

@@ -62,7 +62,7 @@ function presence(room) {
       'li',
       { class: p[r] ? 'here' : 'away' },
       h('span', { class: 'dot', 'aria-hidden': 'true' }),
-      `${r === 'therapist' ? 'You' : staffRoleName(r)} ${p[r] ? 'connected' : 'not connected'}`,
+      `${r === 'therapist' ? 'You' : staffRoleName(r)}: ${p[r] ? 'connected' : 'not connected'}`,
     ),
   );
   if (p.observers) items.push(h('li', { class: 'here' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${p.observers} observing`));

@@ -129,8 +129,9 @@ class Replay {
         title: `Rupture ${r.id}: ${RUPTURE_KIND[r.kind] || r.kind}, ${this.full.markerLabel(r.marker)} (${staffRoleName(r.who)})`,
       });
       const to = openEnded ? n - 1 : span.to;
-      band.style.left = `${this.pct(span.from)}%`;
-      band.style.width = `${Math.max(this.pct(to) - this.pct(span.from), 0)}%`;
+      // 4 px either side, so even a band of one event shows, centred on it.
+      band.style.left = `calc(${this.pct(span.from)}% - 4px)`;
+      band.style.width = `calc(${Math.max(this.pct(to) - this.pct(span.from), 0)}% + 8px)`;
       lanes.push(h('div', { class: 'track-lane rupture-lane' }, band));
     }
     this.playhead = h('span', { class: 'playhead' });

@@ -72,7 +72,7 @@ function ratingsBy(log, model, role) {
   return out;
 }
 
-/** A small line chart of ratings over the session; its words are in the label and the list beside it. */
+/** A small line chart of (at least one) ratings over the session; its words are in its label. */
 function ratingChart(points, name) {
   const W = 320;
   const H = 130;
@@ -80,13 +80,11 @@ function ratingChart(points, name) {
   const right = 12;
   const top = 16;
   const bottom = 24;
-  const max = points.length ? Math.max(...points.map((p) => p.max)) : 10;
-  const min = points.length ? Math.min(...points.map((p) => p.min)) : 0;
+  const max = Math.max(...points.map((p) => p.max));
+  const min = Math.min(...points.map((p) => p.min));
   const x = (i) => (points.length === 1 ? left + (W - left - right) / 2 : left + (i * (W - left - right)) / (points.length - 1));
   const y = (v) => top + ((max - v) * (H - top - bottom)) / Math.max(max - min, 1);
-  const label = points.length
-    ? `${name}'s connection ratings, in order: ${points.map((p) => `${p.value} of ${p.max}`).join(', ')}.`
-    : `${name} gave no connection rating.`;
+  const label = `${name}'s connection ratings, in order: ${points.map((p) => `${p.value} of ${p.max}`).join(', ')}.`;
   const svg = s('svg', { class: 'rating-chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
   for (const v of [min, Math.round((min + max) / 2), max]) {
     svg.append(s('line', { class: 'grid', x1: left, x2: W - right, y1: y(v), y2: y(v) }), s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end' }, String(v)));
@@ -100,7 +98,6 @@ function ratingChart(points, name) {
       s('text', { x: x(i), y: H - 6, 'text-anchor': 'middle' }, `round ${p.round + 1}, ${formatClock(p.at).slice(0, 5)}`),
     );
   });
-  if (!points.length) svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no ratings'));
   return svg;
 }
 
@@ -136,8 +133,7 @@ function partnerSection(log, model, role) {
     h('h2', { id: `${role}-h` }, name),
     groups,
     h('h3', {}, 'Connection ratings'),
-    ratingChart(ratings, name),
-    ratings.length ? null : h('p', { class: 'empty' }, 'No connection rating given.'),
+    ratings.length ? ratingChart(ratings, name) : h('p', { class: 'empty' }, 'No connection rating given.'),
   );
 }
 
@@ -168,7 +164,12 @@ function ruptureSection(log, model) {
     if (r.status === 'repaired') {
       rows.push(['Repaired', repairWords(model, r)], ['Time to repair', formatDuration(r.repair.time_to_repair_ms)]);
     } else if (r.status === 'open') {
-      rows.push(['Repaired', `not repaired (open at the end, ${formatDuration(log.endAt - r.opened_at)} after it opened)`]);
+      rows.push([
+        'Repaired',
+        last.status === 'ended'
+          ? `never: still open when the session ended, ${formatDuration(log.endAt - r.opened_at) || '0 s'} after it opened`
+          : `not yet: open for ${formatDuration(log.endAt - r.opened_at) || '0 s'} at the last recorded event`,
+      ]);
     } else if (r.status === 'dismissed') {
       rows.push(['Dismissed', dismissal ? `${formatClock(dismissal.event.at)}${dismissal.event.note ? `: “${dismissal.event.note}”` : ''}` : 'yes']);
     } else if (r.status === 'suspected') {
