@@ -1,9 +1,14 @@
 /* store_sqlite.c - the event log in SQLite (see store.h).
  *
+ * Payloads are sealed (AES-256-GCM, seal.h) on their way in and opened on
+ * their way out, so the database file never holds what participants wrote
+ * in the clear; callers see plaintext JSON only.
+ *
  * Two connections: `writer`, used only by the store thread for appends, and
  * `reader`, used by the caller's thread for reads, room creation and
  * settings. WAL lets reads run while the store thread commits. */
 #include "store.h"
+#include "seal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +26,9 @@ struct srv_store {
     sqlite3_stmt *w_insert;
     sqlite3_stmt *r_read;
     sqlite3_stmt *r_last_seq;
+    srv_seal_key key;
+    srv_seal_buf seal_scratch; /* store thread only */
+    srv_seal_buf open_scratch; /* reader side (the caller's thread) */
 
     pthread_t thread;
     int started;
@@ -112,8 +120,8 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
-    if (open_conn(path, &s->reader, err) < 0 || exec_sql(s->reader, schema_sql, err) < 0 ||
-        open_conn(path, &s->writer, err) < 0 ||
+    if (srv_seal_key_load(dir, &s->key, err) < 0 || open_conn(path, &s->reader, err) < 0 ||
+        exec_sql(s->reader, schema_sql, err) < 0 || open_conn(path, &s->writer, err) < 0 ||
         prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
                 &s->w_last_seq, err) < 0 ||
         prepare(s->writer, "INSERT INTO events (room, seq, payload) VALUES (?1, ?2, ?3)",
@@ -166,9 +174,12 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
                                  (long long)b->first_seq, (long long)last);
         } else {
             for (int i = 0; i < b->n && b->result == 0; i++) {
+                if ((b->result = srv_seal(&s->key, b->room_id, b->first_seq + i, b->payload[i],
+                                          b->payload_len[i], &s->seal_scratch, &b->error)) < 0)
+                    break;
                 sqlite3_bind_text(s->w_insert, 1, b->room_id, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(s->w_insert, 2, b->first_seq + i);
-                sqlite3_bind_blob(s->w_insert, 3, b->payload[i], (int)b->payload_len[i],
+                sqlite3_bind_blob(s->w_insert, 3, s->seal_scratch.data, (int)s->seal_scratch.len,
                                   SQLITE_STATIC);
                 if (sqlite3_step(s->w_insert) != SQLITE_DONE)
                     b->result = db_fail(&b->error, db, "insert");
@@ -285,6 +296,9 @@ void srv_store_close(srv_store *s)
     sqlite3_close(s->reader);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
+    srv_seal_buf_free(&s->seal_scratch);
+    srv_seal_buf_free(&s->open_scratch);
+    memset(&s->key, 0, sizeof s->key);
     free(s);
 }
 
@@ -358,8 +372,14 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
         rc = db_fail(err, db, "prepare");
         goto out;
     }
+    srv_seal_buf sealed = {0};
+    if ((rc = srv_seal(&s->key, room->id, 1, first_event, len, &sealed, err)) < 0) {
+        sqlite3_finalize(st);
+        goto out;
+    }
     sqlite3_bind_text(st, 1, room->id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, first_event, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, sealed.data, (int)sealed.len, SQLITE_TRANSIENT);
+    srv_seal_buf_free(&sealed);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, db, "insert first event");
     sqlite3_finalize(st);
@@ -431,9 +451,12 @@ int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, 
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
-        const char *payload = sqlite3_column_blob(st, 1);
+        const char *sealed = sqlite3_column_blob(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if ((rc = fn(seq, payload ? payload : "", len, arg)) != 0)
+        if ((rc = srv_unseal(&s->key, room_id, seq, sealed ? sealed : "", len, &s->open_scratch,
+                             err)) < 0)
+            break;
+        if ((rc = fn(seq, (const char *)s->open_scratch.data, s->open_scratch.len, arg)) != 0)
             break;
     }
     if (rc == 0 && step != SQLITE_DONE)
