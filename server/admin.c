@@ -8,36 +8,31 @@
 #include "attune/room.h"
 #include "server.h"
 
-int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *exercise,
-                          att_role first_speaker, const char *id_prefix, char *id_out,
-                          att_error *err)
+int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const char *exercise,
+                             att_role first_speaker, const char *id, int64_t now, att_error *err)
 {
     const att_script *script = att_catalog_script(cat, exercise);
     if (!script)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no exercise '%s'", exercise);
-    unsigned char rnd[12];
-    char rnd_text[20];
-    if (srv_random_bytes(rnd, sizeof rnd, err) < 0)
-        return -ATT_ERR_INTERNAL;
-    srv_b64url_encode(rnd, sizeof rnd, rnd_text, sizeof rnd_text);
-    char id[ATT_ROOM_ID_BYTES + 1];
-    snprintf(id, sizeof id, "%s%s", id_prefix ? id_prefix : "", rnd_text);
     if (!srv_room_id_valid(id))
-        return att_fail(err, ATT_ERR_BAD_MESSAGE, "invalid room id prefix");
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "a room id is 1..64 characters of A-Z a-z 0-9 - _");
     att_room *room = malloc(sizeof *room);
     if (!room)
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     int rc = att_room_init(room, cat, script, id, NULL, err);
-    int64_t now = srv_now_ms();
     char *payload = NULL;
     size_t len = 0;
     if (rc == 0) {
         att_event ev;
         att_room_created_event(room, now, first_speaker, &ev);
-        json_t *obj = att_event_to_json(&ev, script);
+        /* Fold it as the server will on load: a room nobody can replay must
+         * not exist. */
+        rc = att_room_apply(room, &ev, err);
+        json_t *obj = rc == 0 ? att_event_to_json(&ev, script) : NULL;
         payload = obj ? att_json_dump(obj, &len) : NULL;
         json_decref(obj);
-        if (!payload)
+        if (rc == 0 && !payload)
             rc = att_fail(err, ATT_ERR_INTERNAL, "cannot encode room_created");
     }
     if (rc == 0) {
@@ -48,6 +43,21 @@ int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *
     }
     free(payload);
     free(room);
+    return rc;
+}
+
+int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *exercise,
+                          att_role first_speaker, const char *id_prefix, char *id_out,
+                          att_error *err)
+{
+    unsigned char rnd[12];
+    char rnd_text[20];
+    if (srv_random_bytes(rnd, sizeof rnd, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    srv_b64url_encode(rnd, sizeof rnd, rnd_text, sizeof rnd_text);
+    char id[ATT_ROOM_ID_BYTES + 1];
+    snprintf(id, sizeof id, "%s%s", id_prefix ? id_prefix : "", rnd_text);
+    int rc = srv_admin_create_room_as(store, cat, exercise, first_speaker, id, srv_now_ms(), err);
     if (rc == 0)
         memcpy(id_out, id, strlen(id) + 1);
     return rc;

@@ -21,6 +21,10 @@ int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *
                           att_role first_speaker, const char *id_prefix, char *id_out,
                           att_error *err);
 
+/* The same with the caller's room id and creation time. */
+int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const char *exercise,
+                             att_role first_speaker, const char *id, int64_t now, att_error *err);
+
 /* The base URL invitations point at (--public-url or http://HOST:PORT). */
 void srv_admin_base_url(const srv_config *cfg, char *out, size_t size);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "accounts.h"
+#include "admin.h"
 #include "args.h"
 #include "attune/msg.h"
 #include "attune/room.h"
@@ -61,32 +62,6 @@ static int random_room_id(char *out, size_t size, FILE *err)
     return 0;
 }
 
-/* The room_created event for a new room, encoded as stored (caller frees). */
-static char *first_event(const att_catalog *cat, const att_script *script, const char *room_id,
-                         att_role first_speaker, int64_t now, size_t *len, FILE *err)
-{
-    att_room room;
-    att_error e = {0};
-    if (att_room_init(&room, cat, script, room_id, NULL, &e) < 0) {
-        fprintf(err, "attune: %s\n", e.message);
-        return NULL;
-    }
-    att_event ev;
-    att_room_created_event(&room, now, first_speaker, &ev);
-    ev.seq = 1;
-    /* Fold it, as the server will on load: a room we cannot replay must not exist. */
-    if (att_room_apply(&room, &ev, &e) < 0) {
-        fprintf(err, "attune: %s\n", e.message);
-        return NULL;
-    }
-    json_t *obj = att_event_to_json(&ev, script);
-    char *text = obj ? att_json_dump(obj, len) : NULL;
-    json_decref(obj);
-    if (!text)
-        fprintf(err, "attune: out of memory\n");
-    return text;
-}
-
 static int room_create(int argc, char **argv)
 {
     cli_args a;
@@ -128,7 +103,6 @@ static int room_create(int argc, char **argv)
                       cli_get(&create_cmd, &a, "protocol-dir"), &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
-    char *payload = NULL;
     srv_accounts *accounts = NULL;
     if (owner) {
         att_error oe = {0};
@@ -157,14 +131,10 @@ static int room_create(int argc, char **argv)
         snprintf(meta.id, sizeof meta.id, "%s", room_opt);
     else if (random_room_id(meta.id, sizeof meta.id, stderr) < 0)
         goto out;
-    snprintf(meta.exercise, sizeof meta.exercise, "%s", script->id);
     meta.created_at = cli_now_ms();
-    size_t len = 0;
-    payload = first_event(d.catalog, script, meta.id, first_speaker, meta.created_at, &len, stderr);
-    if (!payload)
-        goto out;
     att_error e = {0};
-    if (srv_store_create_room(d.store, &meta, payload, len, &e) < 0) {
+    if (srv_admin_create_room_as(d.store, d.catalog, script->id, first_speaker, meta.id,
+                                 meta.created_at, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
         goto out;
     }
@@ -187,7 +157,6 @@ static int room_create(int argc, char **argv)
         printf("%s\n", lines[i]);
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
-    free(payload);
     srv_accounts_close(accounts);
     cli_data_close(&d);
     return rc;
