@@ -225,6 +225,8 @@ class Replay {
             { class: 'hint' },
             `${ex.title} · Room ${room.id} · ${new Date(log.startAt).toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' })}, ${formatClock(log.startAt)} · ${duration}${ended ? '' : ' so far (still live)'}`,
           ),
+          // A live session goes on after this page loaded its log.
+          ended ? null : h('a', { class: 'button-link', href: location.href }, 'Load what happened since'),
         ),
         h(
           'section',
