@@ -419,6 +419,12 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.equal(me, 401);
     await D.page.goto(`${server.base}/report.html?room=${roomId}`);
     await D.page.waitForURL(/\/login\.html\?next=report\.html/);
+    // Logging in from there comes back to the report.
+    await D.page.getByLabel('Username').fill(THERAPIST.name);
+    await D.page.getByLabel('Password').fill(THERAPIST.password);
+    await D.page.getByRole('button', { name: 'Log in' }).click();
+    await D.page.waitForURL(new RegExp(`/report\\.html\\?room=${roomId}$`));
+    await D.page.getByRole('heading', { name: 'Session report' }).waitFor();
   });
 
   it('has no serious or critical axe-core violations on the login, dashboard, replay and report pages', () => {

@@ -28,6 +28,7 @@ const STATUS = {
 const cards = new Map();
 const knownOpen = new Map();
 let exercises = [];
+let firstRender = true;
 
 function exerciseTitle(room) {
   const ex = exercises.find((e) => e.id === room.exercise);
@@ -207,6 +208,8 @@ function renderRooms(rooms) {
       knownOpen.delete(id);
     }
   }
+  if (firstRender && openTotal) speak(alertRegion, `${openTotal === 1 ? 'One rupture is' : `${openTotal} ruptures are`} open in your rooms.`);
+  firstRender = false;
   document.title = openTotal ? `(${openTotal}) Open rupture · Attune` : 'Attune · Your rooms';
   document.body.classList.toggle('has-open-rupture', openTotal > 0);
 }
