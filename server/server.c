@@ -36,6 +36,8 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     if ((rc = srv_rooms_init(srv, err)) < 0)
         return rc;
+    if (!(srv->tx_buf = malloc(LWS_PRE + SRV_TX_BATCH_BYTES)))
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     if ((rc = srv_api_open(srv, err)) < 0)
         return rc;
     if (cfg->test_fail_store_batch > 0)
@@ -52,6 +54,8 @@ void srv_server_close(srv_server *srv)
     srv_api_close(srv);
     att_catalog_free(srv->catalog);
     srv->catalog = NULL;
+    free(srv->tx_buf);
+    srv->tx_buf = NULL;
 }
 
 static void lws_log_emit(int level, const char *line)
@@ -145,7 +149,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
 
     const struct lws_protocols protocols[] = {
         {"http", srv_http_callback, 64, 0, 0, NULL, 0},
-        {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, 0},
+        {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, SRV_TX_BATCH_BYTES},
         {SRV_API_PROTOCOL, srv_api_callback, srv_api_pss_size(), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
     };

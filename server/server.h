@@ -49,6 +49,10 @@
 #define SRV_CLOSE_REPLACED 4409
 /* Events replayed per WRITEABLE turn while a member catches up. */
 #define SRV_REPLAY_CHUNK 64
+/* Most bytes one WRITEABLE sends (queued frames packed together, see
+ * srv_sendq_pack); also lws' per-send() cap for the protocol, so a packed
+ * batch leaves in one send() rather than rx_buffer_size pieces. */
+#define SRV_TX_BATCH_BYTES 65536
 
 typedef struct srv_server srv_server;
 typedef struct srv_room srv_room;
@@ -110,8 +114,8 @@ struct srv_room {
     srv_server *srv;
     char id[ATT_ROOM_ID_BYTES + 1];
     const att_script *script;
-    att_room *live;   /* durable + in-flight events; NULL when nothing is in flight */
-    int generation;   /* bumped when the room is rebuilt from the store */
+    att_room *live; /* durable + in-flight events; NULL when nothing is in flight */
+    int generation; /* bumped when the room is rebuilt from the store */
     lws_dll2_owner_t members;
     srv_conn *slot[3]; /* partner_a, partner_b, therapist */
     lws_dll2_owner_t jobs;
@@ -139,6 +143,9 @@ struct srv_server {
     size_t room_buckets;
     lws_dll2_owner_t conns;
     lws_dll2_owner_t dirty_rooms;
+    /* Service thread's scratch for packing frames (LWS_PRE headroom, then
+     * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
+    unsigned char *tx_buf;
     uint64_t next_conn_id;
     atomic_int stop_requested; /* any thread */
     int stopping;

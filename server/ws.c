@@ -134,10 +134,27 @@ static int on_writeable(srv_conn *conn)
         }
         return 0; /* lws may call WRITEABLE with nothing to send */
     }
-    int n = lws_write(conn->wsi, srv_frame_payload(f), f->len, LWS_WRITE_TEXT);
-    if (n < (int)f->len)
-        return -1;
-    srv_sendq_pop(&conn->q);
+    /* Several queued frames (an ack, events, a state) leave together: packed
+     * as finished WebSocket frames and written raw in this one lws_write.
+     * lws sends them or keeps the unsent rest in its own buffer, and sends
+     * its pings and closes only between our writes, so frames never
+     * interleave. One frame goes as it is (no copy). */
+    uint32_t packed = 0;
+    size_t bytes = 0;
+    if (conn->q.count > 1)
+        bytes = srv_sendq_pack(&conn->q, conn->srv->tx_buf + LWS_PRE, SRV_TX_BATCH_BYTES, &packed);
+    if (packed > 1) {
+        int n = lws_write(conn->wsi, conn->srv->tx_buf + LWS_PRE, bytes, LWS_WRITE_RAW);
+        if (n < (int)bytes)
+            return -1;
+        while (packed--)
+            srv_sendq_pop(&conn->q);
+    } else {
+        int n = lws_write(conn->wsi, srv_frame_payload(f), f->len, LWS_WRITE_TEXT);
+        if (n < (int)f->len)
+            return -1;
+        srv_sendq_pop(&conn->q);
+    }
     if (conn->q.count || conn->replaying || conn->state == CONN_CLOSING)
         lws_callback_on_writable(conn->wsi);
     else if (conn->q.cap > 64)
