@@ -669,7 +669,10 @@ srv_frame *srv_room_hello_ack(srv_room *r, att_role role, const char *id)
 }
 
 /* The detector's clock: one lws_sul per room, armed at the live state's
- * next deadline. */
+ * next deadline. Lazily: lws keeps its timers in a sorted list (an O(n)
+ * insert), and a silence deadline moves later with every turn, so a sul
+ * already armed at or before the new deadline is left alone; when it fires
+ * early it re-arms once. Only a deadline that moves earlier is rescheduled. */
 static void room_deadline_cb(lws_sorted_usec_list_t *sul)
 {
     srv_room *r = lws_container_of(sul, srv_room, deadline_sul);
@@ -678,7 +681,14 @@ static void room_deadline_cb(lws_sorted_usec_list_t *sul)
         return;
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int64_t deadline = att_room_next_deadline(srv_room_live(r));
-    int n = att_room_tick(srv_room_live(r), srv_now_ms(), events);
+    int64_t now = srv_now_ms();
+    if (deadline < 0 || now < deadline) {
+        /* Armed for a deadline that has since moved later (or gone): no
+         * tick can raise anything yet, so just re-arm for the new one. */
+        room_arm_deadline(r);
+        return;
+    }
+    int n = att_room_tick(srv_room_live(r), now, events);
     if (n > 0)
         submit_presence(r, n, events);
     else
@@ -697,11 +707,15 @@ static void room_arm_deadline(srv_room *r)
     int64_t now = srv_now_ms();
     if (deadline >= 0 && deadline == r->deadline_spent)
         deadline = -1;
-    r->deadline_armed = deadline;
     if (deadline < 0) {
+        /* Cancel is O(1); an armed sul would only fire to find nothing. */
+        r->deadline_armed = -1;
         lws_sul_cancel(&r->deadline_sul);
         return;
     }
+    if (r->deadline_armed >= 0 && r->deadline_armed <= deadline)
+        return; /* fires at or before it and re-arms then */
+    r->deadline_armed = deadline;
     int64_t delay_ms = deadline > now ? deadline - now : 0;
     lws_sul_schedule(srv->ctx, 0, &r->deadline_sul, room_deadline_cb,
                      (lws_usec_t)delay_ms * LWS_US_PER_MS);
