@@ -308,7 +308,15 @@ class Replay {
     replaceChildren(this.threadEl, roundThread(m, state.round, `Round ${state.round + 1} so far`));
     this.renderRuptures(m, state, event.at);
     this.renderNotes(m);
-    for (const [idx, li] of this.chapterItems) li.classList.toggle('current', idx === this.pos);
+    for (const [idx, li] of this.chapterItems) {
+      li.classList.toggle('current', idx === this.pos);
+      // Keep the current one in view inside the list (never scrolls the page).
+      if (idx === this.pos) {
+        const list = li.parentElement;
+        if (li.offsetTop < list.scrollTop) list.scrollTop = li.offsetTop;
+        else if (li.offsetTop + li.offsetHeight > list.scrollTop + list.clientHeight) list.scrollTop = li.offsetTop + li.offsetHeight - list.clientHeight;
+      }
+    }
 
     if (why === 'jump' || why === 'pause') announce(`Event ${this.pos + 1} of ${n}. ${this.sentence(this.pos)}`);
     else if (why === 'play' && (event.type === 'turn' || event.type.startsWith('rupture_') || event.type === 'pause_requested')) announce(this.sentence(this.pos));
