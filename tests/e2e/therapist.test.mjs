@@ -235,7 +235,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(SECRET_REPAIR_NOTE);
     await T.page.getByRole('button', { name: 'Mark repaired' }).click();
     await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
-    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ state: 'detached'});
+    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ state: 'detached' });
     await T.page.getByRole('button', { name: 'Resume' }).click();
     await card(D.page).getByText('In session').waitFor();
   });
@@ -253,7 +253,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.match(await suspected.innerText(), /Confrontation: Blaming language/);
     await suspected.getByRole('button', { name: 'Dismiss' }).click();
     await suspected.waitFor({ state: 'detached' });
-    await card(D.page).getByText('1 suspected').waitFor({ state: 'detached'});
+    await card(D.page).getByText('1 suspected').waitFor({ state: 'detached' });
 
     // "Open live view" opens the therapist's room (a fresh link) in a new tab.
     const opened = staff.waitForEvent('page');
