@@ -115,6 +115,11 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
   });
 
   it('sends a visitor without a session to the login page; a wrong password gets a kind error; the right one opens the dashboard', async () => {
+    // The bare address (no invitation) points a therapist to the login page.
+    await D.page.goto(`${server.base}/`);
+    await D.page.getByRole('link', { name: 'Log in to your rooms' }).click();
+    await D.page.waitForURL(/\/login\.html$/);
+
     await D.page.goto(`${server.base}/dashboard.html`);
     await D.page.waitForURL(/\/login\.html\?next=dashboard\.html$/);
     await D.page.getByRole('heading', { name: 'Therapist login' }).waitFor();

@@ -39,8 +39,8 @@ function notify(text, kind) {
   }, 8000);
 }
 
-function showProblem(title, text) {
-  replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, title), h('p', {}, text)));
+function showProblem(title, text, ...more) {
+  replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, title), h('p', {}, text), ...more));
 }
 
 const ROLE_LABEL = {
@@ -56,6 +56,7 @@ function start() {
     showProblem(
       'This page needs your invitation link',
       'Please open the link your therapist sent you. It ends with “#token=” followed by a code.',
+      h('p', { class: 'hint' }, 'Are you the therapist? ', h('a', { href: 'login.html' }, 'Log in to your rooms'), '.'),
     );
     setConnection('idle');
     return;
