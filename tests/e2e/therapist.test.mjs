@@ -228,6 +228,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.match(text, /Open rupture/i);
     assert.match(text, /Paused/);
     assert.match(await D.page.title(), /^\(1\) Open rupture/);
+    assert.match(await D.page.locator('#rooms-summary').innerText(), /^1 in progress · 0 finished · 1 open rupture$/);
     await D.page.waitForFunction((id) => document.getElementById('alert').textContent.includes(`Open rupture in room ${id}`), roomId);
     await screenshots(D, 'dashboard-open-rupture');
     await axeAt(D, 'dashboard with an open rupture');
@@ -409,7 +410,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await card(D.page).waitFor();
     await staff.clearCookies();
     await D.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/);
-    await D.page.getByText('You were logged out after a while without activity').waitFor();
+    await D.page.getByText(/^You were logged out \(after a while without activity/).waitFor();
     await screenshots(D, 'login-expired');
 
     await D.page.getByLabel('Username').fill(THERAPIST.name);
@@ -502,7 +503,7 @@ describe('idle logoff', { timeout: 60000 }, () => {
     await p.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/, { timeout: 8000 });
     const after = Date.now() - since;
     assert.ok(after >= 2900, `logged off after ${after} ms, before the idle time`);
-    await p.page.getByText('You were logged out after a while without activity').waitFor();
+    await p.page.getByText(/^You were logged out \(after a while without activity/).waitFor();
     assert.equal(await p.page.evaluate(() => fetch('/api/me').then((r) => r.status)), 401, 'the server session was ended too');
     assert.deepEqual(p.problems.filter((x) => !/status of 401/.test(x)), []);
   });

@@ -208,6 +208,16 @@ function renderRooms(rooms) {
       knownOpen.delete(id);
     }
   }
+  const live = rooms.filter((r) => r.status !== 'ended').length;
+  const suspectedTotal = rooms.reduce((n, r) => n + count(r.suspected_ruptures), 0);
+  const summary = document.getElementById('rooms-summary');
+  summary.hidden = rooms.length === 0;
+  replaceChildren(
+    summary,
+    `${live} in progress · ${rooms.length - live} finished`,
+    openTotal ? h('strong', { class: 'open-count' }, ` · ${openTotal} open rupture${openTotal === 1 ? '' : 's'}`) : null,
+    suspectedTotal ? ` · ${suspectedTotal} suspected` : null,
+  );
   if (firstRender && openTotal) speak(alertRegion, `${openTotal === 1 ? 'One rupture is' : `${openTotal} ruptures are`} open in your rooms.`);
   firstRender = false;
   document.title = openTotal ? `(${openTotal}) Open rupture · Attune` : 'Attune · Your rooms';

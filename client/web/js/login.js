@@ -15,7 +15,7 @@ const noteEl = document.getElementById('login-note');
 
 const NOTES = {
   expired:
-    'You were logged out after a while without activity, to keep your clients’ sessions private. Please log in again.',
+    'You were logged out (after a while without activity, or from another window), to keep your clients’ sessions private. Please log in again.',
   logged_out: 'You have logged out. See you next time.',
 };
 
