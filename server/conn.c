@@ -51,7 +51,7 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
     conn->close_code = code;
     conn->leave_reason = leave_reason;
     conn->replaying = 0;
-    lws_sul_cancel(&conn->hello_sul);
+    conn->ping_due = 0;
     /* A slow reader's backlog is dropped and it leaves the room at once
      * (it resumes from the log when it comes back); otherwise what is
      * already queued still goes out before the bye. */
@@ -161,4 +161,44 @@ int srv_conn_rate_take(srv_conn *conn)
         return 0;
     conn->tokens -= 1.0;
     return 1;
+}
+
+int64_t srv_mono_ms(void)
+{
+    return (int64_t)(lws_now_usecs() / LWS_US_PER_MS);
+}
+
+void srv_conn_heard(srv_conn *conn)
+{
+    conn->heard_at_ms = srv_mono_ms();
+    conn->ping_sent_ms = 0;
+}
+
+void srv_conns_sweep(srv_server *srv, int64_t now_ms)
+{
+    const int64_t ping_ms = (int64_t)srv->cfg->ping_s * 1000;
+    const int64_t grace_ms = ping_ms / 2 < SRV_PONG_GRACE_MS ? ping_ms / 2 : SRV_PONG_GRACE_MS;
+    /* _safe: nothing here unlinks a connection today (CLOSED does), but a
+     * close decision must never be able to break the walk. */
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, all_link);
+        int64_t quiet = now_ms - c->heard_at_ms;
+        if (c->state == CONN_AWAIT_HELLO && now_ms >= c->hello_deadline_ms) {
+            srv_conn_begin_close(c, SRV_CLOSE_HELLO_TIMEOUT, "hello_timeout", ATT_LEFT_TIMEOUT);
+        } else if (c->state != CONN_CLOSING && c->ping_sent_ms &&
+                   now_ms - c->ping_sent_ms >= grace_ms) {
+            /* Half-open: nobody reads a close frame, so no handshake. */
+            srv->metrics.keepalive_closes++;
+            srv_log("info", "keepalive_timeout", "{s:I,s:I}", "conn", (json_int_t)c->id, "quiet_ms",
+                    (json_int_t)quiet);
+            srv_conn_begin_close(c, SRV_CLOSE_GOING_AWAY, NULL, ATT_LEFT_TIMEOUT);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        } else if (c->state != CONN_CLOSING && quiet >= ping_ms && !c->ping_sent_ms) {
+            c->ping_sent_ms = now_ms;
+            c->ping_due = 1;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+    lws_end_foreach_dll_safe(d, d1);
 }

@@ -95,6 +95,9 @@ char *srv_metrics_render(const srv_metrics *m, size_t *len_out)
     metric(&t, "attune_slow_reader_closes_total", "counter",
            "Connections closed because their send queue passed its bound.",
            (double)m->slow_reader_closes);
+    metric(&t, "attune_keepalive_closes_total", "counter",
+           "Connections reaped because they stayed silent after a ping.",
+           (double)m->keepalive_closes);
     metric(&t, "attune_oversize_closes_total", "counter",
            "Connections closed for a message over 64 KiB.", (double)m->oversize_closes);
     metric(&t, "attune_bad_token_closes_total", "counter",

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t batches_committed;
     uint64_t store_failures;
     uint64_t slow_reader_closes;
+    uint64_t keepalive_closes; /* silent after a ping: reaped */
     uint64_t oversize_closes;
     uint64_t bad_token_closes;
     uint64_t origin_rejects;

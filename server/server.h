@@ -47,6 +47,12 @@
 #define SRV_CLOSE_BAD_TOKEN 4401
 #define SRV_CLOSE_HELLO_TIMEOUT 4408
 #define SRV_CLOSE_REPLACED 4409
+/* Keepalive: a peer silent for --ping-interval seconds gets a ping; one
+ * still silent half an interval after the ping (at most this much, and at
+ * least one sweep) is reaped as half-open. */
+#define SRV_PONG_GRACE_MS 15000
+/* How often the sweep checks hello deadlines and keepalive. */
+#define SRV_SWEEP_MS 1000
 /* Events replayed per WRITEABLE turn while a member catches up. */
 #define SRV_REPLAY_CHUNK 64
 /* Most bytes one WRITEABLE sends (queued frames packed together, see
@@ -68,7 +74,13 @@ typedef struct srv_conn {
     srv_room *room;       /* set while a member */
     lws_dll2_t room_link; /* room->members */
     att_role role;
-    lws_sorted_usec_list_t hello_sul;
+    /* Timers, checked by the server's once-a-second sweep (server.c) rather
+     * than a sul each: lws keeps suls in a sorted list, an O(n) insert. All
+     * in ms of lws_now_usecs' monotonic clock. */
+    int64_t hello_deadline_ms; /* AWAIT_HELLO: closed 4408 from then on */
+    int64_t heard_at_ms;       /* last frame (data or pong) from the peer */
+    int ping_due;              /* the next WRITEABLE sends a ping */
+    int64_t ping_sent_ms;      /* when the sweep pinged it since, or 0 */
     srv_sendq q;
     /* reassembly of one incoming message */
     char *rx;
@@ -153,6 +165,7 @@ struct srv_server {
     int loop_done;
     lws_sorted_usec_list_t stop_sul;
     lws_sorted_usec_list_t heartbeat_sul;
+    int64_t next_sweep_ms; /* monotonic ms; the heartbeat sweeps from then */
     int64_t stop_deadline_ms;
 };
 
@@ -209,6 +222,14 @@ void srv_conn_replay_step(srv_conn *conn);
 srv_frame *srv_state_frame(const att_room *room, att_role viewer);
 /* 1 when the token bucket allows one more message now. */
 int srv_conn_rate_take(srv_conn *conn);
+/* The peer was heard from (any frame, pong included). */
+void srv_conn_heard(srv_conn *conn);
+/* One pass over every connection at now_ms (monotonic): closes those past
+ * their hello deadline (4408), pings the quiet ones, reaps the ones that
+ * stayed silent after a ping. */
+void srv_conns_sweep(srv_server *srv, int64_t now_ms);
+/* Monotonic ms (lws' clock, as the sweep uses). */
+int64_t srv_mono_ms(void);
 
 /* ---- ws.c / http.c ---- */
 int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

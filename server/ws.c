@@ -8,13 +8,6 @@
 #include <string.h>
 #include "log.h"
 
-static void hello_timeout_cb(lws_sorted_usec_list_t *sul)
-{
-    srv_conn *conn = lws_container_of(sul, srv_conn, hello_sul);
-    if (conn->state == CONN_AWAIT_HELLO)
-        srv_conn_begin_close(conn, SRV_CLOSE_HELLO_TIMEOUT, "hello_timeout", ATT_LEFT_TIMEOUT);
-}
-
 static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
 {
     srv_server *srv = conn->srv;
@@ -40,7 +33,6 @@ static void do_hello(srv_conn *conn, att_msg *m)
         reject_token(conn, m, err.code == ATT_ERR_NOT_FOUND ? "room not found" : err.message);
         return;
     }
-    lws_sul_cancel(&conn->hello_sul);
     conn->role = claims.role;
     srv_frame *ack = srv_room_hello_ack(r, claims.role, m->has_id ? m->id : NULL);
     if (!ack) {
@@ -122,6 +114,20 @@ static int rx_append(srv_conn *conn, const void *in, size_t len)
 
 static int on_writeable(srv_conn *conn)
 {
+    if (conn->ping_due && conn->state != CONN_CLOSING) {
+        /* The keepalive ping takes this turn's one lws_write. It carries a
+         * payload because lws 4.1.6 never reports an empty pong
+         * (LWS_CALLBACK_RECEIVE_PONG is skipped for a zero-length one). */
+        static const char tag[] = "attune";
+        unsigned char ping[LWS_PRE + sizeof tag];
+        memcpy(ping + LWS_PRE, tag, sizeof tag - 1);
+        conn->ping_due = 0;
+        if (lws_write(conn->wsi, ping + LWS_PRE, sizeof tag - 1, LWS_WRITE_PING) < 0)
+            return -1;
+        if (conn->q.count || conn->replaying)
+            lws_callback_on_writable(conn->wsi);
+        return 0;
+    }
     srv_frame *f = srv_sendq_peek(&conn->q);
     if (!f && conn->replaying && conn->state == CONN_MEMBER) {
         srv_conn_replay_step(conn);
@@ -185,6 +191,8 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         conn->role = ATT_ROLE_NONE;
         conn->tokens = srv->cfg->burst;
         conn->tokens_at = lws_now_usecs();
+        conn->heard_at_ms = srv_mono_ms();
+        conn->hello_deadline_ms = conn->heard_at_ms + (int64_t)srv->cfg->hello_timeout_s * 1000;
         lws_dll2_add_tail(&conn->all_link, &srv->conns);
         srv->metrics.connections++;
         srv->metrics.connections_total++;
@@ -192,13 +200,17 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             srv_conn_begin_close(conn, SRV_CLOSE_GOING_AWAY, "shutdown", ATT_LEFT_SHUTDOWN);
             return 0;
         }
-        lws_sul_schedule(lws_get_context(wsi), 0, &conn->hello_sul, hello_timeout_cb,
-                         (lws_usec_t)srv->cfg->hello_timeout_s * LWS_US_PER_SEC);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (conn && conn->srv)
+            srv_conn_heard(conn);
         return 0;
 
     case LWS_CALLBACK_RECEIVE:
         if (!conn || conn->state == CONN_CLOSING)
             return 0; /* input after a close decision is ignored */
+        srv_conn_heard(conn);
         if (conn->rx_len == 0)
             conn->rx_binary = lws_frame_is_binary(wsi);
         if (rx_append(conn, in, len) < 0) {
@@ -231,7 +243,6 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED:
         if (!conn || !conn->srv)
             return 0;
-        lws_sul_cancel(&conn->hello_sul);
         if (conn->room)
             srv_room_detach(conn->room, conn, !srv->stopping);
         lws_dll2_remove(&conn->all_link);

@@ -1,14 +1,18 @@
-// The server's timers when they move: a room's silence deadline that moves
-// later (a turn starts a new step) still fires at the new deadline, once,
-// and not at the old one (the room timer is re-armed lazily).
+// The server's timers: a room's silence deadline that moves later (a turn
+// starts a new step) still fires at the new deadline, once (the room timer is
+// re-armed lazily); the keepalive sweep pings quiet peers and reaps the mute.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, createRoom, Client, tempDir, sleep, inputFor, actorOf } from './harness.js';
+import WebSocket from 'ws';
+import {
+  startServer, createRoom, Client, tempDir, sleep, inputFor, actorOf, httpGet,
+} from './harness.js';
 
 test('a silence deadline moved later by a turn fires at the new deadline', async () => {
   const SILENCE = 800;
   const dir = tempDir('timers');
   const srv = await startServer({ dataDir: dir, args: ['--silence-ms', String(SILENCE)] });
+  try {
   const room = createRoom(dir);
   const t = await Client.connect(srv.wsUrl);
   const { ack } = await t.hello(room.tokens.therapist);
@@ -40,5 +44,48 @@ test('a silence deadline moved later by a turn fires at the new deadline', async
     `silence rupture ${waited} ms after the turn (deadline ${SILENCE} ms)`);
   await sleep(SILENCE);
   assert.equal(t.events().filter((e) => e.event.type === 'rupture_opened').length, 1, 'once');
-  await srv.stop('SIGKILL');
+  } finally {
+    await srv.stop('SIGKILL');
+  }
+});
+
+// Keepalive: the server pings a quiet peer (every --ping-interval seconds of
+// silence); a peer that answers stays, one that never answers is reaped
+// about half an interval after its ping and leaves with reason timeout.
+test('keepalive pings quiet peers and reaps the silent ones', async () => {
+  const dir = tempDir('keepalive');
+  const srv = await startServer({ dataDir: dir, args: ['--ping-interval', '2'] });
+  try {
+  const room = createRoom(dir);
+  const t = await Client.connect(srv.wsUrl);
+  await t.hello(room.tokens.therapist);
+  let tPings = 0;
+  t.ws.on('ping', () => tPings++);
+  const mute = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(srv.wsUrl, 'attune.v1', { autoPong: false });
+    const c = new Client(ws);
+    ws.once('open', () => resolve(c));
+    ws.once('error', reject);
+  });
+  let mutePings = 0;
+  mute.ws.on('ping', () => mutePings++);
+  await mute.hello(room.tokens.partner_a);
+  const joinedAt = Date.now();
+  const closed = await Promise.race([mute.closed, sleep(10000).then(() => null)]);
+  const after = Date.now() - joinedAt;
+  assert.ok(closed, 'the mute peer was reaped');
+  assert.ok(mutePings >= 1, 'it was pinged first');
+  assert.ok(after >= 2000 && after < 6000, `reaped ${after} ms after going quiet`);
+  const left = await t.waitFor((m) => m.type === 'event' && m.event.type === 'left' &&
+    m.event.by === 'partner_a');
+  assert.equal(left.event.reason, 'timeout');
+  // The therapist answered its pings (ws answers by default) and is still here.
+  assert.ok(tPings >= 1, 'the therapist was pinged');
+  assert.equal(t.ws.readyState, WebSocket.OPEN);
+  assert.equal((await t.request({ type: 'ping' })).type, 'ack');
+  const metrics = await httpGet(`${srv.httpUrl}/metrics`);
+  assert.match(metrics.text, /^attune_keepalive_closes_total 1$/m);
+  } finally {
+    await srv.stop('SIGKILL');
+  }
 });
