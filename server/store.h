@@ -25,6 +25,10 @@
 #define SRV_STORE_ID_BYTES 64
 #define SRV_STORE_EXERCISE_BYTES 64
 #define SRV_STORE_MAX_BATCH 16
+/* Group commit window: the store thread commits once the oldest queued
+ * batch has waited this long (or at once if it already has), so batches
+ * arriving meanwhile share the transaction and its fsync. */
+#define SRV_STORE_GATHER_NS 1000000
 
 typedef struct srv_store srv_store;
 
