@@ -44,7 +44,8 @@ static const opt_desc options[] = {
      "send queue bound per connection; a reader past it is closed (1008)"},
     {"hello-timeout", OPT_INT, "SECONDS", "10", "close connections that send no hello (4408)"},
     {"ping-interval", OPT_INT, "SECONDS", "30",
-     "ping an idle connection after this long; hang up 15 s later without a pong"},
+     "ping a connection quiet this long; hang up half as long (at most 15 s) later without a "
+     "pong"},
     {"token-ttl", OPT_INT64, "SECONDS", "604800", "lifetime of new invitations (7 days)"},
     {"silence-ms", OPT_INT64, "MS", "90000", "silence detector threshold for new rooms"},
     {"session-idle", OPT_INT, "SECONDS", "900",
