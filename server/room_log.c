@@ -15,18 +15,10 @@ typedef struct {
 static int add_event(int64_t seq, const char *payload, size_t len, void *arg)
 {
     log_ctx *c = arg;
-    json_error_t jerr;
-    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!obj) {
-        att_fail(c->err, ATT_ERR_INTERNAL, "event %lld is not JSON", (long long)seq);
+    json_t *obj = NULL;
+    int rc = att_room_apply_stored(c->room, seq, payload, len, &obj, c->err);
+    if (rc < 0)
         return -1;
-    }
-    att_event ev;
-    int rc = att_event_from_json(obj, c->script, &ev, c->err);
-    if (rc == 0) {
-        ev.seq = seq;
-        rc = att_room_apply(c->room, &ev, c->err);
-    }
     json_t *state = rc == 0 ? att_room_state_json(c->room, ATT_ROLE_THERAPIST, 0) : NULL;
     json_t *item = state ? json_object() : NULL;
     if (rc == 0 &&

@@ -111,20 +111,7 @@ typedef struct {
 static int fold_one(int64_t seq, const char *payload, size_t len, void *arg)
 {
     fold_ctx *fc = arg;
-    json_error_t jerr;
-    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!obj) {
-        att_fail(fc->err, ATT_ERR_INTERNAL, "event %lld is not JSON", (long long)seq);
-        return -1;
-    }
-    att_event ev;
-    int rc = att_event_from_json(obj, fc->script, &ev, fc->err);
-    if (rc == 0) {
-        ev.seq = seq;
-        rc = att_room_apply(fc->room, &ev, fc->err);
-    }
-    json_decref(obj);
-    return rc < 0 ? -1 : 0;
+    return att_room_apply_stored(fc->room, seq, payload, len, NULL, fc->err) < 0 ? -1 : 0;
 }
 
 int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,

@@ -399,6 +399,26 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
     return 0;
 }
 
+int att_room_apply_stored(att_room *room, int64_t seq, const char *payload, size_t len,
+                          json_t **object_out, att_error *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!obj)
+        return att_fail(err, ATT_ERR_INTERNAL, "event %lld is not JSON", (long long)seq);
+    att_event ev;
+    int rc = att_event_from_json(obj, room->script, &ev, err);
+    if (rc == 0) {
+        ev.seq = seq;
+        rc = att_room_apply(room, &ev, err);
+    }
+    if (rc == 0 && object_out)
+        *object_out = obj;
+    else
+        json_decref(obj);
+    return rc;
+}
+
 /* --- views -------------------------------------------------------------- */
 
 const char *att_room_status_name(att_status s)

@@ -109,6 +109,13 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
  * room is then unchanged. */
 int att_room_apply(att_room *room, const att_event *ev, att_error *err);
 
+/* Folds one stored event: the event object's JSON text (as produced by
+ * att_event_to_json) with its seq. When object_out is not NULL it receives
+ * the parsed object (a new reference the caller owns; the event borrowed
+ * from it). Recovery, the session log and replay all read the log this way. */
+int att_room_apply_stored(att_room *room, int64_t seq, const char *payload, size_t len,
+                          json_t **object_out, att_error *err);
+
 /* The first event of a room. */
 void att_room_created_event(const att_room *room, int64_t now, att_role first_speaker,
                             att_event *out);
