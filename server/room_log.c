@@ -7,7 +7,6 @@
 
 typedef struct {
     att_room *room;
-    const att_script *script;
     json_t *events;
     att_error *err;
 } log_ctx;
@@ -56,7 +55,7 @@ int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_confi
     }
     rc = att_room_init(room, cat, script, room_id, &rcfg, err);
     if (rc == 0) {
-        log_ctx c = {room, script, events, err};
+        log_ctx c = {room, events, err};
         att_error store_err = {0};
         rc = srv_store_read_events(store, room_id, 0, upto_seq, 0, add_event, &c, &store_err);
         if (rc == -1)

@@ -104,7 +104,6 @@ static srv_room *room_find(srv_server *srv, const char *id)
 
 typedef struct {
     att_room *room;
-    const att_script *script;
     att_error *err;
 } fold_ctx;
 
@@ -129,7 +128,7 @@ int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config
     att_room_config rcfg = {.silence_ms = cfg->silence_ms};
     if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
         return rc;
-    fold_ctx fc = {out, script, err};
+    fold_ctx fc = {out, err};
     att_error store_err = {0};
     rc = srv_store_read_events(store, room_id, 0, -1, 0, fold_one, &fc, &store_err);
     if (rc > 0 || rc == -1)
