@@ -1,6 +1,14 @@
 #!/bin/sh
-# Configures and builds Attune in build/ (release with debug info).
+# Configures and builds Attune in build/ (release with debug info). The
+# compiler's output goes to build/build.log and is shown only on failure.
 set -eu
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)"
+mkdir -p build
+echo "build: compiling (log in build/build.log)"
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build build -j"$(nproc)"; } >build/build.log 2>&1; then
+  tail -40 build/build.log
+  echo "build: failed (see build/build.log)"
+  exit 1
+fi
+echo "build: done"
