@@ -81,6 +81,11 @@ size_t srv_api_pss_size(void)
     return sizeof(api_req);
 }
 
+srv_accounts *srv_api_accounts(srv_server *srv)
+{
+    return srv->api ? srv->api->accounts : NULL;
+}
+
 int srv_api_open(srv_server *srv, att_error *err)
 {
     srv_api *api = calloc(1, sizeof *api);

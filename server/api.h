@@ -28,6 +28,8 @@ typedef struct srv_api srv_api;
 
 int srv_api_open(srv_server *srv, att_error *err);
 void srv_api_close(srv_server *srv);
+/* The accounts handle (main's thread, before serving; or the service thread). */
+struct srv_accounts *srv_api_accounts(srv_server *srv);
 
 /* The lws protocol callback for /api and its per-request data size. */
 int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -53,6 +53,9 @@ static const opt_desc options[] = {
     {"demo", OPT_FLAG, NULL, "off",
      "create (or reuse) a demo room, print its invitations, then serve"},
     {"demo-exercise", OPT_STRING, "ID", "enactment", "exercise of the demo room"},
+    {"demo-owner", OPT_STRING, "NAME", "none",
+     "with --demo: the therapist account (attune therapist add) that owns the demo room, so it "
+     "is on NAME's dashboard with its replay and report"},
     {"shutdown-grace-ms", OPT_INT, "MS", "3000",
      "on SIGTERM, how long to wait for clients to close before exiting anyway"},
     {"verify", OPT_STRING, "DIR", "none",
@@ -165,6 +168,8 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         return copy_str(c->public_url, sizeof c->public_url, v, n, err);
     if (strcmp(n, "demo-exercise") == 0)
         return copy_str(c->demo_exercise, sizeof c->demo_exercise, v, n, err);
+    if (strcmp(n, "demo-owner") == 0)
+        return copy_str(c->demo_owner, sizeof c->demo_owner, v, n, err);
     if (strcmp(n, "verify") == 0) {
         c->mode = SRV_MODE_VERIFY;
         return copy_str(c->verify_dir, sizeof c->verify_dir, v, n, err);

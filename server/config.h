@@ -38,6 +38,7 @@ typedef struct {
     int64_t token_ttl_s;           /* --token-ttl */
     int64_t silence_ms;            /* --silence-ms */
     char demo_exercise[65];        /* --demo-exercise */
+    char demo_owner[65];           /* --demo-owner; "" for none */
     int shutdown_grace_ms;         /* --shutdown-grace-ms */
     char verify_dir[SRV_PATH_MAX]; /* --verify DIR */
     char create_exercise[65];      /* --create-room EXERCISE */

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "accounts.h"
 #include "admin.h"
+#include "api.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -124,6 +126,22 @@ static int create_room(const srv_config *cfg)
     return 0;
 }
 
+/* Puts the demo room on a therapist's dashboard (--demo-owner). */
+static int give_demo_room(srv_server *srv, const char *owner, att_error *err)
+{
+    char room[ATT_ROOM_ID_BYTES + 1];
+    int rc = srv_store_get_setting(srv->store, "demo.room", room, sizeof room, err);
+    if (rc < 0)
+        return rc;
+    rc = srv_accounts_exists(srv_api_accounts(srv), owner, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return att_fail(err, ATT_ERR_NOT_FOUND,
+                        "--demo-owner: no therapist account '%s' (attune therapist add)", owner);
+    return srv_accounts_set_owner(srv_api_accounts(srv), room, owner, err);
+}
+
 int main(int argc, char **argv)
 {
     /* SIGTERM/SIGINT only write a byte to a pipe; the signal thread turns it
@@ -176,6 +194,11 @@ int main(int argc, char **argv)
             return 1;
         }
         demo.n = 3;
+        if (cfg.demo_owner[0] && give_demo_room(&srv, cfg.demo_owner, &err) < 0) {
+            srv_log("error", "demo_failed", "{s:s}", "error", err.message);
+            srv_server_close(&srv);
+            return 1;
+        }
     }
     sig.srv = &srv;
     pthread_t tid;
