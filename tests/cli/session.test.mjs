@@ -255,8 +255,15 @@ test('attune join as therapist runs commands; a bad invitation fails with exit 1
   assert.match(r.stdout, /therapist\s+note \(private\): "Watch for withdrawal\."/);
   assert.match(r.stdout, /therapist\s+control: end/);
   assert.match(r.stdout, /-- the session has ended \(therapist\)/);
-  const rep = attune(['replay', '--data', dir, '--room', 'join-2', '--no-color']);
-  assert.match(rep.stdout, /note \(private\): "Watch for withdrawal\."[\s\S]*control: end[\s\S]*therapist\s+left \(closed\)/);
+  // The server records the therapist's `left` once it sees the close, a
+  // moment after `join` exits: wait for it rather than race it.
+  const want = /note \(private\): "Watch for withdrawal\."[\s\S]*control: end[\s\S]*therapist\s+left \(closed\)/;
+  let rep = attune(['replay', '--data', dir, '--room', 'join-2', '--no-color']);
+  for (let i = 0; i < 50 && !want.test(rep.stdout); i++) {
+    await sleep(100);
+    rep = attune(['replay', '--data', dir, '--room', 'join-2', '--no-color']);
+  }
+  assert.match(rep.stdout, want);
 
   const token = inv.partner_a.token;
   const tampered = `${inv.partner_a.url.split('#')[0]}#token=${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
