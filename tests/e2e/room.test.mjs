@@ -8,6 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots } from './harness.mjs';
+import { waitTurn, textbox, share, allSee as allSeeStep } from './enactment-steps.mjs';
 
 const SECRET_NOTE = 'PRIVATE-NOTE-7f3a: A softened, B still guarded';
 const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-2b9c: slowed down, named the cycle';
@@ -24,34 +25,9 @@ async function axeAt(p, where) {
   for (const f of found) axeFindings.push(`${where}: ${f}`);
 }
 
-/** Waits until the turn bar says whose turn it is and the step title. */
-async function waitTurn(p, who, stepTitle) {
-  await p.page.waitForFunction(
-    ([w, s]) => {
-      const el = document.querySelector('.turn-who');
-      return el && el.textContent.includes(w) && el.textContent.includes(s);
-    },
-    [who, stepTitle],
-    { timeout: 10000 },
-  );
-}
-
-function textbox(p, name) {
-  return p.page.getByRole('textbox', { name });
-}
-
-async function share(p) {
-  await p.page.getByRole('button', { name: 'Share', exact: true }).click();
-}
-
 /** Both partners and the therapist see the same step. */
-async function allSee(actorName, stepTitle, actor) {
-  const nameFor = (viewer) => (viewer === actor ? 'Your turn' : actorName);
-  await Promise.all([
-    waitTurn(A, nameFor(A), stepTitle),
-    waitTurn(B, nameFor(B), stepTitle),
-    waitTurn(T, actorName, stepTitle),
-  ]);
+function allSee(actorName, stepTitle, actor) {
+  return allSeeStep({ A, B, T }, actorName, stepTitle, actor);
 }
 
 async function speakerRound(speaker, listener, speakerName, listenerName, words, { rejectOnce, beforeCheck, reloadListener } = {}) {
