@@ -7,6 +7,8 @@
  * Threads: one store thread (started by srv_store_start) commits appended
  * batches in groups: everything queued when it wakes goes into one
  * transaction (group commit), so the service thread never waits on fsync.
+ * A checkpoint thread (started with it) copies the WAL back into the
+ * database file off the commit path (store_sqlite.c says how).
  * Every other function runs on the caller's thread (the lws service thread,
  * or main before serving) and uses its own read connection.
  *

@@ -4,13 +4,27 @@
  * their way out, so the database file never holds what participants wrote
  * in the clear; callers see plaintext JSON only.
  *
- * Two connections: `writer`, used only by the store thread for appends, and
+ * Three connections: `writer`, used only by the store thread for appends;
  * `reader`, used by the caller's thread for reads, room creation and
- * settings. WAL lets reads run while the store thread commits. */
+ * settings; and `ckpt`, used only by the checkpoint thread. WAL lets reads
+ * run while the store thread commits.
+ *
+ * Checkpoints (copying the WAL back into the database file, then fsyncing
+ * it) are SQLite's slow part: with the default auto-checkpoint, the commit
+ * that crosses 1,000 WAL pages pays for writing them all and an fsync of the
+ * database, 5-9 ms here, and every batch queued behind it waits too. So no
+ * connection auto-checkpoints; the checkpoint thread copies the WAL while
+ * the store thread goes on committing (a PASSIVE checkpoint does not block
+ * the writer), then holds the writer for one short second pass that copies
+ * the few frames committed meanwhile, so the WAL is wholly copied and the
+ * writer's next transaction starts it again from the beginning instead of
+ * letting it grow. */
 #include "store.h"
 #include "seal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,11 +33,21 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* The WAL size (pages) at which the checkpoint thread starts a pass: big
+ * enough that a room's page changed many times between checkpoints is copied
+ * once, small enough that the WAL stays a few MiB. */
+#define CKPT_WAL_PAGES 4000
+#define WRITER_CACHE_KIB 65536 /* the writer's page cache: the hot rooms' pages */
+#define READER_CACHE_KIB 16384
+
 struct srv_store {
     sqlite3 *reader;
     sqlite3 *writer;
+    sqlite3 *ckpt;
     sqlite3_stmt *w_last_seq;
     sqlite3_stmt *w_insert;
+    /* Transaction control, prepared once instead of parsed per group. */
+    sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_savepoint, *w_release, *w_rollback_to;
     sqlite3_stmt *r_read;
     sqlite3_stmt *r_last_seq;
     srv_seal_key key;
@@ -32,14 +56,25 @@ struct srv_store {
 
     pthread_t thread;
     int started;
+    pthread_t ckpt_thread;
+    int ckpt_started;
     srv_store_notify_fn notify;
     srv_store_discard_fn discard;
     void *arg;
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t wake;
+    pthread_cond_t ckpt_wake; /* the checkpoint thread waits for WAL growth */
+    pthread_cond_t hold_cv;   /* the writer hold handshake, both ways */
     int stopping;
-    int idle; /* the store thread waits on `wake` (appends signal only then) */
+    int ckpt_stopping;
+    int wal_pages;        /* WAL size after the last commit (the wal hook) */
+    int ckpt_active;      /* a pass is running or queued */
+    int ckpt_hold;        /* the checkpoint thread wants the writer quiet */
+    int writer_busy;      /* the store thread is inside a transaction */
+    uint64_t checkpoints; /* passes that left the WAL wholly copied */
+    int db_fd;            /* the database file, for the checkpoint thread's fdatasync */
+    int idle;             /* the store thread waits on `wake` (appends signal only then) */
     srv_store_batch *queue_head, *queue_tail;
     srv_store_batch *done_head, *done_tail;
     int fail_nth; /* testing: 0 = off */
@@ -81,7 +116,7 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS rooms ("
                                  "  key TEXT PRIMARY KEY,"
                                  "  value TEXT NOT NULL);";
 
-static int open_conn(const char *path, sqlite3 **out, att_error *err)
+static int open_conn(const char *path, int cache_kib, sqlite3 **out, att_error *err)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(
@@ -93,8 +128,12 @@ static int open_conn(const char *path, sqlite3 **out, att_error *err)
         return -ATT_ERR_INTERNAL;
     }
     sqlite3_busy_timeout(db, 10000);
-    if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                 err) < 0) {
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+             "PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-%d;",
+             cache_kib);
+    if (exec_sql(db, pragmas, err) < 0) {
         sqlite3_close(db);
         return -ATT_ERR_INTERNAL;
     }
@@ -109,6 +148,22 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, att_error *e
     return 0;
 }
 
+/* Store thread, from inside each commit: SQLite reports the WAL's size. */
+static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    srv_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    s->wal_pages = pages;
+    if (pages >= CKPT_WAL_PAGES && !s->ckpt_active) {
+        s->ckpt_active = 1;
+        pthread_cond_signal(&s->ckpt_wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return SQLITE_OK;
+}
+
 int srv_store_open(const char *dir, srv_store **out, att_error *err)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -121,12 +176,24 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
-    if (srv_seal_key_load(dir, &s->key, err) < 0 || open_conn(path, &s->reader, err) < 0 ||
-        exec_sql(s->reader, schema_sql, err) < 0 || open_conn(path, &s->writer, err) < 0 ||
+    pthread_cond_init(&s->ckpt_wake, NULL);
+    pthread_cond_init(&s->hold_cv, NULL);
+    s->db_fd = -1;
+    if (srv_seal_key_load(dir, &s->key, err) < 0 ||
+        open_conn(path, READER_CACHE_KIB, &s->reader, err) < 0 ||
+        exec_sql(s->reader, schema_sql, err) < 0 ||
+        open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
+        open_conn(path, 2048, &s->ckpt, err) < 0 ||
         prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
                 &s->w_last_seq, err) < 0 ||
         prepare(s->writer, "INSERT INTO events (room, seq, payload) VALUES (?1, ?2, ?3)",
                 &s->w_insert, err) < 0 ||
+        prepare(s->writer, "BEGIN IMMEDIATE", &s->w_begin, err) < 0 ||
+        prepare(s->writer, "COMMIT", &s->w_commit, err) < 0 ||
+        prepare(s->writer, "ROLLBACK", &s->w_rollback, err) < 0 ||
+        prepare(s->writer, "SAVEPOINT batch", &s->w_savepoint, err) < 0 ||
+        prepare(s->writer, "RELEASE batch", &s->w_release, err) < 0 ||
+        prepare(s->writer, "ROLLBACK TO batch", &s->w_rollback_to, err) < 0 ||
         prepare(s->reader,
                 "SELECT seq, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
                 "ORDER BY seq LIMIT ?4",
@@ -136,7 +203,23 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
         srv_store_close(s);
         return -ATT_ERR_INTERNAL;
     }
+    if ((s->db_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        att_fail(err, ATT_ERR_INTERNAL, "store: cannot open %s: %s", path, strerror(errno));
+        srv_store_close(s);
+        return -ATT_ERR_INTERNAL;
+    }
+    sqlite3_wal_hook(s->writer, wal_grew, s);
     *out = s;
+    return 0;
+}
+
+/* Runs one prepared statement that returns no rows. */
+static int run_stmt(sqlite3 *db, sqlite3_stmt *st, const char *what, att_error *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return err ? db_fail(err, db, what) : -ATT_ERR_INTERNAL;
     return 0;
 }
 
@@ -150,7 +233,7 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
     for (srv_store_batch *b = group; b; b = b->next)
         n_group++;
     att_error txerr = {0};
-    int tx_ok = exec_sql(db, "BEGIN IMMEDIATE", &txerr) == 0;
+    int tx_ok = run_stmt(db, s->w_begin, "begin", &txerr) == 0;
     for (srv_store_batch *b = group; b; b = b->next) {
         b->result = 0;
         b->group_size = n_group;
@@ -158,10 +241,8 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
             b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", txerr.message);
             continue;
         }
-        if (exec_sql(db, "SAVEPOINT batch", &b->error) < 0) {
-            b->result = -ATT_ERR_INTERNAL;
+        if ((b->result = run_stmt(db, s->w_savepoint, "savepoint", &b->error)) < 0)
             continue;
-        }
         sqlite3_bind_text(s->w_last_seq, 1, b->room_id, -1, SQLITE_STATIC);
         int64_t last = -1;
         if (sqlite3_step(s->w_last_seq) == SQLITE_ROW)
@@ -188,8 +269,8 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
             }
         }
         if (b->result < 0)
-            exec_sql(db, "ROLLBACK TO batch", NULL);
-        exec_sql(db, "RELEASE batch", NULL);
+            run_stmt(db, s->w_rollback_to, "rollback to", NULL);
+        run_stmt(db, s->w_release, "release", NULL);
     }
     if (tx_ok) {
         att_error cerr = {0};
@@ -198,10 +279,10 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
             ok = 0;
             att_fail(&cerr, ATT_ERR_INTERNAL, "store: injected commit failure");
         } else {
-            ok = exec_sql(db, "COMMIT", &cerr) == 0;
+            ok = run_stmt(db, s->w_commit, "commit", &cerr) == 0;
         }
         if (!ok) {
-            exec_sql(db, "ROLLBACK", NULL);
+            run_stmt(db, s->w_rollback, "rollback", NULL);
             for (srv_store_batch *b = group; b; b = b->next)
                 if (b->result == 0)
                     b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
@@ -236,6 +317,9 @@ static void *store_thread(void *arg)
             nanosleep(&ts, NULL);
             pthread_mutex_lock(&s->lock);
         }
+        /* The checkpoint thread's short second pass: wait for it. */
+        while (s->ckpt_hold)
+            pthread_cond_wait(&s->hold_cv, &s->lock);
         srv_store_batch *group = s->queue_head, *tail = s->queue_tail;
         s->queue_head = s->queue_tail = NULL;
         int inject = 0;
@@ -250,11 +334,15 @@ static void *store_thread(void *arg)
                 s->fail_nth -= n;
             }
         }
+        s->writer_busy = 1;
         pthread_mutex_unlock(&s->lock);
 
         commit_group(s, group, inject);
 
         pthread_mutex_lock(&s->lock);
+        s->writer_busy = 0;
+        if (s->ckpt_hold)
+            pthread_cond_broadcast(&s->hold_cv);
         if (s->done_tail)
             s->done_tail->next = group;
         else
@@ -269,6 +357,53 @@ static void *store_thread(void *arg)
     return NULL;
 }
 
+/* Checkpoint thread: one pass over the WAL while the writer goes on, then a
+ * second with the writer held between transactions. The second pass copies
+ * only what was committed during the first, so the hold is short; after it
+ * the WAL is wholly in the database and the writer's next transaction
+ * starts the WAL again from its beginning. */
+static void *ckpt_thread(void *arg)
+{
+    srv_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->ckpt_active && !s->ckpt_stopping)
+            pthread_cond_wait(&s->ckpt_wake, &s->lock);
+        if (s->ckpt_stopping)
+            break;
+        pthread_mutex_unlock(&s->lock);
+
+        int log = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+
+        /* Pass one does not sync the database file (SQLite syncs it only
+         * when a pass reaches the WAL's end); writing its pages back now
+         * keeps that out of the hold. */
+        if (s->db_fd >= 0 && fdatasync(s->db_fd) != 0)
+            rc = SQLITE_IOERR;
+        pthread_mutex_lock(&s->lock);
+        s->ckpt_hold = 1;
+        while (s->writer_busy)
+            pthread_cond_wait(&s->hold_cv, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        if (rc == SQLITE_OK || rc == SQLITE_BUSY)
+            rc = sqlite3_wal_checkpoint_v2(s->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        pthread_mutex_lock(&s->lock);
+        s->ckpt_hold = 0;
+        pthread_cond_broadcast(&s->hold_cv);
+        if (rc == SQLITE_OK && log == copied)
+            s->checkpoints++;
+        else if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            fprintf(stderr, "{\"level\":\"error\",\"event\":\"checkpoint\",\"message\":\"%s\"}\n",
+                    sqlite3_errstr(rc));
+        /* Another pass only once the WAL has grown again since the restart
+         * (wal_grew sets ckpt_active again). */
+        s->ckpt_active = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
 int srv_store_start(srv_store *s, srv_store_notify_fn notify, srv_store_discard_fn discard,
                     void *arg, att_error *err)
 {
@@ -278,6 +413,9 @@ int srv_store_start(srv_store *s, srv_store_notify_fn notify, srv_store_discard_
     if (pthread_create(&s->thread, NULL, store_thread, s) != 0)
         return att_fail(err, ATT_ERR_INTERNAL, "store: cannot start thread");
     s->started = 1;
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_thread, s) != 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: cannot start the checkpoint thread");
+    s->ckpt_started = 1;
     return 0;
 }
 
@@ -285,6 +423,14 @@ void srv_store_close(srv_store *s)
 {
     if (!s)
         return;
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->lock);
+        s->ckpt_stopping = 1;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->ckpt_thread, NULL);
+        s->ckpt_started = 0;
+    }
     if (s->started) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
@@ -302,12 +448,18 @@ void srv_store_close(srv_store *s)
             s->discard(b, s->arg);
         b = next;
     }
-    sqlite3_finalize(s->w_last_seq);
-    sqlite3_finalize(s->w_insert);
-    sqlite3_finalize(s->r_read);
-    sqlite3_finalize(s->r_last_seq);
+    sqlite3_stmt *stmts[] = {s->w_last_seq, s->w_insert,    s->w_begin,   s->w_commit,
+                             s->w_rollback, s->w_savepoint, s->w_release, s->w_rollback_to,
+                             s->r_read,     s->r_last_seq};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+        sqlite3_finalize(stmts[i]);
+    if (s->db_fd >= 0)
+        close(s->db_fd);
+    sqlite3_close(s->ckpt);
     sqlite3_close(s->writer);
     sqlite3_close(s->reader);
+    pthread_cond_destroy(&s->hold_cv);
+    pthread_cond_destroy(&s->ckpt_wake);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     srv_seal_buf_free(&s->seal_scratch);
