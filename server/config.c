@@ -1,5 +1,6 @@
 /* config.c - defaults, flags and config file (see config.h). */
 #include "config.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,9 @@ static const opt_desc options[] = {
      "without an Origin header (non-browser clients) are always allowed"},
     {"rate", OPT_DOUBLE, "N", "20", "messages per second per connection (token bucket)"},
     {"burst", OPT_DOUBLE, "N", "40", "token bucket size: messages a client may send at once"},
+    {"commit-window-us", OPT_INT, "US", "2000",
+     "group commit window: the store commits once the oldest waiting event has waited this "
+     "long, so events arriving meanwhile share one transaction and fsync (0: commit at once)"},
     {"max-queue-bytes", OPT_SIZE, "N", "1048576",
      "send queue bound per connection; a reader past it is closed (1008)"},
     {"hello-timeout", OPT_INT, "SECONDS", "10", "close connections that send no hello (4408)"},
@@ -102,6 +106,7 @@ static void set_defaults(srv_config *c)
     c->rate = 20;
     c->burst = 40;
     c->max_queue_bytes = 1 << 20;
+    c->commit_window_us = SRV_STORE_DEFAULT_WINDOW_US;
     c->hello_timeout_s = 10;
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
@@ -195,6 +200,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 1, 1e6, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->burst = (double)x;
+    } else if (strcmp(n, "commit-window-us") == 0) {
+        if (parse_number(n, v, 0, 100000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->commit_window_us = (int)x;
     } else if (strcmp(n, "max-queue-bytes") == 0) {
         if (parse_number(n, v, 4096, 1e12, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

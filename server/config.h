@@ -33,6 +33,7 @@ typedef struct {
     double rate;                   /* --rate: messages per second per connection */
     double burst;                  /* --burst */
     size_t max_queue_bytes;        /* --max-queue-bytes */
+    int commit_window_us;          /* --commit-window-us */
     int hello_timeout_s;           /* --hello-timeout */
     int ping_s;                    /* --ping-interval */
     int64_t token_ttl_s;           /* --token-ttl */

@@ -43,6 +43,24 @@ static void room_copy(att_room *dst, const att_room *src)
     memcpy(dst, src, used);
 }
 
+/* A room's `live` copy, from the spares when there is one. */
+static att_room *live_take(srv_server *srv)
+{
+    if (srv->n_spare_live)
+        return srv->spare_live[--srv->n_spare_live];
+    return malloc(sizeof(att_room));
+}
+
+static void live_give_back(srv_server *srv, att_room *live)
+{
+    if (!live)
+        return;
+    if (srv->n_spare_live < SRV_SPARE_LIVE)
+        srv->spare_live[srv->n_spare_live++] = live;
+    else
+        free(live);
+}
+
 int srv_rooms_init(srv_server *srv, att_error *err)
 {
     srv->room_buckets = ROOM_BUCKETS;
@@ -92,6 +110,8 @@ void srv_rooms_free(srv_server *srv)
     }
     free(srv->room_table);
     srv->room_table = NULL;
+    while (srv->n_spare_live)
+        free(srv->spare_live[--srv->n_spare_live]);
 }
 
 static srv_room *room_find(srv_server *srv, const char *id)
@@ -254,7 +274,7 @@ static void room_rebuild(srv_room *r, const char *why)
                 (json_int_t)r->durable.seq);
     }
     free(fresh);
-    free(r->live);
+    live_give_back(r->srv, r->live);
     r->live = NULL;
     r->generation++;
 }
@@ -263,11 +283,11 @@ static void room_rebuild(srv_room *r, const char *why)
  * failure on the service thread, before anything reached the store). */
 static void room_reset_live(srv_room *r)
 {
-    free(r->live);
+    live_give_back(r->srv, r->live);
     r->live = NULL;
     if (!r->jobs.count)
         return;
-    r->live = malloc(sizeof *r->live);
+    r->live = live_take(r->srv);
     if (!r->live) {
         room_rebuild(r, "out of memory");
         return;
@@ -306,7 +326,7 @@ static void room_submit(srv_room *r, srv_job *job)
     job->generation = r->generation;
     job->deferred_tail = &job->deferred;
     if (!r->live) {
-        r->live = malloc(sizeof *r->live);
+        r->live = live_take(srv);
         if (!r->live) {
             why = "out of memory";
             goto fail;
@@ -595,7 +615,7 @@ static void complete_job(srv_server *srv, srv_job *job)
             srv_conn_send(c, d->frame);
     }
     if (!r->jobs.count) {
-        free(r->live);
+        live_give_back(srv, r->live);
         r->live = NULL;
     }
     job_free(job);

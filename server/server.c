@@ -211,7 +211,8 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
                         "cannot create the lws context on libev (is libwebsockets-evlib-ev "
                         "installed, and is %s:%d free?)",
                         cfg->listen, cfg->port);
-    int rc = srv_store_start(srv->store, srv_server_wake, discard_batch, srv, err);
+    int rc = srv_store_start(srv->store, cfg->commit_window_us, srv_server_wake, discard_batch, srv,
+                             err);
     if (rc < 0) {
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;

@@ -142,6 +142,8 @@ struct srv_room {
     att_room durable; /* fold of the committed log */
 };
 
+#define SRV_SPARE_LIVE 64
+
 struct srv_server {
     const srv_config *cfg;
     struct lws_context *ctx;
@@ -155,6 +157,11 @@ struct srv_server {
     size_t room_buckets;
     lws_dll2_owner_t conns;
     lws_dll2_owner_t dirty_rooms;
+    /* Freed `live` copies kept for the next room that gets busy: a turn in
+     * an idle room would otherwise malloc and free a whole att_room, and
+     * glibc's free of a chunk that size consolidates the heap. */
+    att_room *spare_live[SRV_SPARE_LIVE];
+    int n_spare_live;
     /* Service thread's scratch for packing frames (LWS_PRE headroom, then
      * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
     unsigned char *tx_buf;

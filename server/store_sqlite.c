@@ -58,6 +58,7 @@ struct srv_store {
     int started;
     pthread_t ckpt_thread;
     int ckpt_started;
+    int64_t window_ns; /* group commit window */
     srv_store_notify_fn notify;
     srv_store_discard_fn discard;
     void *arg;
@@ -307,10 +308,10 @@ static void *store_thread(void *arg)
         if (!s->queue_head && s->stopping)
             break;
         /* Group commit window: let batches gather until the oldest has
-         * waited SRV_STORE_GATHER_NS, so a steady trickle (one command a
+         * waited window_ns, so a steady trickle (one command a
          * second per person) shares transactions and fsyncs instead of
          * paying one each. Appends do not wake us meanwhile. */
-        int64_t wait_ns = s->queue_head->queued_ns + SRV_STORE_GATHER_NS - mono_ns();
+        int64_t wait_ns = s->queue_head->queued_ns + s->window_ns - mono_ns();
         if (wait_ns > 0 && !s->stopping) {
             pthread_mutex_unlock(&s->lock);
             struct timespec ts = {0, (long)wait_ns};
@@ -404,9 +405,10 @@ static void *ckpt_thread(void *arg)
     return NULL;
 }
 
-int srv_store_start(srv_store *s, srv_store_notify_fn notify, srv_store_discard_fn discard,
-                    void *arg, att_error *err)
+int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
+                    srv_store_discard_fn discard, void *arg, att_error *err)
 {
+    s->window_ns = (int64_t)(window_us > 0 ? window_us : 0) * 1000;
     s->notify = notify;
     s->discard = discard;
     s->arg = arg;

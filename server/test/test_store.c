@@ -165,7 +165,7 @@ int main(void)
     srv_store *s = NULL;
     CHECK_INT(srv_store_open(dir, &s, &err), 0);
     notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    CHECK_INT(srv_store_start(s, on_notify, NULL, &n, &err), 0);
+    CHECK_INT(srv_store_start(s, SRV_STORE_DEFAULT_WINDOW_US, on_notify, NULL, &n, &err), 0);
 
     srv_store_room ra = {.id = "roomA", .exercise = "enactment", .created_at = 1000};
     srv_store_room rb = {.id = "roomB", .exercise = "enactment", .created_at = 2000};
