@@ -37,8 +37,8 @@
  * enough that a room's page changed many times between checkpoints is copied
  * once, small enough that the WAL stays a few MiB. */
 #define CKPT_WAL_PAGES 4000
-#define WRITER_CACHE_KIB 65536 /* the writer's page cache: the hot rooms' pages */
-#define READER_CACHE_KIB 16384
+#define WRITER_CACHE_KIB 8192 /* the writer's page cache: the busy rooms' pages */
+#define READER_CACHE_KIB 2048
 
 struct srv_store {
     sqlite3 *reader;
