@@ -101,6 +101,10 @@ static int handle_get(struct lws *wsi, srv_server *srv, http_pss *p)
         rc = prepare_body(p, srv->stopping ? 503 : 200, "application/json", text, (size_t)n);
     } else if (strcmp(uri, "/metrics") == 0) {
         size_t len = 0;
+        srv_store_stats stats;
+        srv_store_get_stats(srv->store, &stats);
+        srv->metrics.checkpoints = stats.checkpoints;
+        srv->metrics.wal_pages = stats.wal_pages;
         char *text = srv_metrics_render(&srv->metrics, &len);
         rc = text ? prepare_body(p, 200, "text/plain; version=0.0.4", text, len) : -1;
         free(text);

@@ -92,6 +92,10 @@ char *srv_metrics_render(const srv_metrics *m, size_t *len_out)
            (double)m->batches_committed);
     metric(&t, "attune_store_failures_total", "counter", "Batches the store failed to commit.",
            (double)m->store_failures);
+    metric(&t, "attune_store_checkpoints_total", "counter",
+           "Checkpoints that copied the whole WAL back into the database.", (double)m->checkpoints);
+    metric(&t, "attune_store_wal_pages", "gauge", "WAL size in pages after the last commit.",
+           (double)m->wal_pages);
     metric(&t, "attune_slow_reader_closes_total", "counter",
            "Connections closed because their send queue passed its bound.",
            (double)m->slow_reader_closes);

@@ -34,9 +34,11 @@ typedef struct {
     uint64_t bad_token_closes;
     uint64_t origin_rejects;
     uint64_t rejected[ATT_ERR__COUNT]; /* error replies by code */
-    srv_histogram commit;              /* one transaction incl. fsync, per batch */
-    srv_histogram durable;             /* append to completion back on the loop, per batch */
-    srv_histogram apply;               /* decide + fold + encode of one command */
+    uint64_t checkpoints;              /* copied from the store when rendering */
+    int64_t wal_pages;
+    srv_histogram commit;  /* one transaction incl. fsync, per batch */
+    srv_histogram durable; /* append to completion back on the loop, per batch */
+    srv_histogram apply;   /* decide + fold + encode of one command */
 } srv_metrics;
 
 void srv_histogram_add(srv_histogram *h, double seconds);

@@ -120,6 +120,15 @@ int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_s
                           att_error *err);
 int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_error *err);
 
+/* The checkpoint thread's work so far: passes that copied the whole WAL
+ * back into the database (after which the WAL starts again), and the WAL's
+ * size in pages after the last commit. Any thread. */
+typedef struct {
+    uint64_t checkpoints;
+    int wal_pages;
+} srv_store_stats;
+void srv_store_get_stats(srv_store *s, srv_store_stats *out);
+
 /* Testing: make the transaction that commits the nth batch from now fail
  * (1 = the next one); 0 disables. Caller's thread. */
 void srv_store_fail_nth_batch(srv_store *s, int nth);

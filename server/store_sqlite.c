@@ -502,6 +502,14 @@ srv_store_batch *srv_store_take_completed(srv_store *s)
     return list;
 }
 
+void srv_store_get_stats(srv_store *s, srv_store_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    out->checkpoints = s->checkpoints;
+    out->wal_pages = s->wal_pages;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void srv_store_fail_nth_batch(srv_store *s, int nth)
 {
     pthread_mutex_lock(&s->lock);

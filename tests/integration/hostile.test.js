@@ -183,11 +183,13 @@ test('/metrics counts what happened', async () => {
   const m = await httpGet(`${srv.httpUrl}/metrics`);
   assert.equal(m.status, 200);
   for (const name of ['attune_connections', 'attune_rooms', 'attune_events_appended_total',
-    'attune_store_commit_seconds_bucket', 'attune_apply_seconds_count'])
+    'attune_store_commit_seconds_bucket', 'attune_apply_seconds_count',
+    'attune_store_checkpoints_total', 'attune_store_wal_pages'])
     assert.ok(m.text.includes(name), name);
   assert.match(m.text, /attune_rejected_messages_total\{code="bad_json"\} [1-9]/);
   assert.match(m.text, /attune_rejected_messages_total\{code="rate_limited"\} [1-9]/);
   assert.match(m.text, /attune_oversize_closes_total [1-9]/);
+  assert.match(m.text, /attune_store_wal_pages [1-9]/); // this run's events are in the WAL
   // Logs are JSON lines and never carry tokens or what people wrote.
   for (const l of srv.logs) assert.ok(!l.unparsed, `non-JSON log line ${l.unparsed}`);
   const all = JSON.stringify(srv.logs);
