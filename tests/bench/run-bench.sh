@@ -18,7 +18,8 @@
 # Environment overrides: BUILD_DIR, PORT, SERVER_CPU, GEN_CPU, IDLE_CONNS,
 # CLOSED_ROOMS, WINDOW, OPEN_ROOMS, OPEN_RATE, DURATION, WARMUP, MODES
 # (e.g. MODES="open idle"), KEEP_DATA=1 to keep the temp data directory,
-# SKIP_BUILD=1 to use the binaries already in BUILD_DIR.
+# SKIP_BUILD=1 to use the binaries already in BUILD_DIR, SERVER_ARGS for more
+# attune-server flags (e.g. SERVER_ARGS="--commit-window-us 1000").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,7 +76,7 @@ echo "   $(grep -c '^room ' "$DATA/tokens.txt") rooms in $((($(date +%s%N) - sta
 
 start_server() {
     taskset -c "$SERVER_CPU" "$SERVER" --data "$DATA" --port "$PORT" \
-        --rate 1000000 --burst 1000000 >"$DATA/server.out" 2>>"$DATA/server.log" &
+        --rate 1000000 --burst 1000000 ${SERVER_ARGS:-} >"$DATA/server.out" 2>>"$DATA/server.log" &
     SERVER_PID=$!
     for _ in $(seq 200); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
