@@ -449,26 +449,28 @@ int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
     return 0;
 }
 
+/* Sets a thread's stop flag under the lock, wakes it and joins it. */
+static void stop_thread(srv_store *s, pthread_t thread, int *started, int *stop_flag,
+                        pthread_cond_t *wake)
+{
+    if (!*started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    *stop_flag = 1;
+    pthread_cond_signal(wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(thread, NULL);
+    *started = 0;
+}
+
 void srv_store_close(srv_store *s)
 {
     if (!s)
         return;
-    if (s->ckpt_started) {
-        pthread_mutex_lock(&s->lock);
-        s->ckpt_stopping = 1;
-        pthread_cond_signal(&s->ckpt_wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->ckpt_thread, NULL);
-        s->ckpt_started = 0;
-    }
-    if (s->started) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = 1;
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->thread, NULL);
-        s->started = 0;
-    }
+    /* The checkpoint thread first: the store thread may be waiting on its
+     * hold. */
+    stop_thread(s, s->ckpt_thread, &s->ckpt_started, &s->ckpt_stopping, &s->ckpt_wake);
+    stop_thread(s, s->thread, &s->started, &s->stopping, &s->wake);
     /* Batches appended but never committed cannot exist here (the thread
      * drains the queue before it exits); completed ones go back. */
     srv_store_batch *b = srv_store_take_completed(s);

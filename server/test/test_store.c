@@ -27,16 +27,21 @@ static void on_notify(void *arg)
     pthread_mutex_unlock(&n->lock);
 }
 
+static void wait_notified(notifier *n)
+{
+    pthread_mutex_lock(&n->lock);
+    while (n->notified == 0)
+        pthread_cond_wait(&n->cond, &n->lock);
+    n->notified = 0;
+    pthread_mutex_unlock(&n->lock);
+}
+
 /* Waits until `want` batches have come back; returns them in order. */
 static int collect(srv_store *s, notifier *n, srv_store_batch **out, int want)
 {
     int got = 0;
     while (got < want) {
-        pthread_mutex_lock(&n->lock);
-        while (n->notified == 0)
-            pthread_cond_wait(&n->cond, &n->lock);
-        n->notified = 0;
-        pthread_mutex_unlock(&n->lock);
+        wait_notified(n);
         for (srv_store_batch *b = srv_store_take_completed(s); b; b = b->next)
             out[got++] = b;
     }
@@ -117,11 +122,7 @@ static void sustained_appends(srv_store *s, notifier *n, const char *dir)
         sent++;
     }
     while (done < sent) {
-        pthread_mutex_lock(&n->lock);
-        while (n->notified == 0)
-            pthread_cond_wait(&n->cond, &n->lock);
-        n->notified = 0;
-        pthread_mutex_unlock(&n->lock);
+        wait_notified(n);
         srv_store_batch *b = srv_store_take_completed(s);
         while (b) {
             srv_store_batch *nb = b->next;
