@@ -20,6 +20,7 @@
  * writer's next transaction starts it again from the beginning instead of
  * letting it grow. */
 #include "store.h"
+#include "log.h"
 #include "seal.h"
 
 #include <errno.h>
@@ -423,8 +424,7 @@ static void *ckpt_thread(void *arg)
         if (rc == SQLITE_OK && log == copied)
             s->checkpoints++;
         else if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            fprintf(stderr, "{\"level\":\"error\",\"event\":\"checkpoint\",\"message\":\"%s\"}\n",
-                    sqlite3_errstr(rc));
+            srv_log("error", "checkpoint_failed", "{s:s}", "error", sqlite3_errstr(rc));
         /* Another pass only once the WAL has grown again since the restart
          * (wal_grew sets ckpt_active again). */
         s->ckpt_active = 0;
