@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 struct srv_hasher {
     pthread_t thread;
@@ -28,6 +29,7 @@ void srv_hash_job_free(srv_hash_job *job)
 static void *run(void *p)
 {
     srv_hasher *h = p;
+    (void)prctl(PR_SET_NAME, "attune-hasher"); /* for top -H */
     pthread_mutex_lock(&h->lock);
     for (;;) {
         while (!h->stopping && !h->queue_head)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ typedef struct {
 static void *signal_thread(void *p)
 {
     signal_thread_arg *a = p;
+    (void)prctl(PR_SET_NAME, "attune-signal"); /* for top -H */
     for (;;) {
         unsigned char sig;
         ssize_t n = read(a->read_fd, &sig, 1);

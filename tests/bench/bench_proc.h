@@ -12,6 +12,18 @@
  * (no such process, unreadable or unexpected format). */
 int bench_proc_cpu_ns(pid_t pid, int64_t *out);
 
+/* One thread of another process: its tid, name (comm, e.g. "attune-store")
+ * and CPU time (user + system) in nanoseconds. */
+typedef struct {
+    int tid;
+    char name[32];
+    int64_t cpu_ns;
+} bench_thread_cpu;
+
+/* Reads up to max threads of pid from /proc/PID/task; returns how many, or
+ * -1 when the process is gone. */
+int bench_proc_threads(pid_t pid, bench_thread_cpu *out, int max);
+
 /* Resident set size in KiB (VmRSS). 0 or -1. */
 int bench_proc_rss_kib(pid_t pid, int64_t *out);
 

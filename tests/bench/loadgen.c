@@ -979,16 +979,42 @@ static void teardown(gen *g)
 
 /* ---------- measurement ---------- */
 
+#define MAX_SERVER_THREADS 16
+
 typedef struct {
     int64_t wall_ns, self_cpu_ns, server_cpu_ns;
     int server_ok;
+    bench_thread_cpu threads[MAX_SERVER_THREADS];
+    int n_threads;
 } snapshot;
 
 static snapshot take_snapshot(const gen *g)
 {
     snapshot s = {.wall_ns = bench_now_ns(), .self_cpu_ns = bench_self_cpu_ns()};
     s.server_ok = g->server_pid > 0 && bench_proc_cpu_ns(g->server_pid, &s.server_cpu_ns) == 0;
+    if (s.server_ok)
+        s.n_threads = bench_proc_threads(g->server_pid, s.threads, MAX_SERVER_THREADS);
     return s;
+}
+
+/* The server's CPU split by thread (the service thread carries the
+ * process's name; the server names the others), threads that used any. */
+static void print_thread_cpu(const snapshot *a, const snapshot *b, double wall)
+{
+    int shown = 0;
+    for (int i = 0; i < b->n_threads; i++) {
+        int64_t before = 0;
+        for (int j = 0; j < a->n_threads; j++)
+            if (a->threads[j].tid == b->threads[i].tid)
+                before = a->threads[j].cpu_ns;
+        double pct = 100.0 * (double)(b->threads[i].cpu_ns - before) / wall;
+        if (pct < 0.05)
+            continue;
+        printf("%s%s %.1f %%", shown++ ? ", " : "  server CPU by thread: ", b->threads[i].name,
+               pct);
+    }
+    if (shown)
+        printf("\n");
 }
 
 static void print_cpu(const snapshot *a, const snapshot *b)
@@ -1001,6 +1027,8 @@ static void print_cpu(const snapshot *a, const snapshot *b)
         printf("  server CPU: unknown (no --server-pid)");
     printf("; generator CPU: %.1f %% of a core (getrusage; 100 %% = generator saturated)\n",
            100.0 * (double)(b->self_cpu_ns - a->self_cpu_ns) / wall);
+    if (a->server_ok && b->server_ok)
+        print_thread_cpu(a, b, wall);
 }
 
 static void print_errors(const gen *g)
