@@ -71,16 +71,16 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
     lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
 }
 
-srv_frame *srv_state_frame(const att_room *room, att_role viewer)
+srv_frame *srv_state_frame(srv_server *srv, const att_room *room, att_role viewer)
 {
     /* The core's direct writer: the same bytes as dumping att_room_state_json,
-     * without building a tree (states go out after every change). */
-    att_buf text = {0};
-    srv_frame *f = NULL;
-    if (att_room_state_write(room, viewer, 1, &text) == 0)
-        f = srv_frame_new(text.data, text.len);
-    att_buf_free(&text);
-    return f;
+     * without building a tree (states go out after every change), into the
+     * service thread's scratch buffer, which keeps its size between states. */
+    att_buf *text = &srv->state_scratch;
+    text->len = 0;
+    if (att_room_state_write(room, viewer, 1, text) < 0)
+        return NULL;
+    return srv_frame_new(text->data, text->len);
 }
 
 static int event_type_of(const char *payload, size_t len, att_event_type *out)
@@ -142,7 +142,7 @@ void srv_conn_replay_step(srv_conn *conn)
     }
     if (conn->replay_after >= upto) {
         conn->replaying = 0;
-        srv_frame *f = srv_state_frame(&r->durable, conn->role);
+        srv_frame *f = srv_state_frame(r->srv, &r->durable, conn->role);
         srv_conn_send(conn, f);
         srv_frame_unref(f);
     }

@@ -629,7 +629,7 @@ static void broadcast_state(srv_room *r)
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
         if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role <= 3) {
             if (!by_role[c->role])
-                by_role[c->role] = srv_state_frame(&r->durable, c->role);
+                by_role[c->role] = srv_state_frame(r->srv, &r->durable, c->role);
             if (by_role[c->role])
                 srv_conn_send(c, by_role[c->role]);
         }

@@ -56,6 +56,7 @@ void srv_server_close(srv_server *srv)
     srv->catalog = NULL;
     free(srv->tx_buf);
     srv->tx_buf = NULL;
+    att_buf_free(&srv->state_scratch);
 }
 
 static void lws_log_emit(int level, const char *line)

@@ -165,6 +165,7 @@ struct srv_server {
     /* Service thread's scratch for packing frames (LWS_PRE headroom, then
      * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
     unsigned char *tx_buf;
+    att_buf state_scratch; /* service thread: srv_state_frame writes here */
     uint64_t next_conn_id;
     atomic_int stop_requested; /* any thread */
     int stopping;
@@ -225,8 +226,9 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
                           att_left_reason leave_reason);
 /* Queues the next chunk of the catch-up replay (and the state at its end). */
 void srv_conn_replay_step(srv_conn *conn);
-/* Frame for this conn's state (`you` = its role). NULL on failure. */
-srv_frame *srv_state_frame(const att_room *room, att_role viewer);
+/* Frame for a viewer's state (`you` = its role), written through
+ * srv->state_scratch (service thread). NULL on failure. */
+srv_frame *srv_state_frame(srv_server *srv, const att_room *room, att_role viewer);
 /* 1 when the token bucket allows one more message now. */
 int srv_conn_rate_take(srv_conn *conn);
 /* The peer was heard from (any frame, pong included). */
