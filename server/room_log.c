@@ -32,9 +32,9 @@ static int add_event(int64_t seq, const char *payload, size_t len, void *arg)
     return rc < 0 ? -1 : 0;
 }
 
-int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_config *cfg,
-                       const char *room_id, int64_t upto_seq, json_t **events_out,
-                       char hash_out[65], att_error *err)
+int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                         const char *room_id, att_room *out, const att_script **script_out,
+                         att_error *err)
 {
     srv_store_room meta;
     int rc = srv_store_get_room(store, room_id, &meta, err);
@@ -44,8 +44,18 @@ int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_confi
     if (!script)
         return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
                         meta.exercise);
-    /* Same room configuration as the live server's recovery fold. */
     att_room_config rcfg = {.silence_ms = cfg->silence_ms};
+    if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
+        return rc;
+    if (script_out)
+        *script_out = script;
+    return 0;
+}
+
+int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                       const char *room_id, int64_t upto_seq, json_t **events_out,
+                       char hash_out[65], att_error *err)
+{
     att_room *room = malloc(sizeof *room);
     json_t *events = json_array();
     if (!room || !events) {
@@ -53,7 +63,7 @@ int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_confi
         json_decref(events);
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     }
-    rc = att_room_init(room, cat, script, room_id, &rcfg, err);
+    int rc = srv_room_init_stored(store, cat, cfg, room_id, room, NULL, err);
     if (rc == 0) {
         log_ctx c = {room, events, err};
         att_error store_err = {0};

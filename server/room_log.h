@@ -12,8 +12,17 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "attune/catalog.h"
+#include "attune/room.h"
 #include "config.h"
 #include "store.h"
+
+/* A stored room before its first event: its exercise from the store and the
+ * server's room configuration, initialised into `out` (script_out, if not
+ * NULL, gets its script). Every fold of a stored log starts here: recovery,
+ * --verify and the session log. Returns 0 or a negative code with err set. */
+int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_config *cfg,
+                         const char *room_id, att_room *out, const att_script **script_out,
+                         att_error *err);
 
 /* Folds the room's events with seq <= upto_seq (upto_seq < 0: all) and
  * writes to *events_out an array of {"seq","event","state"} (state: the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "log.h"
+#include "room_log.h"
 
 #define ROOM_BUCKETS 8192
 
@@ -137,16 +138,9 @@ int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config
                       const char *room_id, att_room *out, const att_script **script_out,
                       att_error *err)
 {
-    srv_store_room meta;
-    int rc = srv_store_get_room(store, room_id, &meta, err);
+    const att_script *script = NULL;
+    int rc = srv_room_init_stored(store, cat, cfg, room_id, out, &script, err);
     if (rc < 0)
-        return rc;
-    const att_script *script = att_catalog_script(cat, meta.exercise);
-    if (!script)
-        return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
-                        meta.exercise);
-    att_room_config rcfg = {.silence_ms = cfg->silence_ms};
-    if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
         return rc;
     fold_ctx fc = {out, err};
     att_error store_err = {0};
