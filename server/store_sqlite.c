@@ -80,6 +80,7 @@ struct srv_store {
     int ckpt_stopping;
     int wal_pages;        /* WAL size after the last commit (the wal hook) */
     int ckpt_active;      /* a pass is running or queued */
+    int ckpt_tried_at;    /* wal_pages when the last attempt ended; 0 after a restart */
     int ckpt_hold;        /* the checkpoint thread wants the writer quiet */
     int writer_busy;      /* the store thread is inside a transaction */
     uint64_t checkpoints; /* passes that left the WAL wholly copied */
@@ -169,7 +170,15 @@ static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
     srv_store *s = arg;
     pthread_mutex_lock(&s->lock);
     s->wal_pages = pages;
-    if (pages >= CKPT_WAL_PAGES && !s->ckpt_active) {
+    /* A WAL smaller than at the last attempt has started again. One that
+     * did not (a reader kept its old frames, or the attempt failed) gets the
+     * next attempt a quarter threshold later, not at every commit. */
+    if (pages < s->ckpt_tried_at)
+        s->ckpt_tried_at = 0;
+    int trigger = CKPT_WAL_PAGES;
+    if (s->ckpt_tried_at + CKPT_WAL_PAGES / 4 > trigger)
+        trigger = s->ckpt_tried_at + CKPT_WAL_PAGES / 4;
+    if (pages >= trigger && !s->ckpt_active) {
         s->ckpt_active = 1;
         pthread_cond_signal(&s->ckpt_wake);
     }
@@ -428,8 +437,8 @@ static void *ckpt_thread(void *arg)
             s->checkpoints++;
         else if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             srv_log("error", "checkpoint_failed", "{s:s}", "error", sqlite3_errstr(rc));
-        /* Another pass only once the WAL has grown again since the restart
-         * (wal_grew sets ckpt_active again). */
+        /* wal_grew starts the next attempt (see there). */
+        s->ckpt_tried_at = s->wal_pages;
         s->ckpt_active = 0;
     }
     pthread_mutex_unlock(&s->lock);
