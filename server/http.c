@@ -103,9 +103,7 @@ static int handle_get(struct lws *wsi, srv_server *srv, http_pss *p)
         size_t len = 0;
         srv_store_stats stats;
         srv_store_get_stats(srv->store, &stats);
-        srv->metrics.checkpoints = stats.checkpoints;
-        srv->metrics.wal_pages = stats.wal_pages;
-        char *text = srv_metrics_render(&srv->metrics, &len);
+        char *text = srv_metrics_render(&srv->metrics, &stats, &len);
         rc = text ? prepare_body(p, 200, "text/plain; version=0.0.4", text, len) : -1;
         free(text);
     } else {

@@ -72,7 +72,7 @@ static void histogram(text_buf *t, const char *name, const char *help, const srv
     put(t, "%s_sum %.9f\n%s_count %llu\n", name, h->sum_s, name, (unsigned long long)h->n);
 }
 
-char *srv_metrics_render(const srv_metrics *m, size_t *len_out)
+char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, size_t *len_out)
 {
     text_buf t = {malloc(4096), 0, 4096, 0};
     if (!t.buf)
@@ -93,9 +93,10 @@ char *srv_metrics_render(const srv_metrics *m, size_t *len_out)
     metric(&t, "attune_store_failures_total", "counter", "Batches the store failed to commit.",
            (double)m->store_failures);
     metric(&t, "attune_store_checkpoints_total", "counter",
-           "Checkpoints that copied the whole WAL back into the database.", (double)m->checkpoints);
+           "Checkpoints that copied the whole WAL back into the database.",
+           (double)store->checkpoints);
     metric(&t, "attune_store_wal_pages", "gauge", "WAL size in pages after the last commit.",
-           (double)m->wal_pages);
+           (double)store->wal_pages);
     metric(&t, "attune_slow_reader_closes_total", "counter",
            "Connections closed because their send queue passed its bound.",
            (double)m->slow_reader_closes);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "attune/types.h"
+#include "store.h"
 
 #define SRV_HIST_BUCKETS 14
 
@@ -34,17 +35,15 @@ typedef struct {
     uint64_t bad_token_closes;
     uint64_t origin_rejects;
     uint64_t rejected[ATT_ERR__COUNT]; /* error replies by code */
-    uint64_t checkpoints;              /* copied from the store when rendering */
-    int64_t wal_pages;
-    srv_histogram commit;  /* one transaction incl. fsync, per batch */
-    srv_histogram durable; /* append to completion back on the loop, per batch */
-    srv_histogram apply;   /* decide + fold + encode of one command */
+    srv_histogram commit;              /* one transaction incl. fsync, per batch */
+    srv_histogram durable;             /* append to completion back on the loop, per batch */
+    srv_histogram apply;               /* decide + fold + encode of one command */
 } srv_metrics;
 
 void srv_histogram_add(srv_histogram *h, double seconds);
 
-/* Renders all metrics into a malloc'd string (caller frees); NULL on
- * allocation failure. */
-char *srv_metrics_render(const srv_metrics *m, size_t *len_out);
+/* Renders all metrics, with the store's checkpoint figures, into a malloc'd
+ * string (caller frees); NULL on allocation failure. */
+char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, size_t *len_out);
 
 #endif
