@@ -1,7 +1,8 @@
 // Steps of an Enactment round in the room page, for the browser tests: the
 // speaker shares, the listener reflects (optionally rejected once and tried
 // again), responds, and the speaker rates the
-// connection. Each participant is `{ page }`; the therapist watches.
+// connection; and the therapist's private note and repair of an open
+// rupture. Each participant is `{ page }`.
 
 /** Waits until the turn bar says whose turn it is and the step title. */
 export async function waitTurn(p, who, stepTitle) {
@@ -27,6 +28,20 @@ export async function share(p) {
 export async function allSee({ A, B, T }, actorName, stepTitle, actor) {
   const nameFor = (viewer) => (viewer === actor ? 'Your turn' : actorName);
   await Promise.all([waitTurn(A, nameFor(A), stepTitle), waitTurn(B, nameFor(B), stepTitle), waitTurn(T, actorName, stepTitle)]);
+}
+
+/**
+ * The therapist, with a rupture open: saves a private note, then marks the
+ * rupture repaired (by talking about what happened) with its own note.
+ */
+export async function noteAndRepair(T, note, repairNote) {
+  await T.page.getByRole('textbox', { name: 'New note' }).fill(note);
+  await T.page.getByRole('button', { name: 'Save note' }).click();
+  await T.page.locator('.notes-list').getByText(note).waitFor();
+  await T.page.getByRole('combobox', { name: 'How it was repaired' }).selectOption('discuss_what_happened');
+  await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(repairNote);
+  await T.page.getByRole('button', { name: 'Mark repaired' }).click();
+  await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
 }
 
 /**

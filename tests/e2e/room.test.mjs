@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots } from './harness.mjs';
-import { waitTurn, textbox, share, allSee as allSeeStep } from './enactment-steps.mjs';
+import { waitTurn, textbox, share, allSee as allSeeStep, noteAndRepair } from './enactment-steps.mjs';
 
 const SECRET_NOTE = 'PRIVATE-NOTE-7f3a: A softened, B still guarded';
 const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-2b9c: slowed down, named the cycle';
@@ -221,14 +221,7 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await axeAt(A, 'partner paused');
 
     // A private note, and the repair with its own private note.
-    await T.page.getByRole('textbox', { name: 'New note' }).fill(SECRET_NOTE);
-    await T.page.getByRole('button', { name: 'Save note' }).click();
-    await T.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
-
-    await T.page.getByRole('combobox', { name: 'How it was repaired' }).selectOption('discuss_what_happened');
-    await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(SECRET_REPAIR_NOTE);
-    await T.page.getByRole('button', { name: 'Mark repaired' }).click();
-    await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
+    await noteAndRepair(T, SECRET_NOTE, SECRET_REPAIR_NOTE);
     const timeline = await T.page.locator('.timeline').innerText();
     assert.match(timeline, /repaired after .*Talk about what just happened/);
     await T.page.locator('.notes-list').getByText(SECRET_REPAIR_NOTE).waitFor();

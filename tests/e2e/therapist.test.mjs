@@ -12,7 +12,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
-import { waitTurn, speakerRound } from './enactment-steps.mjs';
+import { waitTurn, speakerRound, noteAndRepair } from './enactment-steps.mjs';
 
 const THERAPIST = { name: 'rivera', password: 'calm-harbour-42' };
 const SECRET_NOTE = 'PRIVATE-NOTE-41c8: both softened after the pause';
@@ -234,13 +234,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await axeAt(D, 'dashboard with an open rupture');
 
     await T.page.locator('.rupture-banner.open').waitFor();
-    await T.page.getByRole('textbox', { name: 'New note' }).fill(SECRET_NOTE);
-    await T.page.getByRole('button', { name: 'Save note' }).click();
-    await T.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
-    await T.page.getByRole('combobox', { name: 'How it was repaired' }).selectOption('discuss_what_happened');
-    await T.page.locator('.rupture-banner.open').getByRole('textbox', { name: /Note/ }).fill(SECRET_REPAIR_NOTE);
-    await T.page.getByRole('button', { name: 'Mark repaired' }).click();
-    await T.page.locator('.rupture-banner.open').waitFor({ state: 'detached' });
+    await noteAndRepair(T, SECRET_NOTE, SECRET_REPAIR_NOTE);
     await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ state: 'detached' });
     await T.page.getByRole('button', { name: 'Resume' }).click();
     await card(D.page).getByText('In session').waitFor();
