@@ -9,7 +9,10 @@
  *
  * A login's password is checked on the hasher thread (hasher.h): the
  * request waits in `waiting`, named by its id, until WAIT_CANCELLED brings
- * the result back; a request that closes meanwhile just leaves the list. */
+ * the result back; a request that closes meanwhile just leaves the list.
+ *
+ * GET /api/crisis is public (partners have no account): the body is made
+ * once at start-up from --crisis-file (crisis.h) and copied out as is. */
 #include "api.h"
 
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <strings.h>
 #include "accounts.h"
 #include "admin.h"
+#include "crisis.h"
 #include "hasher.h"
 #include "log.h"
 #include "login_limit.h"
@@ -34,6 +38,8 @@ struct srv_api {
     srv_hasher *hasher;
     uint64_t next_request_id;
     lws_dll2_owner_t waiting; /* api_req.wait_link: logins being checked */
+    char *crisis;             /* GET /api/crisis body (--crisis-file or the default) */
+    size_t crisis_len;
 };
 
 typedef enum { METHOD_OTHER, METHOD_GET, METHOD_POST } api_method;
@@ -86,6 +92,25 @@ srv_accounts *srv_api_accounts(srv_server *srv)
     return srv->api ? srv->api->accounts : NULL;
 }
 
+/* The crisis body is made once, at start-up, so a bad --crisis-file stops
+ * the server before it serves anyone. */
+static int load_crisis(srv_api *api, const srv_config *cfg, att_error *err)
+{
+    json_t *body = NULL;
+    if (cfg->crisis_file[0]) {
+        int rc = srv_crisis_load(cfg->crisis_file, &body, err);
+        if (rc < 0)
+            return rc;
+    } else {
+        body = srv_crisis_default();
+    }
+    api->crisis = body ? att_json_dump(body, &api->crisis_len) : NULL;
+    json_decref(body);
+    if (!api->crisis)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
 int srv_api_open(srv_server *srv, att_error *err)
 {
     srv_api *api = calloc(1, sizeof *api);
@@ -97,6 +122,8 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000, &api->sessions, err);
     if (rc == 0)
         rc = srv_login_limit_new(&api->limit, err);
+    if (rc == 0)
+        rc = load_crisis(api, srv->cfg, err);
     if (rc == 0)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     return rc;
@@ -111,6 +138,7 @@ void srv_api_close(srv_server *srv)
     srv_accounts_close(api->accounts);
     srv_sessions_free(api->sessions);
     srv_login_limit_free(api->limit);
+    free(api->crisis);
     free(api);
     srv->api = NULL;
 }
@@ -669,6 +697,9 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return do_login(wsi, srv, q);
     if (post && strcmp(p, "/api/logout") == 0)
         return do_logout(wsi, srv, q);
+    /* Public: partners have no account, and the crisis page must work for them. */
+    if (get && strcmp(p, "/api/crisis") == 0)
+        return respond_text(wsi, q, 200, srv->api->crisis, srv->api->crisis_len);
 
     char name[SRV_ACCOUNT_NAME_MAX + 1];
     int failed = 0;

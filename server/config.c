@@ -1,5 +1,6 @@
 /* config.c - defaults, flags and config file (see config.h). */
 #include "config.h"
+#include "crisis.h"
 #include "store.h"
 
 #include <errno.h>
@@ -54,6 +55,10 @@ static const opt_desc options[] = {
     {"silence-ms", OPT_INT64, "MS", "90000", "silence detector threshold for new rooms"},
     {"session-idle", OPT_INT, "SECONDS", "900",
      "a therapist's login session ends after this long without a request (15 min)"},
+    {"crisis-file", OPT_STRING, "FILE", "none: the built-in directory only",
+     "the practice's own crisis and domestic-abuse lines and the address \"Leave quickly\" "
+     "opens (JSON, see deploy/crisis.example.json; default address " SRV_CRISIS_DEFAULT_NEUTRAL_URL
+     "), served at GET /api/crisis and shown first on crisis.html; checked at start-up"},
     {"demo", OPT_FLAG, NULL, "off",
      "create (or reuse) a demo room, print its invitations, then serve"},
     {"demo-exercise", OPT_STRING, "ID", "enactment", "exercise of the demo room"},
@@ -175,6 +180,8 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         return copy_str(c->demo_exercise, sizeof c->demo_exercise, v, n, err);
     if (strcmp(n, "demo-owner") == 0)
         return copy_str(c->demo_owner, sizeof c->demo_owner, v, n, err);
+    if (strcmp(n, "crisis-file") == 0)
+        return copy_str(c->crisis_file, sizeof c->crisis_file, v, n, err);
     if (strcmp(n, "verify") == 0) {
         c->mode = SRV_MODE_VERIFY;
         return copy_str(c->verify_dir, sizeof c->verify_dir, v, n, err);

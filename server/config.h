@@ -45,6 +45,8 @@ typedef struct {
     char create_exercise[65];      /* --create-room EXERCISE */
     int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
     int session_idle_s;            /* --session-idle (therapists' login sessions) */
+    /* --crisis-file; "" for the built-in directory only */
+    char crisis_file[SRV_PATH_MAX];
 } srv_config;
 
 /* Fills defaults, then the file named by --config (if any), then the flags.
