@@ -10,19 +10,19 @@ import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { createHash } from 'node:crypto';
+import { VISIBILITY, ROLES, receivesOf, canonicalJson } from '../integration/visibility.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const schemaDir = join(root, 'protocol', 'schema');
 const corpusDir = join(root, 'tests', 'corpus');
 const BASE = 'https://attune.example/schema/';
 
-const CLIENT_TYPES = ['hello', 'ping', 'consent', 'turn', 'control', 'pause_request',
-  'repair_attempt', 'repair_accept', 'rupture_mark', 'rupture_repair', 'rupture_confirm',
-  'rupture_dismiss', 'note'];
+const CLIENT_TYPES = ['hello', 'ping', 'typing', 'consent', 'consent_withdraw', 'checkin', 'turn',
+  'control', 'pause_request', 'repair_attempt', 'repair_accept', 'repair_reply', 'rupture_mark',
+  'rupture_repair', 'rupture_confirm', 'rupture_dismiss', 'note', 'private_message', 'ask_therapist'];
 const SERVER_SCHEMAS = ['ack', 'ack-hello', 'error', 'event', 'state', 'bye'];
-const EVENT_TYPES = ['room_created', 'joined', 'left', 'consented', 'turn', 'control',
-  'pause_requested', 'repair_attempt', 'repair_accepted', 'rupture_opened', 'rupture_suspected',
-  'rupture_confirmed', 'rupture_dismissed', 'rupture_repaired', 'note'];
+const EVENT_TYPES = Object.keys(VISIBILITY);
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -138,8 +138,85 @@ test('the schemas reject what they should (spot checks)', () => {
   assert.ok(mark({ type: 'rupture_mark', kind: 'withdrawal', marker: 'denial', who: 'partner_a', with: 'therapist' }));
   const ev = validator('server/event');
   assert.ok(!ev({ type: 'event', seq: 1, event: { type: 'joined', at: 1, by: 'partner_a', extra: 1 } }));
-  const rep = validator('event/rupture_repaired');
+  const opened = validator('event/rupture_opened');
+  const rupture = { id: 1, kind: 'withdrawal', marker: 'silence', source: 'detector', who: 'partner_a', with: 'partner_b', step: 's', round: 0 };
+  assert.ok(opened({ type: 'rupture_opened', at: 1, by: 'therapist', rupture }), errorsOf(opened));
+  assert.ok(!opened({ type: 'rupture_opened', at: 1, by: 'system', rupture }), 'a v2 rupture opened by the system');
+  assert.ok(opened({ type: 'rupture_opened', at: 1, by: 'system', rupture: { ...rupture, evidence: [3] } }), 'protocol 1 form');
+  const confirmed = validator('event/rupture_confirmed');
+  assert.ok(confirmed({ type: 'rupture_confirmed', at: 1, by: 'therapist', suspicion_id: 2, rupture_id: 1 }), errorsOf(confirmed));
+  assert.ok(!confirmed({ type: 'rupture_confirmed', at: 1, by: 'therapist', suspicion_id: 2 }));
+  assert.ok(!confirmed({ type: 'rupture_confirmed', at: 1, by: 'therapist', suspicion_id: 2, rupture_id: 1, rupture: { ...rupture, evidence: [] } }));
+  const accepted = validator('event/repair_accepted');
+  assert.ok(!accepted({ type: 'repair_accepted', at: 1, by: 'therapist', attempt_id: 1 }), 'the therapist never accepts (protocol 2)');
+  assert.ok(!accepted({ type: 'repair_accepted', at: 1, by: 'partner_a', attempt_id: 1, attempt_seq: 4 }));
+  const pm = validator('event/private_message');
+  assert.ok(!pm({ type: 'private_message', at: 1, by: 'partner_a', to: 'partner_b', text: 'x' }), 'partner to partner');
+  assert.ok(!pm({ type: 'private_message', at: 1, by: 'therapist', to: 'therapist', text: 'x' }));
+  const replied = validator('event/repair_replied');
+  assert.ok(!replied({ type: 'repair_replied', at: 1, by: 'therapist', attempt_id: 1, reply: 'need_a_moment' }));
+  const rep = validator('event/repair_accepted') && validator('event/rupture_repaired');
   assert.ok(!rep({ type: 'rupture_repaired', at: 1, by: 'therapist', rupture_id: 1, how: 'therapist_strategy' }));
+});
+
+test('partner and staff states: the schema keeps staff members out of partner states', () => {
+  const state = validator('server/state');
+  const ex = protocolExamples().filter((e) => e.schema === 'server/state').map((e) => JSON.parse(e.text));
+  const partner = ex.find((s) => s.you === 'partner_a');
+  const therapist = ex.find((s) => s.you === 'therapist');
+  assert.ok(partner && therapist, 'PROTOCOL.md has a partner and a therapist state example');
+  assert.ok(state(partner), errorsOf(state));
+  assert.ok(state(therapist), errorsOf(state));
+  // A partner's state may carry none of the staff members ...
+  for (const key of ['step_started_seq', 'next_rupture_id', 'suspicions', 'suspicions_dropped'])
+    assert.ok(!state({ ...partner, [key]: therapist[key] }), `partner state with ${key} passes`);
+  // ... nor staff rupture members, nor the therapist's check-in view.
+  const r = partner.ruptures[0];
+  for (const [k, v] of [['evidence', [12]], ['opened_seq', 17], ['confirmed', true], ['suspicion_id', 1]])
+    assert.ok(!state({ ...partner, ruptures: [{ ...r, [k]: v }] }), `partner rupture with ${k} passes`);
+  assert.ok(!state({ ...partner, ruptures: [{ ...r, repair: { ...r.repair, seq: 19 } }] }), 'partner repair.seq passes');
+  assert.ok(!state({ ...partner, checkin: therapist.checkin }), "partner state with the therapist's check-in passes");
+  assert.ok(!state({ ...partner, you: 'partner_b', checkin: { answered: true, other: false } }));
+  // The staff states must carry them.
+  const { suspicions, ...noSusp } = therapist;
+  assert.ok(!state(noSusp), 'therapist state without suspicions passes');
+  assert.ok(!state({ ...therapist, you: 'observer' }), 'observer state with the therapist check-in passes');
+  assert.ok(state({ ...therapist, you: 'observer', checkin: { partner_a: { answered: true }, partner_b: { answered: false } } }), errorsOf(state));
+  assert.ok(!state({ ...therapist, ruptures: partner.ruptures }), 'therapist state with partner-shaped ruptures passes');
+});
+
+test('protocol/safety.json validates against safety.schema.json; hold ids are options', () => {
+  const safety = JSON.parse(readFileSync(join(root, 'protocol', 'safety.json'), 'utf8'));
+  const v = validator('safety');
+  assert.ok(v(safety), errorsOf(v));
+  const ids = new Set();
+  for (const q of safety.questions) {
+    assert.ok(!ids.has(q.id), `question ${q.id} twice`);
+    ids.add(q.id);
+    const opts = new Set(q.options.map((o) => o.id));
+    assert.equal(opts.size, q.options.length, `${q.id}: duplicate option`);
+    for (const h of q.hold) assert.ok(opts.has(h), `${q.id}: hold ${h} is not an option`);
+  }
+});
+
+test("protocol/consent.json: receives is the visibility table, and the notice validates with its hash", () => {
+  const notice = JSON.parse(readFileSync(join(root, 'protocol', 'consent.json'), 'utf8'));
+  assert.ok(!('hash' in notice), 'the file has no hash: the server computes it');
+  const hash = createHash('sha256').update(canonicalJson(notice)).digest('hex');
+  const v = validator('defs');
+  const cn = ajv.compile({ $ref: `${BASE}defs.schema.json#/$defs/consent_notice` });
+  assert.ok(v, 'defs');
+  assert.ok(cn({ ...notice, hash }), ajv.errorsText(cn.errors));
+  for (const role of ROLES) {
+    assert.deepEqual([...notice.receives[role]].sort(), receivesOf(role).sort(), `receives.${role}`);
+    assert.ok(typeof notice.visible_to[role] === 'string', `visible_to.${role}`);
+  }
+  // The examples in PROTOCOL.md say the same.
+  for (const ex of protocolExamples().filter((e) => e.schema === 'server/ack-hello')) {
+    const ack = JSON.parse(ex.text);
+    for (const role of ROLES)
+      assert.deepEqual([...ack.consent.receives[role]].sort(), receivesOf(role).sort(), `PROTOCOL.md:${ex.line} receives.${role}`);
+  }
 });
 
 function readManifest() {
