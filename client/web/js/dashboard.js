@@ -2,6 +2,9 @@
 // (polled from GET /api/rooms), creating a room with an exercise and copying
 // its invitation links, and the way into each room's live view, replay and
 // report. Cards are updated in place so focus and open panels survive a poll.
+// Suspicions are counted apart (suspected, confirmed, dismissed); a private
+// message, a request for a private word or a held check-in in any room raises
+// an alert that stays until the therapist says they have seen it.
 
 import { h, replaceChildren, formatClock } from './dom.js';
 import { staffRoleName } from './words.js';
@@ -20,6 +23,7 @@ const announce = (t) => speak(politeRegion, t);
 
 const STATUS = {
   waiting_consent: 'Waiting for consent',
+  checking_in: 'Safety check-in',
   active: 'In session',
   paused: 'Paused',
   ended: 'Ended',
@@ -27,6 +31,7 @@ const STATUS = {
 
 const cards = new Map();
 const knownOpen = new Map();
+const knownUrgent = new Map();
 let exercises = [];
 let firstRender = true;
 
@@ -70,9 +75,18 @@ function presence(room) {
   return h('ul', { class: 'presence' }, items);
 }
 
+/** The room's suspicion counts: the summary's `suspicions` (protocol 2), else the old count. */
+function suspicionCounts(room) {
+  const sp = room.suspicions;
+  if (sp && typeof sp === 'object' && !Array.isArray(sp)) {
+    return { suspected: count(sp.suspected), confirmed: count(sp.confirmed), dismissed: count(sp.dismissed) };
+  }
+  return { suspected: count(room.suspected_ruptures), confirmed: 0, dismissed: 0 };
+}
+
 function ruptureLine(room) {
   const open = count(room.open_ruptures);
-  const suspected = count(room.suspected_ruptures);
+  const sp = suspicionCounts(room);
   const parts = [];
   if (open) {
     const details = Array.isArray(room.open_ruptures)
@@ -87,13 +101,85 @@ function ruptureLine(room) {
       ),
     );
   }
-  if (suspected) {
-    parts.push(h('p', { class: 'room-rupture suspected' }, h('span', { class: 'chip suspected' }, `${suspected} suspected`), ' waiting for you to confirm or dismiss.'));
+  if (sp.suspected || sp.confirmed || sp.dismissed) {
+    parts.push(
+      h(
+        'p',
+        { class: 'room-rupture suspicions' },
+        'Suspicions: ',
+        h('span', { class: 'chip suspected', dataset: { count: 'suspected' } }, `${sp.suspected} suspected`),
+        ' ',
+        h('span', { class: 'chip confirmed', dataset: { count: 'confirmed' } }, `${sp.confirmed} confirmed`),
+        ' ',
+        h('span', { class: 'chip dismissed', dataset: { count: 'dismissed' } }, `${sp.dismissed} dismissed`),
+        sp.suspected ? ' · waiting for you to confirm or dismiss.' : '',
+      ),
+    );
   }
   return parts;
 }
 
-function statusBody(room) {
+function seenKey(room) {
+  return `attune.dash-seen|${room.id}`;
+}
+
+function loadSeen(room) {
+  try {
+    return JSON.parse(localStorage.getItem(seenKey(room)) || '{}') || {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * What in this room needs the therapist now: private messages and requests for
+ * a private word beyond those already seen here, and a held check-in.
+ * Reads the summary's `private_messages`, `therapist_requests` and
+ * `checkin_held` when the server sends them.
+ */
+function urgentItems(room) {
+  const seen = loadSeen(room);
+  const items = [];
+  const privateN = count(room.private_messages);
+  const requestN = count(room.therapist_requests);
+  if (privateN > (seen.private || 0)) {
+    const n = privateN - (seen.private || 0);
+    items.push({ key: 'private', text: n === 1 ? 'A partner sent you a private message.' : `Partners sent you ${n} private messages.` });
+  }
+  if (requestN > (seen.requests || 0)) items.push({ key: 'requests', text: 'A partner asked for a private word with you.' });
+  if (room.checkin_held && room.status === 'checking_in' && !seen.held) items.push({ key: 'held', text: 'The safety check-in is holding the session until you decide.' });
+  return items;
+}
+
+function markSeen(room) {
+  const seen = {
+    private: count(room.private_messages),
+    requests: count(room.therapist_requests),
+    held: Boolean(room.checkin_held && room.status === 'checking_in'),
+  };
+  try {
+    localStorage.setItem(seenKey(room), JSON.stringify(seen));
+  } catch {
+    /* storage disabled: the alert comes back on the next poll */
+  }
+}
+
+function urgentBanner(room, items, onSeen) {
+  if (!items.length) return null;
+  const ok = h('button', { type: 'button', class: 'secondary' }, 'I’ve seen this');
+  ok.addEventListener('click', () => {
+    markSeen(room);
+    onSeen();
+  });
+  return h(
+    'div',
+    { class: 'priority-banner high room-urgent', role: 'alert' },
+    h('p', {}, h('span', { class: 'badge' }, 'Needs you'), ' ', items.map((it) => it.text).join(' '), ' Open the live view to answer privately.'),
+    h('div', { class: 'form-actions' }, ok),
+  );
+}
+
+function statusBody(room, rerender) {
   const rows = [];
   if (room.step && room.status === 'waiting_consent') rows.push(['Starts with', `${room.step.title} · ${room.rounds} rounds`]);
   else if (room.step) rows.push(['Step', `${room.step.title} · round ${room.round + 1} of ${room.rounds}`]);
@@ -105,6 +191,7 @@ function statusBody(room) {
       h('span', { class: `chip status-${room.status}` }, statusWords(room)),
       h('span', { class: 'time' }, `created ${dateTime(room.created_at)}`),
     ),
+    urgentBanner(room, urgentItems(room), rerender),
     ruptureLine(room),
     rows.length ? h('dl', { class: 'room-facts' }, rows.map(([k, v]) => h('div', {}, h('dt', {}, `${k}:`), ' ', h('dd', {}, v)))) : null,
     presence(room),
@@ -190,10 +277,22 @@ function renderRooms(rooms) {
     // Keep the server's order (newest first) without re-inserting cards in place.
     if (list.children[i] !== card.el) list.insertBefore(card.el, list.children[i] || null);
     card.title.textContent = exerciseTitle(room);
-    replaceChildren(card.body, ...statusBody(room));
+    const rerender = () => {
+      replaceChildren(card.body, ...statusBody(room, rerender));
+      card.el.classList.toggle('has-urgent', urgentItems(room).length > 0);
+      summarise(rooms);
+    };
+    replaceChildren(card.body, ...statusBody(room, rerender));
     const open = count(room.open_ruptures);
     openTotal += open;
+    const urgent = urgentItems(room).length;
     card.el.classList.toggle('has-open', open > 0);
+    card.el.classList.toggle('has-urgent', urgent > 0);
+    const urgentBefore = knownUrgent.get(room.id);
+    if (urgentBefore !== undefined && urgent > urgentBefore) {
+      speak(alertRegion, `Room ${room.id} (${exerciseTitle(room)}) needs you: ${urgentItems(room).map((it) => it.text).join(' ')}`);
+    }
+    knownUrgent.set(room.id, urgent);
     card.el.classList.toggle('is-ended', room.status === 'ended');
     const before = knownOpen.get(room.id);
     if (before !== undefined && open > before) {
@@ -206,22 +305,42 @@ function renderRooms(rooms) {
       card.el.remove();
       cards.delete(id);
       knownOpen.delete(id);
+      knownUrgent.delete(id);
     }
   }
+  const { urgentRooms } = summarise(rooms);
+  if (firstRender && openTotal) speak(alertRegion, `${openTotal === 1 ? 'One rupture is' : `${openTotal} ruptures are`} open in your rooms.`);
+  else if (firstRender && urgentRooms) speak(alertRegion, `${urgentRooms === 1 ? 'One room needs' : `${urgentRooms} rooms need`} you: a private message or a held check-in.`);
+  firstRender = false;
+}
+
+/** The line above the rooms, and the page title. */
+function summarise(rooms) {
   const live = rooms.filter((r) => r.status !== 'ended').length;
-  const suspectedTotal = rooms.reduce((n, r) => n + count(r.suspected_ruptures), 0);
+  const openTotal = rooms.reduce((n, r) => n + count(r.open_ruptures), 0);
+  const totals = { suspected: 0, confirmed: 0, dismissed: 0 };
+  for (const r of rooms) {
+    const sp = suspicionCounts(r);
+    for (const k of Object.keys(totals)) totals[k] += sp[k];
+  }
+  const urgentRooms = rooms.filter((r) => urgentItems(r).length > 0).length;
   const summary = document.getElementById('rooms-summary');
   summary.hidden = rooms.length === 0;
+  const anySuspicion = totals.suspected || totals.confirmed || totals.dismissed;
   replaceChildren(
     summary,
     `${live} in progress · ${rooms.length - live} finished`,
+    urgentRooms ? h('strong', { class: 'urgent-count' }, ` · ${urgentRooms} room${urgentRooms === 1 ? ' needs' : 's need'} you`) : null,
     openTotal ? h('strong', { class: 'open-count' }, ` · ${openTotal} open rupture${openTotal === 1 ? '' : 's'}`) : null,
-    suspectedTotal ? ` · ${suspectedTotal} suspected` : null,
+    anySuspicion ? ` · suspicions: ${totals.suspected} suspected, ${totals.confirmed} confirmed, ${totals.dismissed} dismissed` : null,
   );
-  if (firstRender && openTotal) speak(alertRegion, `${openTotal === 1 ? 'One rupture is' : `${openTotal} ruptures are`} open in your rooms.`);
-  firstRender = false;
-  document.title = openTotal ? `(${openTotal}) Open rupture · Attune` : 'Attune · Your rooms';
+  const title = [];
+  if (urgentRooms) title.push(`${urgentRooms} needs you`);
+  if (openTotal) title.push(`${openTotal} open rupture${openTotal === 1 ? '' : 's'}`);
+  document.title = title.length ? `(${title.join(', ')}) · Attune` : 'Attune · Your rooms';
   document.body.classList.toggle('has-open-rupture', openTotal > 0);
+  document.body.classList.toggle('has-priority', urgentRooms > 0);
+  return { urgentRooms, openTotal };
 }
 
 let pollTimer = null;

@@ -1,5 +1,6 @@
 // What the page knows about its room: the hello ack (exercise script,
-// vocabularies, consent notice), every event it has seen (by seq) and the
+// vocabularies, consent notice, safety check-in), every event it has seen (by
+// seq, counted in this role's own audience: 1, 2, 3 ... with no gap) and the
 // latest state. Views read from here; only main.js writes.
 
 export const PARTNERS = ['partner_a', 'partner_b'];
@@ -20,8 +21,12 @@ export class RoomModel {
     return this.role === 'therapist' || this.role === 'observer';
   }
 
+  get isPartner() {
+    return this.role === 'partner_a' || this.role === 'partner_b';
+  }
+
   setAck(ack) {
-    if (this.ack && this.ack.room !== ack.room) {
+    if (this.ack && (this.ack.room !== ack.room || this.ack.role !== ack.role)) {
       this.events.clear();
       this.state = null;
       this.maxSeq = 0;
@@ -44,38 +49,92 @@ export class RoomModel {
     return [...this.events.entries()].sort((a, b) => a[0] - b[0]);
   }
 
+  ofType(...types) {
+    return this.orderedEvents().filter(([, e]) => types.includes(e.type));
+  }
+
   turns(round) {
     return this.orderedEvents().filter(
       ([, e]) => e.type === 'turn' && (round === undefined || e.round === round),
     );
   }
 
-  /** Seq of the latest event that moved the exercise (a turn or a step control). */
+  /** Seq of the latest event that moved the exercise (a turn, a step control, consent, the check-in). */
   lastProgressSeq() {
     let last = 0;
     for (const [seq, e] of this.events) {
       const moves =
         e.type === 'turn' ||
-        (e.type === 'control' && ['advance', 'back', 'swap', 'end'].includes(e.action)) ||
-        e.type === 'consented';
+        (e.type === 'control' && ['advance', 'back', 'swap', 'end', 'proceed'].includes(e.action)) ||
+        e.type === 'consented' ||
+        e.type === 'checkin_completed';
       if (moves && seq > last) last = seq;
     }
     return last;
   }
 
-  /** Repair attempts nobody has accepted yet, oldest first. */
-  openRepairAttempts() {
-    const accepted = new Set();
-    for (const e of this.events.values()) {
-      if (e.type === 'repair_accepted') accepted.add(e.attempt_seq);
+  /**
+   * The repair_attempt event with this attempt id. Protocol 1 logs carried no
+   * attempt_id: their attempts are numbered 1, 2, 3 in log order (PROTOCOL.md 15).
+   */
+  attemptEvent(attemptId) {
+    let n = 0;
+    for (const [seq, e] of this.orderedEvents()) {
+      if (e.type !== 'repair_attempt') continue;
+      n += 1;
+      if (e.attempt_id === attemptId || (e.attempt_id === undefined && n === attemptId)) return [seq, e];
     }
-    return this.orderedEvents().filter(
-      ([seq, e]) => e.type === 'repair_attempt' && !accepted.has(seq),
-    );
+    return null;
+  }
+
+  /**
+   * Repair attempts nobody has accepted yet, oldest first, as
+   * {id, by, text, at, rupture_id, reply, acknowledged}. From the state's
+   * repair_attempts (protocol 2: named by attempt_id); the text comes from the event.
+   */
+  openRepairAttempts() {
+    const list = (this.state && this.state.repair_attempts) || [];
+    const out = [];
+    for (const a of list) {
+      if (a.accepted) continue;
+      const id = a.id;
+      const found = this.attemptEvent(id);
+      const e = found ? found[1] : {};
+      out.push({
+        id,
+        by: a.by,
+        text: e.text || null,
+        at: e.at || null,
+        rupture_id: a.rupture_id ?? null,
+        reply: a.reply || null,
+        acknowledged: Boolean(a.acknowledged),
+      });
+    }
+    return out;
   }
 
   notes() {
     return this.orderedEvents().filter(([, e]) => e.type === 'note');
+  }
+
+  /** The private line: private_message and therapist_requested events, oldest first. */
+  privateLine(partner) {
+    return this.orderedEvents().filter(([, e]) => {
+      if (e.type === 'therapist_requested') return !partner || e.by === partner;
+      if (e.type !== 'private_message') return false;
+      return !partner || e.by === partner || e.to === partner;
+    });
+  }
+
+  /** Whether this partner's latest consent event is a withdrawal. */
+  consentWithdrawn(partner) {
+    let withdrawn = false;
+    for (const [, e] of this.orderedEvents()) {
+      if (e.by !== partner) continue;
+      if (e.type === 'consent_withdrawn') withdrawn = true;
+      else if (e.type === 'consented') withdrawn = false;
+    }
+    return withdrawn;
   }
 
   stepDef(stepId) {
@@ -93,15 +152,41 @@ export class RoomModel {
 
   markerLabel(id) {
     const entry = this.vocabEntry('markers', id);
-    return entry ? entry.label : id.replace(/_/g, ' ');
+    return entry ? entry.label : String(id || '').replace(/_/g, ' ');
   }
 
   strategyLabel(id) {
     const entry = this.vocabEntry('strategies', id);
-    return entry ? entry.label : id.replace(/_/g, ' ');
+    return entry ? entry.label : String(id || '').replace(/_/g, ' ');
+  }
+
+  /** The safety check-in questions from the hello ack (protocol/safety.json), or null. */
+  get safety() {
+    return (this.ack && this.ack.safety) || null;
+  }
+
+  /** "Question prompt: option label" pairs for a set of check-in answers. */
+  describeAnswers(answers) {
+    const safety = this.safety;
+    const out = [];
+    for (const [qid, oid] of Object.entries(answers || {})) {
+      const q = safety && safety.questions.find((x) => x.id === qid);
+      const opt = q && q.options.find((o) => o.id === oid);
+      out.push({
+        question: q ? q.prompt : qid,
+        answer: opt ? opt.label : String(oid),
+        holds: Boolean(q && (q.hold || []).includes(oid)),
+      });
+    }
+    return out;
   }
 
   ruptures() {
     return (this.state && this.state.ruptures) || [];
+  }
+
+  /** The detector's suspicions (staff states only; partners never receive them). */
+  suspicions() {
+    return (this.state && this.state.suspicions) || [];
   }
 }

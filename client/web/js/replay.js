@@ -3,6 +3,9 @@
 // and the room as it stood at the scrubber (the stored state after that
 // event: never folded here). Play/pause at 1x-8x using the events' times,
 // jumps to the previous/next rupture, a live region saying where we are.
+// Suspicions have their own lanes and list (suspected, confirmed, dismissed
+// apart); pauses are pauses; the private line and the check-in answers are
+// marked private (this page is the therapist's).
 
 import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
 import { staffRoleName, RUPTURE_KIND, REPAIR_HOW } from './words.js';
@@ -10,12 +13,12 @@ import { staffApi, apiProblem } from './api.js';
 import { startStaffPage, speak } from './staff-shell.js';
 import { SessionLog, OPENINGS } from './session-log.js';
 import { turnBar, roundThread } from './room-parts.js';
-import { logText } from './therapist-view.js';
+import { logText, PRIVATE_TYPES } from './event-text.js';
 
 const MAX_GAP_MS = 3000; // a silence in the session plays as at most 3 s (at 1x)
 const MIN_WAIT_MS = 25;
 const SPEEDS = [1, 2, 4, 8];
-const STATUS = { waiting_consent: 'waiting for consent', active: 'in session', paused: 'paused', ended: 'ended' };
+const STATUS = { waiting_consent: 'waiting for consent', checking_in: 'safety check-in', active: 'in session', paused: 'paused', ended: 'ended' };
 
 const app = document.getElementById('app');
 const politeRegion = document.getElementById('announce');
@@ -51,11 +54,18 @@ function presenceThen(state) {
 
 const CHAPTER_TYPES = new Set([
   'consented',
+  'consent_withdrawn',
+  'checkin_answered',
+  'checkin_completed',
+  'replaced',
+  'private_message',
+  'therapist_requested',
   'turn',
   'control',
   'pause_requested',
   'repair_attempt',
   'repair_accepted',
+  'repair_replied',
   'rupture_opened',
   'rupture_suspected',
   'rupture_confirmed',
@@ -72,6 +82,7 @@ class Replay {
     this.timer = null;
     this.speed = 1;
     this.spans = log.ruptureSpans();
+    this.suspicionSpans = log.suspicionSpans();
     this.build();
     this.setPos(0, 'init');
   }
@@ -134,6 +145,20 @@ class Replay {
       band.style.width = `calc(${Math.max(this.pct(to) - this.pct(span.from), 0)}% + 8px)`;
       lanes.push(h('div', { class: 'track-lane rupture-lane' }, band));
     }
+    if (this.suspicionSpans.length) lanes.push(h('p', { class: 'lane-label' }, 'Suspicions (only you saw these)'));
+    for (const span of this.suspicionSpans) {
+      const sp = span.suspicion;
+      const undecided = span.to == null;
+      const band = h('span', {
+        class: `rband suspicion ${sp.status}${undecided ? ' open-ended' : ''}`,
+        dataset: { suspicion: String(sp.id) },
+        title: `Suspicion ${sp.id}: ${RUPTURE_KIND[sp.kind] || sp.kind}, ${this.full.markerLabel(sp.marker)} (${staffRoleName(sp.who)}), ${sp.status}`,
+      });
+      const to = undecided ? n - 1 : span.to;
+      band.style.left = `calc(${this.pct(span.from)}% - 4px)`;
+      band.style.width = `calc(${Math.max(this.pct(to) - this.pct(span.from), 0)}% + 8px)`;
+      lanes.push(h('div', { class: 'track-lane suspicion-lane' }, band));
+    }
     this.playhead = h('span', { class: 'playhead' });
     const track = h('div', { class: 'track', 'aria-hidden': 'true' }, h('div', { class: 'track-inner' }, lanes, this.playhead));
     track.addEventListener('click', (e) => {
@@ -176,7 +201,7 @@ class Replay {
     const next = h('button', { type: 'button', class: 'secondary' }, 'Next rupture');
     prev.addEventListener('click', () => this.jumpRupture(-1));
     next.addEventListener('click', () => this.jumpRupture(1));
-    if (!this.spans.length) {
+    if (!this.spans.length && !this.suspicionSpans.length) {
       prev.disabled = true;
       next.disabled = true;
     }
@@ -196,7 +221,10 @@ class Replay {
             this.pause();
             this.setPos(i, 'jump');
           });
-          const li = h('li', { class: event.type.startsWith('rupture_') || event.type === 'pause_requested' ? 'rupture-chapter' : 'turn-chapter', dataset: { index: String(i), type: event.type } }, b);
+          const priv = PRIVATE_TYPES.has(event.type);
+          if (priv) b.prepend(h('span', { class: 'chip private' }, 'private'), ' ');
+          const kind = priv ? 'private-chapter' : event.type.startsWith('rupture_') ? 'rupture-chapter' : event.type === 'pause_requested' ? 'pause-chapter' : 'turn-chapter';
+          const li = h('li', { class: kind, dataset: { index: String(i), type: event.type } }, b);
           this.chapterItems.push([i, li]);
           return li;
         }),
@@ -208,6 +236,8 @@ class Replay {
     this.stepEl = h('section', { class: 'card', 'aria-labelledby': 'replay-step-h' });
     this.threadEl = h('div');
     this.rupturesEl = h('div');
+    this.suspicionsEl = h('div');
+    this.privateEl = h('div');
     this.notesEl = h('div');
 
     const duration = formatDuration(log.endAt - log.startAt);
@@ -253,8 +283,9 @@ class Replay {
             h('li', {}, h('span', { class: 'swatch open' }), 'rupture, open'),
             h('li', {}, h('span', { class: 'swatch repaired' }), 'rupture, repaired'),
             h('li', {}, h('span', { class: 'swatch paused' }), 'paused'),
-            h('li', {}, h('span', { class: 'swatch suspected' }), 'suspected'),
-            h('li', {}, h('span', { class: 'swatch dismissed' }), 'dismissed'),
+            h('li', {}, h('span', { class: 'swatch suspected' }), 'suspicion, undecided'),
+            h('li', {}, h('span', { class: 'swatch confirmed' }), 'suspicion, confirmed'),
+            h('li', {}, h('span', { class: 'swatch dismissed' }), 'suspicion, dismissed'),
           ),
         ),
         h(
@@ -271,6 +302,14 @@ class Replay {
             'div',
             { class: 'replay-side' },
             h('section', { class: 'card', 'aria-labelledby': 'rs-h' }, h('h2', { id: 'rs-h' }, 'Ruptures at this point'), this.rupturesEl),
+            h('section', { class: 'card', 'aria-labelledby': 'ss-h' }, h('h2', { id: 'ss-h' }, 'Suspicions at this point'), this.suspicionsEl),
+            h(
+              'section',
+              { class: 'card private-card', 'aria-labelledby': 'pv-h' },
+              h('h2', { id: 'pv-h' }, h('span', { class: 'chip private' }, 'private'), ' Check-in and private line so far'),
+              h('p', { class: 'hint' }, 'Only the therapist and the partner concerned ever saw these.'),
+              this.privateEl,
+            ),
             h(
               'section',
               { class: 'card', 'aria-labelledby': 'ch-h' },
@@ -307,6 +346,8 @@ class Replay {
     this.renderStep(m, state);
     replaceChildren(this.threadEl, roundThread(m, state.round, `Round ${state.round + 1} so far`));
     this.renderRuptures(m, state, event.at);
+    this.renderSuspicions(m, state);
+    this.renderPrivate(m, state);
     this.renderNotes(m);
     for (const [idx, li] of this.chapterItems) {
       li.classList.toggle('current', idx === this.pos);
@@ -319,7 +360,7 @@ class Replay {
     }
 
     if (why === 'jump' || why === 'pause') announce(`Event ${this.pos + 1} of ${n}. ${this.sentence(this.pos)}`);
-    else if (why === 'play' && (event.type === 'turn' || event.type.startsWith('rupture_') || event.type === 'pause_requested')) announce(this.sentence(this.pos));
+    else if (why === 'play' && (event.type === 'turn' || event.type.startsWith('rupture_') || event.type === 'pause_requested' || PRIVATE_TYPES.has(event.type))) announce(this.sentence(this.pos));
   }
 
   renderStep(m, state) {
@@ -342,7 +383,9 @@ class Replay {
         { class: 'waiting' },
         state.status === 'waiting_consent'
           ? 'Waiting for both partners to agree.'
-          : state.status === 'paused'
+          : state.status === 'checking_in'
+            ? `Safety check-in${state.checkin && state.checkin.held ? ': held for the therapist to decide' : ''}.`
+            : state.status === 'paused'
             ? `Paused by ${staffRoleName(state.paused_by)}.`
             : `Waiting for ${staffRoleName(state.step.actor)}.`,
       ),
@@ -377,6 +420,60 @@ class Replay {
         }),
       ),
     );
+  }
+
+  renderSuspicions(m, state) {
+    const list = Array.isArray(state.suspicions) ? state.suspicions : [];
+    if (!list.length) {
+      replaceChildren(this.suspicionsEl, h('p', { class: 'hint' }, 'No suspicions up to here.'));
+      return;
+    }
+    const n = (st) => list.filter((sp) => sp.status === st).length;
+    replaceChildren(
+      this.suspicionsEl,
+      h('p', { class: 'suspicion-counts' }, ['suspected', 'confirmed', 'dismissed'].map((st) => [h('span', { class: `chip ${st}`, dataset: { count: st } }, `${n(st)} ${st}`), ' '])),
+      h(
+        'ol',
+        { class: 'suspicion-list' },
+        [...list]
+          .sort((a, b) => a.raised_seq - b.raised_seq)
+          .map((sp) =>
+            h(
+              'li',
+              { class: `suspicion-item ${sp.status}`, dataset: { suspicion: String(sp.id) } },
+              h('span', { class: 'time' }, formatClock(sp.raised_at)),
+              h('span', { class: 'what' }, h('strong', {}, `${RUPTURE_KIND[sp.kind] || sp.kind}: ${m.markerLabel(sp.marker)}`), sp.class ? ` (${sp.class})` : '', ` · ${staffRoleName(sp.who)} with ${staffRoleName(sp.with)}`),
+              h('span', { class: `chip ${sp.status}` }, sp.status === 'confirmed' && sp.rupture_id ? `confirmed as rupture ${sp.rupture_id}` : sp.status),
+            ),
+          ),
+      ),
+    );
+  }
+
+  renderPrivate(m, state) {
+    const items = [];
+    const c = state.checkin;
+    if (c) {
+      for (const r of ['partner_a', 'partner_b']) {
+        const p = c[r];
+        if (!p || !p.answered) continue;
+        const answers = m.describeAnswers(p.answers).map((a) => `${a.question} ${a.answer}`).join('; ');
+        items.push(
+          h(
+            'li',
+            { class: `note private-item${p.hold ? ' holds' : ''}`, dataset: { partner: r } },
+            h('strong', {}, `${staffRoleName(r)}'s check-in`),
+            p.hold ? h('span', { class: 'chip hold' }, 'held the session') : null,
+            h('p', {}, answers || 'answered'),
+            p.note ? h('p', {}, `Note: “${p.note}”`) : null,
+          ),
+        );
+      }
+    }
+    for (const [seq, e] of m.ofType('private_message', 'therapist_requested')) {
+      items.push(h('li', { class: 'note private-item', dataset: { seq: String(seq) } }, h('span', { class: 'time' }, formatClock(e.at)), h('p', {}, logText(m, e).replace(/^Private: /, ''))));
+    }
+    replaceChildren(this.privateEl, items.length ? h('ol', { class: 'notes-list' }, items) : h('p', { class: 'hint' }, 'Nothing private up to here.'));
   }
 
   renderNotes(m) {

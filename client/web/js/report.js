@@ -1,15 +1,18 @@
 // The session report (therapist only, behind the session cookie): for each
 // partner the reactive and primary emotions and the needs they named, their
 // connection ratings as a small SVG chart; every rupture with its kind,
-// marker, evidence and time to repair; the therapist's private notes. Read
-// from the stored log and its final folded state; prints cleanly to PDF.
+// marker, evidence and time to repair; the software's suspicions apart
+// (suspected, confirmed, dismissed); pauses as pauses; the check-in answers
+// and the private line, marked private; takeovers; the therapist's private
+// notes. Read from the stored log and its final folded state; prints cleanly
+// to PDF.
 
 import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
 import { staffRoleName, RUPTURE_KIND, SOURCE, REPAIR_HOW } from './words.js';
 import { staffApi, apiProblem } from './api.js';
 import { startStaffPage } from './staff-shell.js';
 import { SessionLog } from './session-log.js';
-import { evidenceText } from './therapist-view.js';
+import { evidenceText, logText } from './event-text.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const PARTNERS = ['partner_a', 'partner_b'];
@@ -146,6 +149,7 @@ function repairWords(model, r) {
 function ruptureSection(log, model) {
   const last = log.finalState;
   const rs = [...last.ruptures].sort((a, b) => a.opened_seq - b.opened_seq);
+  const confirmedFrom = new Map((last.suspicions || []).filter((sp) => sp.rupture_id).map((sp) => [sp.rupture_id, sp]));
   const bySeq = new Map(log.events.map((e) => [e.seq, e.event]));
   const stepTitle = (id) => (model.stepDef(id) || {}).title || id;
   const notesFor = (id) => model.notes().filter(([, e]) => e.rupture_id === id);
@@ -158,7 +162,7 @@ function ruptureSection(log, model) {
     const rows = [
       ['Between', `${staffRoleName(r.who)} with ${staffRoleName(r.with)}`],
       ['Noticed', SOURCE[r.source] || r.source],
-      ['Opened', `${formatClock(r.opened_at)}${r.step ? `, round ${r.round + 1}, ${stepTitle(r.step)}` : ''}${r.confirmed ? ' (a suspicion you confirmed)' : ''}`],
+      ['Opened', `${formatClock(r.opened_at)}${r.step ? `, round ${r.round + 1}, ${stepTitle(r.step)}` : ''}${r.confirmed ? ` (a suspicion you confirmed${r.suspicion_id || confirmedFrom.has(r.id) ? `: suspicion ${r.suspicion_id || confirmedFrom.get(r.id).id}` : ''})` : ''}`],
       ['Evidence', evidence.length ? h('ul', { class: 'evidence' }, evidence) : 'none recorded'],
     ];
     if (r.status === 'repaired') {
@@ -185,7 +189,7 @@ function ruptureSection(log, model) {
   });
   const repaired = rs.filter((r) => r.status === 'repaired');
   const summary = rs.length
-    ? `${rs.length} rupture${rs.length === 1 ? '' : 's'}: ${repaired.length} repaired, ${rs.filter((r) => r.status === 'open').length} left open, ${rs.filter((r) => r.status === 'dismissed').length} dismissed${rs.filter((r) => r.status === 'suspected').length ? `, ${rs.filter((r) => r.status === 'suspected').length} still suspected` : ''}.`
+    ? `${rs.length} rupture${rs.length === 1 ? '' : 's'}: ${repaired.length} repaired, ${rs.filter((r) => r.status === 'open').length} left open${rs.filter((r) => r.status === 'dismissed').length ? `, ${rs.filter((r) => r.status === 'dismissed').length} dismissed` : ''}${rs.filter((r) => r.status === 'suspected').length ? `, ${rs.filter((r) => r.status === 'suspected').length} still suspected` : ''}.`
     : 'No ruptures were recorded in this session.';
   return h(
     'section',
@@ -197,12 +201,146 @@ function ruptureSection(log, model) {
   );
 }
 
+/** The software's suspicions (protocol 2), counted and listed by what the therapist decided. */
+function suspicionSection(log, model) {
+  const last = log.finalState;
+  const list = Array.isArray(last.suspicions) ? [...last.suspicions].sort((a, b) => a.raised_seq - b.raised_seq) : [];
+  const bySeq = new Map(log.events.map((e) => [e.seq, e.event]));
+  const stepTitle = (id) => (model.stepDef(id) || {}).title || id;
+  const n = (st) => list.filter((sp) => sp.status === st).length;
+  const dismissNote = (id) => {
+    const d = log.events.find((e) => e.event.type === 'rupture_dismissed' && e.event.suspicion_id === id);
+    return d ? d.event.note || null : null;
+  };
+  const notesFor = (id) => model.notes().filter(([, e]) => e.suspicion_id === id);
+  const groups = [
+    ['confirmed', 'Confirmed (became ruptures)'],
+    ['dismissed', 'Dismissed'],
+    ['suspected', 'Never decided'],
+  ].map(([status, heading]) => {
+    const items = list.filter((sp) => sp.status === status);
+    if (!items.length) return null;
+    return [
+      h('h3', {}, heading),
+      h(
+        'ol',
+        { class: 'report-suspicions', dataset: { status } },
+        items.map((sp) => {
+          const evidence = (sp.evidence || []).map((seq) => {
+            const e = bySeq.get(seq);
+            return h('li', {}, `event ${seq}, ${e ? `${formatClock(e.at)}: ${evidenceText(model, e)}` : 'not in the log'}`);
+          });
+          const rows = [
+            ['Between', `${staffRoleName(sp.who)} with ${staffRoleName(sp.with)}`],
+            ['Noticed', `${formatClock(sp.raised_at)}${sp.step ? `, round ${sp.round + 1}, ${stepTitle(sp.step)}` : ''}`],
+            ['Evidence', evidence.length ? h('ul', { class: 'evidence' }, evidence) : 'none recorded'],
+          ];
+          if (sp.class) rows.splice(1, 0, ['Kind of blame', sp.class]);
+          if (status === 'confirmed') rows.push(['Decided', `${formatClock(sp.decided_at)}: confirmed as rupture ${sp.rupture_id}`]);
+          if (status === 'dismissed') {
+            const note = dismissNote(sp.id);
+            rows.push(['Decided', `${formatClock(sp.decided_at)}: dismissed${note ? `, “${note}”` : ''}`]);
+          }
+          for (const [, e] of notesFor(sp.id)) rows.push(['Your note', `“${e.text}”`]);
+          return h(
+            'li',
+            { class: `report-suspicion ${sp.status}`, dataset: { suspicion: String(sp.id) } },
+            h('h4', {}, `Suspicion ${sp.id}: ${RUPTURE_KIND[sp.kind] || sp.kind}, ${model.markerLabel(sp.marker)}`),
+            h('dl', {}, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+          );
+        }),
+      ),
+    ];
+  });
+  return h(
+    'section',
+    { class: 'card page-break', 'aria-labelledby': 'suspicions-h' },
+    h('h2', { id: 'suspicions-h' }, 'The software’s suspicions'),
+    h('p', { class: 'hint' }, 'Only you and an observing supervisor saw these; a partner saw one only once you confirmed it.'),
+    h(
+      'p',
+      { class: 'suspicion-counts' },
+      list.length
+        ? ['suspected', 'confirmed', 'dismissed'].map((st) => [h('span', { class: `chip ${st}`, dataset: { count: st } }, `${n(st)} ${st === 'suspected' ? 'never decided' : st}`), ' '])
+        : 'The software raised no suspicions in this session.',
+    ),
+    groups,
+    last.suspicions_dropped ? h('p', { class: 'hint' }, `${last.suspicions_dropped} further suspicions were counted but not kept.`) : null,
+  );
+}
+
+/** Pauses (a partner's request, the therapist's pause, a withdrawn consent): time-outs, not ruptures. */
+function pausesSection(log, model) {
+  const items = log.events.filter(
+    ({ event: e }) => e.type === 'pause_requested' || e.type === 'consent_withdrawn' || (e.type === 'control' && ['pause', 'resume', 'proceed'].includes(e.action)),
+  );
+  const takeovers = log.events.filter(({ event: e }) => e.type === 'replaced');
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'pauses-h' },
+    h('h2', { id: 'pauses-h' }, 'Pauses, consent and connections'),
+    items.length
+      ? h('ol', { class: 'report-pauses' }, items.map(({ seq, event }) => h('li', { dataset: { seq: String(seq), type: event.type } }, h('span', { class: 'time' }, formatClock(event.at)), ' ', logText(model, event))))
+      : h('p', { class: 'empty' }, 'No pauses.'),
+    h('h3', {}, 'Links opened on another device'),
+    takeovers.length
+      ? h('ol', { class: 'report-takeovers' }, takeovers.map(({ seq, event }) => h('li', { dataset: { seq: String(seq) } }, h('span', { class: 'time' }, formatClock(event.at)), ' ', logText(model, event))))
+      : h('p', { class: 'empty' }, 'None: each link was used in one window at a time.'),
+  );
+}
+
+/** The check-in answers and the private line, marked private. */
+function privateSection(log, model) {
+  const answers = log.events.filter(({ event: e }) => e.type === 'checkin_answered');
+  const line = log.events.filter(({ event: e }) => e.type === 'private_message' || e.type === 'therapist_requested');
+  const last = log.finalState;
+  const held = log.events.some(({ event: e }) => e.type === 'control' && e.action === 'proceed');
+  const completed = log.events.some(({ event: e }) => e.type === 'checkin_completed');
+  let outcome = '';
+  if (completed) outcome = 'Every answer was clear; the joint session began by itself.';
+  else if (held) outcome = 'The check-in held the session; you chose to go on with the joint session.';
+  else if (answers.length && last.status === 'ended') outcome = 'The check-in held the session; it ended without the joint work.';
+  return h(
+    'section',
+    { class: 'card page-break private-report', 'aria-labelledby': 'private-h' },
+    h('h2', { id: 'private-h' }, h('span', { class: 'chip private' }, 'private'), ' Check-in and private line'),
+    h('p', { class: 'hint' }, 'Only you and the partner concerned saw these: never the other partner, never a supervisor.'),
+    h('h3', {}, 'Safety check-in'),
+    answers.length
+      ? h(
+          'ul',
+          { class: 'report-checkin' },
+          answers.map(({ seq, event }) => {
+            const list = model.describeAnswers(event.answers);
+            return h(
+              'li',
+              { dataset: { seq: String(seq), partner: event.by } },
+              h('p', {}, h('strong', {}, staffRoleName(event.by)), ` at ${formatClock(event.at)}`, list.some((a) => a.holds) ? h('span', { class: 'chip hold' }, 'held the session') : null),
+              h('dl', {}, list.map((a) => [h('dt', {}, a.question), h('dd', {}, a.answer)])),
+              event.note ? h('p', {}, `Note: “${event.note}”`) : null,
+            );
+          }),
+        )
+      : h('p', { class: 'empty' }, 'No check-in answers recorded.'),
+    outcome ? h('p', {}, outcome) : null,
+    h('h3', {}, 'Private line'),
+    line.length
+      ? h('ol', { class: 'report-private' }, line.map(({ seq, event }) => h('li', { dataset: { seq: String(seq) } }, h('span', { class: 'time' }, formatClock(event.at)), ' ', logText(model, event).replace(/^Private: /, ''))))
+      : h('p', { class: 'empty' }, 'No private messages.'),
+  );
+}
+
 function notesSection(log, model) {
   const notes = model.notes();
   const dismissals = log.events.filter((e) => e.event.type === 'rupture_dismissed' && e.event.note);
   const items = [
-    ...notes.map(([seq, e]) => ({ seq, at: e.at, about: e.rupture_id ? `rupture ${e.rupture_id}` : null, text: e.text })),
-    ...dismissals.map(({ seq, event }) => ({ seq, at: event.at, about: `dismissing rupture ${event.rupture_id}`, text: event.note })),
+    ...notes.map(([seq, e]) => ({ seq, at: e.at, about: e.rupture_id ? `rupture ${e.rupture_id}` : e.suspicion_id ? `suspicion ${e.suspicion_id}` : null, text: e.text })),
+    ...dismissals.map(({ seq, event }) => ({
+      seq,
+      at: event.at,
+      about: event.suspicion_id !== undefined ? `dismissing suspicion ${event.suspicion_id}` : `dismissing rupture ${event.rupture_id}`,
+      text: event.note,
+    })),
   ].sort((a, b) => a.seq - b.seq);
   return h(
     'section',
@@ -280,6 +418,9 @@ async function start() {
       summarySection(log, roomId),
       PARTNERS.map((role) => partnerSection(log, model, role)),
       ruptureSection(log, model),
+      suspicionSection(log, model),
+      pausesSection(log, model),
+      privateSection(log, model),
       notesSection(log, model),
     ),
   );

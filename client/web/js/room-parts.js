@@ -1,6 +1,7 @@
 // Pieces of the room shown to everyone: the turn bar (whose turn, your role,
-// round), the record of what was said in a round, presence, and the sentence
-// announced to screen readers when the turn or the status changes.
+// round), the record of what was said in a round, presence (and, for
+// partners, the observer badge), and the sentence announced to screen readers
+// when the turn or the status changes.
 
 import { h } from './dom.js';
 import { roleName, staffRoleName, capitalize, describeValue } from './words.js';
@@ -25,6 +26,10 @@ export function turnBar(model) {
     parts.push(h('p', { class: 'turn-who' }, 'The session has ended', h('span', { class: 'turn-step' }, why)));
   } else if (s.status === 'waiting_consent') {
     parts.push(h('p', { class: 'turn-who' }, 'Getting ready'));
+  } else if (s.status === 'checking_in') {
+    // Partners see the same words whatever anyone answered.
+    const held = model.isStaff && s.checkin && s.checkin.held;
+    parts.push(h('p', { class: 'turn-who' }, model.isStaff ? 'Safety check-in' : 'Getting ready', held ? h('span', { class: 'turn-step' }, ' · held for you to decide') : null));
   } else if (s.step) {
     const mine = s.step.actor === you;
     const who = mine ? 'Your turn' : `${nameFor(model, s.step.actor)}’s turn`;
@@ -94,20 +99,46 @@ export function presenceLine(model) {
         `${nameFor(model, r)} ${p[r] ? 'is here' : 'is not connected'}`,
       ),
     );
-  if (model.isStaff && p.observers) items.push(h('li', { class: 'here' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `${p.observers} observing`));
+  if (p.observers) {
+    const words = model.isStaff ? `${p.observers} observing` : p.observers === 1 ? 'A supervisor is observing' : `${p.observers} supervisors are observing`;
+    items.push(h('li', { class: 'here' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), words));
+  }
   return h('ul', { class: 'presence', 'aria-label': 'Who is here' }, items);
+}
+
+/**
+ * The partners' observer disclosure: a calm badge at the top of the room
+ * whenever a supervisor is connected (null when none is).
+ */
+export function observerBadge(model) {
+  const n = (model.state && model.state.present && model.state.present.observers) || 0;
+  if (!n) return null;
+  return h(
+    'p',
+    { class: 'observer-badge' },
+    h('span', { class: 'eye', 'aria-hidden': 'true' }),
+    h('strong', {}, n === 1 ? 'A supervisor is observing' : `${n} supervisors are observing`),
+    h('span', { class: 'observer-more' }, ' · they support your therapist and see what your therapist sees, except your private messages and check-in'),
+  );
 }
 
 /** The sentence for the live region when something changed, or ''. */
 export function announcement(model, prev) {
   const s = model.state;
   if (!prev) return '';
+  const observers = (st) => (st.present && st.present.observers) || 0;
+  if (model.isPartner && observers(s) !== observers(prev)) {
+    if (observers(s) > observers(prev)) return 'A supervisor is now observing this session.';
+    if (!observers(s)) return 'The supervisor has stopped observing.';
+  }
   if (prev.status !== s.status) {
-    if (s.status === 'active' && prev.status === 'waiting_consent') return `You have both agreed. ${turnSentence(model)}`;
+    if (s.status === 'checking_in') return 'You have both agreed. Next, a short private check-in.';
+    if (s.status === 'active' && (prev.status === 'waiting_consent' || prev.status === 'checking_in')) return `The session begins. ${turnSentence(model)}`;
     if (s.status === 'paused') return `The session is paused by ${roleName(s.paused_by, model.role)}.`;
     if (s.status === 'active' && prev.status === 'paused') return `The session has resumed. ${turnSentence(model)}`;
     if (s.status === 'ended') return 'The session has ended.';
   }
+  if (s.status === 'waiting_consent' || s.status === 'checking_in') return '';
   const prevKey = prev.step ? `${prev.round}|${prev.step.id}|${prev.step.actor}` : '';
   const key = s.step ? `${s.round}|${s.step.id}|${s.step.actor}` : '';
   if (prevKey !== key && s.step) {

@@ -1,7 +1,9 @@
 // A finished or live session as the server stored it (GET /api/rooms/{id}/log):
 // every event with the state right after it, folded by the C core. Nothing
 // here folds events: the room at any point is the stored state, plus the
-// events up to there for the record of what was said.
+// events up to there for the record of what was said. Ruptures (named or
+// confirmed: what the partners saw) and suspicions (the software's, staff
+// only) are kept apart; a legacy (protocol 1) log keeps its old shapes.
 
 import { RoomModel } from './model.js';
 
@@ -15,8 +17,17 @@ export class SessionLog {
     this.events = log.events || [];
     this.stateHash = log.state_hash;
     this.indexOfSeq = new Map(this.events.map((e, i) => [e.seq, i]));
-    // Read as a read-only staff viewer: nobody's "you", the therapist's view.
-    this.ack = { protocol: 1, room: log.room.id, role: 'observer', exercise: log.exercise, vocab: log.vocab, consent: log.consent };
+    // Read as a read-only staff viewer: nobody's "you", the therapist's view
+    // (the stored states are the therapist's: private line and check-in included).
+    this.ack = {
+      protocol: 2,
+      room: log.room.id,
+      role: 'observer',
+      exercise: log.exercise,
+      vocab: log.vocab,
+      consent: log.consent,
+      safety: log.safety || null,
+    };
   }
 
   get length() {
@@ -71,6 +82,30 @@ export class SessionLog {
       }
     });
     return runs;
+  }
+
+  /** Index of the first event of this type matching `pred`, or null. */
+  findIndex(type, pred) {
+    const i = this.events.findIndex((e) => e.event.type === type && pred(e.event));
+    return i < 0 ? null : i;
+  }
+
+  /**
+   * Every suspicion as it ended up (protocol 2), with the positions where it
+   * was raised and where the therapist decided it (null while undecided).
+   */
+  suspicionSpans() {
+    const last = this.finalState;
+    if (!last || !Array.isArray(last.suspicions)) return [];
+    return [...last.suspicions]
+      .sort((a, b) => a.raised_seq - b.raised_seq)
+      .map((sp) => {
+        let to = null;
+        if (sp.status === 'confirmed') to = this.findIndex('rupture_confirmed', (e) => e.suspicion_id === sp.id);
+        else if (sp.status === 'dismissed') to = this.findIndex('rupture_dismissed', (e) => e.suspicion_id === sp.id);
+        const dismissal = sp.status === 'dismissed' ? this.events.find((e) => e.event.type === 'rupture_dismissed' && e.event.suspicion_id === sp.id) : null;
+        return { suspicion: sp, from: this.indexAtOrAfter(sp.raised_seq), to, note: dismissal ? dismissal.event.note || null : null };
+      });
   }
 
   /** Every rupture as it ended up, with the positions of its opening and its close (repair or dismissal). */

@@ -277,10 +277,11 @@ function buildField(def, formId, model, step) {
 }
 
 /**
+ * `onTyping` (optional) is called on every edit, with nothing of what was typed.
  * @returns {{el: HTMLFormElement, setSending(b:boolean):void, setNote(t:string):void,
  *   showError(t:string):void, forget():void, focusFirst():void}}
  */
-export function buildStepForm({ model, step, draftKey, submitLabel, onSubmit }) {
+export function buildStepForm({ model, step, draftKey, submitLabel, onSubmit, onTyping }) {
   const formId = uniqueId('step');
   const fields = step.inputs.map((def) => buildField(def, formId, model, step));
   const formError = h('p', { class: 'form-error', role: 'alert', hidden: true });
@@ -301,6 +302,8 @@ export function buildStepForm({ model, step, draftKey, submitLabel, onSubmit }) 
     saveDraft(draftKey, snap);
   };
   form.addEventListener('input', persist);
+  // A content-free "I am composing" signal (the caller throttles it).
+  if (onTyping) form.addEventListener('input', () => onTyping());
   form.addEventListener('change', persist);
   let sending = false;
   let blocked = '';

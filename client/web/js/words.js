@@ -52,7 +52,7 @@ const KIND_ERRORS = {
   session_paused:
     'The session is paused for now. Take your time. Your words are kept, and you can send them when the session resumes.',
   session_ended: 'This session has ended, so nothing more can be sent.',
-  consent_required: 'We will begin once you have both agreed to the session.',
+  consent_required: 'This needs both of you to have agreed to the session (and not withdrawn). Nothing was sent.',
   invalid_input: 'Part of that answer could not be used. Please look it over and try again.',
   invalid_step: 'The exercise moved on before that arrived. Your words are still here.',
   rate_limited: 'That was a little quick. Please wait a moment and try again.',
@@ -78,6 +78,43 @@ export const RUPTURE_KIND = {
   misattunement: 'Misattunement',
   disconnection_felt: 'Felt disconnection',
   flooding: 'Flooding',
+};
+
+export const SUSPICION_STATUS = {
+  suspected: 'suspected',
+  confirmed: 'confirmed',
+  dismissed: 'dismissed',
+};
+
+export const BLAME_CLASS = {
+  criticism: 'criticism',
+  contempt: 'contempt',
+};
+
+/** What each kind of event is, in plain words, for the consent notice's "receives" lists. */
+export const EVENT_WORDS = {
+  room_created: 'that the room was set up',
+  joined: 'who connects',
+  left: 'who disconnects',
+  replaced: 'when a link is opened on another device',
+  consented: 'who gives consent',
+  consent_withdrawn: 'who withdraws consent',
+  checkin_answered: 'safety check-in answers',
+  checkin_completed: 'that the check-in is done',
+  turn: 'everything shared in the exercise',
+  control: 'the therapist’s steps through the exercise (next, back, pause, end)',
+  pause_requested: 'pause requests and their notes',
+  repair_attempt: 'repair attempts',
+  repair_accepted: 'accepted repair attempts',
+  repair_replied: 'answers to repair attempts',
+  rupture_opened: 'ruptures the therapist names or confirms',
+  rupture_repaired: 'how ruptures were repaired',
+  rupture_suspected: 'the software’s suggestions (unconfirmed)',
+  rupture_confirmed: 'which suggestions the therapist confirmed',
+  rupture_dismissed: 'which suggestions the therapist set aside',
+  note: 'the therapist’s private notes',
+  private_message: 'private messages with the therapist',
+  therapist_requested: 'requests for a private word with the therapist',
 };
 
 export const SOURCE = {
