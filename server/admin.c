@@ -158,7 +158,7 @@ static int verify_one(const srv_store_room *meta, void *arg)
     json_t *line = json_object();
     json_object_set_new(line, "room", json_string(meta->id));
     json_object_set_new(line, "exercise", json_string(meta->exercise));
-    if (srv_room_fold_log(v->store, v->cat, v->cfg, meta->id, v->room, NULL, &err) < 0 ||
+    if (srv_room_fold_log(v->store, v->cat, v->cfg, meta->id, v->room, NULL, NULL, &err) < 0 ||
         att_room_state_hash(v->room, hash, &err) < 0) {
         v->failures++;
         json_object_set_new(line, "error", json_string(err.message));

@@ -83,30 +83,30 @@ srv_frame *srv_state_frame(srv_server *srv, const att_room *room, att_role viewe
     return srv_frame_new(text->data, text->len);
 }
 
-static int event_type_of(const char *payload, size_t len, att_event_type *out)
+/* Who may see a stored event: decoded, since the private line's
+ * visibility depends on who wrote it and to whom. -1 when it is not one. */
+static int stored_audience(const att_script *script, const char *payload, size_t len, unsigned *out)
 {
     json_t *obj = json_loadb(payload, len, 0, NULL);
-    const char *name = obj ? json_string_value(json_object_get(obj, "type")) : NULL;
-    int rc = -1;
-    for (int t = 0; name && t < ATT_EV__COUNT; t++)
-        if (strcmp(name, att_event_type_name((att_event_type)t)) == 0) {
-            *out = (att_event_type)t;
-            rc = 0;
-            break;
-        }
+    att_event ev;
+    att_error err = {0};
+    int rc = obj ? att_event_from_json(obj, script, &ev, &err) : -1;
+    if (rc == 0)
+        *out = att_event_audience(&ev);
     json_decref(obj);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static int replay_one(int64_t seq, const char *payload, size_t len, void *arg)
 {
     srv_conn *conn = arg;
-    att_event_type type;
-    if (event_type_of(payload, len, &type) < 0)
+    unsigned audience;
+    if (!conn->room || stored_audience(conn->room->script, payload, len, &audience) < 0)
         return 1;
     conn->replay_after = seq;
-    if (att_event_visible_to(type, conn->role)) {
-        srv_frame *f = srv_frame_event(seq, payload, len);
+    if (audience & (1u << conn->role)) {
+        /* Numbered in the role's own sequence: no gaps where it saw nothing. */
+        srv_frame *f = srv_frame_event(++conn->replay_aud, payload, len);
         if (!f)
             return 1;
         srv_conn_send(conn, f);

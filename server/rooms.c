@@ -36,12 +36,58 @@ static size_t hash_id(const char *s)
     return (size_t)h;
 }
 
-/* Copies a room value without touching the unused tail of the rupture
- * array, so idle rooms keep their untouched pages out of RSS. */
+/* Copies a room value without touching the unused tails of the rupture and
+ * suspicion arrays, so idle rooms keep their untouched pages out of RSS. */
 static void room_copy(att_room *dst, const att_room *src)
 {
     size_t used = offsetof(att_room, ruptures) + (size_t)src->n_ruptures * sizeof(att_rupture);
     memcpy(dst, src, used);
+    memcpy(dst->suspicions, src->suspicions, (size_t)src->n_suspicions * sizeof(att_suspicion));
+}
+
+/* --- per-audience numbering ------------------------------------------------ */
+
+static void index_clear(srv_aud_index *index)
+{
+    for (int a = 0; a < ATT_AUDIENCES; a++) {
+        free(index[a].seqs);
+        memset(&index[a], 0, sizeof index[a]);
+    }
+}
+
+/* Records that room seq `seq` was event aud_seq[a] of each audience that
+ * could see it (the ones whose counter moved). The therapist sees all: its
+ * numbering is the log's, so it needs no index. */
+static int index_note(srv_aud_index *index, const int64_t before[ATT_AUDIENCES],
+                      const att_room *after)
+{
+    for (int a = 0; a < ATT_AUDIENCES; a++) {
+        if (a == ATT_ROLE_THERAPIST || after->aud_seq[a] == before[a])
+            continue;
+        srv_aud_index *ix = &index[a];
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 64;
+            int64_t *p = realloc(ix->seqs, cap * sizeof *p);
+            if (!p)
+                return -1;
+            ix->seqs = p;
+            ix->cap = cap;
+        }
+        ix->seqs[ix->n++] = after->seq;
+    }
+    return 0;
+}
+
+int64_t srv_room_resume_point(const srv_room *r, att_role role, int64_t aud_seq)
+{
+    if (aud_seq <= 0)
+        return 0;
+    if (role == ATT_ROLE_THERAPIST || (int)role < 0 || (int)role >= ATT_AUDIENCES)
+        return aud_seq;
+    const srv_aud_index *ix = &r->aud_index[role];
+    if ((size_t)aud_seq > ix->n)
+        return r->durable.seq; /* beyond what it could have seen: nothing to replay */
+    return ix->seqs[aud_seq - 1];
 }
 
 /* A room's `live` copy, from the spares when there is one. */
@@ -105,6 +151,7 @@ void srv_rooms_free(srv_server *srv)
             }
             lws_end_foreach_dll_safe(d, d1);
             free(r->live);
+            index_clear(r->aud_index);
             free(r);
             r = next;
         }
@@ -125,24 +172,35 @@ static srv_room *room_find(srv_server *srv, const char *id)
 
 typedef struct {
     att_room *room;
+    srv_aud_index *index;
     att_error *err;
 } fold_ctx;
 
 static int fold_one(int64_t seq, const char *payload, size_t len, void *arg)
 {
     fold_ctx *fc = arg;
-    return att_room_apply_stored(fc->room, seq, payload, len, NULL, fc->err) < 0 ? -1 : 0;
+    int64_t before[ATT_AUDIENCES];
+    memcpy(before, fc->room->aud_seq, sizeof before);
+    if (att_room_apply_stored(fc->room, seq, payload, len, NULL, fc->err) < 0)
+        return -1;
+    if (fc->index && index_note(fc->index, before, fc->room) < 0) {
+        att_fail(fc->err, ATT_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
                       const char *room_id, att_room *out, const att_script **script_out,
-                      att_error *err)
+                      srv_aud_index *index, att_error *err)
 {
     const att_script *script = NULL;
     int rc = srv_room_init_stored(store, cat, cfg, room_id, out, &script, err);
     if (rc < 0)
         return rc;
-    fold_ctx fc = {out, err};
+    if (index)
+        index_clear(index);
+    fold_ctx fc = {out, index, err};
     att_error store_err = {0};
     rc = srv_store_read_events(store, room_id, 0, -1, 0, fold_one, &fc, &store_err);
     if (rc > 0 || rc == -1)
@@ -170,8 +228,9 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    if (srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, &r->durable, &r->script, err) <
-        0) {
+    if (srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, &r->durable, &r->script,
+                          r->aud_index, err) < 0) {
+        index_clear(r->aud_index);
         free(r);
         return NULL;
     }
@@ -258,8 +317,8 @@ static void room_rebuild(srv_room *r, const char *why)
     att_room *fresh = malloc(sizeof *fresh);
     att_error err = {0};
     const att_script *script = NULL;
-    if (!fresh ||
-        srv_room_fold_log(srv->store, srv->catalog, srv->cfg, r->id, fresh, &script, &err) < 0) {
+    if (!fresh || srv_room_fold_log(srv->store, srv->catalog, srv->cfg, r->id, fresh, &script,
+                                    r->aud_index, &err) < 0) {
         srv_log("error", "room_rebuild_failed", "{s:s,s:s,s:s}", "room", r->id, "why", why, "error",
                 fresh ? err.message : "out of memory");
     } else {
@@ -388,8 +447,14 @@ void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
         return;
     }
     att_error err = {0};
-    int rc = att_room_decide(srv_room_live(r), conn->role, msg, srv_now_ms(), job->events, &job->n,
-                             &err);
+    int64_t now = srv_now_ms();
+    int rc = att_room_decide(srv_room_live(r), conn->role, msg, now, job->events, &job->n, &err);
+    if (rc == 0 && msg->type == ATT_MSG_TYPING && conn->role == att_room_actor(srv_room_live(r))) {
+        /* Composing is not silence: the detector's clock runs from here. */
+        r->composing_at = now;
+        r->deadline_spent = -1;
+        room_arm_deadline(r);
+    }
     if (rc < 0 || job->n == 0) {
         if (rc < 0)
             srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, err.code, err.message);
@@ -432,11 +497,14 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     conn->state = CONN_MEMBER;
     lws_dll2_add_tail(&conn->room_link, &r->members);
     srv->metrics.members++;
+    int replaced = 0;
     if (conn->role != ATT_ROLE_OBSERVER) {
         srv_conn *old = r->slot[conn->role];
         r->slot[conn->role] = conn;
+        replaced = old && old != conn;
         if (old && old != conn) {
-            /* The same person again (a reopened tab): hand over silently. */
+            /* A reopened tab, or someone else holding the link: either way
+             * the therapist is told (`replaced`), and the old window too. */
             lws_dll2_remove(&old->room_link);
             old->room = NULL;
             srv->metrics.members--;
@@ -444,12 +512,14 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
                     att_role_name(conn->role), "old", (json_int_t)old->id, "new",
                     (json_int_t)conn->id);
             srv_conn_begin_close(old, SRV_CLOSE_REPLACED, "replaced", ATT_LEFT_CLOSED);
-            return;
         }
     }
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
-    if (att_room_decide_join(srv_room_live(r), conn->role, srv_now_ms(), events, &n) == 0)
+    int64_t now = srv_now_ms();
+    int rc = replaced ? att_room_decide_replaced(srv_room_live(r), conn->role, now, events, &n)
+                      : att_room_decide_join(srv_room_live(r), conn->role, now, events, &n);
+    if (rc == 0)
         submit_presence(r, n, events);
 }
 
@@ -534,28 +604,33 @@ static void resync_members(srv_room *r)
     lws_end_foreach_dll(d);
 }
 
-static void broadcast_events(srv_room *r, srv_job *job)
+/* Each event goes to the audiences that may see it, numbered in each
+ * audience's own sequence (aud[i][role], from the durable fold). */
+static void broadcast_events(srv_room *r, srv_job *job,
+                             const int64_t aud[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES])
 {
-    srv_frame *frames[ATT_MAX_EVENTS_PER_COMMAND] = {0};
+    srv_frame *frames[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES] = {{0}};
     /* _safe: a send can cut off a slow reader, which leaves the list. */
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
         /* A catching-up member reads these from the log. */
-        int live = !c->replaying && c->state == CONN_MEMBER;
+        int live = !c->replaying && c->state == CONN_MEMBER && (int)c->role >= 0 &&
+                   (int)c->role < ATT_AUDIENCES;
         for (int i = 0; live && i < job->n; i++) {
-            if (!att_event_visible_to(job->events[i].type, c->role))
+            if (!att_event_visible_to(&job->events[i], c->role))
                 continue;
-            if (!frames[i])
-                frames[i] =
-                    srv_frame_event(job->events[i].seq, job->payload[i], job->batch.payload_len[i]);
-            if (frames[i])
-                srv_conn_send(c, frames[i]);
+            srv_frame **f = &frames[i][c->role];
+            if (!*f)
+                *f = srv_frame_event(aud[i][c->role], job->payload[i], job->batch.payload_len[i]);
+            if (*f)
+                srv_conn_send(c, *f);
         }
     }
     lws_end_foreach_dll_safe(d, d1);
     for (int i = 0; i < job->n; i++)
-        srv_frame_unref(frames[i]);
+        for (int a = 0; a < ATT_AUDIENCES; a++)
+            srv_frame_unref(frames[i][a]);
 }
 
 static void complete_job(srv_server *srv, srv_job *job)
@@ -580,10 +655,24 @@ static void complete_job(srv_server *srv, srv_job *job)
         resync_members(r);
     } else {
         att_error err = {0};
+        int64_t aud[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES];
+        unsigned seen = 0;
         int i = 0;
-        for (; i < job->n; i++)
+        for (; i < job->n; i++) {
+            int64_t before[ATT_AUDIENCES];
+            memcpy(before, r->durable.aud_seq, sizeof before);
             if (att_room_apply(&r->durable, &job->events[i], &err) < 0)
                 break;
+            memcpy(aud[i], r->durable.aud_seq, sizeof aud[i]);
+            seen |= att_event_audience(&job->events[i]);
+            if (index_note(r->aud_index, before, &r->durable) < 0) {
+                att_fail(&err, ATT_ERR_INTERNAL, "out of memory");
+                i = -1;
+                break;
+            }
+        }
+        if (i < 0)
+            i = 0;
         if (i < job->n) {
             srv_log("error", "durable_fold_failed", "{s:s,s:s}", "room", r->id, "error",
                     err.message);
@@ -594,12 +683,19 @@ static void complete_job(srv_server *srv, srv_job *job)
             srv->metrics.batches_committed++;
             srv_conn *sender = room_member(r, job->sender);
             if (sender) {
-                srv_frame *ack =
-                    srv_frame_from_json_consume(att_msg_ack(id, job->events[job->n - 1].seq));
+                /* The seq of the last event the sender may see, in its own
+                 * numbering; none when it saw nothing (the ack says nothing
+                 * of hidden events). */
+                int64_t seq = 0;
+                for (int k = 0; k < job->n; k++)
+                    if (att_event_visible_to(&job->events[k], sender->role))
+                        seq = aud[k][sender->role];
+                srv_frame *ack = srv_frame_from_json_consume(att_msg_ack(id, seq));
                 srv_conn_send(sender, ack);
                 srv_frame_unref(ack);
             }
-            broadcast_events(r, job);
+            broadcast_events(r, job, (const int64_t(*)[ATT_AUDIENCES])aud);
+            r->state_audience |= seen;
             mark_dirty(r);
         }
     }
@@ -615,13 +711,18 @@ static void complete_job(srv_server *srv, srv_job *job)
     job_free(job);
 }
 
+/* A state goes only to the audiences that saw an event since the last one:
+ * a commit of hidden events sends a partner nothing at all. */
 static void broadcast_state(srv_room *r)
 {
-    srv_frame *by_role[4] = {0};
+    srv_frame *by_role[ATT_AUDIENCES] = {0};
+    unsigned audience = r->state_audience;
+    r->state_audience = 0;
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
     {
         srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role <= 3) {
+        if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role < ATT_AUDIENCES &&
+            (audience & (1u << c->role))) {
             if (!by_role[c->role])
                 by_role[c->role] = srv_state_frame(r->srv, &r->durable, c->role);
             if (by_role[c->role])
@@ -629,7 +730,7 @@ static void broadcast_state(srv_room *r)
         }
     }
     lws_end_foreach_dll_safe(d, d1);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ATT_AUDIENCES; i++)
         srv_frame_unref(by_role[i]);
 }
 
@@ -662,7 +763,12 @@ srv_frame *srv_room_hello_ack(srv_room *r, att_role role, const char *id)
     rc |= json_object_set(ack, "exercise", r->script->json);
     rc |= json_object_set(ack, "vocab", att_catalog_vocab_json(cat));
     rc |= json_object_set(ack, "consent", att_catalog_consent_json(cat));
-    rc |= json_object_set_new(ack, "last_seq", json_integer(r->durable.seq));
+    rc |= json_object_set(ack, "safety", att_catalog_safety_json(cat));
+    rc |= json_object_set_new(
+        ack, "last_seq",
+        json_integer(
+            r->durable.aud_seq[(int)role >= 0 && (int)role < ATT_AUDIENCES ? (int)role
+                                                                           : ATT_ROLE_THERAPIST]));
     srv_frame *f = rc ? NULL : srv_frame_from_json(ack);
     json_decref(ack);
     return f;
@@ -680,7 +786,7 @@ static void room_deadline_cb(lws_sorted_usec_list_t *sul)
     if (r->srv->stopping)
         return;
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
-    int64_t deadline = att_room_next_deadline(srv_room_live(r));
+    int64_t deadline = att_room_next_deadline(srv_room_live(r), r->composing_at);
     int64_t now = srv_now_ms();
     if (deadline < 0 || now < deadline) {
         /* Armed for a deadline that has since moved later (or gone): no
@@ -688,7 +794,7 @@ static void room_deadline_cb(lws_sorted_usec_list_t *sul)
         room_arm_deadline(r);
         return;
     }
-    int n = att_room_tick(srv_room_live(r), now, events);
+    int n = att_room_tick(srv_room_live(r), now, r->composing_at, events);
     if (n > 0)
         submit_presence(r, n, events);
     else
@@ -701,7 +807,7 @@ static void room_arm_deadline(srv_room *r)
     srv_server *srv = r->srv;
     if (!srv->ctx)
         return; /* not serving (recovery before the loop starts arms later) */
-    int64_t deadline = att_room_next_deadline(srv_room_live(r));
+    int64_t deadline = att_room_next_deadline(srv_room_live(r), r->composing_at);
     if (deadline == r->deadline_armed)
         return;
     int64_t now = srv_now_ms();

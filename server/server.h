@@ -63,6 +63,14 @@
 typedef struct srv_server srv_server;
 typedef struct srv_room srv_room;
 
+/* Where one audience's numbering meets the room log: seqs[k - 1] is the room
+ * seq of the audience's event k (so a partner's resume_from, which counts
+ * only what it may see, finds its place in the log). Owned by its room. */
+typedef struct {
+    int64_t *seqs;
+    size_t n, cap;
+} srv_aud_index;
+
 typedef enum { CONN_AWAIT_HELLO, CONN_MEMBER, CONN_CLOSING } srv_conn_state;
 
 typedef struct srv_conn {
@@ -89,10 +97,12 @@ typedef struct srv_conn {
     /* token bucket */
     double tokens;
     lws_usec_t tokens_at;
-    /* catching up from the store after hello: events with seq > replay_after
-     * are read from the log until it reaches the room's durable seq */
+    /* catching up from the store after hello: events with (room) seq >
+     * replay_after are read from the log until it reaches the room's durable
+     * seq; replay_aud is the last seq sent in this role's own numbering */
     int replaying;
     int64_t replay_after;
+    int64_t replay_aud;
     /* a close decided outside this wsi's callback */
     int close_code;
     att_left_reason leave_reason;
@@ -135,7 +145,10 @@ struct srv_room {
     int64_t deadline_armed; /* ms, -1 when unarmed */
     int64_t deadline_spent; /* a deadline whose tick raised nothing, -1 */
     int state_dirty;
+    unsigned state_audience; /* audiences that saw an event since the last state */
     lws_dll2_t dirty_link;
+    int64_t composing_at; /* the actor's last `typing` (ms), 0 for none: not silence */
+    srv_aud_index aud_index[ATT_AUDIENCES]; /* the therapist's stays empty: identity */
     /* Last, so a new room clears only what comes before it and att_room_init
      * clears only the room's head: an idle room's rupture array stays
      * untouched and out of RSS. */
@@ -186,10 +199,15 @@ void srv_rooms_free(srv_server *srv);
 srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err);
 /* Loads every stored room (start-up recovery). */
 int srv_rooms_load_all(srv_server *srv, att_error *err);
-/* Folds a room's whole log into `out` (also used by --verify). */
+/* Folds a room's whole log into `out` (also used by --verify); when index is
+ * not NULL (an array of ATT_AUDIENCES, emptied first) it also records where
+ * each audience's numbering meets the log. */
 int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
                       const char *room_id, att_room *out, const att_script **script_out,
-                      att_error *err);
+                      srv_aud_index *index, att_error *err);
+/* The room seq after which a member of `role` resuming from its own seq
+ * `aud_seq` continues (the room seq of its event aud_seq; 0 for 0). */
+int64_t srv_room_resume_point(const srv_room *room, att_role role, int64_t aud_seq);
 /* The state commands are decided against. */
 const att_room *srv_room_live(const srv_room *room);
 /* A member's command (anything but hello and ping). Consumes *msg. */

@@ -41,11 +41,16 @@ static void do_hello(srv_conn *conn, att_msg *m)
     }
     srv_conn_send(conn, ack);
     srv_frame_unref(ack);
+    /* resume_from counts in the role's own numbering (what it may see). */
+    int64_t from = m->resume_from > 0 ? m->resume_from : 0;
     conn->replaying = 1;
-    conn->replay_after = m->resume_from > 0 ? m->resume_from : 0;
+    conn->replay_after = srv_room_resume_point(r, claims.role, from);
+    conn->replay_aud = claims.role == ATT_ROLE_THERAPIST        ? conn->replay_after
+                       : from < r->durable.aud_seq[claims.role] ? from
+                                                                : r->durable.aud_seq[claims.role];
     srv_room_attach(r, conn);
     srv_log("info", "hello", "{s:I,s:s,s:s,s:I}", "conn", (json_int_t)conn->id, "room", r->id,
-            "role", att_role_name(claims.role), "resume_from", (json_int_t)conn->replay_after);
+            "role", att_role_name(claims.role), "resume_from", (json_int_t)from);
     srv_conn_replay_step(conn);
 }
 

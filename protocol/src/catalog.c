@@ -1,6 +1,6 @@
 /* catalog.c - loads and strictly validates the protocol directory (exercise
  * scripts, vocabularies, rupture markers, resolution strategies, the blame
- * lexicon, the consent notice) into the read-only structures of catalog.h.
+ * rules, the consent notice) into the read-only structures of catalog.h.
  *
  * Ownership: the catalog owns every parsed json_t tree and every malloc'd
  * array below; all C strings point into those trees, which are never modified
@@ -13,10 +13,12 @@
  * (see protocol/schema/ and DESIGN.md) is ATT_ERR_BAD_MESSAGE. The message
  * always starts with the file, relative to the protocol directory. */
 #include "attune/catalog.h"
+#include "attune/event.h"
 
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,7 @@
 #define MAX_STEPS 256
 #define MAX_ENTRIES 256
 #define MAX_OPTIONS 64
-#define MAX_PHRASES 1024
-#define MAX_PHRASE_BYTES 64
+#define MAX_BLAME_LANGS 32
 #define MAX_WORDS_BYTES 4000
 #define RATING_LIMIT 1000000
 
@@ -44,15 +45,14 @@ struct att_catalog {
     att_vocab vocabs[N_VOCABS];
     att_vocab_entry *entries[N_VOCABS]; /* the arrays behind vocabs[i].entries */
     json_t *vocab_roots[N_VOCABS];
-    json_t *vocab_json; /* {"reactive": entries array, ...} for the hello ack */
-    json_t *blame_root;
-    const char **blame; /* lowercase ASCII phrases, borrowed from blame_root,
-                         * sorted by first byte */
+    json_t *vocab_json;                     /* {"reactive": entries array, ...} for the hello ack */
+    att_blame_lang *blame[MAX_BLAME_LANGS]; /* one per vocab/blame/<lang>.json, in name order */
     size_t n_blame;
-    /* blame[blame_bucket[c] .. blame_bucket[c + 1]) start with byte c, so
-     * matching reads the text once instead of once per phrase. */
-    size_t blame_bucket[257];
     json_t *consent;
+    char consent_hash[65];
+    int consent_version;
+    size_t safety_note_max;
+    json_t *safety;      /* protocol/safety.json, validated */
     att_script *scripts; /* each script->json is the root of its file */
     size_t n_scripts;
 };
@@ -171,6 +171,25 @@ static int get_array(const loc *at, json_t *obj, const char *key, size_t min_ite
     return 0;
 }
 
+/* A language tag ("en", "es", "pt_br" style: 2..8 lowercase letters, '_' or
+ * '-'); "en" when absent. */
+static int get_language(const loc *at, json_t *obj, const char *what, const char **out)
+{
+    json_t *v = json_object_get(obj, "language");
+    *out = "en";
+    if (!v)
+        return 0;
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    int ok = n >= 2 && n <= 8;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (i >= 2 && (s[i] == '_' || s[i] == '-'));
+    if (!ok)
+        return INVALID(at, "%s: 'language' must be a language tag such as \"en\" or \"es\"", what);
+    *out = s;
+    return 0;
+}
+
 static int load_json(const char *dir, const char *rel, att_error *err, json_t **out)
 {
     char path[PATH_MAX];
@@ -271,68 +290,60 @@ static int load_vocab(att_catalog *cat, const char *dir, int which, att_error *e
     return 0;
 }
 
-/* ---- blame lexicon ------------------------------------------------------ */
+/* ---- blame rules ------------------------------------------------------- */
 
-/* Phrases are matched byte by byte against folded text, so they must be
- * printable lowercase ASCII with single inner spaces. */
-static int phrase_ok(const char *p)
+static int cmp_blame_names(const void *a, const void *b)
 {
-    size_t n = strlen(p);
-    if (n == 0 || n > MAX_PHRASE_BYTES || p[0] == ' ' || p[n - 1] == ' ')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < 0x20 || p[i] > 0x7e || (p[i] >= 'A' && p[i] <= 'Z'))
-            return 0;
-        if (p[i] == ' ' && p[i + 1] == ' ')
-            return 0;
-    }
-    return 1;
+    return strcmp((const char *)a, (const char *)b);
 }
 
-static int compare_phrases(const void *a, const void *b)
-{
-    const char *pa = *(const char *const *)a, *pb = *(const char *const *)b;
-    return strcmp(pa, pb);
-}
-
+/* Loads vocab/blame/<lang>.json, one language each (blame.c validates and
+ * compiles them; the file name must be the file's "lang" plus ".json"). */
 static int load_blame(att_catalog *cat, const char *dir, att_error *err)
 {
-    const char *rel = "vocab/blame.json";
-    loc at = {rel, err};
-    int rc = load_json(dir, rel, err, &cat->blame_root);
+    char path[PATH_MAX];
+    loc at = {"vocab/blame/", err};
+    if ((size_t)snprintf(path, sizeof path, "%s/vocab/blame", dir) >= sizeof path)
+        return fail_at(&at, ATT_ERR_INTERNAL, "path too long");
+    DIR *d = opendir(path);
+    if (!d)
+        return fail_at(&at, ATT_ERR_INTERNAL, "cannot open the directory");
+    char names[MAX_BLAME_LANGS][NAME_MAX + 1];
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len <= 5 || de->d_name[0] == '.' || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        if (n == MAX_BLAME_LANGS) {
+            rc = INVALID(&at, "more than %d languages", MAX_BLAME_LANGS);
+            break;
+        }
+        snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
+    }
+    closedir(d);
     if (rc)
         return rc;
-    static const char *const members[] = {"id", "phrases", NULL};
-    const char *id;
-    json_t *phrases;
-    if ((rc = check_members(&at, cat->blame_root, "lexicon", members)) ||
-        (rc = get_ident(&at, cat->blame_root, "id", 1, "lexicon", &id)) ||
-        (rc = get_array(&at, cat->blame_root, "phrases", 1, MAX_PHRASES, "lexicon", &phrases)))
-        return rc;
-    if (strcmp(id, "blame") != 0)
-        return INVALID(&at, "id must be 'blame'");
-    size_t n = json_array_size(phrases);
-    cat->blame = calloc(n, sizeof *cat->blame);
-    if (!cat->blame)
-        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    if (n == 0)
+        return INVALID(&at, "no language files (<lang>.json)");
+    qsort(names, n, sizeof names[0], cmp_blame_names);
     for (size_t i = 0; i < n; i++) {
-        const char *p = json_string_value(json_array_get(phrases, i));
-        if (!p || !phrase_ok(p))
-            return INVALID(&at,
-                           "phrase %zu: must be 1..64 bytes of lowercase printable ASCII, "
-                           "single inner spaces",
-                           i);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cat->blame[j], p) == 0)
-                return INVALID(&at, "duplicate phrase '%s'", p);
-        cat->blame[i] = p;
-    }
-    cat->n_blame = n;
-    qsort(cat->blame, n, sizeof *cat->blame, compare_phrases);
-    for (size_t c = 0, i = 0; c <= 256; c++) {
-        while (i < n && (unsigned char)cat->blame[i][0] < c)
-            i++;
-        cat->blame_bucket[c] = i;
+        char rel[NAME_MAX + 16];
+        snprintf(rel, sizeof rel, "vocab/blame/%s", names[i]);
+        loc fat = {rel, err};
+        json_t *root;
+        if ((rc = load_json(dir, rel, err, &root)))
+            return rc;
+        att_blame_lang *lang = NULL;
+        rc = att_blame_lang_compile(root, rel, &lang, err);
+        json_decref(root);
+        if (rc)
+            return rc;
+        cat->blame[cat->n_blame++] = lang;
+        const char *tag = att_blame_lang_tag(lang);
+        if (strlen(names[i]) != strlen(tag) + 5 || strncmp(names[i], tag, strlen(tag)) != 0)
+            return INVALID(&fat, "'lang' is '%s' but the file is named %s", tag, names[i]);
     }
     return 0;
 }
@@ -347,8 +358,11 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
     if (rc)
         return rc;
     json_t *c = cat->consent;
-    static const char *const members[] = {"version", "text", "recorded", "visible_to", NULL};
+    static const char *const members[] = {"version",    "text",     "recorded",
+                                          "visible_to", "receives", NULL};
     static const char *const roles[] = {"partner_a", "partner_b", "therapist", NULL};
+    static const char *const audiences[] = {"partner_a", "partner_b", "therapist", "observer",
+                                            NULL};
     long long version = 0;
     const char *text;
     json_t *recorded;
@@ -372,6 +386,120 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
         const char *words;
         if ((rc = get_words(&at, visible, *r, "visible_to", &words)))
             return rc;
+    }
+    /* What each role's wire carries, by event type: the claim a test holds
+     * the wire to. */
+    json_t *receives = json_object_get(c, "receives");
+    if (!json_is_object(receives))
+        return INVALID(&at, "consent: 'receives' must be an object");
+    if ((rc = check_members(&at, receives, "receives", audiences)))
+        return rc;
+    for (const char *const *r = audiences; *r; r++) {
+        json_t *types;
+        if ((rc = get_array(&at, receives, *r, 1, ATT_EV__COUNT, "receives", &types)))
+            return rc;
+        for (size_t i = 0; i < json_array_size(types); i++) {
+            const char *t = json_string_value(json_array_get(types, i));
+            int known = 0;
+            for (int e = 0; t && e < ATT_EV__COUNT; e++)
+                known |= strcmp(t, att_event_type_name((att_event_type)e)) == 0;
+            if (!known)
+                return INVALID(&at, "receives.%s[%zu]: not an event type", *r, i);
+        }
+    }
+    /* The notice's hash, recorded with each consent: SHA-256 of its
+     * canonical JSON (sorted keys, compact) before "hash" is added. */
+    char *canon = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon)
+        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)canon, strlen(canon), md);
+    free(canon);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        cat->consent_hash[2 * i] = hex[md[i] >> 4];
+        cat->consent_hash[2 * i + 1] = hex[md[i] & 15];
+    }
+    cat->consent_hash[64] = '\0';
+    cat->consent_version = (int)version;
+    if (json_object_set_new(c, "hash", json_string(cat->consent_hash)))
+        return fail_at(&at, ATT_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* ---- safety check-in ---------------------------------------------------- */
+
+/* 1 when `id` names one of question q's options. */
+static int safety_option(json_t *q, const char *id)
+{
+    json_t *options = json_object_get(q, "options");
+    for (size_t j = 0; id && j < json_array_size(options); j++)
+        if (strcmp(id, json_string_value(json_object_get(json_array_get(options, j), "id"))) == 0)
+            return 1;
+    return 0;
+}
+
+static int load_safety(att_catalog *cat, const char *dir, att_error *err)
+{
+    const char *rel = "safety.json";
+    loc at = {rel, err};
+    int rc = load_json(dir, rel, err, &cat->safety);
+    if (rc)
+        return rc;
+    json_t *s = cat->safety;
+    static const char *const members[] = {"version", "title",   "intro", "questions",
+                                          "note",    "waiting", NULL};
+    static const char *const q_members[] = {"id", "prompt", "options", "hold", NULL};
+    static const char *const o_members[] = {"id", "label", NULL};
+    static const char *const n_members[] = {"label", "max_length", NULL};
+    long long version = 0, max_length = ATT_MAX_TEXT_BYTES;
+    const char *words;
+    json_t *questions, *note;
+    if ((rc = check_members(&at, s, "safety", members)) ||
+        (rc = get_int(&at, s, "version", 1, 1, INT_MAX, "safety", &version)) ||
+        (rc = get_words(&at, s, "title", "safety", &words)) ||
+        (rc = get_words(&at, s, "intro", "safety", &words)) ||
+        (rc = get_words(&at, s, "waiting", "safety", &words)) ||
+        (rc = get_array(&at, s, "questions", 1, ATT_MAX_INPUT_MEMBERS, "safety", &questions)))
+        return rc;
+    note = json_object_get(s, "note");
+    if (!json_is_object(note))
+        return INVALID(&at, "safety: 'note' must be an object");
+    if ((rc = check_members(&at, note, "note", n_members)) ||
+        (rc = get_words(&at, note, "label", "note", &words)) ||
+        (rc = get_int(&at, note, "max_length", 0, 1, ATT_MAX_TEXT_BYTES, "note", &max_length)))
+        return rc;
+    cat->safety_note_max = (size_t)max_length;
+    for (size_t i = 0; i < json_array_size(questions); i++) {
+        char what[48];
+        snprintf(what, sizeof what, "questions[%zu]", i);
+        json_t *q = json_array_get(questions, i), *options, *hold;
+        const char *id;
+        if (!json_is_object(q))
+            return INVALID(&at, "%s: must be an object", what);
+        if ((rc = check_members(&at, q, what, q_members)) ||
+            (rc = get_ident(&at, q, "id", 1, what, &id)) ||
+            (rc = get_words(&at, q, "prompt", what, &words)) ||
+            (rc = get_array(&at, q, "options", 2, MAX_OPTIONS, what, &options)) ||
+            (rc = get_array(&at, q, "hold", 0, MAX_OPTIONS, what, &hold)))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(id,
+                       json_string_value(json_object_get(json_array_get(questions, j), "id"))) == 0)
+                return INVALID(&at, "%s: duplicate question id '%s'", what, id);
+        for (size_t j = 0; j < json_array_size(options); j++) {
+            json_t *o = json_array_get(options, j);
+            const char *oid;
+            if (!json_is_object(o))
+                return INVALID(&at, "%s.options[%zu]: must be an object", what, j);
+            if ((rc = check_members(&at, o, what, o_members)) ||
+                (rc = get_ident(&at, o, "id", 1, what, &oid)) ||
+                (rc = get_words(&at, o, "label", what, &words)))
+                return rc;
+        }
+        for (size_t j = 0; j < json_array_size(hold); j++)
+            if (!safety_option(q, json_string_value(json_array_get(hold, j))))
+                return INVALID(&at, "%s.hold[%zu]: not one of the question's options", what, j);
     }
     return 0;
 }
@@ -588,8 +716,8 @@ static int encode_step_parts(const loc *at, att_step *st);
 static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t index, att_step *st,
                       const char **goto_id)
 {
-    static const char *const members[] = {"id",     "actor", "title",  "prompt",
-                                          "inputs", "tag",   "branch", NULL};
+    static const char *const members[] = {"id",  "actor",  "title",      "prompt", "inputs",
+                                          "tag", "branch", "silence_ms", NULL};
     char what[96];
     snprintf(what, sizeof what, "step %zu", index);
     if (!json_is_object(js))
@@ -609,6 +737,11 @@ static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t 
         (rc = get_ident(at, js, "tag", 0, what, &tag)) ||
         (rc = get_array(at, js, "inputs", 0, ATT_MAX_INPUT_MEMBERS, what, &inputs)))
         return rc;
+    /* Silence is judged per step: reflective steps switch it off (0). */
+    long long silence = -1;
+    if ((rc = get_int(at, js, "silence_ms", 0, 0, 86400000, what, &silence)))
+        return rc;
+    st->silence_ms = silence;
     int found = 0;
     for (size_t a = 0; a < sizeof actor_names / sizeof actor_names[0]; a++)
         if (strcmp(actor, actor_names[a]) == 0) {
@@ -654,8 +787,9 @@ static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t 
 /* sc->json is already root (owned by the catalog); fills in the rest. */
 static int parse_script(att_catalog *cat, const loc *at, json_t *root, att_script *sc)
 {
-    static const char *const members[] = {"id",     "version",         "title", "summary",
-                                          "rounds", "swap_each_round", "steps", NULL};
+    static const char *const members[] = {"id",      "version",  "title",
+                                          "summary", "rounds",   "swap_each_round",
+                                          "steps",   "language", NULL};
     long long version = 0, rounds = 0;
     const char *summary;
     json_t *steps;
@@ -667,7 +801,8 @@ static int parse_script(att_catalog *cat, const loc *at, json_t *root, att_scrip
         (rc = get_words(at, root, "summary", "script", &summary)) ||
         (rc = get_int(at, root, "rounds", 1, 1, 100, "script", &rounds)) ||
         (rc = get_bool(at, root, "swap_each_round", "script", &sc->swap_each_round)) ||
-        (rc = get_array(at, root, "steps", 1, MAX_STEPS, "script", &steps)))
+        (rc = get_array(at, root, "steps", 1, MAX_STEPS, "script", &steps)) ||
+        (rc = get_language(at, root, "script", &sc->language)))
         return rc;
     sc->rounds = (int)rounds;
     for (size_t i = 0; &cat->scripts[i] != sc; i++)
@@ -819,6 +954,8 @@ int att_catalog_load_dir(const char *protocol_dir, att_catalog **out, att_error 
     if (rc == 0)
         rc = load_consent(cat, protocol_dir, err);
     if (rc == 0)
+        rc = load_safety(cat, protocol_dir, err);
+    if (rc == 0)
         rc = load_exercises(cat, protocol_dir, err);
     if (rc) {
         att_catalog_free(cat);
@@ -842,9 +979,10 @@ void att_catalog_free(att_catalog *cat)
         json_decref(cat->vocab_roots[v]);
     }
     json_decref(cat->vocab_json);
-    free(cat->blame);
-    json_decref(cat->blame_root);
+    for (size_t i = 0; i < cat->n_blame; i++)
+        att_blame_lang_free(cat->blame[i]);
     json_decref(cat->consent);
+    json_decref(cat->safety);
     free(cat);
 }
 
@@ -898,78 +1036,81 @@ json_t *att_catalog_consent_json(const att_catalog *cat)
     return cat ? cat->consent : NULL;
 }
 
-/* ---- blame matching ----------------------------------------------------- */
-
-static int is_word_byte(unsigned char c)
+const char *att_catalog_consent_hash(const att_catalog *cat)
 {
-    /* Bytes >= 0x80 (UTF-8) count as boundaries, so curly quotes and dashes
-     * around an ASCII word do not hide it. */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return cat->consent_hash;
 }
 
-static int is_space_byte(unsigned char c)
+int att_catalog_consent_version(const att_catalog *cat)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    return cat->consent_version;
 }
 
-static unsigned char fold(unsigned char c)
+json_t *att_catalog_safety_json(const att_catalog *cat)
 {
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+    return cat ? cat->safety : NULL;
 }
 
-/* Returns where a match of phrase p starting at t ends, or NULL. A space in
- * the phrase matches any run of ASCII whitespace; an apostrophe matches ' or
- * a typographic ' or ' (U+2018/U+2019, as phone keyboards type them). */
-static const char *match_at(const char *t, const char *p)
+int att_catalog_safety_check(const att_catalog *cat, json_t *answers, const char *note, int *hold,
+                             att_error *err)
 {
-    while (*p) {
-        unsigned char c = (unsigned char)*t;
-        if (*p == ' ') {
-            if (!is_space_byte(c))
-                return NULL;
-            while (is_space_byte((unsigned char)*t))
-                t++;
-        } else if (*p == '\'') {
-            if (c == '\'')
-                t++;
-            else if (c == 0xE2 && (unsigned char)t[1] == 0x80 &&
-                     ((unsigned char)t[2] == 0x98 || (unsigned char)t[2] == 0x99))
-                t += 3;
-            else
-                return NULL;
-        } else {
-            if (fold(c) != (unsigned char)*p)
-                return NULL;
-            t++;
-        }
-        p++;
+    json_t *questions = json_object_get(cat->safety, "questions");
+    *hold = 0;
+    if (!json_is_object(answers) || json_object_size(answers) != json_array_size(questions))
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "answer every check-in question, once");
+    for (size_t i = 0; i < json_array_size(questions); i++) {
+        json_t *q = json_array_get(questions, i);
+        const char *qid = json_string_value(json_object_get(q, "id"));
+        const char *a = json_string_value(json_object_get(answers, qid));
+        if (!a || !safety_option(q, a))
+            return att_fail(err, ATT_ERR_INVALID_INPUT,
+                            "check-in question '%s' needs one of its options", qid);
+        json_t *held = json_object_get(q, "hold");
+        for (size_t j = 0; j < json_array_size(held); j++)
+            if (strcmp(a, json_string_value(json_array_get(held, j))) == 0)
+                *hold = 1;
     }
-    return t;
+    if (note && strlen(note) > cat->safety_note_max)
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "the check-in note is at most %zu bytes",
+                        cat->safety_note_max);
+    return 0;
 }
 
-/* 1 when phrase matches at t (within text) as whole words. */
-static int phrase_at(const char *text, const char *t, const char *phrase)
+/* ---- blame classifier ------------------------------------------------- */
+
+const att_blame_lang *att_catalog_blame_lang(const att_catalog *cat, const char *lang)
 {
-    size_t plen = strlen(phrase);
-    if (is_word_byte((unsigned char)phrase[0]) && t > text && is_word_byte((unsigned char)t[-1]))
-        return 0;
-    const char *end = match_at(t, phrase);
-    if (!end)
-        return 0;
-    return !(is_word_byte((unsigned char)phrase[plen - 1]) && is_word_byte((unsigned char)*end));
+    if (!cat || !lang)
+        return NULL;
+    /* "en", "EN", "en-GB", "en_GB" -> "en" */
+    char base[8];
+    size_t n = 0;
+    while (lang[n] && lang[n] != '-' && lang[n] != '_') {
+        if (n + 1 == sizeof base)
+            return NULL;
+        char c = lang[n];
+        base[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    base[n] = 0;
+    for (size_t i = 0; i < cat->n_blame; i++)
+        if (strcmp(att_blame_lang_tag(cat->blame[i]), base) == 0)
+            return cat->blame[i];
+    return NULL;
+}
+
+att_blame_class att_catalog_blame_classify(const att_catalog *cat, const char *lang,
+                                           const char *text)
+{
+    const att_blame_lang *l = att_catalog_blame_lang(cat, lang);
+    return l && text ? att_blame_classify(l, text, strlen(text), NULL) : ATT_BLAME_NONE;
+}
+
+int att_catalog_blame_has_language(const att_catalog *cat, const char *lang)
+{
+    return att_catalog_blame_lang(cat, lang) != NULL;
 }
 
 int att_catalog_text_is_blaming(const att_catalog *cat, const char *text)
 {
-    if (!cat || !text)
-        return 0;
-    for (const char *t = text; *t; t++) {
-        unsigned char c = fold((unsigned char)*t);
-        if (c == 0xE2) /* a typographic apostrophe may start an apostrophe phrase */
-            c = '\'';
-        for (size_t i = cat->blame_bucket[c]; i < cat->blame_bucket[c + 1]; i++)
-            if (phrase_at(text, t, cat->blame[i]))
-                return 1;
-    }
-    return 0;
+    return att_catalog_blame_classify(cat, "en", text) != ATT_BLAME_NONE;
 }

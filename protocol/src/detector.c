@@ -1,36 +1,39 @@
 /* detector.c - the rupture detector. It reads the room's state before a
  * command, the events the command produced and the time it is given, and
- * appends rupture events. It keeps no state of its own: everything it needs
- * (rejections in a row, last ratings, when the turn began) is in the fold. */
+ * appends events. It keeps no state of its own: everything it needs
+ * (rejections in a row, last ratings, when the turn began, who is away) is
+ * in the fold.
+ *
+ * What it finds are suggestions, never verdicts: every rule raises a
+ * `rupture_suspected` that only the therapist (and an observer) sees, until
+ * the therapist confirms or dismisses it. It repairs only ruptures that are
+ * open, that is, confirmed by the therapist. */
 #include "room_internal.h"
 
 #include <string.h>
 
-/* Ids for ruptures opened by this command continue after those already in out. */
-static int next_rupture_id(const att_out *out)
+/* Ids for suspicions raised by this command continue after those in out. */
+static int next_suspicion_id(const att_out *out)
 {
-    int id = out->room->next_rupture_id;
-    for (int i = 0; i < out->n; i++) {
-        att_event_type t = out->ev[i].type;
-        if (t == ATT_EV_RUPTURE_OPENED || t == ATT_EV_RUPTURE_SUSPECTED)
+    int id = out->room->next_suspicion_id;
+    for (int i = 0; i < out->n; i++)
+        if (out->ev[i].type == ATT_EV_RUPTURE_SUSPECTED)
             id++;
-    }
     return id;
 }
 
-static att_rupture_open *open_rupture(att_out *out, att_event_type type, att_rupture_kind kind,
-                                      const char *marker, att_source source, att_role who,
-                                      att_role with, int step)
+static att_rupture_open *suspect(att_out *out, att_rupture_kind kind, const char *marker,
+                                 att_role who, att_role with, int step)
 {
-    int id = next_rupture_id(out);
-    att_event *ev = att_out_add(out, type, source == ATT_SRC_DETECTOR ? ATT_ROLE_SYSTEM : who);
+    int id = next_suspicion_id(out);
+    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_SUSPECTED, ATT_ROLE_SYSTEM);
     if (!ev)
         return NULL;
     att_rupture_open *r = &ev->rupture;
     r->id = id;
     r->kind = kind;
     strncpy(r->marker, marker, sizeof r->marker - 1);
-    r->source = source;
+    r->source = ATT_SRC_DETECTOR;
     r->who = who;
     r->with = with;
     r->step = out->room->status == ATT_STATUS_ENDED ? -1 : step;
@@ -66,20 +69,34 @@ static int repair_matching(att_out *out, const char *marker, att_role who, att_r
     return 0;
 }
 
+/* The blame classifier's verdict on text, in the room's language. */
+static att_blame_kind blame_of(const att_room *room, const char *text)
+{
+    /* TODO(blame classifier): per-language classes land with blame.c. */
+    (void)room->language;
+    return att_catalog_text_is_blaming(room->catalog, text) ? ATT_CLASS_CRITICISM : ATT_CLASS_NONE;
+}
+
 int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq)
 {
-    if (!text || !att_role_is_partner(writer) ||
-        !att_catalog_text_is_blaming(out->room->catalog, text))
+    if (!text || !att_role_is_partner(writer))
         return 0;
-    att_rupture_open *r =
-        open_rupture(out, ATT_EV_RUPTURE_SUSPECTED, ATT_RK_CONFRONTATION, "blaming_language",
-                     ATT_SRC_DETECTOR, writer, att_other_partner(writer), out->room->step);
+    att_blame_kind k = blame_of(out->room, text);
+    if (k == ATT_CLASS_NONE)
+        return 0;
+    att_rupture_open *r = suspect(out, ATT_RK_CONFRONTATION, "blaming_language", writer,
+                                  att_other_partner(writer), out->room->step);
+    if (r)
+        r->blame_class = k;
     return add_evidence(r, evidence_seq);
 }
 
-/* The first blaming free text in a turn's input, or NULL. */
+/* The first free text in a turn's input that reads as blame, or NULL. A
+ * listener's reflection is the partner's words said back: never scanned. */
 static const char *blaming_text_in(const att_room *room, const att_step *step, json_t *input)
 {
+    if (step->tag == ATT_TAG_REFLECTION)
+        return NULL;
     for (size_t i = 0; i < step->n_inputs; i++) {
         json_t *v = json_object_get(input, step->inputs[i].name);
         const char *text = NULL;
@@ -96,7 +113,7 @@ static const char *blaming_text_in(const att_room *room, const att_step *step, j
         case ATT_INPUT_CHOICE:
             break;
         }
-        if (text && att_catalog_text_is_blaming(room->catalog, text))
+        if (text && blame_of(room, text) != ATT_CLASS_NONE)
             return text;
     }
     return NULL;
@@ -114,9 +131,8 @@ static int detect_turn(att_out *out, const att_event *turn)
     if (step->tag == ATT_TAG_REFLECTION_CHECK) {
         if (att_step_branch_taken(step, turn->input)) {
             if (room->rejections_in_row + 1 == 2) {
-                att_rupture_open *r = open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_MISATTUNEMENT,
-                                                   "reflection_rejected", ATT_SRC_DETECTOR,
-                                                   att_other_partner(who), who, turn->step);
+                att_rupture_open *r = suspect(out, ATT_RK_MISATTUNEMENT, "reflection_rejected",
+                                              att_other_partner(who), who, turn->step);
                 if (add_evidence(r, room->last_rejection_seq) || add_evidence(r, turn->seq))
                     return -1;
             }
@@ -133,10 +149,9 @@ static int detect_turn(att_out *out, const att_event *turn)
             marker = "rating_low";
         else if (r >= 0 && last >= 0 && last - r >= 3)
             marker = "rating_drop";
-        if (marker &&
-            add_evidence(open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_DISCONNECTION_FELT, marker,
-                                      ATT_SRC_DETECTOR, who, att_other_partner(who), turn->step),
-                         turn->seq))
+        if (marker && add_evidence(suspect(out, ATT_RK_DISCONNECTION_FELT, marker, who,
+                                           att_other_partner(who), turn->step),
+                                   turn->seq))
             return -1;
     }
     return att_detect_text(out, who, blaming_text_in(room, step, turn->input), turn->seq);
@@ -144,50 +159,59 @@ static int detect_turn(att_out *out, const att_event *turn)
 
 int att_detect_after(att_out *out, int primary)
 {
-    const att_room *room = out->room;
     const att_event ev = out->ev[primary]; /* a copy: out may grow */
     switch (ev.type) {
     case ATT_EV_TURN:
         return detect_turn(out, &ev);
-    case ATT_EV_PAUSE_REQUESTED: {
-        att_rupture_open *r =
-            open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_FLOODING, "pause_requested",
-                         ATT_SRC_PARTNER, ev.by, att_other_partner(ev.by), room->step);
-        if (add_evidence(r, ev.seq))
-            return -1;
-        return att_detect_text(out, ev.by, ev.text, ev.seq);
-    }
     case ATT_EV_REPAIR_ATTEMPT:
         return att_detect_text(out, ev.by, ev.text, ev.seq);
     case ATT_EV_JOINED:
         if (!att_role_is_partner(ev.by))
             return 0;
         return repair_matching(out, "disconnect", ev.by, ATT_HOW_RECONNECT, ev.by);
-    case ATT_EV_LEFT:
-        /* The server going down is nobody's withdrawal. */
-        if (!att_role_is_partner(ev.by) || att_room_actor(room) != ev.by ||
-            ev.left_reason == ATT_LEFT_SHUTDOWN)
-            return 0;
-        return add_evidence(open_rupture(out, ATT_EV_RUPTURE_OPENED, ATT_RK_WITHDRAWAL,
-                                         "disconnect", ATT_SRC_DETECTOR, ev.by,
-                                         att_other_partner(ev.by), room->step),
-                            ev.seq);
     default:
+        /* A `left` raises nothing at once: a brief drop is the network, not
+         * a withdrawal (att_room_tick suggests one after the grace). */
         return 0;
     }
 }
 
-int att_room_tick(const att_room *room, int64_t now,
+/* How long the actor may be quiet on this step: 0 = never flagged. */
+static int64_t silence_threshold(const att_room *room)
+{
+    long long step_ms = room->script->steps[room->step].silence_ms;
+    return step_ms >= 0 ? step_ms : room->config.silence_ms;
+}
+
+int64_t att_room_next_deadline(const att_room *room, int64_t composing_at)
+{
+    att_role actor = att_room_actor(room);
+    if (!att_role_is_partner(actor))
+        return -1;
+    if (!room->present[actor]) {
+        if (room->away_raised[actor] || room->away_since[actor] <= 0)
+            return -1;
+        return room->away_since[actor] + room->config.disconnect_grace_ms;
+    }
+    int64_t threshold = silence_threshold(room);
+    if (threshold <= 0 || room->silence_open_step == room->step)
+        return -1;
+    int64_t from = room->step_started_at > composing_at ? room->step_started_at : composing_at;
+    return from + threshold;
+}
+
+int att_room_tick(const att_room *room, int64_t now, int64_t composing_at,
                   att_event out_events[ATT_MAX_EVENTS_PER_COMMAND])
 {
-    int64_t deadline = att_room_next_deadline(room);
+    int64_t deadline = att_room_next_deadline(room, composing_at);
     if (deadline < 0 || now < deadline)
         return 0;
     att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
     att_role who = att_room_actor(room);
-    att_rupture_open *r = open_rupture(&out, ATT_EV_RUPTURE_OPENED, ATT_RK_WITHDRAWAL, "silence",
-                                       ATT_SRC_DETECTOR, who, att_other_partner(who), room->step);
-    if (add_evidence(r, room->step_started_seq))
+    int away = !room->present[who];
+    att_rupture_open *r = suspect(&out, ATT_RK_WITHDRAWAL, away ? "disconnect" : "silence", who,
+                                  att_other_partner(who), room->step);
+    if (add_evidence(r, away ? room->away_seq[who] : room->step_started_seq))
         return 0;
     return out.n;
 }

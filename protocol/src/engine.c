@@ -128,20 +128,35 @@ static int need_role(att_role role, int allowed, att_error *err, const char *wha
     return 0;
 }
 
+/* A partner who withdrew consent takes no further part until they give it
+ * again (the private line and a pause stay open to them). */
+static int partner_consents(const att_room *room, att_role role, att_error *err)
+{
+    if (att_role_is_partner(role) && room->consent_withdrawn[role])
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED,
+                        "you withdrew your consent; give it again to take part");
+    return 0;
+}
+
 static int decide_turn(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
+    int rc = partner_consents(room, role, err);
+    if (rc)
+        return rc;
     if (room->status == ATT_STATUS_WAITING_CONSENT)
         return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
     if (room->status == ATT_STATUS_PAUSED)
         return att_fail(err, ATT_ERR_SESSION_PAUSED, "the session is paused");
+    if (room->status == ATT_STATUS_CHECKING_IN)
+        return att_fail(err, ATT_ERR_NOT_YOUR_TURN, "the check-in comes first");
     const att_step *step = &room->script->steps[room->step];
     if (att_room_actor(room) != role)
         return att_fail(err, ATT_ERR_NOT_YOUR_TURN, "it is %s's turn",
                         att_role_name(att_room_actor(room)));
     if (!cmd->step || strcmp(cmd->step, step->id) != 0)
         return att_fail(err, ATT_ERR_INVALID_STEP, "the current step is '%s'", step->id);
-    int rc = att_step_check_input(step, cmd->input, err);
+    rc = att_step_check_input(step, cmd->input, err);
     if (rc)
         return rc;
     att_event *ev = att_out_add(out, ATT_EV_TURN, role);
@@ -156,8 +171,13 @@ static int decide_control(att_out *out, const att_msg *cmd, att_error *err)
     const att_room *room = out->room;
     int both = room->consent[0] && room->consent[1];
     att_control a = cmd->action;
+    int steering = a == ATT_CTL_ADVANCE || a == ATT_CTL_BACK || a == ATT_CTL_SWAP;
     if (!both && a != ATT_CTL_PAUSE && a != ATT_CTL_RESUME && a != ATT_CTL_END)
         return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
+    if (a == ATT_CTL_PROCEED && room->status != ATT_STATUS_CHECKING_IN)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "no check-in is waiting");
+    if (steering && room->checkin && !room->checkin_done)
+        return att_fail(err, ATT_ERR_INVALID_STEP, "the check-in comes first (proceed or end)");
     if (a == ATT_CTL_BACK && att_room_back_target(room) < 0)
         return att_fail(err, ATT_ERR_INVALID_STEP, "already at the first step");
     if (a == ATT_CTL_PAUSE && room->status == ATT_STATUS_PAUSED)
@@ -169,51 +189,157 @@ static int decide_control(att_out *out, const att_msg *cmd, att_error *err)
     return 0;
 }
 
+static int decide_consent(att_out *out, att_role role, int withdraw, att_error *err)
+{
+    const att_room *room = out->room;
+    if (!withdraw) {
+        if (!room->consent[role]) { /* a repeated consent records nothing */
+            att_event *ev = att_out_add(out, ATT_EV_CONSENTED, role);
+            ev->notice_version = att_catalog_consent_version(room->catalog);
+            ev->notice_hash = att_catalog_consent_hash(room->catalog);
+        }
+        return 0;
+    }
+    if (!room->consent[role])
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "you have not given consent");
+    att_out_add(out, ATT_EV_CONSENT_WITHDRAWN, role);
+    return 0;
+}
+
+static int decide_checkin(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    int rc = partner_consents(room, role, err);
+    if (rc)
+        return rc;
+    if (!room->checkin || room->checkin_done || !room->consent[0] || !room->consent[1])
+        return att_fail(err, ATT_ERR_INVALID_STEP, "no check-in is waiting");
+    if (room->checkin_seq[role])
+        return att_fail(err, ATT_ERR_INVALID_STEP, "you have answered the check-in");
+    int hold = 0;
+    if ((rc = att_catalog_safety_check(room->catalog, cmd->answers, cmd->text, &hold, err)))
+        return rc;
+    att_event *ev = att_out_add(out, ATT_EV_CHECKIN_ANSWERED, role);
+    ev->answers = cmd->answers;
+    ev->text = cmd->text;
+    ev->hold = hold;
+    /* Both answered and nothing holds it: the joint work begins. Otherwise
+     * the session waits for the therapist, and partners cannot tell why. */
+    if (room->checkin_seq[att_other_partner(role)] && !hold && !room->checkin_hold)
+        att_out_add(out, ATT_EV_CHECKIN_COMPLETED, ATT_ROLE_SYSTEM);
+    return 0;
+}
+
 static int open_rupture_exists(const att_room *room, int id)
 {
     const att_rupture *r = att_room_find_rupture(room, id);
     return r && r->status == ATT_RS_OPEN;
 }
 
-/* The rupture an accepted attempt repairs: the one it named while still
- * open, else the oldest open rupture involving its author. */
+static int between_partners(const att_rupture *r)
+{
+    return att_role_is_partner(r->open.who) && att_role_is_partner(r->open.with);
+}
+
+/* The rupture an accepted attempt repairs: the one it named, if still open;
+ * when it named none, the one open rupture between the two partners (none
+ * when there are several). Never one that involves the therapist. */
 static int attempt_target(const att_room *room, const att_attempt *a)
 {
-    if (a->rupture_id && open_rupture_exists(room, a->rupture_id))
-        return a->rupture_id;
+    if (a->rupture_id) {
+        const att_rupture *r = att_room_find_rupture(room, a->rupture_id);
+        return r && r->status == ATT_RS_OPEN && between_partners(r) ? a->rupture_id : 0;
+    }
+    int found = 0;
     for (int i = 0; i < room->n_ruptures; i++) {
         const att_rupture *r = &room->ruptures[i];
-        if (r->status == ATT_RS_OPEN && (r->open.who == a->by || r->open.with == a->by))
-            return r->open.id;
+        if (r->status != ATT_RS_OPEN || !between_partners(r))
+            continue;
+        if (found)
+            return 0;
+        found = r->open.id;
     }
-    return 0;
+    return found;
+}
+
+static const att_attempt *find_attempt(const att_room *room, int id)
+{
+    for (int i = 0; i < room->n_attempts; i++)
+        if (room->attempts[i].id == id)
+            return &room->attempts[i];
+    return NULL;
+}
+
+static int decide_repair_attempt(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    int rc = partner_consents(room, role, err);
+    if (rc)
+        return rc;
+    if (cmd->rupture_id) {
+        const att_rupture *r = att_room_find_rupture(room, cmd->rupture_id);
+        if (!r || r->status != ATT_RS_OPEN || !between_partners(r))
+            return att_fail(err, ATT_ERR_NOT_FOUND, "no open rupture %d between you",
+                            cmd->rupture_id);
+    }
+    att_event *ev = att_out_add(out, ATT_EV_REPAIR_ATTEMPT, role);
+    ev->text = cmd->text;
+    ev->rupture_id = cmd->rupture_id;
+    ev->attempt_id = room->next_attempt_id;
+    return att_detect_after(out, 0) ? full(err) : 0;
 }
 
 static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    const att_attempt *a = NULL;
-    for (int i = 0; i < room->n_attempts; i++)
-        if (room->attempts[i].seq == cmd->attempt_seq)
-            a = &room->attempts[i];
+    int rc = partner_consents(room, role, err);
+    if (rc)
+        return rc;
+    const att_attempt *a = find_attempt(room, cmd->attempt_id);
     if (!a || a->accepted)
-        return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt with seq %lld",
-                        (long long)cmd->attempt_seq);
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
     if (a->by == role)
         return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is accepted by someone else");
     att_event *ev = att_out_add(out, ATT_EV_REPAIR_ACCEPTED, role);
-    ev->attempt_seq = a->seq;
+    ev->attempt_id = a->id;
     int target = attempt_target(room, a);
     if (target) {
         att_event *rep = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, role);
         rep->rupture_id = target;
         rep->how = ATT_HOW_REPAIR_ATTEMPT;
-        rep->attempt_seq = a->seq;
+        rep->attempt_id = a->id;
     }
     return 0;
 }
 
-static int add_note(att_out *out, const char *text, int rupture_id, att_error *err)
+/* "Thank you, I need a moment" from the other partner, or the therapist's
+ * acknowledgement; neither accepts the attempt in the partner's name. */
+static int decide_repair_reply(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    const att_room *room = out->room;
+    int therapist = role == ATT_ROLE_THERAPIST;
+    if (cmd->reply == ATT_REPLY_ACKNOWLEDGED && !therapist)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "the therapist acknowledges a repair attempt");
+    if (cmd->reply == ATT_REPLY_NEED_A_MOMENT && therapist)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "the partner it was meant for answers it");
+    int rc = partner_consents(room, role, err);
+    if (rc)
+        return rc;
+    const att_attempt *a = find_attempt(room, cmd->attempt_id);
+    if (!a || a->accepted)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
+    if (a->by == role)
+        return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is answered by someone else");
+    if (therapist ? a->acknowledged : a->moment)
+        return 0; /* said already: nothing new to record */
+    att_event *ev = att_out_add(out, ATT_EV_REPAIR_REPLIED, role);
+    ev->attempt_id = a->id;
+    ev->reply = cmd->reply;
+    return 0;
+}
+
+static int add_note(att_out *out, const char *text, int rupture_id, int suspicion_id,
+                    att_error *err)
 {
     if (!text)
         return 0;
@@ -222,6 +348,7 @@ static int add_note(att_out *out, const char *text, int rupture_id, att_error *e
         return full(err);
     n->text = text;
     n->rupture_id = rupture_id;
+    n->suspicion_id = suspicion_id;
     return 0;
 }
 
@@ -247,8 +374,7 @@ static int decide_mark(att_out *out, const att_msg *cmd, att_error *err)
     r->with = cmd->with;
     r->step = room->status == ATT_STATUS_ENDED ? -1 : room->step;
     r->round = room->round;
-    r->evidence[r->n_evidence++] = ev->seq;
-    return add_note(out, cmd->text, r->id, err);
+    return add_note(out, cmd->text, r->id, 0, err);
 }
 
 static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *err)
@@ -264,20 +390,47 @@ static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *er
     ev->rupture_id = cmd->rupture_id;
     ev->how = ATT_HOW_THERAPIST_STRATEGY;
     ev->strategy = s->id;
-    return add_note(out, cmd->text, cmd->rupture_id, err);
+    return add_note(out, cmd->text, cmd->rupture_id, 0, err);
 }
 
+/* The therapist decides on a suggestion. Confirming it opens a rupture with
+ * the next rupture id (so partners see ruptures numbered without gaps) and
+ * without the evidence, which names room-log seqs. */
 static int decide_suspicion(att_out *out, const att_msg *cmd, int confirm, att_error *err)
 {
-    const att_rupture *r = att_room_find_rupture(out->room, cmd->rupture_id);
-    if (!r || r->status != ATT_RS_SUSPECTED)
-        return att_fail(err, ATT_ERR_NOT_FOUND, "no suspected rupture %d", cmd->rupture_id);
+    const att_room *room = out->room;
+    const att_suspicion *s = att_room_find_suspicion(room, cmd->suspicion_id);
+    if (!s || s->status != ATT_SS_SUSPECTED)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "no suspected rupture %d", cmd->suspicion_id);
     att_event *ev = att_out_add(out, confirm ? ATT_EV_RUPTURE_CONFIRMED : ATT_EV_RUPTURE_DISMISSED,
                                 ATT_ROLE_THERAPIST);
-    ev->rupture = r->open;
-    ev->rupture_id = r->open.id;
-    if (confirm)
-        return add_note(out, cmd->text, r->open.id, err);
+    ev->suspicion_id = s->open.id;
+    if (!confirm) {
+        ev->text = cmd->text;
+        return 0;
+    }
+    ev->rupture_id = room->next_rupture_id;
+    att_event *op = att_out_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
+    op->rupture = s->open;
+    op->rupture.id = room->next_rupture_id;
+    op->rupture.n_evidence = 0;
+    op->rupture.blame_class = ATT_CLASS_NONE;
+    return add_note(out, cmd->text, op->rupture.id, s->open.id, err);
+}
+
+static int decide_private(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+{
+    att_role to = cmd->to;
+    if (att_role_is_partner(role)) {
+        if (to != ATT_ROLE_NONE && to != ATT_ROLE_THERAPIST)
+            return att_fail(err, ATT_ERR_INVALID_INPUT,
+                            "a partner's private line goes to the therapist");
+        to = ATT_ROLE_THERAPIST;
+    } else if (!att_role_is_partner(to)) {
+        return att_fail(err, ATT_ERR_INVALID_INPUT, "say which partner the private message is for");
+    }
+    att_event *ev = att_out_add(out, ATT_EV_PRIVATE_MESSAGE, role);
+    ev->to = to;
     ev->text = cmd->text;
     return 0;
 }
@@ -297,23 +450,30 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
         return att_fail(err, ATT_ERR_FORBIDDEN, "observers can only watch");
     int therapist = role == ATT_ROLE_THERAPIST;
     int partner = att_role_is_partner(role);
-    int review = cmd->type == ATT_MSG_NOTE || cmd->type == ATT_MSG_RUPTURE_MARK ||
-                 cmd->type == ATT_MSG_RUPTURE_REPAIR || cmd->type == ATT_MSG_RUPTURE_CONFIRM ||
-                 cmd->type == ATT_MSG_RUPTURE_DISMISS;
-    if (room->status == ATT_STATUS_ENDED && !review)
+    /* After the end the therapist still reviews, and the private line stays open. */
+    int after_end = cmd->type == ATT_MSG_NOTE || cmd->type == ATT_MSG_RUPTURE_MARK ||
+                    cmd->type == ATT_MSG_RUPTURE_REPAIR || cmd->type == ATT_MSG_RUPTURE_CONFIRM ||
+                    cmd->type == ATT_MSG_RUPTURE_DISMISS || cmd->type == ATT_MSG_PRIVATE_MESSAGE ||
+                    cmd->type == ATT_MSG_ASK_THERAPIST;
+    if (room->status == ATT_STATUS_ENDED && !after_end)
         return att_fail(err, ATT_ERR_SESSION_ENDED, "the session has ended");
 
     int rc = 0;
     switch (cmd->type) {
+    case ATT_MSG_TYPING: /* content-free; the server notes when, nothing is recorded */
+        return need_role(role, partner, err, "signal typing");
     case ATT_MSG_CONSENT:
+    case ATT_MSG_CONSENT_WITHDRAW:
         if ((rc = need_role(role, partner, err, "consent for a partner")))
             return rc;
-        if (!room->consent[role])
-            att_out_add(&out, ATT_EV_CONSENTED, role);
+        rc = decide_consent(&out, role, cmd->type == ATT_MSG_CONSENT_WITHDRAW, err);
+        break;
+    case ATT_MSG_CHECKIN:
+        if ((rc = need_role(role, partner, err, "answer a partner's check-in")))
+            return rc;
+        rc = decide_checkin(&out, role, cmd, err);
         break;
     case ATT_MSG_TURN:
-        if (!partner && !therapist)
-            return att_fail(err, ATT_ERR_FORBIDDEN, "observers can only watch");
         rc = decide_turn(&out, role, cmd, err);
         break;
     case ATT_MSG_CONTROL:
@@ -322,28 +482,26 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
         rc = decide_control(&out, cmd, err);
         break;
     case ATT_MSG_PAUSE_REQUEST: {
+        /* A healthy time-out, not a rupture; the therapist may mark one. */
         if ((rc = need_role(role, partner, err, "ask for a pause (use control pause)")))
             return rc;
         att_event *ev = att_out_add(&out, ATT_EV_PAUSE_REQUESTED, role);
         ev->text = cmd->text;
-        rc = att_detect_after(&out, 0) ? full(err) : 0;
         break;
     }
-    case ATT_MSG_REPAIR_ATTEMPT: {
+    case ATT_MSG_REPAIR_ATTEMPT:
         if ((rc = need_role(role, partner, err, "make a repair attempt")))
             return rc;
-        if (cmd->rupture_id && !open_rupture_exists(room, cmd->rupture_id))
-            return att_fail(err, ATT_ERR_NOT_FOUND, "no open rupture %d", cmd->rupture_id);
-        att_event *ev = att_out_add(&out, ATT_EV_REPAIR_ATTEMPT, role);
-        ev->text = cmd->text;
-        ev->rupture_id = cmd->rupture_id;
-        rc = att_detect_after(&out, 0) ? full(err) : 0;
+        rc = decide_repair_attempt(&out, role, cmd, err);
         break;
-    }
     case ATT_MSG_REPAIR_ACCEPT:
-        if ((rc = need_role(role, partner || therapist, err, "accept a repair attempt")))
+        if ((rc = need_role(role, partner, err,
+                            "accept a repair attempt (acknowledge it with repair_reply)")))
             return rc;
         rc = decide_repair_accept(&out, role, cmd, err);
+        break;
+    case ATT_MSG_REPAIR_REPLY:
+        rc = decide_repair_reply(&out, role, cmd, err);
         break;
     case ATT_MSG_RUPTURE_MARK:
         if ((rc = need_role(role, therapist, err, "mark a rupture")))
@@ -366,7 +524,17 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
             return rc;
         if (cmd->rupture_id && !att_room_find_rupture(room, cmd->rupture_id))
             return att_fail(err, ATT_ERR_NOT_FOUND, "no rupture %d", cmd->rupture_id);
-        rc = add_note(&out, cmd->text, cmd->rupture_id, err);
+        if (cmd->suspicion_id && !att_room_find_suspicion(room, cmd->suspicion_id))
+            return att_fail(err, ATT_ERR_NOT_FOUND, "no suspicion %d", cmd->suspicion_id);
+        rc = add_note(&out, cmd->text, cmd->rupture_id, cmd->suspicion_id, err);
+        break;
+    case ATT_MSG_PRIVATE_MESSAGE:
+        rc = decide_private(&out, role, cmd, err);
+        break;
+    case ATT_MSG_ASK_THERAPIST:
+        if ((rc = need_role(role, partner, err, "ask for a private word with the therapist")))
+            return rc;
+        att_out_add(&out, ATT_EV_THERAPIST_REQUESTED, role);
         break;
     case ATT_MSG_HELLO:
     case ATT_MSG_PING:
@@ -398,4 +566,13 @@ int att_room_decide_leave(const att_room *room, att_role role, att_left_reason r
     int rc = att_detect_after(&out, 0);
     *n_out = out.n;
     return rc;
+}
+
+int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
+                             att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+{
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_out_add(&out, ATT_EV_REPLACED, role);
+    *n_out = out.n;
+    return 0;
 }

@@ -19,11 +19,20 @@ static const char *const event_names[ATT_EV__COUNT] = {
     [ATT_EV_RUPTURE_DISMISSED] = "rupture_dismissed",
     [ATT_EV_RUPTURE_REPAIRED] = "rupture_repaired",
     [ATT_EV_NOTE] = "note",
+    [ATT_EV_REPLACED] = "replaced",
+    [ATT_EV_CONSENT_WITHDRAWN] = "consent_withdrawn",
+    [ATT_EV_CHECKIN_ANSWERED] = "checkin_answered",
+    [ATT_EV_CHECKIN_COMPLETED] = "checkin_completed",
+    [ATT_EV_REPAIR_REPLIED] = "repair_replied",
+    [ATT_EV_PRIVATE_MESSAGE] = "private_message",
+    [ATT_EV_THERAPIST_REQUESTED] = "therapist_requested",
 };
 
 static const char *const control_names[ATT_CTL__COUNT] = {
-    "advance", "back", "pause", "resume", "swap", "end",
+    "advance", "back", "pause", "resume", "swap", "end", "proceed",
 };
+
+static const char *const reply_names[ATT_REPLY__COUNT] = {"need_a_moment", "acknowledged"};
 
 static const char *const kind_names[ATT_RK__COUNT] = {
     "withdrawal", "confrontation", "misattunement", "disconnection_felt", "flooding",
@@ -86,18 +95,54 @@ const char *att_left_reason_name(att_left_reason r)
     return name_at(left_names, ATT_LEFT__COUNT, (int)r);
 }
 
-int att_event_visible_to(att_event_type t, att_role viewer)
+const char *att_repair_reply_name(att_repair_reply r)
 {
-    if (viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER)
-        return 1;
-    switch (t) {
+    return name_at(reply_names, ATT_REPLY__COUNT, (int)r);
+}
+int att_repair_reply_from_name(const char *name)
+{
+    return index_of(reply_names, ATT_REPLY__COUNT, name);
+}
+const char *att_blame_kind_name(att_blame_kind k)
+{
+    return k == ATT_CLASS_CRITICISM ? "criticism" : k == ATT_CLASS_CONTEMPT ? "contempt" : NULL;
+}
+
+#define AUD(role) (1u << (role))
+#define AUD_ALL (AUD(ATT_ROLE_PARTNER_A) | AUD(ATT_ROLE_PARTNER_B) | AUD_STAFF)
+#define AUD_STAFF (AUD(ATT_ROLE_THERAPIST) | AUD(ATT_ROLE_OBSERVER))
+
+/* The one visibility table (PROTOCOL.md section 6). */
+unsigned att_event_audience(const att_event *ev)
+{
+    switch (ev->type) {
     case ATT_EV_RUPTURE_SUSPECTED:
     case ATT_EV_RUPTURE_DISMISSED:
     case ATT_EV_NOTE:
-        return 0;
-    default:
-        return 1;
+        return AUD_STAFF;
+    case ATT_EV_RUPTURE_CONFIRMED:
+        /* A protocol 1 confirmation carried the rupture to everyone. */
+        return ev->legacy ? AUD_ALL : AUD_STAFF;
+    case ATT_EV_REPLACED:
+        return att_role_is_partner(ev->by) ? AUD(ev->by) | AUD_STAFF : AUD_STAFF;
+    case ATT_EV_CHECKIN_ANSWERED:
+    case ATT_EV_THERAPIST_REQUESTED:
+        /* The private line: the partner and the therapist, no supervisor. */
+        return (att_role_is_partner(ev->by) ? AUD(ev->by) : 0) | AUD(ATT_ROLE_THERAPIST);
+    case ATT_EV_PRIVATE_MESSAGE: {
+        att_role partner = att_role_is_partner(ev->by) ? ev->by : ev->to;
+        return (att_role_is_partner(partner) ? AUD(partner) : 0) | AUD(ATT_ROLE_THERAPIST);
     }
+    default:
+        return AUD_ALL;
+    }
+}
+
+int att_event_visible_to(const att_event *ev, att_role viewer)
+{
+    if ((int)viewer < 0 || (int)viewer >= ATT_AUDIENCES)
+        return 0;
+    return (att_event_audience(ev) & AUD(viewer)) != 0;
 }
 
 static const char *step_id(const att_script *script, int step)
@@ -109,17 +154,29 @@ static const char *step_id(const att_script *script, int step)
 
 json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *script)
 {
-    json_t *ev = json_array();
-    if (!ev)
-        return NULL;
-    for (int i = 0; i < r->n_evidence; i++)
-        json_array_append_new(ev, json_integer(r->evidence[i]));
     const char *sid = step_id(script, r->step);
-    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o}", "id", r->id, "kind",
-                     att_rupture_kind_name(r->kind), "marker", r->marker, "source",
-                     att_source_name(r->source), "who", att_role_name(r->who), "with",
-                     att_role_name(r->with), "step", sid ? json_string(sid) : json_null(), "round",
-                     r->round, "evidence", ev);
+    json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i}", "id", r->id, "kind",
+                          att_rupture_kind_name(r->kind), "marker", r->marker, "source",
+                          att_source_name(r->source), "who", att_role_name(r->who), "with",
+                          att_role_name(r->with), "step", sid ? json_string(sid) : json_null(),
+                          "round", r->round);
+    if (!o)
+        return NULL;
+    int rc = 0;
+    /* Evidence names room-log seqs: only suspicions (staff) carry it now. */
+    if (r->n_evidence > 0) {
+        json_t *ev = json_array();
+        for (int i = 0; ev && i < r->n_evidence; i++)
+            rc |= json_array_append_new(ev, json_integer(r->evidence[i]));
+        rc |= ev ? json_object_set_new(o, "evidence", ev) : -1;
+    }
+    if (r->blame_class != ATT_CLASS_NONE)
+        rc |= json_object_set_new(o, "class", json_string(att_blame_kind_name(r->blame_class)));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* Sets key to a new value; returns -1 when either failed to allocate. */
@@ -141,9 +198,19 @@ json_t *att_event_to_json(const att_event *ev, const att_script *script)
     case ATT_EV_ROOM_CREATED:
         rc |= set_new(o, "exercise", json_string(ev->exercise ? ev->exercise : ""));
         rc |= set_new(o, "first_speaker", json_string(att_role_name(ev->first_speaker)));
+        if (ev->checkin)
+            rc |= set_new(o, "checkin", json_true());
+        if (ev->language)
+            rc |= set_new(o, "language", json_string(ev->language));
         break;
     case ATT_EV_LEFT:
         rc |= set_new(o, "reason", json_string(att_left_reason_name(ev->left_reason)));
+        break;
+    case ATT_EV_CONSENTED:
+        if (ev->notice_hash) {
+            rc |= set_new(o, "notice_version", json_integer(ev->notice_version));
+            rc |= set_new(o, "notice_hash", json_string(ev->notice_hash));
+        }
         break;
     case ATT_EV_TURN: {
         const char *sid = step_id(script, ev->step);
@@ -160,21 +227,38 @@ json_t *att_event_to_json(const att_event *ev, const att_script *script)
             rc |= set_new(o, "note", json_string(ev->text));
         break;
     case ATT_EV_REPAIR_ATTEMPT:
+        if (ev->attempt_id > 0)
+            rc |= set_new(o, "attempt_id", json_integer(ev->attempt_id));
         if (ev->text)
             rc |= set_new(o, "text", json_string(ev->text));
         if (ev->rupture_id > 0)
             rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
         break;
     case ATT_EV_REPAIR_ACCEPTED:
-        rc |= set_new(o, "attempt_seq", json_integer(ev->attempt_seq));
+        if (ev->attempt_id > 0)
+            rc |= set_new(o, "attempt_id", json_integer(ev->attempt_id));
+        else
+            rc |= set_new(o, "attempt_seq", json_integer(ev->attempt_seq));
+        break;
+    case ATT_EV_REPAIR_REPLIED:
+        rc |= set_new(o, "attempt_id", json_integer(ev->attempt_id));
+        rc |= set_new(o, "reply", json_string(att_repair_reply_name(ev->reply)));
         break;
     case ATT_EV_RUPTURE_OPENED:
     case ATT_EV_RUPTURE_SUSPECTED:
-    case ATT_EV_RUPTURE_CONFIRMED:
         rc |= set_new(o, "rupture", att_rupture_open_to_json(&ev->rupture, script));
         break;
+    case ATT_EV_RUPTURE_CONFIRMED:
+        if (ev->legacy) {
+            rc |= set_new(o, "rupture", att_rupture_open_to_json(&ev->rupture, script));
+        } else {
+            rc |= set_new(o, "suspicion_id", json_integer(ev->suspicion_id));
+            rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        }
+        break;
     case ATT_EV_RUPTURE_DISMISSED:
-        rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        rc |=
+            set_new(o, ev->legacy ? "rupture_id" : "suspicion_id", json_integer(ev->suspicion_id));
         if (ev->text)
             rc |= set_new(o, "note", json_string(ev->text));
         break;
@@ -183,16 +267,33 @@ json_t *att_event_to_json(const att_event *ev, const att_script *script)
         rc |= set_new(o, "how", json_string(att_repair_how_name(ev->how)));
         if (ev->how == ATT_HOW_THERAPIST_STRATEGY && ev->strategy)
             rc |= set_new(o, "strategy", json_string(ev->strategy));
-        if (ev->how == ATT_HOW_REPAIR_ATTEMPT)
+        if (ev->how == ATT_HOW_REPAIR_ATTEMPT && ev->attempt_id > 0)
+            rc |= set_new(o, "attempt_id", json_integer(ev->attempt_id));
+        else if (ev->how == ATT_HOW_REPAIR_ATTEMPT)
             rc |= set_new(o, "attempt_seq", json_integer(ev->attempt_seq));
         break;
     case ATT_EV_NOTE:
         rc |= set_new(o, "text", json_string(ev->text ? ev->text : ""));
         if (ev->rupture_id > 0)
             rc |= set_new(o, "rupture_id", json_integer(ev->rupture_id));
+        if (ev->suspicion_id > 0)
+            rc |= set_new(o, "suspicion_id", json_integer(ev->suspicion_id));
+        break;
+    case ATT_EV_CHECKIN_ANSWERED:
+        rc |= set_new(o, "answers", ev->answers ? json_incref(ev->answers) : json_object());
+        rc |= set_new(o, "hold", json_boolean(ev->hold));
+        if (ev->text)
+            rc |= set_new(o, "note", json_string(ev->text));
+        break;
+    case ATT_EV_PRIVATE_MESSAGE:
+        rc |= set_new(o, "to", json_string(att_role_name(ev->to)));
+        rc |= set_new(o, "text", json_string(ev->text ? ev->text : ""));
         break;
     case ATT_EV_JOINED:
-    case ATT_EV_CONSENTED:
+    case ATT_EV_REPLACED:
+    case ATT_EV_CONSENT_WITHDRAWN:
+    case ATT_EV_CHECKIN_COMPLETED:
+    case ATT_EV_THERAPIST_REQUESTED:
     case ATT_EV__COUNT:
         break;
     }
@@ -271,7 +372,16 @@ static int rupture_from_json(json_t *r, const att_script *script, att_rupture_op
     if (get_int(r, "round", &v) || v < 0 || v > 1000)
         return bad(err, "rupture round");
     out->round = (int)v;
+    const char *cls = get_str(r, "class");
+    if (cls && strcmp(cls, "criticism") == 0)
+        out->blame_class = ATT_CLASS_CRITICISM;
+    else if (cls && strcmp(cls, "contempt") == 0)
+        out->blame_class = ATT_CLASS_CONTEMPT;
+    else if (json_object_get(r, "class"))
+        return bad(err, "rupture class");
     json_t *evidence = json_object_get(r, "evidence");
+    if (!evidence)
+        return 0; /* protocol 2 ruptures carry none */
     if (!json_is_array(evidence) || json_array_size(evidence) > ATT_MAX_EVIDENCE)
         return bad(err, "rupture evidence");
     size_t i;
@@ -307,6 +417,8 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         ev->first_speaker = att_role_from_name(get_str(obj, "first_speaker"));
         if (!ev->exercise || !att_role_is_partner(ev->first_speaker))
             return bad(err, "room_created fields");
+        ev->checkin = json_is_true(json_object_get(obj, "checkin"));
+        ev->language = get_str(obj, "language");
         break;
     case ATT_EV_LEFT: {
         int r = index_of(left_names, ATT_LEFT__COUNT, get_str(obj, "reason"));
@@ -315,6 +427,11 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         ev->left_reason = (att_left_reason)r;
         break;
     }
+    case ATT_EV_CONSENTED:
+        ev->notice_hash = get_str(obj, "notice_hash");
+        if (!get_int(obj, "notice_version", &v))
+            ev->notice_version = (int)v;
+        break;
     case ATT_EV_TURN:
         ev->step = find_step(script, get_str(obj, "step"));
         if (ev->step < 0)
@@ -340,19 +457,50 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         ev->text = get_str(obj, "text");
         if (!get_int(obj, "rupture_id", &v))
             ev->rupture_id = (int)v;
+        if (!get_int(obj, "attempt_id", &v))
+            ev->attempt_id = (int)v;
         break;
     case ATT_EV_REPAIR_ACCEPTED:
-        if (get_int(obj, "attempt_seq", &ev->attempt_seq))
-            return bad(err, "attempt_seq");
+        if (!get_int(obj, "attempt_id", &v) && v > 0 && v <= INT32_MAX)
+            ev->attempt_id = (int)v;
+        else if (get_int(obj, "attempt_seq", &ev->attempt_seq))
+            return bad(err, "attempt_id");
         break;
+    case ATT_EV_REPAIR_REPLIED: {
+        int r = att_repair_reply_from_name(get_str(obj, "reply"));
+        if (get_int(obj, "attempt_id", &v) || v < 1 || v > INT32_MAX || r < 0)
+            return bad(err, "repair_replied fields");
+        ev->attempt_id = (int)v;
+        ev->reply = (att_repair_reply)r;
+        break;
+    }
     case ATT_EV_RUPTURE_OPENED:
     case ATT_EV_RUPTURE_SUSPECTED:
-    case ATT_EV_RUPTURE_CONFIRMED:
         return rupture_from_json(json_object_get(obj, "rupture"), script, &ev->rupture, err);
-    case ATT_EV_RUPTURE_DISMISSED:
-        if (get_int(obj, "rupture_id", &v))
+    case ATT_EV_RUPTURE_CONFIRMED:
+        if (json_object_get(obj, "rupture")) {
+            /* protocol 1: the suspicion became the rupture of the same id */
+            ev->legacy = 1;
+            int rc = rupture_from_json(json_object_get(obj, "rupture"), script, &ev->rupture, err);
+            ev->suspicion_id = ev->rupture_id = ev->rupture.id;
+            return rc;
+        }
+        if (get_int(obj, "suspicion_id", &v) || v < 1 || v > INT32_MAX)
+            return bad(err, "suspicion_id");
+        ev->suspicion_id = (int)v;
+        if (get_int(obj, "rupture_id", &v) || v < 1 || v > INT32_MAX)
             return bad(err, "rupture_id");
         ev->rupture_id = (int)v;
+        break;
+    case ATT_EV_RUPTURE_DISMISSED:
+        if (!get_int(obj, "suspicion_id", &v)) {
+            ev->suspicion_id = (int)v;
+        } else if (!get_int(obj, "rupture_id", &v)) {
+            ev->legacy = 1; /* protocol 1 named the suspicion by the shared id */
+            ev->suspicion_id = (int)v;
+        } else {
+            return bad(err, "suspicion_id");
+        }
         ev->text = get_str(obj, "note");
         break;
     case ATT_EV_RUPTURE_REPAIRED: {
@@ -366,8 +514,12 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         ev->strategy = get_str(obj, "strategy");
         if (ev->how == ATT_HOW_THERAPIST_STRATEGY && !ev->strategy)
             return bad(err, "repair strategy");
-        if (ev->how == ATT_HOW_REPAIR_ATTEMPT && get_int(obj, "attempt_seq", &ev->attempt_seq))
-            return bad(err, "repair attempt_seq");
+        if (ev->how == ATT_HOW_REPAIR_ATTEMPT) {
+            if (!get_int(obj, "attempt_id", &v) && v > 0 && v <= INT32_MAX)
+                ev->attempt_id = (int)v;
+            else if (get_int(obj, "attempt_seq", &ev->attempt_seq))
+                return bad(err, "repair attempt_id");
+        }
         break;
     }
     case ATT_EV_NOTE:
@@ -376,9 +528,32 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
             return bad(err, "note text");
         if (!get_int(obj, "rupture_id", &v))
             ev->rupture_id = (int)v;
+        if (!get_int(obj, "suspicion_id", &v))
+            ev->suspicion_id = (int)v;
+        break;
+    case ATT_EV_CHECKIN_ANSWERED:
+        ev->answers = json_object_get(obj, "answers");
+        ev->hold = json_is_true(json_object_get(obj, "hold"));
+        ev->text = get_str(obj, "note");
+        if (!json_is_object(ev->answers) || !att_role_is_partner(ev->by))
+            return bad(err, "checkin_answered fields");
+        break;
+    case ATT_EV_PRIVATE_MESSAGE:
+        ev->to = att_role_from_name(get_str(obj, "to"));
+        ev->text = get_str(obj, "text");
+        if (!ev->text || !(att_role_is_partner(ev->by)
+                               ? ev->to == ATT_ROLE_THERAPIST
+                               : ev->by == ATT_ROLE_THERAPIST && att_role_is_partner(ev->to)))
+            return bad(err, "private_message fields");
+        break;
+    case ATT_EV_REPLACED:
+    case ATT_EV_CONSENT_WITHDRAWN:
+    case ATT_EV_THERAPIST_REQUESTED:
+        if (!att_role_is_partner(ev->by) && ev->by != ATT_ROLE_THERAPIST)
+            return bad(err, "by");
         break;
     case ATT_EV_JOINED:
-    case ATT_EV_CONSENTED:
+    case ATT_EV_CHECKIN_COMPLETED:
     case ATT_EV__COUNT:
         break;
     }

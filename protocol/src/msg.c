@@ -22,6 +22,12 @@ static const char *const msg_type_names[ATT_MSG__COUNT] = {
     [ATT_MSG_RUPTURE_CONFIRM] = "rupture_confirm",
     [ATT_MSG_RUPTURE_DISMISS] = "rupture_dismiss",
     [ATT_MSG_NOTE] = "note",
+    [ATT_MSG_TYPING] = "typing",
+    [ATT_MSG_CONSENT_WITHDRAW] = "consent_withdraw",
+    [ATT_MSG_CHECKIN] = "checkin",
+    [ATT_MSG_REPAIR_REPLY] = "repair_reply",
+    [ATT_MSG_PRIVATE_MESSAGE] = "private_message",
+    [ATT_MSG_ASK_THERAPIST] = "ask_therapist",
 };
 
 /* Marker and strategy ids on the wire; the room checks them against the catalog. */
@@ -46,20 +52,24 @@ static int msg_type_from_name(const char *name)
 /* --- per-type member table (mirrors the client schemas) ----------------- */
 
 typedef enum {
-    FIELD_TOKEN,       /* string 1..1024 bytes -> token */
-    FIELD_RESUME_FROM, /* integer >= 0 -> resume_from */
-    FIELD_TRUE,        /* the literal true */
-    FIELD_STEP_ID,     /* string 1..64 bytes -> step */
-    FIELD_INPUT,       /* object, <= 16 members, strings <= 4000 bytes -> input */
-    FIELD_CONTROL,     /* control action name -> action */
-    FIELD_TEXT,        /* string 1..4000 bytes -> text */
-    FIELD_RUPTURE_ID,  /* integer 1..INT_MAX -> rupture_id */
-    FIELD_ATTEMPT_SEQ, /* integer >= 1 -> attempt_seq */
-    FIELD_MARK_KIND,   /* withdrawal | confrontation -> kind */
-    FIELD_MARKER,      /* string 1..48 bytes -> marker */
-    FIELD_STRATEGY,    /* string 1..48 bytes -> strategy */
-    FIELD_WHO,         /* partner role -> who */
-    FIELD_WITH,        /* partner or therapist role -> with */
+    FIELD_TOKEN,        /* string 1..1024 bytes -> token */
+    FIELD_RESUME_FROM,  /* integer >= 0 -> resume_from */
+    FIELD_TRUE,         /* the literal true */
+    FIELD_STEP_ID,      /* string 1..64 bytes -> step */
+    FIELD_INPUT,        /* object, <= 16 members, strings <= 4000 bytes -> input */
+    FIELD_CONTROL,      /* control action name -> action */
+    FIELD_TEXT,         /* string 1..4000 bytes -> text */
+    FIELD_RUPTURE_ID,   /* integer 1..INT_MAX -> rupture_id */
+    FIELD_ATTEMPT_ID,   /* integer 1..INT_MAX -> attempt_id */
+    FIELD_SUSPICION_ID, /* integer 1..INT_MAX -> suspicion_id */
+    FIELD_REPLY,        /* need_a_moment | acknowledged -> reply */
+    FIELD_TO,           /* therapist | partner role -> to */
+    FIELD_ANSWERS,      /* object of 1..16 string members (1..64 bytes) -> answers */
+    FIELD_MARK_KIND,    /* withdrawal | confrontation -> kind */
+    FIELD_MARKER,       /* string 1..48 bytes -> marker */
+    FIELD_STRATEGY,     /* string 1..48 bytes -> strategy */
+    FIELD_WHO,          /* partner role -> who */
+    FIELD_WITH,         /* partner or therapist role -> with */
 } field_kind;
 
 typedef struct {
@@ -83,7 +93,7 @@ static const type_spec type_specs[ATT_MSG__COUNT] = {
     [ATT_MSG_CONTROL] = {1, {{"action", FIELD_CONTROL, 1}}},
     [ATT_MSG_PAUSE_REQUEST] = {1, {{"note", FIELD_TEXT, 0}}},
     [ATT_MSG_REPAIR_ATTEMPT] = {2, {{"text", FIELD_TEXT, 0}, {"rupture_id", FIELD_RUPTURE_ID, 0}}},
-    [ATT_MSG_REPAIR_ACCEPT] = {1, {{"attempt_seq", FIELD_ATTEMPT_SEQ, 1}}},
+    [ATT_MSG_REPAIR_ACCEPT] = {1, {{"attempt_id", FIELD_ATTEMPT_ID, 1}}},
     [ATT_MSG_RUPTURE_MARK] = {5,
                               {{"kind", FIELD_MARK_KIND, 1},
                                {"marker", FIELD_MARKER, 1},
@@ -94,9 +104,22 @@ static const type_spec type_specs[ATT_MSG__COUNT] = {
                                 {{"rupture_id", FIELD_RUPTURE_ID, 1},
                                  {"strategy", FIELD_STRATEGY, 1},
                                  {"note", FIELD_TEXT, 0}}},
-    [ATT_MSG_RUPTURE_CONFIRM] = {1, {{"rupture_id", FIELD_RUPTURE_ID, 1}}},
-    [ATT_MSG_RUPTURE_DISMISS] = {2, {{"rupture_id", FIELD_RUPTURE_ID, 1}, {"note", FIELD_TEXT, 0}}},
-    [ATT_MSG_NOTE] = {2, {{"text", FIELD_TEXT, 1}, {"rupture_id", FIELD_RUPTURE_ID, 0}}},
+    [ATT_MSG_RUPTURE_CONFIRM] = {2,
+                                 {{"suspicion_id", FIELD_SUSPICION_ID, 1},
+                                  {"note", FIELD_TEXT, 0}}},
+    [ATT_MSG_RUPTURE_DISMISS] = {2,
+                                 {{"suspicion_id", FIELD_SUSPICION_ID, 1},
+                                  {"note", FIELD_TEXT, 0}}},
+    [ATT_MSG_NOTE] = {3,
+                      {{"text", FIELD_TEXT, 1},
+                       {"rupture_id", FIELD_RUPTURE_ID, 0},
+                       {"suspicion_id", FIELD_SUSPICION_ID, 0}}},
+    [ATT_MSG_TYPING] = {0, {{0}}},
+    [ATT_MSG_CONSENT_WITHDRAW] = {0, {{0}}},
+    [ATT_MSG_CHECKIN] = {2, {{"answers", FIELD_ANSWERS, 1}, {"note", FIELD_TEXT, 0}}},
+    [ATT_MSG_REPAIR_REPLY] = {2, {{"attempt_id", FIELD_ATTEMPT_ID, 1}, {"reply", FIELD_REPLY, 1}}},
+    [ATT_MSG_PRIVATE_MESSAGE] = {2, {{"text", FIELD_TEXT, 1}, {"to", FIELD_TO, 0}}},
+    [ATT_MSG_ASK_THERAPIST] = {0, {{0}}},
 };
 
 static const field_spec *find_field(const type_spec *spec, const char *name)
@@ -230,8 +253,8 @@ static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *e
         int c = json_is_string(v) ? att_control_from_name(json_string_value(v)) : -1;
         if (c < 0)
             return att_fail(err, ATT_ERR_BAD_MESSAGE,
-                            "%s.%s must be advance, back, pause, resume, swap or end", type,
-                            f->name);
+                            "%s.%s must be advance, back, pause, resume, swap, end or proceed",
+                            type, f->name);
         out->action = (att_control)c;
         return 0;
     }
@@ -247,12 +270,49 @@ static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *e
                             f->name, INT_MAX);
         out->rupture_id = (int)json_integer_value(v);
         return 0;
-    case FIELD_ATTEMPT_SEQ:
-        if (!integer_in(v, 1, INT64_MAX))
-            return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be an integer >= 1", type,
-                            f->name);
-        out->attempt_seq = json_integer_value(v);
+    case FIELD_ATTEMPT_ID:
+    case FIELD_SUSPICION_ID:
+        if (!integer_in(v, 1, INT_MAX))
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be an integer in 1..%d", type,
+                            f->name, INT_MAX);
+        if (f->kind == FIELD_ATTEMPT_ID)
+            out->attempt_id = (int)json_integer_value(v);
+        else
+            out->suspicion_id = (int)json_integer_value(v);
         return 0;
+    case FIELD_REPLY: {
+        int r = json_is_string(v) ? att_repair_reply_from_name(json_string_value(v)) : -1;
+        if (r < 0)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be need_a_moment or acknowledged",
+                            type, f->name);
+        out->reply = (att_repair_reply)r;
+        return 0;
+    }
+    case FIELD_TO: {
+        att_role r = json_is_string(v) ? att_role_from_name(json_string_value(v)) : ATT_ROLE_NONE;
+        if (!att_role_is_partner(r) && r != ATT_ROLE_THERAPIST)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                            "%s.%s must be therapist, partner_a or partner_b", type, f->name);
+        out->to = r;
+        return 0;
+    }
+    case FIELD_ANSWERS: {
+        if (!json_is_object(v) || json_object_size(v) < 1 ||
+            json_object_size(v) > ATT_MAX_INPUT_MEMBERS)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be an object of 1..%d members",
+                            type, f->name, ATT_MAX_INPUT_MEMBERS);
+        const char *key;
+        json_t *a;
+        json_object_foreach(v, key, a)
+        {
+            if (strlen(key) > CATALOG_ID_MAX_BYTES || !string_bytes_in(a, 1, CATALOG_ID_MAX_BYTES))
+                return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                                "%s.%s: each answer is an option id of 1..%d bytes", type, f->name,
+                                CATALOG_ID_MAX_BYTES);
+        }
+        out->answers = v;
+        return 0;
+    }
     case FIELD_MARK_KIND: {
         int k = json_is_string(v) ? rupture_kind_from_name(json_string_value(v)) : -1;
         if (k != ATT_RK_WITHDRAWAL && k != ATT_RK_CONFRONTATION)
@@ -297,6 +357,7 @@ static void msg_reset(att_msg *m)
     m->resume_from = -1;
     m->who = ATT_ROLE_NONE;
     m->with = ATT_ROLE_NONE;
+    m->to = ATT_ROLE_NONE;
 }
 
 int att_msg_decode(const char *buf, size_t len, att_msg *out, att_error *err)

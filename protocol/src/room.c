@@ -4,6 +4,7 @@
 
 #include <openssl/sha.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +23,22 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
     room->catalog = cat;
     room->script = script;
     room->config.silence_ms = ATT_DEFAULT_SILENCE_MS;
+    room->config.disconnect_grace_ms = ATT_DEFAULT_DISCONNECT_GRACE_MS;
     if (config && config->silence_ms > 0)
-        room->config = *config;
+        room->config.silence_ms = config->silence_ms;
+    if (config && config->disconnect_grace_ms > 0)
+        room->config.disconnect_grace_ms = config->disconnect_grace_ms;
     strcpy(room->room_id, room_id);
+    snprintf(room->language, sizeof room->language, "%s",
+             script->language ? script->language : "en");
     room->status = ATT_STATUS_WAITING_CONSENT;
     room->speaker = ATT_ROLE_PARTNER_A;
     room->paused_by = ATT_ROLE_NONE;
     room->last_rating[0] = room->last_rating[1] = -1;
     room->silence_open_step = -1;
     room->next_rupture_id = 1;
+    room->next_suspicion_id = 1;
+    room->next_attempt_id = 1;
     return 0;
 }
 
@@ -45,6 +53,8 @@ void att_room_created_event(const att_room *room, int64_t now, att_role first_sp
     out->exercise = room->script->id;
     out->first_speaker = att_role_is_partner(first_speaker) ? first_speaker : ATT_ROLE_PARTNER_A;
     out->step = -1;
+    out->checkin = 1; /* every protocol 2 session opens with the safety check-in */
+    out->language = room->language;
 }
 
 att_role att_room_resolve_actor(const att_room *room, att_actor actor)
@@ -76,6 +86,14 @@ const att_rupture *att_room_find_rupture(const att_room *room, int id)
     for (int i = 0; i < room->n_ruptures; i++)
         if (room->ruptures[i].open.id == id)
             return &room->ruptures[i];
+    return NULL;
+}
+
+const att_suspicion *att_room_find_suspicion(const att_room *room, int id)
+{
+    for (int i = 0; i < room->n_suspicions; i++)
+        if (room->suspicions[i].open.id == id)
+            return &room->suspicions[i];
     return NULL;
 }
 
@@ -156,22 +174,49 @@ static int corrupt(att_error *err, const att_event *ev, const char *why)
                     att_event_type_name(ev->type), why);
 }
 
-static att_rupture *add_rupture(att_room *room, const att_event *ev, att_rupture_status status)
+static att_rupture *add_rupture(att_room *room, const att_event *ev, const att_rupture_open *open)
 {
-    if (ev->rupture.id >= room->next_rupture_id)
-        room->next_rupture_id = ev->rupture.id + 1;
+    if (open->id >= room->next_rupture_id)
+        room->next_rupture_id = open->id + 1;
     if (room->n_ruptures >= ATT_MAX_RUPTURES) {
         room->ruptures_dropped++;
         return NULL;
     }
     att_rupture *r = &room->ruptures[room->n_ruptures++];
     memset(r, 0, sizeof *r);
-    r->open = ev->rupture;
-    r->status = status;
+    r->open = *open;
+    r->status = ATT_RS_OPEN;
     r->opened_seq = ev->seq;
     r->opened_at = ev->at;
     r->repair_by = ATT_ROLE_NONE;
     return r;
+}
+
+static att_suspicion *add_suspicion(att_room *room, const att_event *ev)
+{
+    if (ev->rupture.id >= room->next_suspicion_id)
+        room->next_suspicion_id = ev->rupture.id + 1;
+    if (room->n_suspicions >= ATT_MAX_SUSPICIONS) {
+        room->suspicions_dropped++;
+        return NULL;
+    }
+    att_suspicion *s = &room->suspicions[room->n_suspicions++];
+    memset(s, 0, sizeof *s);
+    s->open = ev->rupture;
+    s->status = ATT_SS_SUSPECTED;
+    s->raised_seq = ev->seq;
+    s->raised_at = ev->at;
+    return s;
+}
+
+/* The suspicion a confirmed rupture came from (its rupture_id), or NULL. */
+static att_suspicion *suspicion_confirmed_as(att_room *room, int rupture_id)
+{
+    for (int i = 0; i < room->n_suspicions; i++)
+        if (room->suspicions[i].status == ATT_SS_CONFIRMED &&
+            room->suspicions[i].rupture_id == rupture_id)
+            return &room->suspicions[i];
+    return NULL;
 }
 
 static void record_attempt(att_room *room, const att_event *ev)
@@ -182,10 +227,31 @@ static void record_attempt(att_room *room, const att_event *ev)
         room->n_attempts--;
     }
     att_attempt *a = &room->attempts[room->n_attempts++];
+    memset(a, 0, sizeof *a);
+    a->id = room->next_attempt_id++;
     a->seq = ev->seq;
     a->by = ev->by;
     a->rupture_id = ev->rupture_id;
-    a->accepted = 0;
+}
+
+/* An attempt by its id (protocol 2) or, in a legacy log, its seq. */
+static att_attempt *attempt_of(att_room *room, const att_event *ev)
+{
+    for (int i = 0; i < room->n_attempts; i++) {
+        att_attempt *a = &room->attempts[i];
+        if (ev->attempt_id > 0 ? a->id == ev->attempt_id : a->seq == ev->attempt_seq)
+            return a;
+    }
+    return NULL;
+}
+
+/* Where the session goes when nothing holds it: the check-in until it is
+ * done, then the exercise. */
+static att_status running_status(const att_room *room)
+{
+    if (!room->consent[0] || !room->consent[1])
+        return ATT_STATUS_WAITING_CONSENT;
+    return room->checkin && !room->checkin_done ? ATT_STATUS_CHECKING_IN : ATT_STATUS_ACTIVE;
 }
 
 static int apply_turn(att_room *room, const att_event *ev, att_error *err)
@@ -215,7 +281,6 @@ static int apply_turn(att_room *room, const att_event *ev, att_error *err)
 
 static int apply_control(att_room *room, const att_event *ev, att_error *err)
 {
-    int both = room->consent[0] && room->consent[1];
     switch (ev->action) {
     case ATT_CTL_ADVANCE:
         move_forward(room, ev, -1);
@@ -238,8 +303,15 @@ static int apply_control(att_room *room, const att_event *ev, att_error *err)
         room->paused_by = ATT_ROLE_THERAPIST;
         break;
     case ATT_CTL_RESUME:
-        room->status = both ? ATT_STATUS_ACTIVE : ATT_STATUS_WAITING_CONSENT;
+        room->status = running_status(room);
         room->paused_by = ATT_ROLE_NONE;
+        begin_turn(room, ev);
+        break;
+    case ATT_CTL_PROCEED:
+        if (room->status != ATT_STATUS_CHECKING_IN)
+            return corrupt(err, ev, "proceed without a check-in");
+        room->checkin_done = 1;
+        room->status = ATT_STATUS_ACTIVE;
         begin_turn(room, ev);
         break;
     case ATT_CTL_SWAP:
@@ -270,6 +342,11 @@ static int apply_repair(att_room *room, const att_event *ev, att_error *err)
     r->repair_by = ev->by;
     r->repair_how = ev->how;
     r->repair_attempt_seq = ev->attempt_seq;
+    r->repair_attempt_id = ev->attempt_id;
+    if (!r->repair_attempt_id && ev->attempt_seq) {
+        const att_attempt *a = attempt_of(room, ev);
+        r->repair_attempt_id = a ? a->id : 0;
+    }
     r->repair_strategy[0] = '\0';
     if (ev->strategy) {
         strncpy(r->repair_strategy, ev->strategy, sizeof r->repair_strategy - 1);
@@ -286,7 +363,9 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
     if (!room->created && ev->type != ATT_EV_ROOM_CREATED)
         return corrupt(err, ev, "before room_created");
     if (room->status == ATT_STATUS_ENDED &&
-        (ev->type == ATT_EV_TURN || ev->type == ATT_EV_CONTROL || ev->type == ATT_EV_CONSENTED))
+        (ev->type == ATT_EV_TURN || ev->type == ATT_EV_CONTROL || ev->type == ATT_EV_CONSENTED ||
+         ev->type == ATT_EV_CONSENT_WITHDRAWN || ev->type == ATT_EV_CHECKIN_ANSWERED ||
+         ev->type == ATT_EV_CHECKIN_COMPLETED))
         return corrupt(err, ev, "after the end");
     att_role by = ev->by;
     switch (ev->type) {
@@ -297,6 +376,9 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
             return corrupt(err, ev, "names another exercise");
         room->created = 1;
         room->speaker = ev->first_speaker;
+        room->checkin = ev->checkin;
+        if (ev->language)
+            snprintf(room->language, sizeof room->language, "%s", ev->language);
         begin_turn(room, ev);
         break;
     case ATT_EV_JOINED:
@@ -306,6 +388,8 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
             room->present[by] = 1;
         else
             return corrupt(err, ev, "joined by an unknown role");
+        if (att_role_is_partner(by))
+            room->away_since[by] = room->away_seq[by] = room->away_raised[by] = 0;
         if (by == att_room_actor(room))
             begin_turn(room, ev); /* the turn resumes: the silence clock restarts */
         break;
@@ -315,6 +399,11 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
                 room->observers--;
         } else if ((int)by >= 0 && by <= ATT_ROLE_THERAPIST) {
             room->present[by] = 0;
+            if (att_role_is_partner(by) && ev->left_reason != ATT_LEFT_SHUTDOWN) {
+                room->away_since[by] = ev->at;
+                room->away_seq[by] = ev->seq;
+                room->away_raised[by] = 0;
+            }
         } else {
             return corrupt(err, ev, "left by an unknown role");
         }
@@ -323,7 +412,32 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
         if (!att_role_is_partner(by))
             return corrupt(err, ev, "consent by a non-partner");
         room->consent[by] = 1;
+        room->consent_withdrawn[by] = 0;
         if (room->status == ATT_STATUS_WAITING_CONSENT && room->consent[0] && room->consent[1]) {
+            room->status = running_status(room);
+            begin_turn(room, ev);
+        }
+        break;
+    case ATT_EV_CONSENT_WITHDRAWN:
+        if (!att_role_is_partner(by))
+            return corrupt(err, ev, "consent withdrawn by a non-partner");
+        room->consent[by] = 0;
+        room->consent_withdrawn[by] = 1;
+        if (room->status != ATT_STATUS_PAUSED) {
+            room->status = ATT_STATUS_PAUSED;
+            room->paused_by = by;
+        }
+        break;
+    case ATT_EV_CHECKIN_ANSWERED:
+        if (!att_role_is_partner(by) || !room->checkin || room->checkin_seq[by])
+            return corrupt(err, ev, "a check-in answer that cannot follow");
+        room->checkin_seq[by] = ev->seq;
+        room->checkin_held[by] = ev->hold;
+        room->checkin_hold |= ev->hold;
+        break;
+    case ATT_EV_CHECKIN_COMPLETED:
+        room->checkin_done = 1;
+        if (room->status == ATT_STATUS_CHECKING_IN) {
             room->status = ATT_STATUS_ACTIVE;
             begin_turn(room, ev);
         }
@@ -341,7 +455,8 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
         break;
     }
     case ATT_EV_PAUSE_REQUESTED:
-        if (room->status == ATT_STATUS_ACTIVE || room->status == ATT_STATUS_WAITING_CONSENT) {
+        if (room->status == ATT_STATUS_ACTIVE || room->status == ATT_STATUS_WAITING_CONSENT ||
+            room->status == ATT_STATUS_CHECKING_IN) {
             room->status = ATT_STATUS_PAUSED;
             room->paused_by = by;
         }
@@ -349,39 +464,78 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
     case ATT_EV_REPAIR_ATTEMPT:
         record_attempt(room, ev);
         break;
-    case ATT_EV_REPAIR_ACCEPTED:
-        for (int i = 0; i < room->n_attempts; i++)
-            if (room->attempts[i].seq == ev->attempt_seq)
-                room->attempts[i].accepted = 1;
+    case ATT_EV_REPAIR_ACCEPTED: {
+        att_attempt *a = attempt_of(room, ev);
+        if (a)
+            a->accepted = 1;
         break;
-    case ATT_EV_RUPTURE_OPENED:
-    case ATT_EV_RUPTURE_SUSPECTED: {
+    }
+    case ATT_EV_REPAIR_REPLIED: {
+        att_attempt *a = attempt_of(room, ev);
+        if (a && ev->reply == ATT_REPLY_ACKNOWLEDGED)
+            a->acknowledged = 1;
+        else if (a)
+            a->moment = 1;
+        break;
+    }
+    case ATT_EV_RUPTURE_OPENED: {
         if (att_room_find_rupture(room, ev->rupture.id))
             return corrupt(err, ev, "reuses a rupture id");
-        att_rupture *r = add_rupture(
-            room, ev, ev->type == ATT_EV_RUPTURE_OPENED ? ATT_RS_OPEN : ATT_RS_SUSPECTED);
-        if (r && strcmp(r->open.marker, "silence") == 0)
+        att_rupture *r = add_rupture(room, ev, &ev->rupture);
+        att_suspicion *s = r ? suspicion_confirmed_as(room, r->open.id) : NULL;
+        if (s) { /* the staff's view keeps where it came from */
+            r->confirmed = 1;
+            r->suspicion_id = s->open.id;
+            memcpy(r->open.evidence, s->open.evidence, sizeof r->open.evidence);
+            r->open.n_evidence = s->open.n_evidence;
+            r->open.blame_class = s->open.blame_class;
+        }
+        if (r && strcmp(r->open.marker, "silence") == 0) /* legacy detector rupture */
             room->silence_open_step = room->step;
         break;
     }
+    case ATT_EV_RUPTURE_SUSPECTED: {
+        if (att_room_find_suspicion(room, ev->rupture.id))
+            return corrupt(err, ev, "reuses a suspicion id");
+        att_suspicion *s = add_suspicion(room, ev);
+        if (s && strcmp(s->open.marker, "silence") == 0)
+            room->silence_open_step = room->step;
+        if (strcmp(ev->rupture.marker, "disconnect") == 0 && att_role_is_partner(ev->rupture.who))
+            room->away_raised[ev->rupture.who] = 1;
+        break;
+    }
     case ATT_EV_RUPTURE_CONFIRMED: {
-        att_rupture *r = (att_rupture *)att_room_find_rupture(room, ev->rupture.id);
-        if (!r)
-            r = add_rupture(room, ev, ATT_RS_OPEN);
-        else if (r->status != ATT_RS_SUSPECTED)
-            return corrupt(err, ev, "confirms a rupture that is not suspected");
-        if (r) {
-            r->status = ATT_RS_OPEN;
-            r->confirmed = 1;
+        att_suspicion *s = (att_suspicion *)att_room_find_suspicion(room, ev->suspicion_id);
+        if (s && s->status != ATT_SS_SUSPECTED)
+            return corrupt(err, ev, "confirms a suspicion that is not suspected");
+        if (!s && !room->suspicions_dropped && !ev->legacy)
+            return corrupt(err, ev, "confirms an unknown suspicion");
+        if (s) {
+            s->status = ATT_SS_CONFIRMED;
+            s->rupture_id = ev->rupture_id;
+            s->decided_at = ev->at;
+        }
+        if (ev->legacy) { /* protocol 1: the suspicion became the rupture, same id */
+            if (att_room_find_rupture(room, ev->rupture.id))
+                return corrupt(err, ev, "reuses a rupture id");
+            att_rupture *r = add_rupture(room, ev, &ev->rupture);
+            if (r) {
+                r->confirmed = 1;
+                r->suspicion_id = ev->suspicion_id;
+                if (s)
+                    r->opened_seq = s->raised_seq, r->opened_at = s->raised_at;
+            }
         }
         break;
     }
     case ATT_EV_RUPTURE_DISMISSED: {
-        att_rupture *r = (att_rupture *)att_room_find_rupture(room, ev->rupture_id);
-        if (r && r->status != ATT_RS_SUSPECTED)
-            return corrupt(err, ev, "dismisses a rupture that is not suspected");
-        if (r)
-            r->status = ATT_RS_DISMISSED;
+        att_suspicion *s = (att_suspicion *)att_room_find_suspicion(room, ev->suspicion_id);
+        if (s && s->status != ATT_SS_SUSPECTED)
+            return corrupt(err, ev, "dismisses a suspicion that is not suspected");
+        if (s) {
+            s->status = ATT_SS_DISMISSED;
+            s->decided_at = ev->at;
+        }
         break;
     }
     case ATT_EV_RUPTURE_REPAIRED: {
@@ -391,11 +545,18 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
         break;
     }
     case ATT_EV_NOTE:
+    case ATT_EV_REPLACED:
+    case ATT_EV_PRIVATE_MESSAGE:
+    case ATT_EV_THERAPIST_REQUESTED:
         break;
     case ATT_EV__COUNT:
         return corrupt(err, ev, "unknown type");
     }
     room->seq = ev->seq;
+    unsigned audience = att_event_audience(ev);
+    for (int a = 0; a < ATT_AUDIENCES; a++)
+        if (audience & (1u << a))
+            room->aud_seq[a]++;
     return 0;
 }
 
@@ -426,6 +587,8 @@ const char *att_room_status_name(att_status s)
     switch (s) {
     case ATT_STATUS_WAITING_CONSENT:
         return "waiting_consent";
+    case ATT_STATUS_CHECKING_IN:
+        return "checking_in";
     case ATT_STATUS_ACTIVE:
         return "active";
     case ATT_STATUS_PAUSED:
@@ -438,14 +601,17 @@ const char *att_room_status_name(att_status s)
 
 const char *att_rupture_status_name(att_rupture_status s)
 {
+    return s == ATT_RS_REPAIRED ? "repaired" : "open";
+}
+
+const char *att_suspicion_status_name(att_suspicion_status s)
+{
     switch (s) {
-    case ATT_RS_SUSPECTED:
+    case ATT_SS_SUSPECTED:
         return "suspected";
-    case ATT_RS_OPEN:
-        return "open";
-    case ATT_RS_REPAIRED:
-        return "repaired";
-    case ATT_RS_DISMISSED:
+    case ATT_SS_CONFIRMED:
+        return "confirmed";
+    case ATT_SS_DISMISSED:
         return "dismissed";
     }
     return "unknown";
@@ -478,120 +644,21 @@ const char *att_step_tag_name(att_step_tag t)
     return NULL;
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *step_json(const att_room *room)
-{
-    if (room->status == ATT_STATUS_ENDED)
-        return json_null();
-    const att_step *st = &room->script->steps[room->step];
-    json_t *inputs = json_object_get(st->json, "inputs");
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:O, s:o}", "id", st->id, "index", room->step,
-                     "title", st->title ? st->title : "", "prompt", st->prompt ? st->prompt : "",
-                     "actor", att_role_name(att_room_resolve_actor(room, st->actor)), "as",
-                     str_or_null(att_actor_role_name(st->actor)), "inputs",
-                     inputs ? inputs : json_array(), "tag",
-                     str_or_null(att_step_tag_name(st->tag)));
-}
-
-static json_t *rupture_json(const att_room *room, const att_rupture *r)
-{
-    json_t *o = att_rupture_open_to_json(&r->open, room->script);
-    if (!o)
-        return NULL;
-    json_t *repair = json_null();
-    if (r->status == ATT_RS_REPAIRED) {
-        repair = json_pack(
-            "{s:I, s:I, s:s, s:s, s:o, s:o, s:I}", "seq", (json_int_t)r->repair_seq, "at",
-            (json_int_t)r->repair_at, "by", att_role_name(r->repair_by), "how",
-            att_repair_how_name(r->repair_how), "strategy",
-            r->repair_strategy[0] ? json_string(r->repair_strategy) : json_null(), "attempt_seq",
-            r->repair_attempt_seq ? json_integer(r->repair_attempt_seq) : json_null(),
-            "time_to_repair_ms", (json_int_t)(r->repair_at - r->opened_at));
-    }
-    int rc = json_object_set_new(o, "status", json_string(att_rupture_status_name(r->status)));
-    rc |= json_object_set_new(o, "confirmed", json_boolean(r->confirmed));
-    rc |= json_object_set_new(o, "opened_seq", json_integer(r->opened_seq));
-    rc |= json_object_set_new(o, "opened_at", json_integer(r->opened_at));
-    rc |= json_object_set_new(o, "repair", repair);
-    if (rc) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 const char *att_room_end_reason_name(att_end_reason r)
 {
     return r == ATT_END_COMPLETED ? "completed" : r == ATT_END_THERAPIST ? "therapist" : NULL;
 }
 
-/* Partners see a rupture once it is (or was) out in the open. */
-int att_rupture_visible_to(const att_rupture *r, att_role viewer)
-{
-    if (viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER || viewer == ATT_ROLE_NONE)
-        return 1;
-    if (r->status == ATT_RS_SUSPECTED || r->status == ATT_RS_DISMISSED)
-        return 0;
-    return 1;
-}
-
-static json_t *rating_json(int r)
-{
-    return r >= 0 ? json_integer(r) : json_null();
-}
-
+/* One serializer: the jansson view is the writer's text, parsed, so the two
+ * can never disagree about what a viewer may see. */
 json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type)
 {
-    json_t *ruptures = json_array();
-    json_t *attempts = json_array();
-    if (!ruptures || !attempts) {
-        json_decref(ruptures);
-        json_decref(attempts);
-        return NULL;
-    }
-    for (int i = 0; i < room->n_ruptures; i++)
-        if (att_rupture_visible_to(&room->ruptures[i], viewer))
-            json_array_append_new(ruptures, rupture_json(room, &room->ruptures[i]));
-    for (int i = 0; i < room->n_attempts; i++) {
-        const att_attempt *a = &room->attempts[i];
-        json_array_append_new(attempts,
-                              json_pack("{s:I, s:s, s:o, s:b}", "seq", (json_int_t)a->seq, "by",
-                                        att_role_name(a->by), "rupture_id",
-                                        a->rupture_id ? json_integer(a->rupture_id) : json_null(),
-                                        "accepted", a->accepted));
-    }
-    const char *end = att_room_end_reason_name(room->end_reason);
-    json_t *s = json_pack(
-        "{s:I, s:s, s:s, s:s, s:o, s:i, s:i, s:s, s:s, s:o, s:I, s:I,"
-        " s:{s:b, s:b}, s:{s:b, s:b, s:b, s:i}, s:o, s:{s:o, s:o}, s:i, s:i, s:i, s:o, s:o}",
-        "seq", (json_int_t)room->seq, "room", room->room_id, "exercise", room->script->id, "status",
-        att_room_status_name(room->status), "ended_reason", str_or_null(end), "round", room->round,
-        "rounds", room->script->rounds, "speaker", att_role_name(room->speaker), "listener",
-        att_role_name(att_other_partner(room->speaker)), "step", step_json(room), "step_started_at",
-        (json_int_t)room->step_started_at, "step_started_seq", (json_int_t)room->step_started_seq,
-        "consent", "partner_a", room->consent[0], "partner_b", room->consent[1], "present",
-        "partner_a", room->present[0], "partner_b", room->present[1], "therapist", room->present[2],
-        "observers", room->observers, "paused_by",
-        room->paused_by == ATT_ROLE_NONE ? json_null()
-                                         : json_string(att_role_name(room->paused_by)),
-        "last_rating", "partner_a", rating_json(room->last_rating[0]), "partner_b",
-        rating_json(room->last_rating[1]), "rejections_in_row", room->rejections_in_row,
-        "next_rupture_id", room->next_rupture_id, "ruptures_dropped", room->ruptures_dropped,
-        "ruptures", ruptures, "repair_attempts", attempts);
-    if (!s)
-        return NULL;
-    if (with_type) {
-        if (json_object_set_new(s, "type", json_string("state")) ||
-            json_object_set_new(s, "you", json_string(att_role_name(viewer)))) {
-            json_decref(s);
-            return NULL;
-        }
-    }
-    return s;
+    att_buf text = {0};
+    json_t *j = NULL;
+    if (att_room_state_write(room, viewer, with_type, &text) == 0)
+        j = json_loadb(text.data, text.len, 0, NULL);
+    att_buf_free(&text);
+    return j;
 }
 
 int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err)
@@ -611,13 +678,4 @@ int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err)
     }
     hex_out[64] = '\0';
     return 0;
-}
-
-int64_t att_room_next_deadline(const att_room *room)
-{
-    att_role actor = att_room_actor(room);
-    if (!att_role_is_partner(actor) || !room->present[actor] ||
-        room->silence_open_step == room->step)
-        return -1;
-    return room->step_started_at + room->config.silence_ms;
 }

@@ -25,6 +25,8 @@ int att_room_back_target(const att_room *room);
 
 /* The rupture with this id, or NULL. */
 const att_rupture *att_room_find_rupture(const att_room *room, int id);
+/* The suspicion with this id, or NULL. */
+const att_suspicion *att_room_find_suspicion(const att_room *room, int id);
 
 /* The value of the step's first rating input in `input`, or -1. */
 int att_step_rating_value(const att_step *step, json_t *input);
@@ -40,7 +42,8 @@ int att_step_check_input(const att_step *step, json_t *input, att_error *err);
  * already in out (at index primary). Returns 0 or -1 when out is full. */
 int att_detect_after(att_out *out, int primary);
 
-/* Detector: text a participant wrote (turn, attempt, pause note). */
+/* Detector: text a partner wrote to the other (a turn, a repair attempt);
+ * never pause notes, the private line or the check-in. */
 int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq);
 
 /* Wire names shared by the jansson view (room.c) and the state writer. */
@@ -49,7 +52,6 @@ const char *att_room_end_reason_name(att_end_reason r); /* NULL for none */
 const char *att_rupture_status_name(att_rupture_status s);
 const char *att_actor_role_name(att_actor a);  /* "speaker"/"listener" or NULL */
 const char *att_step_tag_name(att_step_tag t); /* NULL for none */
-/* Partners see a rupture once it is (or was) out in the open. */
-int att_rupture_visible_to(const att_rupture *r, att_role viewer);
+const char *att_suspicion_status_name(att_suspicion_status s);
 
 #endif

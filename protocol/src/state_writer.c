@@ -1,12 +1,16 @@
 /* state_writer.c - the room's state as JSON text, written directly into a
- * buffer. The server sends a state to every member after every change, and
- * building a jansson tree and dumping it with sorted keys was most of its
- * CPU. This writer emits the same bytes as
- * json_dumps(att_room_state_json(room, viewer, with_type), JSON_COMPACT |
- * JSON_SORT_KEYS): keys are written in sorted order by hand, strings are
- * escaped as jansson escapes them, and the step's constant parts were
- * encoded by jansson when the catalog was loaded. test_state_writer checks
- * the two byte for byte over thousands of random sessions. */
+ * buffer: the one state serializer (att_room_state_json parses its text).
+ * The server sends a state to members after every change, and building a
+ * jansson tree and dumping it with sorted keys was most of its CPU. Keys are
+ * written in sorted order by hand, strings are escaped as jansson escapes
+ * them, and the step's constant parts were encoded by jansson when the
+ * catalog was loaded, so the text is what json_dumps(JSON_COMPACT |
+ * JSON_SORT_KEYS) would write; test_state_writer checks that over thousands
+ * of random sessions.
+ *
+ * What a viewer may see is decided here: a partner's state carries no
+ * room-log seq (its `seq` counts its own audience), no suspicion, no
+ * evidence and no counter that moves for events hidden from it. */
 #include "room_internal.h"
 
 #include <stdio.h>
@@ -139,18 +143,50 @@ static void rating(writer *w, int r)
         raw(w, "null");
 }
 
-static void rupture(writer *w, const att_room *room, const att_rupture *r)
+static int is_staff(att_role viewer)
 {
-    const att_rupture_open *o = &r->open;
-    raw(w, "{\"confirmed\":");
-    boolean(w, r->confirmed);
-    raw(w, ",\"evidence\":[");
+    return viewer == ATT_ROLE_THERAPIST || viewer == ATT_ROLE_OBSERVER;
+}
+
+static void int_or_null(writer *w, long long v)
+{
+    if (v)
+        integer(w, v);
+    else
+        raw(w, "null");
+}
+
+static void step_ref(writer *w, const att_room *room, int index)
+{
+    if (index >= 0 && (size_t)index < room->script->n_steps)
+        raw(w, room->script->steps[index].id_json);
+    else
+        raw(w, "null");
+}
+
+static void evidence(writer *w, const att_rupture_open *o)
+{
+    raw(w, "[");
     for (int i = 0; i < o->n_evidence; i++) {
         if (i)
             raw(w, ",");
         integer(w, o->evidence[i]);
     }
-    raw(w, "],\"id\":");
+    raw(w, "]");
+}
+
+static void rupture(writer *w, const att_room *room, const att_rupture *r, int staff)
+{
+    const att_rupture_open *o = &r->open;
+    raw(w, "{");
+    if (staff) {
+        raw(w, "\"confirmed\":");
+        boolean(w, r->confirmed);
+        raw(w, ",\"evidence\":");
+        evidence(w, o);
+        raw(w, ",");
+    }
+    raw(w, "\"id\":");
     integer(w, o->id);
     raw(w, ",\"kind\":");
     string(w, att_rupture_kind_name(o->kind));
@@ -158,23 +194,24 @@ static void rupture(writer *w, const att_room *room, const att_rupture *r)
     string(w, o->marker);
     raw(w, ",\"opened_at\":");
     integer(w, r->opened_at);
-    raw(w, ",\"opened_seq\":");
-    integer(w, r->opened_seq);
+    if (staff) {
+        raw(w, ",\"opened_seq\":");
+        integer(w, r->opened_seq);
+    }
     raw(w, ",\"repair\":");
     if (r->status == ATT_RS_REPAIRED) {
         raw(w, "{\"at\":");
         integer(w, r->repair_at);
-        raw(w, ",\"attempt_seq\":");
-        if (r->repair_attempt_seq)
-            integer(w, r->repair_attempt_seq);
-        else
-            raw(w, "null");
+        raw(w, ",\"attempt_id\":");
+        int_or_null(w, r->repair_attempt_id);
         raw(w, ",\"by\":");
         string(w, att_role_name(r->repair_by));
         raw(w, ",\"how\":");
         string(w, att_repair_how_name(r->repair_how));
-        raw(w, ",\"seq\":");
-        integer(w, r->repair_seq);
+        if (staff) {
+            raw(w, ",\"seq\":");
+            integer(w, r->repair_seq);
+        }
         raw(w, ",\"strategy\":");
         string_or_null(w, r->repair_strategy[0] ? r->repair_strategy : NULL);
         raw(w, ",\"time_to_repair_ms\":");
@@ -190,14 +227,85 @@ static void rupture(writer *w, const att_room *room, const att_rupture *r)
     raw(w, ",\"status\":");
     string(w, att_rupture_status_name(r->status));
     raw(w, ",\"step\":");
-    if (o->step >= 0 && (size_t)o->step < room->script->n_steps)
-        raw(w, room->script->steps[o->step].id_json);
-    else
-        raw(w, "null");
+    step_ref(w, room, o->step);
+    if (staff) {
+        raw(w, ",\"suspicion_id\":");
+        int_or_null(w, r->suspicion_id);
+    }
     raw(w, ",\"who\":");
     string(w, att_role_name(o->who));
     raw(w, ",\"with\":");
     string(w, att_role_name(o->with));
+    raw(w, "}");
+}
+
+static void suspicion(writer *w, const att_room *room, const att_suspicion *s)
+{
+    const att_rupture_open *o = &s->open;
+    raw(w, "{\"class\":");
+    string_or_null(w, att_blame_kind_name(o->blame_class));
+    raw(w, ",\"decided_at\":");
+    int_or_null(w, s->decided_at);
+    raw(w, ",\"evidence\":");
+    evidence(w, o);
+    raw(w, ",\"id\":");
+    integer(w, o->id);
+    raw(w, ",\"kind\":");
+    string(w, att_rupture_kind_name(o->kind));
+    raw(w, ",\"marker\":");
+    string(w, o->marker);
+    raw(w, ",\"raised_at\":");
+    integer(w, s->raised_at);
+    raw(w, ",\"raised_seq\":");
+    integer(w, s->raised_seq);
+    raw(w, ",\"round\":");
+    integer(w, o->round);
+    raw(w, ",\"rupture_id\":");
+    int_or_null(w, s->rupture_id);
+    raw(w, ",\"status\":");
+    string(w, att_suspicion_status_name(s->status));
+    raw(w, ",\"step\":");
+    step_ref(w, room, o->step);
+    raw(w, ",\"who\":");
+    string(w, att_role_name(o->who));
+    raw(w, ",\"with\":");
+    string(w, att_role_name(o->with));
+    raw(w, "}");
+}
+
+/* The check-in as each viewer may know it: a partner only whether they
+ * answered themselves, an observer nothing (the answers are the private
+ * line's), the therapist everything. */
+static void checkin(writer *w, const att_room *room, att_role viewer)
+{
+    if (att_role_is_partner(viewer)) {
+        raw(w, "{\"answered\":");
+        boolean(w, room->checkin_seq[viewer] != 0);
+        raw(w, "}");
+        return;
+    }
+    int therapist = viewer == ATT_ROLE_THERAPIST;
+    if (!therapist) {
+        raw(w, "{}");
+        return;
+    }
+    raw(w, "{");
+    if (therapist) {
+        raw(w, "\"held\":");
+        boolean(w, room->checkin_hold && !room->checkin_done);
+        raw(w, ",");
+    }
+    for (int p = 0; p < 2; p++) {
+        raw(w, p ? ",\"partner_b\":{\"answered\":" : "\"partner_a\":{\"answered\":");
+        boolean(w, room->checkin_seq[p] != 0);
+        if (therapist) {
+            raw(w, ",\"hold\":");
+            boolean(w, room->checkin_held[p]);
+            raw(w, ",\"seq\":");
+            int_or_null(w, room->checkin_seq[p]);
+        }
+        raw(w, "}");
+    }
     raw(w, "}");
 }
 
@@ -230,7 +338,11 @@ static void step(writer *w, const att_room *room)
 int att_room_state_write(const att_room *room, att_role viewer, int with_type, att_buf *buf)
 {
     writer w = {.b = buf, .failed = 0};
-    raw(&w, "{\"consent\":{\"partner_a\":");
+    int staff = is_staff(viewer);
+    int aud = (int)viewer >= 0 && (int)viewer < ATT_AUDIENCES ? (int)viewer : ATT_ROLE_THERAPIST;
+    raw(&w, "{\"checkin\":");
+    checkin(&w, room, viewer);
+    raw(&w, ",\"consent\":{\"partner_a\":");
     boolean(&w, room->consent[0]);
     raw(&w, ",\"partner_b\":");
     boolean(&w, room->consent[1]);
@@ -238,14 +350,18 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     string_or_null(&w, att_room_end_reason_name(room->end_reason));
     raw(&w, ",\"exercise\":");
     string(&w, room->script->id);
+    raw(&w, ",\"language\":");
+    string(&w, room->language);
     raw(&w, ",\"last_rating\":{\"partner_a\":");
     rating(&w, room->last_rating[0]);
     raw(&w, ",\"partner_b\":");
     rating(&w, room->last_rating[1]);
     raw(&w, "},\"listener\":");
     string(&w, att_role_name(att_other_partner(room->speaker)));
-    raw(&w, ",\"next_rupture_id\":");
-    integer(&w, room->next_rupture_id);
+    if (staff) {
+        raw(&w, ",\"next_rupture_id\":");
+        integer(&w, room->next_rupture_id);
+    }
     raw(&w, ",\"paused_by\":");
     string_or_null(&w, room->paused_by == ATT_ROLE_NONE ? NULL : att_role_name(room->paused_by));
     raw(&w, ",\"present\":{\"observers\":");
@@ -263,15 +379,16 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
         const att_attempt *a = &room->attempts[i];
         raw(&w, i ? ",{\"accepted\":" : "{\"accepted\":");
         boolean(&w, a->accepted);
+        raw(&w, ",\"acknowledged\":");
+        boolean(&w, a->acknowledged);
         raw(&w, ",\"by\":");
         string(&w, att_role_name(a->by));
+        raw(&w, ",\"id\":");
+        integer(&w, a->id);
+        raw(&w, ",\"moment\":");
+        boolean(&w, a->moment);
         raw(&w, ",\"rupture_id\":");
-        if (a->rupture_id)
-            integer(&w, a->rupture_id);
-        else
-            raw(&w, "null");
-        raw(&w, ",\"seq\":");
-        integer(&w, a->seq);
+        int_or_null(&w, a->rupture_id);
         raw(&w, "}");
     }
     raw(&w, "],\"room\":");
@@ -281,19 +398,15 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     raw(&w, ",\"rounds\":");
     integer(&w, room->script->rounds);
     raw(&w, ",\"ruptures\":[");
-    int first = 1;
     for (int i = 0; i < room->n_ruptures; i++) {
-        if (!att_rupture_visible_to(&room->ruptures[i], viewer))
-            continue;
-        if (!first)
+        if (i)
             raw(&w, ",");
-        first = 0;
-        rupture(&w, room, &room->ruptures[i]);
+        rupture(&w, room, &room->ruptures[i], staff);
     }
     raw(&w, "],\"ruptures_dropped\":");
     integer(&w, room->ruptures_dropped);
     raw(&w, ",\"seq\":");
-    integer(&w, room->seq);
+    integer(&w, room->aud_seq[aud]);
     raw(&w, ",\"speaker\":");
     string(&w, att_role_name(room->speaker));
     raw(&w, ",\"status\":");
@@ -302,8 +415,18 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     step(&w, room);
     raw(&w, ",\"step_started_at\":");
     integer(&w, room->step_started_at);
-    raw(&w, ",\"step_started_seq\":");
-    integer(&w, room->step_started_seq);
+    if (staff) {
+        raw(&w, ",\"step_started_seq\":");
+        integer(&w, room->step_started_seq);
+        raw(&w, ",\"suspicions\":[");
+        for (int i = 0; i < room->n_suspicions; i++) {
+            if (i)
+                raw(&w, ",");
+            suspicion(&w, room, &room->suspicions[i]);
+        }
+        raw(&w, "],\"suspicions_dropped\":");
+        integer(&w, room->suspicions_dropped);
+    }
     if (with_type) {
         raw(&w, ",\"type\":\"state\",\"you\":");
         string(&w, att_role_name(viewer));

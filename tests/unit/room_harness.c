@@ -132,7 +132,7 @@ int harness_tick(harness *h, int64_t ms)
 {
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     h->now += ms;
-    int n = att_room_tick(&h->room, h->now, evs);
+    int n = att_room_tick(&h->room, h->now, 0, evs);
     if (n > 0)
         record(h, evs, n);
     else

@@ -1,5 +1,5 @@
 /* catalog.h - the protocol's data (exercise scripts, vocabularies, rupture
- * markers, resolution strategies, the blame lexicon) parsed from JSON into
+ * markers, resolution strategies, the blame rules) parsed from JSON into
  * read-only C structures.
  *
  * Ownership: att_catalog_load* allocate; the caller owns the catalog and frees
@@ -10,6 +10,7 @@
 #define ATTUNE_CATALOG_H
 
 #include <jansson.h>
+#include "attune/blame.h"
 #include "attune/types.h"
 
 typedef enum {
@@ -71,6 +72,9 @@ typedef struct {
     /* The step's constant parts as compact, sorted JSON text (owned by the
      * catalog), so the state writer copies them instead of re-encoding. */
     char *id_json, *title_json, *prompt_json, *inputs_json;
+    /* How long the actor may be quiet before the detector suggests a
+     * silence: -1 = the room's default, 0 = never (reflective steps). */
+    long long silence_ms;
 } att_step;
 
 typedef struct {
@@ -80,7 +84,8 @@ typedef struct {
     int swap_each_round;
     const att_step *steps;
     size_t n_steps;
-    json_t *json; /* the whole script object, sent in the hello ack */
+    const char *language; /* "en" unless the script says otherwise */
+    json_t *json;         /* the whole script object, sent in the hello ack */
 } att_script;
 
 typedef struct {
@@ -113,11 +118,33 @@ const att_vocab *att_catalog_vocab(const att_catalog *cat, const char *id);
 const att_vocab_entry *att_vocab_find(const att_vocab *v, const char *id);
 /* JSON for the hello ack: {"reactive":[...], "primary":[...], ...}; borrowed. */
 json_t *att_catalog_vocab_json(const att_catalog *cat);
-/* The consent notice ({"version","text","recorded","visible_to"}); borrowed. */
+/* The consent notice ({"version","text","recorded","visible_to","receives",
+ * "hash"}); borrowed. The hash is SHA-256 (hex) of the notice's canonical
+ * JSON without "hash"; a consent records it with the version. */
 json_t *att_catalog_consent_json(const att_catalog *cat);
+const char *att_catalog_consent_hash(const att_catalog *cat);
+int att_catalog_consent_version(const att_catalog *cat);
 
-/* Blame lexicon: returns 1 when text contains a lexicon phrase as whole
- * words, case-insensitively (ASCII folding), else 0. No allocation. */
+/* The safety check-in (protocol/safety.json); borrowed. */
+json_t *att_catalog_safety_json(const att_catalog *cat);
+/* Checks a partner's check-in answers ({question id: option id}, every
+ * question once) and note; *hold is 1 when an answer is one the question
+ * holds the session on. Returns 0 or invalid_input. No allocation. */
+int att_catalog_safety_check(const att_catalog *cat, json_t *answers, const char *note, int *hold,
+                             att_error *err);
+
+/* Blame classifier (blame.h), rules per language from vocab/blame/<lang>.json.
+ * lang is a language tag such as "en", "es", "fr", "de" (a region suffix
+ * like "en-GB" falls back to "en"); an unknown language, or a NULL lang or
+ * text, gives ATT_BLAME_NONE. No allocation, no I/O. */
+att_blame_class att_catalog_blame_classify(const att_catalog *cat, const char *lang,
+                                           const char *text);
+/* 1 when rules exist for lang, else 0. */
+int att_catalog_blame_has_language(const att_catalog *cat, const char *lang);
+/* The compiled rules for lang (borrowed), or NULL. */
+const att_blame_lang *att_catalog_blame_lang(const att_catalog *cat, const char *lang);
+/* The former lexicon check, kept for detector.c until it moves to
+ * att_catalog_blame_classify: 1 when English text is criticism or contempt. */
 int att_catalog_text_is_blaming(const att_catalog *cat, const char *text);
 
 #endif

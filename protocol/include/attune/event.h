@@ -1,5 +1,9 @@
 /* event.h - room events: the C form, their JSON form, and who may see them.
  *
+ * Who may see an event is decided here and nowhere else (att_event_audience):
+ * the server's broadcast and replay, the per-audience sequence numbers of the
+ * fold and the command-line replay all ask this one table.
+ *
  * An att_event borrows its strings and its `input` object (from the command
  * that produced it, or from the JSON it was decoded from); it owns nothing.
  * Encoding returns a new json_t reference the caller owns. */
@@ -26,6 +30,14 @@ typedef enum {
     ATT_EV_RUPTURE_DISMISSED,
     ATT_EV_RUPTURE_REPAIRED,
     ATT_EV_NOTE,
+    /* protocol 2 */
+    ATT_EV_REPLACED,
+    ATT_EV_CONSENT_WITHDRAWN,
+    ATT_EV_CHECKIN_ANSWERED,
+    ATT_EV_CHECKIN_COMPLETED,
+    ATT_EV_REPAIR_REPLIED,
+    ATT_EV_PRIVATE_MESSAGE,
+    ATT_EV_THERAPIST_REQUESTED,
     ATT_EV__COUNT
 } att_event_type;
 
@@ -36,6 +48,7 @@ typedef enum {
     ATT_CTL_RESUME,
     ATT_CTL_SWAP,
     ATT_CTL_END,
+    ATT_CTL_PROCEED, /* after a held safety check-in: begin the joint work */
     ATT_CTL__COUNT
 } att_control;
 
@@ -67,10 +80,16 @@ typedef enum {
     ATT_LEFT__COUNT
 } att_left_reason;
 
+typedef enum { ATT_REPLY_NEED_A_MOMENT, ATT_REPLY_ACKNOWLEDGED, ATT_REPLY__COUNT } att_repair_reply;
+
+/* The blame detector's class for a suspicion of blaming language. */
+typedef enum { ATT_CLASS_NONE, ATT_CLASS_CRITICISM, ATT_CLASS_CONTEMPT } att_blame_kind;
+
 #define ATT_MAX_EVIDENCE 8
 #define ATT_MARKER_BYTES 48
 
-/* What a rupture is when it opens (the part events carry). */
+/* What a rupture (or a suspicion, in its own id space) is when it opens:
+ * the part events carry. */
 typedef struct {
     int id;
     att_rupture_kind kind;
@@ -80,8 +99,9 @@ typedef struct {
     att_role with;
     int step; /* step index, -1 for none */
     int round;
-    int64_t evidence[ATT_MAX_EVIDENCE];
+    int64_t evidence[ATT_MAX_EVIDENCE]; /* room-log seqs: staff views only */
     int n_evidence;
+    att_blame_kind blame_class; /* suspicions of blaming language */
 } att_rupture_open;
 
 typedef struct {
@@ -92,6 +112,8 @@ typedef struct {
     /* room_created */
     const char *exercise;
     att_role first_speaker;
+    int checkin;          /* the room asks the safety check-in (protocol 2 rooms) */
+    const char *language; /* borrowed; NULL: the script's */
     /* turn */
     int step; /* index into the script */
     int round;
@@ -110,8 +132,24 @@ typedef struct {
     /* rupture_repaired */
     att_repair_how how;
     const char *strategy; /* borrowed; NULL unless therapist_strategy */
-    /* repair_accepted, rupture_repaired by attempt */
+    /* repair_accepted, rupture_repaired by attempt: legacy (protocol 1) logs
+     * name the attempt by its seq, protocol 2 by its id */
     int64_t attempt_seq;
+    int attempt_id; /* also repair_attempt, repair_replied */
+    /* rupture_confirmed / dismissed, note (0 = none) */
+    int suspicion_id;
+    /* repair_replied */
+    att_repair_reply reply;
+    /* private_message: the other end of the private line */
+    att_role to;
+    /* checkin_answered: {question id: option id} (borrowed) */
+    json_t *answers;
+    int hold; /* an answer holds the session for the therapist */
+    /* consented */
+    int notice_version;
+    const char *notice_hash; /* borrowed */
+    /* a protocol 1 rupture_confirmed (it carried the whole rupture, seen by all) */
+    int legacy;
 } att_event;
 
 const char *att_event_type_name(att_event_type t);
@@ -126,8 +164,16 @@ const char *att_left_reason_name(att_left_reason r);
 /* A rupture as events carry it; new reference or NULL. */
 json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *script);
 
-/* 1 when a member with this role may see events of this type. */
-int att_event_visible_to(att_event_type t, att_role viewer);
+const char *att_repair_reply_name(att_repair_reply r);
+int att_repair_reply_from_name(const char *name);  /* -1 when unknown */
+const char *att_blame_kind_name(att_blame_kind k); /* NULL for none */
+
+/* The audiences that may see ev: bit (1 << role) for partner_a, partner_b,
+ * therapist and observer. The therapist sees everything. */
+#define ATT_AUDIENCES 4
+unsigned att_event_audience(const att_event *ev);
+/* 1 when a member with this role may see ev. */
+int att_event_visible_to(const att_event *ev, att_role viewer);
 
 /* The event object ({"type":..,"at":..,"by":..,...}; no seq). The script
  * gives step ids. Returns a new reference or NULL on allocation failure. */

@@ -26,6 +26,13 @@ typedef enum {
     ATT_MSG_RUPTURE_CONFIRM,
     ATT_MSG_RUPTURE_DISMISS,
     ATT_MSG_NOTE,
+    /* protocol 2 */
+    ATT_MSG_TYPING,
+    ATT_MSG_CONSENT_WITHDRAW,
+    ATT_MSG_CHECKIN,
+    ATT_MSG_REPAIR_REPLY,
+    ATT_MSG_PRIVATE_MESSAGE,
+    ATT_MSG_ASK_THERAPIST,
     ATT_MSG__COUNT
 } att_msg_type;
 
@@ -43,12 +50,20 @@ typedef struct {
     /* control */
     att_control action;
     /* free text: pause_request note, repair_attempt text, note text,
-     * rupture_mark / rupture_repair / rupture_dismiss note; NULL if absent */
+     * rupture_mark / rupture_repair / rupture_confirm / rupture_dismiss
+     * note, private_message text, checkin note; NULL if absent */
     const char *text;
     /* rupture_* and note and repair_attempt (0 = absent) */
     int rupture_id;
-    /* repair_accept */
-    int64_t attempt_seq;
+    /* rupture_confirm, rupture_dismiss, note (0 = absent) */
+    int suspicion_id;
+    /* repair_accept, repair_reply */
+    int attempt_id;
+    att_repair_reply reply;
+    /* private_message (ATT_ROLE_NONE when absent) */
+    att_role to;
+    /* checkin: {question id: option id} (borrowed from root) */
+    json_t *answers;
     /* rupture_mark */
     att_rupture_kind kind;
     const char *marker;

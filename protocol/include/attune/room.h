@@ -26,6 +26,7 @@
 
 typedef enum {
     ATT_STATUS_WAITING_CONSENT,
+    ATT_STATUS_CHECKING_IN, /* the safety check-in (partners answer privately) */
     ATT_STATUS_ACTIVE,
     ATT_STATUS_PAUSED,
     ATT_STATUS_ENDED,
@@ -33,17 +34,31 @@ typedef enum {
 
 typedef enum { ATT_END_NONE, ATT_END_COMPLETED, ATT_END_THERAPIST } att_end_reason;
 
+/* A rupture's status. Protocol 1 logs kept suspicions in the same array;
+ * they fold into the suspicions now, so a rupture is open or repaired. */
 typedef enum {
-    ATT_RS_SUSPECTED,
     ATT_RS_OPEN,
     ATT_RS_REPAIRED,
-    ATT_RS_DISMISSED,
 } att_rupture_status;
+
+/* A suggestion of the detector's, seen only by the therapist (and an
+ * observer) until the therapist confirms it into a rupture or dismisses it. */
+typedef enum { ATT_SS_SUSPECTED, ATT_SS_CONFIRMED, ATT_SS_DISMISSED } att_suspicion_status;
+
+typedef struct {
+    att_rupture_open open; /* open.id is the suspicion's id */
+    att_suspicion_status status;
+    int64_t raised_seq;
+    int64_t raised_at;
+    int rupture_id; /* once confirmed */
+    int64_t decided_at;
+} att_suspicion;
 
 typedef struct {
     att_rupture_open open;
     att_rupture_status status;
-    int confirmed; /* a suspicion the therapist confirmed (visible to partners) */
+    int confirmed;    /* a suspicion the therapist confirmed */
+    int suspicion_id; /* which one (0: a therapist mark or a legacy log) */
     int64_t opened_seq;
     int64_t opened_at;
     /* repair, when status == ATT_RS_REPAIRED */
@@ -52,29 +67,42 @@ typedef struct {
     att_role repair_by;
     att_repair_how repair_how;
     char repair_strategy[ATT_MARKER_BYTES];
-    int64_t repair_attempt_seq;
+    int64_t repair_attempt_seq; /* legacy logs */
+    int repair_attempt_id;
 } att_rupture;
 
 typedef struct {
-    int64_t silence_ms; /* default ATT_DEFAULT_SILENCE_MS */
+    int64_t silence_ms;          /* steps without their own; ATT_DEFAULT_SILENCE_MS */
+    int64_t disconnect_grace_ms; /* ATT_DEFAULT_DISCONNECT_GRACE_MS */
 } att_room_config;
 
 #define ATT_MAX_ATTEMPTS 16
 
 /* A partner's repair attempt, kept so another member can accept it. */
 typedef struct {
+    int id; /* 1, 2, 3... in the room: what partners name it by */
     int64_t seq;
     att_role by;
     int rupture_id; /* 0 = none named */
     int accepted;
+    int moment;       /* the other partner answered "thank you, I need a moment" */
+    int acknowledged; /* the therapist acknowledged it */
 } att_attempt;
+
+#define ATT_MAX_SUSPICIONS 128
+#define ATT_LANGUAGE_BYTES 16
 
 typedef struct {
     const att_catalog *catalog;
     const att_script *script;
     att_room_config config;
     char room_id[ATT_ROOM_ID_BYTES + 1];
-    int64_t seq; /* last applied */
+    char language[ATT_LANGUAGE_BYTES]; /* what partners write in: the detector's rules */
+    int64_t seq;                       /* last applied */
+    /* Each audience (partner_a, partner_b, therapist, observer) numbers the
+     * events it may see 1, 2, 3...: the seq on its wire. aud_seq[therapist]
+     * == seq. */
+    int64_t aud_seq[ATT_AUDIENCES];
     int created;
     att_status status;
     att_end_reason end_reason;
@@ -85,18 +113,35 @@ typedef struct {
     int64_t step_started_at;
     int64_t step_started_seq; /* the event that began (or resumed) the current turn */
     int consent[2];
+    int consent_withdrawn[2]; /* withdrew and has not consented again */
+    /* safety check-in (rooms created with it) */
+    int checkin;            /* the room asks it */
+    int checkin_done;       /* completed clear, or the therapist went on */
+    int checkin_hold;       /* an answer holds the session for the therapist */
+    int64_t checkin_seq[2]; /* each partner's checkin_answered, 0 = not yet */
+    int checkin_held[2];
     int present[3];
+    int64_t away_since[2]; /* a partner's last `left` (ms), while away */
+    int64_t away_seq[2];
+    int away_raised[2]; /* a disconnect suspicion was raised for this absence */
     int observers;
     int last_rating[2]; /* -1 when none */
     int rejections_in_row;
     int64_t last_rejection_seq;
     int silence_open_step; /* step index with an open silence rupture in this round, -1 */
     int next_rupture_id;
+    int next_suspicion_id;
+    int next_attempt_id;
     int n_attempts; /* the most recent ATT_MAX_ATTEMPTS, oldest first */
     att_attempt attempts[ATT_MAX_ATTEMPTS];
     int n_ruptures;
     int ruptures_dropped; /* ruptures beyond ATT_MAX_RUPTURES (counted, not kept) */
+    int n_suspicions;
+    int suspicions_dropped;
+    /* The two arrays last: an idle room never touches (and the OS never
+     * backs) them; see att_room_init. */
     att_rupture ruptures[ATT_MAX_RUPTURES];
+    att_suspicion suspicions[ATT_MAX_SUSPICIONS];
 } att_room;
 
 /* Prepares an empty room (seq 0) for a script. Its first event must be
@@ -133,20 +178,29 @@ int att_room_decide_join(const att_room *room, att_role role, int64_t now,
                          att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
 int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
                           att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
+/* A newer connection took this role's seat (the older one is closed): the
+ * `replaced` event the therapist sees. */
+int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
+                             att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
 
-/* Clock tick: events the detector raises because time passed (silence).
+/* Clock tick: suggestions the detector raises because time passed (silence,
+ * a partner still away on their turn). `composing_at` is when the actor last
+ * signalled that they are typing (0 for never): composing is not silence.
  * Returns the number of events written to out (0 most of the time). */
-int att_room_tick(const att_room *room, int64_t now, att_event out[ATT_MAX_EVENTS_PER_COMMAND]);
+int att_room_tick(const att_room *room, int64_t now, int64_t composing_at,
+                  att_event out[ATT_MAX_EVENTS_PER_COMMAND]);
 
 /* When the next tick could produce an event (ms since epoch), or -1 when no
  * timer is needed; lets the server arm one timer per room. */
-int64_t att_room_next_deadline(const att_room *room);
+int64_t att_room_next_deadline(const att_room *room, int64_t composing_at);
 
 /* The role that must act now, or ATT_ROLE_NONE (waiting, paused, ended). */
 att_role att_room_actor(const att_room *room);
 
-/* The state object for `viewer` ({"type":"state",...} when with_type).
- * Partners get ruptures filtered. New reference, NULL on allocation failure. */
+/* The state object for `viewer` ({"type":"state",...} when with_type):
+ * att_room_state_write's text, parsed. Partners' states carry nothing of
+ * what they may not see (no suspicions, no room-log seqs, seq counted in
+ * their own audience). New reference, NULL on allocation failure. */
 json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type);
 
 /* A growable output buffer; the caller owns data (free it with att_buf_free). */
@@ -156,10 +210,11 @@ typedef struct {
 } att_buf;
 void att_buf_free(att_buf *b);
 
-/* Appends the state object for `viewer` to buf as compact JSON text, exactly
- * the bytes json_dumps(att_room_state_json(...), JSON_COMPACT|JSON_SORT_KEYS)
- * gives, an order of magnitude faster (the server sends one after every
- * change). Returns 0, or -1 when the buffer cannot grow. */
+/* Appends the state object for `viewer` to buf as compact JSON text with
+ * sorted keys, as json_dumps(..., JSON_COMPACT|JSON_SORT_KEYS) would write
+ * it, an order of magnitude faster than building it with jansson (the server
+ * sends one after every change). Returns 0, or -1 when the buffer cannot
+ * grow. */
 int att_room_state_write(const att_room *room, att_role viewer, int with_type, att_buf *buf);
 
 /* Canonical state (therapist view, sorted keys, compact) and its SHA-256 as

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ATT_PROTOCOL_VERSION 1
+#define ATT_PROTOCOL_VERSION 2
 #define ATT_MAX_MESSAGE_BYTES 65536
 #define ATT_MAX_DEPTH 8
 #define ATT_MAX_ID_BYTES 64
@@ -14,6 +14,9 @@
 #define ATT_MAX_TEXT_BYTES 4000
 #define ATT_MAX_INPUT_MEMBERS 16
 #define ATT_DEFAULT_SILENCE_MS 90000
+/* A partner away this long on their turn is suggested as a withdrawal; a
+ * shorter drop is the network, not the person. */
+#define ATT_DEFAULT_DISCONNECT_GRACE_MS 60000
 
 typedef enum {
     ATT_ROLE_NONE = -1,
