@@ -477,12 +477,13 @@ static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
     return respond_empty(wsi, q, 204);
 }
 
-static int count_ruptures(json_t *ruptures, const char *status)
+/* How many of a state's ruptures or suspicions have this status. */
+static int count_status(json_t *items, const char *status)
 {
     int n = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(ruptures, i, r)
+    json_array_foreach(items, i, r)
     {
         const char *st = json_string_value(json_object_get(r, "status"));
         if (st && strcmp(st, status) == 0)
@@ -508,10 +509,12 @@ static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
                                            json_object_get(step, "title"))
                                : json_null();
     json_t *ruptures = json_object_get(state, "ruptures");
+    json_t *suspicions = json_object_get(state, "suspicions");
+    json_t *private_line = json_object_get(state, "private_line");
     json_t *s =
         step_summary
             ? json_pack("{s:s,s:s,s:s,s:I,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:i,s:i,"
-                        "s:O}",
+                        "s:O,s:{s:i,s:i,s:i},s:b,s:O,s:O}",
                         "id", r->id, "exercise", r->script->id, "title", r->script->title,
                         "created_at", (json_int_t)meta.created_at, "last_seq",
                         json_object_get(state, "seq"), "status", json_object_get(state, "status"),
@@ -519,9 +522,15 @@ static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
                         json_object_get(state, "rounds"), "speaker",
                         json_object_get(state, "speaker"), "present",
                         json_object_get(state, "present"), "open_ruptures",
-                        count_ruptures(ruptures, "open"), "suspected_ruptures",
-                        count_ruptures(ruptures, "suspected"), "ended_reason",
-                        json_object_get(state, "ended_reason"))
+                        count_status(ruptures, "open"), "suspected_ruptures",
+                        count_status(suspicions, "suspected"), "ended_reason",
+                        json_object_get(state, "ended_reason"), "suspicions", "suspected",
+                        count_status(suspicions, "suspected"), "confirmed",
+                        count_status(suspicions, "confirmed"), "dismissed",
+                        count_status(suspicions, "dismissed"), "checkin_held",
+                        json_is_true(json_object_get(json_object_get(state, "checkin"), "held")),
+                        "private_messages", json_object_get(private_line, "from_partners"),
+                        "private_last_seq", json_object_get(private_line, "last_seq"))
             : NULL;
     json_decref(state);
     if (!s)

@@ -360,7 +360,6 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
     json_t *c = cat->consent;
     static const char *const members[] = {"version",    "text",     "recorded",
                                           "visible_to", "receives", NULL};
-    static const char *const roles[] = {"partner_a", "partner_b", "therapist", NULL};
     static const char *const audiences[] = {"partner_a", "partner_b", "therapist", "observer",
                                             NULL};
     long long version = 0;
@@ -380,9 +379,9 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
     json_t *visible = json_object_get(c, "visible_to");
     if (!json_is_object(visible))
         return INVALID(&at, "consent: 'visible_to' must be an object");
-    if ((rc = check_members(&at, visible, "visible_to", roles)))
+    if ((rc = check_members(&at, visible, "visible_to", audiences)))
         return rc;
-    for (const char *const *r = roles; *r; r++) {
+    for (const char *const *r = audiences; *r; r++) {
         const char *words;
         if ((rc = get_words(&at, visible, *r, "visible_to", &words)))
             return rc;

@@ -544,10 +544,15 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
             return rc;
         break;
     }
-    case ATT_EV_NOTE:
-    case ATT_EV_REPLACED:
     case ATT_EV_PRIVATE_MESSAGE:
     case ATT_EV_THERAPIST_REQUESTED:
+        if (att_role_is_partner(by)) {
+            room->private_from_partners++;
+            room->private_last_seq = ev->seq;
+        }
+        break;
+    case ATT_EV_NOTE:
+    case ATT_EV_REPLACED:
         break;
     case ATT_EV__COUNT:
         return corrupt(err, ev, "unknown type");

@@ -372,7 +372,15 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     boolean(&w, room->present[1]);
     raw(&w, ",\"therapist\":");
     boolean(&w, room->present[2]);
-    raw(&w, "},\"rejections_in_row\":");
+    raw(&w, "}");
+    if (viewer == ATT_ROLE_THERAPIST) {
+        raw(&w, ",\"private_line\":{\"from_partners\":");
+        integer(&w, room->private_from_partners);
+        raw(&w, ",\"last_seq\":");
+        int_or_null(&w, room->private_last_seq);
+        raw(&w, "}");
+    }
+    raw(&w, ",\"rejections_in_row\":");
     integer(&w, room->rejections_in_row);
     raw(&w, ",\"repair_attempts\":[");
     for (int i = 0; i < room->n_attempts; i++) {

@@ -121,6 +121,10 @@ typedef struct {
     int64_t checkin_seq[2]; /* each partner's checkin_answered, 0 = not yet */
     int checkin_held[2];
     int present[3];
+    /* the private line, for the therapist's alerts: messages and requests
+     * from the partners, and the seq of the latest */
+    int private_from_partners;
+    int64_t private_last_seq;
     int64_t away_since[2]; /* a partner's last `left` (ms), while away */
     int64_t away_seq[2];
     int away_raised[2]; /* a disconnect suspicion was raised for this absence */
