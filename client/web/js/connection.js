@@ -1,7 +1,8 @@
 // The WebSocket link to the server (protocol attune.v1): hello with
 // resume_from, request ids matched to ack/error replies, an application-level
 // heartbeat and automatic reconnection with backoff. It knows nothing about
-// rooms beyond the envelope; callers receive every server message.
+// rooms beyond the envelope; callers receive every server message. Also where
+// the invitation token is kept between reloads (takeToken).
 
 const HEARTBEAT_MS = 20000;
 const HEARTBEAT_TIMEOUT_MS = 10000;
@@ -177,6 +178,16 @@ export class RoomConnection {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
   }
+
+  /** Closes for good (no reconnect): used when the person leaves quickly. */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, 'left');
+  }
 }
 
 export function socketUrl(loc) {
@@ -187,4 +198,49 @@ export function socketUrl(loc) {
 export function tokenFromFragment(hash) {
   const params = new URLSearchParams((hash || '').replace(/^#/, ''));
   return params.get('token');
+}
+
+// The invitation token lives in this tab's sessionStorage, not in the
+// address bar: it is gone when the tab closes or someone leaves quickly.
+const TOKEN_KEY = 'attune.token';
+
+function tabStorage() {
+  try {
+    return window.sessionStorage; // throws where the browser blocks storage
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The invitation token. From the link's #token=...: it is then kept in this
+ * tab's sessionStorage and taken out of the address bar and of this history
+ * entry (history.replaceState). Without one (a reload, or the page coming
+ * back), from sessionStorage. null when neither has one.
+ */
+export function takeToken(loc = location, hist = history, store = tabStorage()) {
+  const fromLink = tokenFromFragment(loc.hash);
+  if (fromLink) {
+    try {
+      store.setItem(TOKEN_KEY, fromLink);
+    } catch {
+      /* storage blocked or full: a reload will need the link again */
+    }
+    hist.replaceState(null, '', loc.pathname + loc.search);
+    return fromLink;
+  }
+  try {
+    return store.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Drops the kept token (the server refused it). */
+export function forgetToken(store = tabStorage()) {
+  try {
+    store.removeItem(TOKEN_KEY);
+  } catch {
+    /* ignore */
+  }
 }

@@ -1,9 +1,11 @@
-// Entry point of the room page: reads the invitation token from the URL
-// fragment, connects, feeds server messages into the model and picks the
-// view for the role the server says the token has.
+// Entry point of the room page: takes the invitation token from the URL
+// fragment (or, after a reload, from sessionStorage), connects, feeds server
+// messages into the model and picks the view for the role the server says
+// the token has. Partners get "Leave quickly" (quick-exit.js).
 
 import { h, replaceChildren } from './dom.js';
-import { RoomConnection, socketUrl, tokenFromFragment } from './connection.js';
+import { RoomConnection, socketUrl, takeToken, forgetToken, tokenFromFragment } from './connection.js';
+import { installQuickExit, loadCrisisConfig, onLeave } from './quick-exit.js';
 import { RoomModel } from './model.js';
 import { PartnerView } from './partner-view.js';
 import { TherapistView } from './therapist-view.js';
@@ -50,8 +52,20 @@ const ROLE_LABEL = {
   observer: 'Observer (read-only)',
 };
 
+// "Leave quickly" is for partners (anyone until the server says the role).
+function quickExitActive() {
+  const role = document.body.dataset.role;
+  return role !== 'therapist' && role !== 'observer';
+}
+
 function start() {
-  const token = tokenFromFragment(location.hash);
+  installQuickExit({ button: document.getElementById('quick-exit'), active: quickExitActive });
+  loadCrisisConfig();
+  // A new invitation pasted into this tab changes only the fragment: start over with it.
+  window.addEventListener('hashchange', () => {
+    if (tokenFromFragment(location.hash)) location.reload();
+  });
+  const token = takeToken();
   if (!token) {
     showProblem(
       'This page needs your invitation link',
@@ -107,11 +121,13 @@ function start() {
       if (status === 'open' && toastEl.dataset.kind === 'connection') toastEl.hidden = true;
       if (view) view.setOnline(status === 'open');
       if (status === 'failed' && detail.reason === 'bad_token') {
+        forgetToken();
         showProblem('This link does not work', kindError({ code: 'bad_token' }));
       }
       if (status === 'replaced') showReplaced(conn);
     },
   });
+  onLeave(() => conn.close());
   conn.connect();
   document.getElementById('retry-now').addEventListener('click', () => conn.reconnectNow());
 }
