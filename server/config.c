@@ -52,7 +52,12 @@ static const opt_desc options[] = {
      "ping a connection quiet this long; hang up half as long (at most 15 s) later without a "
      "pong"},
     {"token-ttl", OPT_INT64, "SECONDS", "604800", "lifetime of new invitations (7 days)"},
-    {"silence-ms", OPT_INT64, "MS", "90000", "silence detector threshold for new rooms"},
+    {"silence-ms", OPT_INT64, "MS", "90000",
+     "silence suggestion threshold for exercise steps that set none (steps' own silence_ms "
+     "rule; 0 there turns it off)"},
+    {"disconnect-grace-ms", OPT_INT64, "MS", "60000",
+     "a partner away this long on their turn is suggested to the therapist as a withdrawal; a "
+     "shorter drop raises nothing"},
     {"session-idle", OPT_INT, "SECONDS", "900",
      "a therapist's login session ends after this long without a request (15 min)"},
     {"crisis-file", OPT_STRING, "FILE", "none: the built-in directory only",
@@ -116,6 +121,7 @@ static void set_defaults(srv_config *c)
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
     c->silence_ms = ATT_DEFAULT_SILENCE_MS;
+    c->disconnect_grace_ms = ATT_DEFAULT_DISCONNECT_GRACE_MS;
     snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
     c->shutdown_grace_ms = 3000;
     c->session_idle_s = 900;
@@ -231,6 +237,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 1, 1e10, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->silence_ms = (int64_t)x;
+    } else if (strcmp(n, "disconnect-grace-ms") == 0) {
+        if (parse_number(n, v, 1, 86400000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->disconnect_grace_ms = (int64_t)x;
     } else if (strcmp(n, "shutdown-grace-ms") == 0) {
         if (parse_number(n, v, 0, 600000, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

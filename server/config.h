@@ -38,6 +38,7 @@ typedef struct {
     int ping_s;                    /* --ping-interval */
     int64_t token_ttl_s;           /* --token-ttl */
     int64_t silence_ms;            /* --silence-ms */
+    int64_t disconnect_grace_ms;   /* --disconnect-grace-ms */
     char demo_exercise[65];        /* --demo-exercise */
     char demo_owner[65];           /* --demo-owner; "" for none */
     int shutdown_grace_ms;         /* --shutdown-grace-ms */

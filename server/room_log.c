@@ -44,7 +44,8 @@ int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_con
     if (!script)
         return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
                         meta.exercise);
-    att_room_config rcfg = {.silence_ms = cfg->silence_ms};
+    att_room_config rcfg = {.silence_ms = cfg->silence_ms,
+                            .disconnect_grace_ms = cfg->disconnect_grace_ms};
     if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
         return rc;
     if (script_out)
