@@ -1,5 +1,6 @@
 #include "room_harness.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,16 @@ int harness_cmd(harness *h, att_role role, const char *json_text)
     return rc == 0 ? 0 : (int)h->last_err.code;
 }
 
+int harness_cmdf(harness *h, att_role role, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return harness_cmd(h, role, buf);
+}
+
 int harness_join(harness *h, att_role role)
 {
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
@@ -117,12 +128,28 @@ int harness_join(harness *h, att_role role)
     return 0;
 }
 
-int harness_leave(harness *h, att_role role)
+int harness_leave_reason(harness *h, att_role role, att_left_reason reason)
 {
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_leave(&h->room, role, ATT_LEFT_CLOSED, h->now, evs, &n) != 0)
+    if (att_room_decide_leave(&h->room, role, reason, h->now, evs, &n) != 0)
+        return -1;
+    record(h, evs, n);
+    return 0;
+}
+
+int harness_leave(harness *h, att_role role)
+{
+    return harness_leave_reason(h, role, ATT_LEFT_CLOSED);
+}
+
+int harness_replaced(harness *h, att_role role)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    h->now += 1000;
+    if (att_room_decide_replaced(&h->room, role, h->now, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -130,9 +157,14 @@ int harness_leave(harness *h, att_role role)
 
 int harness_tick(harness *h, int64_t ms)
 {
+    return harness_tick_composing(h, ms, 0);
+}
+
+int harness_tick_composing(harness *h, int64_t ms, int64_t composing_at)
+{
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     h->now += ms;
-    int n = att_room_tick(&h->room, h->now, 0, evs);
+    int n = att_room_tick(&h->room, h->now, composing_at, evs);
     if (n > 0)
         record(h, evs, n);
     else
@@ -140,13 +172,58 @@ int harness_tick(harness *h, int64_t ms)
     return n;
 }
 
-void harness_start(harness *h)
+void harness_start_consented(harness *h)
 {
     harness_join(h, ATT_ROLE_THERAPIST);
     harness_join(h, ATT_ROLE_PARTNER_A);
     harness_join(h, ATT_ROLE_PARTNER_B);
     harness_cmd(h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}");
     harness_cmd(h, ATT_ROLE_PARTNER_B, "{\"type\":\"consent\",\"accept\":true}");
+}
+
+int harness_checkin(harness *h, att_role role, const char *answer)
+{
+    return harness_cmdf(h, role, "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"%s\"}}",
+                        answer);
+}
+
+void harness_start(harness *h)
+{
+    harness_start_consented(h);
+    harness_checkin(h, ATT_ROLE_PARTNER_A, "yes");
+    harness_checkin(h, ATT_ROLE_PARTNER_B, "yes");
+    if (h->room.status != ATT_STATUS_ACTIVE) {
+        fprintf(stderr, "harness_start: the room is not active\n");
+        exit(2);
+    }
+}
+
+int64_t harness_visible_count(harness *h, att_role viewer)
+{
+    int64_t n = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(h->log, i, entry)
+    {
+        att_event ev;
+        att_error err = {0};
+        if (att_event_from_json(json_object_get(entry, "event"), h->room.script, &ev, &err) != 0) {
+            fprintf(stderr, "harness_visible_count: %s\n", err.message);
+            exit(2);
+        }
+        n += att_event_visible_to(&ev, viewer);
+    }
+    return n;
+}
+
+char *harness_state_text(harness *h, att_role viewer)
+{
+    att_buf b = {0};
+    if (att_room_state_write(&h->room, viewer, 1, &b) != 0) {
+        fprintf(stderr, "harness_state_text: out of memory\n");
+        exit(2);
+    }
+    return b.data;
 }
 
 json_t *harness_last_event(harness *h, const char *type)
@@ -236,6 +313,24 @@ int harness_refold(harness *h, char hash[65])
             return -1;
     }
     return att_room_state_hash(&r, hash, &err);
+}
+
+const att_suspicion *harness_suspicion(harness *h, int id)
+{
+    for (int i = 0; i < h->room.n_suspicions; i++)
+        if (h->room.suspicions[i].open.id == id)
+            return &h->room.suspicions[i];
+    return NULL;
+}
+
+const att_suspicion *harness_last_suspicion(harness *h)
+{
+    return h->room.n_suspicions ? &h->room.suspicions[h->room.n_suspicions - 1] : NULL;
+}
+
+const att_rupture *harness_last_rupture(harness *h)
+{
+    return h->room.n_ruptures ? &h->room.ruptures[h->room.n_ruptures - 1] : NULL;
 }
 
 const att_rupture *harness_rupture(harness *h, int id)

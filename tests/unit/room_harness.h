@@ -30,15 +30,33 @@ void harness_free(harness *h);
 
 /* Sends a command as `role`; returns 0 or the att_code of the error. */
 int harness_cmd(harness *h, att_role role, const char *json_text);
+/* printf-style harness_cmd. */
+int harness_cmdf(harness *h, att_role role, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int harness_join(harness *h, att_role role);
 int harness_leave(harness *h, att_role role);
+int harness_leave_reason(harness *h, att_role role, att_left_reason reason);
+/* A newer connection took the role's seat: the `replaced` event. */
+int harness_replaced(harness *h, att_role role);
 /* Advances the clock by ms and runs the detector's tick; returns events raised. */
 int harness_tick(harness *h, int64_t ms);
+/* The same, with the actor's last typing signal at `composing_at` (0: never). */
+int harness_tick_composing(harness *h, int64_t ms, int64_t composing_at);
 
-/* Both partners (and the therapist) join and both partners consent. */
+/* Both partners (and the therapist) join, both partners consent and both
+ * answer the safety check-in "yes": the room is active. */
 void harness_start(harness *h);
+/* The same up to the consents: the room is checking_in. */
+void harness_start_consented(harness *h);
+/* The partner answers the check-in (safe_to_talk = answer). */
+int harness_checkin(harness *h, att_role role, const char *answer);
 
-/* Index of the last event of `type` produced by the last command, or -1. */
+/* The number of events in the log that `viewer` may see (att_event_visible_to). */
+int64_t harness_visible_count(harness *h, att_role viewer);
+/* The state `viewer` receives, as the writer's text (caller frees). */
+char *harness_state_text(harness *h, att_role viewer);
+
+/* The last event of `type` produced by the last command, or NULL. */
 json_t *harness_last_event(harness *h, const char *type);
 
 /* A valid input object for the current step; reject=1 takes the branch. */
@@ -50,5 +68,9 @@ int harness_turn_input(harness *h, att_role role, json_t *input /* stolen */);
 /* Folds the JSON log from scratch into a new room; returns 0 and the hash. */
 int harness_refold(harness *h, char hash[65]);
 const att_rupture *harness_rupture(harness *h, int id);
+const att_suspicion *harness_suspicion(harness *h, int id);
+/* The most recent suspicion / rupture, or NULL. */
+const att_suspicion *harness_last_suspicion(harness *h);
+const att_rupture *harness_last_rupture(harness *h);
 
 #endif

@@ -73,15 +73,26 @@ static void check_fields(const char *file, const att_msg *m, json_t *j)
     case ATT_MSG_PAUSE_REQUEST:
     case ATT_MSG_RUPTURE_MARK:
     case ATT_MSG_RUPTURE_REPAIR:
+    case ATT_MSG_RUPTURE_CONFIRM:
     case ATT_MSG_RUPTURE_DISMISS:
         text_key = "note";
+        break;
+    case ATT_MSG_CHECKIN:
+        text_key = "note";
+        CHECK_MSG(json_equal(m->answers, json_object_get(j, "answers")), "%s: answers", file);
         break;
     case ATT_MSG_REPAIR_ATTEMPT:
     case ATT_MSG_NOTE:
         text_key = "text";
         break;
-    case ATT_MSG_REPAIR_ACCEPT:
-        CHECK_INT(m->attempt_seq, json_integer_value(json_object_get(j, "attempt_seq")));
+    case ATT_MSG_PRIVATE_MESSAGE: {
+        text_key = "text";
+        const char *to = str_member(j, "to");
+        CHECK_INT(m->to, to ? att_role_from_name(to) : ATT_ROLE_NONE);
+        break;
+    }
+    case ATT_MSG_REPAIR_REPLY:
+        CHECK_STR(att_repair_reply_name(m->reply), str_member(j, "reply"));
         break;
     default:
         break;
@@ -90,8 +101,16 @@ static void check_fields(const char *file, const att_msg *m, json_t *j)
         check_same_str(file, text_key, m->text, str_member(j, text_key));
     else
         CHECK_MSG(m->text == NULL, "%s: text should be NULL", file);
+    if (m->type != ATT_MSG_CHECKIN)
+        CHECK(m->answers == NULL);
+    if (m->type != ATT_MSG_PRIVATE_MESSAGE)
+        CHECK_INT(m->to, ATT_ROLE_NONE);
     json_t *rid = json_object_get(j, "rupture_id");
     CHECK_INT(m->rupture_id, rid ? json_integer_value(rid) : 0);
+    json_t *sid = json_object_get(j, "suspicion_id");
+    CHECK_INT(m->suspicion_id, sid ? json_integer_value(sid) : 0);
+    json_t *aid = json_object_get(j, "attempt_id");
+    CHECK_INT(m->attempt_id, aid ? json_integer_value(aid) : 0);
     if (m->type == ATT_MSG_RUPTURE_MARK) {
         CHECK_STR(att_rupture_kind_name(m->kind), str_member(j, "kind"));
         check_same_str(file, "marker", m->marker, str_member(j, "marker"));
@@ -327,13 +346,27 @@ static void test_boundaries(void)
     CHECK_INT(decode_str(esc), ATT_ERR_BAD_MESSAGE);
 
     /* Integer ranges. */
-    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"rupture_id\":2147483647}"), ATT_OK);
-    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"rupture_id\":2147483648}"),
+    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"suspicion_id\":2147483647}"), ATT_OK);
+    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"suspicion_id\":2147483648}"),
               ATT_ERR_BAD_MESSAGE);
-    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_seq\":9223372036854775807}"),
-              ATT_OK);
-    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_seq\":9223372036854775808}"),
+    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"suspicion_id\":0}"), ATT_ERR_BAD_MESSAGE);
+    /* protocol 1 names are gone from the client messages */
+    CHECK_INT(decode_str("{\"type\":\"rupture_confirm\",\"rupture_id\":1}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"rupture_dismiss\",\"rupture_id\":1}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_seq\":5}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_id\":2147483647}"), ATT_OK);
+    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_id\":2147483648}"),
+              ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"repair_accept\",\"attempt_id\":9223372036854775808}"),
               ATT_ERR_BAD_JSON);
+    CHECK_INT(
+        decode_str("{\"type\":\"repair_reply\",\"attempt_id\":1,\"reply\":\"need_a_moment\"}"),
+        ATT_OK);
+    CHECK_INT(decode_str("{\"type\":\"repair_reply\",\"attempt_id\":1,\"reply\":\"acknowledged\"}"),
+              ATT_OK);
+    CHECK_INT(decode_str("{\"type\":\"repair_reply\",\"attempt_id\":1,\"reply\":\"accepted\"}"),
+              ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"repair_reply\",\"attempt_id\":1}"), ATT_ERR_BAD_MESSAGE);
     CHECK_INT(decode_str("{\"type\":\"hello\",\"token\":\"t\",\"resume_from\":0}"), ATT_OK);
     CHECK_INT(decode_str("{\"type\":\"hello\",\"token\":\"t\",\"resume_from\":-1}"),
               ATT_ERR_BAD_MESSAGE);
@@ -511,6 +544,83 @@ static void test_names(void)
     CHECK_STR(att_msg_type_name((att_msg_type)-1), "unknown");
 }
 
+/* The protocol 2 client messages, field by field. */
+static void test_protocol2_messages(void)
+{
+    att_msg m;
+    att_error err = {0};
+    const char *s = "{\"type\":\"private_message\",\"text\":\"only for you\"}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.type, ATT_MSG_PRIVATE_MESSAGE);
+    CHECK_INT(m.to, ATT_ROLE_NONE); /* the room decides who it goes to */
+    CHECK_STR(m.text, "only for you");
+    att_msg_release(&m);
+    static const struct {
+        const char *to;
+        att_role role;
+    } tos[] = {{"therapist", ATT_ROLE_THERAPIST}, {"partner_a", ATT_ROLE_PARTNER_A},
+               {"partner_b", ATT_ROLE_PARTNER_B}, {"observer", ATT_ROLE_NONE},
+               {"system", ATT_ROLE_NONE},         {"everyone", ATT_ROLE_NONE}};
+    for (size_t i = 0; i < sizeof tos / sizeof tos[0]; i++) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "{\"type\":\"private_message\",\"text\":\"t\",\"to\":\"%s\"}",
+                 tos[i].to);
+        int rc = att_msg_decode(buf, strlen(buf), &m, &err);
+        if (tos[i].role == ATT_ROLE_NONE) {
+            CHECK_MSG(rc == -ATT_ERR_BAD_MESSAGE, "to %s", tos[i].to);
+        } else {
+            CHECK_MSG(rc == 0, "to %s: %s", tos[i].to, err.message);
+            CHECK_INT(m.to, tos[i].role);
+        }
+        att_msg_release(&m);
+    }
+    CHECK_INT(decode_str("{\"type\":\"private_message\"}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"private_message\",\"text\":\"\"}"), ATT_ERR_BAD_MESSAGE);
+
+    s = "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"not_sure\"},\"note\":\"later\"}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.type, ATT_MSG_CHECKIN);
+    CHECK_STR(json_string_value(json_object_get(m.answers, "safe_to_talk")), "not_sure");
+    CHECK_STR(m.text, "later");
+    att_msg_release(&m);
+    CHECK_INT(decode_str("{\"type\":\"checkin\"}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"checkin\",\"answers\":{}}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"checkin\",\"answers\":[\"yes\"]}"), ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":1}}"),
+              ATT_ERR_BAD_MESSAGE);
+    CHECK_INT(decode_str("{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"\"}}"),
+              ATT_ERR_BAD_MESSAGE);
+
+    static const char *const bare[] = {"typing", "consent_withdraw", "ask_therapist"};
+    for (size_t i = 0; i < 3; i++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"type\":\"%s\"}", bare[i]);
+        CHECK_MSG(decode_str(buf) == ATT_OK, "%s", bare[i]);
+        snprintf(buf, sizeof buf, "{\"type\":\"%s\",\"text\":\"x\"}", bare[i]);
+        CHECK_MSG(decode_str(buf) == ATT_ERR_BAD_MESSAGE, "%s with a member", bare[i]);
+    }
+    s = "{\"type\":\"control\",\"action\":\"proceed\"}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.action, ATT_CTL_PROCEED);
+    att_msg_release(&m);
+
+    s = "{\"type\":\"note\",\"text\":\"n\",\"suspicion_id\":4}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.suspicion_id, 4);
+    CHECK_INT(m.rupture_id, 0);
+    att_msg_release(&m);
+    s = "{\"type\":\"rupture_dismiss\",\"suspicion_id\":3,\"note\":\"a false alarm\"}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.suspicion_id, 3);
+    CHECK_STR(m.text, "a false alarm");
+    att_msg_release(&m);
+    s = "{\"type\":\"rupture_confirm\",\"suspicion_id\":2,\"note\":\"yes, that was it\"}";
+    CHECK_INT(att_msg_decode(s, strlen(s), &m, &err), 0);
+    CHECK_INT(m.suspicion_id, 2);
+    CHECK_STR(m.text, "yes, that was it");
+    att_msg_release(&m);
+}
+
 int main(void)
 {
     test_valid_corpus();
@@ -520,5 +630,6 @@ int main(void)
     test_protocol_examples();
     test_encoders();
     test_names();
+    test_protocol2_messages();
     return check_done("msg");
 }
