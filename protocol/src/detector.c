@@ -70,19 +70,17 @@ static int repair_matching(att_out *out, const char *marker, att_role who, att_r
 }
 
 /* The blame classifier's verdict on text, in the room's language. */
-static att_blame_kind blame_of(const att_room *room, const char *text)
+static att_blame_class blame_of(const att_room *room, const char *text)
 {
-    /* TODO(blame classifier): per-language classes land with blame.c. */
-    (void)room->language;
-    return att_catalog_text_is_blaming(room->catalog, text) ? ATT_CLASS_CRITICISM : ATT_CLASS_NONE;
+    return att_catalog_blame_classify(room->catalog, room->language, text);
 }
 
 int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq)
 {
     if (!text || !att_role_is_partner(writer))
         return 0;
-    att_blame_kind k = blame_of(out->room, text);
-    if (k == ATT_CLASS_NONE)
+    att_blame_class k = blame_of(out->room, text);
+    if (k == ATT_BLAME_NONE)
         return 0;
     att_rupture_open *r = suspect(out, ATT_RK_CONFRONTATION, "blaming_language", writer,
                                   att_other_partner(writer), out->room->step);
@@ -113,7 +111,7 @@ static const char *blaming_text_in(const att_room *room, const att_step *step, j
         case ATT_INPUT_CHOICE:
             break;
         }
-        if (text && blame_of(room, text) != ATT_CLASS_NONE)
+        if (text && blame_of(room, text) != ATT_BLAME_NONE)
             return text;
     }
     return NULL;

@@ -414,7 +414,7 @@ static int decide_suspicion(att_out *out, const att_msg *cmd, int confirm, att_e
     op->rupture = s->open;
     op->rupture.id = room->next_rupture_id;
     op->rupture.n_evidence = 0;
-    op->rupture.blame_class = ATT_CLASS_NONE;
+    op->rupture.blame_class = ATT_BLAME_NONE;
     return add_note(out, cmd->text, op->rupture.id, s->open.id, err);
 }
 

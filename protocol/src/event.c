@@ -103,10 +103,6 @@ int att_repair_reply_from_name(const char *name)
 {
     return index_of(reply_names, ATT_REPLY__COUNT, name);
 }
-const char *att_blame_kind_name(att_blame_kind k)
-{
-    return k == ATT_CLASS_CRITICISM ? "criticism" : k == ATT_CLASS_CONTEMPT ? "contempt" : NULL;
-}
 
 #define AUD(role) (1u << (role))
 #define AUD_ALL (AUD(ATT_ROLE_PARTNER_A) | AUD(ATT_ROLE_PARTNER_B) | AUD_STAFF)
@@ -170,8 +166,8 @@ json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *sc
             rc |= json_array_append_new(ev, json_integer(r->evidence[i]));
         rc |= ev ? json_object_set_new(o, "evidence", ev) : -1;
     }
-    if (r->blame_class != ATT_CLASS_NONE)
-        rc |= json_object_set_new(o, "class", json_string(att_blame_kind_name(r->blame_class)));
+    if (r->blame_class != ATT_BLAME_NONE)
+        rc |= json_object_set_new(o, "class", json_string(att_blame_class_name(r->blame_class)));
     if (rc) {
         json_decref(o);
         return NULL;
@@ -374,9 +370,9 @@ static int rupture_from_json(json_t *r, const att_script *script, att_rupture_op
     out->round = (int)v;
     const char *cls = get_str(r, "class");
     if (cls && strcmp(cls, "criticism") == 0)
-        out->blame_class = ATT_CLASS_CRITICISM;
+        out->blame_class = ATT_BLAME_CRITICISM;
     else if (cls && strcmp(cls, "contempt") == 0)
-        out->blame_class = ATT_CLASS_CONTEMPT;
+        out->blame_class = ATT_BLAME_CONTEMPT;
     else if (json_object_get(r, "class"))
         return bad(err, "rupture class");
     json_t *evidence = json_object_get(r, "evidence");

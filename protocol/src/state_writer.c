@@ -243,7 +243,7 @@ static void suspicion(writer *w, const att_room *room, const att_suspicion *s)
 {
     const att_rupture_open *o = &s->open;
     raw(w, "{\"class\":");
-    string_or_null(w, att_blame_kind_name(o->blame_class));
+    string_or_null(w, att_blame_class_name(o->blame_class));
     raw(w, ",\"decided_at\":");
     int_or_null(w, s->decided_at);
     raw(w, ",\"evidence\":");

@@ -82,9 +82,6 @@ typedef enum {
 
 typedef enum { ATT_REPLY_NEED_A_MOMENT, ATT_REPLY_ACKNOWLEDGED, ATT_REPLY__COUNT } att_repair_reply;
 
-/* The blame detector's class for a suspicion of blaming language. */
-typedef enum { ATT_CLASS_NONE, ATT_CLASS_CRITICISM, ATT_CLASS_CONTEMPT } att_blame_kind;
-
 #define ATT_MAX_EVIDENCE 8
 #define ATT_MARKER_BYTES 48
 
@@ -101,7 +98,7 @@ typedef struct {
     int round;
     int64_t evidence[ATT_MAX_EVIDENCE]; /* room-log seqs: staff views only */
     int n_evidence;
-    att_blame_kind blame_class; /* suspicions of blaming language */
+    att_blame_class blame_class; /* suspicions of blaming language (blame.h) */
 } att_rupture_open;
 
 typedef struct {
@@ -165,8 +162,7 @@ const char *att_left_reason_name(att_left_reason r);
 json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *script);
 
 const char *att_repair_reply_name(att_repair_reply r);
-int att_repair_reply_from_name(const char *name);  /* -1 when unknown */
-const char *att_blame_kind_name(att_blame_kind k); /* NULL for none */
+int att_repair_reply_from_name(const char *name); /* -1 when unknown */
 
 /* The audiences that may see ev: bit (1 << role) for partner_a, partner_b,
  * therapist and observer. The therapist sees everything. */
