@@ -60,15 +60,21 @@ static void record(harness *h, att_event *evs, int n)
 
 void harness_init(harness *h, const char *script_id)
 {
+    harness_init_with(h, harness_catalog(), script_id, NULL);
+}
+
+void harness_init_with(harness *h, const att_catalog *cat, const char *script_id,
+                       const att_room_config *config)
+{
     memset(h, 0, sizeof *h);
-    h->cat = harness_catalog();
+    h->cat = cat;
     const att_script *s = att_catalog_script(h->cat, script_id);
     if (!s) {
         fprintf(stderr, "no script %s\n", script_id);
         exit(2);
     }
     att_error err = {0};
-    if (att_room_init(&h->room, h->cat, s, "room-test", NULL, &err) != 0) {
+    if (att_room_init(&h->room, h->cat, s, "room-test", config, &err) != 0) {
         fprintf(stderr, "init: %s\n", err.message);
         exit(2);
     }

@@ -26,6 +26,9 @@ void harness_catalog_free(void);
 
 /* A room for the script, created at time 1,000,000 with partner_a speaking first. */
 void harness_init(harness *h, const char *script_id);
+/* The same with another catalog (which must outlive h) and a room config (NULL: defaults). */
+void harness_init_with(harness *h, const att_catalog *cat, const char *script_id,
+                       const att_room_config *config);
 void harness_free(harness *h);
 
 /* Sends a command as `role`; returns 0 or the att_code of the error. */
