@@ -54,7 +54,7 @@ void att_room_created_event(const att_room *room, int64_t now, att_role first_sp
     out->first_speaker = att_role_is_partner(first_speaker) ? first_speaker : ATT_ROLE_PARTNER_A;
     out->step = -1;
     out->checkin = 1; /* every protocol 2 session opens with the safety check-in */
-    out->language = room->language;
+    out->language = room->script->language; /* catalog-owned: outlives the event */
 }
 
 att_role att_room_resolve_actor(const att_room *room, att_actor actor)
@@ -377,7 +377,7 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
         room->created = 1;
         room->speaker = ev->first_speaker;
         room->checkin = ev->checkin;
-        if (ev->language)
+        if (ev->language && ev->language != room->language)
             snprintf(room->language, sizeof room->language, "%s", ev->language);
         begin_turn(room, ev);
         break;
