@@ -1,5 +1,5 @@
 /* test_catalog.c - loads the real protocol directory and checks every script,
- * vocabulary, marker and the blame matcher; then breaks copies of the
+ * vocabulary, marker and the blame classifier's catalog API; then breaks copies of the
  * directory (temp dirs under /tmp) and checks that loading fails with an
  * error naming the file and the problem. */
 #include "check.h"
@@ -19,7 +19,10 @@ static const char *const data_files[] = {
     "vocab/needs.json",
     "vocab/markers.json",
     "vocab/strategies.json",
-    "vocab/blame.json",
+    "vocab/blame/en.json",
+    "vocab/blame/es.json",
+    "vocab/blame/fr.json",
+    "vocab/blame/de.json",
     "exercises/enactment.json",
     "exercises/demon-dialogue.json",
     "exercises/rocky-moment.json",
@@ -314,37 +317,34 @@ static void test_vocab(const att_catalog *cat)
           json_is_string(json_object_get(vis, "therapist")));
 }
 
+/* The catalog's side of the blame classifier (the rules themselves are
+ * tested in test_blame.c): languages, fallbacks, the legacy wrapper. */
 static void test_blame(const att_catalog *cat)
 {
     static const char *const yes[] = {
         "you never listen",
         "You Never listen to me",
         "YOU ALWAYS do this",
-        "you  always\ndo this", /* any whitespace run between words */
-        "Whatever.",
-        "that is so typical",
-        "you're so cold",
+        "you  always\ndo this",      /* any whitespace run between words */
         "you\xe2\x80\x99re so cold", /* typographic apostrophe */
         "stop being lazy!",
         "(idiot)",
-        "*eye roll*",
         "ok *rolls eyes* fine",
-        "ugh",
         "just grow up",
         "\xe2\x80\x9cpathetic\xe2\x80\x9d", /* curly quotes are boundaries */
-        "selfish",
         "you are being selfish-ish",
     };
     static const char *const no[] = {
         "I never said that",
         "I always feel alone",
-        "selfishness", /* whole words only: derived forms must be listed */
-        "unselfish of you",
+        "selfishness", /* whole words only */
         "laziness",
-        "hugh came over", /* 'ugh' inside a word */
-        "i'm not stupidly hurt",
+        "hugh came over",
+        "I felt stupid",
+        "It's not your fault",
+        "You always make me laugh",
+        "I'm sorry I was so selfish",
         "you nevertheless came",
-        "I feel hurt and scared",
         "",
         "you",
         "you alway",
@@ -355,6 +355,34 @@ static void test_blame(const att_catalog *cat)
         CHECK_MSG(att_catalog_text_is_blaming(cat, no[i]) == 0, "should not match: '%s'", no[i]);
     CHECK(att_catalog_text_is_blaming(cat, NULL) == 0);
     CHECK(att_catalog_text_is_blaming(NULL, "you never") == 0);
+
+    static const char *const langs[] = {"en", "es", "fr", "de", "en-GB", "EN", "es_MX", "de-AT"};
+    for (size_t i = 0; i < sizeof langs / sizeof langs[0]; i++)
+        CHECK_MSG(att_catalog_blame_has_language(cat, langs[i]) == 1, "no rules for %s", langs[i]);
+    CHECK(att_catalog_blame_has_language(cat, "pt") == 0);
+    CHECK(att_catalog_blame_has_language(cat, "") == 0);
+    CHECK(att_catalog_blame_has_language(cat, "english") == 0);
+    CHECK(att_catalog_blame_has_language(cat, NULL) == 0);
+    CHECK(att_catalog_blame_has_language(NULL, "en") == 0);
+    CHECK(att_catalog_blame_lang(cat, "fr-CA") == att_catalog_blame_lang(cat, "fr"));
+
+    CHECK_INT(att_catalog_blame_classify(cat, "en", "You never listen to me."),
+              ATT_BLAME_CRITICISM);
+    CHECK_INT(att_catalog_blame_classify(cat, "en-US", "You're such an idiot."),
+              ATT_BLAME_CONTEMPT);
+    CHECK_INT(att_catalog_blame_classify(cat, "en", "I'm such an idiot."), ATT_BLAME_NONE);
+    CHECK_INT(att_catalog_blame_classify(cat, "es", "Nunca me escuchas."), ATT_BLAME_CRITICISM);
+    CHECK_INT(att_catalog_blame_classify(cat, "fr", "Tu es ridicule."), ATT_BLAME_CONTEMPT);
+    CHECK_INT(att_catalog_blame_classify(cat, "de", "Du hörst mir nie zu."), ATT_BLAME_CRITICISM);
+    /* an unknown language, or rules of another language, never match */
+    CHECK_INT(att_catalog_blame_classify(cat, "pt", "You never listen to me."), ATT_BLAME_NONE);
+    CHECK_INT(att_catalog_blame_classify(cat, "de", "You never listen to me."), ATT_BLAME_NONE);
+    CHECK_INT(att_catalog_blame_classify(cat, NULL, "You never listen"), ATT_BLAME_NONE);
+    CHECK_INT(att_catalog_blame_classify(cat, "en", NULL), ATT_BLAME_NONE);
+    CHECK_INT(att_catalog_blame_classify(NULL, "en", "You never listen"), ATT_BLAME_NONE);
+    CHECK_STR(att_blame_class_name(ATT_BLAME_CRITICISM), "criticism");
+    CHECK_STR(att_blame_class_name(ATT_BLAME_CONTEMPT), "contempt");
+    CHECK(att_blame_class_name(ATT_BLAME_NONE) == NULL);
 }
 
 /* ---- broken catalogs ---------------------------------------------------- */
@@ -381,6 +409,9 @@ static int make_copy(char *dir, size_t cap)
     snprintf(sub, sizeof sub, "%s/vocab", dir);
     if (mkdir(sub, 0700) != 0)
         return -1;
+    snprintf(sub, sizeof sub, "%s/vocab/blame", dir);
+    if (mkdir(sub, 0700) != 0)
+        return -1;
     snprintf(sub, sizeof sub, "%s/exercises", dir);
     if (mkdir(sub, 0700) != 0)
         return -1;
@@ -398,8 +429,8 @@ static int make_copy(char *dir, size_t cap)
 
 static void remove_dir(const char *dir)
 {
-    static const char *const subs[] = {"vocab", "exercises", ""};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const subs[] = {"vocab/blame", "vocab", "exercises", ""};
+    for (size_t i = 0; i < 4; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
         DIR *d = opendir(path);
@@ -596,11 +627,23 @@ static void m_vocab_id(json_t *r)
 }
 static void m_blame_upper(json_t *r)
 {
-    json_array_append_new(json_object_get(r, "phrases"), json_string("You Always"));
+    json_array_append_new(json_object_get(json_object_get(r, "lexicons"), "absolutes"),
+                          json_string("Always"));
 }
 static void m_blame_dup(json_t *r)
 {
-    json_array_append_new(json_object_get(r, "phrases"), json_string("you never"));
+    /* "nunca" is already there; "núnca" folds to the same word */
+    json_array_append_new(json_object_get(json_object_get(r, "lexicons"), "absolutes"),
+                          json_string("n\xc3\xbanca"));
+}
+static void m_blame_lang(json_t *r)
+{
+    json_object_set_new(r, "lang", json_string("it"));
+}
+static void m_blame_unknown_lexicon(json_t *r)
+{
+    json_t *rule = json_pack("{s:s, s:s}", "class", "criticism", "pattern", "@second_person @nope");
+    json_array_append_new(json_object_get(r, "rules"), rule);
 }
 static void m_consent_role(json_t *r)
 {
@@ -656,15 +699,21 @@ static void test_broken(void)
                    "'kind' is only for markers and strategies");
     expect_failure("vocab/reactive.json", m_entry_id_case, NULL, bad, "snake_case");
     expect_failure("vocab/primary.json", m_vocab_id, NULL, bad, "does not match the file name");
-    expect_failure("vocab/blame.json", m_blame_upper, NULL, bad, "lowercase printable ASCII");
-    expect_failure("vocab/blame.json", m_blame_dup, NULL, bad, "duplicate phrase 'you never'");
+    expect_failure("vocab/blame/en.json", m_blame_upper, NULL, bad,
+                   "lexicons.absolutes[9]: 'Always': must be lowercase");
+    expect_failure("vocab/blame/es.json", m_blame_dup, NULL, bad, "already in the lexicon");
+    expect_failure("vocab/blame/fr.json", m_blame_lang, NULL, bad,
+                   "'lang' is 'it' but the file is named fr.json");
+    expect_failure("vocab/blame/de.json", m_blame_unknown_lexicon, NULL, bad,
+                   "unknown lexicon '@nope'");
+    expect_failure("vocab/blame/en.json", NULL, "{\"lang\": \"en\",", ATT_ERR_BAD_JSON, "line");
     expect_failure("consent.json", m_consent_role, NULL, bad, "missing 'therapist'");
     expect_failure("vocab/needs.json", NULL, NULL, ATT_ERR_INTERNAL, "cannot read");
 
     /* no scripts at all */
     char dir[64];
     if (make_copy(dir, sizeof dir) == 0) {
-        for (size_t i = 7; i < sizeof data_files / sizeof data_files[0]; i++) {
+        for (size_t i = 10; i < sizeof data_files / sizeof data_files[0]; i++) {
             char path[512];
             snprintf(path, sizeof path, "%s/%s", dir, data_files[i]);
             unlink(path);
