@@ -1,8 +1,8 @@
-// Steps of an Enactment round in the room page, for the browser tests: the
-// speaker shares, the listener reflects (optionally rejected once and tried
-// again), responds, and the speaker rates the
-// connection; and the therapist's private note and repair of an open
-// rupture. Each participant is `{ page }`.
+// Steps of an Enactment session in the room page, for the browser tests:
+// consent and the private safety check-in; the speaker shares, the listener
+// reflects (optionally rejected once or more and tried again), responds, and
+// the speaker rates the connection; and the therapist marking a rupture, a
+// private note and the repair of an open rupture. Each participant is `{ page }`.
 
 /** Waits until the turn bar says whose turn it is and the step title. */
 export async function waitTurn(p, who, stepTitle) {
@@ -14,6 +14,44 @@ export async function waitTurn(p, who, stepTitle) {
     [who, stepTitle],
     { timeout: 10000 },
   );
+}
+
+/** A partner answers the safety check-in (by the option's label) and sends it. */
+export async function checkIn(p, answer = 'Yes', note) {
+  const card = p.page.locator('.checkin');
+  await card.getByRole('radio', { name: answer, exact: true }).check();
+  if (note) await card.getByRole('textbox').fill(note);
+  await card.getByRole('button', { name: 'Send to my therapist only' }).click();
+  // The neutral waiting screen, or (the last clear answer) the joint session at once.
+  await p.page.waitForFunction(() => {
+    const c = document.querySelector('.checkin');
+    return !c || c.hidden || /One moment/.test(c.textContent);
+  });
+}
+
+/** Both partners agree and answer the check-in "Yes": the joint session begins. */
+export async function consentAndCheckIn(A, B) {
+  for (const p of [A, B]) {
+    await p.page.getByRole('heading', { name: 'Before we begin' }).first().waitFor();
+    await p.page.getByRole('button', { name: /I agree/ }).click();
+  }
+  for (const p of [A, B]) {
+    await p.page.locator('.checkin').getByRole('radio', { name: 'Yes', exact: true }).waitFor();
+    await checkIn(p, 'Yes');
+  }
+}
+
+/** The therapist marks a rupture (kind, 3RS marker label, who, with) with an optional note. */
+export async function markRupture(T, { kind = 'Withdrawal', marker, who = 'partner_a', withRole, note } = {}) {
+  const form = T.page.locator('.mark-form');
+  await form.getByRole('radio', { name: kind }).check();
+  if (marker) await form.getByRole('combobox', { name: '3RS marker' }).selectOption({ label: marker });
+  await form.getByRole('combobox', { name: 'Who' }).selectOption(who);
+  if (withRole) await form.getByRole('combobox', { name: 'With' }).selectOption(withRole);
+  if (note) await form.getByRole('textbox', { name: /Note/ }).fill(note);
+  const before = await T.page.locator('.rupture-banner.open').count();
+  await form.getByRole('button', { name: 'Mark rupture' }).click();
+  await T.page.waitForFunction((n) => document.querySelectorAll('.rupture-banner.open').length > n, before);
 }
 
 export function textbox(p, name) {
@@ -47,9 +85,10 @@ export async function noteAndRepair(T, note, repairNote) {
 /**
  * One round: `words` holds what each says (happened, did, request,
  * reflection1, correction, reflection2, response, rating); `rejectOnce`
- * makes the speaker reject the first reflection.
+ * makes the speaker reject the first reflection, `rejections` (a number)
+ * rejects that many reflections before accepting one.
  */
-export async function speakerRound(people, speaker, listener, speakerName, listenerName, words, { rejectOnce } = {}) {
+export async function speakerRound(people, speaker, listener, speakerName, listenerName, words, { rejectOnce, rejections } = {}) {
   const see = (who, title, actor) => allSee(people, who, title, actor);
   await see(speakerName, 'What happened', speaker);
   await textbox(speaker, 'What happened').fill(words.happened);
@@ -75,7 +114,8 @@ export async function speakerRound(people, speaker, listener, speakerName, liste
   await share(listener);
 
   await see(speakerName, 'Did it land?', speaker);
-  if (rejectOnce) {
+  const times = rejections || (rejectOnce ? 1 : 0);
+  for (let i = 0; i < times; i += 1) {
     await speaker.page.getByRole('radio', { name: 'Not quite' }).check();
     await textbox(speaker, /^What I'd add or correct/).fill(words.correction);
     await share(speaker);

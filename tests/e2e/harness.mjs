@@ -80,7 +80,7 @@ async function spawnServer(port, data, base, extraArgs = []) {
       '--port', String(port),
       '--data', data,
       '--web-dir', join(repo, 'client', 'web'),
-      '--protocol-dir', join(repo, 'protocol'),
+      '--protocol-dir', process.env.ATTUNE_PROTOCOL_DIR || join(repo, 'protocol'),
       '--public-url', base,
       ...extraArgs,
     ],

@@ -1,14 +1,16 @@
 // A whole Enactment session in three real browser contexts (partner A and B
 // at phone width, the therapist at desktop width) against the real server:
-// consent, both rounds with one rejected reflection and the swap, a pause that
-// must reach the therapist within a second, a therapist repair, a reload
-// mid-turn, private notes that never reach a partner (DOM and wire), axe-core
-// and screenshots.
+// consent and the private check-in, both rounds with one rejected reflection
+// and the swap, a pause that must reach the therapist within a second (as a
+// pause, not a rupture), a rupture the therapist marks and repairs, a repair
+// attempt accepted by the other partner, a reload mid-turn, private notes that
+// never reach a partner (DOM and wire), per-audience seqs without gaps,
+// axe-core and screenshots.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots } from './harness.mjs';
-import { waitTurn, textbox, share, allSee as allSeeStep, noteAndRepair } from './enactment-steps.mjs';
+import { waitTurn, textbox, share, allSee as allSeeStep, noteAndRepair, checkIn, markRupture } from './enactment-steps.mjs';
 
 const SECRET_NOTE = 'PRIVATE-NOTE-7f3a: A softened, B still guarded';
 const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-2b9c: slowed down, named the cycle';
@@ -123,6 +125,9 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await screenshots(A, 'partner-waiting');
 
     await B.page.getByRole('button', { name: /I agree/ }).click();
+    // The private check-in comes first; every answer clear, the joint work begins by itself.
+    await checkIn(A, 'Yes');
+    await checkIn(B, 'Yes');
     await waitTurn(A, 'Your turn', 'What happened');
     await waitTurn(B, 'Partner A', 'What happened');
     assert.match(await A.page.locator('.role-pill').innerText(), /You are the speaker/);
@@ -198,29 +203,34 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await axeAt(B, 'partner form');
   });
 
-  it('a pause request shows on the therapist page within one second; the therapist marks the repair', async () => {
+  it('a pause request pauses the room and shows on the therapist page within one second, as a pause and not a rupture; the therapist marks a rupture and repairs it', async () => {
     await waitTurn(A, 'Partner B', 'What happened');
     await A.page.getByRole('button', { name: 'I need a pause' }).click();
     await A.page.getByRole('dialog', { name: 'Take a pause' }).waitFor();
+    // The dialog says who sees the note, and where the private line is.
+    assert.match(await A.page.getByRole('dialog', { name: 'Take a pause' }).innerText(), /Your partner sees this note too/);
     await A.page.getByRole('textbox', { name: /Anything you want to say/ }).fill('I need a minute.');
     const started = Date.now();
     await A.page.getByRole('button', { name: 'Pause now' }).click();
-    await T.page.locator('.rupture-banner.open').waitFor({ timeout: 1000 });
+    await T.page.locator('.staff-paused', { hasText: 'Partner A asked for a pause' }).waitFor({ timeout: 1000 });
     const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1000, `rupture visible after ${elapsed} ms`);
-    const banner = await T.page.locator('.rupture-banner.open').innerText();
-    assert.match(banner, /Flooding: Pause requested/);
-    assert.match(banner, /Partner A with Partner B/);
-    assert.match(banner, /I need a minute/);
+    assert.ok(elapsed < 1000, `pause visible after ${elapsed} ms`);
+    assert.match(await T.page.locator('.staff-paused').innerText(), /I need a minute/);
+    assert.equal(await T.page.locator('.rupture-banner').count(), 0, 'a pause opens no rupture');
+    assert.equal(await T.page.locator('.suspicion.suspected').count(), 0, 'a pause raises no suspicion');
 
     await A.page.getByRole('heading', { name: 'You asked for a pause' }).waitFor();
     await B.page.getByRole('heading', { name: 'We are taking a pause' }).waitFor();
     await screenshots(A, 'partner-paused');
-    await screenshots(T, 'therapist-open-rupture');
-    await axeAt(T, 'therapist open rupture');
     await axeAt(A, 'partner paused');
 
-    // A private note, and the repair with its own private note.
+    // The therapist judges a rupture happened, marks it, notes it and repairs it.
+    await markRupture(T, { kind: 'Withdrawal', marker: 'Minimal response', who: 'partner_a', withRole: 'partner_b' });
+    const banner = await T.page.locator('.rupture-banner.open').innerText();
+    assert.match(banner, /Withdrawal: Minimal response/);
+    assert.match(banner, /Partner A with Partner B/);
+    await screenshots(T, 'therapist-open-rupture');
+    await axeAt(T, 'therapist open rupture');
     await noteAndRepair(T, SECRET_NOTE, SECRET_REPAIR_NOTE);
     const timeline = await T.page.locator('.timeline').innerText();
     assert.match(timeline, /repaired after .*Talk about what just happened/);
@@ -236,7 +246,11 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await B.page.getByRole('textbox', { name: /What you would like to say/ }).fill('Sorry, can I say that more gently?');
     await B.page.getByRole('button', { name: 'Send', exact: true }).click();
     await A.page.getByRole('heading', { name: 'Partner B would like to try again' }).waitFor();
-    await A.page.getByRole('button', { name: 'I’m open to that' }).click();
+    // The therapist can acknowledge it, never accept it for a partner.
+    assert.equal(await T.page.getByRole('button', { name: /^Accept/ }).count(), 0);
+    await T.page.locator('.offers').getByRole('button', { name: 'Acknowledge' }).click();
+    await B.page.locator('.offer.mine', { hasText: 'Your therapist has seen it' }).waitFor();
+    await A.page.getByRole('button', { name: 'Accept', exact: true }).click();
     await A.page.getByRole('heading', { name: 'Partner B would like to try again' }).waitFor({ state: 'detached' });
   });
 
@@ -271,8 +285,19 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     for (const [name, p] of [['A', A], ['B', B]]) {
       const types = p.received.map((f) => JSON.parse(f)).filter((m) => m.type === 'event').map((m) => m.event.type);
       assert.ok(types.includes('turn'), `partner ${name} received events`);
-      for (const hidden of ['note', 'rupture_suspected', 'rupture_dismissed']) {
+      for (const hidden of ['note', 'rupture_suspected', 'rupture_confirmed', 'rupture_dismissed']) {
         assert.ok(!types.includes(hidden), `partner ${name} received a ${hidden} event`);
+      }
+      // Per-audience seqs: every seq from 1 to the last, none missing (replays after reconnects repeat some).
+      const frames = p.received.map((f) => JSON.parse(f));
+      const seqs = new Set(frames.filter((m) => m.type === 'event').map((m) => m.seq));
+      const last = Math.max(...seqs);
+      for (let i = 1; i <= last; i += 1) assert.ok(seqs.has(i), `partner ${name}: seq ${i} missing (a gap)`);
+      for (const st of frames.filter((m) => m.type === 'state')) {
+        for (const key of ['suspicions', 'suspicions_dropped', 'next_rupture_id', 'step_started_seq']) {
+          assert.ok(!(key in st), `partner ${name}'s state carries ${key}`);
+        }
+        assert.ok(st.seq <= last, `partner ${name}'s state names seq ${st.seq} beyond its events`);
       }
     }
   });
@@ -282,8 +307,10 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     await O.page.locator('#connection[data-status="open"]').waitFor();
     await O.page.getByText('You are observing this room').waitFor();
     await O.page.locator('.notes-list').getByText(SECRET_NOTE).waitFor();
-    assert.match(await O.page.locator('.timeline').innerText(), /Flooding: Pause requested/);
-    for (const name of ['Next step', 'Mark rupture', 'Save note', 'Mark repaired', 'End session']) {
+    assert.match(await O.page.locator('.timeline').innerText(), /Withdrawal: Minimal response/);
+    // The partners are told a supervisor is observing.
+    await A.page.locator('.observer-badge', { hasText: 'A supervisor is observing' }).waitFor();
+    for (const name of ['Next step', 'Mark rupture', 'Save note', 'Mark repaired', 'End session', 'Confirm', 'Dismiss']) {
       assert.equal(await O.page.getByRole('button', { name }).count(), 0, `observer has no "${name}" button`);
     }
     assert.match(await O.page.locator('#role-label').innerText(), /Observer/);

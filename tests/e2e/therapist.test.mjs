@@ -3,20 +3,22 @@
 // password, then right), the dashboard (create an Enactment room, copy its
 // links, live status), a whole session by two partner browsers from the
 // copied links while the dashboard watches (a pause must show there within a
-// second), then the replay (steps, the rupture band, scrubbing, play, next
-// rupture) and the printable report; a suspected rupture counted and
-// dismissed; session expiry and logout; the login rate limit; the idle
-// logoff; axe-core on every page and screenshots at 375 and 1280 px.
+// second, a rupture the therapist marks too), then the replay (steps, the
+// rupture band, the suspicion band, scrubbing, play, next rupture) and the
+// printable report; a suspicion counted apart and dismissed; session expiry
+// and logout; the login rate limit; the idle logoff; axe-core on every page
+// and screenshots at 375 and 1280 px.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
-import { waitTurn, speakerRound, noteAndRepair } from './enactment-steps.mjs';
+import { waitTurn, speakerRound, noteAndRepair, consentAndCheckIn, markRupture } from './enactment-steps.mjs';
 
 const THERAPIST = { name: 'rivera', password: 'calm-harbour-42' };
 const SECRET_NOTE = 'PRIVATE-NOTE-41c8: both softened after the pause';
 const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-93ad: named the cycle, slowed down';
+const SECRET_DISMISS_NOTE = 'PRIVATE-DISMISS-5e21: said gently, not blame';
 
 const ROUND_A = {
   happened: 'You worked late on Friday and did not call.',
@@ -33,8 +35,8 @@ const ROUND_A = {
   rating: 7,
 };
 const ROUND_B = {
-  // "you always" is blaming language: the detector suspects a rupture (therapist only).
-  happened: 'At dinner you always look at your phone.',
+  // Criticism aimed at the partner: the detector raises a suspicion (therapist only).
+  happened: "You're always on your phone when I'm talking.",
   reactive: 'Shut down',
   did: 'I went cold and left the table.',
   primary: 'Lonely',
@@ -195,11 +197,8 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await axeAt(D, 'dashboard with a new room');
   });
 
-  it('both partners consent; the dashboard follows the step and the speaker', async () => {
-    for (const p of [A, B]) {
-      await p.page.getByRole('heading', { name: 'Before we begin' }).waitFor();
-      await p.page.getByRole('button', { name: /I agree/ }).click();
-    }
+  it('both partners consent and check in; the dashboard follows the step and the speaker', async () => {
+    await consentAndCheckIn(A, B);
     await waitTurn(A, 'Your turn', 'What happened');
     await card(D.page).getByText('In session').waitFor();
     const text = await card(D.page).innerText();
@@ -215,32 +214,36 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.match(await card(D.page).innerText(), /round 2 of 2/);
   });
 
-  it('a pause request shows on the dashboard within one second; the therapist marks the repair', async () => {
+  it('a pause request shows on the dashboard within one second (a pause, not a rupture); a rupture the therapist marks shows there too, until repaired', async () => {
     await A.page.getByRole('button', { name: 'I need a pause' }).click();
     await A.page.getByRole('dialog', { name: 'Take a pause' }).waitFor();
     await A.page.getByRole('textbox', { name: /Anything you want to say/ }).fill('I need a minute.');
     const started = Date.now();
     await A.page.getByRole('button', { name: 'Pause now' }).click();
-    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ timeout: 1000 });
+    await card(D.page).locator('.chip.status-paused').waitFor({ timeout: 1000 });
     const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1000, `rupture on the dashboard after ${elapsed} ms`);
+    assert.ok(elapsed < 1000, `pause on the dashboard after ${elapsed} ms`);
+    assert.equal(await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).count(), 0, 'a pause is not a rupture');
+
+    await T.page.locator('.staff-paused', { hasText: 'Partner A asked for a pause' }).waitFor();
+    await markRupture(T, { kind: 'Withdrawal', marker: 'Minimal response', who: 'partner_a', withRole: 'partner_b' });
+    await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor();
     const text = await card(D.page).innerText();
     assert.match(text, /Open rupture/i);
     assert.match(text, /Paused/);
-    assert.match(await D.page.title(), /^\(1\) Open rupture/);
+    assert.match(await D.page.title(), /^\(1 open rupture\)/);
     assert.match(await D.page.locator('#rooms-summary').innerText(), /^1 in progress · 0 finished · 1 open rupture$/);
     await D.page.waitForFunction((id) => document.getElementById('alert').textContent.includes(`Open rupture in room ${id}`), roomId);
     await screenshots(D, 'dashboard-open-rupture');
     await axeAt(D, 'dashboard with an open rupture');
 
-    await T.page.locator('.rupture-banner.open').waitFor();
     await noteAndRepair(T, SECRET_NOTE, SECRET_REPAIR_NOTE);
     await D.page.locator(`.room-card.has-open[data-room="${roomId}"]`).waitFor({ state: 'detached' });
     await T.page.getByRole('button', { name: 'Resume' }).click();
     await card(D.page).getByText('In session').waitFor();
   });
 
-  it('round 2: partner B speaks; the dashboard counts the suspected rupture; the session ends; the therapist dismisses it', async () => {
+  it('round 2: partner B speaks; the dashboard counts the suspicion apart; the session ends; the therapist dismisses it with a note', async () => {
     await speakerRound({ A, B, T }, B, A, 'Partner B', 'Partner A', ROUND_B);
     await A.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
     await card(D.page).getByText('Ended (completed)').waitFor();
@@ -249,11 +252,17 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await screenshots(D, 'dashboard-ended');
     await axeAt(D, 'dashboard ended, one suspected');
 
-    const suspected = T.page.locator('.rupture-banner.suspected');
-    assert.match(await suspected.innerText(), /Confrontation: Blaming language/);
+    const suspected = T.page.locator('.suspicion.suspected');
+    const words = await suspected.innerText();
+    assert.match(words, /Confrontation: Blaming language/);
+    assert.match(words, /criticism/);
+    assert.match(words, /always on your phone/);
+    await suspected.getByRole('textbox', { name: /Note/ }).fill(SECRET_DISMISS_NOTE);
     await suspected.getByRole('button', { name: 'Dismiss' }).click();
     await suspected.waitFor({ state: 'detached' });
-    await card(D.page).getByText('1 suspected').waitFor({ state: 'detached' });
+    assert.match(await T.page.locator('.suspicions').innerText(), /0 waiting for you[\s\S]*0 confirmed[\s\S]*1 dismissed/);
+    await card(D.page).getByText('0 suspected').waitFor();
+    await card(D.page).getByText('1 dismissed').waitFor();
 
     // "Open live view" opens the therapist's room (a fresh link) in a new tab.
     const opened = staff.waitForEvent('page');
@@ -274,16 +283,17 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.deepEqual(turns, EXPECTED_TURNS);
     const chapters = await D.page.locator('.chapters').innerText();
     assert.match(chapters, /Partner A asked for a pause: “I need a minute\.”/);
-    assert.match(chapters, /Rupture 1 opened: Flooding, Pause requested \(Partner A\)/);
+    assert.doesNotMatch(chapters, /Pause requested/, 'a pause is not a rupture');
+    assert.match(chapters, /Rupture 1 opened: Withdrawal, Minimal response \(Partner A\)/);
     assert.match(chapters, /Rupture 1 repaired \(Talk about what just happened\)/);
 
-    // A band per rupture: the pause, repaired, from its opening to its repair
-    // (not to the end); the dismissed suspicion.
+    // A band for the rupture, repaired, from its opening to its repair (not to
+    // the end); the dismissed suspicion in its own lane.
     const band = D.page.locator('.rband[data-rupture="1"]');
     assert.equal(await D.page.locator('.rband').count(), 2);
-    assert.match(await D.page.locator('.rband[data-rupture="2"]').getAttribute('class'), /\bdismissed\b/);
-    assert.match(chapters, /Rupture 2 suspected: Confrontation, Blaming language \(Partner B\)/);
-    assert.match(chapters, /Rupture 2 dismissed/);
+    assert.match(await D.page.locator('.rband[data-suspicion="1"]').getAttribute('class'), /\bdismissed\b/);
+    assert.match(chapters, /Suspicion 1 raised: Confrontation, Blaming language \(criticism\) \(Partner B\)/);
+    assert.match(chapters, /Suspicion 1 dismissed: “PRIVATE-DISMISS-5e21/);
     assert.match(await band.getAttribute('class'), /\brepaired\b/);
     assert.doesNotMatch(await band.getAttribute('class'), /open-ended/);
     const geometry = await D.page.evaluate(() => {
@@ -310,7 +320,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await D.page.getByRole('button', { name: 'Next rupture' }).click();
     await D.page.waitForFunction(() => /Rupture 1 opened/.test(document.getElementById('announce').textContent));
     assert.match(await D.page.locator('.replay-turn').innerText(), /Paused by Partner A/);
-    assert.match(await D.page.locator('.replay-side').innerText(), /Flooding: Pause requested[\s\S]*open for/);
+    assert.match(await D.page.locator('.replay-side').innerText(), /Withdrawal: Minimal response[\s\S]*open for/);
     assert.ok(Number(await scrubber.inputValue()) > 10, 'the rupture opened mid-session');
     // The pause came as round 2 began: nothing said in that round yet.
     assert.match(await D.page.locator('.thread-card h2').innerText(), /Round 2 so far/);
@@ -371,19 +381,22 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     assert.doesNotMatch(await D.page.locator('.partner-report[data-partner="partner_a"]').innerText(), /Lonely/);
 
     const rupture = await D.page.locator('.report-rupture[data-rupture="1"]').innerText();
-    assert.match(rupture, /Rupture 1: Flooding, Pause requested/);
+    assert.match(rupture, /Rupture 1: Withdrawal, Minimal response/);
     assert.match(rupture, /Partner A with Partner B/);
-    assert.match(rupture, /raised by the partner/);
-    assert.match(rupture, /Partner A asked for a pause: “I need a minute\.”/);
+    assert.match(rupture, /marked by the therapist/);
+    assert.match(await D.page.locator('.report-pauses').innerText(), /Partner A asked for a pause: “I need a minute\.”/);
     assert.match(rupture, /by the therapist: Talk about what just happened/);
     assert.match(rupture, /Time to repair\s+\d+ (s|min)/);
     assert.match(rupture, new RegExp(SECRET_REPAIR_NOTE));
     assert.match(await D.page.locator('.report-notes').innerText(), new RegExp(SECRET_NOTE));
-    const dismissed = await D.page.locator('.report-rupture[data-rupture="2"]').innerText();
-    assert.match(dismissed, /Rupture 2: Confrontation, Blaming language/);
+    const dismissed = await D.page.locator('.report-suspicion[data-suspicion="1"]').innerText();
+    assert.match(dismissed, /Suspicion 1: Confrontation, Blaming language/);
+    assert.match(dismissed, /criticism/);
     assert.match(dismissed, /Partner B with Partner A/);
-    assert.match(dismissed, /you always look at your phone/);
-    assert.match(dismissed, /Dismissed/);
+    assert.match(dismissed, /always on your phone/);
+    assert.match(dismissed, /dismissed, “PRIVATE-DISMISS-5e21/);
+    assert.match(await D.page.locator('section[aria-labelledby="suspicions-h"] .suspicion-counts').innerText(), /0 never decided[\s\S]*0 confirmed[\s\S]*1 dismissed/);
+    assert.match(await D.page.locator('.report-checkin').innerText(), /Partner A[\s\S]*yes[\s\S]*Partner B[\s\S]*yes/i);
     assert.match(await D.page.locator('.report-summary').innerText(), /Completed \(every round\)/);
     await screenshots(D, 'report');
     await axeAt(D, 'report');

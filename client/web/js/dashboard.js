@@ -132,21 +132,20 @@ function loadSeen(room) {
 }
 
 /**
- * What in this room needs the therapist now: private messages and requests for
- * a private word beyond those already seen here, and a held check-in.
- * Reads the summary's `private_messages`, `therapist_requests` and
- * `checkin_held` when the server sends them.
+ * What in this room needs the therapist now: private messages (and requests
+ * for a private word) newer than those already seen here, and a held
+ * check-in. From the summary's `private_messages` (how many, both kinds),
+ * `private_last_seq` (the latest's seq) and `checkin_held`.
  */
 function urgentItems(room) {
   const seen = loadSeen(room);
   const items = [];
-  const privateN = count(room.private_messages);
-  const requestN = count(room.therapist_requests);
-  if (privateN > (seen.private || 0)) {
-    const n = privateN - (seen.private || 0);
-    items.push({ key: 'private', text: n === 1 ? 'A partner sent you a private message.' : `Partners sent you ${n} private messages.` });
+  const total = count(room.private_messages);
+  const last = Number(room.private_last_seq) || 0;
+  if (last > (seen.lastSeq || 0)) {
+    const n = Math.max(total - (seen.private || 0), 1);
+    items.push({ key: 'private', text: n === 1 ? 'A partner wrote to you privately.' : `Partners wrote to you privately ${n} times.` });
   }
-  if (requestN > (seen.requests || 0)) items.push({ key: 'requests', text: 'A partner asked for a private word with you.' });
   if (room.checkin_held && room.status === 'checking_in' && !seen.held) items.push({ key: 'held', text: 'The safety check-in is holding the session until you decide.' });
   return items;
 }
@@ -154,7 +153,7 @@ function urgentItems(room) {
 function markSeen(room) {
   const seen = {
     private: count(room.private_messages),
-    requests: count(room.therapist_requests),
+    lastSeq: Number(room.private_last_seq) || 0,
     held: Boolean(room.checkin_held && room.status === 'checking_in'),
   };
   try {
@@ -174,7 +173,7 @@ function urgentBanner(room, items, onSeen) {
   return h(
     'div',
     { class: 'priority-banner high room-urgent', role: 'alert' },
-    h('p', {}, h('span', { class: 'badge' }, 'Needs you'), ' ', items.map((it) => it.text).join(' '), ' Open the live view to answer privately.'),
+    h('p', {}, h('span', { class: 'badge' }, 'Needs you'), ' ', items.map((it) => it.text).join(' '), ' Open the live view to answer.'),
     h('div', { class: 'form-actions' }, ok),
   );
 }

@@ -48,6 +48,7 @@ export class TherapistView {
     this.turnEl = h('div', { class: 'turn-slot' });
     this.presenceEl = h('div', { class: 'presence-slot' });
     this.consentEl = h('section', { class: 'card', hidden: true, 'aria-label': 'Consent' });
+    this.pausedEl = h('section', { class: 'card paused-note staff-paused', hidden: true, 'aria-labelledby': 'staff-paused-h' });
     this.checkinEl = h('section', { class: 'card checkin-staff', hidden: true, 'aria-labelledby': 'checkin-staff-h' });
     this.stepEl = h('section', { class: 'card step-card', 'aria-labelledby': 'step-h' });
     this.offersEl = h('section', { class: 'card offers', hidden: true, 'aria-labelledby': 'offers-h' });
@@ -100,6 +101,7 @@ export class TherapistView {
             { class: 'staff-main' },
             this.turnEl,
             this.presenceEl,
+            this.pausedEl,
             this.consentEl,
             this.checkinEl,
             this.stepEl,
@@ -361,6 +363,7 @@ export class TherapistView {
       );
     }
 
+    this.renderPaused();
     this.renderCheckin();
     this.renderStep();
     this.renderOffers();
@@ -407,6 +410,35 @@ export class TherapistView {
       end: !ended,
     };
     for (const [action, b] of this.controlButtons) b.disabled = !enable[action];
+  }
+
+  /** Who paused and why: a partner's pause request (with its note) is a time-out, not a rupture. */
+  renderPaused() {
+    const m = this.model;
+    const s = m.state;
+    this.pausedEl.hidden = s.status !== 'paused';
+    if (s.status !== 'paused') return;
+    let cause = null;
+    for (const [, e] of m.orderedEvents()) {
+      if ((e.type === 'pause_requested' || e.type === 'consent_withdrawn') && e.by === s.paused_by) cause = e;
+      else if (e.type === 'control' && e.action === 'pause' && s.paused_by === 'therapist') cause = e;
+    }
+    const who = staffRoleName(s.paused_by);
+    let title = `Paused by ${who}`;
+    let text = '';
+    if (cause && cause.type === 'pause_requested') {
+      title = `${who} asked for a pause`;
+      text = cause.note ? `“${cause.note}” (both partners see this note)` : 'No note.';
+    } else if (cause && cause.type === 'consent_withdrawn') {
+      title = `Paused: ${who} withdrew their consent`;
+      text = s.consent[s.paused_by] ? `${who} has given consent again. Resume when you are all ready.` : `Resume once ${who} has agreed again (resuming without it returns the room to waiting for consent).`;
+    }
+    replaceChildren(
+      this.pausedEl,
+      h('h2', { id: 'staff-paused-h' }, title),
+      text ? h('p', {}, text) : null,
+      cause ? h('p', { class: 'hint' }, `Since ${formatClock(cause.at)}. A pause is a healthy time-out; mark a rupture only if you judge one happened.`) : null,
+    );
   }
 
   /** The check-in: each partner's answers (therapist), or only who answered (observer); the hold. */
