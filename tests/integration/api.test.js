@@ -12,6 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import {
   startServer, Client, tempDir, tokenOf, verify, inputFor, actorOf, canonical, sleep, serverBin,
+  startSession, stateAfter,
 } from './harness.js';
 
 const CSP =
@@ -260,20 +261,23 @@ describe('accounts, sessions and rooms', () => {
     assert.equal((await obs2.hello(tokenOf(again.json.invites.observer))).ack.role, 'observer');
     await obs2.close();
 
-    // A little session: consent, a few turns, a pause and a note.
+    // A little session: consent and check-in, a few turns, a pause, a
+    // therapist's mark and a note.
     const { partner_a: a, partner_b: b, therapist } = clients;
     const vocab = (await therapist.waitFor((m) => m.type === 'ack' && m.vocab)).vocab;
-    for (const p of [a, b]) assert.equal((await p.request({ type: 'consent', accept: true })).type, 'ack');
-    let state = await therapist.waitState((s) => s.status === 'active');
+    let state = await startSession(therapist, a, b);
     for (let i = 0; i < 3; i++) {
       const actor = actorOf(state);
       const who = clients[actor];
+      const from = therapist.msgs.length;
       const r = await who.request({ type: 'turn', step: state.step.id, input: inputFor(state.step, vocab) });
       assert.equal(r.type, 'ack', JSON.stringify(r));
-      state = await therapist.waitState((s) => s.seq >= r.seq);
+      state = await stateAfter(therapist, from);
     }
     const pause = await a.request({ type: 'pause_request' });
     assert.equal(pause.type, 'ack', JSON.stringify(pause));
+    const mark = await therapist.request({ type: 'rupture_mark', kind: 'withdrawal', marker: 'minimal_response', who: 'partner_b', with: 'partner_a' });
+    assert.equal(mark.type, 'ack', JSON.stringify(mark));
     const note = await therapist.request({ type: 'note', text: 'private words' });
     assert.equal(note.type, 'ack');
     const live = await therapist.waitState((s) => s.seq >= note.seq);
@@ -287,7 +291,7 @@ describe('accounts, sessions and rooms', () => {
     assert.equal(summary.round, live.round);
     assert.equal(summary.rounds, live.rounds);
     assert.equal(summary.open_ruptures, live.ruptures.filter((r) => r.status === 'open').length);
-    assert.ok(summary.open_ruptures >= 1, 'the pause opened a rupture');
+    assert.equal(summary.open_ruptures, 1, 'the mark opened a rupture; the pause did not');
 
     // The log: every seq from 1, each with the state after it.
     const log = await request(srv, 'GET', `/api/rooms/${room.id}/log`, { cookie: alice });

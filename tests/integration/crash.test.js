@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, createRoom, Client, tempDir, inputFor, actorOf, canonical, verify, sleep,
+  startSession, stateAfter,
 } from './harness.js';
 
 const ROOMS = Number(process.env.CRASH_ROOMS || 12);
@@ -20,7 +21,7 @@ test('kill -9 during a busy multi-room session', async () => {
   srv = await startServer({ dataDir: dir, args: ['--rate', '5000', '--burst', '5000'] });
   const rooms = [];
   for (let i = 0; i < ROOMS; i++) rooms.push(createRoom(dir));
-  const acked = new Map(); // room -> highest acked seq
+  const acked = new Map(); // room -> highest seq acked to the therapist (the log's numbering)
   const seen = new Map(); // room -> Map(seq -> event) as the therapist saw them
   let vocab;
   const sessions = await Promise.all(
@@ -31,9 +32,7 @@ test('kill -9 during a busy multi-room session', async () => {
       vocab = (await t.hello(r.tokens.therapist)).ack.vocab;
       await a.hello(r.tokens.partner_a);
       await b.hello(r.tokens.partner_b);
-      await a.request({ type: 'consent', accept: true });
-      await b.request({ type: 'consent', accept: true });
-      await t.waitState((s) => s.status === 'active');
+      await startSession(t, a, b);
       acked.set(r.room, 0);
       return { r, t, a, b };
     }),
@@ -53,13 +52,14 @@ test('kill -9 during a busy multi-room session', async () => {
         if (!actor) break;
         const c = actor === 'partner_a' ? a : b;
         let res;
+        const from = t.msgs.length;
         try {
           res = await c.request({ type: 'turn', step: st.step.id, input: inputFor(st.step, vocab) });
         } catch {
           break; // server gone
         }
-        ack(r.room, res);
-        if (res.type === 'ack') await t.waitState((s) => s.seq >= res.seq).catch(() => {});
+        // a partner's seq counts in its own audience: wait for the therapist's state instead
+        if (res.type === 'ack') await stateAfter(t, from).catch(() => {});
       }
     })(),
     (async () => {

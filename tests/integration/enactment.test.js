@@ -1,11 +1,14 @@
 // A full enactment over real WebSockets: both partners' rounds and the swap,
 // the therapist and an observer watching, role filtering, wrong roles and
-// illegal turns rejected, a reopened tab replacing the old connection, and
-// at the end the live state equals the fold of the stored log.
+// illegal turns rejected, a reopened tab replacing the old connection (a
+// `replaced` event for the therapist), and at the end the live state equals
+// the fold of the stored log. Seqs are per role (protocol 2): the therapist's
+// are the log's, each partner's count only what it sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, createRoom, Client, tempDir, inputFor, actorOf, canonical, verify, sleep,
+  checkinAnswers, stateAfter,
 } from './harness.js';
 
 let srv, dir, room;
@@ -18,10 +21,9 @@ after(async () => {
   await srv?.stop('SIGKILL');
 });
 
-function assertSeqsIncreasing(client, label) {
+function assertSeqsContiguous(client, label) {
   const seqs = client.events().map((e) => e.seq);
-  for (let i = 1; i < seqs.length; i++)
-    assert.ok(seqs[i] > seqs[i - 1], `${label}: seq ${seqs[i]} after ${seqs[i - 1]}`);
+  assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${label}: seqs 1, 2, 3, ...`);
 }
 
 test('full enactment with therapist and observer watching', async () => {
@@ -30,7 +32,7 @@ test('full enactment with therapist and observer watching', async () => {
   assert.equal(th.ack.type, 'ack');
   assert.equal(th.ack.role, 'therapist');
   assert.equal(th.ack.exercise.id, 'enactment');
-  assert.equal(th.ack.protocol, 1);
+  assert.equal(th.ack.protocol, 2);
   const vocab = th.ack.vocab;
 
   const observer = await Client.connect(srv.wsUrl);
@@ -56,7 +58,16 @@ test('full enactment with therapist and observer watching', async () => {
     assert.equal(r.type, 'ack');
     assert.ok(r.seq > 0, 'consent recorded with a seq');
   }
+  await therapist.waitState((s) => s.status === 'checking_in');
+  // A turn while checking in is refused; both answer the check-in clear.
+  const early2 = await a.request({ type: 'turn', step: 'what_happened', input: { what_happened: 'x' } });
+  assert.equal(early2.type, 'error');
+  for (const p of [a, b]) {
+    const r = await p.request({ type: 'checkin', answers: checkinAnswers(th.ack.safety) });
+    assert.equal(r.type, 'ack', JSON.stringify(r));
+  }
   let state = await therapist.waitState((s) => s.status === 'active');
+  assert.ok(therapist.events().some((e) => e.event.type === 'checkin_completed'));
   const firstSpeaker = state.speaker;
 
   // A therapist note mid-session reaches therapist and observer only.
@@ -68,7 +79,6 @@ test('full enactment with therapist and observer watching', async () => {
   let illegalChecked = false;
   const speakersByRound = {};
   while (true) {
-    state = await therapist.waitState((s) => s.seq >= (state.seq ?? 0), { from: therapist.msgs.length - 1 });
     state = therapist.lastState();
     if (state.status === 'ended') break;
     const actor = actorOf(state);
@@ -88,13 +98,19 @@ test('full enactment with therapist and observer watching', async () => {
       assert.equal(missing.code, 'invalid_input');
       illegalChecked = true;
     }
+    const from = { therapist: therapist.msgs.length, observer: observer.msgs.length, a: a.msgs.length, b: b.msgs.length };
+    const own = clients[actor].lastState();
     const ack = await clients[actor].request({ type: 'turn', step: state.step.id, input: inputFor(state.step, vocab) });
     assert.equal(ack.type, 'ack', JSON.stringify(ack));
-    assert.ok(ack.seq > state.seq);
+    assert.ok(ack.seq > own.seq, `ack seq ${ack.seq} after the actor's last state ${own.seq}`);
     turns++;
     // Every member sees the new state (durable before visible: the ack came
     // after the commit, and so does the broadcast).
-    for (const c of [therapist, observer, a, b]) await c.waitState((s) => s.seq >= ack.seq);
+    await stateAfter(therapist, from.therapist);
+    await stateAfter(observer, from.observer);
+    await stateAfter(a, from.a);
+    await stateAfter(b, from.b);
+    assert.equal(clients[actor].lastState().seq, ack.seq, "the actor's state is at its ack's seq");
     assert.ok(turns < 100, 'session did not end');
   }
   assert.equal(state.ended_reason, 'completed');
@@ -104,25 +120,28 @@ test('full enactment with therapist and observer watching', async () => {
   assert.ok(turns >= 16, `turns ${turns}`);
 
   // Role filtering: the note event reached therapist and observer, not partners.
-  const seqsOf = (c) => new Set(c.events().map((e) => e.seq));
-  assert.ok(seqsOf(therapist).has(noteSeq));
-  assert.ok(seqsOf(observer).has(noteSeq));
-  assert.ok(!seqsOf(a).has(noteSeq) && !seqsOf(b).has(noteSeq));
+  const texts = (c) => c.events().filter((e) => e.event.type === 'note').map((e) => e.event.text);
+  assert.ok(texts(therapist).includes('private clinical note'));
+  assert.ok(texts(observer).includes('private clinical note'));
+  assert.equal(therapist.events().find((e) => e.event.type === 'note').seq, noteSeq);
   for (const p of [a, b])
-    for (const e of p.events()) assert.ok(!['note', 'rupture_suspected', 'rupture_dismissed'].includes(e.event.type));
-  // Each client saw every event it may see exactly once, in order.
-  for (const [label, c] of Object.entries({ therapist, observer, a, b })) assertSeqsIncreasing(c, label);
-  const thSeqs = therapist.events().map((e) => e.seq);
-  assert.deepEqual(thSeqs, Array.from({ length: thSeqs.length }, (_, i) => i + 1), 'therapist sees every seq');
+    for (const e of p.events())
+      assert.ok(!['note', 'rupture_suspected', 'rupture_confirmed', 'rupture_dismissed', 'checkin_answered'].includes(e.event.type)
+        || (e.event.type === 'checkin_answered' && e.event.by === (p === a ? 'partner_a' : 'partner_b')), e.event.type);
+  // Each client saw every event it may see exactly once, in order, numbered
+  // 1, 2, 3, ... in its own audience; partners saw fewer than the therapist.
+  for (const [label, c] of Object.entries({ therapist, observer, a, b })) assertSeqsContiguous(c, label);
+  assert.ok(a.events().length < therapist.events().length);
 
   // After the end, turns are refused with session_ended; the socket stays.
   const late = await a.request({ type: 'turn', step: 'what_happened', input: { what_happened: 'x' } });
   assert.equal(late.code, 'session_ended');
   assert.equal((await a.request({ type: 'ping' })).type, 'ack');
 
-  // A reopened tab replaces the old connection: bye replaced, close 4409, no
-  // left/joined events.
+  // A reopened tab replaces the old connection: bye replaced, close 4409, a
+  // `replaced` event (no left/joined) that partner B does not see.
   const before = therapist.events().length;
+  const bBefore = b.msgs.length;
   const a2 = await Client.connect(srv.wsUrl);
   const h2 = await a2.hello(room.tokens.partner_a);
   assert.equal(h2.ack.type, 'ack');
@@ -130,9 +149,13 @@ test('full enactment with therapist and observer watching', async () => {
   assert.equal(closed.code, 4409);
   assert.ok(a.msgs.some((m) => m.type === 'bye' && m.reason === 'replaced'));
   assert.equal((await a2.request({ type: 'ping' })).type, 'ack');
+  const replaced = await therapist.waitFor((m) => m.type === 'event' && m.event.type === 'replaced');
+  assert.equal(replaced.event.by, 'partner_a');
+  await a2.waitFor((m) => m.type === 'event' && m.event.type === 'replaced');
   await sleep(200);
-  assert.equal(therapist.events().length, before, 'replacement records no events');
+  assert.deepEqual(therapist.events().slice(before).map((e) => e.event.type), ['replaced'], 'a takeover records one replaced event');
   assert.equal(therapist.lastState().present.partner_a, true);
+  assert.equal(b.msgs.length, bBefore, 'partner B receives nothing for it');
 
   // The live state equals the fold of the log: stop abruptly (so nothing is
   // recorded after the last state) and fold the log.

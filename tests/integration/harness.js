@@ -99,6 +99,27 @@ export async function startServer({ dataDir = tempDir(), args = [], port } = {})
   };
 }
 
+// A copy of protocol/ (exercises, vocabularies, consent notice, safety
+// check-in) in a temporary directory, for --protocol-dir; `edit(dir)` may
+// change it (e.g. an exercise's per-step silence_ms).
+export function protocolDirCopy(edit) {
+  const dir = path.join(tempDir('proto'), 'protocol');
+  fs.cpSync(path.join(ROOT, 'protocol'), dir, { recursive: true, filter: (src) => !/[\\/](src|include)$/.test(src) });
+  if (edit) edit(dir);
+  return dir;
+}
+
+// Removes every step's silence_ms from an exercise in a protocol dir copy, so
+// the room's default (--silence-ms) applies.
+export function withoutStepSilence(exercise = 'enactment') {
+  return (dir) => {
+    const file = path.join(dir, 'exercises', `${exercise}.json`);
+    const script = JSON.parse(fs.readFileSync(file, 'utf8'));
+    for (const step of script.steps) delete step.silence_ms;
+    fs.writeFileSync(file, JSON.stringify(script, null, 2));
+  };
+}
+
 export function tokenOf(url) {
   return url.slice(url.indexOf('#token=') + 7);
 }
@@ -275,6 +296,44 @@ export function inputFor(step, vocab, { rating = 8, choice } = {}) {
     }
   }
   return input;
+}
+
+// A safety check-in that answers every question of the hello ack's `safety`:
+// clear (the first option not in the question's hold list), or with `hold`
+// the question's first hold option.
+export function checkinAnswers(safety, { hold = false } = {}) {
+  return Object.fromEntries(safety.questions.map((q) => [q.id,
+    hold ? q.hold[0] : q.options.find((o) => !q.hold.includes(o.id)).id]));
+}
+
+// The hello ack a client received (its first one).
+export function helloAckOf(client) {
+  return client.msgs.find((m) => m.type === 'ack' && 'role' in m);
+}
+
+// Sequence numbers are per role (protocol 2): a partner's ack seq says
+// nothing about the therapist's numbering. To wait for a command's commit,
+// note where a staff client's messages are before sending (from =
+// client.msgs.length) and wait for the first state after that.
+export function stateAfter(client, from, opts) {
+  return client.waitFor((m) => m.type === 'state', { from, ...opts });
+}
+
+// Both partners consent and answer the safety check-in clear; resolves with
+// the watcher's (the therapist's) state once the session is active.
+export async function startSession(watcher, a, b) {
+  for (const p of [a, b]) {
+    const r = await p.request({ type: 'consent', accept: true });
+    if (r.type !== 'ack') throw new Error(`consent: ${JSON.stringify(r)}`);
+  }
+  const st = await watcher.waitState((s) => s.status === 'checking_in' || s.status === 'active');
+  if (st.status === 'checking_in') {
+    for (const p of [a, b]) {
+      const r = await p.request({ type: 'checkin', answers: checkinAnswers(helloAckOf(p).safety) });
+      if (r.type !== 'ack') throw new Error(`checkin: ${JSON.stringify(r)}`);
+    }
+  }
+  return watcher.waitState((s) => s.status === 'active');
 }
 
 // The role that must act in this state (null when nobody).

@@ -1,11 +1,13 @@
 // The server's life around the rooms: --demo prints the same invitations on
-// every run, the detector's clock raises a silence rupture, a slow reader is
+// every run, the detector's clock raises a silence suspicion (for the
+// therapist only), a slow reader is
 // cut off (1008, left slow_reader) without hurting the room, and SIGTERM
 // records the leaves, says bye (shutdown, 1001), flushes and exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, createRoom, Client, tempDir, sleep, httpGet, tokenOf, verify,
+  protocolDirCopy, withoutStepSilence, startSession,
 } from './harness.js';
 
 test('--demo prints the same three invitations on every run', async () => {
@@ -35,26 +37,35 @@ test('--demo prints the same three invitations on every run', async () => {
 
 test('silence detector fires from the room timer', async () => {
   const dir = tempDir('silence');
-  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', '400'] });
-  const room = createRoom(dir);
+  const proto = protocolDirCopy(withoutStepSilence());
+  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', '400', '--protocol-dir', proto] });
+  const room = createRoom(dir, 'enactment', ['--protocol-dir', proto]);
   const t = await Client.connect(srv.wsUrl);
   await t.hello(room.tokens.therapist);
   const a = await Client.connect(srv.wsUrl);
   const b = await Client.connect(srv.wsUrl);
   await a.hello(room.tokens.partner_a);
   await b.hello(room.tokens.partner_b);
-  await a.request({ type: 'consent', accept: true });
   const started = Date.now();
-  await b.request({ type: 'consent', accept: true });
-  const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_opened');
+  await startSession(t, a, b);
+  const frames = [a.msgs.length, b.msgs.length];
+  const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_suspected');
   const waited = Date.now() - started;
   assert.equal(ev.event.rupture.marker, 'silence');
   assert.equal(ev.event.by, 'system');
-  assert.ok(waited >= 350 && waited < 2000, `silence rupture after ${waited} ms`);
-  // Partners see it too (rupture_opened is visible to all).
-  await a.waitFor((m) => m.type === 'event' && m.seq === ev.seq);
+  assert.ok(waited >= 350 && waited < 2000, `silence suspicion after ${waited} ms`);
   await sleep(600);
-  assert.equal(t.events().filter((e) => e.event.type === 'rupture_opened').length, 1, 'once per step');
+  assert.equal(t.events().filter((e) => e.event.type === 'rupture_suspected').length, 1, 'once per step');
+  assert.ok(!t.events().some((e) => e.event.type === 'rupture_opened'), 'the detector opens no rupture');
+  // Partners receive nothing at all for it: no event, no state.
+  assert.deepEqual([a.msgs.length, b.msgs.length], frames);
+  // The therapist confirms it: now it is a rupture everyone sees.
+  const c = await t.request({ type: 'rupture_confirm', suspicion_id: ev.event.rupture.id });
+  assert.equal(c.type, 'ack', JSON.stringify(c));
+  const opened = await a.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_opened');
+  assert.equal(opened.event.rupture.marker, 'silence');
+  assert.equal(opened.event.by, 'therapist');
+  assert.ok(!('evidence' in opened.event.rupture));
   await srv.stop('SIGKILL');
 });
 
@@ -84,7 +95,8 @@ test('a slow reader is cut off (1008, left slow_reader); the room goes on', asyn
   slow.ws._socket.resume();
   const closed = await slow.closed;
   assert.equal(closed.code, 1008);
-  // The room is fine and the observer can come back and resume.
+  // The room is fine and the observer can come back and resume. (Nothing in
+  // this room is hidden from observers, so their numbering is the log's.)
   const back = await Client.connect(srv.wsUrl);
   const lastSeen = slow.events().at(-1)?.seq ?? 0;
   await back.hello(room.tokens.observer, lastSeen);
@@ -139,10 +151,13 @@ test('a failed commit: internal to the sender, nothing visible, room rebuilt fro
   await sleep(200);
   assert.ok(!t.events().some((e) => e.event.type === 'consented'), 'nothing reached the room');
   assert.equal(t.lastState().consent.partner_a, false);
-  // Memory was rebuilt from the log: the retry gets the seq the failed one would have had.
+  // Memory was rebuilt from the log: the retry gets the seq the failed one
+  // would have had (in partner A's numbering: the next after its last state).
+  const aBefore = a.lastState().seq;
   const retry = await a.request({ type: 'consent', accept: true });
   assert.equal(retry.type, 'ack');
-  assert.equal(retry.seq, before.seq + 1);
+  assert.equal(retry.seq, aBefore + 1);
+  assert.ok(before.seq >= aBefore);
   await t.waitState((s) => s.consent.partner_a === true);
   assert.ok(srv.logs.some((l) => l.event === 'store_commit_failed'));
   assert.ok(srv.logs.some((l) => l.event === 'room_rebuilt'));

@@ -1,19 +1,22 @@
 // The server's timers: a room's silence deadline that moves later (a turn
-// starts a new step) still fires at the new deadline, once (the room timer is
-// re-armed lazily); the keepalive sweep pings quiet peers and reaps the mute.
+// starts a new step, or the actor is typing) still fires at the new
+// deadline, once (the room timer is re-armed lazily), as a suspicion only the
+// therapist sees; the keepalive sweep pings quiet peers and reaps the mute.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import {
   startServer, createRoom, Client, tempDir, sleep, inputFor, actorOf, httpGet,
+  protocolDirCopy, withoutStepSilence, startSession,
 } from './harness.js';
 
 test('a silence deadline moved later by a turn fires at the new deadline', async () => {
   const SILENCE = 800;
   const dir = tempDir('timers');
-  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', String(SILENCE)] });
+  const proto = protocolDirCopy(withoutStepSilence());
+  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', String(SILENCE), '--protocol-dir', proto] });
   try {
-  const room = createRoom(dir);
+  const room = createRoom(dir, 'enactment', ['--protocol-dir', proto]);
   const t = await Client.connect(srv.wsUrl);
   const { ack } = await t.hello(room.tokens.therapist);
   const vocab = ack.vocab;
@@ -21,8 +24,7 @@ test('a silence deadline moved later by a turn fires at the new deadline', async
   const b = await Client.connect(srv.wsUrl);
   await a.hello(room.tokens.partner_a);
   await b.hello(room.tokens.partner_b);
-  await a.request({ type: 'consent', accept: true });
-  await b.request({ type: 'consent', accept: true });
+  await startSession(t, a, b);
   // Half the silence later, the actor takes its turn: a new step, a new
   // deadline SILENCE ms from now.
   await sleep(SILENCE / 2);
@@ -36,14 +38,55 @@ test('a silence deadline moved later by a turn fires at the new deadline', async
   const turned = Date.now();
   const next = await t.waitState((s) => s.step && s.step.id !== st.step.id);
   assert.ok(['partner_a', 'partner_b'].includes(actorOf(next)), 'a partner acts next');
-  const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_opened',
+  const partnerFrames = [a.msgs.length, b.msgs.length];
+  const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_suspected',
     { timeout: 5000 });
   const waited = Date.now() - turned;
   assert.equal(ev.event.rupture.marker, 'silence');
   assert.ok(waited >= SILENCE - 100 && waited < SILENCE + 1500,
-    `silence rupture ${waited} ms after the turn (deadline ${SILENCE} ms)`);
+    `silence suspicion ${waited} ms after the turn (deadline ${SILENCE} ms)`);
   await sleep(SILENCE);
-  assert.equal(t.events().filter((e) => e.event.type === 'rupture_opened').length, 1, 'once');
+  assert.equal(t.events().filter((e) => e.event.type === 'rupture_suspected').length, 1, 'once');
+  assert.ok(!t.events().some((e) => e.event.type === 'rupture_opened'), 'a suspicion, not a rupture');
+  assert.deepEqual([a.msgs.length, b.msgs.length], partnerFrames, 'partners receive nothing for it');
+  } finally {
+    await srv.stop('SIGKILL');
+  }
+});
+
+test('typing pushes back the silence clock', async () => {
+  const SILENCE = 1000;
+  const dir = tempDir('typing');
+  const proto = protocolDirCopy(withoutStepSilence());
+  const srv = await startServer({ dataDir: dir, args: ['--silence-ms', String(SILENCE), '--protocol-dir', proto] });
+  try {
+    const room = createRoom(dir, 'enactment', ['--protocol-dir', proto]);
+    const t = await Client.connect(srv.wsUrl);
+    await t.hello(room.tokens.therapist);
+    const a = await Client.connect(srv.wsUrl);
+    const b = await Client.connect(srv.wsUrl);
+    await a.hello(room.tokens.partner_a);
+    await b.hello(room.tokens.partner_b);
+    const st = await startSession(t, a, b);
+    const started = Date.now();
+    const actor = actorOf(st) === 'partner_a' ? a : b;
+    const other = actor === a ? b : a;
+    // The actor composes: two typing signals, the last 1.4 * SILENCE after the
+    // turn began; the other partner's typing does not count.
+    await sleep(SILENCE * 0.7);
+    assert.equal((await actor.request({ type: 'typing' })).seq, undefined);
+    await sleep(SILENCE * 0.7);
+    const typedAt = Date.now();
+    const r = await actor.request({ type: 'typing' });
+    assert.equal(r.type, 'ack');
+    assert.equal(r.seq, undefined, 'typing records nothing');
+    assert.equal((await other.request({ type: 'typing' })).type, 'ack');
+    assert.ok(!t.events().some((e) => e.event.type === 'rupture_suspected'), 'no suspicion while composing');
+    const ev = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_suspected', { timeout: 5000 });
+    const sinceTyping = Date.now() - typedAt;
+    assert.equal(ev.event.rupture.marker, 'silence');
+    assert.ok(sinceTyping >= SILENCE - 100 && sinceTyping < SILENCE + 1500,
+      `silence suspicion ${sinceTyping} ms after the last typing (${Date.now() - started} ms after the turn began)`);
   } finally {
     await srv.stop('SIGKILL');
   }
