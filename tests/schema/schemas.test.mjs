@@ -168,7 +168,7 @@ test('partner and staff states: the schema keeps staff members out of partner st
   assert.ok(state(partner), errorsOf(state));
   assert.ok(state(therapist), errorsOf(state));
   // A partner's state may carry none of the staff members ...
-  for (const key of ['step_started_seq', 'next_rupture_id', 'suspicions', 'suspicions_dropped'])
+  for (const key of ['step_started_seq', 'next_rupture_id', 'suspicions', 'suspicions_dropped', 'private_line'])
     assert.ok(!state({ ...partner, [key]: therapist[key] }), `partner state with ${key} passes`);
   // ... nor staff rupture members, nor the therapist's check-in view.
   const r = partner.ruptures[0];
@@ -180,8 +180,13 @@ test('partner and staff states: the schema keeps staff members out of partner st
   // The staff states must carry them.
   const { suspicions, ...noSusp } = therapist;
   assert.ok(!state(noSusp), 'therapist state without suspicions passes');
-  assert.ok(!state({ ...therapist, you: 'observer' }), 'observer state with the therapist check-in passes');
-  assert.ok(state({ ...therapist, you: 'observer', checkin: { partner_a: { answered: true }, partner_b: { answered: false } } }), errorsOf(state));
+  const { private_line: privateLine, ...staffView } = therapist;
+  assert.ok(privateLine, 'the therapist example has private_line');
+  assert.ok(!state({ ...staffView, you: 'observer' }), 'observer state with the therapist check-in passes');
+  const observer = { ...staffView, you: 'observer', checkin: { partner_a: { answered: true }, partner_b: { answered: false } } };
+  assert.ok(state(observer), errorsOf(state));
+  assert.ok(!state({ ...observer, private_line: privateLine }), 'observer state with the private line counter passes');
+  assert.ok(!state(staffView), 'therapist state without private_line passes');
   assert.ok(!state({ ...therapist, ruptures: partner.ruptures }), 'therapist state with partner-shaped ruptures passes');
 });
 
