@@ -1,9 +1,11 @@
-/* cmd_join.c - `attune join URL`: a terminal participant. Connects to the
- * invitation's server (ws://HOST:PORT/ws, subprotocol attune.v1), sends
- * hello, shows the events and the state as they arrive, and when it is this
- * member's turn asks the step's inputs one line at a time from the state's
- * input descriptions, then sends the turn. Lines starting with / are
- * commands (/help lists them).
+/* cmd_join.c - `attune join URL`: a terminal participant (protocol 2).
+ * Connects to the invitation's server (ws://HOST:PORT/ws, subprotocol
+ * attune.v1), sends hello, shows the events and the state as they arrive
+ * (seqs count in this member's own audience: 1, 2, 3... with no gap), asks
+ * a partner the safety check-in while the room is checking in, and when it
+ * is this member's turn asks the step's inputs one line at a time from the
+ * state's input descriptions, then sends the turn. Lines starting with /
+ * are commands (/help lists them).
  *
  * Standard input may be a pipe: lines are queued and each answer waits
  * until a question is open, so a script can feed a whole session; at the
@@ -27,22 +29,36 @@
 static const cli_option options[] = {
     {"color", NULL, "always use ANSI colours"},
     {"no-color", NULL, "never use ANSI colours (default: only when stdout is a terminal)"},
-    {"resume-from", "SEQ", "ask the server to replay only the events after SEQ [0: all]"},
+    {"resume-from", "SEQ",
+     "ask the server to replay only the events after SEQ, counted as this client numbers "
+     "them (your own events 1, 2, 3...) [0: all]"},
 };
 static const cli_command join_cmd = {
     "attune join [--no-color] URL",
     "Takes part in a session from the terminal with an invitation URL\n"
     "(http://HOST:PORT/#token=...). Shows what happens in the room; when it is your\n"
     "turn it asks the step's questions one line at a time. Commands:\n"
-    "  /consent            accept the consent notice (partners)\n"
-    "  /pause [note]       ask for a pause (partners) or pause (therapist)\n"
-    "  /resume /advance /back /swap /end    steer the exercise (therapist)\n"
-    "  /repair [#ID] [text]   a repair attempt (partners), optionally for rupture ID\n"
-    "  /accept SEQ         accept the repair attempt recorded as SEQ\n"
-    "  /note TEXT [#ID]    a private note (therapist)\n"
-    "  /mark KIND MARKER WHO WITH [note]  mark a 3RS rupture (therapist)\n"
-    "  /confirm ID  /dismiss ID [note]  /fix ID STRATEGY [note]   ruptures (therapist)\n"
-    "  /state  /cancel (start the current step's questions again)  /help  /quit\n"
+    "partners:\n"
+    "  /consent            accept the consent notice (again, after /withdraw)\n"
+    "  /withdraw           withdraw your consent (the session pauses)\n"
+    "  /private TEXT       a private message to your therapist (only your therapist sees it)\n"
+    "  /ask                ask for a private word with your therapist (no reason given)\n"
+    "  /pause [note]       ask for a pause\n"
+    "  /repair [#ID] [text]   a repair attempt, optionally for rupture ID\n"
+    "  /accept N           accept repair attempt N\n"
+    "  /moment N           answer repair attempt N: \"Thank you, I need a moment\"\n"
+    "therapist:\n"
+    "  /pause /resume /advance /back /swap /end    steer the exercise\n"
+    "  /proceed            begin the joint work after a held safety check-in\n"
+    "  /private a|b TEXT   a private message to partner A or B\n"
+    "  /note TEXT [#ID|#SN]   a private note, optionally on rupture ID or suspicion N\n"
+    "  /confirm N [note]  /dismiss N [note]    decide the detector's suspicion N (SN)\n"
+    "  /mark KIND MARKER WHO WITH [note]  mark a 3RS rupture\n"
+    "  /fix ID STRATEGY [note]   record how rupture ID was repaired\n"
+    "  /ack N              acknowledge repair attempt N\n"
+    "everyone:\n"
+    "  /state (where the session is; the therapist also sees suspicions and ruptures)\n"
+    "  /cancel (start the current questions again)  /help  /quit\n"
     "Standard input may be a pipe: each answer line waits for its question.",
     options,
     (int)(sizeof options / sizeof options[0]),
@@ -53,8 +69,10 @@ static const cli_command join_cmd = {
 #define MAX_LINE 65536
 #define DRAIN_MS 400
 #define QUIT_WAIT_MS 3000
+/* `typing` (composing, content-free) at most this often */
+#define TYPING_EVERY_MS 10000
 
-typedef enum { REQ_HELLO, REQ_TURN, REQ_OTHER } req_kind;
+typedef enum { REQ_HELLO, REQ_TURN, REQ_CHECKIN, REQ_TYPING, REQ_OTHER } req_kind;
 
 typedef struct line_node {
     struct line_node *next;
@@ -67,6 +85,7 @@ typedef struct {
     int interactive;
     FILE *out;
     int64_t resume_from;
+    int64_t last_seq; /* the highest seq seen (in this member's audience) */
     /* from the server */
     json_t *ack;   /* hello ack (owned) */
     json_t *state; /* latest state (owned) */
@@ -74,9 +93,16 @@ typedef struct {
     int authed;
     cli_transcript tr;
     int tr_ready;
-    /* the current step's questions */
+    /* the current step's questions, or the safety check-in's */
     cli_form form;
-    char sent_key[160]; /* the step a turn was sent for */
+    int form_checkin;      /* the form asks the check-in, not a step */
+    json_t *checkin_step;  /* the check-in as a step with choice inputs (owned) */
+    char checkin_note[16]; /* the input name of the check-in's note */
+    int checkin_asked;     /* the check-in form was opened (until it is answered or dropped) */
+    int waiting_shown;     /* the neutral waiting text after this partner's check-in */
+    int held_shown;        /* the therapist was told that the check-in holds the session */
+    int64_t typing_at;     /* when `typing` was last sent (monotonic ms), 0 = never */
+    char sent_key[160];    /* the step a turn was sent for */
     char shown_key[160];
     int consent_shown;
     /* stdin */
@@ -138,7 +164,7 @@ static int send_msg(join_session *s, req_kind kind, json_t *msg)
     s->pending[s->n_pending].id = id;
     s->pending[s->n_pending].kind = kind;
     s->n_pending++;
-    if (kind == REQ_TURN)
+    if (kind == REQ_TURN || kind == REQ_CHECKIN)
         s->turn_pending = 1;
     return 0;
 }
@@ -166,15 +192,38 @@ static int is_partner(const join_session *s)
     return strcmp(s->role, "partner_a") == 0 || strcmp(s->role, "partner_b") == 0;
 }
 
-/* What identifies the step a form is for: round, step, when it began. */
+/* What identifies the step a form is for: round, step, when it began (a
+ * partner's state has no room-log seqs, so the time tells a step asked again
+ * from the one before), status. */
 static void step_key(const json_t *state, char *out, size_t size)
 {
     const json_t *step = json_object_get(state, "step");
-    snprintf(out, size, "%lld/%s/%lld/%s",
+    snprintf(out, size, "%lld/%s/%lld/%lld/%s",
              (long long)json_integer_value(json_object_get(state, "round")),
              sget(step, "id") ? sget(step, "id") : "-",
+             (long long)json_integer_value(json_object_get(state, "step_started_at")),
              (long long)json_integer_value(json_object_get(state, "step_started_seq")),
              sget(state, "status") ? sget(state, "status") : "?");
+}
+
+static int status_is(const join_session *s, const char *status)
+{
+    const char *st = sget(s->state, "status");
+    return st && strcmp(st, status) == 0;
+}
+
+static int own_consent(const join_session *s)
+{
+    return json_is_true(json_object_get(json_object_get(s->state, "consent"), s->role));
+}
+
+/* A partner still owes the safety check-in: the room is checking in, they
+ * consented, and their own state says they have not answered. */
+static int checkin_due(const join_session *s)
+{
+    return is_partner(s) && status_is(s, "checking_in") && own_consent(s) &&
+           json_object_get(s->ack, "safety") &&
+           !json_is_true(json_object_get(json_object_get(s->state, "checkin"), "answered"));
 }
 
 static int my_turn(const join_session *s)
@@ -190,6 +239,11 @@ static void ask(join_session *s)
     cli_form_ask(&s->form, json_object_get(s->ack, "vocab"), s->color, s->out);
 }
 
+static const char *yes_no(const json_t *v)
+{
+    return json_is_true(v) ? "yes" : "not yet";
+}
+
 static void show_status(join_session *s)
 {
     const json_t *st = s->state;
@@ -202,6 +256,17 @@ static void show_status(join_session *s)
     } else if (strcmp(status, "ended") == 0) {
         const char *why = sget(st, "ended_reason");
         fprintf(s->out, "the session has ended (%s)", why ? why : "?");
+    } else if (strcmp(status, "checking_in") == 0) {
+        const json_t *ci = json_object_get(st, "checkin");
+        fprintf(s->out, "safety check-in before the joint work");
+        if (!is_partner(s)) {
+            /* staff states carry each partner's {answered, ...}; only the
+             * therapist's says whether an answer holds the session */
+            fprintf(s->out, " (partner_a answered: %s, partner_b answered: %s%s)",
+                    yes_no(json_object_get(json_object_get(ci, "partner_a"), "answered")),
+                    yes_no(json_object_get(json_object_get(ci, "partner_b"), "answered")),
+                    json_is_true(json_object_get(ci, "held")) ? "; held for you" : "");
+        }
     } else {
         fprintf(s->out, "round %lld of %lld, step %lld: ",
                 (long long)json_integer_value(json_object_get(st, "round")) + 1,
@@ -215,13 +280,73 @@ static void show_status(join_session *s)
         if (strcmp(status, "waiting_consent") == 0) {
             const json_t *cs = json_object_get(st, "consent");
             fprintf(s->out, "; waiting for consent (partner_a %s, partner_b %s)",
-                    json_is_true(json_object_get(cs, "partner_a")) ? "yes" : "not yet",
-                    json_is_true(json_object_get(cs, "partner_b")) ? "yes" : "not yet");
+                    yes_no(json_object_get(cs, "partner_a")),
+                    yes_no(json_object_get(cs, "partner_b")));
         } else if (strcmp(status, "paused") == 0) {
             fprintf(s->out, "; paused by %s", sget(st, "paused_by") ? sget(st, "paused_by") : "?");
         }
     }
+    long long observers =
+        (long long)json_integer_value(json_object_get(json_object_get(st, "present"), "observers"));
+    if (observers > 0)
+        fprintf(s->out, "; %lld observer%s present", observers, observers == 1 ? "" : "s");
     fprintf(s->out, "%s\n", CLI_RESET(c));
+}
+
+/* /state: the status line, then what is waiting for someone: repair
+ * attempts not yet accepted, open ruptures and (staff) undecided
+ * suspicions, each with the command that answers it. */
+static void show_details(join_session *s)
+{
+    FILE *o = s->out;
+    int therapist = strcmp(s->role, "therapist") == 0;
+    show_status(s);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(s->state, "repair_attempts"), i, x)
+    {
+        if (json_is_true(json_object_get(x, "accepted")))
+            continue;
+        long long id = (long long)json_integer_value(json_object_get(x, "id"));
+        const char *by = sget(x, "by") ? sget(x, "by") : "?";
+        fprintf(o, "   repair attempt %lld by %s, not accepted", id, by);
+        if (sget(x, "reply"))
+            fprintf(o, " (%s)", sget(x, "reply"));
+        if (therapist && !json_is_true(json_object_get(x, "acknowledged")))
+            fprintf(o, ": /ack %lld", id);
+        else if (is_partner(s) && strcmp(by, s->role) != 0)
+            fprintf(o, ": /accept %lld or /moment %lld", id, id);
+        fputc('\n', o);
+    }
+    json_array_foreach(json_object_get(s->state, "ruptures"), i, x)
+    {
+        if (!sget(x, "status") || strcmp(sget(x, "status"), "open") != 0)
+            continue;
+        long long id = (long long)json_integer_value(json_object_get(x, "id"));
+        fprintf(o, "   rupture #%lld open: %s / ", id, sget(x, "kind") ? sget(x, "kind") : "?");
+        cli_put_clean(o, sget(x, "marker") ? sget(x, "marker") : "?");
+        fprintf(o, ", %s with %s", sget(x, "who") ? sget(x, "who") : "?",
+                sget(x, "with") ? sget(x, "with") : "?");
+        if (therapist)
+            fprintf(o, ": /fix %lld STRATEGY", id);
+        fputc('\n', o);
+    }
+    json_array_foreach(json_object_get(s->state, "suspicions"), i, x)
+    {
+        if (!sget(x, "status") || strcmp(sget(x, "status"), "suspected") != 0)
+            continue;
+        long long id = (long long)json_integer_value(json_object_get(x, "id"));
+        fprintf(o, "   suspicion S%lld (private, undecided): %s / ", id,
+                sget(x, "kind") ? sget(x, "kind") : "?");
+        cli_put_clean(o, sget(x, "marker") ? sget(x, "marker") : "?");
+        if (sget(x, "class"))
+            fprintf(o, " [%s]", sget(x, "class"));
+        fprintf(o, ", %s with %s", sget(x, "who") ? sget(x, "who") : "?",
+                sget(x, "with") ? sget(x, "with") : "?");
+        if (therapist)
+            fprintf(o, ": /confirm %lld or /dismiss %lld", id, id);
+        fputc('\n', o);
+    }
 }
 
 static void show_consent(join_session *s)
@@ -247,7 +372,127 @@ static void show_consent(join_session *s)
     fprintf(s->out, "Type /consent to accept (or /quit to leave).\n\n");
 }
 
-/* After each state: announce changes, and open or close the step's questions. */
+/* The safety check-in as a step the form can ask: one choice input per
+ * question, then the optional private note. Built once from the hello ack. */
+static json_t *checkin_step(join_session *s)
+{
+    if (s->checkin_step)
+        return s->checkin_step;
+    const json_t *safety = json_object_get(s->ack, "safety");
+    json_t *inputs = json_array();
+    json_t *step = json_pack("{s:s,s:o}", "id", "checkin", "inputs", inputs);
+    if (!step)
+        return NULL;
+    size_t i;
+    const json_t *q;
+    json_array_foreach(json_object_get(safety, "questions"), i, q)
+    {
+        const json_t *options = json_object_get(q, "options");
+        json_t *d = json_pack("{s:s?,s:s,s:s?,s:b,s:O?}", "name", sget(q, "id"), "kind", "choice",
+                              "label", sget(q, "prompt"), "required", 1, "options", options);
+        if (!d || json_array_append_new(inputs, d) < 0) {
+            json_decref(step);
+            return NULL;
+        }
+    }
+    /* the note's input name: one no question uses */
+    snprintf(s->checkin_note, sizeof s->checkin_note, "note");
+    for (int n = 0; n < 8; n++) {
+        int taken = 0;
+        json_array_foreach(json_object_get(safety, "questions"), i, q)
+        {
+            if (sget(q, "id") && strcmp(sget(q, "id"), s->checkin_note) == 0)
+                taken = 1;
+        }
+        if (!taken)
+            break;
+        snprintf(s->checkin_note, sizeof s->checkin_note, "note_%d", n + 1);
+    }
+    const json_t *note = json_object_get(safety, "note");
+    if (note) {
+        json_t *d = json_pack("{s:s,s:s,s:s?,s:b}", "name", s->checkin_note, "kind", "text",
+                              "label", sget(note, "label"), "required", 0);
+        if (d && json_is_integer(json_object_get(note, "max_length")))
+            json_object_set(d, "max_length", json_object_get(note, "max_length"));
+        if (!d || json_array_append_new(inputs, d) < 0) {
+            json_decref(step);
+            return NULL;
+        }
+    }
+    s->checkin_step = step;
+    return step;
+}
+
+static void start_checkin(join_session *s)
+{
+    const json_t *safety = json_object_get(s->ack, "safety");
+    json_t *step = checkin_step(s);
+    if (!step || cli_form_start(&s->form, step) < 0) {
+        fprintf(s->out, "attune: out of memory\n");
+        s->quit = 1;
+        s->exit_code = CLI_EXIT_FAIL;
+        return;
+    }
+    s->form_checkin = 1;
+    s->checkin_asked = 1;
+    fprintf(s->out, "\n%s>> ", CLI_BOLD(s->color));
+    cli_put_clean(s->out, sget(safety, "title") ? sget(safety, "title") : "Safety check-in");
+    fprintf(s->out, "%s (only your therapist sees your answers)\n", CLI_RESET(s->color));
+    if (sget(safety, "intro")) {
+        cli_put_clean(s->out, sget(safety, "intro"));
+        fputc('\n', s->out);
+    }
+    ask(s);
+}
+
+/* The finished check-in form as a `checkin` message. */
+static json_t *checkin_message(join_session *s)
+{
+    json_t *answers = json_object();
+    json_t *msg = json_pack("{s:s,s:o}", "type", "checkin", "answers", answers);
+    if (!msg)
+        return NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(s->form.input, name, v)
+    {
+        if (strcmp(name, s->checkin_note) == 0)
+            json_object_set(msg, "note", v);
+        else
+            json_object_set(answers, name, v);
+    }
+    return msg;
+}
+
+static void start_turn(join_session *s, const char *key)
+{
+    const json_t *step = json_object_get(s->state, "step");
+    snprintf(s->sent_key, sizeof s->sent_key, "%s", key);
+    fprintf(s->out, "\n%s>> Your turn: ", CLI_BOLD(s->color));
+    cli_put_clean(s->out, sget(step, "title") ? sget(step, "title") : "?");
+    fprintf(s->out, "%s\n", CLI_RESET(s->color));
+    cli_put_clean(s->out, sget(step, "prompt") ? sget(step, "prompt") : "");
+    fputc('\n', s->out);
+    if (cli_form_start(&s->form, json_object_get(s->state, "step")) < 0) {
+        fprintf(s->out, "attune: out of memory\n");
+        s->quit = 1;
+        s->exit_code = CLI_EXIT_FAIL;
+        return;
+    }
+    s->form_checkin = 0;
+    if (json_array_size(json_object_get(step, "inputs")) == 0) {
+        /* A step without inputs is done by saying so. */
+        json_t *turn = json_pack("{s:s,s:s,s:o}", "type", "turn", "step", sget(step, "id"), "input",
+                                 json_object());
+        cli_form_clear(&s->form);
+        send_msg(s, REQ_TURN, turn);
+    } else {
+        ask(s);
+    }
+}
+
+/* After each state: announce changes, and open or close the questions (the
+ * check-in's or the step's). */
 static void on_state(join_session *s)
 {
     char key[160];
@@ -256,45 +501,50 @@ static void on_state(join_session *s)
         snprintf(s->shown_key, sizeof s->shown_key, "%s", key);
         show_status(s);
     }
-    const char *status = sget(s->state, "status");
-    if (is_partner(s) && !s->consent_shown && status && strcmp(status, "ended") != 0 &&
-        !json_is_true(json_object_get(json_object_get(s->state, "consent"), s->role))) {
+    int ended = status_is(s, "ended");
+    if (is_partner(s) && own_consent(s))
+        s->consent_shown = 0; /* shown again if consent is withdrawn */
+    if (is_partner(s) && !s->consent_shown && sget(s->state, "status") && !ended &&
+        !own_consent(s)) {
         s->consent_shown = 1;
         show_consent(s);
     }
     if (cli_form_active(&s->form)) {
-        char fkey[160];
-        step_key(s->state, fkey, sizeof fkey);
+        int still = s->form_checkin ? checkin_due(s) : my_turn(s) && strcmp(key, s->sent_key) == 0;
         /* sent_key names the form's step while it is open */
-        if (!my_turn(s) || strcmp(fkey, s->sent_key) != 0) {
-            fprintf(s->out, "  (the step changed; those answers were not sent)\n");
+        if (!still) {
+            fprintf(s->out, "  (%s; those answers were not sent)\n",
+                    s->form_checkin ? "the check-in is not open now" : "the step changed");
+            if (s->form_checkin)
+                s->checkin_asked = 0;
             cli_form_clear(&s->form);
         }
     }
-    if (!cli_form_active(&s->form) && !s->turn_pending && my_turn(s) &&
-        strcmp(key, s->sent_key) != 0) {
-        const json_t *step = json_object_get(s->state, "step");
-        snprintf(s->sent_key, sizeof s->sent_key, "%s", key);
-        fprintf(s->out, "\n%s>> Your turn: ", CLI_BOLD(s->color));
-        cli_put_clean(s->out, sget(step, "title") ? sget(step, "title") : "?");
-        fprintf(s->out, "%s\n", CLI_RESET(s->color));
-        cli_put_clean(s->out, sget(step, "prompt") ? sget(step, "prompt") : "");
+    if (!status_is(s, "checking_in"))
+        s->waiting_shown = s->held_shown = 0;
+    if (!cli_form_active(&s->form) && !s->turn_pending) {
+        if (checkin_due(s) && !s->checkin_asked)
+            start_checkin(s);
+        else if (my_turn(s) && strcmp(key, s->sent_key) != 0)
+            start_turn(s, key);
+    }
+    if (is_partner(s) && status_is(s, "checking_in") && !s->waiting_shown &&
+        json_is_true(json_object_get(json_object_get(s->state, "checkin"), "answered"))) {
+        /* the same neutral words for both partners, whatever either answered */
+        const char *waiting = sget(json_object_get(s->ack, "safety"), "waiting");
+        s->waiting_shown = 1;
+        fprintf(s->out, "  ");
+        cli_put_clean(s->out, waiting ? waiting : "Thank you. Please wait a moment.");
         fputc('\n', s->out);
-        if (cli_form_start(&s->form, json_object_get(s->state, "step")) < 0) {
-            fprintf(s->out, "attune: out of memory\n");
-            s->quit = 1;
-            s->exit_code = CLI_EXIT_FAIL;
-            return;
-        }
-        if (json_array_size(json_object_get(step, "inputs")) == 0) {
-            /* A step without inputs is done by saying so. */
-            json_t *turn = json_pack("{s:s,s:s,s:o}", "type", "turn", "step", sget(step, "id"),
-                                     "input", json_object());
-            cli_form_clear(&s->form);
-            send_msg(s, REQ_TURN, turn);
-        } else {
-            ask(s);
-        }
+    }
+    if (strcmp(s->role, "therapist") == 0 && status_is(s, "checking_in") && !s->held_shown &&
+        json_is_true(json_object_get(json_object_get(s->state, "checkin"), "held"))) {
+        s->held_shown = 1;
+        fprintf(s->out,
+                "%s!! The safety check-in holds the session: see the answers above. /proceed to "
+                "begin the joint work, or /end to end the joint session (/private a|b TEXT to "
+                "write to a partner privately).%s\n",
+                CLI_RED(s->color), CLI_RESET(s->color));
     }
 }
 
@@ -306,6 +556,8 @@ static void on_hello_ack(join_session *s, json_t *msg)
     s->authed = 1;
     const json_t *ex = json_object_get(msg, "exercise");
     cli_transcript_init(&s->tr, ex, json_object_get(msg, "vocab"), s->color);
+    s->tr.safety = json_object_get(msg, "safety");
+    s->tr.viewer = s->role;
     s->tr_ready = 1;
     fprintf(s->out, "%sJoined room %s as %s%s%s: ", CLI_BOLD(s->color),
             sget(msg, "room") ? sget(msg, "room") : "?", cli_role_color(s->color, s->role), s->role,
@@ -317,7 +569,15 @@ static void on_hello_ack(join_session *s, json_t *msg)
         fputc('\n', s->out);
     }
     if (strcmp(s->role, "observer") == 0)
-        fprintf(s->out, "(you are observing: you see what the therapist sees, and cannot act)\n");
+        fprintf(s->out, "(you are observing: you see the session as the therapist does, except the "
+                        "private line and the check-in answers, and cannot act)\n");
+    else if (is_partner(s))
+        fprintf(s->out, "(/private TEXT writes to your therapist; only your therapist sees it. "
+                        "/help lists the commands)\n");
+    json_int_t protocol = json_integer_value(json_object_get(msg, "protocol"));
+    if (protocol != ATT_PROTOCOL_VERSION)
+        fprintf(s->out, "attune: the server speaks protocol %lld, this client protocol %d\n",
+                (long long)protocol, ATT_PROTOCOL_VERSION);
 }
 
 static void on_reply(join_session *s, json_t *msg, int is_error)
@@ -325,7 +585,7 @@ static void on_reply(join_session *s, json_t *msg, int is_error)
     req_kind kind = REQ_OTHER;
     const char *id = sget(msg, "id");
     int known = take_pending(s, id, &kind) == 0;
-    if (known && kind == REQ_TURN)
+    if (known && (kind == REQ_TURN || kind == REQ_CHECKIN))
         s->turn_pending = 0;
     if (!is_error) {
         if (known && kind == REQ_HELLO)
@@ -346,9 +606,12 @@ static void on_reply(join_session *s, json_t *msg, int is_error)
         fprintf(s->out, "attune: the server did not accept this invitation\n");
         s->quit = 1;
         s->exit_code = CLI_EXIT_FAIL;
-    } else if (known && kind == REQ_TURN) {
-        /* Nothing was recorded: ask the step's questions again if it is still ours. */
-        s->sent_key[0] = 0;
+    } else if (known && (kind == REQ_TURN || kind == REQ_CHECKIN)) {
+        /* Nothing was recorded: ask the questions again if they are still ours. */
+        if (kind == REQ_TURN)
+            s->sent_key[0] = 0;
+        else
+            s->checkin_asked = 0;
         if (s->state)
             on_state(s);
     }
@@ -369,17 +632,24 @@ static void on_server_message(join_session *s, const char *data, size_t len)
     } else if (strcmp(type, "error") == 0) {
         on_reply(s, msg, 1);
     } else if (strcmp(type, "event") == 0) {
+        int64_t seq = json_integer_value(json_object_get(msg, "seq"));
+        if (seq > s->last_seq)
+            s->last_seq = seq;
         if (s->tr_ready)
-            cli_transcript_event(&s->tr, json_integer_value(json_object_get(msg, "seq")),
-                                 json_object_get(msg, "event"), s->out);
+            cli_transcript_event(&s->tr, seq, json_object_get(msg, "event"), s->out);
     } else if (strcmp(type, "state") == 0) {
+        int64_t seq = json_integer_value(json_object_get(msg, "seq"));
+        if (seq > s->last_seq)
+            s->last_seq = seq;
         json_decref(s->state);
         s->state = json_incref(msg);
         on_state(s);
     } else if (strcmp(type, "bye") == 0) {
         const char *reason = sget(msg, "reason");
         if (reason && strcmp(reason, "replaced") == 0)
-            fprintf(s->out, "attune: you joined this room from somewhere else; leaving here\n");
+            fprintf(s->out, "attune: this invitation was opened again on another device or in "
+                            "another window, and that one has taken your place; this one is "
+                            "closed. If that was not you, tell your therapist.\n");
         else
             fprintf(s->out, "attune: the server is closing the connection (%s)\n",
                     reason ? reason : "?");
@@ -424,6 +694,42 @@ static int parse_id(const char *w, long long *out)
     return 0;
 }
 
+/* A suspicion id: N, SN or #SN (the transcript prints them as SN). */
+static int parse_suspicion_id(const char *w, long long *out)
+{
+    if (*w == '#')
+        w++;
+    if (*w == 'S' || *w == 's')
+        w++;
+    return parse_id(w, out);
+}
+
+/* "a", "b", "partner_a", "partner_b" -> the role name, else NULL. */
+static const char *partner_name(const char *w)
+{
+    if (strcmp(w, "a") == 0 || strcmp(w, "A") == 0 || strcmp(w, "partner_a") == 0)
+        return "partner_a";
+    if (strcmp(w, "b") == 0 || strcmp(w, "B") == 0 || strcmp(w, "partner_b") == 0)
+        return "partner_b";
+    return NULL;
+}
+
+/* Splits a trailing "#ID" or "#SN" off a note's text: 1 rupture, 2 suspicion, 0 none. */
+static int note_target(char *rest, long long *id)
+{
+    char *hash = strrchr(rest, '#');
+    if (!hash || hash == rest || hash[-1] != ' ')
+        return 0;
+    int suspicion = hash[1] == 'S' || hash[1] == 's';
+    if ((suspicion ? parse_suspicion_id(hash, id) : parse_id(hash, id)) < 0)
+        return 0;
+    *hash = 0;
+    size_t n = strlen(rest);
+    while (n > 0 && rest[n - 1] == ' ')
+        rest[--n] = 0;
+    return suspicion ? 2 : 1;
+}
+
 static void command(join_session *s, char *line)
 {
     char *cmd;
@@ -438,14 +744,43 @@ static void command(join_session *s, char *line)
     } else if (!s->authed) {
         fprintf(o, "  (not connected yet)\n");
     } else if (strcmp(cmd, "state") == 0) {
-        show_status(s);
+        show_details(s);
     } else if (strcmp(cmd, "cancel") == 0) {
+        if (s->form_checkin)
+            s->checkin_asked = 0;
         cli_form_clear(&s->form);
         s->sent_key[0] = 0;
         if (s->state)
             on_state(s);
     } else if (strcmp(cmd, "consent") == 0) {
         send_msg(s, REQ_OTHER, json_pack("{s:s,s:b}", "type", "consent", "accept", 1));
+    } else if (strcmp(cmd, "withdraw") == 0) {
+        send_msg(s, REQ_OTHER, json_pack("{s:s}", "type", "consent_withdraw"));
+    } else if (strcmp(cmd, "private") == 0) {
+        json_t *m = json_pack("{s:s}", "type", "private_message");
+        if (therapist) {
+            char *w;
+            char *text = next_word(rest, &w);
+            const char *to = partner_name(w);
+            if (!to || !*text) {
+                fprintf(o, "  usage: /private a|b TEXT (a private message to partner A or B)\n");
+                json_decref(m);
+                return;
+            }
+            json_object_set_new(m, "to", json_string(to));
+            rest = text;
+        } else if (!*rest) {
+            fprintf(o, "  usage: /private TEXT (only your therapist sees it)\n");
+            json_decref(m);
+            return;
+        }
+        json_object_set_new(m, "text", json_string(rest));
+        if (send_msg(s, REQ_OTHER, m) == 0 && !therapist)
+            fprintf(o, "  (sent to your therapist only; your partner does not see it)\n");
+    } else if (strcmp(cmd, "ask") == 0) {
+        if (send_msg(s, REQ_OTHER, json_pack("{s:s}", "type", "ask_therapist")) == 0 && !therapist)
+            fprintf(o, "  (your therapist is asked for a private word; your partner does not see "
+                       "it)\n");
     } else if (strcmp(cmd, "pause") == 0) {
         if (therapist)
             send_msg(s, REQ_OTHER, control("pause"));
@@ -454,7 +789,8 @@ static void command(join_session *s, char *line)
         else
             send_msg(s, REQ_OTHER, json_pack("{s:s}", "type", "pause_request"));
     } else if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "advance") == 0 ||
-               strcmp(cmd, "back") == 0 || strcmp(cmd, "swap") == 0 || strcmp(cmd, "end") == 0) {
+               strcmp(cmd, "back") == 0 || strcmp(cmd, "swap") == 0 || strcmp(cmd, "end") == 0 ||
+               strcmp(cmd, "proceed") == 0) {
         send_msg(s, REQ_OTHER, control(cmd));
     } else if (strcmp(cmd, "repair") == 0) {
         json_t *m = json_pack("{s:s}", "type", "repair_attempt");
@@ -472,31 +808,35 @@ static void command(join_session *s, char *line)
         if (*rest)
             json_object_set_new(m, "text", json_string(rest));
         send_msg(s, REQ_OTHER, m);
-    } else if (strcmp(cmd, "accept") == 0) {
+    } else if (strcmp(cmd, "accept") == 0 || strcmp(cmd, "moment") == 0 ||
+               strcmp(cmd, "ack") == 0) {
         char *w;
         next_word(rest, &w);
-        char *end = NULL;
-        long long seq = strtoll(w, &end, 10);
-        if (!*w || *end || seq < 1)
-            fprintf(o, "  usage: /accept SEQ (the number before the repair attempt)\n");
-        else
-            send_msg(
-                s, REQ_OTHER,
-                json_pack("{s:s,s:I}", "type", "repair_accept", "attempt_seq", (json_int_t)seq));
+        if (parse_id(w, &id) < 0) {
+            fprintf(o, "  usage: /%s N (N: the repair attempt's number)\n", cmd);
+        } else if (strcmp(cmd, "accept") == 0 && therapist) {
+            fprintf(o,
+                    "  (only the other partner accepts a repair attempt; the therapist "
+                    "acknowledges it with /ack %lld)\n",
+                    id);
+        } else if (strcmp(cmd, "accept") == 0) {
+            send_msg(s, REQ_OTHER,
+                     json_pack("{s:s,s:I}", "type", "repair_accept", "attempt_id", (json_int_t)id));
+        } else {
+            send_msg(s, REQ_OTHER,
+                     json_pack("{s:s,s:I,s:s}", "type", "repair_reply", "attempt_id",
+                               (json_int_t)id, "reply",
+                               strcmp(cmd, "ack") == 0 ? "acknowledged" : "need_a_moment"));
+        }
     } else if (strcmp(cmd, "note") == 0) {
         if (!*rest) {
-            fprintf(o, "  usage: /note TEXT [#RUPTURE]\n");
+            fprintf(o, "  usage: /note TEXT [#RUPTURE_ID|#SN]\n");
             return;
         }
         json_t *m = json_pack("{s:s}", "type", "note");
-        char *hash = strrchr(rest, '#');
-        if (hash && (hash == rest || hash[-1] == ' ') && parse_id(hash, &id) == 0 && hash > rest) {
-            json_object_set_new(m, "rupture_id", json_integer(id));
-            *hash = 0;
-            size_t n = strlen(rest);
-            while (n > 0 && rest[n - 1] == ' ')
-                rest[--n] = 0;
-        }
+        int target = note_target(rest, &id);
+        if (target)
+            json_object_set_new(m, target == 1 ? "rupture_id" : "suspicion_id", json_integer(id));
         json_object_set_new(m, "text", json_string(rest));
         send_msg(s, REQ_OTHER, m);
     } else if (strcmp(cmd, "mark") == 0) {
@@ -517,15 +857,14 @@ static void command(join_session *s, char *line)
     } else if (strcmp(cmd, "confirm") == 0 || strcmp(cmd, "dismiss") == 0) {
         char *w;
         rest = next_word(rest, &w);
-        if (parse_id(w, &id) < 0) {
-            fprintf(o, "  usage: /%s RUPTURE_ID%s\n", cmd,
-                    strcmp(cmd, "dismiss") == 0 ? " [note]" : "");
+        if (parse_suspicion_id(w, &id) < 0) {
+            fprintf(o, "  usage: /%s N [note] (N: the suspicion's number, printed as SN)\n", cmd);
             return;
         }
         json_t *m = json_pack("{s:s,s:I}", "type",
                               strcmp(cmd, "confirm") == 0 ? "rupture_confirm" : "rupture_dismiss",
-                              "rupture_id", (json_int_t)id);
-        if (*rest && strcmp(cmd, "dismiss") == 0)
+                              "suspicion_id", (json_int_t)id);
+        if (*rest)
             json_object_set_new(m, "note", json_string(rest));
         send_msg(s, REQ_OTHER, m);
     } else if (strcmp(cmd, "fix") == 0) {
@@ -613,6 +952,20 @@ static void pop_line(join_session *s)
     free(n);
 }
 
+/* A partner answered one of a step's questions and is on to the next: they
+ * are composing their turn, which the detector must not take for silence.
+ * `typing` carries nothing of what they wrote; sent at most every 10 s. */
+static void composing(join_session *s)
+{
+    if (!is_partner(s))
+        return;
+    int64_t now = mono_ms();
+    if (s->typing_at && now - s->typing_at < TYPING_EVERY_MS)
+        return;
+    s->typing_at = now;
+    send_msg(s, REQ_TYPING, json_pack("{s:s}", "type", "typing"));
+}
+
 /* Feeds queued lines to commands and open questions, in order. */
 static void pump_lines(join_session *s)
 {
@@ -633,12 +986,18 @@ static void pump_lines(join_session *s)
             }
             int r = cli_form_answer(&s->form, json_object_get(s->ack, "vocab"), line, s->out);
             pop_line(s);
-            if (r == 1) {
+            if (r == 1 && s->form_checkin) {
+                json_t *msg = checkin_message(s);
+                cli_form_clear(&s->form);
+                send_msg(s, REQ_CHECKIN, msg);
+            } else if (r == 1) {
                 json_t *turn = json_pack("{s:s,s:s,s:O}", "type", "turn", "step",
                                          sget(s->form.step, "id"), "input", s->form.input);
                 cli_form_clear(&s->form);
                 send_msg(s, REQ_TURN, turn);
             } else {
+                if (r == 0 && !s->form_checkin)
+                    composing(s);
                 ask(s);
             }
             continue;
@@ -683,6 +1042,11 @@ static int run(join_session *s, const cli_invite *inv)
             if (s->ws.close_code != 1000 || !s->quit_deadline) {
                 fprintf(s->out, "attune: the connection closed (%d%s%s)\n", s->ws.close_code,
                         s->ws.close_reason[0] ? " " : "", s->ws.close_reason);
+                if (s->last_seq > 0 && s->ws.close_code != 4409)
+                    fprintf(s->out,
+                            "attune: to join again without seeing it all twice: --resume-from "
+                            "%lld\n",
+                            (long long)s->last_seq);
                 return s->exit_code ? s->exit_code : CLI_EXIT_FAIL;
             }
             break;
@@ -761,6 +1125,7 @@ int cli_cmd_join(int argc, char **argv)
     int rc = run(s, &inv);
     cli_ws_free(&s->ws);
     cli_form_clear(&s->form);
+    json_decref(s->checkin_step);
     if (s->tr_ready)
         cli_transcript_free(&s->tr);
     json_decref(s->ack);

@@ -2,7 +2,10 @@
  * transcript in seq (= time) order, optionally paced like the original or
  * following a live session. Every event is folded with att_room_apply (the
  * server's own fold), so --verify can print the state hash the server
- * would compute for the same log. */
+ * would compute for the same log. --as ROLE shows only the events that
+ * role's wire carries (the core's att_event_visible_to), numbered as that
+ * role saw them (protocol 2: each audience counts 1, 2, 3...). Protocol 1
+ * logs fold and print as they were recorded. */
 #include "commands.h"
 
 #include <stdlib.h>
@@ -19,7 +22,9 @@ static const cli_option options[] = {
     {"speed", "X", "replay with the original timing divided by X; 0 = no delay [0]"},
     {"follow", NULL, "keep polling the store for new events until the session ends (or Ctrl-C)"},
     {"verify", NULL, "print the final state hash (SHA-256 of the canonical state)"},
-    {"as", "ROLE", "show only what ROLE may see (partners do not see private events) [therapist]"},
+    {"as", "ROLE",
+     "show only what ROLE may see, numbered as ROLE saw it (partners do not see the other's "
+     "private line, suspicions or notes) [therapist]"},
     {"color", NULL, "always use ANSI colours"},
     {"no-color", NULL, "never use ANSI colours (default: only when stdout is a terminal)"},
     {"poll-ms", "MS", "--follow: how often to look for new events [250]"},
@@ -28,8 +33,10 @@ static const cli_option options[] = {
 static const cli_command replay_cmd = {
     "attune replay --data DIR --room ID [--speed X] [--follow] [--no-color] [--verify]",
     "Prints a session from the store as a transcript in time order: seq, time since\n"
-    "the room was created, who, and what (joins, consents, turns with their inputs,\n"
-    "controls, pauses, repair attempts, ruptures and their repairs, private notes).\n"
+    "the room was created, who, and what (joins, consents, the safety check-in, turns\n"
+    "with their inputs, controls, pauses, repair attempts and replies, the detector's\n"
+    "suspicions and how they were decided, ruptures and their repairs; private\n"
+    "messages, check-in answers and notes marked private), then a summary line.\n"
     "Each event is folded with the server's own code; a log that does not fold is\n"
     "reported (exit 1).",
     options,
@@ -103,8 +110,12 @@ static int replay_one(replay *r, int64_t seq, json_t *obj)
                 e.message);
         return -1;
     }
-    if (att_event_visible_to(ev.type, r->viewer) &&
-        cli_transcript_event(&r->tr, seq, obj, stdout) < 0) {
+    /* the seq this viewer's wire carried: the fold numbers each audience;
+     * protocol 1 sent everyone the room's seqs (with gaps for partners) */
+    int64_t shown =
+        r->tr.legacy || ev.type == ATT_EV_ROOM_CREATED ? seq : r->room.aud_seq[r->viewer];
+    if (att_event_visible_to(&ev, r->viewer) &&
+        cli_transcript_event(&r->tr, shown, obj, stdout) < 0) {
         fprintf(stderr, "attune: cannot write the transcript\n");
         return -1;
     }
@@ -116,6 +127,8 @@ static const char *status_name(const att_room *room)
     switch (room->status) {
     case ATT_STATUS_WAITING_CONSENT:
         return "waiting for consent";
+    case ATT_STATUS_CHECKING_IN:
+        return room->checkin_hold ? "checking in (held for the therapist)" : "checking in";
     case ATT_STATUS_ACTIVE:
         return "active";
     case ATT_STATUS_PAUSED:
@@ -209,6 +222,7 @@ int cli_cmd_replay(int argc, char **argv)
                         cli_use_color(force_on    ? 1
                                       : force_off ? 0
                                                   : -1));
+    rp->tr.safety = att_catalog_safety_json(d.catalog);
     if (follow || rp->speed > 0) {
         cli_block_stop_signals(&rp->signals);
         rp->paced = 1;
@@ -242,7 +256,9 @@ int cli_cmd_replay(int argc, char **argv)
             rp->stop = 1;
     }
     if (!failed) {
-        printf("-- %lld events, %s\n", (long long)rp->room.seq, status_name(&rp->room));
+        if (cli_transcript_summary(&rp->tr, stdout) < 0)
+            failed = 1;
+        printf("-- %lld events, %s\n", (long long)rp->room.aud_seq[viewer], status_name(&rp->room));
         if (verify) {
             char hex[65];
             if (att_room_state_hash(&rp->room, hex, &e) < 0) {

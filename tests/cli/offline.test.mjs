@@ -25,8 +25,8 @@ test('room create prints the three invitation lines and stores seq 1', () => {
   assert.match(list.stdout, new RegExp(`^${room}\\s+demon_dialogue\\s+\\S+Z\\s+1$`, 'm'));
   const rep = attune(['replay', '--data', dir, '--room', room, '--no-color']);
   assert.equal(rep.code, 0, rep.stderr);
-  assert.match(rep.stdout, /^\s+1 \+0:00  system\s+room created: Recognising the demon dialogue \(demon_dialogue\), partner_a speaks first$/m);
-  assert.match(rep.stdout, /^-- 1 events, waiting for consent$/m);
+  assert.match(rep.stdout, /^\s+1 \+0:00  system\s+room created: Recognising the demon dialogue \(demon_dialogue\), partner_a speaks first, safety check-in first(, language [a-z_]+)?$/m);
+  assert.match(rep.stdout, /^-- ruptures: 0 opened, 0 repaired; pauses: 0; repair attempts: 0\n-- 1 events, waiting for consent$/m);
   // Tokens name the room and the role (payload is base64url "v1|room|role|expiry|nonce").
   const inv = invitations(r.stdout);
   for (const role of ['partner_a', 'partner_b', 'therapist']) {
@@ -118,4 +118,83 @@ test('replay refuses a log that does not fold', (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /does not fold at seq 2/);
   assert.doesNotMatch(r.stdout, /state hash/);
+});
+
+// A protocol 1 log, as that server recorded it: pauses opened flooding
+// ruptures, suspicions shared the ruptures' ids, repair attempts were named
+// by seq, a confirmation carried the whole rupture to everyone. Written into
+// the store in the clear (the store reads unsealed legacy payloads).
+const LEGACY = (() => {
+  const R = (id, kind, marker, source, who, w, step, evidence) => ({ id, kind, marker, source, who, with: w, step, round: 0, evidence });
+  return [
+    { type: 'room_created', by: 'system', exercise: 'enactment', first_speaker: 'partner_a' },
+    { type: 'joined', by: 'therapist' },
+    { type: 'joined', by: 'partner_a' },
+    { type: 'joined', by: 'partner_b' },
+    { type: 'consented', by: 'partner_a' },
+    { type: 'consented', by: 'partner_b' },
+    { type: 'turn', by: 'partner_a', step: 'what_happened', round: 0, input: { what_happened: 'The dishes, again.' } },
+    { type: 'pause_requested', by: 'partner_b', note: 'You never listen to me.' },
+    { type: 'rupture_opened', by: 'partner_b', rupture: R(1, 'flooding', 'pause_requested', 'partner', 'partner_b', 'partner_a', 'reactive', [8]) },
+    { type: 'rupture_suspected', by: 'system', rupture: R(2, 'confrontation', 'blaming_language', 'detector', 'partner_b', 'partner_a', 'reactive', [8]) },
+    { type: 'rupture_dismissed', by: 'therapist', rupture_id: 2, note: 'Said with a smile.' },
+    { type: 'control', by: 'therapist', action: 'resume' },
+    { type: 'repair_attempt', by: 'partner_a', text: 'Sorry.' },
+    { type: 'repair_accepted', by: 'partner_b', attempt_seq: 13 },
+    { type: 'rupture_repaired', by: 'partner_b', rupture_id: 1, how: 'repair_attempt', attempt_seq: 13 },
+    { type: 'turn', by: 'partner_a', step: 'reactive', round: 0, input: { reactive: { id: 'angry' }, what_i_did: 'You always ignore me.' } },
+    { type: 'rupture_suspected', by: 'system', rupture: R(3, 'confrontation', 'blaming_language', 'detector', 'partner_a', 'partner_b', 'primary', [16]) },
+    { type: 'rupture_confirmed', by: 'therapist', rupture: R(3, 'confrontation', 'blaming_language', 'detector', 'partner_a', 'partner_b', 'primary', [16]) },
+    { type: 'note', by: 'therapist', text: 'Criticism, worth slowing down.', rupture_id: 3 },
+    { type: 'control', by: 'therapist', action: 'end' },
+  ].map((e, i) => ({ ...e, at: 1764059000000 + i * 1000 }));
+})();
+
+test('replay prints a protocol 1 log as it was recorded', (t) => {
+  const dir = tempDir();
+  assert.equal(attune(['room', 'create', '--data', dir, '--room', 'old']).code, 0);
+  const py = spawnSync('python3', ['-c',
+    'import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); evs=json.loads(sys.argv[2])\n' +
+    'c.execute("DELETE FROM events WHERE room=?", ("old",))\n' +
+    'for i, e in enumerate(evs): c.execute("INSERT INTO events (room, seq, payload) VALUES (?, ?, ?)", ("old", i + 1, json.dumps(e).encode()))\n' +
+    'c.commit()',
+    path.join(dir, 'attune.db'), JSON.stringify(LEGACY)], { encoding: 'utf8' });
+  if (py.error) {
+    t.skip('python3 is needed to write a protocol 1 log');
+    return;
+  }
+  assert.equal(py.status, 0, py.stderr);
+  const r = attune(['replay', '--data', dir, '--room', 'old', '--no-color', '--verify']);
+  assert.equal(r.code, 0, r.stderr);
+  const expected = [
+    /^\s+1 \+0:00  system\s+room created: Enactment: turning toward each other \(enactment\), partner_a speaks first$/,
+    /^\s+5 \+0:04  partner_a\s+consented$/,
+    /^\s+8 \+0:07  partner_b\s+asked for a pause: "You never listen to me\."$/,
+    /^\s+9 \+0:08  partner_b\s+\(protocol 1 recorded the pause above as rupture #1 flooding \/ pause_requested\)$/,
+    /^\s+10 \+0:09  system\s+suspected \(private\) rupture #2 confrontation \/ blaming_language \(Blaming language\), partner_b with partner_a, by detector, at On the surface \(round 1\), evidence seq 8$/,
+    /^\s+11 \+0:10  therapist\s+dismissed suspected rupture #2 confrontation \/ blaming_language \(private\): "Said with a smile\."$/,
+    /^\s+13 \+0:12  partner_a\s+repair attempt at seq 13: "Sorry\."$/,
+    /^\s+14 \+0:13  partner_b\s+accepted the repair attempt at seq 13$/,
+    /^\s+15 \+0:14  partner_b\s+REPAIRED rupture #1 flooding \/ pause_requested by repair_attempt \(the attempt at seq 13\), time to repair 6\.0 s$/,
+    /^\s+17 \+0:16  system\s+suspected \(private\) rupture #3 confrontation/,
+    /^\s+18 \+0:17  therapist\s+RUPTURE confirmed #3 confrontation \/ blaming_language/,
+    /^\s+19 \+0:18  therapist\s+note \(private\) on rupture #3: "Criticism, worth slowing down\."$/,
+    /^-- ruptures: 1 opened, 0 repaired; suspicions \(private\): 2 raised, 1 confirmed, 1 dismissed, 0 undecided; pauses: 1; repair attempts: 1$/,
+    /^-- 20 events, ended by the therapist$/,
+    /^state hash [0-9a-f]{64} seq 20$/,
+  ];
+  const lines = r.stdout.split('\n');
+  let at = 0;
+  for (const re of expected) {
+    const i = lines.findIndex((l, k) => k >= at && re.test(l));
+    assert.ok(i >= 0, `missing in order: ${re}\n${r.stdout}`);
+    at = i + 1;
+  }
+  // A partner saw protocol 1's room seqs (with gaps), the confirmation, not the suspicions.
+  const a = attune(['replay', '--data', dir, '--room', 'old', '--no-color', '--as', 'partner_a']);
+  assert.equal(a.code, 0, a.stderr);
+  assert.doesNotMatch(a.stdout, /suspected|dismissed|note \(private\)/);
+  assert.match(a.stdout, /^\s+13 \+0:12  partner_a\s+repair attempt at seq 13: "Sorry\."$/m);
+  assert.match(a.stdout, /^\s+18 \+0:17  therapist\s+RUPTURE confirmed #3/m);
+  assert.match(a.stdout, /^-- ruptures: 1 opened, 0 repaired; pauses: 1; repair attempts: 1\n-- 16 events, ended by the therapist$/m);
 });
