@@ -393,8 +393,8 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
         string(&w, att_role_name(a->by));
         raw(&w, ",\"id\":");
         integer(&w, a->id);
-        raw(&w, ",\"moment\":");
-        boolean(&w, a->moment);
+        raw(&w, ",\"reply\":"); /* the other partner's answer, as PROTOCOL.md names it */
+        string_or_null(&w, a->moment ? att_repair_reply_name(ATT_REPLY_NEED_A_MOMENT) : NULL);
         raw(&w, ",\"rupture_id\":");
         int_or_null(&w, a->rupture_id);
         raw(&w, "}");
