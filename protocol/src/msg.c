@@ -305,10 +305,11 @@ static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *e
         json_t *a;
         json_object_foreach(v, key, a)
         {
-            if (strlen(key) > CATALOG_ID_MAX_BYTES || !string_bytes_in(a, 1, CATALOG_ID_MAX_BYTES))
+            if (strlen(key) < 1 || strlen(key) > ATT_MAX_ID_BYTES ||
+                !string_bytes_in(a, 1, ATT_MAX_ID_BYTES))
                 return att_fail(err, ATT_ERR_BAD_MESSAGE,
-                                "%s.%s: each answer is an option id of 1..%d bytes", type, f->name,
-                                CATALOG_ID_MAX_BYTES);
+                                "%s.%s: question and option ids are 1..%d bytes", type, f->name,
+                                ATT_MAX_ID_BYTES);
         }
         out->answers = v;
         return 0;
