@@ -15,6 +15,18 @@
  * Every mode prints the server's CPU (from /proc/PID/stat, with --server-pid)
  * and the generator's own CPU (getrusage), so a saturated generator shows.
  *
+ * Protocol 2: every member's wire numbers the events it may see 1, 2, 3...
+ * (its own audience), so the three members of a room see the same event
+ * under different seqs. What they all see alike is the order of the events
+ * every audience receives (turns, controls, repair attempts, presence...):
+ * each member counts those ("common" events), and the n-th common event is
+ * the same event on all three wires. Delivery latency matches a command to
+ * its event by that count, and the freshest state is the one that has seen
+ * the most common events. The therapist's seq is the room's log seq. A
+ * room created for protocol 2 asks the safety check-in after both consents:
+ * each partner answers it (the first option no question holds the session
+ * on) before the room is active.
+ *
  * Invitation tokens come from a file (--tokens): any lines holding tokens,
  * bare or in invitation URLs after "#token=", e.g. the `invite ROLE URL`
  * lines that attune-server --demo and `attune room create` print. Each
@@ -26,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -50,8 +63,8 @@
 #define ROLES 3
 #define MAX_ERROR_CODES 32
 #define MAX_FAILURE_KINDS 8
-/* Arrival times kept per member for the open loop (seqs back from the
- * newest); a room records a few events a second, so this spans seconds. */
+/* Arrival times kept per member for the open loop (common events back from
+ * the newest); a room records a few events a second, so this spans seconds. */
 #define ARRIVAL_RING 128
 #define PENDING_PER_ROOM 32
 #define READ_SCRATCH (256 * 1024)
@@ -63,6 +76,7 @@ typedef enum { MODE_IDLE, MODE_CLOSED, MODE_OPEN } run_mode;
 typedef enum {
     CMD_HELLO,
     CMD_CONSENT,
+    CMD_CHECKIN,
     CMD_TURN,
     CMD_REPAIR,
     CMD_NOTE,
@@ -71,8 +85,8 @@ typedef enum {
     CMD_KINDS
 } cmd_kind;
 
-static const char *const CMD_NAMES[CMD_KINDS] = {"hello", "consent", "turn", "repair_attempt",
-                                                 "note",  "back",    "swap"};
+static const char *const CMD_NAMES[CMD_KINDS] = {"hello",          "consent", "checkin", "turn",
+                                                 "repair_attempt", "note",    "back",    "swap"};
 
 typedef enum {
     M_UNSTARTED,
@@ -84,7 +98,7 @@ typedef enum {
     M_DONE
 } m_state;
 
-typedef enum { ST_UNKNOWN, ST_WAITING, ST_ACTIVE, ST_PAUSED, ST_ENDED } room_status;
+typedef enum { ST_UNKNOWN, ST_WAITING, ST_CHECKING_IN, ST_ACTIVE, ST_PAUSED, ST_ENDED } room_status;
 
 typedef struct {
     uint64_t id;
@@ -106,7 +120,9 @@ typedef struct {
     uint64_t next_id;
     pending_cmd *fifo; /* replies come in send order, so a ring suffices */
     int fifo_head, fifo_count, fifo_cap;
-    int64_t seen_seq; /* highest seq this member has learned of */
+    int64_t seen_seq; /* highest seq this member has learned of (its own audience's) */
+    int64_t common;   /* common events received (see the top of the file) */
+    int checkin_sent; /* a partner's safety check-in answers */
     /* why the message callback stopped the connection (the callback must
      * not free the ws_client it is being called from) */
     char doom[96];
@@ -114,11 +130,17 @@ typedef struct {
 } member;
 
 typedef struct {
-    int64_t seq, at_ns;
+    int64_t common, at_ns; /* when a member received its common-th common event */
 } arrival;
 
 typedef struct {
-    int64_t seq, intended_ns;
+    int64_t seq, common; /* a member's seq and its count of common events then */
+} seq_common;
+
+typedef struct {
+    int64_t sender_seq; /* the ack's seq, in the sender's audience */
+    int64_t common;     /* the event as a common count; 0 until the sender has seen it */
+    int64_t intended_ns;
     int sender;
 } pending_delivery;
 
@@ -127,20 +149,26 @@ struct room {
     char *token[ROLES];
     member m[ROLES];
     const bench_script *script;
-    /* the freshest state any member has received */
-    int64_t view_seq;
+    /* the freshest state any member has received: the one after the most
+     * common events (states after the same number differ only in what some
+     * member may not see) */
+    int64_t view_common;
     room_status status;
     int round, step_index, actor; /* actor: role index or -1 */
     /* one step-changing command (turn, back) at a time per room, and none
-     * until the state after the previous one has arrived */
+     * until the sender has the state after it (its ack's seq, in the
+     * sender's audience) */
     int steer_busy;
-    int64_t steer_after_seq;
-    /* open loop: when each member learned of each seq, and commands whose
-     * delivery to both other members is still awaited */
+    int steer_member;
+    int64_t steer_after_seq, steer_after_common; /* INT64_MAX: not yet seen */
+    /* open loop: when each member received each common event, each
+     * member's seqs as common counts, and commands whose delivery to both
+     * other members is still awaited */
     arrival *arrivals; /* [ROLES][ARRIVAL_RING] */
+    seq_common *own;   /* [ROLES][ARRIVAL_RING] */
     pending_delivery pend[PENDING_PER_ROOM];
     int n_pend;
-    int64_t seq_at_start;
+    int64_t seq_at_start; /* the therapist's seq (the room log's) */
 };
 
 typedef struct {
@@ -179,7 +207,8 @@ struct gen {
     int epfd;
     unsigned char *scratch;
     bench_scripts scripts;
-    int running; /* closed/open: commands may be sent */
+    char *checkin_answers; /* the `answers` object for the safety check-in, NULL: none asked */
+    int running;           /* closed/open: commands may be sent */
     int measuring;
     int64_t window_start_ns, window_end_ns;
     int setup_inflight, setup_done, ready, failed, closed;
@@ -462,6 +491,12 @@ static int send_cmd(gen *g, member *m, cmd_kind kind, int64_t intended_ns)
         n = snprintf(buf, sizeof buf, "{\"type\":\"consent\",\"id\":\"%llu\",\"accept\":true}",
                      (unsigned long long)id);
         break;
+    case CMD_CHECKIN:
+        if (!g->checkin_answers)
+            return -1;
+        n = snprintf(buf, sizeof buf, "{\"type\":\"checkin\",\"id\":\"%llu\",\"answers\":%s}",
+                     (unsigned long long)id, g->checkin_answers);
+        break;
     case CMD_TURN: {
         const bench_step *s = &r->script->steps[r->step_index];
         n = snprintf(buf, sizeof buf,
@@ -510,7 +545,7 @@ static int at_final_step(const room *r)
 static int may_steer(const room *r)
 {
     return r->status == ST_ACTIVE && r->script && !r->steer_busy &&
-           r->view_seq >= r->steer_after_seq && r->step_index >= 0 &&
+           r->view_common >= r->steer_after_common && r->step_index >= 0 &&
            r->step_index < r->script->n_steps;
 }
 
@@ -549,29 +584,52 @@ static void refill(gen *g, member *m)
 
 /* ---------- open-loop delivery tracking ---------- */
 
-static arrival *arrival_slot(room *r, int role, int64_t seq)
+static arrival *arrival_slot(room *r, int role, int64_t common)
 {
-    return &r->arrivals[role * ARRIVAL_RING + (int)(seq % ARRIVAL_RING)];
+    return &r->arrivals[role * ARRIVAL_RING + (int)(common % ARRIVAL_RING)];
 }
 
-/* When member `role` learned of seq, or -1 if not (or no longer) known. */
-static int64_t arrival_of(room *r, int role, int64_t seq)
+/* When member `role` received the common-th common event, or -1 if not (or
+ * no longer) known. */
+static int64_t arrival_of(room *r, int role, int64_t common)
 {
-    const arrival *a = arrival_slot(r, role, seq);
-    return a->seq == seq ? a->at_ns : -1;
+    const arrival *a = arrival_slot(r, role, common);
+    return a->common == common ? a->at_ns : -1;
 }
 
-/* Records a latency sample when both other members have the seq. Returns 1
- * when done. */
-static int try_complete(gen *g, room *r, const pending_delivery *p)
+static seq_common *own_slot(room *r, int role, int64_t seq)
 {
+    return &r->own[role * ARRIVAL_RING + (int)(seq % ARRIVAL_RING)];
+}
+
+/* Names a pending delivery by its common count once its sender has seen the
+ * event its ack named (the last one of the command that the sender sees;
+ * the count then includes the command's common event). Returns 1 when
+ * resolved. */
+static int resolve(room *r, pending_delivery *p)
+{
+    if (p->common > 0)
+        return 1;
+    const seq_common *o = own_slot(r, p->sender, p->sender_seq);
+    if (o->seq != p->sender_seq)
+        return 0;
+    p->common = o->common;
+    return 1;
+}
+
+/* Records a latency sample when both other members have the event. Returns
+ * 1 when done. */
+static int try_complete(gen *g, room *r, pending_delivery *p)
+{
+    if (!resolve(r, p))
+        return 0;
     int64_t latest = 0;
     for (int k = 0; k < ROLES; k++) {
         if (k == p->sender)
             continue;
         if (r->m[k].state != M_READY)
             return 0; /* dropped out: resolved at the end as lost */
-        int64_t t = arrival_of(r, k, p->seq);
+        int64_t t = arrival_of(r, k, p->common);
         if (t < 0)
             return 0;
         if (t > latest)
@@ -591,33 +649,99 @@ static void check_pending(gen *g, room *r)
     r->n_pend = kept;
 }
 
-static void member_saw(gen *g, member *m, int64_t seq)
+/* Whether every audience sees events of this type (so the n-th of them is
+ * the same event on every member's wire). Types some audience does not see
+ * (notes, suspicions and their decisions, the private line, check-in
+ * answers, takeovers) and any type this list does not know are not counted:
+ * a type that no member counts keeps the counts equal just as well. */
+static int common_type(js_span type)
 {
-    if (seq <= m->seen_seq)
-        return;
+    static const char *const all[] = {
+        "turn",           "repair_attempt",   "control",           "joined",
+        "left",           "consented",        "checkin_completed", "repair_accepted",
+        "repair_replied", "rupture_opened",   "rupture_repaired",  "pause_requested",
+        "room_created",   "consent_withdrawn"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (js_str_eq(type, all[i]))
+            return 1;
+    return 0;
+}
+
+/* An event reached member m: its seq (in m's audience) and the event object. */
+static void member_event(gen *g, member *m, int64_t seq, js_span event)
+{
     room *r = m->room;
-    if (r->arrivals) {
-        int64_t now = bench_now_ns();
-        int64_t from = m->seen_seq + 1;
-        if (seq - from >= ARRIVAL_RING)
-            from = seq - ARRIVAL_RING + 1;
-        for (int64_t s = from; s <= seq; s++)
-            *arrival_slot(r, m->role, s) = (arrival){s, now};
-    }
-    m->seen_seq = seq;
+    js_span type;
+    if (seq > m->seen_seq)
+        m->seen_seq = seq;
+    int common = event.p && js_member(event.p, event.len, "type", &type) == 1 && common_type(type);
+    if (common)
+        m->common++;
+    if (!r->arrivals)
+        return;
+    if (common)
+        *arrival_slot(r, m->role, m->common) = (arrival){m->common, bench_now_ns()};
+    *own_slot(r, m->role, seq) = (seq_common){seq, m->common};
     if (r->n_pend)
         check_pending(g, r);
 }
 
 /* ---------- receiving ---------- */
 
+/* The safety check-in's answers, from a hello ack's `safety` member: for
+ * each question the first option that does not hold the session. Returns
+ * the `answers` object as JSON text (malloc'd), or NULL with err set. */
+static char *checkin_answers(const char *safety, size_t len, char *err, size_t err_size)
+{
+    json_error_t jerr;
+    json_t *sf = json_loadb(safety, len, 0, &jerr);
+    json_t *answers = json_object();
+    char *text = NULL;
+    size_t i, j, k;
+    json_t *q, *opt, *hold;
+    if (!sf || !answers) {
+        snprintf(err, err_size, "safety is not JSON: %.100s", jerr.text);
+        goto done;
+    }
+    json_array_foreach(json_object_get(sf, "questions"), i, q)
+    {
+        const char *qid = json_string_value(json_object_get(q, "id"));
+        const char *pick = NULL;
+        json_array_foreach(json_object_get(q, "options"), j, opt)
+        {
+            const char *oid = json_string_value(json_object_get(opt, "id"));
+            int held = 0;
+            json_array_foreach(json_object_get(q, "hold"), k, hold)
+            {
+                if (oid && json_string_value(hold) && strcmp(json_string_value(hold), oid) == 0)
+                    held = 1;
+            }
+            if (oid && !held && !pick)
+                pick = oid;
+        }
+        if (!qid || !pick) {
+            snprintf(err, err_size,
+                     "a safety question without an answer that lets the session go on");
+            goto done;
+        }
+        json_object_set_new(answers, qid, json_string(pick));
+    }
+    text = json_dumps(answers, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        snprintf(err, err_size, "out of memory");
+done:
+    json_decref(answers);
+    json_decref(sf);
+    return text;
+}
+
 /* Returns 0, or -1 with m->doom set. */
 static int on_hello_ack(gen *g, member *m, const char *text, size_t len)
 {
-    static const char *const keys[] = {"exercise", "vocab", "last_seq"};
-    js_span v[3];
+    static const char *const keys[] = {"exercise", "vocab", "last_seq", "safety"};
+    js_span v[4];
     room *r = m->room;
-    if (js_members(text, len, keys, 3, v) < 0 || !v[0].p || !v[1].p) {
+    if (js_members(text, len, keys, 4, v) < 0 || !v[0].p || !v[1].p) {
         snprintf(m->doom, sizeof m->doom, "hello ack without exercise or vocab");
         return -1;
     }
@@ -629,9 +753,19 @@ static int on_hello_ack(gen *g, member *m, const char *text, size_t len)
             return -1;
         }
     }
+    if (v[3].p && !g->checkin_answers) {
+        char err[160];
+        g->checkin_answers = checkin_answers(v[3].p, v[3].len, err, sizeof err);
+        if (!g->checkin_answers) {
+            snprintf(m->doom, sizeof m->doom, "%.90s", err);
+            return -1;
+        }
+    }
+    /* the hello replay (no resume_from: every event from the first) follows,
+     * and is counted like any event */
     int64_t last = 0;
-    if (v[2].p && js_int(v[2], &last) == 0)
-        member_saw(g, m, last);
+    if (v[2].p && js_int(v[2], &last) == 0 && last > m->seen_seq)
+        m->seen_seq = last;
     m->state = M_READY;
     g->ready++;
     g->setup_inflight--;
@@ -641,15 +775,27 @@ static int on_hello_ack(gen *g, member *m, const char *text, size_t len)
     return 0;
 }
 
-static void on_state(room *r, js_span status, js_span round, js_span step, int64_t seq)
+/* A state reached member m (seq in m's audience). */
+static void on_state(gen *g, member *m, js_span status, js_span round, js_span step, int64_t seq)
 {
-    if (seq <= r->view_seq)
+    room *r = m->room;
+    if (seq > m->seen_seq)
+        m->seen_seq = seq;
+    if (r->steer_after_common == INT64_MAX && m->role == r->steer_member &&
+        seq >= r->steer_after_seq)
+        r->steer_after_common = m->common; /* the sender has the state after its step change */
+    if (m->role != 2 && !m->checkin_sent && js_str_eq(status, "checking_in") &&
+        g->checkin_answers && send_cmd(g, m, CMD_CHECKIN, 0) == 0)
+        m->checkin_sent = 1;
+    if (m->common <= r->view_common)
         return;
-    r->view_seq = seq;
+    r->view_common = m->common;
     if (js_str_eq(status, "active"))
         r->status = ST_ACTIVE;
     else if (js_str_eq(status, "waiting_consent"))
         r->status = ST_WAITING;
+    else if (js_str_eq(status, "checking_in"))
+        r->status = ST_CHECKING_IN;
     else if (js_str_eq(status, "paused"))
         r->status = ST_PAUSED;
     else if (js_str_eq(status, "ended"))
@@ -706,11 +852,14 @@ static int on_reply(gen *g, member *m, int is_ack, const char *text, size_t len,
         if (seq_v.p && js_int(seq_v, &seq) == 0) {
             g->c.acks_with_seq++;
             g->c.committed[p.kind]++;
-            if (p.kind == CMD_TURN || p.kind == CMD_BACK)
+            if (p.kind == CMD_TURN || p.kind == CMD_BACK) {
+                r->steer_member = m->role;
                 r->steer_after_seq = seq;
+                r->steer_after_common = INT64_MAX;
+            }
             if (g->mode == MODE_OPEN && p.intended_ns >= g->window_start_ns &&
                 p.intended_ns < g->window_end_ns) {
-                pending_delivery d = {seq, p.intended_ns, m->role};
+                pending_delivery d = {seq, 0, p.intended_ns, m->role};
                 if (!try_complete(g, r, &d)) {
                     if (r->n_pend < PENDING_PER_ROOM)
                         r->pend[r->n_pend++] = d;
@@ -722,7 +871,7 @@ static int on_reply(gen *g, member *m, int is_ack, const char *text, size_t len,
             g->c.acks_without_seq++;
         }
     }
-    if (g->mode == MODE_CLOSED && g->measuring && p.kind != CMD_CONSENT &&
+    if (g->mode == MODE_CLOSED && g->measuring && p.kind != CMD_CONSENT && p.kind != CMD_CHECKIN &&
         bench_latency_add(&g->ack_latency, now - p.sent_ns) < 0)
         die("out of memory");
     refill(g, m);
@@ -733,13 +882,12 @@ static int on_message(void *arg, const char *text, size_t len)
 {
     member *m = arg;
     gen *g = m->gen;
-    room *r = m->room;
-    static const char *const keys[] = {"type",   "id",     "seq",   "code",
-                                       "reason", "status", "round", "step"};
-    js_span v[8];
+    static const char *const keys[] = {"type",   "id",    "seq",  "code", "reason",
+                                       "status", "round", "step", "event"};
+    js_span v[9];
     g->c.messages_in++;
     g->c.bytes_in += len;
-    if (js_members(text, len, keys, 8, v) < 0 || !v[0].p) {
+    if (js_members(text, len, keys, 9, v) < 0 || !v[0].p) {
         snprintf(m->doom, sizeof m->doom, "server message is not an object with a type");
         return -1;
     }
@@ -753,15 +901,13 @@ static int on_message(void *arg, const char *text, size_t len)
     if (js_str_eq(v[0], "event")) {
         g->c.events_in++;
         if (seq > 0)
-            member_saw(g, m, seq);
+            member_event(g, m, seq, v[8]);
         return 0;
     }
     if (js_str_eq(v[0], "state")) {
         g->c.states_in++;
-        if (seq >= 0) {
-            on_state(r, v[5], v[6], v[7], seq);
-            member_saw(g, m, seq);
-        }
+        if (seq >= 0)
+            on_state(g, m, v[5], v[6], v[7], seq);
         return 0;
     }
     if (js_str_eq(v[0], "bye")) {
@@ -915,7 +1061,8 @@ static int complete_rooms(gen *g)
 
 /* Opens every connection (at most connect_parallel still handshaking at a
  * time) and authenticates it; closed/open modes also wait for both consents
- * in every complete room. */
+ * (and the safety check-ins, where the server asks them) in every complete
+ * room. */
 static void setup(gen *g)
 {
     int64_t start = bench_now_ns(), report = start;
@@ -941,7 +1088,8 @@ static void setup(gen *g)
            g->ready, g->n_members, (double)(bench_now_ns() - start) / NS_PER_S, g->failed,
            g->setup_inflight + (g->n_members - next));
     if (g->mode != MODE_IDLE)
-        printf("; %d of %d rooms active (both consents)", rooms_active(g), g->n_rooms);
+        printf("; %d of %d rooms active (both consents%s)", rooms_active(g), g->n_rooms,
+               g->checkin_answers ? " and safety check-ins" : "");
     printf("\n");
 }
 
@@ -1135,14 +1283,14 @@ static void run_closed(gen *g)
     snapshot a = take_snapshot(g);
     g->c_at_start = g->c;
     for (int i = 0; i < g->n_rooms; i++)
-        g->rooms[i].seq_at_start = g->rooms[i].view_seq;
+        g->rooms[i].seq_at_start = g->rooms[i].m[2].seen_seq;
     g->measuring = 1;
     run_until(g, a.wall_ns + (int64_t)(g->duration_s * NS_PER_S));
     snapshot b = take_snapshot(g);
     counters end = g->c;
     int64_t events = 0;
     for (int i = 0; i < g->n_rooms; i++)
-        events += g->rooms[i].view_seq - g->rooms[i].seq_at_start;
+        events += g->rooms[i].m[2].seen_seq - g->rooms[i].seq_at_start;
     g->measuring = 0;
     g->running = 0;
     drain(g, outstanding, 10 * NS_PER_S);
@@ -1162,8 +1310,10 @@ static void run_closed(gen *g)
             printf(" %s %llu", CMD_NAMES[k],
                    (unsigned long long)(end.committed[k] - s->committed[k]));
     printf(")\n");
-    printf("  events appended/s by the rooms' seq (incl. presence and detector events): %.0f\n",
-           (double)events / secs);
+    printf(
+        "  events appended/s by the rooms' log seq (the therapist's; incl. presence and detector "
+        "events): %.0f\n",
+        (double)events / secs);
     printf("  server messages received/s: %.0f, %.1f MB/s of JSON (events %.0f/s, states %.0f/s)\n",
            (double)(end.messages_in - s->messages_in) / secs,
            (double)(end.bytes_in - s->bytes_in) / secs / 1e6,
@@ -1436,12 +1586,13 @@ int main(int argc, char **argv)
     int fifo_cap = g->mode == MODE_IDLE ? 2 : g->mode == MODE_CLOSED ? g->window + 2 : 64;
     for (int i = 0; i < g->n_rooms; i++) {
         room *r = &g->rooms[i];
-        r->view_seq = -1;
+        r->view_common = -1;
         r->step_index = -1;
         r->actor = -1;
         if (g->mode == MODE_OPEN) {
             r->arrivals = calloc(ROLES * ARRIVAL_RING, sizeof *r->arrivals);
-            if (!r->arrivals)
+            r->own = calloc(ROLES * ARRIVAL_RING, sizeof *r->own);
+            if (!r->arrivals || !r->own)
                 die("out of memory");
         }
         for (int k = 0; k < ROLES; k++) {
@@ -1489,9 +1640,11 @@ int main(int argc, char **argv)
             free(g->rooms[i].m[k].fifo);
         }
         free(g->rooms[i].arrivals);
+        free(g->rooms[i].own);
     }
     free(g->rooms);
     free(g->scratch);
+    free(g->checkin_answers);
     close(g->epfd);
     bench_scripts_free(&g->scripts);
     bench_latency_free(&g->delivery);
