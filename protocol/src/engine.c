@@ -128,22 +128,10 @@ static int need_role(att_role role, int allowed, att_error *err, const char *wha
     return 0;
 }
 
-/* A partner who withdrew consent takes no further part until they give it
- * again (the private line and a pause stay open to them). */
-static int partner_consents(const att_room *room, att_role role, att_error *err)
-{
-    if (att_role_is_partner(role) && room->consent_withdrawn[role])
-        return att_fail(err, ATT_ERR_CONSENT_REQUIRED,
-                        "you withdrew your consent; give it again to take part");
-    return 0;
-}
-
 static int decide_turn(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    int rc = partner_consents(room, role, err);
-    if (rc)
-        return rc;
+    int rc;
     if (room->status == ATT_STATUS_WAITING_CONSENT)
         return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
     if (room->status == ATT_STATUS_PAUSED)
@@ -209,9 +197,7 @@ static int decide_consent(att_out *out, att_role role, int withdraw, att_error *
 static int decide_checkin(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    int rc = partner_consents(room, role, err);
-    if (rc)
-        return rc;
+    int rc;
     if (!room->checkin || room->checkin_done || !room->consent[0] || !room->consent[1])
         return att_fail(err, ATT_ERR_INVALID_STEP, "no check-in is waiting");
     if (room->checkin_seq[role])
@@ -273,9 +259,6 @@ static const att_attempt *find_attempt(const att_room *room, int id)
 static int decide_repair_attempt(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    int rc = partner_consents(room, role, err);
-    if (rc)
-        return rc;
     if (cmd->rupture_id) {
         const att_rupture *r = att_room_find_rupture(room, cmd->rupture_id);
         if (!r || r->status != ATT_RS_OPEN || !between_partners(r))
@@ -292,9 +275,6 @@ static int decide_repair_attempt(att_out *out, att_role role, const att_msg *cmd
 static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    int rc = partner_consents(room, role, err);
-    if (rc)
-        return rc;
     const att_attempt *a = find_attempt(room, cmd->attempt_id);
     if (!a || a->accepted)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
@@ -322,9 +302,6 @@ static int decide_repair_reply(att_out *out, att_role role, const att_msg *cmd, 
         return att_fail(err, ATT_ERR_FORBIDDEN, "the therapist acknowledges a repair attempt");
     if (cmd->reply == ATT_REPLY_NEED_A_MOMENT && therapist)
         return att_fail(err, ATT_ERR_FORBIDDEN, "the partner it was meant for answers it");
-    int rc = partner_consents(room, role, err);
-    if (rc)
-        return rc;
     const att_attempt *a = find_attempt(room, cmd->attempt_id);
     if (!a || a->accepted)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
@@ -457,6 +434,14 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
                     cmd->type == ATT_MSG_ASK_THERAPIST;
     if (room->status == ATT_STATUS_ENDED && !after_end)
         return att_fail(err, ATT_ERR_SESSION_ENDED, "the session has ended");
+    /* A partner who withdrew consent takes no further part until they give
+     * it again; consent itself, a pause and the private line stay open. */
+    int takes_part = cmd->type == ATT_MSG_TURN || cmd->type == ATT_MSG_CHECKIN ||
+                     cmd->type == ATT_MSG_REPAIR_ATTEMPT || cmd->type == ATT_MSG_REPAIR_ACCEPT ||
+                     cmd->type == ATT_MSG_REPAIR_REPLY;
+    if (partner && takes_part && room->consent_withdrawn[role])
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED,
+                        "you withdrew your consent; give it again to take part");
 
     int rc = 0;
     switch (cmd->type) {
