@@ -182,6 +182,7 @@ typedef struct {
     char text[TOKEN_BYTES];
     uint8_t len;
     uint8_t truncated; /* longer than TOKEN_BYTES: never an exact match */
+    uint8_t pause;     /* a comma, colon, dash or bracket comes before it */
     int32_t id;        /* interned word id, or -1 */
 } token;
 
@@ -224,6 +225,20 @@ static void append(builder *b, const char *bytes, size_t n)
     }
 }
 
+/* Punctuation inside a sentence that stops a negator's reach ("No, you're
+ * wrong"; "you never listen, you idiot"): , : ( ) " - and the dashes and
+ * quotation marks U+2013/2014, U+201C/201D, U+00AB/00BB. */
+static int is_pause(const unsigned char *c, size_t n)
+{
+    if (n == 1)
+        return c[0] == ',' || c[0] == ':' || c[0] == '(' || c[0] == ')' || c[0] == '"' ||
+               c[0] == '-';
+    if (n == 2)
+        return c[0] == 0xC2 && (c[1] == 0xAB || c[1] == 0xBB);
+    return n == 3 && c[0] == 0xE2 && c[1] == 0x80 &&
+           (c[2] == 0x93 || c[2] == 0x94 || c[2] == 0x9C || c[2] == 0x9D);
+}
+
 /* Reads tokens from s[*pos] into toks until a sentence ends (then *pos is
  * past its end mark) or max tokens are read. Returns the count; *more is 1
  * when the window filled up before the sentence ended. */
@@ -232,6 +247,7 @@ static size_t tokenize(const unsigned char *s, size_t len, size_t *pos, token *t
 {
     size_t n = 0, i = *pos;
     builder b = {NULL, 0, 0};
+    int pause = 0;
     *more = 0;
     while (i < len) {
         char out[4];
@@ -250,7 +266,9 @@ static size_t tokenize(const unsigned char *s, size_t len, size_t *pos, token *t
                 b.t = &toks[n++];
                 b.t->len = 0;
                 b.t->truncated = 0;
+                b.t->pause = (uint8_t)pause;
                 b.t->id = -1;
+                pause = 0;
                 b.run = 0;
                 b.run_len = 0;
             }
@@ -272,6 +290,8 @@ static size_t tokenize(const unsigned char *s, size_t len, size_t *pos, token *t
         }
         if (cls == CH_BREAK)
             break;
+        if (cls == CH_SEP && is_pause(s + at, i - at))
+            pause = 1;
         if (cls == CH_EMOJI) {
             if (n == max) {
                 i = at;
@@ -282,7 +302,9 @@ static size_t tokenize(const unsigned char *s, size_t len, size_t *pos, token *t
             memcpy(t->text, out, olen);
             t->len = (uint8_t)olen;
             t->truncated = 0;
+            t->pause = (uint8_t)pause;
             t->id = -1;
+            pause = 0;
         }
     }
     if (b.t)
@@ -399,6 +421,7 @@ static size_t split_elisions(const att_blame_lang *L, token *toks, size_t n, siz
         token *rest = &toks[--dst];
         *rest = t;
         rest->len = (uint8_t)(t.len - cut[i]);
+        rest->pause = 0;
         memmove(rest->text, t.text + cut[i], rest->len);
         token *head = &toks[--dst];
         *head = t;
@@ -518,6 +541,21 @@ static int any_in(const uint8_t *flags, size_t from, size_t to)
     return 0;
 }
 
+/* Whether a negator starts within the negation window before p (in the
+ * clause starting at a) with no pause between it and p. */
+static int negated_before(const window *w, size_t a, size_t p)
+{
+    size_t win = (size_t)w->L->neg_window;
+    for (size_t q = p; q > a && p - q < win;) {
+        if (w->toks[q].pause)
+            return 0;
+        q--;
+        if (w->neg[q])
+            return 1;
+    }
+    return 0;
+}
+
 /* What a clause carries into the next window when a sentence is longer than
  * one window. */
 typedef struct {
@@ -537,10 +575,8 @@ static att_blame_class classify_clause(const window *w, size_t a, size_t b, carr
             reflect = p;
         if (!apology && lex_at(w, L->guard[G_APOLOGY], p, b) && !any_in(w->second, a, p))
             apology = 1; /* the speaker's own apology, not "you never apologize" */
-        if (!praise && lex_at(w, L->guard[G_PRAISE], p, b)) {
-            size_t from = p > a + (size_t)L->neg_window ? p - (size_t)L->neg_window : a;
-            praise = !any_in(w->neg, from, p);
-        }
+        if (!praise && lex_at(w, L->guard[G_PRAISE], p, b))
+            praise = !negated_before(w, a, p);
     }
     cy->reflection = reflect < b;
     cy->apology = apology;
@@ -568,8 +604,7 @@ static att_blame_class classify_clause(const window *w, size_t a, size_t b, carr
             if (e0->kind == EL_LEX && !e0->optional &&
                 !(w->hits[s][e0->lex / 64] >> (e0->lex % 64) & 1))
                 continue;
-            size_t from = s > a + (size_t)L->neg_window ? s - (size_t)L->neg_window : a;
-            if (any_in(w->neg, from, s))
+            if (negated_before(w, a, s))
                 continue;
             if (!r->targeted && (in.person || any_in(w->person, a, s)))
                 continue;
