@@ -345,7 +345,7 @@ static void put_checkin(const cli_transcript *t, FILE *out, const json_t *ev)
         cli_put_clean(out, str(q, "prompt") ? str(q, "prompt") : qid);
         fprintf(out, ": ");
         cli_put_clean(out, label ? label : (answer ? answer : "?"));
-        if (holds)
+        if (holds && !viewer_is_partner(t)) /* staff: why the session waits */
             fprintf(out, " %s(holds the session until the therapist goes on)%s", CLI_RED(c),
                     CLI_RESET(c));
         fputc('\n', out);
