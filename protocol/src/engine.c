@@ -557,6 +557,11 @@ int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
                              att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
     att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    *n_out = 0;
+    /* Observers may watch from several windows: only a partner's or the
+     * therapist's seat is taken over (the event decodes for no one else). */
+    if (!att_role_is_partner(role) && role != ATT_ROLE_THERAPIST)
+        return -1;
     att_out_add(&out, ATT_EV_REPLACED, role);
     *n_out = out.n;
     return 0;

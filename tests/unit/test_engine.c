@@ -817,6 +817,12 @@ static void test_replaced(void)
         CHECK_INT(h.room.present[roles[i]], 1); /* still there: the newer connection */
     }
     CHECK_INT(att_room_actor(&h.room), ATT_ROLE_PARTNER_A);
+    /* observers have no seat to take over (found by fuzz_room: the event did not decode) */
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 7;
+    CHECK_INT(att_room_decide_replaced(&h.room, ATT_ROLE_OBSERVER, h.now, evs, &n), -1);
+    CHECK_INT(n, 0);
+    CHECK_INT(att_room_decide_replaced(&h.room, ATT_ROLE_SYSTEM, h.now, evs, &n), -1);
     CHECK_INT(harness_turn(&h, 0), 0);
     check_refold(&h);
     harness_free(&h);

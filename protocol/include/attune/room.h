@@ -183,7 +183,8 @@ int att_room_decide_join(const att_room *room, att_role role, int64_t now,
 int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
                           att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
 /* A newer connection took this role's seat (the older one is closed): the
- * `replaced` event the therapist sees. */
+ * `replaced` event the therapist sees. Only a partner's or the therapist's
+ * seat: -1 and no event for any other role. */
 int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
                              att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
 
