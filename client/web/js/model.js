@@ -5,6 +5,10 @@
 
 export const PARTNERS = ['partner_a', 'partner_b'];
 
+function capital(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
 export class RoomModel {
   constructor() {
     this.ack = null;
@@ -165,6 +169,34 @@ export class RoomModel {
     return (this.ack && this.ack.safety) || null;
   }
 
+  /**
+   * A partner's check-in as the staff state tells it, with the answers and the
+   * note: from the state when it carries them, else from the checkin_answered
+   * event the state names by `seq` (or the partner's latest such event).
+   * null when the state says nothing of it (an observer's state).
+   */
+  checkinOf(partner) {
+    const c = this.state && this.state.checkin;
+    const p = c && c[partner];
+    if (!p) return null;
+    let answers = p.answers;
+    let note = p.note ?? null;
+    let at = null;
+    if (p.answered && answers === undefined) {
+      let e = p.seq != null ? this.events.get(p.seq) : null;
+      if (!e || e.type !== 'checkin_answered') {
+        const mine = this.ofType('checkin_answered').filter(([, x]) => x.by === partner);
+        e = mine.length ? mine[mine.length - 1][1] : null;
+      }
+      if (e) {
+        answers = e.answers;
+        note = e.note ?? null;
+        at = e.at;
+      }
+    }
+    return { answered: Boolean(p.answered), hold: p.hold, answers, note, at };
+  }
+
   /** "Question prompt: option label" pairs for a set of check-in answers. */
   describeAnswers(answers) {
     const safety = this.safety;
@@ -172,9 +204,10 @@ export class RoomModel {
     for (const [qid, oid] of Object.entries(answers || {})) {
       const q = safety && safety.questions.find((x) => x.id === qid);
       const opt = q && q.options.find((o) => o.id === oid);
+      // Without the questions (a log served without `safety`), the ids in plain words.
       out.push({
-        question: q ? q.prompt : qid,
-        answer: opt ? opt.label : String(oid),
+        question: q ? q.prompt : `${capital(qid.replace(/_/g, ' '))}:`,
+        answer: opt ? opt.label : capital(String(oid).replace(/_/g, ' ')),
         holds: Boolean(q && (q.hold || []).includes(oid)),
       });
     }

@@ -660,7 +660,7 @@ export class PartnerView {
   /** The private line: "Message my therapist only". Never part of the shared room. */
   buildPrivateDialog() {
     const textId = 'private-text';
-    this.privateList = h('ol', { class: 'private-list', 'aria-label': 'Messages with your therapist' });
+    this.privateList = h('ol', { class: 'private-list', 'aria-label': 'Messages with your therapist', tabindex: '0' });
     const text = h('textarea', { id: textId, rows: 3, maxlength: 4000 });
     const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const sent = h('p', { class: 'send-note', role: 'status' });

@@ -452,18 +452,19 @@ class Replay {
 
   renderPrivate(m, state) {
     const items = [];
-    const c = state.checkin;
-    if (c) {
+    if (state.checkin) {
       for (const r of ['partner_a', 'partner_b']) {
-        const p = c[r];
+        const p = m.checkinOf(r);
         if (!p || !p.answered) continue;
-        const answers = m.describeAnswers(p.answers).map((a) => `${a.question} ${a.answer}`).join('; ');
+        const list = m.describeAnswers(p.answers);
+        const holds = p.hold !== undefined ? p.hold : list.some((a) => a.holds);
+        const answers = list.map((a) => `${a.question} ${a.answer}`).join('; ');
         items.push(
           h(
             'li',
-            { class: `note private-item${p.hold ? ' holds' : ''}`, dataset: { partner: r } },
+            { class: `note private-item${holds ? ' holds' : ''}`, dataset: { partner: r } },
             h('strong', {}, `${staffRoleName(r)}'s check-in`),
-            p.hold ? h('span', { class: 'chip hold' }, 'held the session') : null,
+            holds ? h('span', { class: 'chip hold' }, 'held the session') : null,
             h('p', {}, answers || 'answered'),
             p.note ? h('p', {}, `Note: “${p.note}”`) : null,
           ),

@@ -312,10 +312,12 @@ function privateSection(log, model) {
           { class: 'report-checkin' },
           answers.map(({ seq, event }) => {
             const list = model.describeAnswers(event.answers);
+            const st = last.checkin && last.checkin[event.by];
+            const holds = st && st.hold !== undefined ? st.hold : list.some((a) => a.holds);
             return h(
               'li',
               { dataset: { seq: String(seq), partner: event.by } },
-              h('p', {}, h('strong', {}, staffRoleName(event.by)), ` at ${formatClock(event.at)}`, list.some((a) => a.holds) ? h('span', { class: 'chip hold' }, 'held the session') : null),
+              h('p', {}, h('strong', {}, staffRoleName(event.by)), ` at ${formatClock(event.at)}`, holds ? h('span', { class: 'chip hold' }, 'held the session') : null),
               h('dl', {}, list.map((a) => [h('dt', {}, a.question), h('dd', {}, a.answer)])),
               event.note ? h('p', {}, `Note: “${event.note}”`) : null,
             );

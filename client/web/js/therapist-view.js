@@ -181,7 +181,7 @@ export class TherapistView {
     const columns = PARTNER_ROLES.map((role) => {
       const name = staffRoleName(role);
       const id = `private-${role}`;
-      const list = h('ol', { class: 'private-list', 'aria-label': `Private messages with ${name}` });
+      const list = h('ol', { class: 'private-list', 'aria-label': `Private messages with ${name}`, tabindex: '0' });
       const text = h('textarea', { id: `${id}-text`, rows: 2, maxlength: 4000 });
       const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
       const submit = h('button', { type: 'submit', class: 'primary' }, `Send to ${name} only`);
@@ -451,19 +451,21 @@ export class TherapistView {
     this.checkinEl.hidden = !show;
     if (!show) return;
     const held = Boolean(c.held);
-    const key = JSON.stringify([c, s.status, this.readOnly]);
+    const partners = PARTNER_ROLES.map((r) => [r, m.checkinOf(r)]);
+    const key = JSON.stringify([partners, held, s.status, this.readOnly]);
     if (key === this.checkinKey) return;
     this.checkinKey = key;
-    const rows = PARTNER_ROLES.map((r) => {
-      const p = c[r] || {};
+    const rows = partners.map(([r, p]) => {
       const name = staffRoleName(r);
+      if (!p) return h('li', { class: 'checkin-partner', dataset: { partner: r } }, h('strong', {}, `${name}: `), 'the answers are for the therapist only');
       if (!p.answered) return h('li', { class: 'checkin-partner', dataset: { partner: r } }, h('strong', {}, `${name}: `), s.status === 'checking_in' ? 'has not answered yet' : 'did not answer');
       if (!p.answers) return h('li', { class: 'checkin-partner', dataset: { partner: r } }, h('strong', {}, `${name}: `), 'has answered (the answers are for the therapist only)');
       const answers = m.describeAnswers(p.answers);
+      const holds = p.hold !== undefined ? p.hold : answers.some((a) => a.holds);
       return h(
         'li',
-        { class: `checkin-partner${p.hold ? ' holds' : ''}`, dataset: { partner: r } },
-        h('p', {}, h('strong', {}, name), p.hold ? h('span', { class: 'chip hold' }, 'holds the session') : h('span', { class: 'chip clear' }, 'clear')),
+        { class: `checkin-partner${holds ? ' holds' : ''}`, dataset: { partner: r } },
+        h('p', {}, h('strong', {}, name), holds ? h('span', { class: 'chip hold' }, 'holds the session') : h('span', { class: 'chip clear' }, 'clear'), p.at ? h('span', { class: 'time' }, formatClock(p.at)) : null),
         h('dl', {}, answers.map((a) => [h('dt', {}, a.question), h('dd', {}, a.answer)])),
         p.note ? h('p', { class: 'checkin-note' }, h('span', { class: 'hint' }, 'Private note: '), `“${p.note}”`) : null,
       );
@@ -628,7 +630,10 @@ export class TherapistView {
     }
     const c = s.checkin;
     if (s.status === 'checking_in' && c && c.held) {
-      const holders = PARTNER_ROLES.filter((r) => c[r] && c[r].hold);
+      const holders = PARTNER_ROLES.filter((r) => {
+        const p = m.checkinOf(r);
+        return p && (p.hold !== undefined ? p.hold : m.describeAnswers(p.answers).some((a) => a.holds));
+      });
       const answerSeqs = m.ofType('checkin_answered').map(([seq]) => seq).join('-');
       items.push({
         key: `held-${answerSeqs}`,
