@@ -1,9 +1,10 @@
 /* bench_core.c - how fast the pure core folds events and applies commands,
  * on one core. Prints figures; asserts nothing about speed.
  *
- * A realistic enactment session (consent, both rounds with a rejected
- * reflection, a pause request, a repair attempt accepted, therapist notes and
- * a mark) is scripted once as JSON commands, then:
+ * A realistic enactment session (consent, the safety check-in, both rounds
+ * with a rejected reflection, a pause request, the private line both ways, a
+ * therapist mark repaired by an accepted repair attempt, therapist notes) is
+ * scripted once as JSON commands, then:
  *   fold:      its event log, decoded to att_event once, folded into fresh
  *              rooms again and again (the fold alone);
  *   recovery:  the same log as stored JSON text: parse, decode, fold (what
@@ -53,6 +54,8 @@ static int build_session(const att_catalog *cat, scripted_cmd *cmds, int *n_cmds
 #define ADD(r, t) (cmds[n].role = (r), cmds[n].text = strdup(t), n++)
     ADD(ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}");
     ADD(ATT_ROLE_PARTNER_B, "{\"type\":\"consent\",\"accept\":true}");
+    ADD(ATT_ROLE_PARTNER_A, "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"yes\"}}");
+    ADD(ATT_ROLE_PARTNER_B, "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"yes\"}}");
     int rejected = 0, step_guard = 0;
     while (n < MAX_CMDS - 8 && step_guard++ < 200) {
         /* apply what we have so far to learn the next step */
@@ -106,14 +109,19 @@ static int build_session(const att_catalog *cat, scripted_cmd *cmds, int *n_cmds
         cmds[n].role = att_room_actor(&room);
         cmds[n].text = text;
         n++;
-        if (room.step == 2 && room.round == 0 && n < 20) {
+        if (room.step == 2 && room.round == 0 && n < 24) {
             ADD(ATT_ROLE_PARTNER_B, "{\"type\":\"pause_request\",\"note\":\"I need a minute\"}");
-            ADD(ATT_ROLE_PARTNER_A, "{\"type\":\"repair_attempt\",\"text\":\"Let me try again\"}");
-            ADD(ATT_ROLE_THERAPIST, "{\"type\":\"note\",\"text\":\"B flooded at the primary "
-                                    "emotion; A reached out\"}");
+            ADD(ATT_ROLE_PARTNER_B, "{\"type\":\"private_message\",\"text\":\"This is hard "
+                                    "for me to say in front of them\"}");
+            ADD(ATT_ROLE_THERAPIST, "{\"type\":\"private_message\",\"to\":\"partner_b\","
+                                    "\"text\":\"Thank you for telling me.\"}");
             ADD(ATT_ROLE_THERAPIST, "{\"type\":\"rupture_mark\",\"kind\":\"withdrawal\","
                                     "\"marker\":\"minimal_response\",\"who\":\"partner_b\","
-                                    "\"with\":\"therapist\"}");
+                                    "\"with\":\"partner_a\"}");
+            ADD(ATT_ROLE_PARTNER_A, "{\"type\":\"repair_attempt\",\"text\":\"Let me try again\"}");
+            ADD(ATT_ROLE_PARTNER_B, "{\"type\":\"repair_accept\",\"attempt_id\":1}");
+            ADD(ATT_ROLE_THERAPIST, "{\"type\":\"note\",\"text\":\"B flooded at the primary "
+                                    "emotion; A reached out\"}");
         }
     }
 #undef ADD
@@ -166,8 +174,10 @@ int main(int argc, char **argv)
             att_room_apply(&room, &log[n_log + j], &err);
         n_log += k;
     }
-    printf("session: %d commands -> %d events, %d ruptures, status %s\n", n_cmds, n_log,
-           room.n_ruptures, room.status == ATT_STATUS_ENDED ? "ended" : "not ended");
+    printf("session: %d commands -> %d events (partner_a sees %lld), %d ruptures, %d "
+           "suspicions, status %s\n",
+           n_cmds, n_log, (long long)room.aud_seq[ATT_ROLE_PARTNER_A], room.n_ruptures,
+           room.n_suspicions, room.status == ATT_STATUS_ENDED ? "ended" : "not ended");
 
     /* fold */
     long folded = 0;
@@ -222,7 +232,8 @@ int main(int argc, char **argv)
         free(texts[i]);
     free(texts);
 
-    /* the state a member receives after every change: jansson vs the writer */
+    /* the state a member receives after every change: the writer, and its
+     * parsed jansson view re-dumped (what a caller of att_room_state_json pays) */
     long states = 0;
     t0 = now_s();
     do {
@@ -247,8 +258,8 @@ int main(int argc, char **argv)
         }
         t = now_s() - t0;
     } while (t < seconds / 2);
-    printf("state:     %.0f states/s written (%zu bytes each), %.0f/s via jansson\n", states / t,
-           sbuf.len, jansson_rate);
+    printf("state:     %.0f states/s written (%zu bytes each), %.0f/s parsed and re-dumped\n",
+           states / t, sbuf.len, jansson_rate);
     att_buf_free(&sbuf);
 
     /* decide + fold */
