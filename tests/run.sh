@@ -24,11 +24,11 @@ ctest --test-dir build-asan --output-on-failure -j2
 
 step "fuzz: replay saved inputs, then fuzz each target for ${FUZZ_SECONDS}s"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DATTUNE_FUZZ=ON -DATTUNE_SERVER=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_msg fuzz_room
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_msg fuzz_room fuzz_blame
 ctest --test-dir build-fuzz --output-on-failure -R '^fuzz_'
-for t in fuzz_msg fuzz_room; do
+for t in fuzz_msg fuzz_room fuzz_blame; do
   work=$(mktemp -d)
-  if [ "$t" = fuzz_msg ]; then cp tests/corpus/valid/* "$work"/; else cp tests/fuzz/room-seeds/* "$work"/; fi
+  case $t in fuzz_msg) cp tests/corpus/valid/* "$work"/ ;; fuzz_room) cp tests/fuzz/room-seeds/* "$work"/ ;; *) cp tests/corpus/blame/*.tsv "$work"/ ;; esac
   # A crash makes libFuzzer exit non-zero and save the input in crashers/.
   if ! ./build-fuzz/tests/fuzz/$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
       -print_final_stats=1 -artifact_prefix="tests/fuzz/crashers/${t#fuzz_}-" "$work" >"$work.log" 2>&1; then

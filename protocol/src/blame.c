@@ -368,6 +368,7 @@ struct att_blame_lang {
     uint8_t elision_len[MAX_ELISIONS];
     size_t n_elisions;
     char **words; /* sorted, unique */
+    uint8_t *word_len;
     size_t n_words;
     item *items;
     size_t n_items, cap_items;
@@ -438,7 +439,7 @@ static int32_t word_id(const att_blame_lang *L, const char *w, size_t len)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *m = L->words[mid];
-        size_t mlen = strlen(m);
+        size_t mlen = L->word_len ? L->word_len[mid] : strlen(m);
         int c = memcmp(m, w, mlen < len ? mlen : len);
         if (c == 0)
             c = mlen < len ? -1 : mlen > len ? 1 : 0;
@@ -719,6 +720,7 @@ void att_blame_lang_free(att_blame_lang *L)
     for (size_t i = 0; i < L->n_words; i++)
         free(L->words[i]);
     free(L->words);
+    free(L->word_len);
     free(L->items);
     free(L->entries);
     for (size_t i = 0; i < L->n_lex; i++) {
@@ -1178,6 +1180,10 @@ static int finish(compiler *c)
         L->words[u++] = L->words[i];
     }
     L->n_words = u;
+    if (!(L->word_len = malloc(u ? u : 1)))
+        return oom(c);
+    for (size_t i = 0; i < u; i++)
+        L->word_len[i] = (uint8_t)strlen(L->words[i]);
     for (size_t i = 0; i < L->n_items; i++)
         if (c->raw[i])
             L->items[i].id = word_id(L, c->raw[i], strlen(c->raw[i]));
