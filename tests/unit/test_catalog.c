@@ -1,10 +1,15 @@
-/* test_catalog.c - loads the real protocol directory and checks every script,
- * vocabulary, marker and the blame classifier's catalog API; then breaks copies of the
+/* test_catalog.c - loads the real protocol directory and checks every script
+ * (its language and per-step silence), vocabulary, marker, the consent
+ * notice (what each role receives, its hash), the safety check-in and the
+ * blame classifier's catalog API; then breaks copies of the
  * directory (temp dirs under /tmp) and checks that loading fails with an
  * error naming the file and the problem. */
 #include "check.h"
 
 #include "attune/catalog.h"
+#include "attune/event.h"
+
+#include <openssl/sha.h>
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 
 static const char *const data_files[] = {
     "consent.json",
+    "safety.json",
     "vocab/reactive.json",
     "vocab/primary.json",
     "vocab/needs.json",
@@ -308,13 +314,158 @@ static void test_vocab(const att_catalog *cat)
     CHECK(json_object_get(vj, "blame") == NULL);
 
     json_t *c = att_catalog_consent_json(cat);
-    CHECK(json_integer_value(json_object_get(c, "version")) == 1);
+    CHECK(json_integer_value(json_object_get(c, "version")) == att_catalog_consent_version(cat));
+    CHECK(att_catalog_consent_version(cat) >= 2); /* protocol 2's notice */
     CHECK(json_string_length(json_object_get(c, "text")) > 100);
     CHECK(json_array_size(json_object_get(c, "recorded")) > 0);
     json_t *vis = json_object_get(c, "visible_to");
     CHECK(json_is_string(json_object_get(vis, "partner_a")) &&
           json_is_string(json_object_get(vis, "partner_b")) &&
-          json_is_string(json_object_get(vis, "therapist")));
+          json_is_string(json_object_get(vis, "therapist")) &&
+          json_is_string(json_object_get(vis, "observer")));
+}
+
+/* The consent notice says what each role's wire receives, by event type:
+ * exactly the types att_event_audience lets that role see (for some author),
+ * and its hash is SHA-256 of its canonical JSON without "hash". */
+static void test_consent(const att_catalog *cat)
+{
+    json_t *c = att_catalog_consent_json(cat);
+    json_t *copy = json_deep_copy(c);
+    json_object_del(copy, "hash");
+    char *canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(copy);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)canon, strlen(canon), md);
+    free(canon);
+    char hex[65];
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    CHECK_STR(att_catalog_consent_hash(cat), hex);
+    CHECK_STR(json_string_value(json_object_get(c, "hash")), hex);
+
+    static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                     ATT_ROLE_OBSERVER};
+    static const att_role authors[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                       ATT_ROLE_OBSERVER, ATT_ROLE_SYSTEM};
+    json_t *receives = json_object_get(c, "receives");
+    CHECK_INT(json_object_size(receives), 4);
+    for (int r = 0; r < 4; r++) {
+        json_t *list = json_object_get(receives, att_role_name(roles[r]));
+        CHECK_MSG(json_is_array(list), "receives.%s", att_role_name(roles[r]));
+        for (int t = 0; t < ATT_EV__COUNT; t++) {
+            int may = 0;
+            for (size_t b = 0; b < sizeof authors / sizeof authors[0]; b++)
+                for (int to = -1; to < 3; to++) {
+                    att_event ev;
+                    memset(&ev, 0, sizeof ev);
+                    ev.type = (att_event_type)t;
+                    ev.by = authors[b];
+                    ev.to = (att_role)to;
+                    may |= att_event_visible_to(&ev, roles[r]);
+                }
+            int listed = 0;
+            size_t i;
+            json_t *e;
+            json_array_foreach(list, i, e)
+            {
+                listed += strcmp(json_string_value(e), att_event_type_name((att_event_type)t)) == 0;
+            }
+            CHECK_MSG(listed == may, "receives.%s: %s listed %d, visible %d",
+                      att_role_name(roles[r]), att_event_type_name((att_event_type)t), listed, may);
+        }
+    }
+    /* what partners never receive, spelled out */
+    json_t *pa = json_object_get(receives, "partner_a");
+    static const char *const staff_only[] = {"rupture_suspected", "rupture_confirmed",
+                                             "rupture_dismissed", "note"};
+    for (size_t k = 0; k < 4; k++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(pa, i, e)
+        {
+            CHECK(strcmp(json_string_value(e), staff_only[k]) != 0);
+        }
+    }
+}
+
+/* protocol/safety.json: the questions, what holds the session, the note. */
+static void test_safety(const att_catalog *cat)
+{
+    json_t *s = att_catalog_safety_json(cat);
+    CHECK(json_is_object(s));
+    CHECK_INT(json_integer_value(json_object_get(s, "version")), 1);
+    CHECK(json_string_length(json_object_get(s, "title")) > 0);
+    CHECK(json_string_length(json_object_get(s, "intro")) > 0);
+    CHECK(json_string_length(json_object_get(s, "waiting")) > 0);
+    json_t *qs = json_object_get(s, "questions");
+    CHECK_INT(json_array_size(qs), 1);
+    json_t *q = json_array_get(qs, 0);
+    CHECK_STR(json_string_value(json_object_get(q, "id")), "safe_to_talk");
+    CHECK_INT(json_array_size(json_object_get(q, "options")), 3);
+    CHECK_INT(json_array_size(json_object_get(q, "hold")), 2);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "note"), "max_length")), 2000);
+    static const struct {
+        const char *answers;
+        const char *note;
+        int code, hold;
+    } cases[] = {
+        {"{\"safe_to_talk\":\"yes\"}", NULL, 0, 0},
+        {"{\"safe_to_talk\":\"yes\"}", "fine", 0, 0},
+        {"{\"safe_to_talk\":\"not_sure\"}", NULL, 0, 1},
+        {"{\"safe_to_talk\":\"no\"}", "please call me", 0, 1},
+        {"{\"safe_to_talk\":\"maybe\"}", NULL, ATT_ERR_INVALID_INPUT, 0},
+        {"{\"safe_to_talk\":1}", NULL, ATT_ERR_INVALID_INPUT, 0},
+        {"{\"other\":\"yes\"}", NULL, ATT_ERR_INVALID_INPUT, 0},
+        {"{\"safe_to_talk\":\"yes\",\"other\":\"yes\"}", NULL, ATT_ERR_INVALID_INPUT, 0},
+        {"{}", NULL, ATT_ERR_INVALID_INPUT, 0},
+        {"[\"yes\"]", NULL, ATT_ERR_INVALID_INPUT, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *a = json_loads(cases[i].answers, 0, NULL);
+        int hold = -1;
+        att_error err = {0};
+        int rc = att_catalog_safety_check(cat, a, cases[i].note, &hold, &err);
+        CHECK_MSG(rc == -cases[i].code, "%s: %d (%s)", cases[i].answers, rc, err.message);
+        if (rc == 0)
+            CHECK_MSG(hold == cases[i].hold, "%s: hold %d", cases[i].answers, hold);
+        json_decref(a);
+    }
+    char note[2002];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    json_t *yes = json_loads("{\"safe_to_talk\":\"yes\"}", 0, NULL);
+    int hold;
+    att_error err;
+    CHECK_INT(att_catalog_safety_check(cat, yes, note, &hold, &err), -ATT_ERR_INVALID_INPUT);
+    note[2000] = '\0';
+    CHECK_INT(att_catalog_safety_check(cat, yes, note, &hold, &err), 0);
+    json_decref(yes);
+}
+
+/* Each script's language and each step's silence threshold (-1: the room's). */
+static void test_language_and_silence(const att_catalog *cat)
+{
+    for (size_t i = 0; i < att_catalog_script_count(cat); i++) {
+        const att_script *sc = att_catalog_script_at(cat, i);
+        CHECK_STR(sc->language, "en");
+        for (size_t k = 0; k < sc->n_steps; k++) {
+            const att_step *st = &sc->steps[k];
+            json_t *v = json_object_get(st->json, "silence_ms");
+            CHECK_INT(st->silence_ms, v ? json_integer_value(v) : -1);
+            /* reflective steps are never timed */
+            if (st->tag == ATT_TAG_REFLECTION || st->tag == ATT_TAG_REFLECTION_CHECK)
+                CHECK_MSG(st->silence_ms == 0, "%s/%s", sc->id, st->id);
+        }
+    }
+    static const long long enactment[] = {300000, 300000, 0, 300000, 0, 0, 0, 300000};
+    const att_script *sc = att_catalog_script(cat, "enactment");
+    CHECK_INT(sc->n_steps, 8);
+    for (size_t k = 0; k < 8 && k < sc->n_steps; k++)
+        CHECK_INT(sc->steps[k].silence_ms, enactment[k]);
+    int index = -1;
+    const att_step *summary = find_step(att_catalog_script(cat, "rocky_moment"), "summary", &index);
+    CHECK(summary && summary->silence_ms == -1);
 }
 
 /* The catalog's side of the blame classifier (the rules themselves are
@@ -645,6 +796,56 @@ static void m_blame_unknown_lexicon(json_t *r)
     json_t *rule = json_pack("{s:s, s:s}", "class", "criticism", "pattern", "@second_person @nope");
     json_array_append_new(json_object_get(r, "rules"), rule);
 }
+static void m_consent_no_receives(json_t *r)
+{
+    json_object_del(r, "receives");
+}
+static void m_consent_receives_type(json_t *r)
+{
+    json_array_append_new(json_object_get(json_object_get(r, "receives"), "observer"),
+                          json_string("secrets"));
+}
+static void m_consent_receives_role(json_t *r)
+{
+    json_object_del(json_object_get(r, "receives"), "observer");
+}
+static void m_safety_dup_question(json_t *r)
+{
+    json_t *qs = json_object_get(r, "questions");
+    json_array_append_new(qs, json_deep_copy(json_array_get(qs, 0)));
+}
+static void m_safety_hold(json_t *r)
+{
+    json_array_append_new(
+        json_object_get(json_array_get(json_object_get(r, "questions"), 0), "hold"),
+        json_string("perhaps"));
+}
+static void m_safety_one_option(json_t *r)
+{
+    json_t *o = json_object_get(json_array_get(json_object_get(r, "questions"), 0), "options");
+    while (json_array_size(o) > 1)
+        json_array_remove(o, 1);
+}
+static void m_safety_note_length(json_t *r)
+{
+    json_object_set_new(json_object_get(r, "note"), "max_length", json_integer(5000));
+}
+static void m_safety_member(json_t *r)
+{
+    json_object_set_new(r, "colour", json_string("blue"));
+}
+static void m_language(json_t *r)
+{
+    json_object_set_new(r, "language", json_string("EN"));
+}
+static void m_silence_negative(json_t *r)
+{
+    json_object_set_new(step_of(r, 0), "silence_ms", json_integer(-5));
+}
+static void m_silence_string(json_t *r)
+{
+    json_object_set_new(step_of(r, 0), "silence_ms", json_string("5 minutes"));
+}
 static void m_consent_role(json_t *r)
 {
     json_object_del(json_object_get(r, "visible_to"), "therapist");
@@ -708,12 +909,31 @@ static void test_broken(void)
                    "unknown lexicon '@nope'");
     expect_failure("vocab/blame/en.json", NULL, "{\"lang\": \"en\",", ATT_ERR_BAD_JSON, "line");
     expect_failure("consent.json", m_consent_role, NULL, bad, "missing 'therapist'");
+    expect_failure("consent.json", m_consent_no_receives, NULL, bad,
+                   "'receives' must be an object");
+    expect_failure("consent.json", m_consent_receives_type, NULL, bad,
+                   "receives.observer[19]: not an event type");
+    expect_failure("consent.json", m_consent_receives_role, NULL, bad, "missing 'observer'");
+    expect_failure("safety.json", m_safety_dup_question, NULL, bad,
+                   "duplicate question id 'safe_to_talk'");
+    expect_failure("safety.json", m_safety_hold, NULL, bad,
+                   "questions[0].hold[2]: not one of the question's options");
+    expect_failure("safety.json", m_safety_one_option, NULL, bad, "'options' must be an array");
+    expect_failure("safety.json", m_safety_note_length, NULL, bad,
+                   "'max_length' must be an integer");
+    expect_failure("safety.json", m_safety_member, NULL, bad, "unknown member 'colour'");
+    expect_failure("safety.json", NULL, NULL, ATT_ERR_INTERNAL, "cannot read");
+    expect_failure(en, m_language, NULL, bad, "'language' must be a language tag");
+    expect_failure(en, m_silence_negative, NULL, bad, "'silence_ms' must be an integer in 0..");
+    expect_failure(en, m_silence_string, NULL, bad, "'silence_ms' must be an integer in 0..");
     expect_failure("vocab/needs.json", NULL, NULL, ATT_ERR_INTERNAL, "cannot read");
 
     /* no scripts at all */
     char dir[64];
     if (make_copy(dir, sizeof dir) == 0) {
-        for (size_t i = 10; i < sizeof data_files / sizeof data_files[0]; i++) {
+        for (size_t i = 0; i < sizeof data_files / sizeof data_files[0]; i++) {
+            if (strncmp(data_files[i], "exercises/", 10) != 0)
+                continue;
             char path[512];
             snprintf(path, sizeof path, "%s/%s", dir, data_files[i]);
             unlink(path);
@@ -758,6 +978,9 @@ int main(void)
         test_demon_dialogue(cat);
         test_rocky_moment(cat);
         test_vocab(cat);
+        test_consent(cat);
+        test_safety(cat);
+        test_language_and_silence(cat);
         test_blame(cat);
         att_catalog_free(cat);
     }
