@@ -211,18 +211,24 @@ export async function axeViolations(page) {
     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
-/** Saves the page at phone (375 px) and desktop (1280 px) width, then restores its width. */
-export async function screenshots(p, name) {
+/**
+ * Saves the page at phone (375 px) and desktop (1280 px) width, then restores
+ * its width. The whole page by default; `{ full: false }` keeps the window's
+ * height (for an open dialog, as a person sees it).
+ */
+export async function screenshots(p, name, { full = true } = {}) {
   await mkdir(artifacts, { recursive: true });
   for (const width of [375, 1280]) {
     await p.page.setViewportSize({ width, height: 860 });
-    await p.page.evaluate(() => window.scrollTo(0, 0));
+    if (full) await p.page.evaluate(() => window.scrollTo(0, 0));
     await p.page.waitForTimeout(100);
-    // A viewport as tall as the page, so sticky bars sit where a reader
-    // scrolling to the end would see them.
-    const height = await p.page.evaluate(() => document.documentElement.scrollHeight);
-    await p.page.setViewportSize({ width, height: Math.max(860, height) });
-    await p.page.waitForTimeout(100);
+    if (full) {
+      // A viewport as tall as the page, so sticky bars sit where a reader
+      // scrolling to the end would see them.
+      const height = await p.page.evaluate(() => document.documentElement.scrollHeight);
+      await p.page.setViewportSize({ width, height: Math.max(860, height) });
+      await p.page.waitForTimeout(100);
+    }
     await p.page.screenshot({ path: join(artifacts, `${name}-${width}.png`) });
   }
   await p.page.setViewportSize({ width: p.width, height: 860 });

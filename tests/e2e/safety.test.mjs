@@ -175,7 +175,7 @@ describe('safe for a real couple: private line, check-in, observer, consent, sus
     await T.page.getByRole('textbox', { name: 'Reply privately to Partner A' }).fill(SECRET_REPLY);
     await T.page.getByRole('button', { name: 'Send to Partner A only' }).click();
     await dialog.locator('.private-item:not(.mine)', { hasText: SECRET_REPLY }).waitFor();
-    await screenshots(A, 'safety-partner-private-line');
+    await screenshots(A, 'safety-partner-private-line', { full: false });
     await axeAt(A, 'partner private line');
 
     // The neutral request for a private word.

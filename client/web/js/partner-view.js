@@ -776,6 +776,7 @@ export class PartnerView {
           })
         : h('li', { class: 'hint' }, 'No messages yet.'),
     );
+    this.privateList.scrollTop = this.privateList.scrollHeight;
     // Replies from the therapist the partner has not opened yet.
     const seen = this.seenSeq();
     const fresh = line.filter(([seq, e]) => seq > seen && e.by === 'therapist');
@@ -850,6 +851,7 @@ export class PartnerView {
     const d = loadDraft(this.privateKey());
     if (d && d.text && !this.privateText.value) this.privateText.value = d.text;
     this.privateDialog.showModal();
+    this.privateList.scrollTop = this.privateList.scrollHeight;
     this.markSeen();
     this.privateCount.hidden = true;
     this.privateText.focus();

@@ -30,6 +30,11 @@ export function turnBar(model) {
     // Partners see the same words whatever anyone answered.
     const held = model.isStaff && s.checkin && s.checkin.held;
     parts.push(h('p', { class: 'turn-who' }, model.isStaff ? 'Safety check-in' : 'Getting ready', held ? h('span', { class: 'turn-step' }, ' · held for you to decide') : null));
+  } else if (s.status === 'paused' && s.step) {
+    // Nobody's turn while paused: say so first, and what comes next.
+    const mine = s.step.actor === you;
+    const next = mine ? 'your turn' : `${nameFor(model, s.step.actor)}’s turn`;
+    parts.push(h('p', { class: 'turn-who' }, 'Paused', h('span', { class: 'turn-step' }, ` · then ${next}: ${s.step.title}`)));
   } else if (s.step) {
     const mine = s.step.actor === you;
     const who = mine ? 'Your turn' : `${nameFor(model, s.step.actor)}’s turn`;
@@ -118,7 +123,7 @@ export function observerBadge(model) {
     { class: 'observer-badge' },
     h('span', { class: 'eye', 'aria-hidden': 'true' }),
     h('strong', {}, n === 1 ? 'A supervisor is observing' : `${n} supervisors are observing`),
-    h('span', { class: 'observer-more' }, ' · they support your therapist and see what your therapist sees, except your private messages and check-in'),
+    h('span', { class: 'observer-more' }, 'They support your therapist and see what your therapist sees, except your private messages and check-in.'),
   );
 }
 

@@ -470,11 +470,21 @@ export class TherapistView {
         p.note ? h('p', { class: 'checkin-note' }, h('span', { class: 'hint' }, 'Private note: '), `“${p.note}”`) : null,
       );
     });
-    const children = [
-      h('p', { class: 'eyebrow private-label' }, this.readOnly ? 'Safety check-in' : 'Private: only you see these answers'),
-      h('h2', { id: 'checkin-staff-h' }, s.status === 'checking_in' ? (held ? 'Check-in: the session is held' : 'Safety check-in') : 'Safety check-in'),
-      h('ul', { class: 'checkin-list' }, rows),
-    ];
+    const list = h('ul', { class: 'checkin-list' }, rows);
+    const checking = s.status === 'checking_in';
+    this.checkinEl.classList.toggle('done', !checking);
+    // Once the joint work is under way the answers fold away (still one click from view).
+    const heldAny = partners.some(([, p]) => p && p.answers && (p.hold !== undefined ? p.hold : m.describeAnswers(p.answers).some((a) => a.holds)));
+    const children = checking
+      ? [
+          h('p', { class: 'eyebrow private-label' }, this.readOnly ? 'Safety check-in' : 'Private: only you see these answers'),
+          h('h2', { id: 'checkin-staff-h' }, held ? 'Check-in: the session is held' : 'Safety check-in'),
+          list,
+        ]
+      : [
+          h('h2', { id: 'checkin-staff-h' }, `Safety check-in${heldAny ? ': an answer held the session' : ''}`),
+          h('details', {}, h('summary', {}, this.readOnly ? 'Who answered' : 'The answers (private)'), list),
+        ];
     if (s.status === 'checking_in') {
       children.push(
         h(
@@ -989,6 +999,7 @@ export class TherapistView {
             )
           : h('li', { class: 'hint' }, 'No private messages.'),
       );
+      t.list.scrollTop = t.list.scrollHeight;
     }
   }
 
