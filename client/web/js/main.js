@@ -151,19 +151,30 @@ function makeView(model, send) {
 }
 
 function showReplaced(conn) {
-  const again = h('button', { type: 'button', class: 'primary' }, 'Use this window instead');
+  const again = h('button', { type: 'button', class: 'primary' }, 'Use this window again');
+  // The stopped room stays in view, dimmed and out of reach, until taken back.
+  const frozen = [...app.children];
+  for (const el of frozen) el.inert = true;
+  app.classList.add('stopped');
   again.addEventListener('click', () => {
     banner.remove();
+    for (const el of frozen) el.inert = false;
+    app.classList.remove('stopped');
     conn.restart();
   });
   const banner = h(
     'section',
-    { class: 'card problem replaced', role: 'alert' },
-    h('h2', {}, 'This room is open in another window'),
-    h('p', {}, 'Only one window can take part at a time. Your words here are kept.'),
+    { class: 'card problem replaced', role: 'alert', 'aria-labelledby': 'replaced-h', tabindex: '-1' },
+    h('h2', { id: 'replaced-h' }, 'This window has stopped'),
+    h(
+      'p',
+      {},
+      'This link was opened in another window or on another device, so this window has stopped. If that was not you, tell your therapist.',
+    ),
     h('div', { class: 'form-actions' }, again),
   );
   app.prepend(banner);
+  banner.focus();
 }
 
 let countdown = null;
@@ -195,7 +206,7 @@ function setConnection(status, detail = {}) {
       break;
     }
     case 'replaced':
-      connText.textContent = 'Open in another window';
+      connText.textContent = 'Stopped';
       break;
     case 'failed':
       connText.textContent = 'Not connected';
