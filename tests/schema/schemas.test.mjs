@@ -272,3 +272,31 @@ test('invalid corpus: schema-expressible bad_message/unknown_type cases fail val
   assert.ok(checked >= 30, `only ${checked} schema-checked cases`);
   assert.ok(cOnly <= 5, `${cOnly} c-only cases: keep them few`);
 });
+
+test('every vocabulary and blame rule file validates against vocab.schema.json', () => {
+  const v = validator('vocab');
+  const vocabDir = join(root, 'protocol', 'vocab');
+  const files = [
+    ...readdirSync(vocabDir).filter((f) => f.endsWith('.json')),
+    ...readdirSync(join(vocabDir, 'blame'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => join('blame', f)),
+  ];
+  assert.ok(files.length >= 9, 'five vocabularies and four blame languages at least');
+  for (const f of files) assert.ok(v(JSON.parse(readFileSync(join(vocabDir, f), 'utf8'))), `${f}: ${errorsOf(v)}`);
+  // The old one-list lexicon is no longer a vocabulary file.
+  assert.ok(!v({ id: 'blame', phrases: ['you always'] }));
+});
+
+test('every exercise script validates against exercise.schema.json and says its language', () => {
+  const v = validator('exercise');
+  const dir = join(root, 'protocol', 'exercises');
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+    const script = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    assert.ok(v(script), `${f}: ${errorsOf(v)}`);
+    assert.match(script.language, /^[a-z]{2}/, `${f} names its language`);
+    // Reflective steps never time a partner's silence.
+    for (const s of script.steps)
+      if (s.tag === 'reflection' || s.tag === 'reflection_check') assert.equal(s.silence_ms, 0, `${f}: ${s.id}`);
+  }
+});
