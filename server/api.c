@@ -691,10 +691,11 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
         return internal_error(wsi, q, &err);
     }
     return respond_json(wsi, q, 200,
-                        json_pack("{s:o,s:O,s:O,s:O,s:o,s:s}", "room", summary, "exercise",
+                        json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:s}", "room", summary, "exercise",
                                   r->script->json, "vocab", att_catalog_vocab_json(srv->catalog),
-                                  "consent", att_catalog_consent_json(srv->catalog), "events",
-                                  events, "state_hash", hash));
+                                  "consent", att_catalog_consent_json(srv->catalog), "safety",
+                                  att_catalog_safety_json(srv->catalog), "events", events,
+                                  "state_hash", hash));
 }
 
 /* Routes an authenticated or public request. */
