@@ -490,7 +490,10 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
             r->open.n_evidence = s->open.n_evidence;
             r->open.blame_class = s->open.blame_class;
         }
-        if (r && strcmp(r->open.marker, "silence") == 0) /* legacy detector rupture */
+        /* A protocol 1 detector rupture stops the silence clock for this
+         * step; a confirmed suspicion did when it was raised, and may be
+         * confirmed after the partner moved on to a step of its own. */
+        if (r && !s && strcmp(r->open.marker, "silence") == 0)
             room->silence_open_step = room->step;
         break;
     }

@@ -633,8 +633,25 @@ static void test_silence_typing_and_pauses(void)
     CHECK_INT(r->status, ATT_RS_REPAIRED);
     CHECK_INT(r->repair_how, ATT_HOW_RESUMED);
     CHECK_INT(r->repair_by, ATT_ROLE_PARTNER_A);
-    /* an unconfirmed silence is left alone when the partner answers */
     harness_free(&h);
+
+    /* confirmed after the partner moved on: the new step is still timed */
+    harness_init(&h, "enactment");
+    harness_start(&h);
+    CHECK_INT(harness_tick(&h, 300000), 1);
+    CHECK_INT(harness_turn(&h, 0), 0);
+    int64_t deadline = h.room.step_started_at + 300000;
+    CHECK_INT(att_room_next_deadline(&h.room, 0), deadline);
+    CHECK_INT(
+        harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"suspicion_id\":1}"),
+        0);
+    CHECK_INT(att_room_next_deadline(&h.room, 0), deadline);
+    CHECK_INT(harness_tick(&h, deadline - h.now), 1);
+    CHECK_INT(harness_last_suspicion(&h)->open.step, 1);
+    check_refold(&h);
+    harness_free(&h);
+
+    /* an unconfirmed silence is left alone when the partner answers */
 
     harness_init(&h, "enactment");
     harness_start(&h);
