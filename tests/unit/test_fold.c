@@ -285,10 +285,11 @@ int main(void)
         size_t cut = 1 + rnd(COMMANDS);
         for (int c = 0; c < COMMANDS; c++) {
             random_command(&h);
-            if (s % 10 == 0) {
+            /* after every command in some sessions (every session's end is checked below) */
+            if (s % 50 == 0)
                 CHECK_MSG(writer_ok(&h.room), "session %d command %d", s, c);
+            if (s % 10 == 0)
                 CHECK_MSG(audiences_ok(&h, counts, &counted), "session %d command %d", s, c);
-            }
             if ((size_t)c == cut) {
                 checkpoint = json_array_size(h.log);
                 att_error err;
