@@ -97,8 +97,12 @@ test('resume_from mid-session: no gap, no duplicate', async () => {
   assert.ok(!got.some((e) => e.event.type === 'note'));
 
   // A second reconnect from 0 replays the whole visible log.
+  // (b2 takes b's seat: wait until the therapist has the `replaced` too.)
   const b2 = await Client.connect(srv.wsUrl);
+  const tFrom = therapist.msgs.length;
   await b2.hello(room.tokens.partner_b, 0);
+  await therapist.waitFor((m) => m.type === 'event' && m.event.type === 'replaced' && m.event.by === 'partner_b', { from: tFrom });
+  await b2.waitFor((m) => m.type === 'event' && m.event.type === 'replaced');
   const all = therapist.events().filter(visibleToB).map((e, i) => ({ ...e, seq: i + 1 }))
     .filter((e) => e.seq <= b2.lastState().seq);
   assert.deepEqual(b2.events().filter((e) => e.seq <= b2.lastState().seq), all);
