@@ -59,7 +59,9 @@ static const cli_command join_cmd = {
     "everyone:\n"
     "  /state (where the session is; the therapist also sees suspicions and ruptures)\n"
     "  /cancel (start the current questions again)  /help  /quit\n"
-    "Standard input may be a pipe: each answer line waits for its question.",
+    "Standard input may be a pipe: each answer line waits for its question. While a\n"
+    "partner answers a step's questions, a content-free typing signal (at most every\n"
+    "10 s) tells the server they are composing, so it is not taken for silence.",
     options,
     (int)(sizeof options / sizeof options[0]),
     1,
