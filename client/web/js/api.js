@@ -57,8 +57,14 @@ export function herePage() {
   return `${name}${location.search}`;
 }
 
-/** Leaves for the login page, saying why (`expired`, `logged_out`). */
+let leaving = false;
+
+/** Leaves for the login page, saying why (`expired`, `logged_out`). Only
+ * once: the idle watch and a poll's 401 can both get here, and a second
+ * navigation would abort the first. */
 export function toLogin(reason) {
+  if (leaving) return;
+  leaving = true;
   const q = new URLSearchParams();
   if (reason) q.set('why', reason);
   if (reason !== 'logged_out') q.set('next', herePage());
