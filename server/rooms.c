@@ -55,18 +55,19 @@ static void index_clear(srv_aud_index *index)
     }
 }
 
-/* Records that room seq `seq` was event aud_seq[a] of each audience that
- * could see it (the ones whose counter moved). The therapist sees all: its
- * numbering is the log's, so it needs no index. */
+/* Records the room seq just folded as hidden from each audience whose
+ * counter did not move. Most events are seen by all, so the lists stay short
+ * (an idle room's are empty and allocate nothing). The therapist sees all:
+ * its numbering is the log's. */
 static int index_note(srv_aud_index *index, const int64_t before[ATT_AUDIENCES],
                       const att_room *after)
 {
     for (int a = 0; a < ATT_AUDIENCES; a++) {
-        if (a == ATT_ROLE_THERAPIST || after->aud_seq[a] == before[a])
+        if (a == ATT_ROLE_THERAPIST || after->aud_seq[a] != before[a])
             continue;
         srv_aud_index *ix = &index[a];
         if (ix->n == ix->cap) {
-            size_t cap = ix->cap ? ix->cap * 2 : 64;
+            size_t cap = ix->cap ? ix->cap * 2 : 8;
             int64_t *p = realloc(ix->seqs, cap * sizeof *p);
             if (!p)
                 return -1;
@@ -84,10 +85,15 @@ int64_t srv_room_resume_point(const srv_room *r, att_role role, int64_t aud_seq)
         return 0;
     if (role == ATT_ROLE_THERAPIST || (int)role < 0 || (int)role >= ATT_AUDIENCES)
         return aud_seq;
+    if (aud_seq >= r->durable.aud_seq[role])
+        return r->durable.seq; /* all it could have seen: nothing to replay */
+    /* The room seq of its event aud_seq: one further on for every hidden
+     * event at or before it. */
     const srv_aud_index *ix = &r->aud_index[role];
-    if ((size_t)aud_seq > ix->n)
-        return r->durable.seq; /* beyond what it could have seen: nothing to replay */
-    return ix->seqs[aud_seq - 1];
+    int64_t seq = aud_seq;
+    for (size_t i = 0; i < ix->n && ix->seqs[i] <= seq; i++)
+        seq++;
+    return seq;
 }
 
 /* A room's `live` copy, from the spares when there is one. */

@@ -63,9 +63,9 @@
 typedef struct srv_server srv_server;
 typedef struct srv_room srv_room;
 
-/* Where one audience's numbering meets the room log: seqs[k - 1] is the room
- * seq of the audience's event k (so a partner's resume_from, which counts
- * only what it may see, finds its place in the log). Owned by its room. */
+/* Where one audience's numbering meets the room log: the room seqs of the
+ * events hidden from it, ascending, so a partner's resume_from (which counts
+ * only what it may see) finds its place in the log. Owned by its room. */
 typedef struct {
     int64_t *seqs;
     size_t n, cap;

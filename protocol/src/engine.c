@@ -278,7 +278,7 @@ static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd,
     const att_attempt *a = find_attempt(room, cmd->attempt_id);
     if (!a || a->accepted)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
-    if (a->by == role)
+    if ((att_role)a->by == role)
         return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is accepted by someone else");
     att_event *ev = att_out_add(out, ATT_EV_REPAIR_ACCEPTED, role);
     ev->attempt_id = a->id;
@@ -305,7 +305,7 @@ static int decide_repair_reply(att_out *out, att_role role, const att_msg *cmd, 
     const att_attempt *a = find_attempt(room, cmd->attempt_id);
     if (!a || a->accepted)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
-    if (a->by == role)
+    if ((att_role)a->by == role)
         return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is answered by someone else");
     if (therapist ? a->acknowledged : a->moment)
         return 0; /* said already: nothing new to record */

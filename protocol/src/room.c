@@ -230,7 +230,7 @@ static void record_attempt(att_room *room, const att_event *ev)
     memset(a, 0, sizeof *a);
     a->id = room->next_attempt_id++;
     a->seq = ev->seq;
-    a->by = ev->by;
+    a->by = (signed char)ev->by;
     a->rupture_id = ev->rupture_id;
 }
 

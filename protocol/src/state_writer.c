@@ -390,7 +390,7 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
         raw(&w, ",\"acknowledged\":");
         boolean(&w, a->acknowledged);
         raw(&w, ",\"by\":");
-        string(&w, att_role_name(a->by));
+        string(&w, att_role_name((att_role)a->by));
         raw(&w, ",\"id\":");
         integer(&w, a->id);
         raw(&w, ",\"reply\":"); /* the other partner's answer, as PROTOCOL.md names it */

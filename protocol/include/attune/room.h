@@ -80,13 +80,15 @@ typedef struct {
 
 /* A partner's repair attempt, kept so another member can accept it. */
 typedef struct {
-    int id; /* 1, 2, 3... in the room: what partners name it by */
     int64_t seq;
-    att_role by;
+    int id;         /* 1, 2, 3... in the room: what partners name it by */
     int rupture_id; /* 0 = none named */
-    int accepted;
-    int moment;       /* the other partner answered "thank you, I need a moment" */
-    int acknowledged; /* the therapist acknowledged it */
+    /* chars: the room keeps 16 of these in its head, which every idle room
+     * touches */
+    signed char by; /* att_role */
+    unsigned char accepted;
+    unsigned char moment;       /* the other partner: "thank you, I need a moment" */
+    unsigned char acknowledged; /* the therapist acknowledged it */
 } att_attempt;
 
 #define ATT_MAX_SUSPICIONS 128
