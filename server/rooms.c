@@ -323,11 +323,17 @@ static void room_rebuild(srv_room *r, const char *why)
     att_room *fresh = malloc(sizeof *fresh);
     att_error err = {0};
     const att_script *script = NULL;
+    /* Folded aside and swapped in whole, so a failed rebuild leaves the
+     * index matching the durable state it keeps. */
+    srv_aud_index index[ATT_AUDIENCES] = {{0}};
     if (!fresh || srv_room_fold_log(srv->store, srv->catalog, srv->cfg, r->id, fresh, &script,
-                                    r->aud_index, &err) < 0) {
+                                    index, &err) < 0) {
         srv_log("error", "room_rebuild_failed", "{s:s,s:s,s:s}", "room", r->id, "why", why, "error",
                 fresh ? err.message : "out of memory");
+        index_clear(index);
     } else {
+        index_clear(r->aud_index);
+        memcpy(r->aud_index, index, sizeof index);
         room_copy(&r->durable, fresh);
         srv_log("warn", "room_rebuilt", "{s:s,s:s,s:I}", "room", r->id, "why", why, "seq",
                 (json_int_t)r->durable.seq);
