@@ -15,7 +15,34 @@ import http from 'node:http';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
+
+/** Resolves when the server records that `role` left the room: seen from a
+ * therapist connection, so it holds whether or not Playwright reports the
+ * page's own socket closing (it may not, once the page has gone). */
+function serverSeesLeave(role, timeoutMs = 8000) {
+  const token = server.invites.therapist.split('#token=')[1];
+  const ws = new WebSocket(`${server.base.replace(/^http/, 'ws')}/ws`, 'attune.v1');
+  let ready;
+  const opened = new Promise((resolve) => (ready = resolve));
+  const left = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server never recorded ${role} leaving`)), timeoutMs);
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.type === 'state') ready();
+      if (m.type === 'event' && m.event.type === 'left' && m.event.by === role && m.seq > ws.helloSeq) {
+        clearTimeout(timer);
+        ws.close();
+        resolve();
+      }
+      if (m.type === 'ack' && m.id === 'h') ws.helloSeq = m.last_seq;
+    });
+  });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', id: 'h', token })));
+  ws.on('error', () => {});
+  return { opened, left };
+}
 
 const NEUTRAL_TEXT = 'Weather today: mild, light wind';
 
@@ -66,7 +93,7 @@ async function openPartner(role, width = 375) {
   await page.goto(server.invites[role]);
   await page.locator('#connection[data-status="open"]').waitFor();
   assert.ok(sockets.length >= 1);
-  return { context, page, sockets, problems, width };
+  return { context, page, sockets, problems, width, role };
 }
 
 /** What the room keeps, set up so leaving has something to clear. */
@@ -78,14 +105,16 @@ async function leaveSomethingBehind(p) {
   const kept = await storage(p.page);
   assert.ok(kept.session.includes('attune.token'), 'the token is kept in sessionStorage');
   assert.ok(kept.local.includes('attune.test'));
+  p.leave = serverSeesLeave(p.role);
+  await p.leave.opened;
 }
 
 /** After leaving: on the neutral page; back on Attune's origin in the same tab, nothing is left. */
 async function assertLeftWithoutTrace(p) {
   await p.page.waitForURL(neutral.url);
   await p.page.getByText(NEUTRAL_TEXT).waitFor();
-  // Playwright reports a socket's close a moment after the page has gone.
-  await Promise.all(p.sockets.map((ws) => (ws.isClosed() ? null : ws.waitForEvent('close', { timeout: 5000 }))));
+  // The room's connection is gone: the server recorded the partner leaving.
+  if (p.leave) await p.leave.left;
   assert.deepEqual(p.problems, []);
   // location.replace: the room is not one step Back.
   await p.page.goBack().catch(() => null);
