@@ -687,6 +687,21 @@ export class PartnerView {
     close.addEventListener('click', () => dialog.close());
     const key = () => draftKey(this.model.ack.room, this.model.role, 'any', 'private', 'private');
     text.addEventListener('input', () => saveDraft(key(), { text: text.value }));
+    // One button's message: disabled while it is on its way, a kind error if it fails.
+    const sendFrom = (button, msg, done) => {
+      button.disabled = true;
+      this.send(msg).then(
+        () => {
+          button.disabled = false;
+          done();
+        },
+        (error) => {
+          button.disabled = false;
+          err.textContent = kindError(error);
+          err.hidden = false;
+        },
+      );
+    };
     dialog.querySelector('form').addEventListener('submit', (e) => {
       e.preventDefault();
       const t = text.value.trim();
@@ -697,35 +712,17 @@ export class PartnerView {
         text.focus();
         return;
       }
-      go.disabled = true;
-      this.send({ type: 'private_message', to: 'therapist', text: t }).then(
-        () => {
-          go.disabled = false;
-          text.value = '';
-          dropDraft(key());
-          sent.textContent = 'Sent. Only your therapist sees it.';
-        },
-        (error) => {
-          go.disabled = false;
-          err.textContent = kindError(error);
-          err.hidden = false;
-        },
-      );
+      sendFrom(go, { type: 'private_message', to: 'therapist', text: t }, () => {
+        text.value = '';
+        dropDraft(key());
+        sent.textContent = 'Sent. Only your therapist sees it.';
+      });
     });
     ask.addEventListener('click', () => {
-      ask.disabled = true;
       err.hidden = true;
-      this.send({ type: 'ask_therapist' }).then(
-        () => {
-          ask.disabled = false;
-          sent.textContent = 'Your therapist has been asked for a private word. Only they know.';
-        },
-        (error) => {
-          ask.disabled = false;
-          err.textContent = kindError(error);
-          err.hidden = false;
-        },
-      );
+      sendFrom(ask, { type: 'ask_therapist' }, () => {
+        sent.textContent = 'Your therapist has been asked for a private word. Only they know.';
+      });
     });
     dialog.addEventListener('close', () => {
       sent.textContent = '';
