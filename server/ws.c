@@ -82,6 +82,12 @@ static void handle_message(srv_conn *conn, const char *buf, size_t len)
         att_msg_release(&m);
         return;
     }
+    if (!conn->room) {
+        /* It has left its room (the server is stopping: srv_rooms_leave_all
+         * runs before the closes): what it still sends goes nowhere. */
+        att_msg_release(&m);
+        return;
+    }
     if (m.type == ATT_MSG_HELLO) {
         srv_conn_send_error(conn, id, ATT_ERR_ALREADY_AUTHENTICATED, "already authenticated");
         att_msg_release(&m);

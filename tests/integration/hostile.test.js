@@ -196,3 +196,56 @@ test('/metrics counts what happened', async () => {
   assert.ok(!all.includes(room.tokens.partner_a.slice(0, 40)));
   assert.ok(!all.includes('words for'));
 });
+
+test('a replaced connection that keeps sending does not reach the room (nor bring the server down)', async () => {
+  const { tokens } = createRoom(dir);
+  const old = await Client.connect(srv.wsUrl);
+  await old.hello(tokens.partner_a);
+  // Keep the old window talking while a new one takes its seat.
+  let sending = true;
+  const chatter = (async () => {
+    while (sending && !old.closeInfo) {
+      for (let i = 0; i < 20; i++) {
+        old.send({ type: 'typing' });
+        old.send({ type: 'consent', accept: true });
+      }
+      await sleep(1);
+    }
+  })();
+  const fresh = await Client.connect(srv.wsUrl);
+  await fresh.hello(tokens.partner_a);
+  const closed = await old.closed;
+  sending = false;
+  await chatter;
+  // 4409 with its bye; or 1006 when the close handshake meets the chatter.
+  assert.ok([4409, 1006].includes(closed.code), `closed ${closed.code}`);
+  await stillUp();
+  // The new window holds the seat and is served.
+  assert.equal((await fresh.request({ type: 'ping' })).type, 'ack');
+});
+
+test('members still talking while the server stops do not bring it down: SIGTERM exits 0', async () => {
+  const dataDir = tempDir('stop-talk');
+  const { tokens } = createRoom(dataDir);
+  const s = await startServer({ dataDir });
+  const clients = [];
+  for (const role of ['partner_a', 'partner_b', 'therapist']) {
+    const c = await Client.connect(s.wsUrl);
+    await c.hello(tokens[role]);
+    clients.push(c);
+  }
+  let sending = true;
+  const chatter = clients.map(async (c) => {
+    // Under the rate limit, so each one reaches the room's code.
+    while (sending && !c.closeInfo) {
+      c.send({ type: 'typing' });
+      await sleep(60);
+    }
+  });
+  await sleep(200);
+  const exit = s.stop('SIGTERM');
+  const { code, signal } = await exit;
+  sending = false;
+  await Promise.all(chatter);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null });
+});
