@@ -1108,8 +1108,3 @@ int att_catalog_blame_has_language(const att_catalog *cat, const char *lang)
 {
     return att_catalog_blame_lang(cat, lang) != NULL;
 }
-
-int att_catalog_text_is_blaming(const att_catalog *cat, const char *text)
-{
-    return att_catalog_blame_classify(cat, "en", text) != ATT_BLAME_NONE;
-}

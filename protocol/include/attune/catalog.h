@@ -143,8 +143,5 @@ att_blame_class att_catalog_blame_classify(const att_catalog *cat, const char *l
 int att_catalog_blame_has_language(const att_catalog *cat, const char *lang);
 /* The compiled rules for lang (borrowed), or NULL. */
 const att_blame_lang *att_catalog_blame_lang(const att_catalog *cat, const char *lang);
-/* The former lexicon check, kept for detector.c until it moves to
- * att_catalog_blame_classify: 1 when English text is criticism or contempt. */
-int att_catalog_text_is_blaming(const att_catalog *cat, const char *text);
 
 #endif
