@@ -1,6 +1,7 @@
 /* accounts.c - therapist accounts and room ownership in SQLite (see
  * accounts.h). */
 #include "accounts.h"
+#include "schema.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -26,19 +27,22 @@ struct srv_accounts {
     sqlite3 *db;
 };
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS therapists ("
-                                 "  name TEXT PRIMARY KEY,"
-                                 "  salt BLOB NOT NULL,"
-                                 "  hash BLOB NOT NULL,"
-                                 "  scrypt_log2_n INTEGER NOT NULL,"
-                                 "  scrypt_r INTEGER NOT NULL,"
-                                 "  scrypt_p INTEGER NOT NULL,"
-                                 "  created_at INTEGER NOT NULL);"
-                                 "CREATE TABLE IF NOT EXISTS room_owners ("
-                                 "  room TEXT PRIMARY KEY,"
-                                 "  owner TEXT NOT NULL);"
-                                 "CREATE INDEX IF NOT EXISTS room_owners_by_owner"
-                                 "  ON room_owners (owner);";
+/* The accounts' migrations (schema.h): steps[i] takes version i to i + 1. */
+static const char *const schema_steps[] = {
+    "CREATE TABLE IF NOT EXISTS therapists ("
+    "  name TEXT PRIMARY KEY,"
+    "  salt BLOB NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  scrypt_log2_n INTEGER NOT NULL,"
+    "  scrypt_r INTEGER NOT NULL,"
+    "  scrypt_p INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS room_owners ("
+    "  room TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS room_owners_by_owner"
+    "  ON room_owners (owner);",
+};
 
 static int db_fail(att_error *err, sqlite3 *db, const char *what)
 {
@@ -79,12 +83,17 @@ int srv_accounts_open(const char *dir, int create, srv_accounts **out, att_error
     sqlite3_busy_timeout(a->db, 10000);
     char *msg = NULL;
     if (sqlite3_exec(a->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     &msg) != SQLITE_OK ||
-        sqlite3_exec(a->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+                     &msg) != SQLITE_OK) {
         att_fail(err, ATT_ERR_INTERNAL, "accounts: %s", msg ? msg : "schema failed");
         sqlite3_free(msg);
         srv_accounts_close(a);
         return -ATT_ERR_INTERNAL;
+    }
+    rc = srv_schema_migrate(a->db, "accounts", schema_steps,
+                            (int)(sizeof schema_steps / sizeof schema_steps[0]), err);
+    if (rc < 0) {
+        srv_accounts_close(a);
+        return rc;
     }
     *out = a;
     return 0;

@@ -20,6 +20,7 @@
  * writer's next transaction starts it again from the beginning instead of
  * letting it grow. */
 #include "store.h"
+#include "schema.h"
 #include "log.h"
 #include "seal.h"
 
@@ -114,18 +115,21 @@ static int exec_sql(sqlite3 *db, const char *sql, att_error *err)
     return 0;
 }
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS rooms ("
-                                 "  id TEXT PRIMARY KEY,"
-                                 "  exercise TEXT NOT NULL,"
-                                 "  created_at INTEGER NOT NULL);"
-                                 "CREATE TABLE IF NOT EXISTS events ("
-                                 "  room TEXT NOT NULL,"
-                                 "  seq INTEGER NOT NULL,"
-                                 "  payload BLOB NOT NULL,"
-                                 "  PRIMARY KEY (room, seq)) WITHOUT ROWID;"
-                                 "CREATE TABLE IF NOT EXISTS settings ("
-                                 "  key TEXT PRIMARY KEY,"
-                                 "  value TEXT NOT NULL);";
+/* The store's migrations (schema.h): steps[i] takes version i to i + 1. */
+static const char *const schema_steps[] = {
+    "CREATE TABLE IF NOT EXISTS rooms ("
+    "  id TEXT PRIMARY KEY,"
+    "  exercise TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  room TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL,"
+    "  PRIMARY KEY (room, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS settings ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);",
+};
 
 static int open_conn(const char *path, int cache_kib, sqlite3 **out, att_error *err)
 {
@@ -203,7 +207,8 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
     s->db_fd = -1;
     if (srv_seal_key_load(dir, &s->key, err) < 0 ||
         open_conn(path, READER_CACHE_KIB, &s->reader, err) < 0 ||
-        exec_sql(s->reader, schema_sql, err) < 0 ||
+        srv_schema_migrate(s->reader, "store", schema_steps,
+                           (int)(sizeof schema_steps / sizeof schema_steps[0]), err) < 0 ||
         open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
         open_conn(path, 2048, &s->ckpt, err) < 0 ||
         prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
