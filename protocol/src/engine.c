@@ -427,13 +427,33 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
         return att_fail(err, ATT_ERR_FORBIDDEN, "observers can only watch");
     int therapist = role == ATT_ROLE_THERAPIST;
     int partner = att_role_is_partner(role);
-    /* After the end the therapist still reviews, and the private line stays open. */
+    /* After the end the therapist still reviews and may still write to a
+     * partner; a partner's part is over (their link is about to end): the
+     * log takes nothing more from them, not even the private line. */
     int after_end = cmd->type == ATT_MSG_NOTE || cmd->type == ATT_MSG_RUPTURE_MARK ||
                     cmd->type == ATT_MSG_RUPTURE_REPAIR || cmd->type == ATT_MSG_RUPTURE_CONFIRM ||
-                    cmd->type == ATT_MSG_RUPTURE_DISMISS || cmd->type == ATT_MSG_PRIVATE_MESSAGE ||
-                    cmd->type == ATT_MSG_ASK_THERAPIST;
-    if (room->status == ATT_STATUS_ENDED && !after_end)
+                    cmd->type == ATT_MSG_RUPTURE_DISMISS || cmd->type == ATT_MSG_PRIVATE_MESSAGE;
+    if (room->status == ATT_STATUS_ENDED && (partner || !after_end))
         return att_fail(err, ATT_ERR_SESSION_ENDED, "the session has ended");
+    /* Until both partners have consented a partner may consent (or take
+     * back their own), use the private line and signal typing, nothing
+     * else: nothing they write enters the shared record before the session
+     * has begun. A partner who withdrew may still ask for a pause; their
+     * partner, who still consents, is not held up by the withdrawal. */
+    int withdrawn = partner && room->consent_withdrawn[role];
+    int before_consent_ok = cmd->type == ATT_MSG_CONSENT || cmd->type == ATT_MSG_CONSENT_WITHDRAW ||
+                            cmd->type == ATT_MSG_PRIVATE_MESSAGE ||
+                            cmd->type == ATT_MSG_ASK_THERAPIST || cmd->type == ATT_MSG_TYPING ||
+                            (cmd->type == ATT_MSG_PAUSE_REQUEST && withdrawn);
+    int consented = partner && room->consent[role] &&
+                    (room->consent[att_other_partner(role)] ||
+                     room->consent_withdrawn[att_other_partner(role)]);
+    if (partner && !consented && !before_consent_ok) {
+        if (withdrawn)
+            return att_fail(err, ATT_ERR_CONSENT_REQUIRED,
+                            "you withdrew your consent; give it again to take part");
+        return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "both partners must consent first");
+    }
     /* A partner who withdrew consent takes no further part until they give
      * it again; consent itself, a pause and the private line stay open. */
     int takes_part = cmd->type == ATT_MSG_TURN || cmd->type == ATT_MSG_CHECKIN ||
@@ -563,6 +583,21 @@ int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
     if (!att_role_is_partner(role) && role != ATT_ROLE_THERAPIST)
         return -1;
     att_out_add(&out, ATT_EV_REPLACED, role);
+    *n_out = out.n;
+    return 0;
+}
+
+int att_room_decide_reconnected(const att_room *room, att_role role, int64_t now, int times,
+                                int64_t gap_ms, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
+                                int *n_out)
+{
+    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    *n_out = 0;
+    if ((int)role < 0 || role > ATT_ROLE_OBSERVER || times < 1 || gap_ms < 0)
+        return -1;
+    att_event *ev = att_out_add(&out, ATT_EV_RECONNECTED, role);
+    ev->times = times;
+    ev->gap_ms = gap_ms;
     *n_out = out.n;
     return 0;
 }

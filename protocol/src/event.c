@@ -26,6 +26,7 @@ static const char *const event_names[ATT_EV__COUNT] = {
     [ATT_EV_REPAIR_REPLIED] = "repair_replied",
     [ATT_EV_PRIVATE_MESSAGE] = "private_message",
     [ATT_EV_THERAPIST_REQUESTED] = "therapist_requested",
+    [ATT_EV_RECONNECTED] = "reconnected",
 };
 
 static const char *const control_names[ATT_CTL__COUNT] = {
@@ -115,6 +116,7 @@ unsigned att_event_audience(const att_event *ev)
     case ATT_EV_RUPTURE_SUSPECTED:
     case ATT_EV_RUPTURE_DISMISSED:
     case ATT_EV_NOTE:
+    case ATT_EV_RECONNECTED: /* how someone's connection fares is for the staff */
         return AUD_STAFF;
     case ATT_EV_RUPTURE_CONFIRMED:
         /* A protocol 1 confirmation carried the rupture to everyone. */
@@ -284,6 +286,10 @@ json_t *att_event_to_json(const att_event *ev, const att_script *script)
     case ATT_EV_PRIVATE_MESSAGE:
         rc |= set_new(o, "to", json_string(att_role_name(ev->to)));
         rc |= set_new(o, "text", json_string(ev->text ? ev->text : ""));
+        break;
+    case ATT_EV_RECONNECTED:
+        rc |= set_new(o, "times", json_integer(ev->times));
+        rc |= set_new(o, "gap_ms", json_integer(ev->gap_ms));
         break;
     case ATT_EV_JOINED:
     case ATT_EV_REPLACED:
@@ -547,6 +553,15 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
     case ATT_EV_THERAPIST_REQUESTED:
         if (!att_role_is_partner(ev->by) && ev->by != ATT_ROLE_THERAPIST)
             return bad(err, "by");
+        break;
+    case ATT_EV_RECONNECTED:
+        if ((int)ev->by < 0 || ev->by > ATT_ROLE_OBSERVER)
+            return bad(err, "by");
+        if (get_int(obj, "times", &v) || v < 1 || v > INT32_MAX)
+            return bad(err, "reconnected times");
+        ev->times = (int)v;
+        if (get_int(obj, "gap_ms", &ev->gap_ms) || ev->gap_ms < 0)
+            return bad(err, "reconnected gap_ms");
         break;
     case ATT_EV_JOINED:
     case ATT_EV_CHECKIN_COMPLETED:

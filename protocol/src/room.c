@@ -142,6 +142,7 @@ static void next_round_or_end(att_room *room, const att_event *ev)
     } else {
         room->status = ATT_STATUS_ENDED;
         room->end_reason = ATT_END_COMPLETED;
+        room->ended_at = ev->at;
         room->paused_by = ATT_ROLE_NONE;
         room->silence_open_step = -1;
     }
@@ -321,6 +322,7 @@ static int apply_control(att_room *room, const att_event *ev, att_error *err)
     case ATT_CTL_END:
         room->status = ATT_STATUS_ENDED;
         room->end_reason = ATT_END_THERAPIST;
+        room->ended_at = ev->at;
         room->paused_by = ATT_ROLE_NONE;
         break;
     case ATT_CTL__COUNT:
@@ -556,6 +558,7 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
         break;
     case ATT_EV_NOTE:
     case ATT_EV_REPLACED:
+    case ATT_EV_RECONNECTED: /* the log still shows them present: nothing changes */
         break;
     case ATT_EV__COUNT:
         return corrupt(err, ev, "unknown type");

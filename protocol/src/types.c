@@ -24,6 +24,8 @@ static const char *const code_names[ATT_ERR__COUNT] = {
     [ATT_ERR_NOT_FOUND] = "not_found",
     [ATT_ERR_ALREADY_AUTHENTICATED] = "already_authenticated",
     [ATT_ERR_INTERNAL] = "internal",
+    [ATT_ERR_ROOM_BUSY] = "room_busy",
+    [ATT_ERR_LOG_FULL] = "log_full",
 };
 
 static const char *const role_names[] = {"partner_a", "partner_b", "therapist", "observer",

@@ -145,6 +145,28 @@ int harness_leave_reason(harness *h, att_role role, att_left_reason reason)
     return 0;
 }
 
+int harness_leave_at(harness *h, att_role role, int64_t at)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    h->now += 1000;
+    if (att_room_decide_leave(&h->room, role, ATT_LEFT_CLOSED, at, evs, &n) != 0)
+        return -1;
+    record(h, evs, n);
+    return 0;
+}
+
+int harness_reconnected(harness *h, att_role role, int times, int64_t gap_ms)
+{
+    att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    h->now += 1000;
+    if (att_room_decide_reconnected(&h->room, role, h->now, times, gap_ms, evs, &n) != 0)
+        return -1;
+    record(h, evs, n);
+    return 0;
+}
+
 int harness_leave(harness *h, att_role role)
 {
     return harness_leave_reason(h, role, ATT_LEFT_CLOSED);

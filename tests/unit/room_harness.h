@@ -41,6 +41,11 @@ int harness_leave(harness *h, att_role role);
 int harness_leave_reason(harness *h, att_role role, att_left_reason reason);
 /* A newer connection took the role's seat: the `replaced` event. */
 int harness_replaced(harness *h, att_role role);
+/* A `left` recorded now (the clock moves on) for a departure at `at`, as the
+ * server's debounced presence records it. */
+int harness_leave_at(harness *h, att_role role, int64_t at);
+/* The server's `reconnected` for drops that came back within its window. */
+int harness_reconnected(harness *h, att_role role, int times, int64_t gap_ms);
 /* Advances the clock by ms and runs the detector's tick; returns events raised. */
 int harness_tick(harness *h, int64_t ms);
 /* The same, with the actor's last typing signal at `composing_at` (0: never). */

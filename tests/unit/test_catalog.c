@@ -914,7 +914,7 @@ static void test_broken(void)
     expect_failure("consent.json", m_consent_no_receives, NULL, bad,
                    "'receives' must be an object");
     expect_failure("consent.json", m_consent_receives_type, NULL, bad,
-                   "receives.observer[19]: not an event type");
+                   "receives.observer[20]: not an event type");
     expect_failure("consent.json", m_consent_receives_role, NULL, bad, "missing 'observer'");
     expect_failure("safety.json", m_safety_dup_question, NULL, bad,
                    "duplicate question id 'safe_to_talk'");

@@ -526,6 +526,27 @@ static void test_disconnect(void)
     CHECK_INT(r->status, ATT_RS_REPAIRED);
     CHECK_INT(r->repair_how, ATT_HOW_RECONNECT);
     CHECK_INT(r->repair_by, ATT_ROLE_PARTNER_A);
+
+    /* a `left` recorded late (the server waits out its presence window)
+     * counts the grace from when they went, not from when it was recorded */
+    int64_t went = h.now + 1;
+    CHECK_INT(harness_leave_at(&h, ATT_ROLE_PARTNER_A, went), 0);
+    CHECK(h.now > went);
+    CHECK_INT(h.room.away_since[ATT_ROLE_PARTNER_A], went);
+    CHECK_INT(att_room_next_deadline(&h.room, 0), went + ATT_DEFAULT_DISCONNECT_GRACE_MS);
+    int n_before = h.room.n_suspicions;
+    CHECK_INT(harness_tick(&h, went + ATT_DEFAULT_DISCONNECT_GRACE_MS - 1 - h.now), 0);
+    CHECK_INT(harness_tick(&h, 1), 1);
+    CHECK_INT(h.room.n_suspicions, n_before + 1);
+    CHECK_STR(harness_last_suspicion(&h)->open.marker, "disconnect");
+    /* a `reconnected` (drops that came back in the window) raises and
+     * repairs nothing: the log still shows them as they were */
+    CHECK_INT(harness_join(&h, ATT_ROLE_PARTNER_A), 0);
+    n_before = h.room.n_suspicions;
+    CHECK_INT(harness_reconnected(&h, ATT_ROLE_PARTNER_A, 3, 4200), 0);
+    CHECK_INT(h.last_n, 1);
+    CHECK_INT(h.room.n_suspicions, n_before);
+    CHECK_INT(h.room.present[ATT_ROLE_PARTNER_A], 1);
     check_refold(&h);
     harness_free(&h);
 
@@ -909,11 +930,14 @@ static void test_pause_request_is_not_a_rupture(void)
               ATT_ERR_FORBIDDEN);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_OBSERVER, "{\"type\":\"pause_request\"}"),
               ATT_ERR_FORBIDDEN);
-    /* before consent and during the check-in a pause is still a pause */
+    /* before consent a partner's pause request is refused (nothing enters
+     * the record before the session begins); during the check-in a pause is
+     * still a pause */
     harness_free(&h);
     harness_init(&h, "enactment");
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"pause_request\"}"), 0);
-    CHECK_INT(h.room.status, ATT_STATUS_PAUSED);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"pause_request\"}"),
+              ATT_ERR_CONSENT_REQUIRED);
+    CHECK_INT(h.room.status, ATT_STATUS_WAITING_CONSENT);
     harness_free(&h);
     harness_init(&h, "enactment");
     harness_start_consented(&h);

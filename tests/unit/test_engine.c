@@ -356,9 +356,9 @@ static void test_checkin_clear(void)
     harness_join(&h, ATT_ROLE_PARTNER_A);
     harness_join(&h, ATT_ROLE_PARTNER_B);
     /* not before both consent */
-    CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_A, "yes"), ATT_ERR_INVALID_STEP);
+    CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_A, "yes"), ATT_ERR_CONSENT_REQUIRED);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}"), 0);
-    CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_A, "yes"), ATT_ERR_INVALID_STEP);
+    CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_A, "yes"), ATT_ERR_CONSENT_REQUIRED);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B, "{\"type\":\"consent\",\"accept\":true}"), 0);
     CHECK_INT(h.room.status, ATT_STATUS_CHECKING_IN);
     /* only partners answer */
@@ -567,6 +567,108 @@ static void test_checkin_held(void)
 
 /* --- consent ---------------------------------------------------------------- */
 
+/* Before both partners consent: the private line, consent and typing only;
+ * nothing a partner writes enters the shared record. */
+static void test_before_consent(void)
+{
+    harness h;
+    harness_init(&h, "enactment");
+    harness_join(&h, ATT_ROLE_PARTNER_A);
+    harness_join(&h, ATT_ROLE_PARTNER_B);
+    harness_join(&h, ATT_ROLE_THERAPIST);
+    static const char *const refused[] = {
+        "{\"type\":\"repair_attempt\",\"text\":\"sorry\"}",
+        "{\"type\":\"pause_request\",\"note\":\"a long note\"}",
+        "{\"type\":\"pause_request\"}",
+        "{\"type\":\"repair_accept\",\"attempt_id\":1}",
+        "{\"type\":\"repair_reply\",\"attempt_id\":1,\"reply\":\"need_a_moment\"}",
+        "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"yes\"}}",
+    };
+    for (int round = 0; round < 2; round++) {
+        /* round 1: A has consented, B not yet; A is still held */
+        int64_t seq = h.room.seq;
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+            for (int p = 0; p < 2; p++)
+                CHECK_MSG(harness_cmd(&h, (att_role)p, refused[i]) == ATT_ERR_CONSENT_REQUIRED,
+                          "round %d %s: %s", round, refused[i], h.last_err.message);
+        CHECK_INT(harness_turn_input(&h, ATT_ROLE_PARTNER_A, harness_valid_input(&h, 0)),
+                  ATT_ERR_CONSENT_REQUIRED);
+        CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"typing\"}"), 0);
+        CHECK_INT(h.last_n, 0);
+        CHECK_INT(h.room.seq, seq);
+        /* the private line is open */
+        CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B,
+                              "{\"type\":\"private_message\",\"text\":\"can we talk first\"}"),
+                  0);
+        CHECK_INT(h.last_n, 1);
+        CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"ask_therapist\"}"), 0);
+        CHECK_INT(h.last_n, 1);
+        if (round == 0)
+            CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}"),
+                      0);
+    }
+    /* the therapist may still pause, and partners are still held */
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"pause\"}"),
+              0);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, refused[0]), ATT_ERR_CONSENT_REQUIRED);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"resume\"}"),
+              0);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B, "{\"type\":\"consent\",\"accept\":true}"), 0);
+    /* both consented: a repair attempt is a repair attempt */
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, refused[0]), 0);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B, refused[1]), 0);
+    check_refold(&h);
+    harness_free(&h);
+}
+
+/* The staff-only `reconnected`: its JSON form, what decodes, and that the
+ * fold changes nothing but the staff's numbering. */
+static void test_reconnected_event(void)
+{
+    harness h;
+    harness_init(&h, "enactment");
+    harness_join(&h, ATT_ROLE_PARTNER_A);
+    att_room before = h.room;
+    CHECK_INT(harness_reconnected(&h, ATT_ROLE_PARTNER_A, 3, 4200), 0);
+    json_t *ev = harness_last_event(&h, "reconnected");
+    CHECK(ev != NULL);
+    CHECK_STR(json_string_value(json_object_get(ev, "by")), "partner_a");
+    CHECK_INT(json_integer_value(json_object_get(ev, "times")), 3);
+    CHECK_INT(json_integer_value(json_object_get(ev, "gap_ms")), 4200);
+    CHECK_INT(audience_of(&h, ev), AUD(ATT_ROLE_THERAPIST) | AUD(ATT_ROLE_OBSERVER));
+    CHECK_INT(h.room.seq, before.seq + 1);
+    CHECK_INT(h.room.aud_seq[ATT_ROLE_PARTNER_A], before.aud_seq[ATT_ROLE_PARTNER_A]);
+    CHECK_INT(h.room.aud_seq[ATT_ROLE_PARTNER_B], before.aud_seq[ATT_ROLE_PARTNER_B]);
+    CHECK_INT(h.room.aud_seq[ATT_ROLE_OBSERVER], before.aud_seq[ATT_ROLE_OBSERVER] + 1);
+    CHECK_INT(h.room.present[ATT_ROLE_PARTNER_A], 1);
+    CHECK_INT(harness_reconnected(&h, ATT_ROLE_OBSERVER, 1, 0), 0);
+    /* no such event for the system, for no drop, or a negative gap */
+    att_event out[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 9;
+    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_SYSTEM, h.now, 1, 0, out, &n), -1);
+    CHECK_INT(n, 0);
+    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 0, 0, out, &n), -1);
+    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 1, -1, out, &n), -1);
+    static const char *const bad[] = {
+        "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"gap_ms\":5}",
+        "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"times\":0,\"gap_ms\":5}",
+        "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"times\":1}",
+        "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"times\":1,\"gap_ms\":-1}",
+        "{\"type\":\"reconnected\",\"at\":1,\"by\":\"system\",\"times\":1,\"gap_ms\":5}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_error_t jerr;
+        json_t *obj = json_loads(bad[i], 0, &jerr);
+        att_event e;
+        att_error err = {0};
+        CHECK_MSG(att_event_from_json(obj, h.room.script, &e, &err) == -ATT_ERR_BAD_MESSAGE, "%s",
+                  bad[i]);
+        json_decref(obj);
+    }
+    check_refold(&h);
+    harness_free(&h);
+}
+
 static void test_consent_and_withdrawal(void)
 {
     harness h;
@@ -733,6 +835,36 @@ static void private_line_round(harness *h, const char *when)
     CHECK_INT(h->room.private_last_seq, h->room.seq);
 }
 
+/* Where the private line may not go: partners only to the therapist, the
+ * therapist only to a partner, observers nowhere. Records nothing. */
+static void check_private_refusals(harness *h)
+{
+    int64_t seq = h->room.seq;
+    CHECK_INT(harness_cmd(h, ATT_ROLE_PARTNER_A,
+                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_b\"}"),
+              ATT_ERR_INVALID_INPUT);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_PARTNER_A,
+                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
+              ATT_ERR_INVALID_INPUT);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_PARTNER_B,
+                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
+              ATT_ERR_INVALID_INPUT);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_THERAPIST, "{\"type\":\"private_message\",\"text\":\"x\"}"),
+              ATT_ERR_INVALID_INPUT);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_THERAPIST,
+                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"therapist\"}"),
+              ATT_ERR_INVALID_INPUT);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_THERAPIST, "{\"type\":\"ask_therapist\"}"),
+              ATT_ERR_FORBIDDEN);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_OBSERVER, "{\"type\":\"private_message\",\"text\":\"x\"}"),
+              ATT_ERR_FORBIDDEN);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_OBSERVER,
+                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
+              ATT_ERR_FORBIDDEN);
+    CHECK_INT(harness_cmd(h, ATT_ROLE_OBSERVER, "{\"type\":\"ask_therapist\"}"), ATT_ERR_FORBIDDEN);
+    CHECK_INT(h->room.seq, seq);
+}
+
 static void test_private_line(void)
 {
     harness h;
@@ -753,8 +885,23 @@ static void test_private_line(void)
               0);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent_withdraw\"}"), 0);
     private_line_round(&h, "withdrawn");
+    /* where it may go (the checks below record nothing) */
+    check_private_refusals(&h);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"end\"}"), 0);
-    private_line_round(&h, "ended");
+    /* after the end the therapist may still write to a partner; a partner
+     * records nothing more, not even on the private line */
+    check_private(&h, ATT_ROLE_THERAPIST,
+                  "{\"type\":\"private_message\",\"text\":\"take care\",\"to\":\"partner_a\"}",
+                  ATT_ROLE_PARTNER_A, "partner_a");
+    int64_t ended_seq = h.room.seq;
+    for (int p = 0; p < 2; p++) {
+        CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"private_message\",\"text\":\"help\"}"),
+                  ATT_ERR_SESSION_ENDED);
+        CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"ask_therapist\"}"),
+                  ATT_ERR_SESSION_ENDED);
+        CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"typing\"}"), ATT_ERR_SESSION_ENDED);
+    }
+    CHECK_INT(h.room.seq, ended_seq);
     /* the therapist's state carries the alert; partners' states do not */
     json_t *st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
     json_t *pl = json_object_get(st, "private_line");
@@ -769,32 +916,6 @@ static void test_private_line(void)
         CHECK(json_object_get(st, "private_line") == NULL);
         json_decref(st);
     }
-    /* where it may go */
-    int64_t seq = h.room.seq;
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A,
-                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_b\"}"),
-              ATT_ERR_INVALID_INPUT);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A,
-                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
-              ATT_ERR_INVALID_INPUT);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B,
-                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
-              ATT_ERR_INVALID_INPUT);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"private_message\",\"text\":\"x\"}"),
-              ATT_ERR_INVALID_INPUT);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST,
-                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"therapist\"}"),
-              ATT_ERR_INVALID_INPUT);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"ask_therapist\"}"),
-              ATT_ERR_FORBIDDEN);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_OBSERVER, "{\"type\":\"private_message\",\"text\":\"x\"}"),
-              ATT_ERR_FORBIDDEN);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_OBSERVER,
-                          "{\"type\":\"private_message\",\"text\":\"x\",\"to\":\"partner_a\"}"),
-              ATT_ERR_FORBIDDEN);
-    CHECK_INT(harness_cmd(&h, ATT_ROLE_OBSERVER, "{\"type\":\"ask_therapist\"}"),
-              ATT_ERR_FORBIDDEN);
-    CHECK_INT(h.room.seq, seq);
     check_refold(&h);
     harness_free(&h);
 }
@@ -1127,6 +1248,8 @@ int main(void)
     test_checkin_clear();
     test_checkin_held();
     test_consent_and_withdrawal();
+    test_before_consent();
+    test_reconnected_event();
     test_private_line();
     test_replaced();
     test_repair_matrix();

@@ -69,6 +69,10 @@ static void test_table(void)
         {ATT_EV_PRIVATE_MESSAGE, ATT_ROLE_THERAPIST, ATT_ROLE_PARTNER_B, 0, PB | TH},
         {ATT_EV_THERAPIST_REQUESTED, ATT_ROLE_PARTNER_A, ATT_ROLE_NONE, 0, PA | TH},
         {ATT_EV_THERAPIST_REQUESTED, ATT_ROLE_PARTNER_B, ATT_ROLE_NONE, 0, PB | TH},
+        {ATT_EV_RECONNECTED, ATT_ROLE_PARTNER_A, ATT_ROLE_NONE, 0, STAFF},
+        {ATT_EV_RECONNECTED, ATT_ROLE_PARTNER_B, ATT_ROLE_NONE, 0, STAFF},
+        {ATT_EV_RECONNECTED, ATT_ROLE_THERAPIST, ATT_ROLE_NONE, 0, STAFF},
+        {ATT_EV_RECONNECTED, ATT_ROLE_OBSERVER, ATT_ROLE_NONE, 0, STAFF},
     };
     int seen[ATT_EV__COUNT] = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -209,6 +213,11 @@ static int run_replaced(harness *h, const void *arg)
     return harness_replaced(h, *(const att_role *)arg);
 }
 
+static int run_reconnected(harness *h, const void *arg)
+{
+    return harness_reconnected(h, *(const att_role *)arg, 2, 3100);
+}
+
 static void cmd_ok(harness *h, att_role role, const char *json)
 {
     CHECK_MSG(harness_cmd(h, role, json) == 0, "%s: %s", json, h->last_err.message);
@@ -306,7 +315,14 @@ static void test_scripted_session(void)
     cmd_ok(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent_withdraw\"}");
     cmd_ok(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}");
     cmd_ok(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"end\"}");
-    hidden_commit(&h, "A's private message after the end", run_cmd, &pm_a, PB | OB);
+    /* after the end a partner records nothing; the therapist still writes */
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, pm_a.json), ATT_ERR_SESSION_ENDED);
+    hidden_commit(&h, "the therapist to A after the end", run_cmd, &pm_to_a, PB | OB);
+    /* how a connection fared is the staff's: partners learn nothing of it */
+    static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
+                                     ATT_ROLE_OBSERVER};
+    for (int r = 0; r < 4; r++)
+        hidden_commit(&h, "reconnected", run_reconnected, &roles[r], PA | PB);
     harness_leave(&h, ATT_ROLE_OBSERVER);
     check_audiences(&h, "the observer left");
     /* all of it differs per audience, and the fold still replays */

@@ -38,6 +38,9 @@ typedef enum {
     ATT_EV_REPAIR_REPLIED,
     ATT_EV_PRIVATE_MESSAGE,
     ATT_EV_THERAPIST_REQUESTED,
+    /* issue 10: connection drops that came back within the presence window,
+     * one event for several (staff only) */
+    ATT_EV_RECONNECTED,
     ATT_EV__COUNT
 } att_event_type;
 
@@ -145,6 +148,9 @@ typedef struct {
     /* consented */
     int notice_version;
     const char *notice_hash; /* borrowed */
+    /* reconnected: drops that came back soon, and the time away in all */
+    int times;
+    int64_t gap_ms;
     /* a protocol 1 rupture_confirmed (it carried the whole rupture, seen by all) */
     int legacy;
 } att_event;

@@ -108,6 +108,7 @@ typedef struct {
     int created;
     att_status status;
     att_end_reason end_reason;
+    int64_t ended_at; /* ms: the event that ended the session; 0 while not ended */
     int round;
     int step; /* index; meaningful unless ended */
     att_role speaker;
@@ -189,6 +190,14 @@ int att_room_decide_leave(const att_room *room, att_role role, att_left_reason r
  * seat: -1 and no event for any other role. */
 int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
                              att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
+
+/* A seat's connection dropped and came back within the presence window
+ * `times` times (away gap_ms in all): the one staff-only `reconnected` event
+ * the server records for them instead of a joined/left pair each. Any role
+ * but system; -1 and no event otherwise. */
+int att_room_decide_reconnected(const att_room *room, att_role role, int64_t now, int times,
+                                int64_t gap_ms, att_event out[ATT_MAX_EVENTS_PER_COMMAND],
+                                int *n_out);
 
 /* Clock tick: suggestions the detector raises because time passed (silence,
  * a partner still away on their turn). `composing_at` is when the actor last

@@ -17,6 +17,9 @@
 /* A partner away this long on their turn is suggested as a withdrawal; a
  * shorter drop is the network, not the person. */
 #define ATT_DEFAULT_DISCONNECT_GRACE_MS 60000
+/* A reconnect this soon after a drop records no joined/left pair (the web
+ * client's backoff retries after 0.5, 1.5 and 3.5 s: a blip fits in it). */
+#define ATT_DEFAULT_PRESENCE_DEBOUNCE_MS 5000
 
 typedef enum {
     ATT_ROLE_NONE = -1,
@@ -46,6 +49,9 @@ typedef enum {
     ATT_ERR_NOT_FOUND,
     ATT_ERR_ALREADY_AUTHENTICATED,
     ATT_ERR_INTERNAL,
+    /* bounded logs (issue 10) */
+    ATT_ERR_ROOM_BUSY, /* the room as a whole records events faster than its limit */
+    ATT_ERR_LOG_FULL,  /* the room's log has reached its cap */
     ATT_ERR__COUNT
 } att_code;
 
