@@ -90,19 +90,21 @@ static int url_for(const srv_config *cfg, const char *token, char *out, size_t s
     return 0;
 }
 
-int srv_admin_invite_url(const srv_token_key *key, const srv_config *cfg, const char *room,
-                         att_role role, char *out, size_t size, att_error *err)
+int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_config *cfg,
+                         const char *room, att_role role, const char *issued_by, char *out,
+                         size_t size, att_error *err)
 {
     char token[SRV_TOKEN_MAX];
-    int64_t expires = srv_now_ms() / 1000 + cfg->token_ttl_s;
-    int rc = srv_token_issue(key, room, role, expires, NULL, token, sizeof token, err);
+    int rc = srv_invites_issue(inv, key, room, role, cfg->token_ttl_s, issued_by, srv_now_ms(),
+                               token, sizeof token, NULL, err);
     if (rc < 0)
         return rc;
     return url_for(cfg, token, out, size, err);
 }
 
-int srv_admin_demo(srv_store *store, const att_catalog *cat, const srv_token_key *key,
-                   const srv_config *cfg, char lines[3][SRV_URL_MAX + 32], att_error *err)
+int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
+                   const srv_token_key *key, const srv_config *cfg, char lines[3][SRV_URL_MAX + 32],
+                   att_error *err)
 {
     char room_id[ATT_ROOM_ID_BYTES + 1];
     int rc = srv_store_get_setting(store, "demo.room", room_id, sizeof room_id, err);
@@ -118,18 +120,23 @@ int srv_admin_demo(srv_store *store, const att_catalog *cat, const srv_token_key
     if (rc < 0)
         return rc;
     static const att_role roles[3] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
-    int64_t now_s = srv_now_ms() / 1000;
+    int64_t now = srv_now_ms();
     for (int i = 0; i < 3; i++) {
         char setting[64], token[SRV_TOKEN_MAX];
         snprintf(setting, sizeof setting, "demo.token.%s", att_role_name(roles[i]));
         srv_token_claims claims;
+        int64_t record_id = 0;
         att_error ignored = {0};
+        /* A token from before invitation records has none and fails here,
+         * so an old data directory's demo gets fresh, recorded links. */
         int have = srv_store_get_setting(store, setting, token, sizeof token, &ignored) == 0 &&
-                   srv_token_verify(key, token, now_s + 3600, &claims, &ignored) == 0 &&
+                   srv_invites_verify(inv, key, token, now + 3600 * 1000, &claims, &record_id,
+                                      &ignored) == 0 &&
                    strcmp(claims.room, room_id) == 0 && claims.role == roles[i];
         if (!have) {
-            if ((rc = srv_token_issue(key, room_id, roles[i], now_s + cfg->token_ttl_s, NULL, token,
-                                      sizeof token, err)) < 0 ||
+            if ((rc = srv_invites_issue(inv, key, room_id, roles[i], cfg->token_ttl_s,
+                                        SRV_INVITE_OPERATOR, now, token, sizeof token, NULL, err)) <
+                    0 ||
                 (rc = srv_store_set_setting(store, setting, token, err)) < 0)
                 return rc;
         }

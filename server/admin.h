@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include "attune/catalog.h"
 #include "config.h"
+#include "invites.h"
 #include "store.h"
 #include "token.h"
 
@@ -28,16 +29,21 @@ int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const cha
 /* The base URL invitations point at (--public-url or http://HOST:PORT). */
 void srv_admin_base_url(const srv_config *cfg, char *out, size_t size);
 
-/* `base/#token=TOKEN` for a new invitation. */
-int srv_admin_invite_url(const srv_token_key *key, const srv_config *cfg, const char *room,
-                         att_role role, char *out, size_t size, att_error *err);
+/* `base/#token=TOKEN` for a new invitation, recorded (invites.h) as issued
+by `issued_by` with the configured lifetime (--token-ttl). */
+int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_config *cfg,
+                         const char *room, att_role role, const char *issued_by, char *out,
+                         size_t size, att_error *err);
 
 /* Creates the demo room on first use (remembered in the store's settings)
  * and writes the three invitation lines ("invite partner_a URL", ...) to
  * lines[0..2]. The same lines on every run while the invitations are valid
- * (they are stored); expired ones are reissued. */
-int srv_admin_demo(srv_store *store, const att_catalog *cat, const srv_token_key *key,
-                   const srv_config *cfg, char lines[3][SRV_URL_MAX + 32], att_error *err);
+ * (they are stored in the settings and recorded in invites); ones that no
+ * longer verify for another hour (expired, revoked, or minted before
+ * invitation records existed) are reissued. */
+int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
+                   const srv_token_key *key, const srv_config *cfg, char lines[3][SRV_URL_MAX + 32],
+                   att_error *err);
 
 /* Folds every room's log in the store and prints one JSON line per room:
  * {"room","exercise","seq","hash","state"} (state: therapist view, as in the

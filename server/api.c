@@ -545,8 +545,8 @@ static json_t *invites(srv_server *srv, const char *room_id, att_error *err)
     json_t *out = json_object();
     for (size_t i = 0; out && i < sizeof roles / sizeof roles[0]; i++) {
         char url[SRV_URL_MAX];
-        if (srv_admin_invite_url(&srv->key, srv->cfg, room_id, roles[i], url, sizeof url, err) <
-                0 ||
+        if (srv_admin_invite_url(srv->invites, &srv->key, srv->cfg, room_id, roles[i], "?", url,
+                                 sizeof url, err) < 0 ||
             json_object_set_new(out, att_role_name(roles[i]), json_string(url))) {
             json_decref(out);
             return NULL;

@@ -51,7 +51,11 @@ static const opt_desc options[] = {
     {"ping-interval", OPT_INT, "SECONDS", "30",
      "ping a connection quiet this long; hang up half as long (at most 15 s) later without a "
      "pong"},
-    {"token-ttl", OPT_INT64, "SECONDS", "604800", "lifetime of new invitations (7 days)"},
+    {"token-ttl", OPT_INT64, "SECONDS", "604800",
+     "lifetime of new invitation links (7 days; at most 2592000, 30 days)"},
+    {"link-grace", OPT_INT64, "SECONDS", "1800",
+     "a partner's link stops working this long after its session ended (refused at hello, live "
+     "connections closed 4401); review afterwards is through the therapist's login (30 min)"},
     {"silence-ms", OPT_INT64, "MS", "90000",
      "silence suggestion threshold for exercise steps that set none (steps' own silence_ms "
      "rule; 0 there turns it off)"},
@@ -120,6 +124,7 @@ static void set_defaults(srv_config *c)
     c->hello_timeout_s = 10;
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
+    c->link_grace_s = 1800;
     c->silence_ms = ATT_DEFAULT_SILENCE_MS;
     c->disconnect_grace_ms = ATT_DEFAULT_DISCONNECT_GRACE_MS;
     snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
@@ -230,9 +235,19 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
             return -ATT_ERR_BAD_MESSAGE;
         c->ping_s = (int)x;
     } else if (strcmp(n, "token-ttl") == 0) {
-        if (parse_number(n, v, 1, 1e10, &x, err) < 0)
+        /* The cap is invites.h's SRV_INVITE_TTL_MAX_S: a link is a bearer
+         * credential. */
+        if (parse_number(n, v, 1, 1e12, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
+        if (x > 30 * 24 * 3600)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                            "--token-ttl: at most 2592000 seconds (30 days): invitation links "
+                            "are bearer credentials");
         c->token_ttl_s = (int64_t)x;
+    } else if (strcmp(n, "link-grace") == 0) {
+        if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->link_grace_s = (int64_t)x;
     } else if (strcmp(n, "silence-ms") == 0) {
         if (parse_number(n, v, 1, 1e10, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

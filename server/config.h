@@ -37,6 +37,7 @@ typedef struct {
     int hello_timeout_s;           /* --hello-timeout */
     int ping_s;                    /* --ping-interval */
     int64_t token_ttl_s;           /* --token-ttl */
+    int64_t link_grace_s;          /* --link-grace: partner links after the session ended */
     int64_t silence_ms;            /* --silence-ms */
     int64_t disconnect_grace_ms;   /* --disconnect-grace-ms */
     char demo_exercise[65];        /* --demo-exercise */

@@ -97,11 +97,14 @@ static int create_room(const srv_config *cfg)
     att_error err = {0};
     att_catalog *cat = NULL;
     srv_store *store = NULL;
+    srv_invites *invites = NULL;
     srv_token_key key;
     char id[ATT_ROOM_ID_BYTES + 1];
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
     if (rc == 0)
         rc = srv_store_open(cfg->data_dir, &store, &err);
+    if (rc == 0)
+        rc = srv_invites_open(cfg->data_dir, &invites, &err);
     if (rc == 0)
         rc = srv_token_key_load(cfg->key_file, &key, &err);
     if (rc == 0)
@@ -113,12 +116,14 @@ static int create_room(const srv_config *cfg)
                                          ATT_ROLE_OBSERVER};
         for (size_t i = 0; rc == 0 && i < sizeof roles / sizeof roles[0]; i++) {
             char url[SRV_URL_MAX];
-            rc = srv_admin_invite_url(&key, cfg, id, roles[i], url, sizeof url, &err);
+            rc = srv_admin_invite_url(invites, &key, cfg, id, roles[i], SRV_INVITE_OPERATOR, url,
+                                      sizeof url, &err);
             if (rc == 0)
                 printf("invite %s %s\n", att_role_name(roles[i]), url);
         }
         fflush(stdout);
     }
+    srv_invites_close(invites);
     srv_store_close(store);
     att_catalog_free(cat);
     if (rc < 0) {
@@ -190,7 +195,8 @@ int main(int argc, char **argv)
     }
     demo_lines demo = {0};
     if (cfg.demo) {
-        if (srv_admin_demo(srv.store, srv.catalog, &srv.key, &cfg, demo.lines, &err) < 0) {
+        if (srv_admin_demo(srv.store, srv.invites, srv.catalog, &srv.key, &cfg, demo.lines,
+                           &err) < 0) {
             srv_log("error", "demo_failed", "{s:s}", "error", err.message);
             srv_server_close(&srv);
             return 1;

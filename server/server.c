@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api.h"
+#include "invites.h"
 #include "log.h"
 
 void srv_server_wake(void *arg)
@@ -34,6 +35,9 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     if ((rc = srv_token_key_load(cfg->key_file, &srv->key, err)) < 0)
         return rc;
+    if ((rc = srv_invites_open(cfg->data_dir, &srv->invites, err)) < 0 ||
+        (rc = srv_invites_revision(srv->invites, &srv->invites_rev, err)) < 0)
+        return rc;
     if ((rc = srv_rooms_init(srv, err)) < 0)
         return rc;
     if (!(srv->tx_buf = malloc(LWS_PRE + SRV_TX_BATCH_BYTES)))
@@ -52,6 +56,8 @@ void srv_server_close(srv_server *srv)
     srv->store = NULL;
     srv_rooms_free(srv);
     srv_api_close(srv);
+    srv_invites_close(srv->invites);
+    srv->invites = NULL;
     att_catalog_free(srv->catalog);
     srv->catalog = NULL;
     free(srv->tx_buf);
@@ -98,6 +104,7 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);
+        srv_links_sweep(srv, now);
     }
     if (!srv->loop_done)
         lws_sul_schedule(srv->ctx, 0, &srv->heartbeat_sul, heartbeat,

@@ -106,6 +106,11 @@ typedef struct srv_conn {
     /* a close decided outside this wsi's callback */
     int close_code;
     att_left_reason leave_reason;
+    /* What let it in (invites.h, tickets.h): the invitation record of its
+     * link (0 for none), or the login session of its staff ticket (0 for
+     * none), so a revoke or a logout finds the connections to close. */
+    int64_t invite_id;
+    uint64_t login_session;
 } srv_conn;
 
 typedef struct srv_job {
@@ -164,6 +169,8 @@ struct srv_server {
     att_catalog *catalog;
     srv_store *store;
     srv_token_key key;
+    struct srv_invites *invites; /* invites.h: the links' records */
+    int64_t invites_rev;         /* the last revocation the sweep acted on */
     struct srv_api *api; /* api.c: accounts, login sessions, login limits */
     srv_metrics metrics;
     srv_room **room_table;
@@ -187,6 +194,7 @@ struct srv_server {
     lws_sorted_usec_list_t stop_sul;
     lws_sorted_usec_list_t heartbeat_sul;
     int64_t next_sweep_ms; /* monotonic ms; the heartbeat sweeps from then */
+    int64_t next_link_sweep_ms; /* monotonic ms; links.c looks for ended links then */
     int64_t stop_deadline_ms;
 };
 
@@ -257,6 +265,21 @@ void srv_conn_heard(srv_conn *conn);
 void srv_conns_sweep(srv_server *srv, int64_t now_ms);
 /* Monotonic ms (lws' clock, as the sweep uses). */
 int64_t srv_mono_ms(void);
+
+/* ---- links.c ---- */
+/* 1 when a partner's link into room has ended: its session ended more than
+ * --link-grace ago (now_ms: srv_now_ms). */
+int srv_links_partner_expired(const srv_server *srv, const srv_room *room, att_role role,
+                              int64_t now_ms);
+/* Closes (4401, bye `revoked`) the connections of links revoked since the
+ * last call, by this process or another (one indexed query when none). */
+void srv_links_close_revoked(srv_server *srv);
+/* Closes (4401, bye `logged_out`) the staff connections of a login session
+ * that ended. */
+void srv_links_close_session(srv_server *srv, uint64_t session_id);
+/* Heartbeat, every SRV_SWEEP_MS: revocations; every few seconds, partner
+ * links past their grace (4401, bye `session_ended`). */
+void srv_links_sweep(srv_server *srv, int64_t mono_ms);
 
 /* ---- ws.c / http.c ---- */
 int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -290,6 +290,14 @@ int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token expiry invalid");
     if (expires <= now)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token expired");
+    if (strlen(fields[4]) != 2 * SRV_TOKEN_NONCE_BYTES)
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "token nonce invalid");
+    for (size_t i = 0; i < SRV_TOKEN_NONCE_BYTES; i++) {
+        int hi = hex_value(fields[4][2 * i]), lo = hex_value(fields[4][2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return att_fail(err, ATT_ERR_BAD_TOKEN, "token nonce invalid");
+        claims->nonce[i] = (unsigned char)(hi << 4 | lo);
+    }
     snprintf(claims->room, sizeof claims->room, "%s", fields[1]);
     claims->role = role;
     claims->expires = expires;

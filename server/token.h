@@ -27,6 +27,9 @@ typedef struct {
     char room[SRV_ROOM_ID_MAX + 1];
     att_role role;
     int64_t expires; /* unix seconds */
+    /* The token's nonce: what its invitation record (invites.h) is found by,
+     * through a SHA-256 of it. */
+    unsigned char nonce[SRV_TOKEN_NONCE_BYTES];
 } srv_token_claims;
 
 /* Reads the key (64 hex chars) from path; when the file does not exist,

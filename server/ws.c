@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "invites.h"
 #include "log.h"
 
 static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
@@ -24,7 +25,11 @@ static void do_hello(srv_conn *conn, att_msg *m)
     srv_server *srv = conn->srv;
     srv_token_claims claims;
     att_error err = {0};
-    if (srv_token_verify(&srv->key, m->token, srv_now_ms() / 1000, &claims, &err) < 0) {
+    int64_t now = srv_now_ms();
+    int64_t invite_id = 0;
+    /* The MAC, then the link's record: revoked, expired or unrecorded links
+     * are refused alike. */
+    if (srv_invites_verify(srv->invites, &srv->key, m->token, now, &claims, &invite_id, &err) < 0) {
         reject_token(conn, m, err.message);
         return;
     }
@@ -33,6 +38,11 @@ static void do_hello(srv_conn *conn, att_msg *m)
         reject_token(conn, m, err.code == ATT_ERR_NOT_FOUND ? "room not found" : err.message);
         return;
     }
+    if (srv_links_partner_expired(srv, r, claims.role, now)) {
+        reject_token(conn, m, "the link's session ended more than --link-grace ago");
+        return;
+    }
+    conn->invite_id = invite_id;
     conn->role = claims.role;
     srv_frame *ack = srv_room_hello_ack(r, claims.role, m->has_id ? m->id : NULL);
     if (!ack) {

@@ -20,7 +20,7 @@ static const cli_option create_options[] = {
     {"data", "DIR", "the server's data directory (created when missing) [required]"},
     {"exercise", "ID", "enactment, demon_dialogue or rocky_moment [enactment]"},
     {"base-url", "URL", "the server's public URL in the invitations [" CLI_DEFAULT_BASE_URL "]"},
-    {"ttl", "SECONDS", "lifetime of the invitations [604800, 7 days]"},
+    {"ttl", "SECONDS", "lifetime of the invitations, at most 2592000 (30 days) [604800, 7 days]"},
     {"room", "ID", "room id: 1..64 of A-Z a-z 0-9 _ - [random r-<12 hex>]"},
     {"first-speaker", "ROLE", "partner_a or partner_b speaks first [partner_a]"},
     {"key-file", "FILE", "invitation signing key, created (0600) when missing [DATA/secret.key]"},
@@ -83,8 +83,7 @@ static int room_create(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     int64_t ttl = CLI_DEFAULT_TOKEN_TTL_S;
-    if (ttl_text &&
-        cli_parse_int64("ttl", ttl_text, 1, INT64_C(10) * 365 * 24 * 3600, &ttl, stderr) < 0)
+    if (ttl_text && cli_parse_int64("ttl", ttl_text, 1, SRV_INVITE_TTL_MAX_S, &ttl, stderr) < 0)
         return CLI_EXIT_USAGE;
     att_role first_speaker = first ? att_role_from_name(first) : ATT_ROLE_PARTNER_A;
     if (!att_role_is_partner(first_speaker)) {
@@ -104,6 +103,7 @@ static int room_create(int argc, char **argv)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     srv_accounts *accounts = NULL;
+    srv_invites *invites = NULL;
     if (owner) {
         att_error oe = {0};
         int exists = srv_accounts_open(data, 1, &accounts, &oe) < 0
@@ -142,13 +142,16 @@ static int room_create(int argc, char **argv)
         fprintf(stderr, "attune: room %s created without an owner: %s\n", meta.id, e.message);
         goto out;
     }
-    int64_t expires = meta.created_at / 1000 + ttl;
+    if (srv_invites_open(data, &invites, &e) < 0) {
+        fprintf(stderr, "attune: room %s created without invitations: %s\n", meta.id, e.message);
+        goto out;
+    }
     static const att_role members[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
     char lines[3][CLI_INVITE_URL_MAX + 64];
     for (int i = 0; i < 3; i++) {
         char url[CLI_INVITE_URL_MAX];
-        if (cli_invite_url(&d.key, base ? base : CLI_DEFAULT_BASE_URL, meta.id, members[i], expires,
-                           url, sizeof url, stderr) < 0)
+        if (cli_invite_url(invites, &d.key, base ? base : CLI_DEFAULT_BASE_URL, meta.id, members[i],
+                           ttl, meta.created_at, url, sizeof url, stderr) < 0)
             goto out;
         snprintf(lines[i], sizeof lines[i], "invite %s %s", att_role_name(members[i]), url);
     }
@@ -157,6 +160,7 @@ static int room_create(int argc, char **argv)
         printf("%s\n", lines[i]);
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
+    srv_invites_close(invites);
     srv_accounts_close(accounts);
     cli_data_close(&d);
     return rc;

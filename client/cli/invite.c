@@ -17,12 +17,14 @@ int cli_invite_check_base(const char *base, FILE *err)
     return 0;
 }
 
-int cli_invite_url(const srv_token_key *key, const char *base, const char *room, att_role role,
-                   int64_t expires, char *out, size_t out_size, FILE *err)
+int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base, const char *room,
+                   att_role role, int64_t ttl_s, int64_t now_ms, char *out, size_t out_size,
+                   FILE *err)
 {
     char token[SRV_TOKEN_MAX];
     att_error e = {0};
-    if (srv_token_issue(key, room, role, expires, NULL, token, sizeof token, &e) < 0) {
+    if (srv_invites_issue(inv, key, room, role, ttl_s, SRV_INVITE_OPERATOR, now_ms, token,
+                          sizeof token, NULL, &e) < 0) {
         fprintf(err, "attune: %s\n", e.message);
         return -1;
     }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "attune/types.h"
+#include "invites.h"
 #include "token.h"
 
 #define CLI_INVITE_URL_MAX 1024
@@ -17,10 +18,13 @@
  * else -1 with a message on err. */
 int cli_invite_check_base(const char *base, FILE *err);
 
-/* Issues a token for (room, role, expires) and writes BASE/#token=TOKEN
- * (one trailing slash of base dropped). Returns 0 or -1 (message on err). */
-int cli_invite_url(const srv_token_key *key, const char *base, const char *room, att_role role,
-                   int64_t expires, char *out, size_t out_size, FILE *err);
+/* Issues a token for (room, role) living ttl_s seconds from now_ms,
+ * recorded in inv as an operator's link (invites.h), and writes
+ * BASE/#token=TOKEN (one trailing slash of base dropped). Returns 0 or -1
+ * (message on err). */
+int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base, const char *room,
+                   att_role role, int64_t ttl_s, int64_t now_ms, char *out, size_t out_size,
+                   FILE *err);
 
 typedef struct {
     char host[CLI_HOST_MAX]; /* without IPv6 brackets */
