@@ -477,65 +477,11 @@ static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
     return respond_empty(wsi, q, 204);
 }
 
-/* How many of a state's ruptures or suspicions have this status. */
-static int count_status(json_t *items, const char *status)
-{
-    int n = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(items, i, r)
-    {
-        const char *st = json_string_value(json_object_get(r, "status"));
-        if (st && strcmp(st, status) == 0)
-            n++;
-    }
-    return n;
-}
-
-/* The room summary of HTTP.md, from the room's committed state. */
+/* The room summary of HTTP.md, from the room's committed state
+ * (summary.c builds it; rooms.c caches it for rooms out of memory). */
 static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
 {
-    srv_store_room meta;
-    if (srv_store_get_room(srv->store, r->id, &meta, err) < 0)
-        return NULL;
-    json_t *state = att_room_state_json(&r->durable, ATT_ROLE_THERAPIST, 0);
-    if (!state) {
-        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    json_t *step = json_object_get(state, "step");
-    json_t *step_summary = json_is_object(step)
-                               ? json_pack("{s:O,s:O}", "id", json_object_get(step, "id"), "title",
-                                           json_object_get(step, "title"))
-                               : json_null();
-    json_t *ruptures = json_object_get(state, "ruptures");
-    json_t *suspicions = json_object_get(state, "suspicions");
-    json_t *private_line = json_object_get(state, "private_line");
-    json_t *s =
-        step_summary
-            ? json_pack("{s:s,s:s,s:s,s:I,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:i,s:i,"
-                        "s:O,s:{s:i,s:i,s:i},s:b,s:O,s:O}",
-                        "id", r->id, "exercise", r->script->id, "title", r->script->title,
-                        "created_at", (json_int_t)meta.created_at, "last_seq",
-                        json_object_get(state, "seq"), "status", json_object_get(state, "status"),
-                        "step", step_summary, "round", json_object_get(state, "round"), "rounds",
-                        json_object_get(state, "rounds"), "speaker",
-                        json_object_get(state, "speaker"), "present",
-                        json_object_get(state, "present"), "open_ruptures",
-                        count_status(ruptures, "open"), "suspected_ruptures",
-                        count_status(suspicions, "suspected"), "ended_reason",
-                        json_object_get(state, "ended_reason"), "suspicions", "suspected",
-                        count_status(suspicions, "suspected"), "confirmed",
-                        count_status(suspicions, "confirmed"), "dismissed",
-                        count_status(suspicions, "dismissed"), "checkin_held",
-                        json_is_true(json_object_get(json_object_get(state, "checkin"), "held")),
-                        "private_messages", json_object_get(private_line, "from_partners"),
-                        "private_last_seq", json_object_get(private_line, "last_seq"))
-            : NULL;
-    json_decref(state);
-    if (!s)
-        att_fail(err, ATT_ERR_INTERNAL, "cannot build the room summary");
-    return s;
+    return srv_room_summary(srv, r, err);
 }
 
 static json_t *invites(srv_server *srv, const char *room_id, att_error *err)
@@ -605,18 +551,19 @@ typedef struct {
     att_error *err;
 } list_ctx;
 
+/* A room out of memory is described from the store's summaries cache, not
+ * loaded (srv_room_summary_by_id): the list never folds every owned room. */
 static int add_owned_room(const char *room_id, void *arg)
 {
     list_ctx *c = arg;
-    srv_room *r = srv_room_get(c->srv, room_id, c->err);
-    if (!r) {
+    json_t *s = srv_room_summary_by_id(c->srv, room_id, c->err);
+    if (!s) {
         /* One unreadable log must not hide the therapist's other rooms. */
         srv_log("error", "api_room_unavailable", "{s:s,s:s}", "room", room_id, "error",
                 c->err->message);
         return 0;
     }
-    json_t *s = room_summary(c->srv, r, c->err);
-    if (!s || json_array_append_new(c->list, s))
+    if (json_array_append_new(c->list, s))
         return -1;
     return 0;
 }
@@ -628,6 +575,7 @@ static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const cha
     if (!c.list)
         return -1;
     int rc = srv_accounts_owned_rooms(srv->api->accounts, name, add_owned_room, &c, &err);
+    srv_rooms_flush_summaries(srv); /* the ones just folded, in one transaction */
     if (rc != 0) {
         json_decref(c.list);
         if (!err.message[0])

@@ -74,6 +74,11 @@ static const opt_desc options[] = {
     {"demo-owner", OPT_STRING, "NAME", "none",
      "with --demo: the therapist account (attune therapist add) that owns the demo room, so it "
      "is on NAME's dashboard with its replay and report"},
+    {"room-evict-s", OPT_INT, "SECONDS", "60",
+     "free an ended room from memory once it has had nobody in it, nothing being stored and no "
+     "timer pending for this long (it is folded from the store again when needed)"},
+    {"room-idle-evict-s", OPT_INT, "SECONDS", "1800",
+     "the same for a room whose session has not ended (nobody present, no timer pending)"},
     {"shutdown-grace-ms", OPT_INT, "MS", "3000",
      "on SIGTERM, how long to wait for clients to close before exiting anyway"},
     {"verify", OPT_STRING, "DIR", "none",
@@ -130,6 +135,8 @@ static void set_defaults(srv_config *c)
     snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
     c->shutdown_grace_ms = 3000;
     c->session_idle_s = 900;
+    c->room_evict_s = 60;
+    c->room_idle_evict_s = 1800;
 }
 
 static const opt_desc *find_option(const char *name)
@@ -264,6 +271,14 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 1, 30 * 24 * 3600, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->session_idle_s = (int)x;
+    } else if (strcmp(n, "room-evict-s") == 0) {
+        if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->room_evict_s = (int)x;
+    } else if (strcmp(n, "room-idle-evict-s") == 0) {
+        if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->room_idle_evict_s = (int)x;
     } else if (strcmp(n, "test-fail-store-batch") == 0) {
         if (parse_number(n, v, 0, 1e9, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

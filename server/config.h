@@ -47,6 +47,8 @@ typedef struct {
     char create_exercise[65];      /* --create-room EXERCISE */
     int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
     int session_idle_s;            /* --session-idle (therapists' login sessions) */
+    int room_evict_s;              /* --room-evict-s: an ended, quiet room leaves memory */
+    int room_idle_evict_s;         /* --room-idle-evict-s: any other quiet room */
     /* --crisis-file; "" for the built-in directory only */
     char crisis_file[SRV_PATH_MAX];
 } srv_config;

@@ -81,7 +81,14 @@ char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, siz
            (double)m->connections);
     metric(&t, "attune_members", "gauge", "Authenticated connections (room members).",
            (double)m->members);
-    metric(&t, "attune_rooms", "gauge", "Rooms in memory.", (double)m->rooms);
+    metric(&t, "attune_rooms", "gauge",
+           "Rooms in memory (loaded when first needed, freed when quiet).", (double)m->rooms);
+    metric(&t, "attune_rooms_loaded_total", "counter",
+           "Rooms folded from the store into memory (first need, or again after eviction).",
+           (double)m->rooms_loaded);
+    metric(&t, "attune_rooms_evicted_total", "counter",
+           "Quiet rooms freed from memory (their summary kept in the store).",
+           (double)m->rooms_evicted);
     metric(&t, "attune_connections_total", "counter", "WebSocket connections accepted.",
            (double)m->connections_total);
     metric(&t, "attune_messages_received_total", "counter", "Client messages received.",
@@ -121,6 +128,8 @@ char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, siz
               &m->durable);
     histogram(&t, "attune_apply_seconds",
               "Decide, fold and encode time of one command on the service thread.", &m->apply);
+    histogram(&t, "attune_room_load_seconds",
+              "Time to fold one room's log when it is loaded into memory.", &m->room_load);
     if (t.failed) {
         free(t.buf);
         return NULL;

@@ -24,6 +24,8 @@ typedef struct {
     int64_t connections; /* open WebSocket connections */
     int64_t members;     /* authenticated connections */
     int64_t rooms;       /* rooms in memory */
+    uint64_t rooms_loaded;  /* rooms folded from the store (first need, or again after eviction) */
+    uint64_t rooms_evicted; /* quiet rooms freed from memory */
     uint64_t connections_total;
     uint64_t messages_received;
     uint64_t events_appended;
@@ -38,6 +40,7 @@ typedef struct {
     srv_histogram commit;              /* one transaction incl. fsync, per batch */
     srv_histogram durable;             /* append to completion back on the loop, per batch */
     srv_histogram apply;               /* decide + fold + encode of one command */
+    srv_histogram room_load;           /* folding one room's log when it is first needed */
 } srv_metrics;
 
 void srv_histogram_add(srv_histogram *h, double seconds);

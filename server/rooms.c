@@ -11,6 +11,14 @@
 #include <time.h>
 #include "log.h"
 #include "room_log.h"
+#include "summary.h"
+
+/* A summary waiting to be written to the store's cache (owned strings). */
+struct srv_pending_summary {
+    char room_id[ATT_ROOM_ID_BYTES + 1];
+    int64_t last_seq;
+    char *summary;
+};
 
 #define ROOM_BUCKETS 8192
 
@@ -139,26 +147,44 @@ static void job_free(srv_job *job)
     free(job);
 }
 
+/* Frees a room already unlinked from the table. */
+static void room_free(srv_room *r)
+{
+    /* Jobs left here were never handed back by the store (it is closed
+     * before srv_rooms_free runs; an evicted room has none); they only hold
+     * memory. */
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->jobs))
+    {
+        srv_job *job = lws_container_of(d, srv_job, link);
+        lws_dll2_remove(d);
+        job_free(job);
+    }
+    lws_end_foreach_dll_safe(d, d1);
+    free(r->live);
+    index_clear(r->aud_index);
+    free(r);
+}
+
+static void pending_clear(srv_server *srv)
+{
+    for (size_t i = 0; i < srv->n_pending_summaries; i++)
+        free(srv->pending_summaries[i].summary);
+    srv->n_pending_summaries = 0;
+}
+
 void srv_rooms_free(srv_server *srv)
 {
+    pending_clear(srv);
+    free(srv->pending_summaries);
+    srv->pending_summaries = NULL;
+    srv->cap_pending_summaries = 0;
     if (!srv->room_table)
         return;
     for (size_t i = 0; i < srv->room_buckets; i++) {
         srv_room *r = srv->room_table[i];
         while (r) {
             srv_room *next = r->hash_next;
-            /* Jobs left here were never handed back by the store (it is
-             * closed before this runs); they only hold memory. */
-            lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->jobs))
-            {
-                srv_job *job = lws_container_of(d, srv_job, link);
-                lws_dll2_remove(d);
-                job_free(job);
-            }
-            lws_end_foreach_dll_safe(d, d1);
-            free(r->live);
-            index_clear(r->aud_index);
-            free(r);
+            room_free(r);
             r = next;
         }
     }
@@ -168,7 +194,7 @@ void srv_rooms_free(srv_server *srv)
         free(srv->spare_live[--srv->n_spare_live]);
 }
 
-static srv_room *room_find(srv_server *srv, const char *id)
+srv_room *srv_room_find(srv_server *srv, const char *id)
 {
     for (srv_room *r = srv->room_table[hash_id(id) % srv->room_buckets]; r; r = r->hash_next)
         if (strcmp(r->id, id) == 0)
@@ -221,12 +247,14 @@ int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config
 }
 
 static void room_arm_deadline(srv_room *r);
+static void clear_stale_presence(srv_room *r);
 
 srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
 {
-    srv_room *r = room_find(srv, id);
+    srv_room *r = srv_room_find(srv, id);
     if (r)
         return r;
+    int64_t t0 = mono_ns();
     r = malloc(sizeof *r);
     if (r)
         memset(r, 0, offsetof(srv_room, durable));
@@ -248,26 +276,17 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
     r->hash_next = srv->room_table[b];
     srv->room_table[b] = r;
     srv->metrics.rooms++;
+    srv->metrics.rooms_loaded++;
+    srv_histogram_add(&srv->metrics.room_load, (double)(mono_ns() - t0) / 1e9);
+    /* Lazily, not at start-up: start-up no longer grows with history, and
+     * a room nobody needs costs no memory. Crash recovery keeps its meaning
+     * because a room out of memory has nobody connected: members its log
+     * still shows present were left there by a server that stopped without
+     * recording their `left` (a crash), and get it now, before any hello
+     * can attach. (Its timers wait until now too: see DESIGN.md.) */
+    clear_stale_presence(r);
     room_arm_deadline(r);
     return r;
-}
-
-static int load_one(const srv_store_room *meta, void *arg)
-{
-    srv_server *srv = arg;
-    att_error err = {0};
-    srv_room *r = srv_room_get(srv, meta->id, &err);
-    if (!r) {
-        srv_log("error", "room_recovery_failed", "{s:s,s:s}", "room", meta->id, "error",
-                err.message);
-        return 0; /* the other rooms still come up */
-    }
-    return 0;
-}
-
-int srv_rooms_load_all(srv_server *srv, att_error *err)
-{
-    return srv_store_list_rooms(srv->store, load_one, srv, err);
 }
 
 const att_room *srv_room_live(const srv_room *room)
@@ -562,29 +581,33 @@ void srv_rooms_leave_all(srv_server *srv)
             }
 }
 
-void srv_rooms_clear_stale_presence(srv_server *srv)
+/* 1 when the log shows anyone present. */
+static int anyone_present(const att_room *s)
 {
-    for (size_t i = 0; i < srv->room_buckets; i++)
-        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
-            const att_room *s = &r->durable;
-            att_role roles[3 + 64];
-            int n_roles = 0;
-            for (int role = 0; role < 3; role++)
-                if (s->present[role])
-                    roles[n_roles++] = (att_role)role;
-            for (int k = 0; k < s->observers && n_roles < (int)(sizeof roles / sizeof *roles); k++)
-                roles[n_roles++] = ATT_ROLE_OBSERVER;
-            for (int k = 0; k < n_roles; k++) {
-                att_event events[ATT_MAX_EVENTS_PER_COMMAND];
-                int n = 0;
-                if (att_room_decide_leave(srv_room_live(r), roles[k], ATT_LEFT_SHUTDOWN,
-                                          srv_now_ms(), events, &n) == 0)
-                    submit_presence(r, n, events);
-            }
-            if (n_roles)
-                srv_log("info", "stale_presence_cleared", "{s:s,s:i}", "room", r->id, "members",
-                        n_roles);
-        }
+    return s->present[0] || s->present[1] || s->present[2] || s->observers > 0;
+}
+
+/* Records `left` for members the log still shows present while nobody is
+ * connected (a room just loaded: see srv_room_get). */
+static void clear_stale_presence(srv_room *r)
+{
+    const att_room *s = &r->durable;
+    att_role roles[3 + 64];
+    int n_roles = 0;
+    for (int role = 0; role < 3; role++)
+        if (s->present[role])
+            roles[n_roles++] = (att_role)role;
+    for (int k = 0; k < s->observers && n_roles < (int)(sizeof roles / sizeof *roles); k++)
+        roles[n_roles++] = ATT_ROLE_OBSERVER;
+    for (int k = 0; k < n_roles; k++) {
+        att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+        int n = 0;
+        if (att_room_decide_leave(srv_room_live(r), roles[k], ATT_LEFT_SHUTDOWN, srv_now_ms(),
+                                  events, &n) == 0)
+            submit_presence(r, n, events);
+    }
+    if (n_roles)
+        srv_log("info", "stale_presence_cleared", "{s:s,s:i}", "room", r->id, "members", n_roles);
 }
 
 int srv_rooms_jobs_in_flight(const srv_server *srv)
@@ -784,6 +807,169 @@ srv_frame *srv_room_hello_ack(srv_room *r, att_role role, const char *id)
     srv_frame *f = rc ? NULL : srv_frame_from_json(ack);
     json_decref(ack);
     return f;
+}
+
+/* --- summaries and eviction ------------------------------------------------ */
+
+json_t *srv_room_summary(srv_server *srv, srv_room *r, att_error *err)
+{
+    srv_store_room meta;
+    if (srv_store_get_room(srv->store, r->id, &meta, err) < 0)
+        return NULL;
+    return srv_summary_json(&r->durable, r->script, r->id, meta.created_at, err);
+}
+
+/* Queues a summary for the store's cache; a failure only costs a later fold. */
+static void pending_add(srv_server *srv, const char *id, int64_t last_seq, const json_t *summary)
+{
+    if (srv->n_pending_summaries == srv->cap_pending_summaries) {
+        size_t cap = srv->cap_pending_summaries ? srv->cap_pending_summaries * 2 : 16;
+        struct srv_pending_summary *p = realloc(srv->pending_summaries, cap * sizeof *p);
+        if (!p)
+            return;
+        srv->pending_summaries = p;
+        srv->cap_pending_summaries = cap;
+    }
+    struct srv_pending_summary *p = &srv->pending_summaries[srv->n_pending_summaries];
+    if (!(p->summary = att_json_dump(summary, NULL)))
+        return;
+    snprintf(p->room_id, sizeof p->room_id, "%s", id);
+    p->last_seq = last_seq;
+    srv->n_pending_summaries++;
+}
+
+void srv_rooms_flush_summaries(srv_server *srv)
+{
+    size_t n = srv->n_pending_summaries;
+    if (!n)
+        return;
+    srv_store_summary *items = malloc(n * sizeof *items);
+    att_error err = {0};
+    int rc = -ATT_ERR_INTERNAL;
+    if (items) {
+        for (size_t i = 0; i < n; i++) {
+            items[i].room_id = srv->pending_summaries[i].room_id;
+            items[i].last_seq = srv->pending_summaries[i].last_seq;
+            items[i].summary = srv->pending_summaries[i].summary;
+        }
+        rc = srv_store_put_summaries(srv->store, items, n, &err);
+    }
+    if (rc < 0)
+        srv_log("warn", "summaries_not_cached", "{s:I,s:s}", "rooms", (json_int_t)n, "error",
+                items ? err.message : "out of memory");
+    free(items);
+    pending_clear(srv);
+}
+
+json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
+{
+    srv_room *r = srv_room_find(srv, id);
+    if (r)
+        return srv_room_summary(srv, r, err);
+    char *text = NULL;
+    int rc = srv_store_get_summary(srv->store, id, &text, err);
+    if (rc == 0) {
+        json_error_t jerr;
+        json_t *cached = json_loads(text, 0, &jerr);
+        free(text);
+        if (json_is_object(cached))
+            return cached;
+        json_decref(cached); /* a damaged entry: fold instead */
+    } else if (rc != -ATT_ERR_NOT_FOUND) {
+        return NULL;
+    }
+    /* No current summary (a room never evicted since this cache exists, or
+     * one that changed since): fold it aside, in a spare `live` copy, and
+     * keep only the summary. */
+    srv_store_room meta;
+    att_room *scratch = NULL;
+    const att_script *script = NULL;
+    json_t *summary = NULL;
+    if ((rc = srv_store_get_room(srv->store, id, &meta, err)) < 0)
+        return NULL;
+    if (!(scratch = live_take(srv))) {
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    rc = srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, scratch, &script, NULL, err);
+    if (rc == 0 && anyone_present(scratch)) {
+        /* Members left present by a crash: load the room for real, which
+         * records their `left`, rather than show them present. */
+        live_give_back(srv, scratch);
+        r = srv_room_get(srv, id, err);
+        return r ? srv_room_summary(srv, r, err) : NULL;
+    }
+    if (rc == 0 && (summary = srv_summary_json(scratch, script, id, meta.created_at, err)))
+        pending_add(srv, id, scratch->seq, summary);
+    live_give_back(srv, scratch);
+    return summary;
+}
+
+void srv_rooms_save_summaries(srv_server *srv)
+{
+    for (size_t i = 0; srv->room_table && i < srv->room_buckets; i++)
+        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
+            att_error err = {0};
+            json_t *summary = srv_room_summary(srv, r, &err);
+            if (summary)
+                pending_add(srv, r->id, r->durable.seq, summary);
+            json_decref(summary);
+        }
+    srv_rooms_flush_summaries(srv);
+}
+
+/* 1 when nothing but the room table holds the room and nothing would be
+ * lost by folding it again later: no members (no conn->room), no jobs (no
+ * job->room, no deferred replies), no state broadcast pending, nobody the
+ * log shows present, and no deadline that could still raise anything (a
+ * spent one raised nothing and would raise nothing after a reload). */
+static int room_quiet(const srv_room *r)
+{
+    if (r->members.count || r->jobs.count || r->live || r->state_dirty ||
+        anyone_present(&r->durable))
+        return 0;
+    int64_t deadline = att_room_next_deadline(&r->durable, r->composing_at);
+    return deadline < 0 || deadline == r->deadline_spent;
+}
+
+void srv_rooms_sweep(srv_server *srv, int64_t now_ms)
+{
+    if (srv->stopping)
+        return; /* rooms in memory at stop have their summaries saved at exit */
+    const srv_config *cfg = srv->cfg;
+    for (size_t b = 0; b < srv->room_buckets; b++) {
+        srv_room **link = &srv->room_table[b];
+        while (*link) {
+            srv_room *r = *link;
+            if (!room_quiet(r)) {
+                r->quiet_since_ms = 0;
+                link = &r->hash_next;
+                continue;
+            }
+            if (!r->quiet_since_ms)
+                r->quiet_since_ms = now_ms;
+            int ended = r->durable.status == ATT_STATUS_ENDED;
+            int64_t wait_ms = (int64_t)(ended ? cfg->room_evict_s : cfg->room_idle_evict_s) * 1000;
+            if (now_ms - r->quiet_since_ms < wait_ms) {
+                link = &r->hash_next;
+                continue;
+            }
+            att_error err = {0};
+            json_t *summary = srv_room_summary(srv, r, &err);
+            if (summary)
+                pending_add(srv, r->id, r->durable.seq, summary);
+            json_decref(summary);
+            *link = r->hash_next;
+            if (srv->ctx)
+                lws_sul_cancel(&r->deadline_sul);
+            srv->metrics.rooms--;
+            srv->metrics.rooms_evicted++;
+            srv_log("info", "room_evicted", "{s:s,s:I,s:b}", "room", r->id, "seq",
+                    (json_int_t)r->durable.seq, "ended", ended);
+            room_free(r);
+        }
+    }
+    srv_rooms_flush_summaries(srv);
 }
 
 /* The detector's clock: one lws_sul per room, armed at the live state's

@@ -104,6 +104,7 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);
+        srv_rooms_sweep(srv, now);
         srv_links_sweep(srv, now);
     }
     if (!srv->loop_done)
@@ -226,12 +227,9 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
         srv->ctx = NULL;
         return rc;
     }
-    if ((rc = srv_rooms_load_all(srv, err)) < 0) {
-        lws_context_destroy(srv->ctx);
-        srv->ctx = NULL;
-        return rc;
-    }
-    srv_rooms_clear_stale_presence(srv);
+    /* No room is folded here: each is loaded when first needed (a hello,
+     * an API request; srv_room_get), which also records the `left` a crash
+     * left unrecorded, so start-up does not grow with history. */
     heartbeat(&srv->heartbeat_sul);
     srv_log("info", "listening", "{s:s,s:i,s:I,s:s}", "listen", cfg->listen, "port", cfg->port,
             "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev");
@@ -240,6 +238,9 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     while (!srv->loop_done)
         if (lws_service(srv->ctx, 0) < 0)
             break;
+    /* The rooms still in memory leave it with the process: their summaries
+     * go to the store's cache so the next start lists them without folding. */
+    srv_rooms_save_summaries(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     return 0;

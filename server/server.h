@@ -154,6 +154,9 @@ struct srv_room {
     lws_dll2_t dirty_link;
     int64_t composing_at; /* the actor's last `typing` (ms), 0 for none: not silence */
     srv_aud_index aud_index[ATT_AUDIENCES]; /* the therapist's stays empty: identity */
+    /* Monotonic ms since which the room has been evictable (srv_rooms_sweep),
+     * 0 while it is not: nobody in it, nothing in flight, no timer pending. */
+    int64_t quiet_since_ms;
     /* Last, so a new room clears only what comes before it and att_room_init
      * clears only the room's head: an idle room's rupture array stays
      * untouched and out of RSS. */
@@ -182,6 +185,9 @@ struct srv_server {
      * glibc's free of a chunk that size consolidates the heap. */
     att_room *spare_live[SRV_SPARE_LIVE];
     int n_spare_live;
+    /* Summaries waiting to be written to the store's cache (rooms.c). */
+    struct srv_pending_summary *pending_summaries;
+    size_t n_pending_summaries, cap_pending_summaries;
     /* Service thread's scratch for packing frames (LWS_PRE headroom, then
      * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
     unsigned char *tx_buf;
@@ -203,10 +209,36 @@ int64_t srv_now_ms(void);
 int srv_rooms_init(srv_server *srv, att_error *err);
 void srv_rooms_free(srv_server *srv);
 /* Finds a room in memory or loads it from the store (fold of its log).
- * NULL with err set (not_found) when it does not exist. */
+ * NULL with err set (not_found) when it does not exist. Rooms are loaded
+ * when first needed (a hello, an API request), never all at start-up; a
+ * loaded room whose log still shows members present (the server that held
+ * it crashed: nobody can be connected to a room that is not in memory)
+ * gets their `left` (reason shutdown) at once. The pointer is valid until
+ * the service thread returns to the loop: a room may be evicted by the next
+ * sweep unless a member, a job or a timer holds it (srv_rooms_sweep). */
 srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err);
-/* Loads every stored room (start-up recovery). */
-int srv_rooms_load_all(srv_server *srv, att_error *err);
+/* The room if it is in memory, else NULL (never loads). */
+srv_room *srv_room_find(srv_server *srv, const char *id);
+/* Service thread, once a second (the heartbeat's sweep, monotonic ms):
+ * frees rooms that have been quiet (no members, no jobs in flight, no
+ * pending deadline, nobody present in the log) for --room-evict-s (ended
+ * sessions) or --room-idle-evict-s (others), storing each one's summary
+ * first. Nothing keeps a srv_room * across a return to the loop but
+ * members (conn->room), jobs (job->room) and the room's own timer, and all
+ * of those keep the room from being quiet. */
+void srv_rooms_sweep(srv_server *srv, int64_t now_ms);
+/* The HTTP.md summary of a room (GET /api/rooms): from its state when it
+ * is in memory, else from the store's summaries cache when that is current,
+ * else folded aside (not kept in memory) and cached at the next
+ * srv_rooms_flush_summaries. NULL with err set (not_found when no room). */
+json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err);
+/* The summary of a room in memory, from its committed state. */
+json_t *srv_room_summary(srv_server *srv, srv_room *room, att_error *err);
+/* Writes the summaries waiting to be cached (one transaction). */
+void srv_rooms_flush_summaries(srv_server *srv);
+/* Caches the summary of every room in memory (after the loop, at stop), so
+ * the next start describes them without folding. */
+void srv_rooms_save_summaries(srv_server *srv);
 /* Folds a room's whole log into `out` (also used by --verify); when index is
  * not NULL (an array of ATT_AUDIENCES, emptied first) it also records where
  * each audience's numbering meets the log. */
@@ -229,9 +261,6 @@ void srv_room_attach(srv_room *room, srv_conn *conn);
 void srv_room_detach(srv_room *room, srv_conn *conn, int record_leave);
 /* Records `left` (reason shutdown) for every member of every room. */
 void srv_rooms_leave_all(srv_server *srv);
-/* Records `left` for members the log still shows present (start-up after a
- * crash: nobody is connected yet). */
-void srv_rooms_clear_stale_presence(srv_server *srv);
 /* Handles every completed store batch (WAIT_CANCELLED). */
 void srv_rooms_on_store_completions(srv_server *srv);
 /* Jobs still waiting for the store. */

@@ -114,6 +114,20 @@ int srv_store_append(srv_store *s, srv_store_batch *batch, att_error *err);
  * linked by next); the caller owns them again. */
 srv_store_batch *srv_store_take_completed(srv_store *s);
 
+/* The room summaries cache (GET /api/rooms for rooms not in memory): the
+ * summary JSON stored for the room, only while it was written at the room's
+ * current last seq; ATT_ERR_NOT_FOUND when there is none or it is stale.
+ * *out is malloc'd (caller frees). */
+int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_error *err);
+typedef struct {
+    const char *room_id;
+    int64_t last_seq; /* the seq the summary describes */
+    const char *summary;
+} srv_store_summary;
+/* Writes (replaces) summaries, all in one transaction. */
+int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n,
+                            att_error *err);
+
 /* Small named values (e.g. the demo room and its invitations). get returns
  * ATT_ERR_NOT_FOUND when unset. */
 int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_size,

@@ -131,6 +131,17 @@ static const char *const schema_steps[] = {
     "  value TEXT NOT NULL);",
 };
 
+/* The room summaries cache (its own module): the HTTP.md summary of a room
+ * that is not in memory, written when the server frees the room, valid while
+ * last_seq is still the room's last stored seq. A cache: losing it costs a
+ * fold, never an answer. Plain JSON: it holds no text a participant typed. */
+static const char *const summary_steps[] = {
+    "CREATE TABLE IF NOT EXISTS room_summaries ("
+    "  room TEXT PRIMARY KEY,"
+    "  last_seq INTEGER NOT NULL,"
+    "  summary TEXT NOT NULL);",
+};
+
 static int open_conn(const char *path, int cache_kib, sqlite3 **out, att_error *err)
 {
     sqlite3 *db = NULL;
@@ -209,6 +220,8 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
         open_conn(path, READER_CACHE_KIB, &s->reader, err) < 0 ||
         srv_schema_migrate(s->reader, "store", schema_steps,
                            (int)(sizeof schema_steps / sizeof schema_steps[0]), err) < 0 ||
+        srv_schema_migrate(s->reader, "room_summaries", summary_steps,
+                           (int)(sizeof summary_steps / sizeof summary_steps[0]), err) < 0 ||
         open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
         open_conn(path, 2048, &s->ckpt, err) < 0 ||
         prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
@@ -737,5 +750,61 @@ int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(err, s->reader, "set setting");
     sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (sqlite3_prepare_v2(s->reader,
+                           "SELECT summary FROM room_summaries WHERE room = ?1 AND last_seq = "
+                           "(SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc = 0;
+    if (step == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!(*out = strdup(v ? v : "")))
+            rc = att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+    } else if (step == SQLITE_DONE) {
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "store: no current summary");
+    } else {
+        rc = db_fail(err, s->reader, "get summary");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n, att_error *err)
+{
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    if (exec_sql(s->reader, "BEGIN IMMEDIATE", err) < 0)
+        return -ATT_ERR_INTERNAL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->reader,
+                           "INSERT INTO room_summaries (room, last_seq, summary) VALUES (?1, ?2, "
+                           "?3) ON CONFLICT(room) DO UPDATE SET last_seq = excluded.last_seq, "
+                           "summary = excluded.summary",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(err, s->reader, "prepare");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_bind_text(st, 1, items[i].room_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, items[i].last_seq);
+        sqlite3_bind_text(st, 3, items[i].summary, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(err, s->reader, "put summary");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    att_error ignored = {0};
+    if (rc == 0 && exec_sql(s->reader, "COMMIT", err) < 0)
+        rc = -ATT_ERR_INTERNAL;
+    if (rc < 0)
+        exec_sql(s->reader, "ROLLBACK", &ignored);
     return rc;
 }

@@ -96,11 +96,13 @@ test('kill -9 during a busy multi-room session', async () => {
     assert.ok(f.seq >= acked.get(r.room), `room ${r.room}: log ends at ${f.seq}, acked ${acked.get(r.room)}`);
   }
 
-  // Restart: recovery folds every log; the therapist replays from 0 and gets
-  // exactly the events it saw before the crash (same seq, same content),
-  // then the events recovery itself records (stale presence -> left).
+  // Restart: rooms are folded when first needed (none at start-up); the
+  // therapist's hello loads its room, which records the left the crash
+  // left unrecorded (stale presence), then the therapist replays from 0 and
+  // gets exactly the events it saw before the crash (same seq, same
+  // content), then those lefts.
   srv = await startServer({ dataDir: dir });
-  assert.ok(srv.logs.some((l) => l.event === 'listening' && l.rooms >= ROOMS));
+  assert.ok(srv.logs.some((l) => l.event === 'listening' && l.rooms === 0));
   const after = await Promise.all(
     sessions.map(async ({ r }) => {
       const t = await Client.connect(srv.wsUrl);
@@ -114,6 +116,8 @@ test('kill -9 during a busy multi-room session', async () => {
     }),
   );
   await sleep(300); // let the joins commit and broadcast
+  const cleared = new Set(srv.logs.filter((l) => l.event === 'stale_presence_cleared').map((l) => l.room));
+  for (const { r } of sessions) assert.ok(cleared.has(r.room), `room ${r.room}: stale presence cleared on load`);
   for (const { r, t } of after) {
     const replay = new Map(t.events().map((e) => [e.seq, e.event]));
     const seqs = t.events().map((e) => e.seq);
