@@ -1,4 +1,4 @@
-/* accounts.c - therapist accounts and room ownership in SQLite (see
+/* accounts.c - staff accounts and room ownership in SQLite (see
  * accounts.h). */
 #include "accounts.h"
 #include "schema.h"
@@ -42,6 +42,35 @@ static const char *const schema_steps[] = {
     "  owner TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS room_owners_by_owner"
     "  ON room_owners (owner);",
+    /* 1 -> 2: immutable ids (AUTOINCREMENT: never reused), a kind and a
+     * password generation; rooms owned by id. A name-keyed owner row whose
+     * name has no account stays unowned, its old name kept in
+     * former_owner. */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL DEFAULT 'therapist' CHECK (kind IN ('therapist', 'supervisor')),"
+    "  salt BLOB NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  scrypt_log2_n INTEGER NOT NULL,"
+    "  scrypt_r INTEGER NOT NULL,"
+    "  scrypt_p INTEGER NOT NULL,"
+    "  password_gen INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, created_at)"
+    "  SELECT name, salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, created_at"
+    "  FROM therapists ORDER BY created_at, name;"
+    "DROP TABLE therapists;"
+    "CREATE TABLE room_owners_v2 ("
+    "  room TEXT PRIMARY KEY,"
+    "  account_id INTEGER,"
+    "  former_owner TEXT);"
+    "INSERT INTO room_owners_v2 (room, account_id, former_owner)"
+    "  SELECT o.room, a.id, CASE WHEN a.id IS NULL THEN o.owner END"
+    "  FROM room_owners o LEFT JOIN accounts a ON a.name = o.owner;"
+    "DROP TABLE room_owners;"
+    "ALTER TABLE room_owners_v2 RENAME TO room_owners;"
+    "CREATE INDEX room_owners_by_account ON room_owners (account_id);",
 };
 
 static int db_fail(att_error *err, sqlite3 *db, const char *what)
@@ -193,27 +222,54 @@ static int prepare(srv_accounts *a, const char *sql, sqlite3_stmt **st, att_erro
     return 0;
 }
 
+const char *srv_account_kind_name(srv_account_kind kind)
+{
+    return kind == SRV_ACCOUNT_SUPERVISOR ? "supervisor" : "therapist";
+}
+
+static srv_account_kind kind_from_text(const unsigned char *text)
+{
+    return text && strcmp((const char *)text, "supervisor") == 0 ? SRV_ACCOUNT_SUPERVISOR
+                                                                 : SRV_ACCOUNT_THERAPIST;
+}
+
+/* A fresh salt and the hash of password with it. */
+static int new_hash(const char *password, size_t len, unsigned char salt[SALT_BYTES],
+                    unsigned char hash[HASH_BYTES], att_error *err)
+{
+    int rc = srv_password_check(password, len, err);
+    if (rc < 0)
+        return rc;
+    if (RAND_bytes(salt, SALT_BYTES) != 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: no random bytes");
+    return scrypt_hash(password, len, salt, SALT_BYTES, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, hash,
+                       err);
+}
+
 int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
                      att_error *err)
+{
+    return srv_accounts_add_kind(a, name, SRV_ACCOUNT_THERAPIST, password, len, NULL, err);
+}
+
+int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
+                          const char *password, size_t len, int64_t *id_out, att_error *err)
 {
     if (!srv_account_name_valid(name))
         return att_fail(err, ATT_ERR_BAD_MESSAGE,
                         "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
-    int rc = srv_password_check(password, len, err);
-    if (rc < 0)
-        return rc;
     unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
-    if (RAND_bytes(salt, sizeof salt) != 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "accounts: no random bytes");
-    if ((rc = scrypt_hash(password, len, salt, sizeof salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, hash,
-                          err)) < 0)
+    int rc = new_hash(password, len, salt, hash, err);
+    if (rc < 0)
         return rc;
     sqlite3_stmt *st = NULL;
     if ((rc = prepare(a,
-                      "INSERT INTO therapists (name, salt, hash, scrypt_log2_n, scrypt_r, "
-                      "scrypt_p, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                      &st, err)) < 0)
+                      "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, "
+                      "scrypt_p, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      &st, err)) < 0) {
+        OPENSSL_cleanse(hash, sizeof hash);
         return rc;
+    }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, hash, sizeof hash, SQLITE_STATIC);
@@ -221,11 +277,45 @@ int srv_accounts_add(srv_accounts *a, const char *name, const char *password, si
     sqlite3_bind_int(st, 5, SCRYPT_R);
     sqlite3_bind_int(st, 6, SCRYPT_P);
     sqlite3_bind_int64(st, 7, now_ms());
+    sqlite3_bind_text(st, 8, srv_account_kind_name(kind), -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_CONSTRAINT)
         rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
     else if (step != SQLITE_DONE)
         rc = db_fail(err, a->db, "insert");
+    else if (id_out)
+        *id_out = sqlite3_last_insert_rowid(a->db);
+    sqlite3_finalize(st);
+    OPENSSL_cleanse(hash, sizeof hash);
+    return rc;
+}
+
+int srv_accounts_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
+                              att_error *err)
+{
+    unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+    int rc = new_hash(password, len, salt, hash, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prepare(a,
+                      "UPDATE accounts SET salt = ?2, hash = ?3, scrypt_log2_n = ?4, "
+                      "scrypt_r = ?5, scrypt_p = ?6, password_gen = password_gen + 1 "
+                      "WHERE name = ?1",
+                      &st, err)) < 0) {
+        OPENSSL_cleanse(hash, sizeof hash);
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hash, sizeof hash, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, SCRYPT_LOG2_N);
+    sqlite3_bind_int(st, 5, SCRYPT_R);
+    sqlite3_bind_int(st, 6, SCRYPT_P);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "update password");
+    else if (sqlite3_changes(a->db) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account named %s", name);
     sqlite3_finalize(st);
     OPENSSL_cleanse(hash, sizeof hash);
     return rc;
@@ -234,7 +324,7 @@ int srv_accounts_add(srv_accounts *a, const char *name, const char *password, si
 int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(a, "DELETE FROM therapists WHERE name = ?1", &st, err);
+    int rc = prepare(a, "DELETE FROM accounts WHERE name = ?1", &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -249,7 +339,7 @@ int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err)
 int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(a, "SELECT 1 FROM therapists WHERE name = ?1", &st, err);
+    int rc = prepare(a, "SELECT 1 FROM accounts WHERE name = ?1", &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -264,16 +354,65 @@ int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err)
     return rc;
 }
 
-int srv_accounts_list(srv_accounts *a, int (*fn)(const char *name, int64_t created_at, void *arg),
-                      void *arg, att_error *err)
+#define ACCOUNT_COLUMNS "id, name, kind, password_gen, created_at"
+
+static void read_account(sqlite3_stmt *st, srv_account *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(st, 1));
+    out->kind = kind_from_text(sqlite3_column_text(st, 2));
+    out->password_gen = sqlite3_column_int64(st, 3);
+    out->created_at = sqlite3_column_int64(st, 4);
+}
+
+/* st selects ACCOUNT_COLUMNS with its parameter bound: 1 found, 0 not. */
+static int get_one(srv_accounts *a, sqlite3_stmt *st, srv_account *out, att_error *err)
+{
+    int step = sqlite3_step(st);
+    int rc = 0;
+    if (step == SQLITE_ROW) {
+        read_account(st, out);
+        rc = 1;
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(err, a->db, "select account");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_get(srv_accounts *a, const char *name, srv_account *out, att_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(a, "SELECT name, created_at FROM therapists ORDER BY name", &st, err);
+    int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    return get_one(a, st, out, err);
+}
+
+int srv_accounts_get_by_id(srv_accounts *a, int64_t id, srv_account *out, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return get_one(a, st, out, err);
+}
+
+int srv_accounts_list(srv_accounts *a, int (*fn)(const srv_account *acct, void *arg), void *arg,
+                      att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name", &st, err);
     if (rc < 0)
         return rc;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = fn((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), arg);
+        srv_account acct;
+        read_account(st, &acct);
+        rc = fn(&acct, arg);
         if (rc)
             break;
     }
@@ -295,8 +434,8 @@ int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *
     out->scrypt_p = SCRYPT_P;
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
-                     "SELECT salt, hash, scrypt_log2_n, scrypt_r, scrypt_p FROM therapists "
-                     "WHERE name = ?1",
+                     "SELECT salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, id, password_gen, "
+                     "kind FROM accounts WHERE name = ?1",
                      &st, err);
     if (rc < 0)
         return rc;
@@ -310,6 +449,9 @@ int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *
             out->scrypt_log2_n = sqlite3_column_int(st, 2);
             out->scrypt_r = sqlite3_column_int(st, 3);
             out->scrypt_p = sqlite3_column_int(st, 4);
+            out->account_id = sqlite3_column_int64(st, 5);
+            out->password_gen = sqlite3_column_int64(st, 6);
+            out->kind = kind_from_text(sqlite3_column_text(st, 7));
             out->found = 1;
         } else {
             rc = att_fail(err, ATT_ERR_INTERNAL, "accounts: malformed hash for %s", name);
@@ -350,34 +492,78 @@ int srv_accounts_verify(srv_accounts *a, const char *name, const char *password,
 int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner, att_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc =
-        prepare(a, "INSERT OR REPLACE INTO room_owners (room, owner) VALUES (?1, ?2)", &st, err);
+    int rc = prepare(a,
+                     "INSERT OR REPLACE INTO room_owners (room, account_id) "
+                     "SELECT ?1, id FROM accounts WHERE name = ?2",
+                     &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, a->db, "set owner");
+    else if (sqlite3_changes(a->db) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account named %s", owner);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id,
+                              att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "INSERT OR REPLACE INTO room_owners (room, account_id) "
+                     "SELECT ?1, id FROM accounts WHERE id = ?2",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, account_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "set owner");
+    else if (sqlite3_changes(a->db) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account with id %lld", (long long)account_id);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The owner of room that still exists: name (may be NULL) and id. */
+static int owner_of(srv_accounts *a, const char *room, char *name_out, int64_t *id_out,
+                    att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "SELECT a.name, a.id FROM room_owners o JOIN accounts a "
+                     "ON a.id = o.account_id WHERE o.room = ?1",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if (name_out)
+            snprintf(name_out, SRV_ACCOUNT_NAME_MAX + 1, "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        if (id_out)
+            *id_out = sqlite3_column_int64(st, 1);
+    } else if (step == SQLITE_DONE) {
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "room %s has no owner", room);
+    } else {
+        rc = db_fail(err, a->db, "get owner");
+    }
     sqlite3_finalize(st);
     return rc;
 }
 
 int srv_accounts_get_owner(srv_accounts *a, const char *room, char *out, att_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(a, "SELECT owner FROM room_owners WHERE room = ?1", &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        snprintf(out, SRV_ACCOUNT_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (step == SQLITE_DONE)
-        rc = att_fail(err, ATT_ERR_NOT_FOUND, "room %s has no owner", room);
-    else
-        rc = db_fail(err, a->db, "get owner");
-    sqlite3_finalize(st);
-    return rc;
+    return owner_of(a, room, out, NULL, err);
+}
+
+int srv_accounts_get_owner_id(srv_accounts *a, const char *room, int64_t *id_out, att_error *err)
+{
+    return owner_of(a, room, NULL, id_out, err);
 }
 
 int srv_accounts_clear_owner(srv_accounts *a, const char *room, att_error *err)
@@ -393,20 +579,11 @@ int srv_accounts_clear_owner(srv_accounts *a, const char *room, att_error *err)
     return rc;
 }
 
-int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
-                             int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+/* st selects room ids with its parameter bound; calls fn for each. */
+static int each_room(srv_accounts *a, sqlite3_stmt *st, int (*fn)(const char *room, void *arg),
+                     void *arg, att_error *err)
 {
-    /* `rooms` is the event store's table (store_sqlite.c) in the same file:
-     * only rooms that exist, in the order they were created. */
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(a,
-                     "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "
-                     "WHERE o.owner = ?1 ORDER BY r.created_at DESC, r.id DESC",
-                     &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-    int step;
+    int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         rc = fn((const char *)sqlite3_column_text(st, 0), arg);
         if (rc)
@@ -416,4 +593,35 @@ int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
         rc = db_fail(err, a->db, "owned rooms");
     sqlite3_finalize(st);
     return rc;
+}
+
+/* `rooms` is the event store's table (store_sqlite.c) in the same file:
+ * only rooms that exist, in the order they were created. */
+int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
+                             int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "SELECT o.room FROM room_owners o JOIN accounts a ON a.id = o.account_id "
+                     "JOIN rooms r ON r.id = o.room "
+                     "WHERE a.name = ?1 ORDER BY r.created_at DESC, r.id DESC",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    return each_room(a, st, fn, arg, err);
+}
+
+int srv_accounts_owned_rooms_id(srv_accounts *a, int64_t account_id,
+                                int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "
+                     "WHERE o.account_id = ?1 ORDER BY r.created_at DESC, r.id DESC",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, account_id);
+    return each_room(a, st, fn, arg, err);
 }

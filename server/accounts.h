@@ -1,8 +1,16 @@
-/* accounts.h - therapist accounts (name + scrypt password hash) and room
- * ownership (which therapist's dashboard a room belongs to), kept durably in
- * two tables of the data directory's database (DATA/attune.db: `therapists`
- * and `room_owners`) through a connection of this module's own, so the event
- * store's interface stays about events.
+/* accounts.h - staff accounts (therapists and supervisors: name, kind,
+ * scrypt password hash) and room ownership (which therapist's dashboard a
+ * room belongs to), kept durably in two tables of the data directory's
+ * database (DATA/attune.db: `accounts` and `room_owners`) through a
+ * connection of this module's own, so the event store's interface stays
+ * about events.
+ *
+ * Identity: every account has an immutable id (SQLite AUTOINCREMENT, never
+ * reused, even after the newest account is removed) and a password
+ * generation, bumped by every password change. Rooms are owned by account
+ * id, so a removed account's rooms stay unowned and a new account of the
+ * same name starts with none. Login sessions (sessions.h) remember the id
+ * and generation they were made with and end when either stops matching.
  *
  * Passwords: scrypt through OpenSSL (EVP_PBE_scrypt) with N=2^15, r=8, p=1,
  * a 16-byte random salt and a 32-byte hash; the parameters are stored with
@@ -31,6 +39,23 @@
 
 typedef struct srv_accounts srv_accounts;
 
+/* What an account is for. A therapist owns rooms; a supervisor is a named
+ * observer a therapist invites to a room (stored as "therapist" and
+ * "supervisor"). */
+typedef enum { SRV_ACCOUNT_THERAPIST = 0, SRV_ACCOUNT_SUPERVISOR = 1 } srv_account_kind;
+
+/* One account as stored (no password material). */
+typedef struct {
+    int64_t id;           /* immutable, > 0, never reused */
+    char name[SRV_ACCOUNT_NAME_MAX + 1];
+    srv_account_kind kind;
+    int64_t password_gen; /* >= 1; +1 on every password change */
+    int64_t created_at;   /* ms since the epoch */
+} srv_account;
+
+/* "therapist" or "supervisor". */
+const char *srv_account_kind_name(srv_account_kind kind);
+
 /* Opens (creating the tables when missing) DIR/attune.db. The directory is
  * created (0700) when create is set, else it must exist. */
 int srv_accounts_open(const char *dir, int create, srv_accounts **out, att_error *err);
@@ -42,24 +67,38 @@ int srv_account_name_valid(const char *name);
  * UTF-8, no control characters), else bad_message with err set. */
 int srv_password_check(const char *password, size_t len, att_error *err);
 
-/* Adds an account. ATT_ERR_BAD_MESSAGE when the name is taken or invalid or
- * the password is not acceptable. */
+/* Adds a therapist account. ATT_ERR_BAD_MESSAGE when the name is taken or
+ * invalid or the password is not acceptable. */
 int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
                      att_error *err);
-/* Removes an account (its rooms keep their owner name). ATT_ERR_NOT_FOUND
- * when there is no such account. */
+/* Adds an account of the given kind; writes its id to id_out (may be NULL). */
+int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
+                          const char *password, size_t len, int64_t *id_out, att_error *err);
+/* Sets a new password (checked like add's) and bumps the generation, which
+ * ends the account's sessions (in a running server at its next sweep).
+ * ATT_ERR_NOT_FOUND when there is no such account. */
+int srv_accounts_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
+                              att_error *err);
+/* Removes an account. Its rooms stay unowned (the id is never reused, so a
+ * new account of the same name does not get them). ATT_ERR_NOT_FOUND when
+ * there is no such account. */
 int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err);
 /* 1 when the account exists, 0 when not, negative on failure. */
 int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err);
-/* Calls fn for every account in name order (created_at in ms). A nonzero
- * return from fn stops the walk and is returned. */
-int srv_accounts_list(srv_accounts *a, int (*fn)(const char *name, int64_t created_at, void *arg),
-                      void *arg, att_error *err);
+/* 1 and *out filled when found (by name or by id), 0 when not, negative on
+ * failure. */
+int srv_accounts_get(srv_accounts *a, const char *name, srv_account *out, att_error *err);
+int srv_accounts_get_by_id(srv_accounts *a, int64_t id, srv_account *out, att_error *err);
+/* Calls fn for every account in name order. A nonzero return from fn stops
+ * the walk and is returned. */
+int srv_accounts_list(srv_accounts *a, int (*fn)(const srv_account *acct, void *arg), void *arg,
+                      att_error *err);
 /* What checking a password needs: the stored salt, hash and parameters, or
  * a dummy record (found = 0) for an unknown name, so that checking costs the
  * same either way. A plain value, usable on any thread. */
 typedef struct {
     int found;
+    int64_t account_id, password_gen, kind; /* of the record read (0 when not found) */
     int scrypt_log2_n, scrypt_r, scrypt_p;
     unsigned char salt[16];
     unsigned char hash[32];
@@ -77,15 +116,24 @@ int srv_password_matches(const srv_password_record *rec, const char *password, s
 int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
                         att_error *err);
 
-/* Room ownership. set: records (or replaces) the owner of a room. get:
- * writes the owner to out (SRV_ACCOUNT_NAME_MAX + 1) or returns
- * ATT_ERR_NOT_FOUND for a room without one. clear: forgets it. */
+/* Room ownership, by account id. set: records (or replaces) the owner of a
+ * room; set_owner takes an existing account's name (ATT_ERR_NOT_FOUND when
+ * there is none). get: writes the owner's current name to out
+ * (SRV_ACCOUNT_NAME_MAX + 1) and, when id_out is not NULL, its id; returns
+ * ATT_ERR_NOT_FOUND for a room without one or whose owner was removed.
+ * clear: forgets it. */
 int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner, att_error *err);
+int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id,
+                              att_error *err);
 int srv_accounts_get_owner(srv_accounts *a, const char *room, char *out, att_error *err);
+int srv_accounts_get_owner_id(srv_accounts *a, const char *room, int64_t *id_out, att_error *err);
 int srv_accounts_clear_owner(srv_accounts *a, const char *room, att_error *err);
-/* Calls fn with the id of every room owned by `owner` that exists in the
- * event store, newest first (by the room's creation time). */
+/* Calls fn with the id of every room owned by the account (by name: the
+ * account that has that name now; by id) that exists in the event store,
+ * newest first (by the room's creation time). */
 int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
                              int (*fn)(const char *room, void *arg), void *arg, att_error *err);
+int srv_accounts_owned_rooms_id(srv_accounts *a, int64_t account_id,
+                                int (*fn)(const char *room, void *arg), void *arg, att_error *err);
 
 #endif

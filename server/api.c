@@ -92,6 +92,81 @@ srv_accounts *srv_api_accounts(srv_server *srv)
     return srv->api ? srv->api->accounts : NULL;
 }
 
+srv_sessions *srv_api_sessions(srv_server *srv)
+{
+    return srv->api ? srv->api->sessions : NULL;
+}
+
+/* The accounts as they are now, for srv_sessions_revalidate. */
+typedef struct {
+    int64_t id, gen;
+} account_gen;
+
+typedef struct {
+    account_gen items[512];
+    size_t n;
+    int overflow;
+} account_gens;
+
+static int collect_gen(const srv_account *acct, void *arg)
+{
+    account_gens *g = arg;
+    if (g->n == sizeof g->items / sizeof g->items[0]) {
+        g->overflow = 1;
+        return 1;
+    }
+    g->items[g->n].id = acct->id;
+    g->items[g->n].gen = acct->password_gen;
+    g->n++;
+    return 0;
+}
+
+typedef struct {
+    srv_accounts *accounts;
+    account_gens *gens;
+} revalidate_ctx;
+
+/* 1 while the account exists with the generation the session logged in with. */
+static int session_account_valid(void *arg, int64_t account_id, int64_t password_gen)
+{
+    revalidate_ctx *c = arg;
+    if (!c->gens->overflow) {
+        for (size_t i = 0; i < c->gens->n; i++)
+            if (c->gens->items[i].id == account_id)
+                return c->gens->items[i].gen == password_gen;
+        return 0;
+    }
+    /* Many accounts: ask for this one. */
+    srv_account acct;
+    att_error err = {0};
+    int found = srv_accounts_get_by_id(c->accounts, account_id, &acct, &err);
+    return found < 0 ? 1 /* keep it until the database answers */
+                     : found == 1 && acct.password_gen == password_gen;
+}
+
+void srv_api_sweep(srv_server *srv)
+{
+    srv_api *api = srv->api;
+    if (!api)
+        return;
+    srv_sessions_sweep(api->sessions, srv_now_ms());
+    if (srv_sessions_count(api->sessions) == 0)
+        return;
+    /* Accounts removed or passwords changed, by this process or by the
+     * `attune` command in another: one small query a second. */
+    account_gens *gens = calloc(1, sizeof *gens);
+    att_error err = {0};
+    if (!gens)
+        return;
+    if (srv_accounts_list(api->accounts, collect_gen, gens, &err) < 0) {
+        srv_log("error", "sessions_check_failed", "{s:s}", "error", err.message);
+    } else {
+        revalidate_ctx c = {api->accounts, gens};
+        srv_sessions_revalidate(api->sessions, session_account_valid, &c);
+    }
+    free(gens);
+}
+
 /* The crisis body is made once, at start-up, so a bad --crisis-file stops
  * the server before it serves anyone. */
 static int load_crisis(srv_api *api, const srv_config *cfg, att_error *err)
@@ -119,7 +194,8 @@ int srv_api_open(srv_server *srv, att_error *err)
     srv->api = api;
     int rc = srv_accounts_open(srv->cfg->data_dir, 1, &api->accounts, err);
     if (rc == 0)
-        rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000, &api->sessions, err);
+        rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000,
+                              (int64_t)srv->cfg->session_lifetime_s * 1000, &api->sessions, err);
     if (rc == 0)
         rc = srv_login_limit_new(&api->limit, err);
     if (rc == 0)
@@ -300,25 +376,31 @@ static void set_cookie(struct lws *wsi, api_req *q, const srv_config *cfg, const
              served_over_tls(wsi, cfg) ? "; Secure" : "");
 }
 
-/* The logged-in therapist's name, or 0 after answering 401. A removed
- * account's sessions end at its next request. */
-static int authenticate(struct lws *wsi, srv_server *srv, api_req *q,
-                        char name[SRV_ACCOUNT_NAME_MAX + 1], int *failed)
+/* 1 with the logged-in session in *sess, or 0 after answering 401. `renew`:
+ * the request is the therapist's own action (it counts against idle
+ * logoff); background reads pass 0. A removed account's sessions, and
+ * those from before a password change, end here at once (and at the next
+ * sweep without a request). */
+static int authenticate(struct lws *wsi, srv_server *srv, api_req *q, int renew,
+                        srv_session_info *sess, int *failed)
 {
     char cookie[SRV_SESSION_COOKIE_BYTES];
     session_cookie(wsi, cookie);
     *failed = 0;
-    if (cookie[0] && srv_sessions_touch(srv->api->sessions, cookie, srv_now_ms(), name)) {
+    int64_t now = srv_now_ms();
+    if (cookie[0] && (renew ? srv_sessions_touch(srv->api->sessions, cookie, now, sess)
+                            : srv_sessions_find(srv->api->sessions, cookie, now, sess))) {
         att_error err = {0};
-        int exists = srv_accounts_exists(srv->api->accounts, name, &err);
-        if (exists == 1)
+        srv_account acct;
+        int found = srv_accounts_get_by_id(srv->api->accounts, sess->account_id, &acct, &err);
+        if (found == 1 && acct.password_gen == sess->password_gen)
             return 1;
-        if (exists < 0) {
+        if (found < 0) {
             srv_log("error", "api_failed", "{s:s}", "error", err.message);
             *failed = respond_error(wsi, q, 500, "internal", "the server could not check this");
             return 0;
         }
-        srv_sessions_end_account(srv->api->sessions, name);
+        srv_sessions_end_id(srv->api->sessions, sess->id);
     }
     if (cookie[0])
         set_cookie(wsi, q, srv->cfg, ""); /* expired or unknown: clear it */
@@ -415,6 +497,16 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
     return 0;
 }
 
+/* The body of /api/me and of a login: who, and when the session ends. */
+static json_t *me_json(srv_server *srv, const srv_session_info *sess)
+{
+    return json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", sess->account, "kind",
+                     srv_account_kind_name(sess->kind), "idle_timeout_s",
+                     (json_int_t)srv->cfg->session_idle_s, "lifetime_s",
+                     (json_int_t)srv->cfg->session_lifetime_s, "expires_at",
+                     (json_int_t)sess->expires_at);
+}
+
 /* The hasher's answer for a waiting login. */
 static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
 {
@@ -432,13 +524,18 @@ static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
     srv_login_limit_unfail(api->limit, addr_key, q->login_at);
     char cookie[SRV_SESSION_COOKIE_BYTES];
     att_error err = {0};
-    if (srv_sessions_start(api->sessions, q->login_name, srv_now_ms(), cookie, &err) < 0)
+    srv_account acct = {.id = job->record.account_id,
+                        .kind = (srv_account_kind)job->record.kind,
+                        .password_gen = job->record.password_gen};
+    snprintf(acct.name, sizeof acct.name, "%s", q->login_name);
+    if (srv_sessions_start(api->sessions, &acct, srv_now_ms(), cookie, NULL, &err) < 0)
         return internal_error(wsi, q, &err);
     set_cookie(wsi, q, srv->cfg, cookie);
     srv_log("info", "login", "{s:s,s:s}", "name", q->login_name, "peer", q->peer);
-    return respond_json(wsi, q, 200,
-                        json_pack("{s:s,s:I}", "name", q->login_name, "idle_timeout_s",
-                                  (json_int_t)srv->cfg->session_idle_s));
+    srv_session_info sess;
+    if (!srv_sessions_find(api->sessions, cookie, srv_now_ms(), &sess))
+        return internal_error(wsi, q, &err);
+    return respond_json(wsi, q, 200, me_json(srv, &sess));
 }
 
 /* WAIT_CANCELLED: answers the logins whose check finished. */
@@ -503,18 +600,19 @@ static json_t *invites(srv_server *srv, const char *room_id, att_error *err)
     return out;
 }
 
-/* The room if it exists and `name` owns it; else NULL after answering 404
- * (someone else's room is as invisible as a missing one) or 500. */
-static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q, const char *name,
-                            const char *room_id, int *failed)
+/* The room if it exists and the account owns it; else NULL after
+ * answering 404 (someone else's room is as invisible as a missing one) or
+ * 500. */
+static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q,
+                            const srv_session_info *sess, const char *room_id, int *failed)
 {
-    char owner[SRV_ACCOUNT_NAME_MAX + 1];
+    int64_t owner = 0;
     att_error err = {0};
     *failed = 0;
     int rc = srv_room_id_valid(room_id)
-                 ? srv_accounts_get_owner(srv->api->accounts, room_id, owner, &err)
+                 ? srv_accounts_get_owner_id(srv->api->accounts, room_id, &owner, &err)
                  : -ATT_ERR_NOT_FOUND;
-    if (rc == 0 && strcmp(owner, name) == 0) {
+    if (rc == 0 && owner == sess->account_id) {
         srv_room *r = srv_room_get(srv, room_id, &err);
         if (r)
             return r;
@@ -568,13 +666,15 @@ static int add_owned_room(const char *room_id, void *arg)
     return 0;
 }
 
-static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const char *name)
+static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q,
+                         const srv_session_info *sess)
 {
     att_error err = {0};
     list_ctx c = {srv, json_array(), &err};
     if (!c.list)
         return -1;
-    int rc = srv_accounts_owned_rooms(srv->api->accounts, name, add_owned_room, &c, &err);
+    int rc =
+        srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id, add_owned_room, &c, &err);
     srv_rooms_flush_summaries(srv); /* the ones just folded, in one transaction */
     if (rc != 0) {
         json_decref(c.list);
@@ -597,8 +697,10 @@ static int room_with_invites(struct lws *wsi, srv_server *srv, api_req *q, srv_r
     return respond_json(wsi, q, status, json_pack("{s:o,s:o}", "room", summary, "invites", inv));
 }
 
-static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const char *name)
+static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
+                          const srv_session_info *sess)
 {
+    const char *name = sess->account;
     json_t *body = parse_body(q);
     const char *exercise = body ? json_string_value(json_object_get(body, "exercise")) : NULL;
     /* The script (owned by the catalog) outlives the body the id came from. */
@@ -615,7 +717,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const ch
      * dashboard (like `attune room create` without --owner), never a room
      * on the wrong one. */
     if (rc == 0)
-        rc = srv_accounts_set_owner(srv->api->accounts, id, name, &err);
+        rc = srv_accounts_set_owner_id(srv->api->accounts, id, sess->account_id, &err);
     srv_room *r = rc == 0 ? srv_room_get(srv, id, &err) : NULL;
     if (!r)
         return internal_error(wsi, q, &err);
@@ -659,24 +761,26 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     if (get && strcmp(p, "/api/crisis") == 0)
         return respond_text(wsi, q, 200, srv->api->crisis, srv->api->crisis_len);
 
-    char name[SRV_ACCOUNT_NAME_MAX + 1];
+    srv_session_info sess;
     int failed = 0;
     int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
                          strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
-                (post && strcmp(p, "/api/rooms") == 0);
+                (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0));
     if (!known)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
-    if (!authenticate(wsi, srv, q, name, &failed))
+    /* What the therapist does renews the session; what the page reads in
+     * the background (GETs: summaries, logs, me) does not. */
+    if (!authenticate(wsi, srv, q, post, &sess, &failed))
         return failed;
 
     if (strcmp(p, "/api/me") == 0)
-        return respond_json(wsi, q, 200,
-                            json_pack("{s:s,s:I}", "name", name, "idle_timeout_s",
-                                      (json_int_t)srv->cfg->session_idle_s));
+        return respond_json(wsi, q, 200, me_json(srv, &sess));
+    if (strcmp(p, "/api/activity") == 0)
+        return respond_empty(wsi, q, 204); /* authenticate renewed it */
     if (strcmp(p, "/api/exercises") == 0)
         return do_exercises(wsi, srv, q);
     if (strcmp(p, "/api/rooms") == 0)
-        return get ? do_list_rooms(wsi, srv, q, name) : do_create_room(wsi, srv, q, name);
+        return get ? do_list_rooms(wsi, srv, q, &sess) : do_create_room(wsi, srv, q, &sess);
 
     /* /api/rooms/{id} and /api/rooms/{id}/log */
     char room_id[ATT_ROOM_ID_BYTES + 1];
@@ -688,7 +792,7 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     memcpy(room_id, rest, n);
     room_id[n] = '\0';
-    srv_room *r = owned_room(wsi, srv, q, name, room_id, &failed);
+    srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
     if (!r)
         return failed;
     return want_log ? do_room_log(wsi, srv, q, r) : room_with_invites(wsi, srv, q, r, 200);

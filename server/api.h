@@ -30,6 +30,12 @@ int srv_api_open(srv_server *srv, att_error *err);
 void srv_api_close(srv_server *srv);
 /* The accounts handle (main's thread, before serving; or the service thread). */
 struct srv_accounts *srv_api_accounts(srv_server *srv);
+/* The login sessions (sessions.h), for the end hooks and
+ * srv_sessions_activity of other modules. */
+struct srv_sessions *srv_api_sessions(srv_server *srv);
+/* Once a second from the heartbeat: ends expired sessions and those whose
+ * account was removed or whose password changed (also by another process). */
+void srv_api_sweep(srv_server *srv);
 
 /* The lws protocol callback for /api and its per-request data size. */
 int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

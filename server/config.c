@@ -63,7 +63,10 @@ static const opt_desc options[] = {
      "a partner away this long on their turn is suggested to the therapist as a withdrawal; a "
      "shorter drop raises nothing"},
     {"session-idle", OPT_INT, "SECONDS", "900",
-     "a therapist's login session ends after this long without a request (15 min)"},
+     "a login session ends after this long without the therapist's own actions (requests that "
+     "change something, WebSocket commands; not background reads) (15 min)"},
+    {"session-lifetime", OPT_INT, "SECONDS", "43200",
+     "a login session ends this long after the login, however active (12 h)"},
     {"crisis-file", OPT_STRING, "FILE", "none: the built-in directory only",
      "the practice's own crisis and domestic-abuse lines and the address \"Leave quickly\" "
      "opens (JSON, see deploy/crisis.example.json; default address " SRV_CRISIS_DEFAULT_NEUTRAL_URL
@@ -129,6 +132,7 @@ static void set_defaults(srv_config *c)
     c->hello_timeout_s = 10;
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
+    c->session_lifetime_s = 12 * 3600;
     c->link_grace_s = 1800;
     c->silence_ms = ATT_DEFAULT_SILENCE_MS;
     c->disconnect_grace_ms = ATT_DEFAULT_DISCONNECT_GRACE_MS;
@@ -271,6 +275,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 1, 30 * 24 * 3600, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->session_idle_s = (int)x;
+    } else if (strcmp(n, "session-lifetime") == 0) {
+        if (parse_number(n, v, 1, 30 * 24 * 3600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->session_lifetime_s = (int)x;
     } else if (strcmp(n, "room-evict-s") == 0) {
         if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

@@ -47,6 +47,7 @@ typedef struct {
     char create_exercise[65];      /* --create-room EXERCISE */
     int test_fail_store_batch;     /* --test-fail-store-batch N (testing only) */
     int session_idle_s;            /* --session-idle (therapists' login sessions) */
+    int session_lifetime_s;        /* --session-lifetime (absolute, from the login) */
     int room_evict_s;              /* --room-evict-s: an ended, quiet room leaves memory */
     int room_idle_evict_s;         /* --room-idle-evict-s: any other quiet room */
     /* --crisis-file; "" for the built-in directory only */

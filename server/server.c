@@ -104,6 +104,7 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);
+        srv_api_sweep(srv);
         srv_rooms_sweep(srv, now);
         srv_links_sweep(srv, now);
     }

@@ -1,13 +1,32 @@
-/* sessions.h - therapists' login sessions: the `attune_session` cookie value
- * (32 random bytes, base64url) maps to an account name until the session
- * has been idle for `idle_ms` or is ended by logout.
+/* sessions.h - staff login sessions: the `attune_session` cookie value (32
+ * random bytes, base64url) maps to a session, which has an id of its own
+ * (nonzero, unique in the process, never reused while it runs) and belongs
+ * to one account (accounts.h: its immutable id, name, kind and the password
+ * generation the login checked).
+ *
+ * A session ends, whichever comes first:
+ * - after `idle_ms` without the therapist's own actions (srv_sessions_touch
+ *   and srv_sessions_activity count; srv_sessions_find and
+ *   srv_sessions_get, used for background reads, do not),
+ * - `lifetime_ms` after it started, however active,
+ * - at logout, or when its account is removed or its password changes
+ *   (srv_sessions_revalidate, which the server runs on every sweep, so even
+ *   a change made by the `attune` command in another process is seen
+ *   within a second),
+ * - when the table is full and it is the least recently active.
+ * Every end, whatever the reason, calls the end hooks (after the session is
+ * gone), so what was opened with the session (WebSockets, event streams)
+ * can close.
  *
  * Only a SHA-256 of each cookie value is kept, and lookups compare those in
  * constant time, so neither memory nor timing gives a live cookie away.
  * Sessions live in memory: a restart logs everybody out.
  *
+ * Times are srv_now_ms() values (ms since the epoch).
+ *
  * Threads: the lws service thread only. Ownership: srv_sessions_new
- * allocates the table; srv_sessions_free frees it. */
+ * allocates the table; srv_sessions_free frees it (without calling the
+ * hooks). */
 #ifndef SRV_SESSIONS_H
 #define SRV_SESSIONS_H
 
@@ -20,27 +39,67 @@
 #define SRV_SESSION_COOKIE_BYTES 44
 /* At most this many sessions at once; past it the least recently used goes. */
 #define SRV_SESSIONS_MAX 4096
+/* At most this many end hooks. */
+#define SRV_SESSIONS_MAX_HOOKS 4
 
 typedef struct srv_sessions srv_sessions;
 
-int srv_sessions_new(int64_t idle_ms, srv_sessions **out, att_error *err);
+/* A session as seen from outside (a copy). */
+typedef struct {
+    uint64_t id;          /* nonzero, unique in this process */
+    int64_t account_id;   /* accounts.h's immutable id */
+    int64_t password_gen; /* the account's generation when it logged in */
+    srv_account_kind kind;
+    char account[SRV_ACCOUNT_NAME_MAX + 1];
+    int64_t started_at;  /* ms */
+    int64_t last_active; /* ms: the last of the therapist's own actions */
+    int64_t expires_at;  /* ms: when it ends unless renewed (idle or lifetime) */
+} srv_session_info;
+
+/* Called after a session ended (id and account name of the ended one). A
+ * hook may look sessions up but must not start or end any. */
+typedef void (*srv_session_end_fn)(void *arg, uint64_t session_id, const char *account);
+
+/* idle_ms and lifetime_ms > 0. */
+int srv_sessions_new(int64_t idle_ms, int64_t lifetime_ms, srv_sessions **out, att_error *err);
 void srv_sessions_free(srv_sessions *s);
 
-/* Starts a session for name at now (ms); writes the cookie value to
- * cookie_out. */
-int srv_sessions_start(srv_sessions *s, const char *name, int64_t now,
-                       char cookie_out[SRV_SESSION_COOKIE_BYTES], att_error *err);
+/* Adds an end hook (called in the order added). Fails when
+ * SRV_SESSIONS_MAX_HOOKS are set. */
+int srv_sessions_set_end_hook(srv_sessions *s, srv_session_end_fn fn, void *arg);
 
-/* Finds the live session for a cookie value and renews it (last use = now);
- * writes its account name to name_out (SRV_ACCOUNT_NAME_MAX + 1). Returns 1
- * when found, 0 when unknown or expired (an expired one is dropped). */
-int srv_sessions_touch(srv_sessions *s, const char *cookie, int64_t now, char *name_out);
+/* Starts a session for the account at now (ms); writes the cookie value to
+ * cookie_out and, when out is not NULL, the session. */
+int srv_sessions_start(srv_sessions *s, const srv_account *acct, int64_t now,
+                       char cookie_out[SRV_SESSION_COOKIE_BYTES], srv_session_info *out,
+                       att_error *err);
+
+/* Finds the live session for a cookie value and counts an action of its
+ * therapist (last active = now); fills out. Returns 1 when found, 0 when
+ * unknown or expired (an expired one is ended). */
+int srv_sessions_touch(srv_sessions *s, const char *cookie, int64_t now, srv_session_info *out);
+/* The same without renewing: for background reads (polls, pushed updates). */
+int srv_sessions_find(srv_sessions *s, const char *cookie, int64_t now, srv_session_info *out);
+/* By id, without renewing; out may be NULL. 1 when live, 0 when not. */
+int srv_sessions_get(srv_sessions *s, uint64_t session_id, int64_t now, srv_session_info *out);
+/* Counts an action of the therapist of session_id (a WebSocket command, for
+ * instance). 1 when the session is live, 0 when not (an expired one ends). */
+int srv_sessions_activity(srv_sessions *s, uint64_t session_id, int64_t now);
 
 /* Ends the session for a cookie value (no-op when unknown). */
 void srv_sessions_end(srv_sessions *s, const char *cookie);
-
-/* Ends every session of an account (it was removed). */
-void srv_sessions_end_account(srv_sessions *s, const char *name);
+/* Ends a session by id (no-op when unknown). */
+void srv_sessions_end_id(srv_sessions *s, uint64_t session_id);
+/* Ends every session of an account. */
+void srv_sessions_end_account(srv_sessions *s, int64_t account_id);
+/* Ends the sessions whose idle time or lifetime is over. */
+void srv_sessions_sweep(srv_sessions *s, int64_t now);
+/* Ends the sessions for which still_valid(arg, account_id, password_gen)
+ * returns 0 (the account is gone or its password changed). */
+void srv_sessions_revalidate(srv_sessions *s,
+                             int (*still_valid)(void *arg, int64_t account_id,
+                                                int64_t password_gen),
+                             void *arg);
 
 /* Live sessions (for tests and metrics). */
 size_t srv_sessions_count(const srv_sessions *s);

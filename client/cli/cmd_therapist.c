@@ -1,7 +1,8 @@
-/* cmd_therapist.c - `attune therapist add|list|remove`: the therapists'
- * accounts in the server's data directory (server/accounts.h), made on the
- * server machine. A password is read from the terminal with echo off (typed
- * twice), or as one line from stdin when stdin is not a terminal. */
+/* cmd_therapist.c - `attune therapist add|list|passwd|remove`: the staff
+ * accounts (therapists, and supervisors with --supervisor) in the server's
+ * data directory (server/accounts.h), made on the server machine. A
+ * password is read from the terminal with echo off (typed twice), or as one
+ * line from stdin when stdin is not a terminal. */
 #include "commands.h"
 
 #include <errno.h>
@@ -19,14 +20,29 @@
 
 static const cli_option add_options[] = {
     {"data", "DIR", "the server's data directory (created when missing) [required]"},
+    {"supervisor", NULL, "a supervisor's account (a named observer therapists invite) [therapist]"},
 };
 static const cli_command add_cmd = {
-    "attune therapist add NAME --data DIR",
-    "Creates a therapist account for the dashboard. The password is read from the\n"
+    "attune therapist add NAME --data DIR [--supervisor]",
+    "Creates a therapist account for the dashboard (with --supervisor, a supervisor's:\n"
+    "a named observer therapists invite to their rooms). The password is read from the\n"
     "terminal (twice, not shown), or as one line from stdin when it is not a terminal;\n"
     "at least 10 characters. NAME: 1..64 of A-Z a-z 0-9 . _ - @. Works while\n"
     "attune-server runs on the same directory.",
     add_options,
+    2,
+    1,
+    1};
+
+static const cli_option passwd_options[] = {
+    {"data", "DIR", "the server's data directory [required]"},
+};
+static const cli_command passwd_cmd = {
+    "attune therapist passwd NAME --data DIR",
+    "Sets a new password for an account (read like add's). Every login session of the\n"
+    "account ends, in a running attune-server within a second, with the live views\n"
+    "opened through them.",
+    passwd_options,
     1,
     1,
     1};
@@ -46,8 +62,9 @@ static const cli_option remove_options[] = {
 };
 static const cli_command remove_cmd = {
     "attune therapist remove NAME --data DIR",
-    "Removes a therapist account; its sessions end at their next request. Its rooms\n"
-    "keep their owner name (an account added again under that name sees them).",
+    "Removes an account; its login sessions end (in a running attune-server within a\n"
+    "second). Its rooms stay on no dashboard: an account added again under that name\n"
+    "is a new account and does not get them.",
     remove_options,
     1,
     1,
@@ -174,6 +191,8 @@ static int therapist_add(int argc, char **argv)
         OPENSSL_cleanse(password, sizeof password);
         return CLI_EXIT_USAGE;
     }
+    srv_account_kind kind =
+        cli_get(&add_cmd, &a, "supervisor") ? SRV_ACCOUNT_SUPERVISOR : SRV_ACCOUNT_THERAPIST;
     cli_data d;
     srv_accounts *acc = NULL;
     if (open_accounts(cli_get(&add_cmd, &a, "data"), 1, &d, &acc) < 0) {
@@ -181,7 +200,7 @@ static int therapist_add(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     att_error e = {0};
-    rc = srv_accounts_add(acc, name, password, (size_t)n, &e);
+    rc = srv_accounts_add_kind(acc, name, kind, password, (size_t)n, NULL, &e);
     OPENSSL_cleanse(password, sizeof password);
     srv_accounts_close(acc);
     cli_data_close(&d);
@@ -189,19 +208,64 @@ static int therapist_add(int argc, char **argv)
         fprintf(stderr, "attune: %s\n", e.message);
         return rc == -ATT_ERR_BAD_MESSAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     }
-    printf("therapist %s added\n", name);
+    printf("%s %s added\n", srv_account_kind_name(kind), name);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-static int print_account(const char *name, int64_t created_at, void *arg)
+static int therapist_passwd(int argc, char **argv)
+{
+    cli_args a;
+    int done;
+    int rc = parse(&passwd_cmd, argc, argv, &a, &done);
+    if (rc != CLI_EXIT_OK || done)
+        return rc;
+    const char *name = a.positional[0];
+    cli_data d;
+    srv_accounts *acc = NULL;
+    if (open_accounts(cli_get(&passwd_cmd, &a, "data"), 0, &d, &acc) < 0)
+        return CLI_EXIT_FAIL;
+    /* Asked before the password is typed, so nobody types one for nothing. */
+    att_error e = {0};
+    int exists = srv_accounts_exists(acc, name, &e);
+    if (exists != 1) {
+        if (exists < 0)
+            fprintf(stderr, "attune: %s\n", e.message);
+        else
+            fprintf(stderr, "attune: no account named %s\n", name);
+        srv_accounts_close(acc);
+        cli_data_close(&d);
+        return exists < 0 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
+    }
+    char password[PASSWORD_BUF];
+    long n = get_password(password, sizeof password);
+    if (n < 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        srv_accounts_close(acc);
+        cli_data_close(&d);
+        return CLI_EXIT_USAGE;
+    }
+    rc = srv_accounts_set_password(acc, name, password, (size_t)n, &e);
+    OPENSSL_cleanse(password, sizeof password);
+    srv_accounts_close(acc);
+    cli_data_close(&d);
+    if (rc < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        return rc == -ATT_ERR_BAD_MESSAGE || rc == -ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE
+                                                                     : CLI_EXIT_FAIL;
+    }
+    printf("password of %s changed; its login sessions end\n", name);
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int print_account(const srv_account *acct, void *arg)
 {
     int *count = arg;
-    time_t secs = (time_t)(created_at / 1000);
+    time_t secs = (time_t)(acct->created_at / 1000);
     struct tm tm;
     char when[32] = "?";
     if (gmtime_r(&secs, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    printf("%-32s %s\n", name, when);
+    printf("%-32s %-10s %s\n", acct->name, srv_account_kind_name(acct->kind), when);
     (*count)++;
     return 0;
 }
@@ -219,7 +283,7 @@ static int therapist_list(int argc, char **argv)
         return CLI_EXIT_FAIL;
     att_error e = {0};
     int count = 0;
-    printf("%-32s %s\n", "NAME", "CREATED (UTC)");
+    printf("%-32s %-10s %s\n", "NAME", "KIND", "CREATED (UTC)");
     rc = srv_accounts_list(acc, print_account, &count, &e);
     if (rc < 0)
         fprintf(stderr, "attune: %s\n", e.message);
@@ -247,7 +311,7 @@ static int therapist_remove(int argc, char **argv)
         fprintf(stderr, "attune: %s\n", e.message);
         return rc == -ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     }
-    printf("therapist %s removed\n", a.positional[0]);
+    printf("account %s removed\n", a.positional[0]);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
@@ -257,14 +321,17 @@ int cli_cmd_therapist(int argc, char **argv)
         return therapist_add(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return therapist_list(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "passwd") == 0)
+        return therapist_passwd(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "remove") == 0)
         return therapist_remove(argc - 1, argv + 1);
     FILE *out = (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))
                     ? stdout
                     : stderr;
-    fprintf(out, "usage: attune therapist add NAME --data DIR   (password from the terminal or "
-                 "stdin)\n"
+    fprintf(out, "usage: attune therapist add NAME --data DIR [--supervisor]   (password from the "
+                 "terminal or stdin)\n"
                  "       attune therapist list --data DIR\n"
+                 "       attune therapist passwd NAME --data DIR   (ends its login sessions)\n"
                  "       attune therapist remove NAME --data DIR\n");
     return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }

@@ -123,7 +123,7 @@ describe('accounts, sessions and rooms', () => {
     assert.equal(attune(['therapist', 'add', 'carol', '--data', d], 'long-enough-pw\n').code, 2, 'duplicate');
     const list = attune(['therapist', 'list', '--data', d]);
     assert.equal(list.code, 0);
-    assert.match(list.stdout, /^carol\s+\d{4}-\d\d-\d\dT/m);
+    assert.match(list.stdout, /^carol\s+therapist\s+\d{4}-\d\d-\d\dT/m);
     assert.equal(attune(['therapist', 'remove', 'carol', '--data', d]).code, 0);
     assert.doesNotMatch(attune(['therapist', 'list', '--data', d]).stdout, /carol/);
     assert.equal(attune(['therapist', 'remove', 'carol', '--data', d]).code, 2, 'already removed');
@@ -135,7 +135,9 @@ describe('accounts, sessions and rooms', () => {
   test('login sets the session cookie; /api/me answers with it', async () => {
     const res = await login(srv, 'alice', PW.alice);
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json, { name: 'alice', idle_timeout_s: 900 });
+    const { expires_at: loginExpires, ...loginRest } = res.json;
+    assert.deepEqual(loginRest, { name: 'alice', kind: 'therapist', idle_timeout_s: 900, lifetime_s: 43200 });
+    assert.ok(Math.abs(loginExpires - (Date.now() + 900e3)) < 60e3, 'expires_at: the idle limit from now');
     assert.equal(res.headers['cache-control'], 'no-store');
     assertSecurityHeaders(res, 'login');
     const c = cookieOf(res);
@@ -144,7 +146,9 @@ describe('accounts, sessions and rooms', () => {
     assert.deepEqual(attrs.sort(), ['HttpOnly', 'Path=/', 'SameSite=Strict'], 'no Secure over plain HTTP');
     const me = await request(srv, 'GET', '/api/me', { cookie: c.value });
     assert.equal(me.status, 200);
-    assert.deepEqual(me.json, { name: 'alice', idle_timeout_s: 900 });
+    const { expires_at: meExpires, ...meRest } = me.json;
+    assert.deepEqual(meRest, { name: 'alice', kind: 'therapist', idle_timeout_s: 900, lifetime_s: 43200 });
+    assert.equal(meExpires, loginExpires, 'a GET does not renew the session');
     assert.equal(me.headers['cache-control'], 'no-store');
     // Two logins are two sessions.
     const other = await loginCookie(srv, 'alice', PW.alice);
@@ -461,14 +465,14 @@ describe('idle sessions', () => {
     assert.match(out, /--session-idle SECONDS.*\[900\]/);
   });
 
-  test('a session ends after --session-idle seconds without a request; each request renews it', async () => {
+  test('a session ends after --session-idle seconds without the therapist\'s own actions; each renews it', async () => {
     const res = await login(srv, 'alice', PW.alice);
     assert.equal(res.json.idle_timeout_s, 1);
     const cookie = cookieOf(res).value;
-    // Requests 0.6 s apart keep it alive past the 1 s idle limit.
+    // Actions (POSTs) 0.6 s apart keep it alive past the 1 s idle limit.
     for (let i = 0; i < 3; i++) {
       await sleep(600);
-      assert.equal((await request(srv, 'GET', '/api/me', { cookie })).status, 200, `renewal ${i}`);
+      assert.equal((await request(srv, 'POST', '/api/activity', { cookie })).status, 204, `renewal ${i}`);
     }
     await sleep(1300);
     const expired = await request(srv, 'GET', '/api/me', { cookie });
