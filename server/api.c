@@ -23,11 +23,14 @@
 #include "admin.h"
 #include "crisis.h"
 #include "hasher.h"
+#include "invites.h"
 #include "log.h"
 #include "login_limit.h"
+#include "review.h"
 #include "room_log.h"
 #include "server.h"
 #include "sessions.h"
+#include "tickets.h"
 
 #define WRITE_CHUNK 16384
 
@@ -38,6 +41,7 @@ struct srv_api {
     srv_hasher *hasher;
     uint64_t next_request_id;
     lws_dll2_owner_t waiting; /* api_req.wait_link: logins being checked */
+    lws_dll2_owner_t reviewing; /* api_req.wait_link: log pages being built (review.h) */
     char *crisis;             /* GET /api/crisis body (--crisis-file or the default) */
     size_t crisis_len;
 };
@@ -47,13 +51,14 @@ typedef enum { METHOD_OTHER, METHOD_GET, METHOD_POST } api_method;
 typedef struct {
     struct lws *wsi;
     uint64_t id;
-    lws_dll2_t wait_link; /* in api->waiting while the password is checked */
+    lws_dll2_t wait_link; /* in api->waiting (password) or api->reviewing (log page) */
     int waiting;
     char login_name[SRV_ACCOUNT_NAME_MAX + 1];
-    int64_t login_at; /* when the attempt was counted as a failure */
     api_method method;
     char path[160];
-    char peer[64];
+    /* the client address (peer.h); the --body-timeout while a body comes */
+    char peer[SRV_PEER_ADDR_MAX];
+    lws_sorted_usec_list_t body_sul;
     /* request body (POST) */
     char *body;
     size_t body_len;
@@ -428,16 +433,72 @@ static json_t *parse_body(api_req *q)
     return j;
 }
 
-static void limit_keys(const char *user, const char *peer, char user_key[SRV_LOGIN_KEY_BYTES],
+/* The two limit keys of an attempt: the account together with the client
+ * address (wrong passwords from one place slow down that place only), and
+ * the address alone (one place trying many names). The unit separator
+ * cannot be in a valid name; an invalid one only ever fails. */
+static void limit_keys(const char *user, const char *peer, char pair_key[SRV_LOGIN_KEY_BYTES],
                        char addr_key[SRV_LOGIN_KEY_BYTES])
 {
-    snprintf(user_key, SRV_LOGIN_KEY_BYTES, "u:%s", user);
+    snprintf(pair_key, SRV_LOGIN_KEY_BYTES, "p:%s\x1f%.64s", peer, user);
     snprintf(addr_key, SRV_LOGIN_KEY_BYTES, "a:%s", peer);
 }
 
-/* Checks the limits, then hands the password to the hasher thread. The
- * attempt counts as a failure from now on (so parallel guesses cannot
- * outrun the limit) and is taken back if the password was right. */
+/* At most this many password checks of one client address wait for the
+ * hasher at once, so one address cannot fill its queue (review L4). */
+#define LOGINS_PER_ADDRESS_AT_ONCE 4
+
+static int waiting_from(srv_api *api, const char *peer)
+{
+    int n = 0;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&api->waiting))
+    {
+        api_req *w = lws_container_of(d, api_req, wait_link);
+        n += strcmp(w->peer, peer) == 0;
+    }
+    lws_end_foreach_dll(d);
+    return n;
+}
+
+/* 0 when `user` may try a password from q's address now, else 1 after
+ * answering 429 with Retry-After. */
+static int login_delayed(struct lws *wsi, srv_api *api, api_req *q, const char *user,
+                         int64_t now, int *failed)
+{
+    char pair_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
+    limit_keys(user, q->peer, pair_key, addr_key);
+    int64_t wait_pair =
+        srv_login_limit_wait_s(api->limit, pair_key, SRV_LOGIN_PAIR_FREE_FAILURES, now);
+    int64_t wait_addr =
+        srv_login_limit_wait_s(api->limit, addr_key, SRV_LOGIN_ADDRESS_FREE_FAILURES, now);
+    if (!wait_pair && !wait_addr && waiting_from(api, q->peer) < LOGINS_PER_ADDRESS_AT_ONCE)
+        return 0;
+    q->retry_after_s = wait_pair > wait_addr ? wait_pair : wait_addr ? wait_addr : 1;
+    srv_log("info", "login_limited", "{s:s,s:I}", "peer", q->peer, "retry_after",
+            (json_int_t)q->retry_after_s);
+    *failed = respond_error(wsi, q, 429, "rate_limited", "too many failed logins; try again later");
+    return 1;
+}
+
+/* Counts the attempt as a failure now (so parallel guesses cannot outrun
+ * the limit); a right password takes it back (login_succeeded). */
+static void count_attempt(srv_api *api, api_req *q, const char *user, int64_t now)
+{
+    char pair_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
+    limit_keys(user, q->peer, pair_key, addr_key);
+    srv_login_limit_fail(api->limit, pair_key, now);
+    srv_login_limit_fail(api->limit, addr_key, now);
+}
+
+static void login_succeeded(srv_api *api, api_req *q, const char *user)
+{
+    char pair_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
+    limit_keys(user, q->peer, pair_key, addr_key);
+    srv_login_limit_reset(api->limit, pair_key);
+    srv_login_limit_unfail(api->limit, addr_key);
+}
+
+/* Checks the limits, then hands the password to the hasher thread. */
 static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
 {
     srv_api *api = srv->api;
@@ -449,18 +510,11 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"username\": ..., \"password\": ...}");
     }
-    char user_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
-    limit_keys(user, q->peer, user_key, addr_key);
     int64_t now = srv_now_ms();
-    int64_t wait_user = srv_login_limit_wait_s(api->limit, user_key, now);
-    int64_t wait_addr = srv_login_limit_wait_s(api->limit, addr_key, now);
-    if (wait_user || wait_addr) {
+    int failed = 0;
+    if (login_delayed(wsi, api, q, user, now, &failed)) {
         json_decref(body);
-        q->retry_after_s = wait_user > wait_addr ? wait_user : wait_addr;
-        srv_log("info", "login_limited", "{s:s,s:I}", "peer", q->peer, "retry_after",
-                (json_int_t)q->retry_after_s);
-        return respond_error(wsi, q, 429, "rate_limited",
-                             "too many failed logins; try again later");
+        return failed;
     }
     att_error err = {0};
     srv_hash_job *job = calloc(1, sizeof *job);
@@ -489,9 +543,7 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
         q->retry_after_s = 1;
         return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
     }
-    srv_login_limit_fail(api->limit, user_key, now);
-    srv_login_limit_fail(api->limit, addr_key, now);
-    q->login_at = now;
+    count_attempt(api, q, user, now);
     q->waiting = 1;
     lws_dll2_add_tail(&q->wait_link, &api->waiting);
     return 0;
@@ -518,10 +570,7 @@ static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
         srv_log("info", "login_failed", "{s:s}", "peer", q->peer);
         return respond_error(wsi, q, 401, "bad_credentials", "wrong username or password");
     }
-    char user_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
-    limit_keys(q->login_name, q->peer, user_key, addr_key);
-    srv_login_limit_reset(api->limit, user_key);
-    srv_login_limit_unfail(api->limit, addr_key, q->login_at);
+    login_succeeded(api, q, q->login_name);
     char cookie[SRV_SESSION_COOKIE_BYTES];
     att_error err = {0};
     srv_account acct = {.id = job->record.account_id,
@@ -581,23 +630,46 @@ static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
     return srv_room_summary(srv, r, err);
 }
 
-static json_t *invites(srv_server *srv, const char *room_id, att_error *err)
+/* The room's invitation records for the dashboard: role, when issued, by
+ * whom, until when, revoked or not. Never a link: only its nonce's hash is
+ * kept, so an issued link cannot be shown again. */
+typedef struct {
+    json_t *list;
+    int64_t now;
+} invitations_ctx;
+
+static int add_invitation(const srv_invite_record *rec, void *arg)
 {
-    static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
-                                     ATT_ROLE_OBSERVER};
-    json_t *out = json_object();
-    for (size_t i = 0; out && i < sizeof roles / sizeof roles[0]; i++) {
-        char url[SRV_URL_MAX];
-        if (srv_admin_invite_url(srv->invites, &srv->key, srv->cfg, room_id, roles[i], "?", url,
-                                 sizeof url, err) < 0 ||
-            json_object_set_new(out, att_role_name(roles[i]), json_string(url))) {
-            json_decref(out);
-            return NULL;
-        }
+    invitations_ctx *c = arg;
+    json_t *item = json_pack("{s:I,s:s,s:I,s:I,s:s,s:b,s:b}", "id", (json_int_t)rec->id, "role",
+                             att_role_name(rec->role), "issued_at", (json_int_t)rec->issued_at,
+                             "expires_at", (json_int_t)rec->expires_at, "issued_by",
+                             rec->issued_by, "revoked", rec->revoked_at != 0, "expired",
+                             rec->expires_at <= c->now);
+    return !item || json_array_append_new(c->list, item) ? -1 : 0;
+}
+
+static json_t *invitations(srv_server *srv, const char *room_id, att_error *err)
+{
+    invitations_ctx c = {json_array(), srv_now_ms()};
+    if (!c.list || srv_invites_list(srv->invites, room_id, add_invitation, &c, err) != 0) {
+        if (!err->message[0])
+            att_fail(err, ATT_ERR_INTERNAL, "cannot list invitations");
+        json_decref(c.list);
+        return NULL;
     }
-    if (!out)
-        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
-    return out;
+    return c.list;
+}
+
+/* A new partner link for the room, recorded as issued by `issuer`. */
+static json_t *partner_link(srv_server *srv, const char *room_id, att_role role,
+                            const char *issuer, att_error *err)
+{
+    char url[SRV_URL_MAX];
+    if (srv_admin_invite_url(srv->invites, &srv->key, srv->cfg, room_id, role, issuer, url,
+                             sizeof url, err) < 0)
+        return NULL;
+    return json_string(url);
 }
 
 /* The room if it exists and the account owns it; else NULL after
@@ -685,16 +757,89 @@ static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q,
     return respond_json(wsi, q, 200, c.list);
 }
 
-static int room_with_invites(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int status)
+/* {room, invitations} (GET /api/rooms/{id}); with `issuer` (POST
+ * /api/rooms) also {invites: {partner_a, partner_b}}, the partners' new
+ * links, shown this once. The therapist's and observers' views open with
+ * their login (POST /api/rooms/{id}/ticket), so no staff link is minted. */
+static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int status,
+                       const char *issuer)
 {
     att_error err = {0};
     json_t *summary = room_summary(srv, r, &err);
-    json_t *inv = summary ? invites(srv, r->id, &err) : NULL;
-    if (!inv) {
+    json_t *links = NULL;
+    if (summary && issuer) {
+        json_t *a = partner_link(srv, r->id, ATT_ROLE_PARTNER_A, issuer, &err);
+        json_t *b = a ? partner_link(srv, r->id, ATT_ROLE_PARTNER_B, issuer, &err) : NULL;
+        links = b ? json_pack("{s:o,s:o}", "partner_a", a, "partner_b", b) : NULL;
+        if (!b)
+            json_decref(a);
+    }
+    json_t *list = summary && (links || !issuer) ? invitations(srv, r->id, &err) : NULL;
+    if (!list) {
         json_decref(summary);
+        json_decref(links);
         return internal_error(wsi, q, &err);
     }
-    return respond_json(wsi, q, status, json_pack("{s:o,s:o}", "room", summary, "invites", inv));
+    json_t *out = json_pack("{s:o,s:o}", "room", summary, "invitations", list);
+    if (out && links)
+        json_object_set_new(out, "invites", links);
+    return respond_json(wsi, q, status, out);
+}
+
+/* POST /api/rooms/{id}/invites {role}: revokes every live link of the
+ * role (their connections close 4401) and, for a partner, issues a new one,
+ * shown this once. A staff role is only revoked: staff open with a ticket. */
+static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
+                      const srv_session_info *sess)
+{
+    json_t *body = parse_body(q);
+    att_role role = ATT_ROLE_NONE;
+    const char *name = body ? json_string_value(json_object_get(body, "role")) : NULL;
+    if (name)
+        role = att_role_from_name(name);
+    json_decref(body);
+    if (!att_role_is_partner(role) && role != ATT_ROLE_THERAPIST && role != ATT_ROLE_OBSERVER)
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"role\": \"partner_a\"|\"partner_b\"|\"therapist\"|"
+                             "\"observer\"}");
+    att_error err = {0};
+    int revoked = srv_invites_revoke_role(srv->invites, r->id, role, srv_now_ms(), &err);
+    if (revoked < 0)
+        return internal_error(wsi, q, &err);
+    srv_links_close_revoked(srv); /* at once, not at the next sweep */
+    json_t *url = att_role_is_partner(role)
+                      ? partner_link(srv, r->id, role, sess->account, &err)
+                      : json_null();
+    json_t *list = url ? invitations(srv, r->id, &err) : NULL;
+    if (!list) {
+        json_decref(url);
+        return internal_error(wsi, q, &err);
+    }
+    srv_log("info", "links_revoked", "{s:s,s:s,s:i,s:s}", "room", r->id, "role",
+            att_role_name(role), "revoked", revoked, "by", sess->account);
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:s,s:i,s:o,s:o}", "role", att_role_name(role), "revoked",
+                                  revoked, "url", url, "invitations", list));
+}
+
+/* POST /api/rooms/{id}/ticket: a single-use, short-lived ticket for the
+ * live view (tickets.h), bound to this login session: the room's owner
+ * gets the therapist's seat. */
+static int do_ticket(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
+                     const srv_session_info *sess, att_role role)
+{
+    srv_ticket_grant grant = {.role = role,
+                              .login_session = sess->id,
+                              .account_id = sess->account_id};
+    snprintf(grant.room, sizeof grant.room, "%s", r->id);
+    char ticket[SRV_TICKET_BYTES];
+    att_error err = {0};
+    if (srv_tickets_issue(srv->tickets, &grant, srv_now_ms(), ticket, &err) < 0)
+        return internal_error(wsi, q, &err);
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", r->id, "role",
+                                  att_role_name(role), "expires_in_s",
+                                  (int)(srv_tickets_ttl_ms(srv->tickets) / 1000)));
 }
 
 static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
@@ -723,29 +868,130 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
         return internal_error(wsi, q, &err);
     srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", script->id, "owner",
             name);
-    return room_with_invites(wsi, srv, q, r, 201);
+    return room_detail(wsi, srv, q, r, 201, name);
 }
 
+/* A query argument as a whole number in [min, max]: 1 (value set), 0
+ * (absent: value untouched) or -1 (present but not such a number). */
+static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t max,
+                     int64_t *value)
+{
+    char buf[64];
+    const char *v = lws_get_urlarg_by_name(wsi, name_eq, buf, sizeof buf);
+    if (!v)
+        return 0;
+    char *end = NULL;
+    long long n = *v >= '0' && *v <= '9' ? strtoll(v, &end, 10) : -1;
+    if (!end || *end || n < min || n > max)
+        return -1;
+    *value = n;
+    return 1;
+}
+
+/* GET /api/rooms/{id}/log?after=SEQ&limit=N&upto=SEQ&states=each|none: one
+ * page of the session log, built on the review worker (review.h); the
+ * request waits in `reviewing` until WAIT_CANCELLED brings the page back. */
 static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r)
 {
+    int64_t committed = r->durable.seq;
+    int64_t after = 0, upto = committed, limit = SRV_REVIEW_DEFAULT_LIMIT;
+    char states[16];
+    const char *st = lws_get_urlarg_by_name(wsi, "states=", states, sizeof states);
+    if (query_int(wsi, "after=", 0, INT64_MAX, &after) < 0 ||
+        query_int(wsi, "upto=", 0, INT64_MAX, &upto) < 0 ||
+        query_int(wsi, "limit=", 1, SRV_REVIEW_MAX_LIMIT, &limit) < 0 ||
+        (st && strcmp(st, "each") != 0 && strcmp(st, "none") != 0))
+        return respond_error(wsi, q, 400, "bad_request",
+                             "after and upto are seqs, limit is 1 to 1000 events, states is "
+                             "each or none");
+    if (upto > committed)
+        upto = committed; /* what is durable now; a live session goes on */
+    if (after > upto)
+        return respond_error(wsi, q, 400, "bad_request", "after is past the end of the log");
     att_error err = {0};
-    json_t *summary = room_summary(srv, r, &err);
-    if (!summary)
-        return internal_error(wsi, q, &err);
-    json_t *events = NULL;
-    char hash[65];
-    /* Up to the committed seq the summary shows, so both describe one moment. */
-    if (srv_room_log_build(srv->store, srv->catalog, srv->cfg, r->id, r->durable.seq, &events, hash,
-                           &err) < 0) {
-        json_decref(summary);
-        return internal_error(wsi, q, &err);
+    srv_review_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return -1;
+    /* The first page says what the session is; later pages only go on. */
+    if (after == 0) {
+        json_t *summary = room_summary(srv, r, &err);
+        json_t *head =
+            summary ? json_pack("{s:o,s:O,s:O,s:O,s:O}", "room", summary, "exercise",
+                                r->script->json, "vocab", att_catalog_vocab_json(srv->catalog),
+                                "consent", att_catalog_consent_json(srv->catalog), "safety",
+                                att_catalog_safety_json(srv->catalog))
+                    : NULL;
+        size_t len = 0;
+        char *text = head ? att_json_dump(head, &len) : NULL;
+        json_decref(head);
+        if (!text || len < 2) {
+            free(text);
+            srv_review_job_free(job);
+            if (!err.message[0])
+                att_fail(&err, ATT_ERR_INTERNAL, "out of memory");
+            return internal_error(wsi, q, &err);
+        }
+        memmove(text, text + 1, len - 2); /* the members, without the braces */
+        text[len - 2] = '\0';
+        job->head = text;
     }
-    return respond_json(wsi, q, 200,
-                        json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:s}", "room", summary, "exercise",
-                                  r->script->json, "vocab", att_catalog_vocab_json(srv->catalog),
-                                  "consent", att_catalog_consent_json(srv->catalog), "safety",
-                                  att_catalog_safety_json(srv->catalog), "events", events,
-                                  "state_hash", hash));
+    job->request_id = q->id;
+    snprintf(job->room_id, sizeof job->room_id, "%s", r->id);
+    job->script = r->script;
+    job->after_seq = after;
+    job->upto_seq = upto;
+    job->limit = (int)limit;
+    job->with_states = !st || strcmp(st, "each") == 0;
+    if (srv_review_submit(srv->review, job, &err) < 0) {
+        srv_review_job_free(job);
+        q->retry_after_s = 1;
+        srv_log("info", "review_busy", "{s:s,s:s}", "room", r->id, "peer", q->peer);
+        return respond_error(wsi, q, 503, "busy",
+                             "the server is building other session logs; try again");
+    }
+    q->waiting = 1;
+    lws_dll2_add_tail(&q->wait_link, &srv->api->reviewing);
+    return 0;
+}
+
+/* WAIT_CANCELLED: answers the log requests whose page is built. */
+static void on_review_done(srv_server *srv)
+{
+    srv_api *api = srv->api;
+    srv_review_job *job = srv_review_take_done(srv->review);
+    while (job) {
+        srv_review_job *next = job->next;
+        api_req *found = NULL;
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&api->reviewing))
+        {
+            api_req *q = lws_container_of(d, api_req, wait_link);
+            if (q->id == job->request_id)
+                found = q;
+        }
+        lws_end_foreach_dll(d);
+        if (found) {
+            lws_dll2_remove(&found->wait_link);
+            found->waiting = 0;
+            int rc;
+            if (job->result < 0) {
+                rc = internal_error(found->wsi, found, &job->error);
+            } else {
+                /* The body was built with LWS_PRE headroom: it goes out as is. */
+                found->out = job->body;
+                job->body = NULL;
+                found->out_len = job->body_len;
+                found->out_sent = 0;
+                found->status = 200;
+                found->answered = 1;
+                lws_callback_on_writable(found->wsi);
+                rc = 0;
+            }
+            if (rc < 0)
+                lws_set_timeout(found->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        }
+        srv_review_job_free(job);
+        job = next;
+    }
 }
 
 /* Routes an authenticated or public request. */
@@ -765,7 +1011,8 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     int failed = 0;
     int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
                          strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
-                (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0));
+                (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0 ||
+                          strncmp(p, "/api/rooms/", 11) == 0));
     if (!known)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     /* What the therapist does renews the session; what the page reads in
@@ -787,15 +1034,22 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     const char *rest = p + 11;
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    int want_log = slash && strcmp(slash, "/log") == 0;
-    if (n == 0 || n > ATT_ROOM_ID_BYTES || (slash && !want_log))
+    int want_log = get && slash && strcmp(slash, "/log") == 0;
+    int want_reissue = post && slash && strcmp(slash, "/invites") == 0;
+    int want_ticket = post && slash && strcmp(slash, "/ticket") == 0;
+    if (n == 0 || n > ATT_ROOM_ID_BYTES || (slash && !want_log && !want_reissue && !want_ticket) ||
+        (post && !slash))
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     memcpy(room_id, rest, n);
     room_id[n] = '\0';
     srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
     if (!r)
         return failed;
-    return want_log ? do_room_log(wsi, srv, q, r) : room_with_invites(wsi, srv, q, r, 200);
+    if (want_reissue)
+        return do_reissue(wsi, srv, q, r, &sess);
+    if (want_ticket)
+        return do_ticket(wsi, srv, q, r, &sess, ATT_ROLE_THERAPIST);
+    return want_log ? do_room_log(wsi, srv, q, r) : room_detail(wsi, srv, q, r, 200, NULL);
 }
 
 /* A POST must say it is JSON and, when a browser sends an Origin, come from
@@ -820,6 +1074,17 @@ static int refuse_cross_site(struct lws *wsi, srv_server *srv, api_req *q, int *
     return 1;
 }
 
+/* A sul, not in any wsi's callback, so the close may be synchronous. */
+static void body_timed_out(lws_sorted_usec_list_t *sul)
+{
+    api_req *q = lws_container_of(sul, api_req, body_sul);
+    srv_server *srv = lws_context_user(lws_get_context(q->wsi));
+    srv->metrics.body_timeouts++;
+    srv_log("info", "body_timeout", "{s:s,s:s,s:I}", "path", q->path, "peer", q->peer, "received",
+            (json_int_t)q->body_len);
+    lws_set_timeout(q->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_SYNC);
+}
+
 static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
 {
     /* A kept-alive connection reuses q for its next request. */
@@ -827,10 +1092,11 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
     free(q->out);
     if (q->waiting)
         lws_dll2_remove(&q->wait_link);
+    lws_sul_cancel(&q->body_sul);
     memset(q, 0, sizeof *q);
     q->wsi = wsi;
     q->id = ++srv->api->next_request_id;
-    lws_get_peer_simple(wsi, q->peer, sizeof q->peer);
+    srv_http_client_addr(wsi, srv->cfg, q->peer);
     int n;
     if ((n = header(wsi, WSI_TOKEN_GET_URI, q->path, sizeof q->path)) != 0)
         q->method = METHOD_GET;
@@ -864,6 +1130,11 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
     }
     if (content_length == 0)
         return dispatch(wsi, srv, q); /* lws delivers no body callbacks */
+    /* The whole body within --body-timeout: lws' own content timeout
+     * restarts with every piece, so a body dripped a byte at a time would
+     * otherwise be held open for ever. */
+    lws_sul_schedule(lws_get_context(wsi), 0, &q->body_sul, body_timed_out,
+                     (lws_usec_t)srv->cfg->body_timeout_s * LWS_USEC_PER_SEC);
     return 0;
 }
 
@@ -898,6 +1169,8 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_BODY:
         return q ? on_body(q, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (q)
+            lws_sul_cancel(&q->body_sul);
         if (!q || q->answered)
             return 0;
         if (q->body_too_large)
@@ -908,10 +1181,13 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (srv && srv->api)
             on_hasher_done(srv);
+        if (srv && srv->api && srv->review)
+            on_review_done(srv);
         return 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
         if (q) {
+            lws_sul_cancel(&q->body_sul);
             if (q->waiting) {
                 lws_dll2_remove(&q->wait_link);
                 q->waiting = 0;

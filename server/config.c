@@ -56,12 +56,29 @@ static const opt_desc options[] = {
     {"link-grace", OPT_INT64, "SECONDS", "1800",
      "a partner's link stops working this long after its session ended (refused at hello, live "
      "connections closed 4401); review afterwards is through the therapist's login (30 min)"},
+    {"ticket-ttl", OPT_INT, "SECONDS", "60",
+     "how long a staff ticket (POST /api/rooms/{id}/ticket, single use) may wait for its hello"},
     {"silence-ms", OPT_INT64, "MS", "90000",
      "silence suggestion threshold for exercise steps that set none (steps' own silence_ms "
      "rule; 0 there turns it off)"},
     {"disconnect-grace-ms", OPT_INT64, "MS", "60000",
      "a partner away this long on their turn is suggested to the therapist as a withdrawal; a "
      "shorter drop raises nothing"},
+    {"presence-debounce-ms", OPT_INT64, "MS", "5000",
+     "a member who reconnects within this long of a drop records no left/joined pair: their "
+     "`left` is recorded (at the time they went) only once they have stayed away this long, and "
+     "drops that came back make one staff-only `reconnected` per seat per window (0: record "
+     "every join and leave at once)"},
+    {"link-events-per-minute", OPT_INT, "N", "120",
+     "events one link (a room's partner_a, partner_b or therapist seat, or its observers "
+     "together) may record per minute, in bursts of up to N; more are refused rate_limited "
+     "(0: no limit)"},
+    {"room-events-per-minute", OPT_INT, "N", "300",
+     "events a room's partners may record per minute together; more are refused room_busy "
+     "(the therapist's commands count but are never refused by it; 0: no limit)"},
+    {"room-event-cap", OPT_INT64, "N", "50000",
+     "events a room's log may hold: past it partners are refused log_full, and the therapist "
+     "(ending the session, notes) and presence have 1000 more"},
     {"session-idle", OPT_INT, "SECONDS", "900",
      "a login session ends after this long without the therapist's own actions (requests that "
      "change something, WebSocket commands; not background reads) (15 min)"},
@@ -71,6 +88,26 @@ static const opt_desc options[] = {
      "the practice's own crisis and domestic-abuse lines and the address \"Leave quickly\" "
      "opens (JSON, see deploy/crisis.example.json; default address " SRV_CRISIS_DEFAULT_NEUTRAL_URL
      "), served at GET /api/crisis and shown first on crisis.html; checked at start-up"},
+    {"trusted-proxy", OPT_STRING, "ADDR[/BITS]", "none",
+     "a reverse proxy (address or CIDR, repeatable): for connections from it the client address "
+     "is the last X-Forwarded-For entry that is not itself a trusted proxy; from anyone else "
+     "X-Forwarded-For is ignored. Every per-address limit and log line uses the client address"},
+    {"max-conns-per-address", OPT_INT, "N", "256",
+     "open connections (HTTP and WebSocket) one client address may hold; more are refused at "
+     "accept (behind a trusted proxy: at the WebSocket upgrade, 429)"},
+    {"max-conns", OPT_INT, "N", "20000",
+     "open connections in total; more are refused at accept (lowered to the open-file limit "
+     "less 64 at start-up, with a warning)"},
+    {"body-timeout", OPT_INT, "SECONDS", "10",
+     "a request body must arrive whole within this long of its headers, or the connection is "
+     "closed (headers themselves are cut at 10 s)"},
+    {"allowed-host", OPT_STRING, "HOST[:PORT]", "the --public-url host",
+     "a Host header the server answers to besides --public-url's (repeatable; DNS rebinding "
+     "defence); loopback names and addresses are allowed when listening on loopback"},
+    {"metrics-token", OPT_STRING, "TOKEN", "none: direct loopback clients only",
+     "GET /metrics needs `Authorization: Bearer TOKEN`; without it /metrics answers only "
+     "connections from a loopback address that are not through a trusted proxy"},
+    {"allow-root", OPT_FLAG, NULL, "off", "run even as root (refused otherwise)"},
     {"demo", OPT_FLAG, NULL, "off",
      "create (or reuse) a demo room, print its invitations, then serve"},
     {"demo-exercise", OPT_STRING, "ID", "enactment", "exercise of the demo room"},
@@ -132,13 +169,21 @@ static void set_defaults(srv_config *c)
     c->hello_timeout_s = 10;
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
-    c->session_lifetime_s = 12 * 3600;
     c->link_grace_s = 1800;
+    c->ticket_ttl_s = 60;
+    c->session_lifetime_s = 12 * 3600;
     c->silence_ms = ATT_DEFAULT_SILENCE_MS;
     c->disconnect_grace_ms = ATT_DEFAULT_DISCONNECT_GRACE_MS;
+    c->presence_debounce_ms = ATT_DEFAULT_PRESENCE_DEBOUNCE_MS;
+    c->link_events_per_minute = 120;
+    c->room_events_per_minute = 300;
+    c->room_event_cap = 50000;
     snprintf(c->demo_exercise, sizeof c->demo_exercise, "enactment");
     c->shutdown_grace_ms = 3000;
     c->session_idle_s = 900;
+    c->max_conns_per_address = 256;
+    c->max_conns = 20000;
+    c->body_timeout_s = 10;
     c->room_evict_s = 60;
     c->room_idle_evict_s = 1800;
 }
@@ -186,6 +231,32 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
     }
     if (strcmp(n, "config") == 0)
         return 0; /* handled first */
+    if (strcmp(n, "allow-root") == 0) {
+        c->allow_root = 1;
+        return 0;
+    }
+    if (strcmp(n, "trusted-proxy") == 0) {
+        if (c->n_trusted_proxies >= SRV_MAX_PROXIES)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "--trusted-proxy: at most %d",
+                            SRV_MAX_PROXIES);
+        return srv_cidr_parse(v, &c->trusted_proxies[c->n_trusted_proxies++], err);
+    }
+    if (strcmp(n, "allowed-host") == 0) {
+        if (c->n_allowed_hosts >= SRV_MAX_HOSTS)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "--allowed-host: at most %d", SRV_MAX_HOSTS);
+        return copy_str(c->allowed_hosts[c->n_allowed_hosts++], sizeof c->allowed_hosts[0], v, n,
+                        err);
+    }
+    if (strcmp(n, "metrics-token") == 0)
+        return copy_str(c->metrics_token, sizeof c->metrics_token, v, n, err);
+    if (strcmp(n, "max-conns-per-address") == 0 || strcmp(n, "max-conns") == 0 ||
+        strcmp(n, "body-timeout") == 0) {
+        int per = strcmp(n, "max-conns-per-address") == 0, body = strcmp(n, "body-timeout") == 0;
+        if (parse_number(n, v, 1, body ? 3600 : 10000000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        *(per ? &c->max_conns_per_address : body ? &c->body_timeout_s : &c->max_conns) = (int)x;
+        return 0;
+    }
     if (strcmp(n, "listen") == 0)
         return copy_str(c->listen, sizeof c->listen, v, n, err);
     if (strcmp(n, "data") == 0)
@@ -255,6 +326,10 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
                             "--token-ttl: at most 2592000 seconds (30 days): invitation links "
                             "are bearer credentials");
         c->token_ttl_s = (int64_t)x;
+    } else if (strcmp(n, "ticket-ttl") == 0) {
+        if (parse_number(n, v, 1, 600, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->ticket_ttl_s = (int)x;
     } else if (strcmp(n, "link-grace") == 0) {
         if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
@@ -267,6 +342,22 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
         if (parse_number(n, v, 1, 86400000, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->disconnect_grace_ms = (int64_t)x;
+    } else if (strcmp(n, "presence-debounce-ms") == 0) {
+        if (parse_number(n, v, 0, 600000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->presence_debounce_ms = (int64_t)x;
+    } else if (strcmp(n, "link-events-per-minute") == 0) {
+        if (parse_number(n, v, 0, 1000000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->link_events_per_minute = (int)x;
+    } else if (strcmp(n, "room-events-per-minute") == 0) {
+        if (parse_number(n, v, 0, 1000000, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->room_events_per_minute = (int)x;
+    } else if (strcmp(n, "room-event-cap") == 0) {
+        if (parse_number(n, v, 10, 1e9, &x, err) < 0)
+            return -ATT_ERR_BAD_MESSAGE;
+        c->room_event_cap = (int64_t)x;
     } else if (strcmp(n, "shutdown-grace-ms") == 0) {
         if (parse_number(n, v, 0, 600000, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;

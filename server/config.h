@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdint.h>
 #include "attune/types.h"
+#include "peer.h"
 
 #define SRV_MAX_ORIGINS 16
 #define SRV_PATH_MAX 1024
+#define SRV_MAX_PROXIES 16
+#define SRV_MAX_HOSTS 16
 
 typedef enum { SRV_MODE_SERVE, SRV_MODE_VERIFY, SRV_MODE_CREATE_ROOM, SRV_MODE_HELP } srv_mode;
 
@@ -38,8 +41,13 @@ typedef struct {
     int ping_s;                    /* --ping-interval */
     int64_t token_ttl_s;           /* --token-ttl */
     int64_t link_grace_s;          /* --link-grace: partner links after the session ended */
+    int ticket_ttl_s;              /* --ticket-ttl: staff tickets (tickets.h) */
     int64_t silence_ms;            /* --silence-ms */
     int64_t disconnect_grace_ms;   /* --disconnect-grace-ms */
+    int64_t presence_debounce_ms;  /* --presence-debounce-ms (0: off) */
+    int link_events_per_minute;    /* --link-events-per-minute (0: no limit) */
+    int room_events_per_minute;    /* --room-events-per-minute (0: no limit) */
+    int64_t room_event_cap;        /* --room-event-cap */
     char demo_exercise[65];        /* --demo-exercise */
     char demo_owner[65];           /* --demo-owner; "" for none */
     int shutdown_grace_ms;         /* --shutdown-grace-ms */
@@ -52,6 +60,19 @@ typedef struct {
     int room_idle_evict_s;         /* --room-idle-evict-s: any other quiet room */
     /* --crisis-file; "" for the built-in directory only */
     char crisis_file[SRV_PATH_MAX];
+    /* Connections and requests (peer.h, http.c): --trusted-proxy and
+     * --allowed-host (repeatable), --max-conns-per-address, --max-conns
+     * (HTTP and WebSocket together), --body-timeout (a request body's whole
+     * deadline), --metrics-token ("" for direct loopback only), --allow-root. */
+    srv_cidr trusted_proxies[SRV_MAX_PROXIES];
+    int n_trusted_proxies;
+    char allowed_hosts[SRV_MAX_HOSTS][256];
+    int n_allowed_hosts;
+    int max_conns_per_address;
+    int max_conns;
+    int body_timeout_s;
+    char metrics_token[128];
+    int allow_root;
 } srv_config;
 
 /* Fills defaults, then the file named by --config (if any), then the flags.

@@ -2,8 +2,10 @@
 #include "log.h"
 
 #include <jansson.h>
+#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 void srv_vlog(const char *level, const char *event, const char *fields, va_list ap)
@@ -43,4 +45,59 @@ void srv_log(const char *level, const char *event, const char *fields, ...)
     va_start(ap, fields);
     srv_vlog(level, event, fields, ap);
     va_end(ap);
+}
+
+int srv_log_limit(srv_log_limiter *l, int64_t now_ms, uint64_t *suppressed_out)
+{
+    if (now_ms < l->next_ms) {
+        l->suppressed++;
+        return 0;
+    }
+    if (suppressed_out)
+        *suppressed_out = l->suppressed;
+    l->suppressed = 0;
+    l->next_ms = now_ms + 1000;
+    return 1;
+}
+
+/* The lws hook's state: lws_set_log_level's emit function has no argument. */
+static struct {
+    void (*on_accept_failure)(void *arg);
+    void *arg;
+    srv_log_limiter accept_log;
+} lws_hook;
+
+void srv_log_lws_hook(void (*on_accept_failure)(void *arg), void *arg)
+{
+    lws_hook.on_accept_failure = on_accept_failure;
+    lws_hook.arg = arg;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void srv_log_lws_emit(int level, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s", line);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    /* lib/roles/listen/ops-listen.c (lws 4.1): lwsl_err("accept: errno %d")
+     * when accept() fails with anything but EAGAIN; the listen socket stays
+     * readable, so without a pause it is retried (and logged) at once. */
+    if (strncmp(text, "accept: errno", 13) == 0) {
+        uint64_t held = 0;
+        if (srv_log_limit(&lws_hook.accept_log, mono_ms(), &held))
+            srv_log("error", "accept_failed", "{s:s,s:I}", "message", text, "suppressed",
+                    (json_int_t)held);
+        if (lws_hook.on_accept_failure)
+            lws_hook.on_accept_failure(lws_hook.arg);
+        return;
+    }
+    srv_log(level == LLL_ERR ? "error" : "warn", "lws", "{s:s}", "message", text);
 }

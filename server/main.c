@@ -17,6 +17,7 @@
 #include "api.h"
 #include "config.h"
 #include "log.h"
+#include "secure_start.h"
 #include "server.h"
 
 /* The write end of the self-pipe. The one piece of global state: a POSIX
@@ -182,6 +183,15 @@ int main(int argc, char **argv)
         srv_config_usage(stdout);
         return 0;
     }
+    /* Before anything is opened: every file created from here is 0600. */
+    srv_secure_umask();
+    if (srv_secure_refuse_root("attune-server", cfg.allow_root, &err) < 0 ||
+        srv_secure_data_dir(cfg.mode == SRV_MODE_VERIFY ? cfg.verify_dir : cfg.data_dir, &err) <
+            0) {
+        srv_log("error", "startup_refused", "{s:s}", "error", err.message);
+        fprintf(stderr, "attune-server: %s\n", err.message);
+        return 1;
+    }
     if (cfg.mode == SRV_MODE_VERIFY)
         return verify(&cfg);
     if (cfg.mode == SRV_MODE_CREATE_ROOM)
@@ -195,8 +205,8 @@ int main(int argc, char **argv)
     }
     demo_lines demo = {0};
     if (cfg.demo) {
-        if (srv_admin_demo(srv.store, srv.invites, srv.catalog, &srv.key, &cfg, demo.lines,
-                           &err) < 0) {
+        if (srv_admin_demo(srv.store, srv.invites, srv.catalog, &srv.key, &cfg, demo.lines, &err) <
+            0) {
             srv_log("error", "demo_failed", "{s:s}", "error", err.message);
             srv_server_close(&srv);
             return 1;

@@ -116,6 +116,22 @@ char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, siz
            "Connections closed for a bad, expired or foreign token.", (double)m->bad_token_closes);
     metric(&t, "attune_origin_rejects_total", "counter",
            "WebSocket handshakes refused for their Origin.", (double)m->origin_rejects);
+    metric(&t, "attune_host_rejects_total", "counter",
+           "Requests and handshakes refused for a Host header not this server's.",
+           (double)m->host_rejects);
+    put(&t,
+        "# HELP attune_connections_refused_total Connections refused at accept or upgrade "
+        "by cap.\n"
+        "# TYPE attune_connections_refused_total counter\n"
+        "attune_connections_refused_total{cap=\"per_address\"} %llu\n"
+        "attune_connections_refused_total{cap=\"total\"} %llu\n",
+        (unsigned long long)m->conn_refused_address, (unsigned long long)m->conn_refused_total);
+    metric(&t, "attune_accept_failures_total", "counter",
+           "accept() failures (EMFILE, ENFILE); accepting pauses briefly after each.",
+           (double)m->accept_failures);
+    metric(&t, "attune_body_timeouts_total", "counter",
+           "Requests closed because their body did not arrive within --body-timeout.",
+           (double)m->body_timeouts);
     put(&t, "# HELP attune_rejected_messages_total Error replies by protocol code.\n"
             "# TYPE attune_rejected_messages_total counter\n");
     for (int c = 1; c < ATT_ERR__COUNT; c++)

@@ -36,6 +36,14 @@ typedef struct {
     uint64_t oversize_closes;
     uint64_t bad_token_closes;
     uint64_t origin_rejects;
+    /* Refused for a Host not this server's; connections over
+     * --max-conns-per-address and --max-conns; accept() failures (EMFILE,
+     * ENFILE); request bodies cut at --body-timeout. */
+    uint64_t host_rejects;
+    uint64_t conn_refused_address;
+    uint64_t conn_refused_total;
+    uint64_t accept_failures;
+    uint64_t body_timeouts;
     uint64_t rejected[ATT_ERR__COUNT]; /* error replies by code */
     srv_histogram commit;              /* one transaction incl. fsync, per batch */
     srv_histogram durable;             /* append to completion back on the loop, per batch */

@@ -4,12 +4,16 @@
  * srv_server_wake may be called from any thread. */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include "api.h"
 #include "invites.h"
 #include "log.h"
+#include "review.h"
 
 void srv_server_wake(void *arg)
 {
@@ -40,9 +44,18 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     if ((rc = srv_rooms_init(srv, err)) < 0)
         return rc;
+    if ((rc = srv_peer_counts_open(&srv->peers, err)) < 0)
+        return rc;
     if (!(srv->tx_buf = malloc(LWS_PRE + SRV_TX_BATCH_BYTES)))
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     if ((rc = srv_api_open(srv, err)) < 0)
+        return rc;
+    if ((rc = srv_links_open(srv, err)) < 0)
+        return rc;
+    att_room_config review_rooms = {.silence_ms = cfg->silence_ms,
+                                     .disconnect_grace_ms = cfg->disconnect_grace_ms};
+    if ((rc = srv_review_start(srv->store, srv->catalog, &review_rooms, LWS_PRE, srv_server_wake,
+                               srv, &srv->review, err)) < 0)
         return rc;
     if (cfg->test_fail_store_batch > 0)
         srv_store_fail_nth_batch(srv->store, cfg->test_fail_store_batch);
@@ -51,11 +64,18 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
 
 void srv_server_close(srv_server *srv)
 {
+    /* The review worker reads through its own store connection: stop it
+     * before the store closes. */
+    srv_review_stop(srv->review);
+    srv->review = NULL;
     /* The store first: it commits whatever is still queued. */
     srv_store_close(srv->store);
     srv->store = NULL;
     srv_rooms_free(srv);
     srv_api_close(srv);
+    srv_peer_counts_free(srv->peers);
+    srv->peers = NULL;
+    srv_links_close(srv);
     srv_invites_close(srv->invites);
     srv->invites = NULL;
     att_catalog_free(srv->catalog);
@@ -65,14 +85,80 @@ void srv_server_close(srv_server *srv)
     att_buf_free(&srv->state_scratch);
 }
 
-static void lws_log_emit(int level, const char *line)
+/* accept() failed (EMFILE/ENFILE; srv_log_lws_emit calls this on the
+ * service thread): lws would retry at once while the listen socket stays
+ * readable, so stop polling it for a moment. lws re-enables it itself when
+ * a connection closes (lws_accept_modulation), which frees an fd anyway. */
+#define SRV_ACCEPT_PAUSE_MS 250
+
+static void resume_accepts(lws_sorted_usec_list_t *sul)
 {
-    char text[512];
-    snprintf(text, sizeof text, "%s", line);
-    size_t n = strlen(text);
-    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        text[--n] = '\0';
-    srv_log(level == LLL_ERR ? "error" : "warn", "lws", "{s:s}", "message", text);
+    srv_server *srv = lws_container_of(sul, srv_server, accept_sul);
+    srv->accepts_paused = 0;
+    if (srv->listen_wsi)
+        lws_rx_flow_control(srv->listen_wsi, 1 | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
+}
+
+static void pause_accepts(void *arg)
+{
+    srv_server *srv = arg;
+    srv->metrics.accept_failures++;
+    if (!srv->listen_wsi || srv->accepts_paused || srv->loop_done)
+        return;
+    srv->accepts_paused = 1;
+    lws_rx_flow_control(srv->listen_wsi, 0 | LWS_RXFLOW_REASON_FLAG_PROCESS_NOW);
+    lws_sul_schedule(srv->ctx, 0, &srv->accept_sul, resume_accepts,
+                     SRV_ACCEPT_PAUSE_MS * LWS_US_PER_MS);
+}
+
+/* The listen socket's wsi (lws 4.1 has no getter): the one listening
+ * socket bound to our port among the low fds opened at start-up. */
+static struct lws *find_listen_wsi(srv_server *srv)
+{
+    int port = lws_get_vhost_listen_port(lws_get_vhost_by_name(srv->ctx, "attune"));
+    for (int fd = 0; fd < 1024; fd++) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof sa;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+            getsockname(fd, (struct sockaddr *)&sa, &salen) != 0)
+            continue;
+        int p = sa.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
+                : sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+                                           : -1;
+        if (p == port)
+            return wsi_from_fd(srv->ctx, fd);
+    }
+    return NULL;
+}
+
+/* --max-conns must stay under the open-file limit (less room for the
+ * store, the log and the static files), or accept() fails with EMFILE
+ * before the cap refuses anything. */
+#define SRV_SPARE_FDS 64
+
+static int fit_max_conns(srv_server *srv)
+{
+    struct rlimit rl;
+    int max = srv->cfg->max_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max + SRV_SPARE_FDS &&
+        rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = (rlim_t)max + SRV_SPARE_FDS;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max + SRV_SPARE_FDS) {
+        int fit = rl.rlim_cur > SRV_SPARE_FDS * 2 ? (int)rl.rlim_cur - SRV_SPARE_FDS
+                                                  : (int)rl.rlim_cur / 2;
+        srv_log("warn", "max_conns_lowered", "{s:i,s:i,s:I}", "max_conns", max, "now", fit,
+                "open_file_limit", (json_int_t)rl.rlim_cur);
+        return fit;
+    }
+    return max;
 }
 
 /* libev's SIGINT watcher (installed by lws; it unblocks SIGINT on the
@@ -104,8 +190,8 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);
-        srv_api_sweep(srv);
         srv_rooms_sweep(srv, now);
+        srv_api_sweep(srv);
         srv_links_sweep(srv, now);
     }
     if (!srv->loop_done)
@@ -140,6 +226,7 @@ static void stop_step(lws_sorted_usec_list_t *sul)
             (int)srv->conns.count, "late", late);
     srv->loop_done = 1;
     lws_sul_cancel(&srv->heartbeat_sul);
+    lws_sul_cancel(&srv->accept_sul);
     lws_context_destroy(srv->ctx); /* ends lws_service's ev_run */
 }
 
@@ -162,7 +249,9 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
                    att_error *err)
 {
     const srv_config *cfg = srv->cfg;
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    srv_log_lws_hook(pause_accepts, srv);
+    lws_set_log_level(LLL_ERR | LLL_WARN, srv_log_lws_emit);
+    srv->max_conns = fit_max_conns(srv);
 
     const struct lws_protocols protocols[] = {
         {"http", srv_http_callback, 64, 0, 0, NULL, 0},
@@ -221,6 +310,10 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
                         "cannot create the lws context on libev (is libwebsockets-evlib-ev "
                         "installed, and is %s:%d free?)",
                         cfg->listen, cfg->port);
+    srv->listen_wsi = find_listen_wsi(srv);
+    if (!srv->listen_wsi)
+        srv_log("warn", "listen_socket_unknown", "{s:s}", "why",
+                "accept failures cannot pause accepting");
     int rc = srv_store_start(srv->store, cfg->commit_window_us, srv_server_wake, discard_batch, srv,
                              err);
     if (rc < 0) {

@@ -33,6 +33,7 @@
 #include "attune/room.h"
 #include "config.h"
 #include "frame.h"
+#include "log.h"
 #include "metrics.h"
 #include "store.h"
 #include "token.h"
@@ -136,6 +137,29 @@ typedef struct srv_deferred {
     srv_frame *frame; /* owned reference */
 } srv_deferred;
 
+/* A token bucket of events (rooms.c: the rate limits). */
+typedef struct {
+    double tokens;
+    int64_t at; /* ms of the last refill; 0: never used (full) */
+} srv_bucket;
+
+/* One seat's presence and rate (rooms.c): partner_a, partner_b, the
+ * therapist, the observers together. */
+typedef struct {
+    int pending_lefts; /* gone, `left` not recorded yet (observers: several) */
+    int64_t left_at;   /* when the first of them went (ms) */
+    att_left_reason left_reason;
+    int tally_times;      /* returns within the window, not recorded yet */
+    int64_t tally_gap_ms; /* their time away, in all */
+    int64_t tally_since;  /* the first of them (ms) */
+    int64_t replaced_at;  /* the seat's last recorded `replaced` (ms), 0 for none */
+    srv_bucket bucket;    /* --link-events-per-minute */
+} srv_seat;
+
+/* Events past --room-event-cap that the therapist and presence may still
+ * add (a full room can still be ended and noted). */
+#define SRV_LOG_RESERVE 1000
+
 struct srv_room {
     srv_room *hash_next;
     srv_server *srv;
@@ -154,6 +178,11 @@ struct srv_room {
     lws_dll2_t dirty_link;
     int64_t composing_at; /* the actor's last `typing` (ms), 0 for none: not silence */
     srv_aud_index aud_index[ATT_AUDIENCES]; /* the therapist's stays empty: identity */
+    /* Debounced presence and the rate limits, by seat (rooms.c). */
+    srv_seat seats[ATT_AUDIENCES];
+    srv_bucket room_bucket;               /* --room-events-per-minute */
+    lws_sorted_usec_list_t presence_sul;  /* the next pending left or reconnected */
+    int64_t presence_armed;               /* ms, 0 when unarmed */
     /* Monotonic ms since which the room has been evictable (srv_rooms_sweep),
      * 0 while it is not: nobody in it, nothing in flight, no timer pending. */
     int64_t quiet_since_ms;
@@ -174,7 +203,9 @@ struct srv_server {
     srv_token_key key;
     struct srv_invites *invites; /* invites.h: the links' records */
     int64_t invites_rev;         /* the last revocation the sweep acted on */
+    struct srv_tickets *tickets; /* tickets.h: staff tickets for the live views */
     struct srv_api *api; /* api.c: accounts, login sessions, login limits */
+    struct srv_review *review; /* review.h: the session log's worker thread */
     srv_metrics metrics;
     srv_room **room_table;
     size_t room_buckets;
@@ -202,6 +233,16 @@ struct srv_server {
     int64_t next_sweep_ms; /* monotonic ms; the heartbeat sweeps from then */
     int64_t next_link_sweep_ms; /* monotonic ms; links.c looks for ended links then */
     int64_t stop_deadline_ms;
+    /* Connections and accepts (http.c, peer.h): open connections per
+     * client address; the listen socket's wsi, to pause accepts after an
+     * accept() failure, and the sul that resumes them; --max-conns fitted
+     * to the open-file limit; connection refusals logged once a second. */
+    struct srv_peer_counts *peers;
+    struct lws *listen_wsi;
+    int accepts_paused;
+    lws_sorted_usec_list_t accept_sul;
+    int max_conns;
+    srv_log_limiter refusal_log;
 };
 
 /* ---- rooms.c ---- */
@@ -259,6 +300,10 @@ void srv_room_reply(srv_room *room, srv_conn *conn, srv_frame *frame);
  * the same role), detach on close (records `left` unless replaced). */
 void srv_room_attach(srv_room *room, srv_conn *conn);
 void srv_room_detach(srv_room *room, srv_conn *conn, int record_leave);
+/* 1 when nothing holds the room in memory: no member, no job in flight, no
+ * detector deadline and no presence pending (a `left` waiting out its window
+ * or returns not yet recorded). A room that is not idle must not be freed. */
+int srv_room_idle(const srv_room *room);
 /* Records `left` (reason shutdown) for every member of every room. */
 void srv_rooms_leave_all(srv_server *srv);
 /* Handles every completed store batch (WAIT_CANCELLED). */
@@ -296,6 +341,10 @@ void srv_conns_sweep(srv_server *srv, int64_t now_ms);
 int64_t srv_mono_ms(void);
 
 /* ---- links.c ---- */
+/* Creates the staff tickets and hooks the login sessions' end (after
+ * srv_api_open); srv_links_close frees them. */
+int srv_links_open(srv_server *srv, att_error *err);
+void srv_links_close(srv_server *srv);
 /* 1 when a partner's link into room has ended: its session ended more than
  * --link-grace ago (now_ms: srv_now_ms). */
 int srv_links_partner_expired(const srv_server *srv, const srv_room *room, att_role role,
@@ -318,6 +367,12 @@ int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 /* 1 when the request's Origin may use this server (none sent, an --origin,
  * or the server's own host); the WebSocket upgrade and /api POSTs use it. */
 int srv_http_origin_allowed(struct lws *wsi, const srv_config *cfg);
+/* The request's (or upgraded connection's) client address (peer.h: the
+ * TCP peer, or X-Forwarded-For's from a --trusted-proxy). */
+void srv_http_client_addr(struct lws *wsi, const srv_config *cfg, char out[SRV_PEER_ADDR_MAX]);
+/* 1 when the Host header names this server (--public-url's host, an
+ * --allowed-host, or loopback when listening on loopback). */
+int srv_http_host_allowed(struct lws *wsi, const srv_config *cfg);
 
 /* ---- server.c ---- */
 /* Any thread: wakes the service loop (lws_cancel_service). */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include "secure_start.h"
 #include <time.h>
 
 int64_t cli_now_ms(void)
@@ -27,6 +28,10 @@ int cli_data_open(const char *data_dir, int create, int want_key, const char *ke
         return -1;
     }
     att_error e = {0};
+    if (srv_secure_data_dir(data_dir, &e) < 0) {
+        fprintf(err, "attune: %s\n", e.message);
+        return -1;
+    }
     if (srv_store_open(data_dir, &out->store, &e) < 0) {
         fprintf(err, "attune: %s\n", e.message);
         return -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "args.h"
 #include "commands.h"
+#include "secure_start.h"
 
 static void usage(FILE *out)
 {
@@ -17,12 +18,24 @@ static void usage(FILE *out)
             "  replay        print a session from the store as a transcript (--follow, --speed)\n"
             "  join URL      take part in a session from the terminal\n"
             "  therapist     add, list or remove therapist accounts (dashboard logins)\n\n"
-            "`attune COMMAND --help` describes each one.\n"
+            "`attune COMMAND --help` describes each one. attune refuses to run as root\n"
+            "unless given --allow-root (anywhere on the line) or ATTUNE_ALLOW_ROOT=1.\n"
             "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
 }
 
 int main(int argc, char **argv)
 {
+    /* --allow-root may come anywhere; it is taken out before the
+     * subcommand parses its own options. */
+    int allow_root = 0, n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--allow-root") == 0)
+            allow_root = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    argc = n;
+    argv[argc] = NULL;
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -31,6 +44,13 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CLI_EXIT_OK;
+    }
+    /* Every file it creates in a data directory (the store, keys) is 0600. */
+    srv_secure_umask();
+    att_error err = {0};
+    if (srv_secure_refuse_root("attune", allow_root, &err) < 0) {
+        fprintf(stderr, "attune: %s\n", err.message);
+        return CLI_EXIT_FAIL;
     }
     if (strcmp(cmd, "room") == 0)
         return cli_cmd_room(argc - 2, argv + 2);

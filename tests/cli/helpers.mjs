@@ -26,6 +26,10 @@ export const SERVER = process.env.ATTUNE_SERVER || newest('server/attune-server'
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// attune and attune-server refuse root without --allow-root; as root (CI on
+// a fresh machine) everything started here inherits ATTUNE_ALLOW_ROOT=1.
+if (process.getuid?.() === 0) process.env.ATTUNE_ALLOW_ROOT = '1';
+
 export function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'attune-cli-'));
 }

@@ -39,6 +39,10 @@ function builtBinary(...parts) {
 
 const serverBinary = () => builtBinary('server', 'attune-server');
 
+// attune-server and attune refuse root without --allow-root; as root (CI on
+// a fresh machine) every binary started here inherits ATTUNE_ALLOW_ROOT=1.
+if (process.getuid?.() === 0) process.env.ATTUNE_ALLOW_ROOT = '1';
+
 function run(bin, args) {
   return new Promise((resolve, reject) => {
     execFile(bin, args, (err, stdout, stderr) => (err ? reject(new Error(`${bin} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));

@@ -10,6 +10,20 @@ import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+// attune-server and attune refuse to run as root without --allow-root; the
+// test runner on a fresh machine (CI) is root, so every binary a test starts
+// inherits the equivalent ATTUNE_ALLOW_ROOT=1 (limits.test.js checks the
+// refusal itself with it removed).
+export const AS_ROOT = process.getuid?.() === 0;
+if (AS_ROOT) process.env.ATTUNE_ALLOW_ROOT = '1';
+
+// Data directories must be private (0700) or the server refuses them; a
+// copy of a checked-out fixture may carry 0755.
+function privateDir(dir) {
+  if (fs.existsSync(dir)) fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
 // ATTUNE_SERVER names the binary, else ATTUNE_BUILD_DIR/server/attune-server;
 // otherwise the newest build*/server/attune-server.
 export function serverBin() {
@@ -47,7 +61,7 @@ export async function startServer({ dataDir = tempDir(), args = [], port } = {})
   port = port ?? (await freePort());
   const proc = spawn(
     serverBin(),
-    ['--data', dataDir, '--listen', '127.0.0.1', '--port', String(port), ...args],
+    ['--data', privateDir(dataDir), '--listen', '127.0.0.1', '--port', String(port), ...(AS_ROOT ? ['--allow-root'] : []), ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs = [];
@@ -127,7 +141,7 @@ export function tokenOf(url) {
 // Creates a room with `attune-server --create-room` (a separate process, as
 // an operator would). Returns {room, tokens: {role: token}}.
 export function createRoom(dataDir, exercise = 'enactment', extra = []) {
-  const out = execFileSync(serverBin(), ['--create-room', exercise, '--data', dataDir, ...extra], {
+  const out = execFileSync(serverBin(), ['--create-room', exercise, '--data', privateDir(dataDir), ...extra], {
     encoding: 'utf8',
   });
   const res = { room: null, tokens: {} };
@@ -140,7 +154,7 @@ export function createRoom(dataDir, exercise = 'enactment', extra = []) {
 }
 
 export function verify(dataDir) {
-  const out = execFileSync(serverBin(), ['--verify', dataDir], { encoding: 'utf8' });
+  const out = execFileSync(serverBin(), ['--verify', privateDir(dataDir)], { encoding: 'utf8' });
   const rooms = {};
   for (const line of out.trim().split('\n').filter(Boolean)) {
     const r = JSON.parse(line);
