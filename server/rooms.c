@@ -467,6 +467,62 @@ static srv_job *job_new(uint64_t sender)
     return job;
 }
 
+/* The seat a role's presence is kept in: partner_a, partner_b, therapist,
+ * the observers together; -1 for none. */
+static int seat_of(att_role role)
+{
+    return (int)role >= 0 && (int)role < ATT_AUDIENCES ? (int)role : -1;
+}
+
+/* Refills a token bucket of `per_minute` tokens a minute, holding at most
+ * that many (a fresh one is full). */
+static void bucket_refill(srv_bucket *b, int per_minute, int64_t now)
+{
+    if (!b->at) {
+        b->tokens = per_minute;
+    } else if (now > b->at) {
+        b->tokens += (double)(now - b->at) * per_minute / 60000.0;
+        if (b->tokens > per_minute)
+            b->tokens = per_minute;
+    }
+    b->at = now;
+}
+
+/* Whether a command's n events may enter the log: the room's cap (the
+ * therapist and presence keep a reserve past it, so a full room can still
+ * be ended and noted), the link's rate and the room's rate (partners only:
+ * the therapist is never held up by them). Charges the buckets when it may. */
+static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error *err)
+{
+    const srv_config *cfg = r->srv->cfg;
+    int staff = role == ATT_ROLE_THERAPIST;
+    int64_t seq = srv_room_live(r)->seq;
+    if (seq + n > cfg->room_event_cap + (staff ? SRV_LOG_RESERVE : 0))
+        return att_fail(err, ATT_ERR_LOG_FULL,
+                        staff ? "this session's log is full"
+                              : "this session's log is full; only the therapist can add to it");
+    int seat = seat_of(role);
+    srv_bucket *link = seat >= 0 ? &r->seats[seat].bucket : NULL;
+    if (link && cfg->link_events_per_minute > 0) {
+        bucket_refill(link, cfg->link_events_per_minute, now);
+        if (link->tokens < 1)
+            return att_fail(err, ATT_ERR_RATE_LIMITED,
+                            "too many events from this link; wait a moment and try again");
+    }
+    if (cfg->room_events_per_minute > 0) {
+        bucket_refill(&r->room_bucket, cfg->room_events_per_minute, now);
+        if (!staff && r->room_bucket.tokens < 1)
+            return att_fail(err, ATT_ERR_ROOM_BUSY,
+                            "this room is recording too much at once; wait a moment and try again");
+        r->room_bucket.tokens -= n;
+        if (staff && r->room_bucket.tokens < 0)
+            r->room_bucket.tokens = 0;
+    }
+    if (link && cfg->link_events_per_minute > 0)
+        link->tokens -= n;
+    return 0;
+}
+
 void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
 {
     srv_server *srv = r->srv;
@@ -486,6 +542,8 @@ void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
         r->deadline_spent = -1;
         room_arm_deadline(r);
     }
+    if (rc == 0 && job->n > 0)
+        rc = room_admit(r, conn->role, job->n, now, &err);
     if (rc < 0 || job->n == 0) {
         if (rc < 0)
             srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, err.code, err.message);
@@ -511,6 +569,12 @@ static void submit_presence(srv_room *r, int n, att_event *events)
 {
     if (n <= 0)
         return;
+    if (srv_room_live(r)->seq + n > r->srv->cfg->room_event_cap + SRV_LOG_RESERVE) {
+        /* Past even the reserve: the log takes nothing more (a `left` lost
+         * here leaves the member shown present until the room is reloaded). */
+        srv_log("warn", "presence_dropped_log_full", "{s:s}", "room", r->id);
+        return;
+    }
     srv_job *job = job_new(0);
     if (!job) {
         srv_log("error", "presence_lost", "{s:s}", "room", r->id);
@@ -519,6 +583,137 @@ static void submit_presence(srv_room *r, int n, att_event *events)
     memcpy(job->events, events, (size_t)n * sizeof *events);
     job->n = n;
     room_submit(r, job);
+}
+
+/* --- debounced presence ---------------------------------------------------
+ * A member whose connection drops is not recorded as gone at once: their
+ * `left` waits (a timer on the room, presence_sul) until they have stayed
+ * away --presence-debounce-ms, and is then recorded with the time they went.
+ * Coming back within it records no joined; such returns, and takeovers of a
+ * seat after its first `replaced` in a window, are counted per seat and
+ * recorded as one staff-only `reconnected` per window. So a reconnect loop
+ * adds a few events per window, not two per reconnect. */
+
+static void presence_arm(srv_room *r);
+
+/* How long a seat's `left` waits: the window, or a partner's disconnect
+ * grace when that is shorter (the detector's suggestion is never late). */
+static int64_t left_wait(const srv_room *r, int seat)
+{
+    const srv_config *cfg = r->srv->cfg;
+    int64_t wait = cfg->presence_debounce_ms;
+    if (att_role_is_partner((att_role)seat) && cfg->disconnect_grace_ms < wait)
+        wait = cfg->disconnect_grace_ms;
+    return wait;
+}
+
+static void seat_count_return(srv_seat *s, int64_t now, int64_t gap_ms)
+{
+    if (!s->tally_times)
+        s->tally_since = now;
+    s->tally_times++;
+    s->tally_gap_ms += gap_ms;
+}
+
+static void seat_record_returns(srv_room *r, int seat, int64_t now)
+{
+    srv_seat *s = &r->seats[seat];
+    if (!s->tally_times)
+        return;
+    att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+    int n = 0;
+    if (att_room_decide_reconnected(srv_room_live(r), (att_role)seat, now, s->tally_times,
+                                    s->tally_gap_ms, events, &n) == 0)
+        submit_presence(r, n, events);
+    s->tally_times = 0;
+    s->tally_gap_ms = 0;
+    s->tally_since = 0;
+}
+
+static void seat_record_lefts(srv_room *r, int seat)
+{
+    srv_seat *s = &r->seats[seat];
+    for (; s->pending_lefts > 0; s->pending_lefts--) {
+        att_event events[ATT_MAX_EVENTS_PER_COMMAND];
+        int n = 0;
+        /* `at` is when they went: the detector's grace counts from there. */
+        if (att_room_decide_leave(srv_room_live(r), (att_role)seat, s->left_reason, s->left_at,
+                                  events, &n) == 0)
+            submit_presence(r, n, events);
+    }
+    s->left_at = 0;
+}
+
+/* Records what is due at `now` (everything when `all`): a seat's returns
+ * before its `left`, so the therapist reads them in the order they were. */
+static void presence_flush(srv_room *r, int64_t now, int all)
+{
+    int64_t window = r->srv->cfg->presence_debounce_ms;
+    for (int seat = 0; seat < ATT_AUDIENCES; seat++) {
+        srv_seat *s = &r->seats[seat];
+        int left_due = s->pending_lefts > 0 && (all || now >= s->left_at + left_wait(r, seat));
+        if (s->tally_times && (all || left_due || now >= s->tally_since + window))
+            seat_record_returns(r, seat, now);
+        if (left_due)
+            seat_record_lefts(r, seat);
+    }
+}
+
+/* When presence_flush next has something to record (ms), -1 for never. */
+static int64_t presence_due(const srv_room *r)
+{
+    int64_t due = -1;
+    for (int seat = 0; seat < ATT_AUDIENCES; seat++) {
+        const srv_seat *s = &r->seats[seat];
+        int64_t t = -1;
+        if (s->pending_lefts > 0)
+            t = s->left_at + left_wait(r, seat);
+        if (s->tally_times) {
+            int64_t u = s->tally_since + r->srv->cfg->presence_debounce_ms;
+            t = t < 0 || u < t ? u : t;
+        }
+        if (t >= 0 && (due < 0 || t < due))
+            due = t;
+    }
+    return due;
+}
+
+static void presence_cb(lws_sorted_usec_list_t *sul)
+{
+    srv_room *r = lws_container_of(sul, srv_room, presence_sul);
+    r->presence_armed = 0;
+    if (r->srv->stopping)
+        return; /* srv_rooms_leave_all records it all */
+    presence_flush(r, srv_now_ms(), 0);
+    presence_arm(r);
+}
+
+static void presence_arm(srv_room *r)
+{
+    int64_t due = presence_due(r);
+    if (due < 0) {
+        if (r->presence_armed)
+            lws_sul_cancel(&r->presence_sul);
+        r->presence_armed = 0;
+        return;
+    }
+    if (!r->srv->ctx || due == r->presence_armed)
+        return;
+    r->presence_armed = due;
+    int64_t now = srv_now_ms();
+    int64_t delay_ms = due > now ? due - now : 0;
+    lws_sul_schedule(r->srv->ctx, 0, &r->presence_sul, presence_cb,
+                     (lws_usec_t)delay_ms * LWS_US_PER_MS);
+}
+
+int srv_room_idle(const srv_room *r)
+{
+    if (r->members.count || r->jobs.count || r->deadline_armed >= 0 || r->presence_armed)
+        return 0;
+    for (int seat = 0; seat < ATT_AUDIENCES; seat++)
+        if (r->seats[seat].pending_lefts || r->seats[seat].tally_times)
+            return 0;
+    return 1;
 }
 
 void srv_room_attach(srv_room *r, srv_conn *conn)
@@ -548,10 +743,25 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     int64_t now = srv_now_ms();
-    int rc = replaced ? att_room_decide_replaced(srv_room_live(r), conn->role, now, events, &n)
-                      : att_room_decide_join(srv_room_live(r), conn->role, now, events, &n);
-    if (rc == 0)
-        submit_presence(r, n, events);
+    int seat = seat_of(conn->role);
+    srv_seat *s = seat >= 0 ? &r->seats[seat] : NULL;
+    int64_t window = srv->cfg->presence_debounce_ms;
+    if (s && !replaced && s->pending_lefts > 0) {
+        /* Back within the window: the log never showed them gone. */
+        seat_count_return(s, now, now - s->left_at);
+        if (--s->pending_lefts == 0)
+            s->left_at = 0;
+    } else if (s && replaced && window > 0 && s->replaced_at && now - s->replaced_at < window) {
+        seat_count_return(s, now, 0); /* the window's `replaced` is recorded already */
+    } else {
+        int rc = replaced ? att_room_decide_replaced(srv_room_live(r), conn->role, now, events, &n)
+                          : att_room_decide_join(srv_room_live(r), conn->role, now, events, &n);
+        if (rc == 0)
+            submit_presence(r, n, events);
+        if (s && replaced)
+            s->replaced_at = now;
+    }
+    presence_arm(r);
 }
 
 void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
@@ -563,6 +773,18 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
     r->srv->metrics.members--;
     if (!record_leave)
         return;
+    int seat = seat_of(conn->role);
+    if (seat >= 0 && r->srv->cfg->presence_debounce_ms > 0 &&
+        conn->leave_reason != ATT_LEFT_SHUTDOWN && !r->srv->stopping) {
+        srv_seat *s = &r->seats[seat];
+        if (!s->pending_lefts) {
+            s->left_at = srv_now_ms();
+            s->left_reason = conn->leave_reason;
+        }
+        s->pending_lefts++;
+        presence_arm(r);
+        return;
+    }
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     if (att_room_decide_leave(srv_room_live(r), conn->role, conn->leave_reason, srv_now_ms(),
@@ -573,12 +795,16 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
 void srv_rooms_leave_all(srv_server *srv)
 {
     for (size_t i = 0; i < srv->room_buckets; i++)
-        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next)
+        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
+            /* What the presence window still held is recorded now. */
+            presence_flush(r, srv_now_ms(), 1);
+            presence_arm(r);
             while (r->members.count) {
                 srv_conn *c = lws_container_of(lws_dll2_get_head(&r->members), srv_conn, room_link);
                 c->leave_reason = ATT_LEFT_SHUTDOWN;
                 srv_room_detach(r, c, 1);
             }
+        }
 }
 
 /* 1 when the log shows anyone present. */

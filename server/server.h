@@ -180,9 +180,9 @@ struct srv_room {
     srv_aud_index aud_index[ATT_AUDIENCES]; /* the therapist's stays empty: identity */
     /* Debounced presence and the rate limits, by seat (rooms.c). */
     srv_seat seats[ATT_AUDIENCES];
-    srv_bucket room_bucket;               /* --room-events-per-minute */
-    lws_sorted_usec_list_t presence_sul;  /* the next pending left or reconnected */
-    int64_t presence_armed;               /* ms, 0 when unarmed */
+    srv_bucket room_bucket;              /* --room-events-per-minute */
+    lws_sorted_usec_list_t presence_sul; /* the next pending left or reconnected */
+    int64_t presence_armed;              /* ms, 0 when unarmed */
     /* Monotonic ms since which the room has been evictable (srv_rooms_sweep),
      * 0 while it is not: nobody in it, nothing in flight, no timer pending. */
     int64_t quiet_since_ms;
