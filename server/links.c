@@ -6,7 +6,10 @@
 #include "server.h"
 
 #include <stdlib.h>
+#include "api.h"
 #include "invites.h"
+#include "sessions.h"
+#include "tickets.h"
 #include "log.h"
 
 /* How often the sweep looks for partner links past their grace. */
@@ -97,12 +100,40 @@ void srv_links_close_session(srv_server *srv, uint64_t session_id)
     lws_end_foreach_dll_safe(d, d1);
 }
 
+/* sessions.h end hook: whatever ended the login (logout, idle, lifetime,
+ * account removed, password changed) ends its live views and tickets. */
+static void on_session_end(void *arg, uint64_t session_id, const char *account)
+{
+    (void)account;
+    srv_server *srv = arg;
+    srv_tickets_drop_session(srv->tickets, session_id);
+    srv_links_close_session(srv, session_id);
+}
+
+int srv_links_open(srv_server *srv, att_error *err)
+{
+    int rc = srv_tickets_new((int64_t)srv->cfg->ticket_ttl_s * 1000, &srv->tickets, err);
+    if (rc < 0)
+        return rc;
+    if (srv_sessions_set_end_hook(srv_api_sessions(srv), on_session_end, srv) < 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot hook the login sessions' end");
+    return 0;
+}
+
+void srv_links_close(srv_server *srv)
+{
+    srv_tickets_free(srv->tickets);
+    srv->tickets = NULL;
+}
+
 void srv_links_sweep(srv_server *srv, int64_t mono_ms)
 {
     srv_links_close_revoked(srv);
     if (mono_ms < srv->next_link_sweep_ms)
         return;
-    srv->next_link_sweep_ms = mono_ms + LINK_GRACE_SWEEP_MS;
+    /* A short --link-grace (tests) is looked at every sweep. */
+    srv->next_link_sweep_ms =
+        mono_ms + (srv->cfg->link_grace_s * 1000 < LINK_GRACE_SWEEP_MS ? 0 : LINK_GRACE_SWEEP_MS);
     int64_t now = srv_now_ms();
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
     {

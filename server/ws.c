@@ -6,7 +6,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "api.h"
 #include "invites.h"
+#include "sessions.h"
+#include "tickets.h"
 #include "log.h"
 
 static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
@@ -20,6 +23,24 @@ static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
     srv_conn_begin_close(conn, SRV_CLOSE_BAD_TOKEN, "bad_token", ATT_LEFT_CLOSED);
 }
 
+/* A staff ticket (tickets.h): single use, fresh, and its login session
+ * still live. Fills claims (room and role) like a token would. */
+static int take_ticket(srv_conn *conn, const char *ticket, int64_t now, srv_token_claims *claims,
+                       uint64_t *session_out, att_error *err)
+{
+    srv_server *srv = conn->srv;
+    srv_ticket_grant grant;
+    if (!srv_tickets_take(srv->tickets, ticket, now, &grant))
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "ticket unknown, used or expired");
+    if (!srv_sessions_get(srv_api_sessions(srv), grant.login_session, now, NULL))
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "ticket's login session has ended");
+    memset(claims, 0, sizeof *claims);
+    snprintf(claims->room, sizeof claims->room, "%s", grant.room);
+    claims->role = grant.role;
+    *session_out = grant.login_session;
+    return 0;
+}
+
 static void do_hello(srv_conn *conn, att_msg *m)
 {
     srv_server *srv = conn->srv;
@@ -27,9 +48,13 @@ static void do_hello(srv_conn *conn, att_msg *m)
     att_error err = {0};
     int64_t now = srv_now_ms();
     int64_t invite_id = 0;
-    /* The MAC, then the link's record: revoked, expired or unrecorded links
-     * are refused alike. */
-    if (srv_invites_verify(srv->invites, &srv->key, m->token, now, &claims, &invite_id, &err) < 0) {
+    uint64_t login_session = 0;
+    /* A link: the MAC, then its record (revoked, expired or unrecorded
+     * links are refused alike). A ticket: the staff member's login. */
+    int rc = m->ticket ? take_ticket(conn, m->ticket, now, &claims, &login_session, &err)
+                       : srv_invites_verify(srv->invites, &srv->key, m->token, now, &claims,
+                                            &invite_id, &err);
+    if (rc < 0) {
         reject_token(conn, m, err.message);
         return;
     }
@@ -43,6 +68,7 @@ static void do_hello(srv_conn *conn, att_msg *m)
         return;
     }
     conn->invite_id = invite_id;
+    conn->login_session = login_session;
     conn->role = claims.role;
     srv_frame *ack = srv_room_hello_ack(r, claims.role, m->has_id ? m->id : NULL);
     if (!ack) {
@@ -108,6 +134,9 @@ static void handle_message(srv_conn *conn, const char *buf, size_t len)
         att_msg_release(&m);
         return;
     }
+    /* A therapist's own actions keep their login alive (pings do not). */
+    if (conn->login_session)
+        srv_sessions_activity(srv_api_sessions(srv), conn->login_session, srv_now_ms());
     srv_room_command(conn->room, conn, &m); /* consumes m */
 }
 

@@ -53,6 +53,7 @@ static int msg_type_from_name(const char *name)
 
 typedef enum {
     FIELD_TOKEN,        /* string 1..1024 bytes -> token */
+    FIELD_TICKET,       /* string 1..1024 bytes -> ticket */
     FIELD_RESUME_FROM,  /* integer >= 0 -> resume_from */
     FIELD_TRUE,         /* the literal true */
     FIELD_STEP_ID,      /* string 1..64 bytes -> step */
@@ -86,7 +87,11 @@ typedef struct {
 } type_spec;
 
 static const type_spec type_specs[ATT_MSG__COUNT] = {
-    [ATT_MSG_HELLO] = {2, {{"token", FIELD_TOKEN, 1}, {"resume_from", FIELD_RESUME_FROM, 0}}},
+    /* token or ticket, exactly one (checked after the members) */
+    [ATT_MSG_HELLO] = {3,
+                       {{"token", FIELD_TOKEN, 0},
+                        {"ticket", FIELD_TICKET, 0},
+                        {"resume_from", FIELD_RESUME_FROM, 0}}},
     [ATT_MSG_PING] = {0, {{0}}},
     [ATT_MSG_CONSENT] = {1, {{"accept", FIELD_TRUE, 1}}},
     [ATT_MSG_TURN] = {2, {{"step", FIELD_STEP_ID, 1}, {"input", FIELD_INPUT, 1}}},
@@ -221,6 +226,12 @@ static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *e
             return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be a string of 1..%d bytes", type,
                             f->name, ATT_MAX_TOKEN_BYTES);
         out->token = json_string_value(v);
+        return 0;
+    case FIELD_TICKET:
+        if (!string_bytes_in(v, 1, ATT_MAX_TOKEN_BYTES))
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be a string of 1..%d bytes", type,
+                            f->name, ATT_MAX_TOKEN_BYTES);
+        out->ticket = json_string_value(v);
         return 0;
     case FIELD_RESUME_FROM:
         if (!integer_in(v, 0, INT64_MAX))
@@ -423,6 +434,8 @@ int att_msg_decode(const char *buf, size_t len, att_msg *out, att_error *err)
         if (rc < 0)
             return rc;
     }
+    if (out->type == ATT_MSG_HELLO && !out->token == !out->ticket)
+        return att_fail(err, ATT_ERR_BAD_MESSAGE, "hello needs member token or ticket (one)");
     if (out->type == ATT_MSG_RUPTURE_MARK && out->who == out->with)
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "rupture_mark.with must differ from who");
     return 0;
