@@ -23,15 +23,16 @@ int cli_data_open(const char *data_dir, int create, int want_key, const char *ke
         fprintf(err, "attune: data directory path too long\n");
         return -1;
     }
+    att_error me = {0};
+    if (srv_secure_data_dir(data_dir, &me) < 0) {
+        fprintf(err, "attune: %s\n", me.message);
+        return -1;
+    }
     if (!create && stat(path, &st) != 0) {
         fprintf(err, "attune: no event store at %s (create a room first, or check --data)\n", path);
         return -1;
     }
     att_error e = {0};
-    if (srv_secure_data_dir(data_dir, &e) < 0) {
-        fprintf(err, "attune: %s\n", e.message);
-        return -1;
-    }
     if (srv_store_open(data_dir, &out->store, &e) < 0) {
         fprintf(err, "attune: %s\n", e.message);
         return -1;

@@ -189,10 +189,12 @@ export class Client {
     ws.on('error', () => {});
   }
 
-  static connect(url, { origin, protocol = 'attune.v1', headers } = {}) {
+  // localAddress binds the source address (e.g. 127.0.0.2: another client).
+  static connect(url, { origin, protocol = 'attune.v1', headers, localAddress } = {}) {
     return new Promise((resolve, reject) => {
       const opts = { headers: { ...(headers || {}) }, maxPayload: 64 << 20 };
       if (origin) opts.origin = origin;
+      if (localAddress) opts.localAddress = localAddress;
       const ws = protocol ? new WebSocket(url, protocol, opts) : new WebSocket(url, opts);
       const c = new Client(ws);
       ws.once('open', () => resolve(c));

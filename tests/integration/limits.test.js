@@ -1,0 +1,280 @@
+// limits.test.js - connections and requests (issue 10 items 7 and 9): the
+// per-address and total connection caps, the trusted proxy (X-Forwarded-For
+// believed only from it), the request body deadline, the Host allow-list,
+// /metrics behind its token, private data files, the refusal to run as root,
+// `attune join -`, a NUL after a JSON value, and error messages that do not
+// echo what a participant typed. 127.0.0.x source addresses stand in for
+// different clients (node's localAddress binds them).
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { startServer, createRoom, tempDir, serverBin, sleep, Client, AS_ROOT } from './harness.js';
+
+const servers = [];
+after(async () => {
+  for (const s of servers) await s.stop('SIGKILL');
+});
+async function start(opts) {
+  const s = await startServer(opts);
+  servers.push(s);
+  return s;
+}
+
+// A raw HTTP request: {status, headers, text}; `from` binds the source address.
+function request(srv, method, urlPath, { body, headers = {}, from } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
+    const req = http.request(
+      { host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, localAddress: from, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// Opens a WebSocket: resolves 'open', or 'http NNN' for a refused upgrade,
+// or 'closed' when the connection is dropped before any response.
+function tryWs(srv, { from, headers } = {}) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(srv.wsUrl, 'attune.v1', { localAddress: from, headers });
+    ws.once('open', () => resolve({ result: 'open', ws }));
+    ws.once('unexpected-response', (req, res) => {
+      resolve({ result: `http ${res.statusCode}` });
+      req.destroy();
+    });
+    ws.once('error', () => resolve({ result: 'closed' }));
+  });
+}
+
+function metric(text, name) {
+  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  return line ? Number(line.slice(name.length + 1)) : undefined;
+}
+
+async function metrics(srv) {
+  return (await request(srv, 'GET', '/metrics')).text;
+}
+
+describe('connection caps', () => {
+  test('the cap+1th connection from one address is refused at accept; another address still connects', async () => {
+    const srv = await start({ args: ['--max-conns-per-address', '4'] });
+    const held = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await tryWs(srv, { from: '127.0.0.2' });
+      assert.equal(r.result, 'open', `connection ${i + 1} of 4`);
+      held.push(r.ws);
+    }
+    assert.equal((await tryWs(srv, { from: '127.0.0.2' })).result, 'closed', 'the fifth from 127.0.0.2');
+    // HTTP counts too.
+    await assert.rejects(request(srv, 'GET', '/healthz', { from: '127.0.0.2' }));
+    const other = await tryWs(srv, { from: '127.0.0.3' });
+    assert.equal(other.result, 'open', '127.0.0.3 is not held up');
+    other.ws.close();
+    // One closes: 127.0.0.2 may connect again.
+    held.pop().close();
+    await sleep(100);
+    const again = await tryWs(srv, { from: '127.0.0.2' });
+    assert.equal(again.result, 'open');
+    held.push(again.ws);
+    const m = await metrics(srv);
+    assert.equal(metric(m, 'attune_connections_refused_total{cap="per_address"}'), 2);
+    assert.ok(srv.logs.some((l) => l.event === 'connection_refused' && l.cap === 'per_address' && l.peer === '127.0.0.2'));
+    for (const ws of held) ws.close();
+  });
+
+  test('--max-conns refuses beyond the total, whatever the address', async () => {
+    const srv = await start({ args: ['--max-conns', '3'] });
+    const held = [];
+    for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+      const r = await tryWs(srv, { from });
+      assert.equal(r.result, 'open');
+      held.push(r.ws);
+    }
+    assert.equal((await tryWs(srv, { from: '127.0.0.9' })).result, 'closed');
+    for (const ws of held) ws.close();
+    await sleep(150);
+    const m = await metrics(srv);
+    assert.equal(metric(m, 'attune_connections_refused_total{cap="total"}'), 1);
+  });
+});
+
+describe('trusted proxy', () => {
+  test('X-Forwarded-For is the client address only from a --trusted-proxy, for the caps and the logs', async () => {
+    const dir = tempDir('limits-proxy');
+    const srv = await start({ dataDir: dir, args: ['--trusted-proxy', '127.0.0.5', '--max-conns-per-address', '2'] });
+    const xff = (a) => ({ 'x-forwarded-for': a });
+    // Through the proxy: counted per forwarded client, not per proxy.
+    const held = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await tryWs(srv, { from: '127.0.0.5', headers: xff('198.51.100.7') });
+      assert.equal(r.result, 'open');
+      held.push(r.ws);
+    }
+    assert.equal((await tryWs(srv, { from: '127.0.0.5', headers: xff('198.51.100.7') })).result, 'http 429');
+    // A client's own X-Forwarded-For is left of what the proxy appended.
+    assert.equal((await tryWs(srv, { from: '127.0.0.5', headers: xff('10.9.9.9, 198.51.100.7') })).result, 'http 429');
+    const other = await tryWs(srv, { from: '127.0.0.5', headers: xff('198.51.100.8') });
+    assert.equal(other.result, 'open', 'another client behind the same proxy');
+    held.push(other.ws);
+    // Not from the proxy: X-Forwarded-For is ignored (counted as 127.0.0.6).
+    const direct = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await tryWs(srv, { from: '127.0.0.6', headers: xff(`203.0.113.${i}`) });
+      assert.equal(r.result, 'open');
+      direct.push(r.ws);
+    }
+    assert.equal((await tryWs(srv, { from: '127.0.0.6', headers: xff('203.0.113.99') })).result, 'closed');
+
+    // The login limits and their log lines see the same client address.
+    const body = JSON.stringify({ username: 'nobody', password: 'wrong' });
+    const h = { 'content-type': 'application/json' };
+    await request(srv, 'POST', '/api/login', { body, from: '127.0.0.5', headers: { ...h, ...xff('198.51.100.20') } });
+    await request(srv, 'POST', '/api/login', { body, from: '127.0.0.7', headers: { ...h, ...xff('198.51.100.21') } });
+    await sleep(300);
+    const peers = srv.logs.filter((l) => l.event === 'login_failed').map((l) => l.peer);
+    assert.deepEqual(peers, ['198.51.100.20', '127.0.0.7']);
+    for (const ws of [...held, ...direct]) ws.close();
+  });
+
+  test('--trusted-proxy takes an address or a CIDR and refuses anything else', async () => {
+    for (const bad of ['nope', '10.0.0.0/33', '::1/129', '10.0.0.1/']) {
+      const r = spawnSync(serverBin(), ['--trusted-proxy', bad, '--help'], { encoding: 'utf8' });
+      assert.equal(r.status, 2, bad);
+      assert.match(r.stderr, /--trusted-proxy/);
+    }
+    const srv = await start({ args: ['--trusted-proxy', '127.0.0.0/29', '--trusted-proxy', '::1'] });
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
+  });
+});
+
+describe('request deadlines', () => {
+  test('a body sent a byte at a time is closed at --body-timeout', async () => {
+    const srv = await start({ args: ['--body-timeout', '2'] });
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    await new Promise((r) => sock.once('connect', r));
+    const t0 = Date.now();
+    sock.write(
+      'POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n',
+    );
+    const drip = setInterval(() => sock.writable && sock.write('x'), 300);
+    let received = '';
+    sock.on('data', (d) => (received += d));
+    await new Promise((r) => sock.once('close', r));
+    clearInterval(drip);
+    const took = Date.now() - t0;
+    assert.ok(took >= 1800 && took < 4000, `closed after ${took} ms`);
+    assert.equal(received, '', 'no answer to a request that never finished');
+    const m = await metrics(srv);
+    assert.equal(metric(m, 'attune_body_timeouts_total'), 1);
+    assert.ok(srv.logs.some((l) => l.event === 'body_timeout' && l.path === '/api/login'));
+    // A whole body in time is answered as usual (the deadline was cleared).
+    const ok = await request(srv, 'POST', '/api/login', {
+      body: JSON.stringify({ username: 'x', password: 'y' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(ok.status, 401);
+  });
+
+  test('headers that never finish are cut by lws at 10 s', { timeout: 20000 }, async () => {
+    const srv = await start();
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    await new Promise((r) => sock.once('connect', r));
+    const t0 = Date.now();
+    sock.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const drip = setInterval(() => sock.writable && sock.write('X-A: b\r\n'), 1000);
+    await new Promise((r) => sock.once('close', r));
+    clearInterval(drip);
+    const took = Date.now() - t0;
+    assert.ok(took >= 9000 && took < 13000, `closed after ${took} ms`);
+  });
+});
+
+describe('Host allow-list and /metrics', () => {
+  test('a Host that is not this server is refused (421, upgrade 403); --allowed-host and loopback pass', async () => {
+    const srv = await start({ args: ['--public-url', 'https://attune.clinic.example', '--allowed-host', 'attune.internal:8443'] });
+    const ok = ['127.0.0.1', `127.0.0.1:${srv.port}`, `localhost:${srv.port}`, 'attune.clinic.example', 'ATTUNE.clinic.example:443', 'attune.internal:8443'];
+    for (const host of ok) assert.equal((await request(srv, 'GET', '/healthz', { headers: { host } })).status, 200, host);
+    const bad = ['evil.example', `evil.example:${srv.port}`, 'attune.clinic.example:8080', 'attune.internal', 'attune.clinic.example.evil.example'];
+    for (const host of bad) assert.equal((await request(srv, 'GET', '/healthz', { headers: { host } })).status, 421, host);
+    assert.equal((await request(srv, 'GET', '/', { headers: { host: 'evil.example' } })).status, 421, 'static files too');
+    assert.equal((await request(srv, 'GET', '/api/me', { headers: { host: 'evil.example' } })).status, 421, 'the API too');
+    // The DNS rebinding case of the review: Origin and Host both the rebound name.
+    const rebound = `evil.example:${srv.port}`;
+    const ws = await tryWs(srv, { headers: { host: rebound, origin: `http://${rebound}` } });
+    assert.equal(ws.result, 'http 403');
+    const good = await tryWs(srv, { headers: { host: 'attune.clinic.example', origin: 'https://attune.clinic.example' } });
+    assert.equal(good.result, 'open');
+    good.ws.close();
+    const m = await metrics(srv);
+    assert.equal(metric(m, 'attune_host_rejects_total'), bad.length + 3);
+  });
+
+  test('/metrics needs --metrics-token (Bearer); without one only a direct loopback peer; /healthz says only ok', async () => {
+    const srv = await start({ args: ['--metrics-token', 's3cret-metrics', '--trusted-proxy', '127.0.0.5'] });
+    assert.equal((await request(srv, 'GET', '/metrics')).status, 403);
+    assert.equal((await request(srv, 'GET', '/metrics', { headers: { authorization: 'Bearer wrong' } })).status, 403);
+    assert.equal((await request(srv, 'GET', '/metrics', { headers: { authorization: 'Basic s3cret-metrics' } })).status, 403);
+    const ok = await request(srv, 'GET', '/metrics', { headers: { authorization: 'Bearer s3cret-metrics' } });
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /^attune_connections /m);
+    const health = await request(srv, 'GET', '/healthz');
+    assert.deepEqual(JSON.parse(health.text), { status: 'ok' });
+
+    const open = await start({ args: ['--trusted-proxy', '127.0.0.5'] });
+    assert.equal((await request(open, 'GET', '/metrics')).status, 200, 'direct loopback');
+    assert.equal((await request(open, 'GET', '/metrics', { from: '127.0.0.5', headers: { 'x-forwarded-for': '127.0.0.1' } })).status, 403, 'through the proxy');
+    assert.equal((await request(open, 'GET', '/metrics', { headers: { 'x-forwarded-for': '198.51.100.1' } })).status, 403, 'forwarded by some other proxy');
+  });
+});
+
+describe('files and users', () => {
+  test('a data directory open to others is refused with the fix; the files the server creates are 0600', async () => {
+    const dir = tempDir('limits-mode');
+    fs.chmodSync(dir, 0o755);
+    const r = spawnSync(serverBin(), ['--data', dir, '--port', '0'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /open to other users \(mode 755\).*chmod 700/);
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing created in it');
+    const cli = path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
+    const c = spawnSync(cli, ['room', 'list', '--data', dir], { encoding: 'utf8' });
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /chmod 700/);
+
+    fs.chmodSync(dir, 0o700);
+    const srv = await start({ dataDir: dir });
+    createRoom(dir);
+    const files = fs.readdirSync(dir).filter((f) => /^(attune\.db(-wal|-shm)?|secret\.key|data\.key)$/.test(f));
+    for (const f of ['attune.db', 'attune.db-wal', 'attune.db-shm', 'secret.key', 'data.key']) assert.ok(files.includes(f), f);
+    for (const f of files) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+    await srv.stop();
+  });
+
+  test('attune-server and attune refuse to run as root without --allow-root', { skip: !AS_ROOT && 'only testable as root' }, () => {
+    const env = { ...process.env };
+    delete env.ATTUNE_ALLOW_ROOT;
+    const dir = tempDir('limits-root');
+    const r = spawnSync(serverBin(), ['--data', dir, '--port', '0'], { encoding: 'utf8', env, timeout: 10000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /will not run as root.*--allow-root/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+    const cli = path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
+    const c = spawnSync(cli, ['room', 'list', '--data', dir], { encoding: 'utf8', env });
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /will not run as root/);
+    const allowed = spawnSync(cli, ['therapist', 'list', '--data', dir, '--allow-root'], { encoding: 'utf8', env });
+    assert.doesNotMatch(allowed.stderr, /will not run as root/);
+  });
+});
