@@ -383,6 +383,13 @@ int att_msg_decode(const char *buf, size_t len, att_msg *out, att_error *err)
         json_loadb(buf ? buf : "", buf ? len : 0, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!out->root)
         return att_fail(err, ATT_ERR_BAD_JSON, "not valid JSON (at byte %d)", jerr.position);
+    /* jansson's lexer takes a NUL byte for the end of input, so `123` then
+     * NUL decoded as 123 (JSONTestSuite n_multidigit_number_then_00). No
+     * JSON text holds a raw NUL (in a string it is \u0000). */
+    const char *nul = buf ? memchr(buf, '\0', len) : NULL;
+    if (nul)
+        return att_fail(err, ATT_ERR_BAD_JSON, "not valid JSON (a NUL byte at byte %d)",
+                        (int)(nul - buf));
     json_t *root = out->root;
     if (!json_is_object(root))
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "a message must be a JSON object");

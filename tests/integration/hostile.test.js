@@ -4,6 +4,7 @@
 // floods, slow readers, and SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startServer, createRoom, Client, tempDir, sleep, httpGet } from './harness.js';
 
 let srv, dir, room;
@@ -59,6 +60,10 @@ test('malformed JSON, deep nesting, huge numbers, bad UTF-8, wrong types', async
     ['{"type":"dance"}', 'unknown_type'],
     ['{"type":"turn","step":"x","input":{}}', 'not_authenticated'],
     ['', 'bad_json'],
+    // jansson stops at a NUL: `123` then NUL must not decode as 123.
+    ['123\u0000', 'bad_json'],
+    ['{"type":"ping"}\u0000', 'bad_json'],
+    ['{"type":"ping"}\u0000{"type":"ping"}', 'bad_json'],
   ];
   for (const [payload, code] of cases) {
     const { m, pong } = await errorFor(payload);
@@ -176,6 +181,18 @@ test('Origin allow-list at the handshake', async () => {
   await assert.rejects(Client.connect(srv.wsUrl.replace('/ws', '/other')), (e) => e.statusCode === 404);
   const m = await httpGet(`${srv.httpUrl}/metrics`);
   assert.match(m.text, /attune_origin_rejects_total [1-9]/);
+  await stillUp();
+});
+
+test('a Host that is not this server (DNS rebinding) is refused: 421, and 403 at the upgrade', async () => {
+  const rebound = `rebound.example:${srv.port}`;
+  await assert.rejects(Client.connect(srv.wsUrl, { headers: { host: rebound }, origin: `http://${rebound}` }), (e) => e.statusCode === 403);
+  const res = await new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: srv.port, path: '/healthz', headers: { host: rebound } }, resolve);
+    req.on('error', reject);
+  });
+  assert.equal(res.statusCode, 421);
+  res.resume();
   await stillUp();
 });
 
