@@ -573,6 +573,13 @@ int cli_transcript_event(cli_transcript *t, int64_t seq, const json_t *ev, FILE 
                 "%sreconnected from another device or window%s (the earlier connection was "
                 "closed)\n",
                 CLI_BOLD(c), CLI_RESET(c));
+    } else if (strcmp(type, "reconnected") == 0) {
+        /* debounced presence: drops that came back within the server's window */
+        long long times = int_member(ev, "times"), gap = int_member(ev, "gap_ms");
+        fprintf(out, "connection dropped and came back %lld time%s", times, times == 1 ? "" : "s");
+        if (gap > 0)
+            fprintf(out, ", away %lld.%01lld s in all", gap / 1000, (gap % 1000) / 100);
+        fputc('\n', out);
     } else if (strcmp(type, "consented") == 0) {
         fprintf(out, "consented");
         if (json_object_get(ev, "notice_version"))

@@ -101,8 +101,9 @@ int att_step_check_input(const att_step *step, json_t *input, att_error *err)
         while (i < step->n_inputs && strcmp(step->inputs[i].name, key) != 0)
             i++;
         if (i == step->n_inputs)
-            return att_fail(err, ATT_ERR_INVALID_INPUT, "step '%s' takes no input '%s'", step->id,
-                            key);
+            /* The name is the participant's: never echoed (PROTOCOL.md 5). */
+            return att_fail(err, ATT_ERR_INVALID_INPUT, "step '%s' takes no input of that name",
+                            step->id);
     }
     for (size_t i = 0; i < step->n_inputs; i++) {
         const att_input_desc *d = &step->inputs[i];
@@ -433,7 +434,11 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
     int after_end = cmd->type == ATT_MSG_NOTE || cmd->type == ATT_MSG_RUPTURE_MARK ||
                     cmd->type == ATT_MSG_RUPTURE_REPAIR || cmd->type == ATT_MSG_RUPTURE_CONFIRM ||
                     cmd->type == ATT_MSG_RUPTURE_DISMISS || cmd->type == ATT_MSG_PRIVATE_MESSAGE;
-    if (room->status == ATT_STATUS_ENDED && (partner || !after_end))
+    /* (the therapist's own commands from a partner stay `forbidden`) */
+    int staff_only = cmd->type == ATT_MSG_CONTROL || cmd->type == ATT_MSG_NOTE ||
+                     cmd->type == ATT_MSG_RUPTURE_MARK || cmd->type == ATT_MSG_RUPTURE_REPAIR ||
+                     cmd->type == ATT_MSG_RUPTURE_CONFIRM || cmd->type == ATT_MSG_RUPTURE_DISMISS;
+    if (room->status == ATT_STATUS_ENDED && (partner ? !staff_only : !after_end))
         return att_fail(err, ATT_ERR_SESSION_ENDED, "the session has ended");
     /* Until both partners have consented a partner may consent (or take
      * back their own), use the private line and signal typing, nothing
@@ -448,7 +453,7 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
     int consented = partner && room->consent[role] &&
                     (room->consent[att_other_partner(role)] ||
                      room->consent_withdrawn[att_other_partner(role)]);
-    if (partner && !consented && !before_consent_ok) {
+    if (partner && !staff_only && !consented && !before_consent_ok) {
         if (withdrawn)
             return att_fail(err, ATT_ERR_CONSENT_REQUIRED,
                             "you withdrew your consent; give it again to take part");

@@ -36,6 +36,8 @@ export const VISIBILITY = {
   note: staff,
   private_message: (e, role) => role === 'therapist' || role === e.by || role === e.to,
   therapist_requested: ownLine,
+  // debounced presence: how someone's connection fares is for the staff
+  reconnected: staff,
 };
 
 export function visibleTo(event, role) {

@@ -607,6 +607,11 @@ static void test_before_consent(void)
             CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"consent\",\"accept\":true}"),
                       0);
     }
+    /* the therapist's commands stay forbidden to a partner */
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"note\",\"text\":\"x\"}"),
+              ATT_ERR_FORBIDDEN);
+    CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_B, "{\"type\":\"control\",\"action\":\"end\"}"),
+              ATT_ERR_FORBIDDEN);
     /* the therapist may still pause, and partners are still held */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"pause\"}"),
               0);
@@ -900,6 +905,8 @@ static void test_private_line(void)
         CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"ask_therapist\"}"),
                   ATT_ERR_SESSION_ENDED);
         CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"typing\"}"), ATT_ERR_SESSION_ENDED);
+        CHECK_INT(harness_cmd(&h, (att_role)p, "{\"type\":\"note\",\"text\":\"x\"}"),
+                  ATT_ERR_FORBIDDEN);
     }
     CHECK_INT(h.room.seq, ended_seq);
     /* the therapist's state carries the alert; partners' states do not */

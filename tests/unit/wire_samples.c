@@ -104,6 +104,10 @@ int main(void)
     emit_last(&h);
     harness_replaced(&h, ATT_ROLE_THERAPIST);
     emit_last(&h);
+    harness_reconnected(&h, ATT_ROLE_PARTNER_B, 2, 3100);
+    emit_last(&h);
+    harness_reconnected(&h, ATT_ROLE_OBSERVER, 1, 0);
+    emit_last(&h);
     cmd(&h, ATT_ROLE_PARTNER_A,
         "{\"type\":\"turn\",\"step\":\"what_happened\",\"input\":{\"what_happened\":\"You "
         "always ignore me, you never listen when I talk about work.\"}}");
@@ -159,7 +163,9 @@ int main(void)
         snprintf(buf, sizeof buf, "{\"type\":\"control\",\"action\":\"%s\"}", actions[i]);
         cmd(&h, ATT_ROLE_THERAPIST, buf);
     }
-    cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"private_message\",\"text\":\"Thank you\"}");
+    /* after the end only the therapist writes on the private line */
+    cmd(&h, ATT_ROLE_THERAPIST,
+        "{\"type\":\"private_message\",\"to\":\"partner_a\",\"text\":\"Thank you\"}");
     /* a held check-in the therapist goes on from */
     harness held;
     harness_init(&held, "demon_dialogue");

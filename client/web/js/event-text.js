@@ -8,6 +8,13 @@ import { staffRoleName, RUPTURE_KIND, REPAIR_HOW } from './words.js';
 /** Event types only the therapist (and the partner concerned) ever receive. */
 export const PRIVATE_TYPES = new Set(['private_message', 'therapist_requested', 'checkin_answered']);
 
+/** A duration in plain words: "0.4 s", "12 s", "3 min 5 s". */
+function seconds(ms) {
+  if (ms < 10000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
 function suspicionWords(m, r) {
   const cls = r.class ? ` (${r.class})` : '';
   return `${RUPTURE_KIND[r.kind] || r.kind}, ${m.markerLabel(r.marker)}${cls}`;
@@ -24,6 +31,11 @@ export function logText(m, e) {
       return `${who} left (${e.reason}).`;
     case 'replaced':
       return `${who} reconnected from another device (the earlier window was stopped).`;
+    case 'reconnected': {
+      const times = e.times === 1 ? 'once' : `${e.times} times`;
+      const away = e.gap_ms > 0 ? `, away ${seconds(e.gap_ms)} in all` : '';
+      return `${e.by === 'observer' ? 'An observer' : who}: connection dropped and came back ${times}${away}.`;
+    }
     case 'consented':
       return `${who} agreed to the session${e.notice_version ? ` (notice version ${e.notice_version})` : ''}.`;
     case 'consent_withdrawn':
