@@ -161,10 +161,11 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     roomId = /Room (\S+) is ready/.exec(await panel.getByRole('heading').innerText())[1];
 
     const links = {};
+    // Partner links only: the therapist opens the room with the login.
+    assert.equal(await panel.getByRole('textbox', { name: 'You (therapist)' }).count(), 0);
     for (const [role, name] of [
       ['partner_a', 'Partner A'],
       ['partner_b', 'Partner B'],
-      ['therapist', 'You (therapist)'],
     ]) {
       const field = panel.getByRole('textbox', { name, exact: true });
       await panel.getByRole('button', { name: `Copy ${name} link` }).click();
@@ -179,10 +180,12 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await card(D.page).getByText('Waiting for consent').waitFor();
     assert.match(await card(D.page).innerText(), /Partner A: not connected/);
 
-    // The therapist's own link opens the live room in a new tab.
+    // "Open live view" opens the room in a new tab with the login (a
+    // ticket for each connect), no link.
     const opened = staff.waitForEvent('page');
-    await panel.getByRole('link', { name: 'Open the room' }).click();
+    await card(D.page).getByRole('button', { name: 'Open live view' }).click();
     const roomPage = await opened;
+    assert.match(roomPage.url(), new RegExp(`/index\\.html\\?room=${roomId}$`));
     watchProblems(roomPage, 'therapist room');
     T = { page: roomPage, width: 1280 };
     await roomPage.locator('#connection[data-status="open"]').waitFor();
@@ -195,6 +198,15 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await card(D.page).getByText('You: connected').waitFor();
     await screenshots(D, 'dashboard-new-room');
     await axeAt(D, 'dashboard with a new room');
+
+    // The invitation panel: what was issued, never the links themselves.
+    await card(D.page).getByRole('button', { name: 'Invitation links' }).click();
+    const inv = card(D.page).locator('.invitation-panel');
+    await inv.locator('.invitation-partner_a .invitation-status', { hasText: 'One link in use' }).waitFor();
+    assert.equal(await inv.locator('input.invite-url').count(), 0, 'no old link is shown');
+    assert.match(await inv.innerText(), /the server keeps no copy of it/);
+    await screenshots(D, 'dashboard-invitations');
+    await axeAt(D, 'dashboard invitation panel');
   });
 
   it('both partners consent and check in; the dashboard follows the step and the speaker', async () => {
@@ -264,7 +276,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await card(D.page).getByText('0 suspected').waitFor();
     await card(D.page).getByText('1 dismissed').waitFor();
 
-    // "Open live view" opens the therapist's room (a fresh link) in a new tab.
+    // "Open live view" opens the therapist's room (a fresh ticket) in a new tab.
     const opened = staff.waitForEvent('page');
     await card(D.page).getByRole('button', { name: 'Open live view' }).click();
     const live = await opened;

@@ -2,7 +2,9 @@
 // resume_from, request ids matched to ack/error replies, an application-level
 // heartbeat and automatic reconnection with backoff. It knows nothing about
 // rooms beyond the envelope; callers receive every server message. Also where
-// the invitation token is kept between reloads (takeToken).
+// the invitation token is kept between reloads (takeToken). Staff (the
+// therapist's and an observer's live view) have no token: each (re)connect
+// asks getTicket for a fresh single-use ticket from their login.
 
 const HEARTBEAT_MS = 20000;
 const HEARTBEAT_TIMEOUT_MS = 10000;
@@ -12,7 +14,8 @@ export class RoomConnection {
   /**
    * @param {object} opts
    * @param {string} opts.url  ws:// or wss:// URL of /ws
-   * @param {string} opts.token  invitation token
+   * @param {string} [opts.token]  invitation token (partners, operator links)
+   * @param {() => Promise<string>} [opts.getTicket]  a fresh staff ticket per connect
    * @param {() => number} opts.resumeFrom  highest seq seen so far
    * @param {(msg: object) => void} opts.onMessage  every server message
    * @param {(status: string, detail?: object) => void} opts.onStatus
@@ -44,6 +47,32 @@ export class RoomConnection {
     this.retryTimer = null;
     this.authenticated = false;
     this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    if (!this.opts.getTicket) {
+      this.open({ token: this.opts.token });
+      return;
+    }
+    // A ticket lives a minute and works once: one per connect, fetched first.
+    this.opts.getTicket().then(
+      (ticket) => {
+        if (!this.stopped) this.open({ ticket });
+      },
+      (err) => {
+        if (this.stopped) return;
+        if (err && err.status === 401) {
+          this.stopped = true;
+          this.setStatus('failed', { reason: 'logged_out' });
+        } else if (err && (err.status === 404 || err.status === 403)) {
+          this.stopped = true;
+          this.setStatus('failed', { reason: 'not_yours' });
+        } else {
+          this.scheduleReconnect();
+        }
+      },
+    );
+  }
+
+  open(auth) {
+    this.byeReason = null;
     let ws;
     try {
       ws = new WebSocket(this.opts.url, 'attune.v1');
@@ -54,7 +83,7 @@ export class RoomConnection {
     this.ws = ws;
     ws.addEventListener('open', () => {
       if (ws !== this.ws) return;
-      const hello = { type: 'hello', id: this.newId('h'), token: this.opts.token };
+      const hello = { type: 'hello', id: this.newId('h'), ...auth };
       const resume = this.opts.resumeFrom();
       if (resume > 0) hello.resume_from = resume;
       this.track(hello).then(
@@ -86,8 +115,9 @@ export class RoomConnection {
       this.stopHeartbeat();
       this.failPending({ code: 'disconnected', message: 'connection closed' });
       if (e.code === 4401) {
+        // bye says why: bad_token, revoked, session_ended, logged_out.
         this.stopped = true;
-        this.setStatus('failed', { reason: 'bad_token' });
+        this.setStatus('failed', { reason: this.byeReason || 'bad_token' });
       } else if (e.code === 4409) {
         this.stopped = true;
         this.setStatus('replaced', {});
@@ -98,6 +128,7 @@ export class RoomConnection {
   }
 
   handle(msg) {
+    if (msg.type === 'bye') this.byeReason = msg.reason;
     if ((msg.type === 'ack' || msg.type === 'error') && msg.id && this.pending.has(msg.id)) {
       const entry = this.pending.get(msg.id);
       this.pending.delete(msg.id);

@@ -10,7 +10,7 @@ import { h, replaceChildren, formatClock } from './dom.js';
 import { staffRoleName } from './words.js';
 import { staffApi, apiProblem } from './api.js';
 import { startStaffPage, speak } from './staff-shell.js';
-import { inviteList, openRoom } from './invites.js';
+import { inviteList, invitationPanel, openLiveView } from './invites.js';
 
 // The brief asks for a refresh every 2 s, but an open rupture must show
 // within one second; with polling that needs an interval well under it.
@@ -218,15 +218,9 @@ function buildCard(room) {
   live.addEventListener('click', async () => {
     live.disabled = true;
     problem.hidden = true;
-    try {
-      const { invites } = await staffApi('GET', `/api/rooms/${encodeURIComponent(room.id)}`);
-      openRoom(invites.therapist);
-    } catch (err) {
-      problem.textContent = apiProblem(err);
-      problem.hidden = false;
-    } finally {
-      live.disabled = false;
-    }
+    // The live view opens with this login (a ticket per connect), no link.
+    openLiveView(room.id);
+    live.disabled = false;
   });
   links.addEventListener('click', async () => {
     const open = links.getAttribute('aria-expanded') === 'true';
@@ -238,8 +232,12 @@ function buildCard(room) {
     links.disabled = true;
     problem.hidden = true;
     try {
-      const { invites } = await staffApi('GET', `/api/rooms/${encodeURIComponent(room.id)}`);
-      replaceChildren(linksPanel, inviteList(invites, announce));
+      const { invitations } = await staffApi('GET', `/api/rooms/${encodeURIComponent(room.id)}`);
+      const reissue = (role) =>
+        staffApi('POST', `/api/rooms/${encodeURIComponent(room.id)}/invites`, { role }).catch((err) => {
+          throw new Error(apiProblem(err));
+        });
+      replaceChildren(linksPanel, invitationPanel(invitations, { reissue, announce }));
       linksPanel.hidden = false;
       links.setAttribute('aria-expanded', 'true');
     } catch (err) {
@@ -401,7 +399,7 @@ function wireCreate() {
       replaceChildren(
         panel,
         h('h3', {}, `Room ${room.id} is ready`),
-        h('p', { class: 'hint' }, `${exerciseTitle(room)}. Send each partner their own link, privately (a message only they read). Anyone with a link can join as that person.`),
+        h('p', { class: 'hint' }, `${exerciseTitle(room)}. Send each partner their own link, privately (a message only they read). Anyone with a link can join as that person. The links are shown only now: if one is lost, revoke and reissue it under “Invitation links”. You open the room yourself with “Open live view”.`),
         inviteList(invites, announce),
       );
       panel.hidden = false;

@@ -1,14 +1,21 @@
 // A room's invitation links as rows the therapist can copy, each with a
-// visible "Copied" confirmation; the therapist's own link also opens the room.
+// visible "Copied" confirmation, and the invitation panel: each partner's
+// link as recorded (issued, expires, revoked) with "Revoke and reissue". A
+// link is shown only when it is issued: the server keeps a hash of it, not
+// the link. The therapist's own live view opens with the login (openLiveView).
 
-import { h, uniqueId } from './dom.js';
+import { h, replaceChildren, uniqueId } from './dom.js';
 
 const ROWS = [
   ['partner_a', 'Partner A', 'Send it to partner A only.'],
   ['partner_b', 'Partner B', 'Send it to partner B only.'],
-  ['therapist', 'You (therapist)', 'Your own link: it opens the live room.'],
-  ['observer', 'Observer (read-only)', 'For a supervisor: sees what you see, can do nothing.'],
 ];
+const ROLE_NAME = {
+  partner_a: 'Partner A',
+  partner_b: 'Partner B',
+  therapist: 'Therapist (operator link)',
+  observer: 'Observer (operator link)',
+};
 
 /** Copies text; resolves true when it reached the clipboard. */
 export async function copyText(text, input) {
@@ -33,6 +40,11 @@ export function openRoom(url) {
   const w = window.open(url, '_blank');
   if (w) w.opener = null;
   else location.assign(url);
+}
+
+/** The therapist's (or observer's) live view: opened with the login, no link. */
+export function openLiveView(roomId) {
+  openRoom(`index.html?room=${encodeURIComponent(roomId)}`);
 }
 
 export function inviteList(invites, announce) {
@@ -64,10 +76,6 @@ export function inviteList(invites, announce) {
       }, 4000);
     });
     const actions = [copy, done];
-    if (role === 'therapist') {
-      const open = h('a', { href: invites[role], class: 'button-link', target: '_blank', rel: 'noopener' }, 'Open the room');
-      actions.splice(1, 0, open);
-    }
     return h(
       'li',
       { class: `invite invite-${role}` },
@@ -77,4 +85,69 @@ export function inviteList(invites, announce) {
     );
   });
   return h('ul', { class: 'invite-list' }, rows);
+}
+
+function when(ms) {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function statusOf(inv) {
+  if (inv.revoked) return 'revoked';
+  if (inv.expired) return 'expired';
+  return `valid until ${when(inv.expires_at)}`;
+}
+
+/**
+ * The invitation panel of a room: per partner, its links as recorded and a
+ * "Revoke and reissue" button (reissue(role) resolves with the server's
+ * answer: {url, invitations}); operator links (therapist, observer) made on
+ * the command line are listed with "Revoke". A new link is shown once.
+ */
+export function invitationPanel(invitations, { reissue, announce }) {
+  const root = h('div', { class: 'invitation-panel' });
+  const render = (list, fresh) => {
+    const roles = ['partner_a', 'partner_b', ...['therapist', 'observer'].filter((r) => list.some((i) => i.role === r && !i.revoked && !i.expired))];
+    const items = roles.map((role) => {
+      const mine = list.filter((i) => i.role === role);
+      const live = mine.filter((i) => !i.revoked && !i.expired);
+      const partner = role === 'partner_a' || role === 'partner_b';
+      const problem = h('p', { class: 'form-error', role: 'alert', hidden: true });
+      const button = h('button', { type: 'button', class: 'secondary reissue', dataset: { role } }, partner ? 'Revoke and reissue' : 'Revoke', h('span', { class: 'visually-hidden' }, ` ${ROLE_NAME[role]} link`));
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        problem.hidden = true;
+        try {
+          const res = await reissue(role);
+          render(res.invitations, res.url ? { [role]: res.url } : {});
+          if (announce) announce(partner ? `${ROLE_NAME[role]}'s old link no longer works. The new link is shown below it.` : `${ROLE_NAME[role]} links revoked.`);
+        } catch (err) {
+          problem.textContent = (err && err.message) || 'That did not work. Please try again.';
+          problem.hidden = false;
+          button.disabled = false;
+        }
+      });
+      const status = live.length
+        ? `${live.length === 1 ? 'One link' : `${live.length} links`} in use, last issued ${when(live[live.length - 1].issued_at)} by ${live[live.length - 1].issued_by}, ${statusOf(live[live.length - 1])}.`
+        : mine.length
+          ? 'No link in use: every one issued has been revoked or has expired.'
+          : 'No link issued yet.';
+      const revoked = mine.filter((i) => i.revoked).length;
+      return h(
+        'li',
+        { class: `invitation invitation-${role}`, dataset: { role } },
+        h('h4', {}, ROLE_NAME[role]),
+        h('p', { class: 'invitation-status' }, status, revoked ? ` ${revoked} revoked.` : ''),
+        fresh && fresh[role] ? inviteList({ [role]: fresh[role] }, announce) : null,
+        h('div', { class: 'form-actions' }, button),
+        problem,
+      );
+    });
+    replaceChildren(
+      root,
+      h('p', { class: 'hint' }, 'A link is shown only when it is made: the server keeps no copy of it. If a partner lost theirs, or it went to the wrong person, revoke it and send the new one. Revoking ends that link at once, also on a device where it is open.'),
+      h('ul', { class: 'invitation-list' }, items),
+    );
+  };
+  render(invitations, null);
+  return root;
 }

@@ -1,7 +1,9 @@
 // Entry point of the room page: takes the invitation token from the URL
 // fragment (or, after a reload, from sessionStorage), connects, feeds server
 // messages into the model and picks the view for the role the server says
-// the token has. Partners get "Leave quickly" (quick-exit.js).
+// the token has. Partners get "Leave quickly" (quick-exit.js). Staff open
+// index.html?room=ID from the dashboard without a token: each connect then
+// takes a fresh ticket from their login (POST /api/rooms/ID/ticket).
 
 import { h, replaceChildren } from './dom.js';
 import { RoomConnection, socketUrl, takeToken, forgetToken, tokenFromFragment } from './connection.js';
@@ -11,6 +13,7 @@ import { PartnerView } from './partner-view.js';
 import { TherapistView } from './therapist-view.js';
 import { announcement } from './room-parts.js';
 import { kindError } from './words.js';
+import { api } from './api.js';
 
 const app = document.getElementById('app');
 const politeRegion = document.getElementById('announce');
@@ -66,7 +69,8 @@ function start() {
     if (tokenFromFragment(location.hash)) location.reload();
   });
   const token = takeToken();
-  if (!token) {
+  const staffRoom = token ? null : new URLSearchParams(location.search).get('room');
+  if (!token && !staffRoom) {
     showProblem(
       'This page needs your invitation link',
       'Please open the link your therapist sent you. It ends with “#token=” followed by a code.',
@@ -85,6 +89,9 @@ function start() {
   conn = new RoomConnection({
     url: socketUrl(location),
     token,
+    getTicket: staffRoom
+      ? () => api('POST', `/api/rooms/${encodeURIComponent(staffRoom)}/ticket`, {}).then((r) => r.ticket)
+      : null,
     resumeFrom: () => model.maxSeq,
     onMessage(msg) {
       switch (msg.type) {
@@ -120,16 +127,37 @@ function start() {
       setConnection(status, detail);
       if (status === 'open' && toastEl.dataset.kind === 'connection') toastEl.hidden = true;
       if (view) view.setOnline(status === 'open');
-      if (status === 'failed' && detail.reason === 'bad_token') {
-        forgetToken();
-        showProblem('This link does not work', kindError({ code: 'bad_token' }));
-      }
+      if (status === 'failed') showEnded(detail.reason);
       if (status === 'replaced') showReplaced(conn);
     },
   });
   onLeave(() => conn.close());
   conn.connect();
   document.getElementById('retry-now').addEventListener('click', () => conn.reconnectNow());
+}
+
+// Why the connection ended for good (close 4401, or no ticket to be had).
+function showEnded(reason) {
+  const login = h('p', { class: 'hint' }, h('a', { href: 'login.html?next=dashboard.html' }, 'Log in again'), ' to return to your rooms.');
+  switch (reason) {
+    case 'logged_out':
+      showProblem('You are logged out', 'Your login ended (you logged out, it was idle too long, or your password changed), so the live view has closed.', login);
+      break;
+    case 'not_yours':
+      showProblem('This room is not open to you', 'It does not exist, or it is not one of your rooms.', login);
+      break;
+    case 'revoked':
+      forgetToken();
+      showProblem('This link has been withdrawn', 'Your therapist has replaced this invitation link. Please ask them for the new one.');
+      break;
+    case 'session_ended':
+      forgetToken();
+      showProblem('This session has ended', 'The session this link was for is over, so the link no longer opens it. Thank you for taking part.');
+      break;
+    default:
+      forgetToken();
+      showProblem('This link does not work', kindError({ code: 'bad_token' }));
+  }
 }
 
 function makeView(model, send) {
