@@ -13,7 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startServer, createRoom, tempDir, serverBin, sleep, Client, AS_ROOT } from './harness.js';
+import { startServer, createRoom, tempDir, serverBin, sleep, Client, AS_ROOT, startSession, actorOf } from './harness.js';
 
 const servers = [];
 after(async () => {
@@ -276,5 +276,44 @@ describe('files and users', () => {
     assert.match(c.stderr, /will not run as root/);
     const allowed = spawnSync(cli, ['therapist', 'list', '--data', dir, '--allow-root'], { encoding: 'utf8', env });
     assert.doesNotMatch(allowed.stderr, /will not run as root/);
+  });
+});
+
+describe('what the server says back', () => {
+  test('a NUL after a JSON value is bad_json; error messages never echo names or values a participant sent', async () => {
+    const dir = tempDir('limits-echo');
+    const srv = await start({ dataDir: dir });
+    const room = createRoom(dir);
+    const probe = await Client.connect(srv.wsUrl);
+    probe.ws.send('123\u0000');
+    const nul = await probe.waitFor((m) => m.type === 'error');
+    assert.equal(nul.code, 'bad_json');
+    await probe.close();
+
+    const SECRET = 'zqSecretNameQz';
+    const clients = {};
+    for (const role of ['partner_a', 'partner_b', 'therapist']) {
+      clients[role] = await Client.connect(srv.wsUrl);
+      await clients[role].hello(room.tokens[role]);
+    }
+    const state = await startSession(clients.therapist, clients.partner_a, clients.partner_b);
+    const actor = clients[actorOf(state)];
+    const sent = [
+      { type: 'turn', step: state.step.id, input: { [SECRET]: SECRET } },
+      { type: 'turn', step: SECRET, input: {} },
+      { type: SECRET },
+      { type: 'turn', step: state.step.id, input: {}, [SECRET]: 1 },
+      { type: 'rupture_mark', kind: 'withdrawal', marker: SECRET, who: 'partner_b', with: 'partner_a' },
+    ];
+    const codes = [];
+    for (const msg of sent) {
+      const who = msg.type === 'rupture_mark' ? clients.therapist : actor;
+      const r = await who.request(msg);
+      assert.equal(r.type, 'error', JSON.stringify(r));
+      assert.ok(!r.message.includes(SECRET) && !r.message.includes('SecretName'), r.message);
+      codes.push(r.code);
+    }
+    assert.deepEqual(codes, ['invalid_input', 'invalid_step', 'unknown_type', 'bad_message', 'invalid_input']);
+    for (const c of Object.values(clients)) await c.close();
   });
 });
