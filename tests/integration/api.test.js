@@ -227,7 +227,8 @@ describe('accounts, sessions and rooms', () => {
     assert.deepEqual(room.present, { partner_a: false, partner_b: false, therapist: false, observers: 0 });
     assert.ok(room.step && typeof room.step.id === 'string' && typeof room.step.title === 'string');
     assert.ok(Math.abs(room.created_at - Date.now()) < 60000);
-    assert.deepEqual(Object.keys(invites).sort(), ['observer', 'partner_a', 'partner_b', 'therapist']);
+    // Partner links only, shown once; staff open with their login (a ticket).
+    assert.deepEqual(Object.keys(invites).sort(), ['partner_a', 'partner_b']);
     for (const url of Object.values(invites)) assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/#token=`));
 
     // Dashboards: alice has both her rooms, newest first; bob has none.
@@ -247,22 +248,31 @@ describe('accounts, sessions and rooms', () => {
     const again = await request(srv, 'GET', `/api/rooms/${room.id}`, { cookie: alice });
     assert.equal(again.status, 200);
     assert.equal(again.json.room.id, room.id);
-    assert.notEqual(again.json.invites.partner_a, invites.partner_a, 'freshly minted');
+    assert.equal(again.json.invites, undefined, 'a page view mints no link');
+    assert.deepEqual(again.json.invitations.map((i) => i.role), ['partner_a', 'partner_b']);
 
-    // The invitations work over WebSocket, each with its role.
+    // The invitations work over WebSocket, each with its role: the partners'
+    // links, the therapist's ticket, an operator's observer link.
+    const ticket = (await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: alice })).json.ticket;
+    const observerToken = () => attune(['token', '--data', dir, '--room', room.id, '--role', 'observer']).stdout.trim();
+    const auth = {
+      partner_a: { token: tokenOf(invites.partner_a) },
+      partner_b: { token: tokenOf(invites.partner_b) },
+      therapist: { ticket },
+      observer: { token: observerToken() },
+    };
     const clients = {};
     for (const role of ['partner_a', 'partner_b', 'therapist', 'observer']) {
       const c = await Client.connect(srv.wsUrl);
-      const h = await c.hello(tokenOf(invites[role]));
+      const h = await c.request({ type: 'hello', ...auth[role] }).then((ack) => ({ ack }));
       assert.equal(h.ack.type, 'ack', `${role}: ${JSON.stringify(h.ack)}`);
       assert.equal(h.ack.role, role);
       assert.equal(h.ack.room, room.id);
       clients[role] = c;
     }
-    // The links minted by GET /api/rooms/{id} work too (an observer: a second
-    // therapist connection would replace the first).
+    // Observers may be many.
     const obs2 = await Client.connect(srv.wsUrl);
-    assert.equal((await obs2.hello(tokenOf(again.json.invites.observer))).ack.role, 'observer');
+    assert.equal((await obs2.hello(observerToken())).ack.role, 'observer');
     await obs2.close();
 
     // A little session: consent and check-in, a few turns, a pause, a
