@@ -1,15 +1,21 @@
-/* room_log.h - a room's whole session for review: every stored event with
- * the room's state right after it, folded by the core (att_room_init +
- * att_room_apply, the same code the live server and --verify run), and the
- * final state's hash. Serves GET /api/rooms/{id}/log.
+/* room_log.h - a room's session for review (GET /api/rooms/{id}/log,
+ * protocol/HTTP.md): its stored events folded by the core (att_room_init +
+ * att_room_apply, the same code the live server and --verify run), written
+ * out a page at a time as JSON text: each event as stored, and the
+ * therapist's view of the state after it (the first event of a page carries
+ * the whole state, each later one a patch: the top-level keys whose value
+ * changed), within a count and a byte bound.
  *
- * Threads: the caller's (the lws service thread); reads through the store's
- * read connection. Ownership: returns new jansson references the caller
- * owns. */
+ * Threads: srv_room_init_stored runs on the caller's thread with the store's
+ * read connection (recovery, --verify). The page functions are pure over
+ * the read function they are given: the review worker (review.h) runs them
+ * on its thread with its own store reader. Ownership: the caller's att_room
+ * and att_buf; nothing is kept between calls. */
 #ifndef SRV_ROOM_LOG_H
 #define SRV_ROOM_LOG_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "attune/catalog.h"
 #include "attune/room.h"
@@ -24,13 +30,36 @@ int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_con
                          const char *room_id, att_room *out, const att_script **script_out,
                          att_error *err);
 
-/* Folds the room's events with seq <= upto_seq (upto_seq < 0: all) and
- * writes to *events_out an array of {"seq","event","state"} (state: the
- * therapist's view after that event) and to hash_out the state hash after
- * the last one. Returns 0 or a negative code with err set (not_found for an
- * unknown room, internal for a log that does not fold). */
-int srv_room_log_build(srv_store *store, const att_catalog *cat, const srv_config *cfg,
-                       const char *room_id, int64_t upto_seq, json_t **events_out,
-                       char hash_out[65], att_error *err);
+/* Reads a room's events after_seq < seq <= upto_seq in seq order, at most
+ * limit (<= 0: all), calling fn for each; a nonzero return from fn stops the
+ * walk and is returned (srv_store_read_events' contract). */
+typedef int (*srv_log_read_fn)(void *source, const char *room_id, int64_t after_seq,
+                               int64_t upto_seq, int limit,
+                               int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                               void *arg, att_error *err);
+
+/* Folds `room` (already at room->seq) forward through upto_seq, writing
+ * nothing. Returns 0 or a negative code with err set (internal for a log
+ * that does not fold or a gap). */
+int srv_room_log_fold(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
+                      att_error *err);
+
+typedef struct {
+    int limit;        /* events at most (>= 1) */
+    size_t max_bytes; /* the page ends after the event that takes it past this */
+    int with_states;  /* 1: state / patch after each event; 0: events only */
+} srv_log_page_opts;
+
+/* Folds `room` forward from room->seq through at most upto_seq, appending
+ * to out the JSON array of the events it folded:
+ * [{"seq":N,"event":{...},"state":{...}}, {"seq":N+1,"event":{...},
+ * "patch":{...}}, ...] (no state or patch without with_states). On return
+ * room->seq is the last event written. Returns 0 or a negative code with err
+ * set. */
+int srv_room_log_page(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
+                      const srv_log_page_opts *opts, att_buf *out, att_error *err);
+
+/* Appends len bytes to out (growing it). 0, or -1 out of memory. */
+int srv_log_buf_put(att_buf *out, const char *text, size_t len);
 
 #endif

@@ -103,6 +103,20 @@ int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, 
                           int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
                           void *arg, att_error *err);
 
+/* A read connection of its own for ONE other thread (the review worker,
+ * review.h): opened on the caller's thread from an open store, then used
+ * only by the thread that owns it (SQLite connections are not shared). It
+ * reads committed events like srv_store_read_events, with its own unsealing
+ * buffer. Close it on its own thread or after that thread has stopped, and
+ * before srv_store_close. */
+typedef struct srv_store_reader srv_store_reader;
+int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err);
+void srv_store_reader_close(srv_store_reader *r);
+int srv_store_reader_read_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
+                                 int64_t upto_seq, int limit,
+                                 int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                                 void *arg, att_error *err);
+
 /* The room's last stored seq (0 when it has none). */
 int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err);
 
@@ -124,6 +138,14 @@ typedef struct {
     int64_t last_seq; /* the seq the summary describes */
     const char *summary;
 } srv_store_summary;
+/* Walks the next `limit` rooms with id > after_id (id order) and calls fn
+ * for each whose summary is missing or stale; writes the last id walked to
+ * last_out and how many were walked to *n_out (< limit: the walk reached the
+ * end). One indexed lookup per room. */
+int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit,
+                                   char last_out[SRV_STORE_ID_BYTES + 1], int *n_out,
+                                   int (*fn)(const char *room_id, void *arg), void *arg,
+                                   att_error *err);
 /* Writes (replaces) summaries, all in one transaction. */
 int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n,
                             att_error *err);

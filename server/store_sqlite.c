@@ -778,6 +778,37 @@ int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_err
     return rc;
 }
 
+int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit,
+                                   char last_out[SRV_STORE_ID_BYTES + 1], int *n_out,
+                                   int (*fn)(const char *room_id, void *arg), void *arg,
+                                   att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *n_out = 0;
+    last_out[0] = '\0';
+    if (sqlite3_prepare_v2(s->reader,
+                           "SELECT r.id, s.last_seq IS NOT NULL AND s.last_seq = "
+                           "(SELECT coalesce(max(seq), 0) FROM events WHERE room = r.id) "
+                           "FROM rooms r LEFT JOIN room_summaries s ON s.room = r.id "
+                           "WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, s->reader, "prepare");
+    sqlite3_bind_text(st, 1, after_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        snprintf(last_out, SRV_STORE_ID_BYTES + 1, "%s", id ? id : "");
+        (*n_out)++;
+        if (!sqlite3_column_int(st, 1) && (rc = fn(last_out, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, s->reader, "scan summaries");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n, att_error *err)
 {
     if (n == 0)
@@ -806,5 +837,74 @@ int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t
         rc = -ATT_ERR_INTERNAL;
     if (rc < 0)
         exec_sql(s->reader, "ROLLBACK", &ignored);
+    return rc;
+}
+
+/* ---- a reader for another thread (store.h) ---- */
+
+struct srv_store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *read;
+    srv_seal_key key;
+    srv_seal_buf scratch;
+};
+
+void srv_store_reader_close(srv_store_reader *r)
+{
+    if (!r)
+        return;
+    sqlite3_finalize(r->read);
+    sqlite3_close(r->db);
+    srv_seal_buf_free(&r->scratch);
+    memset(&r->key, 0, sizeof r->key);
+    free(r);
+}
+
+int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
+{
+    const char *path = sqlite3_db_filename(s->reader, "main");
+    srv_store_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+    r->key = s->key;
+    if (!path || open_conn(path, READER_CACHE_KIB, &r->db, err) < 0 ||
+        prepare(r->db,
+                "SELECT seq, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
+                "ORDER BY seq LIMIT ?4",
+                &r->read, err) < 0) {
+        if (!path)
+            att_fail(err, ATT_ERR_INTERNAL, "store: no database path for a reader");
+        srv_store_reader_close(r);
+        return -ATT_ERR_INTERNAL;
+    }
+    *out = r;
+    return 0;
+}
+
+int srv_store_reader_read_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
+                                 int64_t upto_seq, int limit,
+                                 int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                                 void *arg, att_error *err)
+{
+    sqlite3_stmt *st = r->read;
+    sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_seq);
+    sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
+    sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : limit);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        const char *sealed = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if ((rc = srv_unseal(&r->key, room_id, seq, sealed ? sealed : "", len, &r->scratch, err)) <
+            0)
+            break;
+        if ((rc = fn(seq, (const char *)r->scratch.data, r->scratch.len, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, r->db, "read events");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
