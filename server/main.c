@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     }
     /* Before anything is opened: every file created from here is 0600. */
     srv_secure_umask();
-    if (srv_secure_refuse_root("attune-server", cfg.allow_root, &err) < 0 ||
+    if (srv_secure_refuse_root(cfg.allow_root, &err) < 0 ||
         srv_secure_data_dir(cfg.mode == SRV_MODE_VERIFY ? cfg.verify_dir : cfg.data_dir, &err) <
             0) {
         srv_log("error", "startup_refused", "{s:s}", "error", err.message);

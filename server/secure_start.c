@@ -14,7 +14,7 @@ void srv_secure_umask(void)
     umask(077);
 }
 
-int srv_secure_refuse_root(const char *prog, int allow_root, att_error *err)
+int srv_secure_refuse_root(int allow_root, att_error *err)
 {
     if (geteuid() != 0 || allow_root)
         return 0;
@@ -23,9 +23,8 @@ int srv_secure_refuse_root(const char *prog, int allow_root, att_error *err)
         return 0;
     /* att_error holds 160 bytes: the essentials only. */
     return att_fail(err, ATT_ERR_FORBIDDEN,
-                    "%s will not run as root: run it as its own user, or pass --allow-root "
-                    "(or " SRV_ALLOW_ROOT_ENV "=1)",
-                    prog);
+                    "will not run as root: run it as its own user, or pass --allow-root "
+                    "(or " SRV_ALLOW_ROOT_ENV "=1)");
 }
 
 int srv_secure_data_dir(const char *dir, att_error *err)

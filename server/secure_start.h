@@ -18,8 +18,8 @@
 void srv_secure_umask(void);
 
 /* Fails (forbidden) when the effective user is root and neither allow_root
- * nor ATTUNE_ALLOW_ROOT=1 says so; `prog` names the binary in the error. */
-int srv_secure_refuse_root(const char *prog, int allow_root, att_error *err);
+ * nor ATTUNE_ALLOW_ROOT=1 says so. */
+int srv_secure_refuse_root(int allow_root, att_error *err);
 
 /* An existing data directory must not be readable, writable or searchable
  * by group or others (fails with the chmod that fixes it); a missing one is

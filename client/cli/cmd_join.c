@@ -13,6 +13,7 @@
 #include "commands.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,14 @@ static const cli_option options[] = {
      "them (your own events 1, 2, 3...) [0: all]"},
 };
 static const cli_command join_cmd = {
-    "attune join [--no-color] URL",
+    "attune join [--no-color] URL | -",
     "Takes part in a session from the terminal with an invitation URL\n"
-    "(http://HOST:PORT/#token=...). Shows what happens in the room; when it is your\n"
-    "turn it asks the step's questions one line at a time. Commands:\n"
+    "(http://HOST:PORT/#token=...): given as URL, or `-` to read it from the first\n"
+    "line of standard input, or left out to take it from the environment variable\n"
+    "ATTUNE_LINK. The link is a secret: on a shared machine prefer `-` or ATTUNE_LINK,\n"
+    "since other users can read a command line (ps, /proc). Shows what happens in the\n"
+    "room; when it is your turn it asks the step's questions one line at a time.\n"
+    "Commands:\n"
     "partners:\n"
     "  /consent            accept the consent notice (again, after /withdraw)\n"
     "  /withdraw           withdraw your consent (the session pauses)\n"
@@ -64,8 +69,30 @@ static const cli_command join_cmd = {
     "10 s) tells the server they are composing, so it is not taken for silence.",
     options,
     (int)(sizeof options / sizeof options[0]),
-    1,
+    0,
     1};
+
+/* The link's first line of standard input, read a byte at a time so that
+ * the answers after it stay unread for the session. */
+static int read_link_line(char *out, size_t size)
+{
+    size_t n = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(STDIN_FILENO, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            break;
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = c;
+    }
+    while (n && (out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
+    return n ? 0 : -1;
+}
 
 #define MAX_PENDING 64
 #define MAX_LINE 65536
@@ -1108,9 +1135,24 @@ int cli_cmd_join(int argc, char **argv)
     const char *rf = cli_get(&join_cmd, &a, "resume-from");
     if (rf && cli_parse_int64("resume-from", rf, 0, INT64_MAX, &resume_from, stderr) < 0)
         return CLI_EXIT_USAGE;
+    char link[4096];
+    const char *url = a.n_positional ? a.positional[0] : getenv("ATTUNE_LINK");
+    if (!url || !*url) {
+        fprintf(stderr, "attune: join needs the invitation: URL, `-` (read from standard "
+                        "input) or ATTUNE_LINK (see attune join --help)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(url, "-") == 0) {
+        if (read_link_line(link, sizeof link) < 0) {
+            fprintf(stderr, "attune: expected the invitation URL on the first line of standard "
+                            "input\n");
+            return CLI_EXIT_USAGE;
+        }
+        url = link;
+    }
     cli_invite inv;
     char why[160];
-    if (cli_invite_parse(a.positional[0], &inv, why, sizeof why) < 0) {
+    if (cli_invite_parse(url, &inv, why, sizeof why) < 0) {
         fprintf(stderr, "attune: %s\n", why);
         return CLI_EXIT_USAGE;
     }

@@ -47,8 +47,11 @@ int main(int argc, char **argv)
     }
     /* Every file it creates in a data directory (the store, keys) is 0600. */
     srv_secure_umask();
+    int help = 0;
+    for (int i = 2; i < argc; i++)
+        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
     att_error err = {0};
-    if (srv_secure_refuse_root("attune", allow_root, &err) < 0) {
+    if (!help && srv_secure_refuse_root(allow_root, &err) < 0) {
         fprintf(stderr, "attune: %s\n", err.message);
         return CLI_EXIT_FAIL;
     }

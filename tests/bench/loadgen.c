@@ -189,6 +189,10 @@ struct gen {
     const char *host;
     int port;
     const char *bind_ip;
+    int per_source;      /* connections per source address, then the next (0: one) */
+    int sources_used;    /* source addresses bound so far */
+    int bound_on_source; /* connections on the current one */
+    struct in_addr next_source;
     const char *origin;
     const char *tokens_path;
     int rooms_wanted, room_offset, connections_wanted;
@@ -947,9 +951,15 @@ static void start_member(gen *g, member *m)
     /* commands are small and latency is measured: no Nagle delay */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (g->bind_ip) {
-        struct sockaddr_in src = {.sin_family = AF_INET};
-        if (inet_pton(AF_INET, g->bind_ip, &src.sin_addr) != 1)
-            die("--bind-ip %s is not an IPv4 address", g->bind_ip);
+        /* The server caps connections per client address (256 by default):
+         * spread them over consecutive source addresses from --bind-ip. */
+        if (g->per_source && g->bound_on_source == g->per_source) {
+            g->next_source.s_addr = htonl(ntohl(g->next_source.s_addr) + 1);
+            g->bound_on_source = 0;
+        }
+        if (g->bound_on_source++ == 0)
+            g->sources_used++;
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = g->next_source};
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
             return start_failed(g, m, "bind", fd);
     }
@@ -1434,8 +1444,12 @@ static void usage(FILE *out)
             "                        are read from the tokens; only complete rooms are used\n"
             "  --host ADDR           server IPv4 address (127.0.0.1)\n"
             "  --port N              server port (8080)\n"
-            "  --bind-ip ADDR        source address for the connections (e.g. 127.0.0.2, to\n"
-            "                        keep each run's ephemeral ports apart)\n"
+            "  --bind-ip ADDR        first source address for the connections (e.g. 127.1.0.1,\n"
+            "                        to keep each run's ephemeral ports apart); default\n"
+            "                        127.0.0.1 when the server is on loopback\n"
+            "  --per-source N        connections per source address before the next one\n"
+            "                        (ADDR+1, ...), under the server's per-address cap\n"
+            "                        (--max-conns-per-address, 256) [200; 0: all from ADDR]\n"
             "  --origin URL          Origin header to send (none by default)\n"
             "  --server-pid PID      read the server's CPU and RSS from /proc\n"
             "  --rooms R             closed/open: rooms to drive (1000)\n"
@@ -1459,6 +1473,7 @@ int main(int argc, char **argv)
     g->mode = -1;
     g->host = "127.0.0.1";
     g->port = 8080;
+    g->per_source = 200;
     g->rooms_wanted = 1000;
     g->connections_wanted = 19000;
     g->window = 4;
@@ -1473,6 +1488,7 @@ int main(int argc, char **argv)
                                          {"host", required_argument, 0, 'H'},
                                          {"port", required_argument, 0, 'p'},
                                          {"bind-ip", required_argument, 0, 'b'},
+                                         {"per-source", required_argument, 0, 'A'},
                                          {"origin", required_argument, 0, 'o'},
                                          {"server-pid", required_argument, 0, 's'},
                                          {"rooms", required_argument, 0, 'r'},
@@ -1508,6 +1524,11 @@ int main(int argc, char **argv)
             break;
         case 'b':
             g->bind_ip = optarg;
+            break;
+        case 'A':
+            g->per_source = atoi(optarg);
+            if (g->per_source < 0)
+                die("--per-source must be >= 0");
             break;
         case 'o':
             g->origin = optarg;
@@ -1567,6 +1588,10 @@ int main(int argc, char **argv)
     g->server_addr.sin_port = htons((uint16_t)g->port);
     if (inet_pton(AF_INET, g->host, &g->server_addr.sin_addr) != 1)
         die("--host %s is not an IPv4 address", g->host);
+    if (!g->bind_ip && (ntohl(g->server_addr.sin_addr.s_addr) >> 24) == 127)
+        g->bind_ip = "127.0.0.1";
+    if (g->bind_ip && inet_pton(AF_INET, g->bind_ip, &g->next_source) != 1)
+        die("--bind-ip %s is not an IPv4 address", g->bind_ip);
     snprintf(g->host_header, sizeof g->host_header, "%s:%d", g->host, g->port);
     g->rng = (uint64_t)bench_now_ns() | 1;
 
@@ -1618,6 +1643,9 @@ int main(int argc, char **argv)
            : g->mode == MODE_CLOSED ? "closed"
                                     : "open",
            g->host, g->port, g->bind_ip ? ", from " : "", g->bind_ip ? g->bind_ip : "");
+    if (g->bind_ip && g->per_source)
+        printf("loadgen: %d connections per source address from %s on\n", g->per_source,
+               g->bind_ip);
     fflush(stdout);
     switch (g->mode) {
     case MODE_IDLE:

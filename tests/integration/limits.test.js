@@ -317,3 +317,49 @@ describe('what the server says back', () => {
     for (const c of Object.values(clients)) await c.close();
   });
 });
+
+describe('attune join keeps the link out of argv', () => {
+  const cli = () => path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
+  function join(args, { env, input }) {
+    const proc = spawn(cli(), ['join', '--no-color', ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d) => (out += d));
+    proc.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => proc.on('exit', (code) => resolve({ code, out })));
+    if (input !== undefined) proc.stdin.write(input);
+    return { proc, exited };
+  }
+
+  test('`attune join -` reads the link from stdin, ATTUNE_LINK from the environment', async () => {
+    const dir = tempDir('limits-join');
+    const srv = await start({ dataDir: dir });
+    const room = createRoom(dir);
+    const url = (role) => `http://127.0.0.1:${srv.port}/#token=${room.tokens[role]}`;
+    const t = await Client.connect(srv.wsUrl);
+    await t.hello(room.tokens.therapist);
+    const consented = (by) => t.waitFor((m) => m.type === 'event' && m.event.type === 'consented' && m.event.by === by, { timeout: 10000 });
+
+    // The first line is the link; the lines after it are the session's input.
+    const a = join(['-'], { input: `${url('partner_a')}\n/consent\n` });
+    await consented('partner_a');
+    a.proc.stdin.end();
+    const ra = await a.exited;
+    assert.equal(ra.code, 0, ra.out);
+
+    const b = join([], { env: { ATTUNE_LINK: url('partner_b') }, input: '/consent\n' });
+    await consented('partner_b');
+    b.proc.stdin.end();
+    const rb = await b.exited;
+    assert.equal(rb.code, 0, rb.out);
+    await t.close();
+
+    const none = join([], { env: { ATTUNE_LINK: '' }, input: '' });
+    none.proc.stdin.end();
+    const rn = await none.exited;
+    assert.equal(rn.code, 2);
+    assert.match(rn.out, /ATTUNE_LINK/);
+    const empty = join(['-'], { input: '' });
+    empty.proc.stdin.end();
+    assert.equal((await empty.exited).code, 2);
+  });
+});
