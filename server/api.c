@@ -742,19 +742,56 @@ static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q,
                          const srv_session_info *sess)
 {
     att_error err = {0};
-    list_ctx c = {srv, json_array(), &err};
-    if (!c.list)
+    list_ctx c = {srv, NULL, 0, 0, &err};
+    if (list_put(&c, "[", 1) < 0)
         return -1;
-    int rc =
-        srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id, add_owned_room, &c, &err);
+    /* A supervisor's dashboard lists the rooms they were invited to observe. */
+    int rc = sess->kind == SRV_ACCOUNT_SUPERVISOR
+                 ? srv_invites_observed_rooms(srv->invites, sess->account_id, add_owned_room, &c,
+                                              &err)
+                 : srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id,
+                                               add_owned_room, &c, &err);
     srv_rooms_flush_summaries(srv); /* the ones just folded, in one transaction */
-    if (rc != 0) {
-        json_decref(c.list);
+    if (rc != 0 || list_put(&c, "]", 1) < 0) {
+        free(c.text);
         if (!err.message[0])
             att_fail(&err, ATT_ERR_INTERNAL, "cannot list rooms");
         return internal_error(wsi, q, &err);
     }
-    return respond_json(wsi, q, 200, c.list);
+    rc = respond_text(wsi, q, 200, c.text, c.len);
+    free(c.text);
+    return rc;
+}
+
+typedef struct {
+    srv_server *srv;
+    json_t *list;
+    att_error *err;
+} observers_ctx;
+
+static int add_observer_name(int64_t account_id, void *arg)
+{
+    observers_ctx *c = arg;
+    srv_account acct;
+    int found = srv_accounts_get_by_id(c->srv->api->accounts, account_id, &acct, c->err);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return 0; /* a removed account observes nothing */
+    return json_array_append_new(c->list, json_pack("{s:s}", "name", acct.name)) ? -1 : 0;
+}
+
+/* [{name}] of the supervisors invited to observe the room. */
+static json_t *observer_names(srv_server *srv, const char *room_id, att_error *err)
+{
+    observers_ctx c = {srv, json_array(), err};
+    if (!c.list || srv_invites_observers(srv->invites, room_id, add_observer_name, &c, err) != 0) {
+        if (!err->message[0])
+            att_fail(err, ATT_ERR_INTERNAL, "cannot list observers");
+        json_decref(c.list);
+        return NULL;
+    }
+    return c.list;
 }
 
 /* {room, invitations} (GET /api/rooms/{id}); with `issuer` (POST
@@ -780,11 +817,51 @@ static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
         json_decref(links);
         return internal_error(wsi, q, &err);
     }
-    json_t *out = json_pack("{s:o,s:o}", "room", summary, "invitations", list);
+    json_t *observers = observer_names(srv, r->id, &err);
+    if (!observers) {
+        json_decref(summary);
+        json_decref(links);
+        json_decref(list);
+        return internal_error(wsi, q, &err);
+    }
+    json_t *out = json_pack("{s:o,s:o,s:o}", "room", summary, "invitations", list, "observers",
+                            observers);
     if (out && links)
         json_object_set_new(out, "invites", links);
     return respond_json(wsi, q, status, out);
 }
+
+/* POST /api/rooms/{id}/observers {name} (remove: .../observers/remove):
+ * the room's therapist invites a supervisor's account to observe, or
+ * takes the invitation back (their live view closes, 4401 bye revoked). */
+static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int remove)
+{
+    json_t *body = parse_body(q);
+    const char *name = body ? json_string_value(json_object_get(body, "name")) : NULL;
+    srv_account acct;
+    att_error err = {0};
+    int found = name && srv_account_name_valid(name)
+                    ? srv_accounts_get(srv->api->accounts, name, &acct, &err)
+                    : 0;
+    json_decref(body);
+    if (found < 0)
+        return internal_error(wsi, q, &err);
+    if (found != 1 || acct.kind != SRV_ACCOUNT_SUPERVISOR)
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"name\": NAME} with the name of a supervisor's account "
+                             "(attune therapist add NAME --supervisor)");
+    int rc = remove ? srv_invites_remove_observer(srv->invites, r->id, acct.id, &err)
+                    : srv_invites_add_observer(srv->invites, r->id, acct.id, srv_now_ms(), &err);
+    if (rc < 0)
+        return internal_error(wsi, q, &err);
+    if (remove)
+        srv_links_close_observer(srv, r->id, acct.id);
+    json_t *observers = observer_names(srv, r->id, &err);
+    if (!observers)
+        return internal_error(wsi, q, &err);
+    return respond_json(wsi, q, 200, json_pack("{s:o}", "observers", observers));
+}
+
 
 /* POST /api/rooms/{id}/invites {role}: revokes every live link of the
  * role (their connections close 4401) and, for a partner, issues a new one,
@@ -840,6 +917,23 @@ static int do_ticket(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
                         json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", r->id, "role",
                                   att_role_name(role), "expires_in_s",
                                   (int)(srv_tickets_ttl_ms(srv->tickets) / 1000)));
+}
+
+/* POST /api/rooms/{id}/ticket by a supervisor: an observer's ticket when
+ * the room's therapist invited them; else 404 like any room not theirs. */
+static int do_observer_ticket(struct lws *wsi, srv_server *srv, api_req *q,
+                              const srv_session_info *sess, const char *room_id)
+{
+    att_error err = {0};
+    int ok = srv_room_id_valid(room_id)
+                 ? srv_invites_is_observer(srv->invites, room_id, sess->account_id, &err)
+                 : 0;
+    if (ok < 0)
+        return internal_error(wsi, q, &err);
+    srv_room *r = ok ? srv_room_get(srv, room_id, &err) : NULL;
+    if (!r)
+        return respond_error(wsi, q, 404, "not_found", "no such room");
+    return do_ticket(wsi, srv, q, r, sess, ATT_ROLE_OBSERVER);
 }
 
 static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
@@ -1037,16 +1131,24 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     int want_log = get && slash && strcmp(slash, "/log") == 0;
     int want_reissue = post && slash && strcmp(slash, "/invites") == 0;
     int want_ticket = post && slash && strcmp(slash, "/ticket") == 0;
-    if (n == 0 || n > ATT_ROOM_ID_BYTES || (slash && !want_log && !want_reissue && !want_ticket) ||
+    int want_observers = post && slash && strcmp(slash, "/observers") == 0;
+    int want_unobserve = post && slash && strcmp(slash, "/observers/remove") == 0;
+    if (n == 0 || n > ATT_ROOM_ID_BYTES ||
+        (slash && !want_log && !want_reissue && !want_ticket && !want_observers &&
+         !want_unobserve) ||
         (post && !slash))
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     memcpy(room_id, rest, n);
     room_id[n] = '\0';
+    if (want_ticket && sess.kind == SRV_ACCOUNT_SUPERVISOR)
+        return do_observer_ticket(wsi, srv, q, &sess, room_id);
     srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
     if (!r)
         return failed;
     if (want_reissue)
         return do_reissue(wsi, srv, q, r, &sess);
+    if (want_observers || want_unobserve)
+        return do_observers(wsi, srv, q, r, want_unobserve);
     if (want_ticket)
         return do_ticket(wsi, srv, q, r, &sess, ATT_ROLE_THERAPIST);
     return want_log ? do_room_log(wsi, srv, q, r) : room_detail(wsi, srv, q, r, 200, NULL);

@@ -27,6 +27,15 @@ static const char *const schema_steps[] = {
     "CREATE INDEX IF NOT EXISTS invites_by_room ON invites (room, role);"
     "CREATE INDEX IF NOT EXISTS invites_by_revoked_rev ON invites (revoked_rev)"
     "  WHERE revoked_rev IS NOT NULL;",
+    /* 1 -> 2: supervisors a room's therapist invited to observe it, by
+     * their immutable account id (accounts.h), so a re-added name inherits
+     * nothing. */
+    "CREATE TABLE room_observers ("
+    "  room TEXT NOT NULL,"
+    "  account_id INTEGER NOT NULL,"
+    "  added_at INTEGER NOT NULL," /* ms */
+    "  PRIMARY KEY (room, account_id));"
+    "CREATE INDEX room_observers_by_account ON room_observers (account_id);",
 };
 
 static int db_fail(att_error *err, sqlite3 *db, const char *what)
@@ -300,4 +309,90 @@ int srv_invites_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int
     sqlite3_finalize(st);
     *rev_out = rev;
     return rc == SQLITE_DONE ? 0 : db_fail(err, inv->db, "revoked since");
+}
+
+static int exec_bound(srv_invites *inv, const char *sql, const char *room, int64_t account_id,
+                      int64_t now_ms, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(inv->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, inv->db, "prepare");
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, account_id);
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        sqlite3_bind_int64(st, 3, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(err, inv->db, "observers");
+    return sqlite3_changes(inv->db);
+}
+
+int srv_invites_add_observer(srv_invites *inv, const char *room, int64_t account_id, int64_t now_ms,
+                             att_error *err)
+{
+    return exec_bound(inv,
+                      "INSERT INTO room_observers (room, account_id, added_at) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT DO NOTHING",
+                      room, account_id, now_ms, err);
+}
+
+int srv_invites_remove_observer(srv_invites *inv, const char *room, int64_t account_id,
+                                att_error *err)
+{
+    return exec_bound(inv, "DELETE FROM room_observers WHERE room = ?1 AND account_id = ?2", room,
+                      account_id, 0, err);
+}
+
+int srv_invites_is_observer(srv_invites *inv, const char *room, int64_t account_id, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(inv->db,
+                           "SELECT 1 FROM room_observers WHERE room = ? AND account_id = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(err, inv->db, "prepare");
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, account_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(err, inv->db, "observer");
+}
+
+int srv_invites_observers(srv_invites *inv, const char *room,
+                          int (*fn)(int64_t account_id, void *arg), void *arg, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(inv->db,
+                           "SELECT account_id FROM room_observers WHERE room = ? ORDER BY added_at",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, inv->db, "prepare");
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = fn(sqlite3_column_int64(st, 0), arg);
+    sqlite3_finalize(st);
+    if (stop)
+        return stop;
+    return rc == SQLITE_DONE ? 0 : db_fail(err, inv->db, "observers");
+}
+
+int srv_invites_observed_rooms(srv_invites *inv, int64_t account_id,
+                               int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(inv->db,
+                           "SELECT room FROM room_observers WHERE account_id = ?"
+                           " ORDER BY added_at DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, inv->db, "prepare");
+    sqlite3_bind_int64(st, 1, account_id);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = fn((const char *)sqlite3_column_text(st, 0), arg);
+    sqlite3_finalize(st);
+    if (stop)
+        return stop;
+    return rc == SQLITE_DONE ? 0 : db_fail(err, inv->db, "observed rooms");
 }

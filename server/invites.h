@@ -9,6 +9,9 @@
  * records existed have no record and are refused (the demo room re-mints
  * its links at start when the stored ones stop verifying).
  *
+ * The same module keeps which supervisors (accounts.h, kind supervisor) a
+ * room's therapist invited to observe it (table room_observers).
+ *
  * Revocations are numbered (revoked_rev, increasing across processes: the
  * command line revokes in its own process), so the server learns of new
  * ones with one indexed query per sweep (srv_invites_revoked_since).
@@ -87,5 +90,20 @@ int srv_invites_revision(srv_invites *inv, int64_t *rev_out, att_error *err);
  * writes the highest number seen to *rev_out (after_rev when none). */
 int srv_invites_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64_t id, void *arg),
                               void *arg, int64_t *rev_out, att_error *err);
+
+/* Supervisors invited to observe a room (table room_observers), by account
+ * id. add: 1 when added, 0 when already there; remove: 1 or 0; is: 1 or 0.
+ * observers: fn for each of the room's, in the order added; observed_rooms:
+ * fn for each room of the account's, newest first. Negative on failure; a
+ * nonzero return from fn stops the walk and is returned. */
+int srv_invites_add_observer(srv_invites *inv, const char *room, int64_t account_id, int64_t now_ms,
+                             att_error *err);
+int srv_invites_remove_observer(srv_invites *inv, const char *room, int64_t account_id,
+                                att_error *err);
+int srv_invites_is_observer(srv_invites *inv, const char *room, int64_t account_id, att_error *err);
+int srv_invites_observers(srv_invites *inv, const char *room,
+                          int (*fn)(int64_t account_id, void *arg), void *arg, att_error *err);
+int srv_invites_observed_rooms(srv_invites *inv, int64_t account_id,
+                               int (*fn)(const char *room, void *arg), void *arg, att_error *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include "server.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include "api.h"
 #include "invites.h"
 #include "sessions.h"
@@ -124,6 +125,22 @@ void srv_links_close(srv_server *srv)
 {
     srv_tickets_free(srv->tickets);
     srv->tickets = NULL;
+}
+
+void srv_links_close_observer(srv_server *srv, const char *room_id, int64_t account_id)
+{
+    int64_t now = srv_now_ms();
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
+    {
+        srv_conn *c = lws_container_of(d, srv_conn, all_link);
+        srv_session_info info;
+        if (c->login_session && c->role == ATT_ROLE_OBSERVER && c->room &&
+            c->state != CONN_CLOSING && strcmp(c->room->id, room_id) == 0 &&
+            srv_sessions_get(srv_api_sessions(srv), c->login_session, now, &info) &&
+            info.account_id == account_id)
+            srv_conn_begin_close(c, SRV_CLOSE_BAD_TOKEN, "revoked", ATT_LEFT_CLOSED);
+    }
+    lws_end_foreach_dll_safe(d, d1);
 }
 
 void srv_links_sweep(srv_server *srv, int64_t mono_ms)

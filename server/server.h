@@ -355,6 +355,9 @@ void srv_links_close_revoked(srv_server *srv);
 /* Closes (4401, bye `logged_out`) the staff connections of a login session
  * that ended. */
 void srv_links_close_session(srv_server *srv, uint64_t session_id);
+/* Closes (4401, bye `revoked`) an account's observer views of a room (the
+ * therapist took the supervisor's invitation back). */
+void srv_links_close_observer(srv_server *srv, const char *room_id, int64_t account_id);
 /* Heartbeat, every SRV_SWEEP_MS: revocations; every few seconds, partner
  * links past their grace (4401, bye `session_ended`). */
 void srv_links_sweep(srv_server *srv, int64_t mono_ms);

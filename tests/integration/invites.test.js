@@ -225,6 +225,55 @@ describe('revoking links', () => {
   });
 });
 
+describe('supervisors observe the rooms they are invited to', () => {
+  let srv;
+  let dir;
+  before(async () => {
+    dir = tempDir('inv-sup');
+    addAccount(dir, 'alice', PW);
+    addAccount(dir, 'sam', 'sam-long-password', ['--supervisor']);
+    addAccount(dir, 'sue', 'sue-long-password', ['--supervisor']);
+    srv = await startServer({ dataDir: dir });
+  });
+  after(async () => srv && (await srv.stop()));
+
+  test('an invited supervisor sees the room and observes it with a ticket; one not invited cannot; removal closes the view', async () => {
+    const alice = await loginCookie(srv, 'alice', PW);
+    const { room } = (await request(srv, 'POST', '/api/rooms', { cookie: alice, json: { exercise: 'enactment' } })).json;
+    const add = await request(srv, 'POST', `/api/rooms/${room.id}/observers`, { cookie: alice, json: { name: 'sam' } });
+    assert.equal(add.status, 200, add.text);
+    assert.deepEqual(add.json.observers, [{ name: 'sam' }]);
+    assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/observers`, { cookie: alice, json: { name: 'alice' } })).status, 400, 'only a supervisor account');
+    assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/observers`, { cookie: alice, json: { name: 'nobody' } })).status, 400);
+    assert.deepEqual((await request(srv, 'GET', `/api/rooms/${room.id}`, { cookie: alice })).json.observers, [{ name: 'sam' }]);
+
+    const sam = await loginCookie(srv, 'sam', 'sam-long-password');
+    const list = await request(srv, 'GET', '/api/rooms', { cookie: sam });
+    assert.deepEqual(list.json.map((r) => r.id), [room.id]);
+    const tk = await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sam });
+    assert.equal(tk.status, 200, tk.text);
+    assert.equal(tk.json.role, 'observer');
+    const { c: obs, reply } = await helloWith(srv, { ticket: tk.json.ticket });
+    assert.equal(reply.type, 'ack', JSON.stringify(reply));
+    assert.equal(reply.role, 'observer');
+    const note = await obs.request({ type: 'note', text: 'a supervisor cannot act' });
+    assert.equal(note.type, 'error', 'read-only');
+    // sam cannot manage the room.
+    assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/invites`, { cookie: sam, json: { role: 'partner_a' } })).status, 404);
+
+    const sue = await loginCookie(srv, 'sue', 'sue-long-password');
+    assert.deepEqual((await request(srv, 'GET', '/api/rooms', { cookie: sue })).json, []);
+    assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sue })).status, 404, 'not invited');
+
+    const rm = await request(srv, 'POST', `/api/rooms/${room.id}/observers/remove`, { cookie: alice, json: { name: 'sam' } });
+    assert.equal(rm.status, 200, rm.text);
+    assert.deepEqual(rm.json.observers, []);
+    await expectClosed(obs, 'revoked', "sam's view after the invitation was taken back", 2000);
+    assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sam })).status, 404);
+    assert.deepEqual((await request(srv, 'GET', '/api/rooms', { cookie: sam })).json, []);
+  });
+});
+
 describe('ticket lifetime and link grace', () => {
   let srv;
   let dir;
