@@ -290,6 +290,48 @@ int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind ki
     return rc;
 }
 
+int srv_password_hash_new(const char *password, size_t len, srv_password_record *out,
+                          att_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = new_hash(password, len, out->salt, out->hash, err);
+    if (rc < 0)
+        return rc;
+    out->found = 1;
+    out->scrypt_log2_n = SCRYPT_LOG2_N;
+    out->scrypt_r = SCRYPT_R;
+    out->scrypt_p = SCRYPT_P;
+    return 0;
+}
+
+int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t expected_gen,
+                                const srv_password_record *rec, int64_t *gen_out, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(a,
+                     "UPDATE accounts SET salt = ?3, hash = ?4, scrypt_log2_n = ?5, "
+                     "scrypt_r = ?6, scrypt_p = ?7, password_gen = password_gen + 1 "
+                     "WHERE id = ?1 AND password_gen = ?2",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_int64(st, 2, expected_gen);
+    sqlite3_bind_blob(st, 3, rec->salt, SALT_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, rec->hash, HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, rec->scrypt_log2_n);
+    sqlite3_bind_int(st, 6, rec->scrypt_r);
+    sqlite3_bind_int(st, 7, rec->scrypt_p);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(err, a->db, "store password");
+    else if (sqlite3_changes(a->db) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "the account is gone or its password changed");
+    else if (gen_out)
+        *gen_out = expected_gen + 1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int srv_accounts_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
                               att_error *err)
 {
@@ -508,8 +550,7 @@ int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner,
     return rc;
 }
 
-int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id,
-                              att_error *err)
+int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id, att_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,

@@ -46,7 +46,7 @@ typedef enum { SRV_ACCOUNT_THERAPIST = 0, SRV_ACCOUNT_SUPERVISOR = 1 } srv_accou
 
 /* One account as stored (no password material). */
 typedef struct {
-    int64_t id;           /* immutable, > 0, never reused */
+    int64_t id; /* immutable, > 0, never reused */
     char name[SRV_ACCOUNT_NAME_MAX + 1];
     srv_account_kind kind;
     int64_t password_gen; /* >= 1; +1 on every password change */
@@ -112,6 +112,18 @@ int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *
  * scrypt: about 32 MiB and ~100 ms of CPU. */
 int srv_password_matches(const srv_password_record *rec, const char *password, size_t len,
                          att_error *err);
+/* Any thread, no database: a fresh salt and the hash of an acceptable
+ * password (srv_password_check) into out, for srv_accounts_store_password.
+ * Runs scrypt. */
+int srv_password_hash_new(const char *password, size_t len, srv_password_record *out,
+                          att_error *err);
+/* Stores a record made by srv_password_hash_new as the account's password
+ * and bumps its generation, only while the generation is still
+ * expected_gen. ATT_ERR_NOT_FOUND when the account is gone or its password
+ * was changed meanwhile (that change wins). Writes the new generation to
+ * gen_out (may be NULL). */
+int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t expected_gen,
+                                const srv_password_record *rec, int64_t *gen_out, att_error *err);
 /* lookup + matches on the caller's thread. */
 int srv_accounts_verify(srv_accounts *a, const char *name, const char *password, size_t len,
                         att_error *err);

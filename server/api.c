@@ -54,6 +54,7 @@ typedef struct {
     lws_dll2_t wait_link; /* in api->waiting (password) or api->reviewing (log page) */
     int waiting;
     char login_name[SRV_ACCOUNT_NAME_MAX + 1];
+    int password_change; /* the waiting check is POST /api/password's */
     api_method method;
     char path[160];
     /* the client address (peer.h); the --body-timeout while a body comes */
@@ -131,22 +132,32 @@ typedef struct {
     account_gens *gens;
 } revalidate_ctx;
 
-/* 1 while the account exists with the generation the session logged in with. */
-static int session_account_valid(void *arg, int64_t account_id, int64_t password_gen)
+static srv_session_account_state account_state(int found, int64_t gen, int64_t session_gen)
+{
+    return !found               ? SRV_SESSION_ACCOUNT_REMOVED
+           : gen != session_gen ? SRV_SESSION_ACCOUNT_PASSWORD_CHANGED
+                                : SRV_SESSION_ACCOUNT_OK;
+}
+
+/* Whether the account still exists with the generation the session
+ * logged in with. */
+static srv_session_account_state session_account_valid(void *arg, int64_t account_id,
+                                                       int64_t password_gen)
 {
     revalidate_ctx *c = arg;
     if (!c->gens->overflow) {
         for (size_t i = 0; i < c->gens->n; i++)
             if (c->gens->items[i].id == account_id)
-                return c->gens->items[i].gen == password_gen;
-        return 0;
+                return account_state(1, c->gens->items[i].gen, password_gen);
+        return SRV_SESSION_ACCOUNT_REMOVED;
     }
     /* Many accounts: ask for this one. */
     srv_account acct;
     att_error err = {0};
     int found = srv_accounts_get_by_id(c->accounts, account_id, &acct, &err);
-    return found < 0 ? 1 /* keep it until the database answers */
-                     : found == 1 && acct.password_gen == password_gen;
+    if (found < 0)
+        return SRV_SESSION_ACCOUNT_OK; /* kept until the database answers */
+    return account_state(found, acct.password_gen, password_gen);
 }
 
 void srv_api_sweep(srv_server *srv)
@@ -405,7 +416,8 @@ static int authenticate(struct lws *wsi, srv_server *srv, api_req *q, int renew,
             *failed = respond_error(wsi, q, 500, "internal", "the server could not check this");
             return 0;
         }
-        srv_sessions_end_id(srv->api->sessions, sess->id);
+        srv_sessions_end_id(srv->api->sessions, sess->id,
+                            found ? "password_changed" : "account_removed");
     }
     if (cookie[0])
         set_cookie(wsi, q, srv->cfg, ""); /* expired or unknown: clear it */
@@ -532,7 +544,10 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
     memcpy(job->password, json_string_value(pw), job->password_len);
     if (valid)
         snprintf(q->login_name, sizeof q->login_name, "%s", user);
-    json_decref(body);
+    /* The limit keys use at most 64 bytes of the name (limit_keys). */
+    char name_copy[SRV_ACCOUNT_NAME_MAX + 1];
+    snprintf(name_copy, sizeof name_copy, "%s", user);
+    json_decref(body); /* user points into it */
     if (rc < 0) {
         srv_hash_job_free(job);
         return internal_error(wsi, q, &err);
@@ -543,7 +558,7 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
         q->retry_after_s = 1;
         return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
     }
-    count_attempt(api, q, user, now);
+    count_attempt(api, q, name_copy, now);
     q->waiting = 1;
     lws_dll2_add_tail(&q->wait_link, &api->waiting);
     return 0;
@@ -560,12 +575,16 @@ static json_t *me_json(srv_server *srv, const srv_session_info *sess)
 }
 
 /* The hasher's answer for a waiting login. */
+static int finish_password_change(srv_server *srv, api_req *q, const srv_hash_job *job);
+
 static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
 {
     srv_api *api = srv->api;
     struct lws *wsi = q->wsi;
     if (job->result < 0)
         return internal_error(wsi, q, &job->error);
+    if (q->password_change)
+        return finish_password_change(srv, q, job);
     if (job->result == 0 || !q->login_name[0]) {
         srv_log("info", "login_failed", "{s:s}", "peer", q->peer);
         return respond_error(wsi, q, 401, "bad_credentials", "wrong username or password");
@@ -611,6 +630,107 @@ static void on_hasher_done(srv_server *srv)
         srv_hash_job_free(job);
         job = next;
     }
+}
+
+/* POST /api/password: {"current_password", "new_password"}. The current
+ * password is checked on the hasher thread like a login's (and counts
+ * against the same limits, so a stolen cookie cannot guess it quickly);
+ * the new hash is made there too. */
+static int do_password(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess)
+{
+    srv_api *api = srv->api;
+    json_t *body = parse_body(q);
+    json_t *cur = body ? json_object_get(body, "current_password") : NULL;
+    json_t *neu = body ? json_object_get(body, "new_password") : NULL;
+    if (!json_is_string(cur) || !json_is_string(neu)) {
+        json_decref(body);
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"current_password\": ..., \"new_password\": ...}");
+    }
+    att_error err = {0};
+    if (srv_password_check(json_string_value(neu), json_string_length(neu), &err) < 0) {
+        json_decref(body);
+        return respond_error(wsi, q, 400, "bad_password", err.message);
+    }
+    int64_t now = srv_now_ms();
+    int failed = 0;
+    if (login_delayed(wsi, api, q, sess->account, now, &failed)) {
+        json_decref(body);
+        return failed;
+    }
+    srv_hash_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        json_decref(body);
+        return -1;
+    }
+    int rc = srv_accounts_lookup(api->accounts, sess->account, &job->record, &err);
+    job->password_len = json_string_length(cur);
+    if (job->password_len > sizeof job->password)
+        job->password_len = sizeof job->password;
+    memcpy(job->password, json_string_value(cur), job->password_len);
+    job->set_new = 1;
+    job->new_password_len = json_string_length(neu); /* <= the max: checked above */
+    memcpy(job->new_password, json_string_value(neu), job->new_password_len);
+    json_decref(body);
+    if (rc < 0 || !job->record.found || job->record.account_id != sess->account_id ||
+        job->record.password_gen != sess->password_gen) {
+        srv_hash_job_free(job);
+        if (rc < 0)
+            return internal_error(wsi, q, &err);
+        srv_sessions_end_id(api->sessions, sess->id, "password_changed"); /* changed under it */
+        set_cookie(wsi, q, srv->cfg, "");
+        return respond_error(wsi, q, 401, "not_authenticated", "please log in");
+    }
+    job->request_id = q->id;
+    if (srv_hasher_submit(api->hasher, job, &err) < 0) {
+        srv_hash_job_free(job);
+        q->retry_after_s = 1;
+        return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
+    }
+    count_attempt(api, q, sess->account, now);
+    snprintf(q->login_name, sizeof q->login_name, "%s", sess->account);
+    q->password_change = 1;
+    q->waiting = 1;
+    lws_dll2_add_tail(&q->wait_link, &api->waiting);
+    return 0;
+}
+
+/* The hasher's answer for a password change: on a match, the new hash is
+ * stored (bumping the generation), every session of the account ends
+ * (their WebSockets and streams close through the end hooks), and this
+ * browser gets a fresh session so the page it is on keeps working. */
+static int finish_password_change(srv_server *srv, api_req *q, const srv_hash_job *job)
+{
+    srv_api *api = srv->api;
+    struct lws *wsi = q->wsi;
+    if (job->result == 0) {
+        srv_log("info", "password_change_failed", "{s:s}", "peer", q->peer);
+        return respond_error(wsi, q, 403, "bad_credentials", "the current password is wrong");
+    }
+    att_error err = {0};
+    int64_t gen = 0;
+    int rc = srv_accounts_store_password(api->accounts, job->record.account_id,
+                                         job->record.password_gen, &job->new_record, &gen, &err);
+    if (rc == -ATT_ERR_NOT_FOUND) {
+        srv_sessions_end_account(api->sessions, job->record.account_id, "password_changed");
+        set_cookie(wsi, q, srv->cfg, "");
+        return respond_error(wsi, q, 401, "not_authenticated", "please log in");
+    }
+    if (rc < 0)
+        return internal_error(wsi, q, &err);
+    login_succeeded(api, q, q->login_name);
+    srv_sessions_end_account(api->sessions, job->record.account_id, "password_changed");
+    srv_account acct = {.id = job->record.account_id,
+                        .kind = (srv_account_kind)job->record.kind,
+                        .password_gen = gen};
+    snprintf(acct.name, sizeof acct.name, "%s", q->login_name);
+    char cookie[SRV_SESSION_COOKIE_BYTES];
+    srv_session_info sess;
+    if (srv_sessions_start(api->sessions, &acct, srv_now_ms(), cookie, &sess, &err) < 0)
+        return internal_error(wsi, q, &err);
+    set_cookie(wsi, q, srv->cfg, cookie);
+    srv_log("info", "password_changed", "{s:s,s:s}", "name", q->login_name, "peer", q->peer);
+    return respond_json(wsi, q, 200, me_json(srv, &sess));
 }
 
 static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
@@ -1106,6 +1226,7 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
                          strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
                 (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0 ||
+                          strcmp(p, "/api/password") == 0 ||
                           strncmp(p, "/api/rooms/", 11) == 0));
     if (!known)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
@@ -1118,6 +1239,8 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return respond_json(wsi, q, 200, me_json(srv, &sess));
     if (strcmp(p, "/api/activity") == 0)
         return respond_empty(wsi, q, 204); /* authenticate renewed it */
+    if (strcmp(p, "/api/password") == 0)
+        return do_password(wsi, srv, q, &sess);
     if (strcmp(p, "/api/exercises") == 0)
         return do_exercises(wsi, srv, q);
     if (strcmp(p, "/api/rooms") == 0)

@@ -45,6 +45,12 @@ static void *run(void *p)
         job->result =
             srv_password_matches(&job->record, job->password, job->password_len, &job->error);
         OPENSSL_cleanse(job->password, sizeof job->password);
+        /* A password change: the new hash only once the current one matched. */
+        if (job->result == 1 && job->set_new &&
+            srv_password_hash_new(job->new_password, job->new_password_len, &job->new_record,
+                                  &job->error) < 0)
+            job->result = -ATT_ERR_INTERNAL;
+        OPENSSL_cleanse(job->new_password, sizeof job->new_password);
         pthread_mutex_lock(&h->lock);
         if (h->done_tail)
             h->done_tail->next = job;

@@ -1,6 +1,8 @@
 /* hasher.h - one thread that checks passwords (scrypt, ~100 ms and 32 MiB
- * each) so the lws service thread never waits for one: logins queue a job,
- * the thread runs srv_password_matches, puts the job on a completion list
+ * each) so the lws service thread never waits for one: logins and password
+ * changes queue a job, the thread runs srv_password_matches (and, for a
+ * change whose current password matched, srv_password_hash_new on the new
+ * one), puts the job on a completion list
  * and calls the notify function (the server's srv_server_wake, i.e.
  * lws_cancel_service). The service thread takes the finished jobs in
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED, the same hand-off as the store's.
@@ -28,6 +30,12 @@ struct srv_hash_job {
     srv_password_record record;
     char password[SRV_PASSWORD_MAX_BYTES];
     size_t password_len;
+    /* A password change: the new password, and (written by the hasher
+     * thread when the current one matched) its record to store. */
+    int set_new;
+    char new_password[SRV_PASSWORD_MAX_BYTES];
+    size_t new_password_len;
+    srv_password_record new_record;
     /* Written by the hasher thread: 1 match, 0 no match, negative error. */
     int result;
     att_error error;

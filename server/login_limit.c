@@ -1,4 +1,5 @@
-/* login_limit.c - failed-login counting (see login_limit.h). */
+/* login_limit.c - failed-login counting with growing delays (see
+ * login_limit.h). */
 #include "login_limit.h"
 
 #include <stdlib.h>
@@ -6,8 +7,8 @@
 
 typedef struct {
     char key[SRV_LOGIN_KEY_BYTES];
-    int n; /* failures kept, oldest first */
-    int64_t at[SRV_LOGIN_MAX_FAILURES];
+    int failures;
+    int64_t last_failure;
 } entry;
 
 struct srv_login_limit {
@@ -28,83 +29,94 @@ void srv_login_limit_free(srv_login_limit *l)
     free(l);
 }
 
-static entry *find(srv_login_limit *l, const char *key)
+static long find(const srv_login_limit *l, const char *key)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strncmp(l->items[i].key, key, SRV_LOGIN_KEY_BYTES - 1) == 0)
-            return &l->items[i];
-    return NULL;
+            return (long)i;
+    return -1;
 }
 
-/* Drops the failures that left the window; the entry goes when none remain. */
-static void prune(entry *e, int64_t now)
+static void drop(srv_login_limit *l, size_t i)
 {
-    int keep = 0;
-    for (int i = 0; i < e->n; i++)
-        if (now - e->at[i] < SRV_LOGIN_WINDOW_MS)
-            e->at[keep++] = e->at[i];
-    e->n = keep;
+    l->items[i] = l->items[--l->n];
 }
 
-int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int64_t now)
+static int forgotten(const entry *e, int64_t now)
 {
-    entry *e = find(l, key);
-    if (!e)
+    return now - e->last_failure >= SRV_LOGIN_FORGET_MS;
+}
+
+/* The delay after `failures` failures: 0 up to free_failures, then the
+ * first delay doubling, capped. */
+static int64_t delay_ms(int failures, int free_failures)
+{
+    if (failures < free_failures)
         return 0;
-    prune(e, now);
-    if (e->n < SRV_LOGIN_MAX_FAILURES)
+    int64_t d = SRV_LOGIN_FIRST_DELAY_MS;
+    for (int k = free_failures; k < failures && d < SRV_LOGIN_MAX_DELAY_MS; k++)
+        d *= 2;
+    return d < SRV_LOGIN_MAX_DELAY_MS ? d : SRV_LOGIN_MAX_DELAY_MS;
+}
+
+int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int free_failures, int64_t now)
+{
+    long i = find(l, key);
+    if (i < 0)
         return 0;
-    int64_t ms = e->at[0] + SRV_LOGIN_WINDOW_MS - now;
-    return ms <= 0 ? 1 : (ms + 999) / 1000;
+    entry *e = &l->items[i];
+    if (forgotten(e, now)) {
+        drop(l, (size_t)i);
+        return 0;
+    }
+    int64_t ms = e->last_failure + delay_ms(e->failures, free_failures) - now;
+    return ms <= 0 ? 0 : (ms + 999) / 1000;
 }
 
 void srv_login_limit_fail(srv_login_limit *l, const char *key, int64_t now)
 {
-    entry *e = find(l, key);
-    if (!e) {
-        /* Make room: first anything whose window is over, then the stalest. */
+    long i = find(l, key);
+    if (i < 0) {
+        /* Make room: first a forgotten key, then the stalest. */
         if (l->n == SRV_LOGIN_MAX_KEYS) {
             size_t victim = 0;
-            for (size_t i = 0; i < l->n; i++) {
-                prune(&l->items[i], now);
-                if (l->items[i].n == 0) {
-                    victim = i;
+            for (size_t k = 0; k < l->n; k++) {
+                if (forgotten(&l->items[k], now)) {
+                    victim = k;
                     break;
                 }
-                if (l->items[i].at[l->items[i].n - 1] < l->items[victim].at[l->items[victim].n - 1])
-                    victim = i;
+                if (l->items[k].last_failure < l->items[victim].last_failure)
+                    victim = k;
             }
-            l->items[victim] = l->items[--l->n];
+            drop(l, victim);
         }
-        e = &l->items[l->n++];
-        memset(e, 0, sizeof *e);
-        strncpy(e->key, key, sizeof e->key - 1);
+        i = (long)l->n++;
+        memset(&l->items[i], 0, sizeof l->items[i]);
+        strncpy(l->items[i].key, key, sizeof l->items[i].key - 1);
+    } else if (forgotten(&l->items[i], now)) {
+        l->items[i].failures = 0;
     }
-    prune(e, now);
-    if (e->n == SRV_LOGIN_MAX_FAILURES) {
-        memmove(e->at, e->at + 1, sizeof e->at[0] * (SRV_LOGIN_MAX_FAILURES - 1));
-        e->n--;
-    }
-    e->at[e->n++] = now;
+    entry *e = &l->items[i];
+    if (e->failures < 1000000)
+        e->failures++;
+    e->last_failure = now;
 }
 
-void srv_login_limit_unfail(srv_login_limit *l, const char *key, int64_t at)
+void srv_login_limit_unfail(srv_login_limit *l, const char *key)
 {
-    entry *e = find(l, key);
-    if (!e)
-        return;
-    for (int i = e->n - 1; i >= 0; i--) {
-        if (e->at[i] == at) {
-            memmove(e->at + i, e->at + i + 1, sizeof e->at[0] * (size_t)(e->n - 1 - i));
-            e->n--;
-            return;
-        }
-    }
+    long i = find(l, key);
+    if (i >= 0 && --l->items[i].failures <= 0)
+        drop(l, (size_t)i);
 }
 
 void srv_login_limit_reset(srv_login_limit *l, const char *key)
 {
-    entry *e = find(l, key);
-    if (e)
-        *e = l->items[--l->n];
+    long i = find(l, key);
+    if (i >= 0)
+        drop(l, (size_t)i);
+}
+
+size_t srv_login_limit_keys(const srv_login_limit *l)
+{
+    return l->n;
 }

@@ -1,21 +1,34 @@
-/* login_limit.h - counts failed logins per key (the server uses one key per
- * username and one per client address) in a sliding window: after
- * SRV_LOGIN_MAX_FAILURES failures within SRV_LOGIN_WINDOW_MS the key is
- * refused until the oldest of them leaves the window.
+/* login_limit.h - counts failed logins per key and answers how long the
+ * key must wait before its next try: nothing for the first `free_failures`
+ * failures, then a delay that doubles with each further failure
+ * (SRV_LOGIN_FIRST_DELAY_MS, twice that, ... at most SRV_LOGIN_MAX_DELAY_MS)
+ * counted from the latest failure. A key's count is forgotten after
+ * SRV_LOGIN_FORGET_MS without a failure, and at a successful login.
  *
- * Memory is bounded: at most SRV_LOGIN_MAX_KEYS keys; past that, the key
- * whose latest failure is oldest is forgotten. Threads: the lws service
- * thread only. Ownership: srv_login_limit_new allocates, _free frees. */
+ * The server uses two keys per attempt (api.c): the account name together
+ * with the client address, and the address alone with a higher free count.
+ * So wrong passwords from one address slow down that address only: the
+ * account's owner logs in from elsewhere undisturbed, and an address that
+ * sprays many names is slowed as a whole. Nothing is a hard lock.
+ *
+ * Memory is bounded: at most SRV_LOGIN_MAX_KEYS keys; past that a key whose
+ * count is forgotten goes first, else the one whose latest failure is
+ * oldest. Threads: the lws service thread only. Ownership:
+ * srv_login_limit_new allocates, _free frees. */
 #ifndef SRV_LOGIN_LIMIT_H
 #define SRV_LOGIN_LIMIT_H
 
 #include <stdint.h>
 #include "attune/types.h"
 
-#define SRV_LOGIN_MAX_FAILURES 5
-#define SRV_LOGIN_WINDOW_MS (5 * 60 * 1000)
+/* Failures free of delay per (account, address), and per address. */
+#define SRV_LOGIN_PAIR_FREE_FAILURES 5
+#define SRV_LOGIN_ADDRESS_FREE_FAILURES 20
+#define SRV_LOGIN_FIRST_DELAY_MS 5000
+#define SRV_LOGIN_MAX_DELAY_MS (15 * 60 * 1000)
+#define SRV_LOGIN_FORGET_MS (30 * 60 * 1000)
 #define SRV_LOGIN_MAX_KEYS 8192
-#define SRV_LOGIN_KEY_BYTES 96
+#define SRV_LOGIN_KEY_BYTES 160
 
 typedef struct srv_login_limit srv_login_limit;
 
@@ -23,13 +36,15 @@ int srv_login_limit_new(srv_login_limit **out, att_error *err);
 void srv_login_limit_free(srv_login_limit *l);
 
 /* 0 when key may try now, else the seconds (>= 1) until it may. */
-int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int64_t now);
+int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int free_failures, int64_t now);
 /* Records a failed attempt for key at now. */
 void srv_login_limit_fail(srv_login_limit *l, const char *key, int64_t now);
-/* Takes back the failure recorded at `at` (an attempt counted while its
- * password was being checked turned out right). */
-void srv_login_limit_unfail(srv_login_limit *l, const char *key, int64_t at);
+/* Takes back one failure (an attempt counted while its password was being
+ * checked turned out right). */
+void srv_login_limit_unfail(srv_login_limit *l, const char *key);
 /* Forgets key's failures (after a successful login). */
 void srv_login_limit_reset(srv_login_limit *l, const char *key);
+/* Keys tracked (for tests and metrics). */
+size_t srv_login_limit_keys(const srv_login_limit *l);
 
 #endif

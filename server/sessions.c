@@ -1,11 +1,13 @@
 /* sessions.c - in-memory login sessions (see sessions.h). */
 #include "sessions.h"
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include "log.h"
 #include "token.h"
 
 #define COOKIE_RANDOM_BYTES 32
@@ -97,24 +99,32 @@ static void fill(const srv_sessions *s, const session *e, srv_session_info *out)
     out->expires_at = expires_at(s, e);
 }
 
-/* Removes entry i (the last one takes its place), then tells the hooks.
- * A loop over the table stays at i after a drop. */
-static void drop(srv_sessions *s, size_t i)
+/* Removes entry i (the last one takes its place), logs why, then tells the
+ * hooks. A loop over the table stays at i after a drop. */
+static void drop(srv_sessions *s, size_t i, const char *why)
 {
     uint64_t id = s->items[i].id;
     char name[SRV_ACCOUNT_NAME_MAX + 1];
     memcpy(name, s->items[i].name, sizeof name);
     s->items[i] = s->items[--s->n];
     OPENSSL_cleanse(&s->items[s->n], sizeof s->items[s->n]);
+    srv_log("info", "session_ended", "{s:s,s:s,s:I}", "name", name, "why", why, "session",
+            (json_int_t)id);
     for (int h = 0; h < s->n_hooks; h++)
         s->hooks[h].fn(s->hooks[h].arg, id, name);
+}
+
+/* Why an expired session ended. */
+static const char *expiry(const srv_sessions *s, const session *e)
+{
+    return e->started_at + s->lifetime_ms <= e->last_active + s->idle_ms ? "lifetime" : "idle";
 }
 
 void srv_sessions_sweep(srv_sessions *s, int64_t now)
 {
     for (size_t i = 0; i < s->n;) {
         if (expired(s, &s->items[i], now))
-            drop(s, i);
+            drop(s, i, expiry(s, &s->items[i]));
         else
             i++;
     }
@@ -142,7 +152,7 @@ int srv_sessions_start(srv_sessions *s, const srv_account *acct, int64_t now,
         for (size_t i = 1; i < s->n; i++)
             if (s->items[i].last_active < s->items[oldest].last_active)
                 oldest = i;
-        drop(s, oldest);
+        drop(s, oldest, "evicted");
     }
     session *e = &s->items[s->n];
     memset(e, 0, sizeof *e);
@@ -190,7 +200,7 @@ static int use(srv_sessions *s, long i, int64_t now, int renew, srv_session_info
         return 0;
     session *e = &s->items[i];
     if (expired(s, e, now)) {
-        drop(s, (size_t)i);
+        drop(s, (size_t)i, expiry(s, e));
         return 0;
     }
     if (renew && now > e->last_active)
@@ -223,34 +233,37 @@ void srv_sessions_end(srv_sessions *s, const char *cookie)
 {
     long i = find(s, cookie);
     if (i >= 0)
-        drop(s, (size_t)i);
+        drop(s, (size_t)i, "logout");
 }
 
-void srv_sessions_end_id(srv_sessions *s, uint64_t session_id)
+void srv_sessions_end_id(srv_sessions *s, uint64_t session_id, const char *why)
 {
     long i = find_id(s, session_id);
     if (i >= 0)
-        drop(s, (size_t)i);
+        drop(s, (size_t)i, why);
 }
 
-void srv_sessions_end_account(srv_sessions *s, int64_t account_id)
+void srv_sessions_end_account(srv_sessions *s, int64_t account_id, const char *why)
 {
     for (size_t i = 0; i < s->n;) {
         if (s->items[i].account_id == account_id)
-            drop(s, i);
+            drop(s, i, why);
         else
             i++;
     }
 }
 
 void srv_sessions_revalidate(srv_sessions *s,
-                             int (*still_valid)(void *arg, int64_t account_id,
-                                                int64_t password_gen),
+                             srv_session_account_state (*check)(void *arg, int64_t account_id,
+                                                                int64_t password_gen),
                              void *arg)
 {
     for (size_t i = 0; i < s->n;) {
-        if (!still_valid(arg, s->items[i].account_id, s->items[i].password_gen))
-            drop(s, i);
+        srv_session_account_state st = check(arg, s->items[i].account_id, s->items[i].password_gen);
+        if (st == SRV_SESSION_ACCOUNT_REMOVED)
+            drop(s, i, "account_removed");
+        else if (st == SRV_SESSION_ACCOUNT_PASSWORD_CHANGED)
+            drop(s, i, "password_changed");
         else
             i++;
     }

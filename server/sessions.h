@@ -16,7 +16,9 @@
  * - when the table is full and it is the least recently active.
  * Every end, whatever the reason, calls the end hooks (after the session is
  * gone), so what was opened with the session (WebSockets, event streams)
- * can close.
+ * can close, and is logged (`session_ended` with the account and why:
+ * logout, idle, lifetime, account_removed, password_changed, evicted,
+ * ended).
  *
  * Only a SHA-256 of each cookie value is kept, and lookups compare those in
  * constant time, so neither memory nor timing gives a live cookie away.
@@ -88,17 +90,23 @@ int srv_sessions_activity(srv_sessions *s, uint64_t session_id, int64_t now);
 
 /* Ends the session for a cookie value (no-op when unknown). */
 void srv_sessions_end(srv_sessions *s, const char *cookie);
-/* Ends a session by id (no-op when unknown). */
-void srv_sessions_end_id(srv_sessions *s, uint64_t session_id);
-/* Ends every session of an account. */
-void srv_sessions_end_account(srv_sessions *s, int64_t account_id);
+/* Ends a session by id (no-op when unknown); `why` is logged. */
+void srv_sessions_end_id(srv_sessions *s, uint64_t session_id, const char *why);
+/* Ends every session of an account; `why` is logged. */
+void srv_sessions_end_account(srv_sessions *s, int64_t account_id, const char *why);
 /* Ends the sessions whose idle time or lifetime is over. */
 void srv_sessions_sweep(srv_sessions *s, int64_t now);
-/* Ends the sessions for which still_valid(arg, account_id, password_gen)
- * returns 0 (the account is gone or its password changed). */
+/* What srv_sessions_revalidate's check answers for a session's account. */
+typedef enum {
+    SRV_SESSION_ACCOUNT_OK,
+    SRV_SESSION_ACCOUNT_REMOVED,
+    SRV_SESSION_ACCOUNT_PASSWORD_CHANGED,
+} srv_session_account_state;
+/* Ends the sessions for which check(arg, account_id, password_gen) is not
+ * SRV_SESSION_ACCOUNT_OK. */
 void srv_sessions_revalidate(srv_sessions *s,
-                             int (*still_valid)(void *arg, int64_t account_id,
-                                                int64_t password_gen),
+                             srv_session_account_state (*check)(void *arg, int64_t account_id,
+                                                                int64_t password_gen),
                              void *arg);
 
 /* Live sessions (for tests and metrics). */

@@ -251,7 +251,7 @@ static int therapist_passwd(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
         return rc == -ATT_ERR_BAD_MESSAGE || rc == -ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE
-                                                                     : CLI_EXIT_FAIL;
+                                                                      : CLI_EXIT_FAIL;
     }
     printf("password of %s changed; its login sessions end\n", name);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
