@@ -8,9 +8,10 @@
  *     the store thread commits them in batches of 16. A session: both
  *     partners and the therapist join, consent, answer the safety check-in,
  *     then take turns with the inputs loadgen uses (bench_script.h), the
- *     therapist writes a note every 7th step and partner B's connection
- *     drops and comes back every 5th (presence). When the exercise's last
- *     turn is near, turns stop and notes and presence go on; at the end the
+ *     therapist writes a note every 13th step, the exercise's turns are
+ *     spread evenly over the session and partner B's connection drops and
+ *     comes back in between (presence). The exercise's last turn is never
+ *     taken (it would end the session early); at the end the
  *     therapist ends the session and everyone leaves (N events, or a few
  *     more). Events are 4 s apart. Prints "room ID EVENTS" for each.
  *
@@ -201,20 +202,25 @@ static int make_session(gen *g, const att_catalog *cat, const char *checkin, int
         if (command(g, partners[i], checkin) < 0)
             return -1;
     int turns_done = 0, refused = 0;
+    /* The exercise's turns spread over the whole session, as a long one
+     * would have them between its notes and reconnects. */
+    int64_t turn_every = events / (int64_t)(g->script->rounds * (int)g->script->n_steps + 2);
+    if (turn_every < 1)
+        turn_every = 1;
     /* Room for everyone present to leave at the end, as a session ends. */
     for (int64_t k = 1;
          g->room.seq + 1 + g->room.present[0] + g->room.present[1] + g->room.present[2] < events;
          k++) {
         g->now += 4000;
         int rc = 0;
-        if (k % 7 == 0) {
+        if (k % 13 == 0) {
             char note[160];
             snprintf(note, sizeof note,
                      "{\"type\":\"note\",\"text\":\"Note %lld: B softened when A named the "
                      "fear; come back to it next time.\"}",
                      (long long)k);
             rc = command(g, ATT_ROLE_THERAPIST, note);
-        } else if (k % 5 == 0) {
+        } else if (k % turn_every != 0 && (k % 5 == 0 || turn_every > 1)) {
             rc = presence(g, ATT_ROLE_PARTNER_B, !g->room.present[1]);
         } else if (!turns_done && g->room.status == ATT_STATUS_ACTIVE) {
             att_role actor = att_room_actor(&g->room);
@@ -223,8 +229,14 @@ static int make_session(gen *g, const att_catalog *cat, const char *checkin, int
                 turns_done = 1; /* the next turn would end the session */
                 continue;
             }
-            if (actor == ATT_ROLE_NONE) /* waiting for B to come back */
-                continue;
+            if (actor == ATT_ROLE_NONE || (actor == ATT_ROLE_PARTNER_B && !g->room.present[1])) {
+                rc = presence(g, ATT_ROLE_PARTNER_B, 1); /* B comes back for the turn */
+                if (rc < 0)
+                    return -1;
+                actor = att_room_actor(&g->room);
+                if (actor == ATT_ROLE_NONE)
+                    continue;
+            }
             const bench_step *st = &g->bs->steps[g->room.step];
             char *text = NULL;
             if (asprintf(&text, "{\"type\":\"turn\",\"step\":\"%s\",\"input\":%s}", st->id,

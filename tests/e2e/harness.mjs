@@ -150,6 +150,7 @@ export async function startServer({ therapists = [], args = [] } = {}) {
   return {
     base,
     invites,
+    data, // the data directory (e.g. for tests/bench/bench_review make)
     /** An observer invitation for the demo room, made with the `attune` command-line tool. */
     async observerUrl() {
       const cli = builtBinary('client', 'attune');

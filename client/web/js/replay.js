@@ -9,7 +9,7 @@
 
 import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
 import { staffRoleName, RUPTURE_KIND, REPAIR_HOW } from './words.js';
-import { staffApi, apiProblem } from './api.js';
+import { apiProblem } from './api.js';
 import { startStaffPage, speak } from './staff-shell.js';
 import { SessionLog, OPENINGS } from './session-log.js';
 import { turnBar, roundThread } from './room-parts.js';
@@ -76,30 +76,199 @@ const CHAPTER_TYPES = new Set([
 class Replay {
   constructor(log) {
     this.log = log;
-    this.full = log.modelAtEnd();
     this.pos = 0;
     this.playing = false;
     this.timer = null;
     this.speed = 1;
-    this.spans = log.ruptureSpans();
-    this.suspicionSpans = log.suspicionSpans();
     this.build();
+    this.renderLanes();
     this.setPos(0, 'init');
   }
 
+  /** The whole session's length: the timeline is drawn to it from the first
+   * page on, and fills in as the later pages arrive. */
+  get total() {
+    return Math.max(this.log.total || 0, this.log.length);
+  }
+
   pct(i) {
-    const n = this.log.length;
+    const n = this.total;
     return n > 1 ? (i / (n - 1)) * 100 : 0;
+  }
+
+  /** A page arrived: the timeline, the list and the scrubber grow (the view
+   * stays where it is). */
+  grew() {
+    this.renderLanes();
+    if (this.waitingForMore) {
+      this.waitingForMore = false;
+      this.schedule();
+    }
+    this.setPos(this.pos, 'grew');
+  }
+
+  loadFailed(err) {
+    this.loadError = apiProblem(err);
+    this.setPos(this.pos, 'grew');
   }
 
   build() {
     const log = this.log;
-    const n = log.length;
     const ex = log.exercise;
-    const last = log.finalState;
     const room = log.room;
-    const ended = last.status === 'ended';
+    // The room as it stood when the first page was made (later pages keep to that moment).
+    const ended = room.status === 'ended';
+    const n = this.total;
 
+    this.lanesEl = h('div', { class: 'track-lanes' });
+    this.loadedEl = h('span', { class: 'track-unloaded' });
+    this.playhead = h('span', { class: 'playhead' });
+    const track = h('div', { class: 'track', 'aria-hidden': 'true' }, h('div', { class: 'track-inner' }, this.lanesEl, this.loadedEl, this.playhead));
+    track.addEventListener('click', (e) => {
+      const box = track.querySelector('.track-inner').getBoundingClientRect();
+      const f = Math.min(Math.max((e.clientX - box.left) / box.width, 0), 1);
+      this.pause();
+      this.setPos(Math.round(f * (this.total - 1)), 'jump');
+    });
+
+    this.scrubber = h('input', {
+      type: 'range',
+      id: 'scrubber',
+      class: 'scrubber',
+      min: '0',
+      max: String(Math.max(n - 1, 0)),
+      step: '1',
+      value: '0',
+      'aria-describedby': 'scrub-help',
+    });
+    this.scrubber.addEventListener('input', () => {
+      this.pause();
+      this.setPos(Number(this.scrubber.value), 'scrub');
+    });
+
+    this.playButton = h('button', { type: 'button', class: 'primary play' }, 'Play');
+    this.playButton.addEventListener('click', () => (this.playing ? this.pause(true) : this.play()));
+    const speedSel = h(
+      'select',
+      { id: 'speed' },
+      SPEEDS.map((s) => h('option', { value: String(s) }, `${s}x`)),
+    );
+    speedSel.addEventListener('change', () => {
+      this.speed = Number(speedSel.value);
+      if (this.playing) {
+        clearTimeout(this.timer);
+        this.schedule();
+      }
+    });
+    const prev = h('button', { type: 'button', class: 'secondary' }, 'Previous rupture');
+    const next = h('button', { type: 'button', class: 'secondary' }, 'Next rupture');
+    prev.addEventListener('click', () => this.jumpRupture(-1));
+    next.addEventListener('click', () => this.jumpRupture(1));
+    this.prevButton = prev;
+    this.nextButton = next;
+    this.positionEl = h('p', { class: 'position' });
+
+    this.chaptersEl = h('ol', { class: 'chapters' });
+
+    this.turnEl = h('div', { class: 'turn-slot replay-turn' });
+    this.presenceEl = h('div');
+    this.nowEl = h('p', { class: 'now-event' });
+    this.stepEl = h('section', { class: 'card', 'aria-labelledby': 'replay-step-h' });
+    this.threadEl = h('div');
+    this.rupturesEl = h('div');
+    this.suspicionsEl = h('div');
+    this.privateEl = h('div');
+    this.notesEl = h('div');
+
+    this.ended = ended;
+    replaceChildren(
+      app,
+      h(
+        'div',
+        { class: 'replay-layout' },
+        h(
+          'div',
+          { class: 'replay-head' },
+          h('h1', {}, 'Session replay'),
+          (this.headHint = h('p', { class: 'hint' })),
+          // A live session goes on after this page loaded its log.
+          ended ? null : h('a', { class: 'button-link', href: location.href }, 'Load what happened since'),
+        ),
+        h(
+          'section',
+          { class: 'card timeline-card', 'aria-labelledby': 'tl-h' },
+          h('h2', { id: 'tl-h' }, 'Timeline'),
+          track,
+          h('label', { for: 'scrubber', class: 'visually-hidden' }, 'Position in the session'),
+          this.scrubber,
+          (this.scrubHelp = h('p', { id: 'scrub-help', class: 'visually-hidden' })),
+          h(
+            'div',
+            { class: 'player' },
+            this.playButton,
+            h('div', { class: 'speed' }, h('label', { for: 'speed' }, 'Speed'), speedSel),
+            h('div', { class: 'jumps' }, prev, next),
+            this.positionEl,
+          ),
+          h(
+            'ul',
+            { class: 'legend', 'aria-hidden': 'true' },
+            h('li', {}, h('span', { class: 'swatch step' }), 'Partner A speaks'),
+            h('li', {}, h('span', { class: 'swatch step-b' }), 'Partner B speaks'),
+            h('li', {}, h('span', { class: 'swatch turn' }), 'a turn'),
+            h('li', {}, h('span', { class: 'swatch open' }), 'rupture, open'),
+            h('li', {}, h('span', { class: 'swatch repaired' }), 'rupture, repaired'),
+            h('li', {}, h('span', { class: 'swatch paused' }), 'paused'),
+            h('li', {}, h('span', { class: 'swatch suspected' }), 'suspicion, undecided'),
+            h('li', {}, h('span', { class: 'swatch confirmed' }), 'suspicion, confirmed'),
+            h('li', {}, h('span', { class: 'swatch dismissed' }), 'suspicion, dismissed'),
+          ),
+        ),
+        h(
+          'div',
+          { class: 'replay-columns' },
+          h(
+            'div',
+            { class: 'replay-main' },
+            h('section', { class: 'card now-card', 'aria-labelledby': 'now-h' }, h('h2', { id: 'now-h' }, 'At this point'), this.nowEl, this.turnEl, this.presenceEl),
+            this.stepEl,
+            this.threadEl,
+          ),
+          h(
+            'div',
+            { class: 'replay-side' },
+            h('section', { class: 'card', 'aria-labelledby': 'rs-h' }, h('h2', { id: 'rs-h' }, 'Ruptures at this point'), this.rupturesEl),
+            h('section', { class: 'card', 'aria-labelledby': 'ss-h' }, h('h2', { id: 'ss-h' }, 'Suspicions at this point'), this.suspicionsEl),
+            h(
+              'section',
+              { class: 'card private-card', 'aria-labelledby': 'pv-h' },
+              h('h2', { id: 'pv-h' }, h('span', { class: 'chip private' }, 'private'), ' Check-in and private line so far'),
+              h('p', { class: 'hint' }, 'Only the therapist and the partner concerned ever saw these.'),
+              this.privateEl,
+            ),
+            h(
+              'section',
+              { class: 'card', 'aria-labelledby': 'ch-h' },
+              h('h2', { id: 'ch-h' }, 'Turns and ruptures, in order'),
+              h('p', { class: 'hint' }, 'Choose one to go there.'),
+              this.chaptersEl,
+            ),
+            h('section', { class: 'card', 'aria-labelledby': 'rn-h' }, h('h2', { id: 'rn-h' }, 'Private notes so far'), this.notesEl),
+          ),
+        ),
+      ),
+    );
+  }
+
+  /** The timeline's lanes and the list of chapters, from the events loaded so far. */
+  renderLanes() {
+    const log = this.log;
+    const n = this.total;
+    const duration = formatDuration(log.endAt - log.startAt);
+    this.headHint.textContent = `${log.exercise.title} · Room ${log.room.id} · ${new Date(log.startAt).toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' })}, ${formatClock(log.startAt)} · ${duration}${log.complete ? '' : ' so far (loading)'}${this.ended ? '' : ' (still live)'}`;
+    this.full = log.modelAtEnd();
+    this.spans = log.ruptureSpans();
+    this.suspicionSpans = log.suspicionSpans();
     // The timeline picture (pointer users may click it; everyone has the scrubber).
     const stepsLane = h('div', { class: 'track-lane steps' });
     for (const run of log.stepRuns()) {
@@ -159,59 +328,16 @@ class Replay {
       band.style.width = `calc(${Math.max(this.pct(to) - this.pct(span.from), 0)}% + 8px)`;
       lanes.push(h('div', { class: 'track-lane suspicion-lane' }, band));
     }
-    this.playhead = h('span', { class: 'playhead' });
-    const track = h('div', { class: 'track', 'aria-hidden': 'true' }, h('div', { class: 'track-inner' }, lanes, this.playhead));
-    track.addEventListener('click', (e) => {
-      const box = track.querySelector('.track-inner').getBoundingClientRect();
-      const f = Math.min(Math.max((e.clientX - box.left) / box.width, 0), 1);
-      this.pause();
-      this.setPos(Math.round(f * (n - 1)), 'jump');
-    });
-
-    this.scrubber = h('input', {
-      type: 'range',
-      id: 'scrubber',
-      class: 'scrubber',
-      min: '0',
-      max: String(Math.max(n - 1, 0)),
-      step: '1',
-      value: '0',
-      'aria-describedby': 'scrub-help',
-    });
-    this.scrubber.addEventListener('input', () => {
-      this.pause();
-      this.setPos(Number(this.scrubber.value), 'scrub');
-    });
-
-    this.playButton = h('button', { type: 'button', class: 'primary play' }, 'Play');
-    this.playButton.addEventListener('click', () => (this.playing ? this.pause(true) : this.play()));
-    const speedSel = h(
-      'select',
-      { id: 'speed' },
-      SPEEDS.map((s) => h('option', { value: String(s) }, `${s}x`)),
-    );
-    speedSel.addEventListener('change', () => {
-      this.speed = Number(speedSel.value);
-      if (this.playing) {
-        clearTimeout(this.timer);
-        this.schedule();
-      }
-    });
-    const prev = h('button', { type: 'button', class: 'secondary' }, 'Previous rupture');
-    const next = h('button', { type: 'button', class: 'secondary' }, 'Next rupture');
-    prev.addEventListener('click', () => this.jumpRupture(-1));
-    next.addEventListener('click', () => this.jumpRupture(1));
-    if (!this.spans.length && !this.suspicionSpans.length) {
-      prev.disabled = true;
-      next.disabled = true;
-    }
-    this.positionEl = h('p', { class: 'position' });
-
+    replaceChildren(this.lanesEl, lanes);
+    // The part of the session still loading, shaded.
+    const loaded = this.log.complete ? 100 : this.pct(Math.max(log.length - 1, 0));
+    this.loadedEl.style.left = `${loaded}%`;
+    this.loadedEl.style.width = `${100 - loaded}%`;
+    this.loadedEl.hidden = this.log.complete;
     // The same sequence as a list: every turn and rupture moment, each a jump.
     this.chapterItems = [];
-    const chapters = h(
-      'ol',
-      { class: 'chapters' },
+    replaceChildren(
+      this.chaptersEl,
       log.events
         .map(({ event }, i) => [event, i])
         .filter(([event]) => CHAPTER_TYPES.has(event.type))
@@ -230,98 +356,11 @@ class Replay {
         }),
     );
 
-    this.turnEl = h('div', { class: 'turn-slot replay-turn' });
-    this.presenceEl = h('div');
-    this.nowEl = h('p', { class: 'now-event' });
-    this.stepEl = h('section', { class: 'card', 'aria-labelledby': 'replay-step-h' });
-    this.threadEl = h('div');
-    this.rupturesEl = h('div');
-    this.suspicionsEl = h('div');
-    this.privateEl = h('div');
-    this.notesEl = h('div');
-
-    const duration = formatDuration(log.endAt - log.startAt);
-    replaceChildren(
-      app,
-      h(
-        'div',
-        { class: 'replay-layout' },
-        h(
-          'div',
-          { class: 'replay-head' },
-          h('h1', {}, 'Session replay'),
-          h(
-            'p',
-            { class: 'hint' },
-            `${ex.title} · Room ${room.id} · ${new Date(log.startAt).toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' })}, ${formatClock(log.startAt)} · ${duration}${ended ? '' : ' so far (still live)'}`,
-          ),
-          // A live session goes on after this page loaded its log.
-          ended ? null : h('a', { class: 'button-link', href: location.href }, 'Load what happened since'),
-        ),
-        h(
-          'section',
-          { class: 'card timeline-card', 'aria-labelledby': 'tl-h' },
-          h('h2', { id: 'tl-h' }, 'Timeline'),
-          track,
-          h('label', { for: 'scrubber', class: 'visually-hidden' }, 'Position in the session'),
-          this.scrubber,
-          h('p', { id: 'scrub-help', class: 'visually-hidden' }, `One step per recorded event, ${n} in all. Arrow keys move one event, Home and End go to the start and the end.`),
-          h(
-            'div',
-            { class: 'player' },
-            this.playButton,
-            h('div', { class: 'speed' }, h('label', { for: 'speed' }, 'Speed'), speedSel),
-            h('div', { class: 'jumps' }, prev, next),
-            this.positionEl,
-          ),
-          h(
-            'ul',
-            { class: 'legend', 'aria-hidden': 'true' },
-            h('li', {}, h('span', { class: 'swatch step' }), 'Partner A speaks'),
-            h('li', {}, h('span', { class: 'swatch step-b' }), 'Partner B speaks'),
-            h('li', {}, h('span', { class: 'swatch turn' }), 'a turn'),
-            h('li', {}, h('span', { class: 'swatch open' }), 'rupture, open'),
-            h('li', {}, h('span', { class: 'swatch repaired' }), 'rupture, repaired'),
-            h('li', {}, h('span', { class: 'swatch paused' }), 'paused'),
-            h('li', {}, h('span', { class: 'swatch suspected' }), 'suspicion, undecided'),
-            h('li', {}, h('span', { class: 'swatch confirmed' }), 'suspicion, confirmed'),
-            h('li', {}, h('span', { class: 'swatch dismissed' }), 'suspicion, dismissed'),
-          ),
-        ),
-        h(
-          'div',
-          { class: 'replay-columns' },
-          h(
-            'div',
-            { class: 'replay-main' },
-            h('section', { class: 'card now-card', 'aria-labelledby': 'now-h' }, h('h2', { id: 'now-h' }, 'At this point'), this.nowEl, this.turnEl, this.presenceEl),
-            this.stepEl,
-            this.threadEl,
-          ),
-          h(
-            'div',
-            { class: 'replay-side' },
-            h('section', { class: 'card', 'aria-labelledby': 'rs-h' }, h('h2', { id: 'rs-h' }, 'Ruptures at this point'), this.rupturesEl),
-            h('section', { class: 'card', 'aria-labelledby': 'ss-h' }, h('h2', { id: 'ss-h' }, 'Suspicions at this point'), this.suspicionsEl),
-            h(
-              'section',
-              { class: 'card private-card', 'aria-labelledby': 'pv-h' },
-              h('h2', { id: 'pv-h' }, h('span', { class: 'chip private' }, 'private'), ' Check-in and private line so far'),
-              h('p', { class: 'hint' }, 'Only the therapist and the partner concerned ever saw these.'),
-              this.privateEl,
-            ),
-            h(
-              'section',
-              { class: 'card', 'aria-labelledby': 'ch-h' },
-              h('h2', { id: 'ch-h' }, 'Turns and ruptures, in order'),
-              h('p', { class: 'hint' }, 'Choose one to go there.'),
-              chapters,
-            ),
-            h('section', { class: 'card', 'aria-labelledby': 'rn-h' }, h('h2', { id: 'rn-h' }, 'Private notes so far'), this.notesEl),
-          ),
-        ),
-      ),
-    );
+    this.scrubber.max = String(Math.max(log.length - 1, 0));
+    const none = !this.spans.length && !this.suspicionSpans.length;
+    this.prevButton.disabled = none;
+    this.nextButton.disabled = none;
+    this.scrubHelp.textContent = `One step per recorded event, ${n} in all${log.complete ? '' : ` (${log.length} loaded so far)`}. Arrow keys move one event, Home and End go to the start and the end.`;
   }
 
   sentence(i) {
@@ -331,14 +370,16 @@ class Replay {
   }
 
   setPos(i, why) {
-    const n = this.log.length;
-    this.pos = Math.min(Math.max(i, 0), n - 1);
+    const n = this.total;
+    const loaded = this.log.length;
+    this.pos = Math.min(Math.max(i, 0), loaded - 1);
     const { event, state } = this.log.events[this.pos];
-    const m = this.log.modelAt(this.pos);
     this.scrubber.value = String(this.pos);
     this.scrubber.setAttribute('aria-valuetext', `Event ${this.pos + 1} of ${n}: ${this.sentence(this.pos)}`);
     this.playhead.style.left = `${this.pct(this.pos)}%`;
-    this.positionEl.textContent = `Event ${this.pos + 1} of ${n} · ${formatClock(event.at)} (+${formatDuration(event.at - this.log.startAt) || '0 s'})`;
+    const progress = this.loadError ? ` · the rest could not be loaded: ${this.loadError}` : this.log.complete ? '' : ` · loading the rest: ${loaded} of ${n} events so far`;
+    this.positionEl.textContent = `Event ${this.pos + 1} of ${n} · ${formatClock(event.at)} (+${formatDuration(event.at - this.log.startAt) || '0 s'})${progress}`;
+    const m = this.log.modelAt(this.pos);
 
     replaceChildren(this.nowEl, h('span', { class: 'time' }, formatClock(event.at)), chapterText(this.full, event));
     replaceChildren(this.turnEl, turnBar(m));
@@ -507,7 +548,7 @@ class Replay {
 
   play() {
     if (this.log.length < 2) return;
-    if (this.pos >= this.log.length - 1) this.setPos(0, 'init');
+    if (this.pos >= this.log.length - 1 && this.log.complete) this.setPos(0, 'init');
     this.playing = true;
     this.playButton.textContent = 'Pause';
     announce(`Playing at ${this.speed}x.`);
@@ -518,6 +559,10 @@ class Replay {
     if (!this.playing) return;
     const events = this.log.events;
     if (this.pos >= events.length - 1) {
+      if (!this.log.complete && !this.loadError) {
+        this.waitingForMore = true; // grew() goes on when the next page is here
+        return;
+      }
       this.pause();
       announce('End of the session.');
       return;
@@ -533,6 +578,7 @@ class Replay {
   /** Stops playing; `say` announces where it stopped. */
   pause(say) {
     clearTimeout(this.timer);
+    this.waitingForMore = false;
     if (!this.playing) return;
     this.playing = false;
     this.playButton.textContent = 'Play';
@@ -548,21 +594,25 @@ async function start() {
     return;
   }
   document.getElementById('report-link').href = `report.html?room=${encodeURIComponent(roomId)}`;
-  let data;
+  // The first page is shown at once; the rest load in order behind it.
+  let replay = null;
+  let log;
   try {
-    data = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/log`);
+    log = await SessionLog.load(roomId, { onPage: () => replay && replay.grew() });
   } catch (err) {
     problem('This session could not be opened', apiProblem(err));
     return;
   }
-  const log = new SessionLog(data);
   if (!log.length) {
     problem('Nothing recorded yet', 'This room has no events to replay yet.');
     return;
   }
-  document.title = `Replay · ${data.exercise.title} · Attune`;
-  // eslint-disable-next-line no-new
-  new Replay(log);
+  document.title = `Replay · ${log.exercise.title} · Attune`;
+  replay = new Replay(log);
+  log.loading.then(
+    () => replay.grew(),
+    (err) => replay.loadFailed(err),
+  );
 }
 
 start();

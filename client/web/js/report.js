@@ -9,7 +9,7 @@
 
 import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
 import { staffRoleName, RUPTURE_KIND, SOURCE, REPAIR_HOW } from './words.js';
-import { staffApi, apiProblem } from './api.js';
+import { apiProblem } from './api.js';
 import { startStaffPage } from './staff-shell.js';
 import { SessionLog } from './session-log.js';
 import { evidenceText, logText } from './event-text.js';
@@ -398,20 +398,21 @@ async function start() {
     return;
   }
   document.getElementById('replay-link').href = `replay.html?room=${encodeURIComponent(roomId)}`;
-  let data;
+  // Every event, without the state after each (the report reads the events
+  // and the final state only): page after page, then the report at once.
+  let log;
   try {
-    data = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/log`);
+    log = await SessionLog.load(roomId, { states: 'none' });
   } catch (err) {
     problem('This report could not be made', apiProblem(err));
     return;
   }
-  const log = new SessionLog(data);
   if (!log.length) {
     problem('Nothing recorded yet', 'This room has no events yet.');
     return;
   }
   const model = log.modelAtEnd();
-  document.title = `Report · ${data.exercise.title} · ${new Date(log.startAt).toLocaleDateString()} · Attune`;
+  document.title = `Report · ${log.exercise.title} · ${new Date(log.startAt).toLocaleDateString()} · Attune`;
   replaceChildren(
     app,
     h(

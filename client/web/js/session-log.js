@@ -1,40 +1,109 @@
-// A finished or live session as the server stored it (GET /api/rooms/{id}/log):
-// every event with the state right after it, folded by the C core. Nothing
-// here folds events: the room at any point is the stored state, plus the
-// events up to there for the record of what was said. Ruptures (named or
-// confirmed: what the partners saw) and suspicions (the software's, staff
-// only) are kept apart; a legacy (protocol 1) log keeps its old shapes.
+// A finished or live session as the server stored it (GET /api/rooms/{id}/log,
+// protocol/HTTP.md): every event with the state right after it, folded by the
+// C core and sent a page at a time. Nothing here folds events: the room at any
+// point is the stored state (each page's first event carries it whole, later
+// ones a patch of the top-level keys that changed, which this file applies),
+// plus the events up to there for the record of what was said. Ruptures
+// (named or confirmed: what the partners saw) and suspicions (the software's,
+// staff only) are kept apart; a legacy (protocol 1) log keeps its old shapes.
 
 import { RoomModel } from './model.js';
+import { staffApi } from './api.js';
 
 export const OPENINGS = new Set(['rupture_opened', 'rupture_suspected']);
+export const PAGE_EVENTS = 1000; // the most the server sends in one page
+
+const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** One page of the log; a busy server (503 with Retry-After) is asked again. */
+export async function fetchLogPage(roomId, { after = 0, upto = null, states = 'each' } = {}) {
+  const q = new URLSearchParams({ after: String(after), limit: String(PAGE_EVENTS), states });
+  if (upto !== null) q.set('upto', String(upto));
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/log?${q}`);
+    } catch (err) {
+      if (err.status !== 503 || attempt >= 20) throw err;
+      await wait((err.retryAfterS || 1) * 1000);
+    }
+  }
+}
 
 export class SessionLog {
-  constructor(log) {
-    this.room = log.room;
-    this.exercise = log.exercise;
-    this.vocab = log.vocab;
-    this.events = log.events || [];
-    this.stateHash = log.state_hash;
-    this.indexOfSeq = new Map(this.events.map((e, i) => [e.seq, i]));
+  /** From the first page (after=0); more pages come through addPage. */
+  constructor(first) {
+    this.room = first.room;
+    this.exercise = first.exercise;
+    this.vocab = first.vocab;
+    this.events = [];
+    this.indexOfSeq = new Map();
+    // Every event of the session up to the moment the first page was made
+    // (seqs 1..upto); later pages are asked for up to the same seq.
+    this.total = first.upto;
+    this.complete = false;
+    this.stateHash = null;
+    this.lastState = null; // the final state the last page sends
+    this.addPage(first);
     // Read as a read-only staff viewer: nobody's "you", the therapist's view
     // (the stored states are the therapist's: private line and check-in included).
     this.ack = {
       protocol: 2,
-      room: log.room.id,
+      room: first.room.id,
       role: 'observer',
-      exercise: log.exercise,
-      vocab: log.vocab,
-      consent: log.consent,
-      safety: log.safety || null,
+      exercise: first.exercise,
+      vocab: first.vocab,
+      consent: first.consent,
+      safety: first.safety || null,
     };
+  }
+
+  /** Loads one session's log: the first page, then (in the background when
+   * onPage is given, which hears of each page) the rest, in order. */
+  static async load(roomId, { states = 'each', onPage = null } = {}) {
+    const log = new SessionLog(await fetchLogPage(roomId, { states }));
+    log.states = states;
+    log.roomId = roomId;
+    const rest = log.loadRest(onPage);
+    if (!onPage) await rest;
+    else log.loading = rest;
+    return log;
+  }
+
+  async loadRest(onPage) {
+    while (!this.complete) {
+      const last = this.events.length ? this.events[this.events.length - 1].seq : 0;
+      this.addPage(await fetchLogPage(this.roomId, { after: last, upto: this.total, states: this.states }));
+      if (onPage) onPage(this);
+    }
+  }
+
+  /** Appends a page's events, each with its whole state (a patch applied to
+   * the state before it: unchanged values are shared, not copied). */
+  addPage(page) {
+    let prev = this.events.length ? this.events[this.events.length - 1].state : null;
+    for (const e of page.events) {
+      let state;
+      if (e.state) state = e.state;
+      else if (e.patch && prev) state = { ...prev, ...e.patch };
+      else state = null; // states=none: only the final state is sent
+      this.indexOfSeq.set(e.seq, this.events.length);
+      this.events.push({ seq: e.seq, event: e.event, state });
+      prev = state;
+    }
+    if (!page.more) {
+      this.complete = true;
+      this.stateHash = page.state_hash;
+      this.lastState = page.final_state;
+    }
   }
 
   get length() {
     return this.events.length;
   }
 
+  /** The state after the last event loaded (the session's final one once complete). */
   get finalState() {
+    if (this.complete && this.lastState) return this.lastState;
     return this.events.length ? this.events[this.events.length - 1].state : null;
   }
 
@@ -51,7 +120,9 @@ export class SessionLog {
     const m = new RoomModel();
     m.setAck(this.ack);
     for (let k = 0; k <= i && k < this.events.length; k += 1) m.addEvent(this.events[k].seq, this.events[k].event);
-    if (this.events[i]) m.setState(this.events[i].state);
+    const e = this.events[Math.min(i, this.events.length - 1)];
+    const state = e && (e.state || (i >= this.events.length - 1 ? this.finalState : null));
+    if (state) m.setState(state);
     return m;
   }
 
