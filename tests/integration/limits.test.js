@@ -111,6 +111,42 @@ describe('connection caps', () => {
   });
 });
 
+describe('accept failures', () => {
+  const prlimit = spawnSync('prlimit', ['--version']).status === 0;
+  test('with no fd left, accept failures are logged once a second and do not spin the loop', { skip: !prlimit && 'needs prlimit (util-linux)' }, async () => {
+    const srv = await start();
+    const pid = String(srv.proc.pid);
+    const cpuTicks = () => {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime
+    };
+    // Lower the running server's fd limit under what it holds: every accept
+    // now fails with EMFILE (the --max-conns cap was fitted to the old limit).
+    const held = fs.readdirSync(`/proc/${pid}/fd`).length;
+    assert.equal(spawnSync('prlimit', ['--pid', pid, `--nofile=${held + 2}:`]).status, 0);
+    const socks = [];
+    for (let i = 0; i < 60; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: srv.port, localAddress: `127.0.9.${1 + i}` });
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    await sleep(300);
+    const t0 = cpuTicks();
+    const lines0 = srv.logs.filter((l) => l.event === 'accept_failed').length;
+    await sleep(2500);
+    const lines = srv.logs.filter((l) => l.event === 'accept_failed').length - lines0;
+    const ticks = cpuTicks() - t0;
+    assert.ok(lines >= 1 && lines <= 4, `${lines} accept_failed lines in 2.5 s`);
+    assert.ok(ticks < 50, `the server used ${ticks} ticks of CPU in 2.5 s`); // 250 ticks: a spinning core
+    assert.ok(!srv.logs.some((l) => l.event === 'lws' && /accept/.test(l.message)), 'no unlimited lws line');
+    for (const s of socks) s.destroy();
+    assert.equal(spawnSync('prlimit', ['--pid', pid, '--nofile=4096:']).status, 0);
+    await sleep(600); // the pause ends; accepting resumes
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
+    assert.ok(metric(await metrics(srv), 'attune_accept_failures_total') >= 2);
+  });
+});
+
 describe('trusted proxy', () => {
   test('X-Forwarded-For is the client address only from a --trusted-proxy, for the caps and the logs', async () => {
     const dir = tempDir('limits-proxy');
