@@ -835,27 +835,47 @@ static int do_exercises(struct lws *wsi, srv_server *srv, api_req *q)
     return list ? respond_json(wsi, q, 200, list) : -1;
 }
 
+/* The list is JSON text spliced from each room's summary text: a room out
+ * of memory is described from the store's summaries cache as stored (no
+ * json_t per room, no load), so the list never folds every owned room. */
 typedef struct {
     srv_server *srv;
-    json_t *list;
+    char *text; /* "[" then summaries joined by "," */
+    size_t len, cap;
     att_error *err;
 } list_ctx;
 
-/* A room out of memory is described from the store's summaries cache, not
- * loaded (srv_room_summary_by_id): the list never folds every owned room. */
+static int list_put(list_ctx *c, const char *s, size_t n)
+{
+    if (c->len + n + 2 > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        while (cap < c->len + n + 2)
+            cap *= 2;
+        char *grown = realloc(c->text, cap);
+        if (!grown)
+            return -1;
+        c->text = grown;
+        c->cap = cap;
+    }
+    memcpy(c->text + c->len, s, n);
+    c->len += n;
+    return 0;
+}
+
 static int add_owned_room(const char *room_id, void *arg)
 {
     list_ctx *c = arg;
-    json_t *s = srv_room_summary_by_id(c->srv, room_id, c->err);
+    size_t n = 0;
+    char *s = srv_room_summary_text_by_id(c->srv, room_id, &n, c->err);
     if (!s) {
         /* One unreadable log must not hide the therapist's other rooms. */
         srv_log("error", "api_room_unavailable", "{s:s,s:s}", "room", room_id, "error",
                 c->err->message);
         return 0;
     }
-    if (json_array_append_new(c->list, s))
-        return -1;
-    return 0;
+    int rc = (c->len > 1 && list_put(c, ",", 1) < 0) || list_put(c, s, n) < 0 ? -1 : 0;
+    free(s);
+    return rc;
 }
 
 static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q,

@@ -1087,6 +1087,8 @@ void srv_rooms_flush_summaries(srv_server *srv)
     pending_clear(srv);
 }
 
+static json_t *summary_cold(srv_server *srv, const char *id, att_error *err);
+
 json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
 {
     srv_room *r = srv_room_find(srv, id);
@@ -1104,9 +1106,40 @@ json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
     } else if (rc != -ATT_ERR_NOT_FOUND) {
         return NULL;
     }
-    /* No current summary (a room never evicted since this cache exists, or
-     * one that changed since): fold it aside, in a spare `live` copy, and
-     * keep only the summary. */
+    return summary_cold(srv, id, err);
+}
+
+char *srv_room_summary_text_by_id(srv_server *srv, const char *id, size_t *len, att_error *err)
+{
+    char *text = NULL;
+    if (!srv_room_find(srv, id)) {
+        /* The cached text as it is: no parse, no json_t per room. */
+        int rc = srv_store_get_summary(srv->store, id, &text, err);
+        if (rc == 0 && text[0] == '{') {
+            *len = strlen(text);
+            return text;
+        }
+        free(text);
+        text = NULL;
+        if (rc < 0 && rc != -ATT_ERR_NOT_FOUND)
+            return NULL;
+    }
+    json_t *summary = srv_room_summary_by_id(srv, id, err);
+    text = summary ? att_json_dump(summary, len) : NULL;
+    if (summary && !text)
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    json_decref(summary);
+    return text;
+}
+
+/* A room out of memory without a current cached summary (one never
+ * evicted since this cache exists, or one that changed since: a crash):
+ * folded aside, in a spare `live` copy, keeping only the summary (cached at
+ * the next flush). */
+static json_t *summary_cold(srv_server *srv, const char *id, att_error *err)
+{
+    srv_room *r = NULL;
+    int rc;
     srv_store_room meta;
     att_room *scratch = NULL;
     const att_script *script = NULL;
@@ -1131,6 +1164,60 @@ json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
     return summary;
 }
 
+typedef struct {
+    char ids[SRV_WARM_BATCH][ATT_ROOM_ID_BYTES + 1];
+    int n;
+} stale_ids;
+
+static int note_stale(const char *id, void *arg)
+{
+    stale_ids *st = arg;
+    if (st->n < SRV_WARM_BATCH)
+        snprintf(st->ids[st->n++], sizeof st->ids[0], "%s", id);
+    return 0;
+}
+
+void srv_rooms_warm(srv_server *srv)
+{
+    if (srv->warm_done || srv->stopping)
+        return;
+    int64_t t0 = mono_ns();
+    stale_ids stale = {.n = 0};
+    char last[SRV_STORE_ID_BYTES + 1] = "";
+    int scanned = 0;
+    att_error err = {0};
+    if (srv_store_scan_stale_summaries(srv->store, srv->warm_cursor, SRV_WARM_BATCH, last, &scanned,
+                                       note_stale, &stale, &err) < 0) {
+        srv_log("warn", "summaries_warm_failed", "{s:s}", "error", err.message);
+        srv->warm_done = 1;
+        return;
+    }
+    int i = 0;
+    for (; i < stale.n; i++) {
+        if (i > 0 && mono_ns() - t0 > SRV_WARM_BUDGET_NS)
+            break; /* the rest next tick: the cursor stops before them */
+        if (srv_room_find(srv, stale.ids[i]))
+            continue; /* in memory: summarised from its state, saved when evicted */
+        att_error fold_err = {0};
+        json_t *summary = summary_cold(srv, stale.ids[i], &fold_err);
+        if (!summary)
+            srv_log("warn", "summary_warm_failed", "{s:s,s:s}", "room", stale.ids[i], "error",
+                    fold_err.message);
+        json_decref(summary);
+        srv->warm_folded++;
+    }
+    if (i < stale.n) {
+        /* Out of time (i >= 1): the next tick scans on from the last one done. */
+        snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", stale.ids[i - 1]);
+    } else if (scanned < SRV_WARM_BATCH) {
+        srv->warm_done = 1;
+        srv_log("info", "summaries_warm", "{s:I}", "folded", (json_int_t)srv->warm_folded);
+    } else {
+        snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", last);
+    }
+    srv_rooms_flush_summaries(srv);
+}
+
 void srv_rooms_save_summaries(srv_server *srv)
 {
     for (size_t i = 0; srv->room_table && i < srv->room_buckets; i++)
@@ -1145,17 +1232,13 @@ void srv_rooms_save_summaries(srv_server *srv)
 }
 
 /* 1 when nothing but the room table holds the room and nothing would be
- * lost by folding it again later: no members (no conn->room), no jobs (no
- * job->room, no deferred replies), no state broadcast pending, nobody the
- * log shows present, and no deadline that could still raise anything (a
- * spent one raised nothing and would raise nothing after a reload). */
+ * lost by folding it again later: srv_room_idle (no members, so no
+ * conn->room; no jobs, so no job->room and no deferred replies; no detector
+ * deadline armed, a spent one is not; no presence change waiting out its
+ * debounce), no state broadcast pending and nobody the log shows present. */
 static int room_quiet(const srv_room *r)
 {
-    if (r->members.count || r->jobs.count || r->live || r->state_dirty ||
-        anyone_present(&r->durable))
-        return 0;
-    int64_t deadline = att_room_next_deadline(&r->durable, r->composing_at);
-    return deadline < 0 || deadline == r->deadline_spent;
+    return srv_room_idle(r) && !r->live && !r->state_dirty && !anyone_present(&r->durable);
 }
 
 void srv_rooms_sweep(srv_server *srv, int64_t now_ms)

@@ -187,6 +187,8 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
     /* The connections' timers ride on it too: one sweep a second instead of
      * a sul per connection (and no lws validity suls, see srv_server_run). */
     int64_t now = srv_mono_ms();
+    if (srv->next_sweep_ms) /* not in the first call, made before listening */
+        srv_rooms_warm(srv);
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);

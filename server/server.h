@@ -193,6 +193,8 @@ struct srv_room {
 };
 
 #define SRV_SPARE_LIVE 64
+#define SRV_WARM_BATCH 64             /* rooms srv_rooms_warm checks per tick */
+#define SRV_WARM_BUDGET_NS 2000000    /* and folds for at most (2 ms of 50) */
 
 struct srv_server {
     const srv_config *cfg;
@@ -219,6 +221,10 @@ struct srv_server {
     /* Summaries waiting to be written to the store's cache (rooms.c). */
     struct srv_pending_summary *pending_summaries;
     size_t n_pending_summaries, cap_pending_summaries;
+    /* srv_rooms_warm: the last room id checked, done when it passed the end. */
+    char warm_cursor[ATT_ROOM_ID_BYTES + 1];
+    int warm_done;
+    uint64_t warm_folded;
     /* Service thread's scratch for packing frames (LWS_PRE headroom, then
      * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
     unsigned char *tx_buf;
@@ -273,10 +279,20 @@ void srv_rooms_sweep(srv_server *srv, int64_t now_ms);
  * else folded aside (not kept in memory) and cached at the next
  * srv_rooms_flush_summaries. NULL with err set (not_found when no room). */
 json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err);
+/* The same as JSON text (malloc'd, length in *len): a cached summary is
+ * returned as stored, never parsed (the room list splices these). */
+char *srv_room_summary_text_by_id(srv_server *srv, const char *id, size_t *len, att_error *err);
 /* The summary of a room in memory, from its committed state. */
 json_t *srv_room_summary(srv_server *srv, srv_room *room, att_error *err);
 /* Writes the summaries waiting to be cached (one transaction). */
 void srv_rooms_flush_summaries(srv_server *srv);
+/* Heartbeat (every 50 ms) after start-up, until done: walks the stored rooms
+ * SRV_WARM_BATCH at a time in id order and folds aside those whose cached
+ * summary is missing or stale (an old database's rooms, a crash's rooms),
+ * spending at most SRV_WARM_BUDGET_NS per tick, so the first dashboard list
+ * after an upgrade does not fold them all at once. A room found with
+ * members present (a crash) is loaded, which records their `left`. */
+void srv_rooms_warm(srv_server *srv);
 /* Caches the summary of every room in memory (after the loop, at stop), so
  * the next start describes them without folding. */
 void srv_rooms_save_summaries(srv_server *srv);
