@@ -251,7 +251,9 @@ test('replay --follow prints a live session until it ends; --speed keeps its pac
   assert.equal(follow.proc.exitCode, null, 'still following');
   const T = await member(server.port, inv.therapist.token);
   const A = await member(server.port, inv.partner_a.token);
+  const B = await member(server.port, inv.partner_b.token);
   await ok(A, { type: 'consent', accept: true });
+  await ok(B, { type: 'consent', accept: true }); // a repair attempt needs both consents
   await sleep(800); // a gap in the log for --speed
   await ok(A, { type: 'repair_attempt', text: 'Sorry.' });
   const end = await ok(T, { type: 'control', action: 'end' });
@@ -260,6 +262,7 @@ test('replay --follow prints a live session until it ends; --speed keeps its pac
   assert.match(done.stdout, /partner_a\s+consented \(notice version \d+\)\n[\s\S]*repair attempt 1: "Sorry\."[\s\S]*therapist\s+control: end\n-- ruptures: 0 opened, 0 repaired; pauses: 0; repair attempts: 1\n-- (\d+) events, ended by the therapist\nstate hash [0-9a-f]{64} seq (\d+)\n$/);
   assert.equal(Number(/seq (\d+)\n$/.exec(done.stdout)[1]), end.seq);
   A.close();
+  B.close();
   T.close();
   // Same room replayed at double speed takes at least half the 800 ms gap; at 0 it does not wait.
   const t0 = Date.now();

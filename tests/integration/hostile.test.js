@@ -266,3 +266,69 @@ test('members still talking while the server stops do not bring it down: SIGTERM
   await Promise.all(chatter);
   assert.deepEqual({ code, signal }, { code: 0, signal: null });
 });
+
+test('the log\'s limits and gates: consent_required, session_ended, rate_limited, room_busy, log_full (and the server stays up)', async () => {
+  const dataDir = tempDir('hostile-log');
+  const s = await startServer({
+    dataDir,
+    args: ['--link-events-per-minute', '6', '--room-events-per-minute', '9'],
+  });
+  try {
+    const { tokens } = createRoom(dataDir);
+    const c = {};
+    for (const role of ['therapist', 'partner_a', 'partner_b']) {
+      c[role] = await Client.connect(s.wsUrl);
+      await c[role].hello(tokens[role]);
+    }
+    const codeOf = async (role, msg) => {
+      const r = await c[role].request(msg);
+      return r.type === 'error' ? r.code : r.type;
+    };
+    // before both consents: only consent, the private line and typing
+    for (const msg of [{ type: 'repair_attempt', text: 'x'.repeat(4000) }, { type: 'pause_request', note: 'y'.repeat(4000) },
+      { type: 'repair_reply', attempt_id: 1, reply: 'need_a_moment' }, { type: 'turn', step: 'x', input: {} }])
+      assert.equal(await codeOf('partner_a', msg), 'consent_required', JSON.stringify(msg).slice(0, 40));
+    assert.equal(await codeOf('partner_a', { type: 'note', text: 'x' }), 'forbidden');
+    assert.equal(await codeOf('partner_a', { type: 'private_message', text: 'hello' }), 'ack');
+    // a link past its events a minute (6: the private message, the consent, ...)
+    assert.equal(await codeOf('partner_a', { type: 'consent', accept: true }), 'ack');
+    assert.equal(await codeOf('partner_b', { type: 'consent', accept: true }), 'ack');
+    const fromA = [];
+    for (let i = 0; i < 8; i++) fromA.push(await codeOf('partner_a', { type: 'private_message', text: `a${i}` }));
+    assert.ok(fromA.includes('rate_limited'), fromA.join());
+    // the room past its events a minute (9 for the partners together)
+    const fromB = [];
+    for (let i = 0; i < 8; i++) fromB.push(await codeOf('partner_b', { type: 'private_message', text: `b${i}` }));
+    assert.ok(fromB.includes('room_busy'), fromB.join());
+    // the therapist has a link budget of its own
+    assert.equal(await codeOf('therapist', { type: 'note', text: 'still here' }), 'ack');
+    // after the end: nothing from a partner
+    assert.equal(await codeOf('therapist', { type: 'control', action: 'end' }), 'ack');
+    assert.equal(await codeOf('partner_b', { type: 'private_message', text: 'late' }), 'session_ended');
+    assert.equal(await codeOf('partner_b', { type: 'typing' }), 'session_ended');
+    assert.ok(s.alive());
+  } finally {
+    await s.stop('SIGKILL');
+  }
+  // the cap: a partner filling the log with private messages gets log_full
+  const capDir = tempDir('hostile-cap');
+  const capped = await startServer({
+    dataDir: capDir,
+    args: ['--room-event-cap', '20', '--link-events-per-minute', '0', '--room-events-per-minute', '0'],
+  });
+  try {
+    const { tokens } = createRoom(capDir);
+    const a = await Client.connect(capped.wsUrl);
+    await a.hello(tokens.partner_a);
+    let r = { type: 'ack' };
+    for (let i = 0; i < 40 && r.type === 'ack'; i++) r = await a.request({ type: 'private_message', text: 'z'.repeat(4000) });
+    assert.equal(r.code, 'log_full', JSON.stringify(r));
+    const t = await Client.connect(capped.wsUrl);
+    await t.hello(tokens.therapist);
+    assert.equal((await t.request({ type: 'control', action: 'end' })).type, 'ack', 'the therapist can still end it');
+    assert.ok(capped.alive());
+  } finally {
+    await capped.stop('SIGKILL');
+  }
+  await stillUp();
+});

@@ -241,7 +241,11 @@ test('each partner wire carries exactly what that partner may see', async () => 
   await act('therapist', { type: 'private_message', to: 'partner_a', text: 'T-TO-A-2 welcome back' });
   await act('therapist', { type: 'control', action: 'end' });
   assert.equal(lastT().status, 'ended');
-  await act('partner_b', { type: 'private_message', text: 'B-PRIVATE-3 after the end' });
+  // after the end a partner records nothing, not even on the private line;
+  // the therapist still may
+  const late = await by('partner_b').request({ type: 'private_message', text: 'B-PRIVATE-3 after the end' });
+  assert.equal(late.code, 'session_ended', JSON.stringify(late));
+  await act('therapist', { type: 'private_message', to: 'partner_b', text: 'T-TO-B-3 after the end' });
   await act('partner_a', { type: 'ping' }, { commits: false });
   await act('partner_b', { type: 'ping' }, { commits: false });
   await act('observer', { type: 'ping' }, { commits: false });
@@ -278,7 +282,7 @@ test('each partner wire carries exactly what that partner may see', async () => 
 
   const secrets = {
     partner_a: ['A-PRIVATE-1', 'A-PRIVATE-2', 'T-TO-A-1', 'T-TO-A-2'],
-    partner_b: ['B-PRIVATE-1', 'B-PRIVATE-2', 'B-PRIVATE-3', 'T-TO-B-1', 'T-TO-B-2', 'B-CHECKIN-NOTE'],
+    partner_b: ['B-PRIVATE-1', 'B-PRIVATE-2', 'B-PRIVATE-3', 'T-TO-B-1', 'T-TO-B-2', 'T-TO-B-3', 'B-CHECKIN-NOTE'],
     staff: ['T-NOTE-1', 'T-NOTE-2', 'T-DISMISS-NOTE', 'T-CONFIRM-NOTE'],
   };
 

@@ -56,6 +56,8 @@ const KIND_ERRORS = {
   invalid_input: 'Part of that answer could not be used. Please look it over and try again.',
   invalid_step: 'The exercise moved on before that arrived. Your words are still here.',
   rate_limited: 'That was a little quick. Please wait a moment and try again.',
+  room_busy: 'A lot is being sent in this session right now. Please wait a moment and try again.',
+  log_full: 'This session cannot take anything more. Your therapist can still see everything sent so far.',
   internal: 'Something went wrong on our side. Your words are still here; please try again.',
   forbidden: "That isn't something this link can do.",
   not_found: 'That has already been taken care of.',
