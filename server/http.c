@@ -332,8 +332,8 @@ static int handle_get(struct lws *wsi, srv_server *srv, http_pss *p)
             snprintf(text, sizeof text, "{\"status\":\"%s\"}\n", srv->stopping ? "stopping" : "ok");
         rc = prepare_body(p, srv->stopping ? 503 : 200, "application/json", text, (size_t)n);
     } else if (strcmp(uri, "/metrics") == 0 && !metrics_allowed(wsi, srv->cfg)) {
-        static const char text[] = "{\"error\":{\"code\":\"forbidden\",\"message\":\"/metrics "
-                                   "needs the metrics token (Authorization: Bearer)\"}}\n";
+        static const char text[] = "{\"error\":\"forbidden\",\"message\":\"/metrics needs the "
+                                   "metrics token (Authorization: Bearer)\"}\n";
         rc = prepare_body(p, 403, "application/json", text, sizeof text - 1);
     } else if (strcmp(uri, "/metrics") == 0) {
         size_t len = 0;
