@@ -127,9 +127,9 @@ async function stopChild(child) {
 }
 
 /** `attune therapist add NAME --data DIR`, the password on stdin (as from a script). */
-function addTherapist(data, name, password) {
+function addTherapist(data, name, password, extra = []) {
   return new Promise((resolve, reject) => {
-    const child = execFile(builtBinary('client', 'attune'), ['therapist', 'add', name, '--data', data], (err, stdout, stderr) =>
+    const child = execFile(builtBinary('client', 'attune'), ['therapist', 'add', name, '--data', data, ...extra], (err, stdout, stderr) =>
       err ? reject(new Error(`attune therapist add ${name}: ${stderr || err.message}`)) : resolve(stdout),
     );
     child.stdin.end(`${password}\n`);
@@ -139,13 +139,16 @@ function addTherapist(data, name, password) {
 /**
  * Starts a server with a fresh demo room; resolves with its base URL and
  * invitations. `therapists` ([{name, password}]) are added to the data
- * directory before the server starts; `args` are more server options.
+ * directory before the server starts, `supervisors` likewise as supervisor
+ * accounts (they observe rooms a therapist invites them to); `args` are
+ * more server options.
  */
-export async function startServer({ therapists = [], args = [] } = {}) {
+export async function startServer({ therapists = [], supervisors = [], args = [] } = {}) {
   const port = await freePort();
   const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
   const base = `http://127.0.0.1:${port}`;
   for (const t of therapists) await addTherapist(data, t.name, t.password);
+  for (const t of supervisors) await addTherapist(data, t.name, t.password, ['--supervisor']);
   let { child, invites } = await spawnServer(port, data, base, args);
   return {
     base,
@@ -177,6 +180,21 @@ export async function startServer({ therapists = [], args = [] } = {}) {
  * Launches Debian's Chromium. playwright's launch() always starts it with a
  * fresh temporary --user-data-dir of its own and removes it on close.
  */
+/**
+ * Logs a staff account in through the login page of a fresh page in
+ * `context` and waits for the dashboard: the way into a live view (which
+ * then opens with a ticket from this login, not a link).
+ */
+export async function loginPage(context, base, { name, password }) {
+  const page = await context.newPage();
+  await page.goto(`${base}/login.html`);
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(/\/dashboard\.html$/);
+  return page;
+}
+
 export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 }

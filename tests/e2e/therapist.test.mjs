@@ -12,10 +12,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
+import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts, loginPage } from './harness.mjs';
 import { waitTurn, speakerRound, noteAndRepair, consentAndCheckIn, markRupture } from './enactment-steps.mjs';
 
 const THERAPIST = { name: 'rivera', password: 'calm-harbour-42' };
+const SUPERVISOR = { name: 'okafor', password: 'steady-lantern-17' };
 const SECRET_NOTE = 'PRIVATE-NOTE-41c8: both softened after the pause';
 const SECRET_REPAIR_NOTE = 'PRIVATE-REPAIR-93ad: named the cycle, slowed down';
 const SECRET_DISMISS_NOTE = 'PRIVATE-DISMISS-5e21: said gently, not blame';
@@ -102,7 +103,7 @@ function card(page) {
 
 describe('therapist pages: login, dashboard, a live session, replay and report', { timeout: 240000 }, () => {
   before(async () => {
-    server = await startServer({ therapists: [THERAPIST] });
+    server = await startServer({ therapists: [THERAPIST], supervisors: [SUPERVISOR] });
     browser = await launchBrowser();
     staff = await browser.newContext({ viewport: { width: 1280, height: 860 }, permissions: ['clipboard-read', 'clipboard-write'] });
     staff.setDefaultTimeout(10000);
@@ -205,8 +206,26 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await inv.locator('.invitation-partner_a .invitation-status', { hasText: 'One link in use' }).waitFor();
     assert.equal(await inv.locator('input.invite-url').count(), 0, 'no old link is shown');
     assert.match(await inv.innerText(), /the server keeps no copy of it/);
+    // A supervisor is invited by account name, then observes with their own login.
+    const obsPanel = card(D.page).locator('.observer-panel');
+    await obsPanel.getByLabel('Supervisor’s account name').fill(SUPERVISOR.name);
+    await obsPanel.getByRole('button', { name: 'Invite to observe' }).click();
+    await obsPanel.locator('.observer', { hasText: SUPERVISOR.name }).waitFor();
     await screenshots(D, 'dashboard-invitations');
     await axeAt(D, 'dashboard invitation panel');
+
+    const supCtx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const supDash = await loginPage(supCtx, server.base, SUPERVISOR);
+    watchProblems(supDash, 'supervisor dashboard');
+    await supDash.locator(`.room-card[data-room="${roomId}"]`).waitFor();
+    assert.equal(await supDash.getByRole('button', { name: 'Create room' }).isVisible(), false, 'a supervisor creates no rooms');
+    const supOpened = supCtx.waitForEvent('page');
+    await supDash.locator(`.room-card[data-room="${roomId}"]`).getByRole('button', { name: 'Open live view' }).click();
+    const supLive = await supOpened;
+    watchProblems(supLive, 'supervisor live view');
+    await supLive.locator('#connection[data-status="open"]').waitFor();
+    assert.match(await supLive.locator('#role-label').innerText(), /Observer/);
+    await supCtx.close();
   });
 
   it('both partners consent and check in; the dashboard follows the step and the speaker', async () => {

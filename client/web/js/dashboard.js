@@ -10,7 +10,7 @@ import { h, replaceChildren, formatClock } from './dom.js';
 import { staffRoleName } from './words.js';
 import { staffApi, apiProblem } from './api.js';
 import { startStaffPage, speak } from './staff-shell.js';
-import { inviteList, invitationPanel, openLiveView } from './invites.js';
+import { inviteList, invitationPanel, observerPanel, openLiveView } from './invites.js';
 
 // The brief asks for a refresh every 2 s, but an open rupture must show
 // within one second; with polling that needs an interval well under it.
@@ -206,14 +206,16 @@ function buildCard(room) {
   const live = h('button', { type: 'button', class: 'primary live' }, 'Open live view');
   const links = h('button', { type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': linksPanel.id }, 'Invitation links');
   const q = `?room=${encodeURIComponent(room.id)}`;
-  const actions = h(
-    'div',
-    { class: 'room-actions' },
-    live,
-    links,
-    h('a', { class: 'button-link', href: `replay.html${q}` }, 'Replay'),
-    h('a', { class: 'button-link', href: `report.html${q}` }, 'Report'),
-  );
+  const actions = supervisor
+    ? h('div', { class: 'room-actions' }, live)
+    : h(
+        'div',
+        { class: 'room-actions' },
+        live,
+        links,
+        h('a', { class: 'button-link', href: `replay.html${q}` }, 'Replay'),
+        h('a', { class: 'button-link', href: `report.html${q}` }, 'Report'),
+      );
   const problem = h('p', { class: 'form-error', role: 'alert', hidden: true });
   live.addEventListener('click', async () => {
     live.disabled = true;
@@ -232,12 +234,15 @@ function buildCard(room) {
     links.disabled = true;
     problem.hidden = true;
     try {
-      const { invitations } = await staffApi('GET', `/api/rooms/${encodeURIComponent(room.id)}`);
-      const reissue = (role) =>
-        staffApi('POST', `/api/rooms/${encodeURIComponent(room.id)}/invites`, { role }).catch((err) => {
+      const base = `/api/rooms/${encodeURIComponent(room.id)}`;
+      const { invitations, observers } = await staffApi('GET', base);
+      const kindly = (p) =>
+        p.catch((err) => {
           throw new Error(apiProblem(err));
         });
-      replaceChildren(linksPanel, invitationPanel(invitations, { reissue, announce }));
+      const reissue = (role) => kindly(staffApi('POST', `${base}/invites`, { role }));
+      const observe = (name, remove) => kindly(staffApi('POST', `${base}/observers${remove ? '/remove' : ''}`, { name }));
+      replaceChildren(linksPanel, invitationPanel(invitations, { reissue, announce }), observerPanel(observers || [], { observe, announce }));
       linksPanel.hidden = false;
       links.setAttribute('aria-expanded', 'true');
     } catch (err) {
@@ -415,10 +420,20 @@ function wireCreate() {
   });
 }
 
+// A supervisor's dashboard: the rooms they observe, each with its live view
+// only (no links to hand out, no rooms to create).
+let supervisor = false;
+
 async function start() {
-  await startStaffPage();
-  wireCreate();
-  await loadExercises();
+  const me = await startStaffPage();
+  supervisor = me.kind === 'supervisor';
+  if (supervisor) {
+    document.querySelector('.create-card').hidden = true;
+    document.getElementById('rooms-empty').textContent = 'No rooms to observe yet. A therapist who invites you to observe a room will make it appear here.';
+  } else {
+    wireCreate();
+    await loadExercises();
+  }
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) poll();
   });

@@ -151,3 +151,58 @@ export function invitationPanel(invitations, { reissue, announce }) {
   render(invitations, null);
   return root;
 }
+
+/**
+ * Supervisors who observe the room (named accounts of kind supervisor):
+ * their names with "Remove", and a field to invite one by account name.
+ * observe(name, remove) resolves with {observers}.
+ */
+export function observerPanel(observers, { observe, announce }) {
+  const root = h('section', { class: 'observer-panel', 'aria-label': 'Supervisors observing' });
+  const render = (list) => {
+    const id = uniqueId('observer-name');
+    const input = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-hint` });
+    const invite = h('button', { type: 'submit', class: 'secondary' }, 'Invite to observe');
+    const problem = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const act = async (name, remove) => {
+      problem.hidden = true;
+      try {
+        const res = await observe(name, remove);
+        render(res.observers);
+        if (announce) announce(remove ? `${name} no longer observes this room.` : `${name} may now observe this room.`);
+      } catch (err) {
+        problem.textContent = (err && err.message) || 'That did not work. Please try again.';
+        problem.hidden = false;
+      }
+    };
+    const form = h(
+      'form',
+      { class: 'observer-form', novalidate: true },
+      h('label', { for: id }, 'Supervisor’s account name'),
+      h('p', { class: 'hint', id: `${id}-hint` }, 'A supervisor sees the live room as you do, without the private line or check-in answers, and can do nothing in it. They log in with their own account.'),
+      h('div', { class: 'invite-row' }, input, invite),
+      problem,
+    );
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (name) act(name, false);
+    });
+    const items = list.map((o) =>
+      h(
+        'li',
+        { class: 'observer' },
+        h('span', {}, o.name),
+        h('button', { type: 'button', class: 'secondary', onclick: () => act(o.name, true) }, 'Remove', h('span', { class: 'visually-hidden' }, ` ${o.name}`)),
+      ),
+    );
+    replaceChildren(
+      root,
+      h('h4', {}, 'Supervisors observing'),
+      items.length ? h('ul', { class: 'observer-list' }, items) : h('p', { class: 'hint' }, 'Nobody observes this room.'),
+      form,
+    );
+  };
+  render(observers);
+  return root;
+}
