@@ -81,7 +81,8 @@ test('token: one line per role, observer allowed, errors for bad input', () => {
     [['replay', '--data', dir, '--room', 'r1', '--color', '--no-color'], 2, /exclude/],
     [['join', 'ftp://x/#token=a'], 2, /invitation URL/],
     [['join', 'http://127.0.0.1:9/'], 2, /no #token/],
-    [['join'], 2, /missing argument/],
+    [['join'], 2, /join needs the invitation: URL, `-` \(read from standard input\) or ATTUNE_LINK/],
+    [['join', 'a', 'b'], 2, /unexpected argument 'b'/],
     [['launch'], 2, /unknown command/],
   ];
   for (const [args, code, re] of cases) {
