@@ -792,6 +792,27 @@ static json_t *partner_link(srv_server *srv, const char *room_id, att_role role,
     return json_string(url);
 }
 
+/* 1 when the room exists and the account owns it, without loading it; else
+ * 0 after answering 404 (someone else's room is as invisible as a missing
+ * one) or 500. */
+static int owns_room(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess,
+                     const char *room_id, int *failed)
+{
+    int64_t owner = 0;
+    att_error err = {0};
+    *failed = 0;
+    int rc = srv_room_id_valid(room_id)
+                 ? srv_accounts_get_owner_id(srv->api->accounts, room_id, &owner, &err)
+                 : -ATT_ERR_NOT_FOUND;
+    if (rc == 0 && owner == sess->account_id)
+        return 1;
+    if (rc == 0 || rc == -ATT_ERR_NOT_FOUND)
+        *failed = respond_error(wsi, q, 404, "not_found", "no such room");
+    else
+        *failed = internal_error(wsi, q, &err);
+    return 0;
+}
+
 /* The room if it exists and the account owns it; else NULL after
  * answering 404 (someone else's room is as invisible as a missing one) or
  * 500. */
@@ -1124,10 +1145,27 @@ static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t 
 
 /* GET /api/rooms/{id}/log?after=SEQ&limit=N&upto=SEQ&states=each|none: one
  * page of the session log, built on the review worker (review.h); the
- * request waits in `reviewing` until WAIT_CANCELLED brings the page back. */
-static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r)
+ * request waits in `reviewing` until WAIT_CANCELLED brings the page back.
+ * The room is not loaded for it (a long log's fold would hold this thread):
+ * a room in memory gives its committed seq and summary, any other the
+ * store's last seq and cached summary, or the worker makes the summary. */
+static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const char *room_id)
 {
-    int64_t committed = r->durable.seq;
+    att_error err = {0};
+    srv_room *r = srv_room_find(srv, room_id);
+    srv_store_room meta = {0};
+    const att_script *script = r ? r->script : NULL;
+    int64_t committed = r ? r->durable.seq : 0;
+    if (!r && (srv_store_get_room(srv->store, room_id, &meta, &err) < 0 ||
+               srv_store_last_seq(srv->store, room_id, &committed, &err) < 0))
+        return err.code == ATT_ERR_NOT_FOUND
+                   ? respond_error(wsi, q, 404, "not_found", "no such room")
+                   : internal_error(wsi, q, &err);
+    if (!r && !(script = att_catalog_script(srv->catalog, meta.exercise))) {
+        att_fail(&err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
+                 meta.exercise);
+        return internal_error(wsi, q, &err);
+    }
     int64_t after = 0, upto = committed, limit = SRV_REVIEW_DEFAULT_LIMIT;
     char states[16];
     const char *st = lws_get_urlarg_by_name(wsi, "states=", states, sizeof states);
@@ -1142,19 +1180,42 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
         upto = committed; /* what is durable now; a live session goes on */
     if (after > upto)
         return respond_error(wsi, q, 400, "bad_request", "after is past the end of the log");
-    att_error err = {0};
     srv_review_job *job = calloc(1, sizeof *job);
     if (!job)
         return -1;
     /* The first page says what the session is; later pages only go on. */
     if (after == 0) {
-        json_t *summary = room_summary(srv, r, &err);
+        json_t *summary = NULL;
+        if (r) {
+            summary = room_summary(srv, r, &err);
+        } else {
+            char *cached = NULL;
+            int rc = srv_store_get_summary(srv->store, room_id, &cached, &err);
+            json_error_t jerr;
+            summary = rc == 0 ? json_loads(cached, 0, &jerr) : NULL;
+            free(cached);
+            if (rc < 0 && rc != -ATT_ERR_NOT_FOUND) {
+                srv_review_job_free(job);
+                return internal_error(wsi, q, &err);
+            }
+            if (!json_is_object(summary)) { /* none current: the worker folds it */
+                json_decref(summary);
+                summary = NULL;
+                job->summary_created_at = meta.created_at;
+                job->want_summary = 1;
+            }
+        }
         json_t *head =
-            summary ? json_pack("{s:o,s:O,s:O,s:O,s:O}", "room", summary, "exercise",
-                                r->script->json, "vocab", att_catalog_vocab_json(srv->catalog),
-                                "consent", att_catalog_consent_json(srv->catalog), "safety",
-                                att_catalog_safety_json(srv->catalog))
-                    : NULL;
+            summary || job->want_summary
+                ? json_pack("{s:O,s:O,s:O,s:O}", "exercise", script->json, "vocab",
+                            att_catalog_vocab_json(srv->catalog), "consent",
+                            att_catalog_consent_json(srv->catalog), "safety",
+                            att_catalog_safety_json(srv->catalog))
+                : NULL;
+        if (head && summary && json_object_set_new(head, "room", summary)) {
+            json_decref(head);
+            head = NULL;
+        }
         size_t len = 0;
         char *text = head ? att_json_dump(head, &len) : NULL;
         json_decref(head);
@@ -1170,8 +1231,8 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
         job->head = text;
     }
     job->request_id = q->id;
-    snprintf(job->room_id, sizeof job->room_id, "%s", r->id);
-    job->script = r->script;
+    snprintf(job->room_id, sizeof job->room_id, "%s", room_id);
+    job->script = script;
     job->after_seq = after;
     job->upto_seq = upto;
     job->limit = (int)limit;
@@ -1179,7 +1240,7 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
     if (srv_review_submit(srv->review, job, &err) < 0) {
         srv_review_job_free(job);
         q->retry_after_s = 1;
-        srv_log("info", "review_busy", "{s:s,s:s}", "room", r->id, "peer", q->peer);
+        srv_log("info", "review_busy", "{s:s,s:s}", "room", room_id, "peer", q->peer);
         return respond_error(wsi, q, 503, "busy",
                              "the server is building other session logs; try again");
     }
@@ -1285,6 +1346,9 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     room_id[n] = '\0';
     if (want_ticket && sess.kind == SRV_ACCOUNT_SUPERVISOR)
         return do_observer_ticket(wsi, srv, q, &sess, room_id);
+    if (want_log)
+        return owns_room(wsi, srv, q, &sess, room_id, &failed) ? do_room_log(wsi, srv, q, room_id)
+                                                              : failed;
     srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
     if (!r)
         return failed;
@@ -1294,7 +1358,7 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return do_observers(wsi, srv, q, r, want_unobserve);
     if (want_ticket)
         return do_ticket(wsi, srv, q, r, &sess, ATT_ROLE_THERAPIST);
-    return want_log ? do_room_log(wsi, srv, q, r) : room_detail(wsi, srv, q, r, 200, NULL);
+    return room_detail(wsi, srv, q, r, 200, NULL);
 }
 
 /* A POST must say it is JSON and, when a browser sends an Origin, come from

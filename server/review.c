@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 #include "room_log.h"
+#include "summary.h"
 
 typedef struct {
     int used;
@@ -118,17 +122,43 @@ static int put(att_buf *b, const char *s)
 
 /* The page's body: {head..., "after", "upto", "limit", "events", "next_after",
  * "more"[, "final_state", "state_hash"]} (protocol/HTTP.md). */
-static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err)
+/* The summary of the room at job->upto_seq (a fold it keeps for later). */
+static char *summary_text(srv_review *rv, srv_review_job *job, att_error *err)
 {
     cached_room *from = NULL;
+    srv_review_job at_end = *job;
+    at_end.after_seq = job->upto_seq;
+    if (room_at(rv, &at_end, &from, err) < 0)
+        return NULL;
+    remember(rv, from);
+    json_t *s =
+        srv_summary_json(rv->scratch, job->script, job->room_id, job->summary_created_at, err);
+    char *text = s ? att_json_dump(s, NULL) : NULL;
+    json_decref(s);
+    if (s && !text)
+        att_fail(err, ATT_ERR_INTERNAL, "review: out of memory");
+    return text;
+}
+
+static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err)
+{
+    char *summary = job->want_summary ? summary_text(rv, job, err) : NULL;
+    if (job->want_summary && !summary)
+        return -ATT_ERR_INTERNAL;
+    cached_room *from = NULL;
     int rc = room_at(rv, job, &from, err);
-    if (rc < 0)
+    if (rc < 0) {
+        free(summary);
         return rc;
+    }
     char text[160];
     int fail = 0;
     for (size_t i = 0; i < rv->headroom && !fail; i++)
         fail = srv_log_buf_put(b, "", 1) != 0;
     fail = fail || put(b, "{");
+    if (!fail && summary)
+        fail = put(b, "\"room\":") || put(b, summary) || put(b, ",");
+    free(summary);
     if (!fail && job->head && job->head[0])
         fail = put(b, job->head) || put(b, ",");
     snprintf(text, sizeof text,
@@ -181,6 +211,10 @@ static void *run(void *p)
 {
     srv_review *rv = p;
     (void)prctl(PR_SET_NAME, "attune-review"); /* for top -H */
+    /* Below the service thread: on a busy machine the rooms' messages win
+     * the CPU and a review waits (Linux: a thread's own nice value, through
+     * its tid; failing just leaves it at the process's priority). */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SRV_REVIEW_NICE);
     pthread_mutex_lock(&rv->lock);
     for (;;) {
         while (!rv->stopping && !rv->queue_head)

@@ -38,6 +38,8 @@
 /* A page ends after the event that takes its events past this many bytes
  * (a page always holds at least one event). */
 #define SRV_REVIEW_PAGE_MAX_BYTES (4u << 20)
+/* The worker thread's nice value: rooms first, reviews with what is left. */
+#define SRV_REVIEW_NICE 10
 /* Folded rooms kept for the next page: one per session being read in
  * order, so more than the requests that can be pending at once. */
 #define SRV_REVIEW_CACHE 32
@@ -54,6 +56,11 @@ struct srv_review_job {
     int limit;
     int with_states;
     char *head; /* malloc'd members written first, without braces ("" or NULL: none) */
+    /* The first page of a room whose summary the service thread could not
+     * give (not in memory, none cached): the worker folds it at upto_seq and
+     * writes it as "room" (summary.h). */
+    int want_summary;
+    int64_t summary_created_at;
     /* Written by the worker: 0 or a negative code with error set; the body
      * (body_headroom bytes, then body_len bytes of JSON and a NUL). */
     int result;
