@@ -10,6 +10,7 @@
 
 struct srv_invites {
     sqlite3 *db;
+    sqlite3_stmt *find; /* by nonce hash: every hello, so prepared once */
 };
 
 /* The invites' migrations (schema.h): steps[i] takes version i to i + 1. */
@@ -80,6 +81,7 @@ void srv_invites_close(srv_invites *inv)
 {
     if (!inv)
         return;
+    sqlite3_finalize(inv->find);
     sqlite3_close(inv->db);
     free(inv);
 }
@@ -147,12 +149,13 @@ static int find_by_nonce(srv_invites *inv, const unsigned char nonce[SRV_TOKEN_N
     unsigned char hash[32];
     if (nonce_hash(nonce, hash, err) < 0)
         return -ATT_ERR_INTERNAL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(inv->db,
+    if (!inv->find &&
+        sqlite3_prepare_v3(inv->db,
                            "SELECT id, room, role, issued_at, expires_at, issued_by,"
                            " COALESCE(revoked_at, 0) FROM invites WHERE nonce_hash = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, SQLITE_PREPARE_PERSISTENT, &inv->find, NULL) != SQLITE_OK)
         return db_fail(err, inv->db, "prepare");
+    sqlite3_stmt *st = inv->find;
     sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -166,7 +169,8 @@ static int find_by_nonce(srv_invites *inv, const unsigned char nonce[SRV_TOKEN_N
                  (const char *)sqlite3_column_text(st, 5));
         out->revoked_at = sqlite3_column_int64(st, 6);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st); /* ends the read; the statement stays for the next hello */
+    sqlite3_clear_bindings(st);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_DONE)

@@ -57,6 +57,11 @@ test('malformed JSON, deep nesting, huge numbers, bad UTF-8, wrong types', async
     ['{"type":5}', 'bad_message'],
     ['{"type":"hello","token":5}', 'bad_message'],
     ['{"type":"hello","token":"x","extra":1}', 'bad_message'],
+    // exactly one of token and ticket
+    ['{"type":"hello"}', 'bad_message'],
+    ['{"type":"hello","token":"x","ticket":"y"}', 'bad_message'],
+    ['{"type":"hello","ticket":""}', 'bad_message'],
+    ['{"type":"hello","ticket":5}', 'bad_message'],
     ['{"type":"dance"}', 'unknown_type'],
     ['{"type":"turn","step":"x","input":{}}', 'not_authenticated'],
     ['', 'bad_json'],
