@@ -149,7 +149,10 @@ static void random_command(harness *h)
                          some_suspicion(h));
         break;
     case 13:
-        if (role != ATT_ROLE_OBSERVER)
+        /* a `left` recorded after the presence window, dated when they went */
+        if (role != ATT_ROLE_OBSERVER && h->room.present[role] && rnd(2))
+            harness_leave_at(h, role, h->now - (int64_t)rnd(6000));
+        else if (role != ATT_ROLE_OBSERVER)
             (h->room.present[role] ? harness_leave : harness_join)(h, role);
         else
             (rnd(2) && h->room.observers ? harness_leave : harness_join)(h, role);
@@ -175,7 +178,9 @@ static void random_command(harness *h)
                      role == ATT_ROLE_THERAPIST ? "acknowledged" : "need_a_moment");
         break;
     case 18:
-        if (role != ATT_ROLE_OBSERVER)
+        if (rnd(2))
+            harness_reconnected(h, role, 1 + (int)rnd(5), (int64_t)rnd(8000));
+        else if (role != ATT_ROLE_OBSERVER)
             harness_replaced(h, role);
         break;
     case 19:
