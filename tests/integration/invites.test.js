@@ -223,6 +223,28 @@ describe('revoking links', () => {
     await expectClosed(t, 'logged_out', 'the therapist view after logout', 3000);
     alice = await loginCookie(srv, 'alice', PW);
   });
+
+  test("a password change (attune therapist passwd, another process) and an account's removal close its live views", async () => {
+    addAccount(dir, 'carol', 'carol-long-password');
+    let carol = await loginCookie(srv, 'carol', 'carol-long-password');
+    const { room } = (await request(srv, 'POST', '/api/rooms', { cookie: carol, json: { exercise: 'enactment' } })).json;
+    const open = async () => {
+      const tk = await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: carol });
+      assert.equal(tk.status, 200, tk.text);
+      const { c, reply } = await helloWith(srv, { ticket: tk.json.ticket });
+      assert.equal(reply.role, 'therapist');
+      return c;
+    };
+    let t = await open();
+    const pw = attune(['therapist', 'passwd', 'carol', '--data', dir], 'carol-newer-password\n');
+    assert.equal(pw.code, 0, pw.stderr);
+    await expectClosed(t, 'logged_out', 'the live view after a password change', 4000);
+    carol = await loginCookie(srv, 'carol', 'carol-newer-password');
+    t = await open();
+    const rm = attune(['therapist', 'remove', 'carol', '--data', dir]);
+    assert.equal(rm.code, 0, rm.stderr);
+    await expectClosed(t, 'logged_out', 'the live view after the account was removed', 4000);
+  });
 });
 
 describe('supervisors observe the rooms they are invited to', () => {
