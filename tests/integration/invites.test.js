@@ -308,6 +308,36 @@ describe('ticket lifetime and link grace', () => {
   });
   after(async () => srv && (await srv.stop()));
 
+  test("the therapist's commands over the WebSocket keep the login alive; idle, the login ends and closes the view", async () => {
+    const idleSrv = await startServer({ dataDir: tempDir('inv-idle'), args: ['--session-idle', '2'] });
+    try {
+      addAccount(idleSrv.dataDir, 'dora', 'dora-long-password');
+      const dora = await loginCookie(idleSrv, 'dora', 'dora-long-password');
+      const { room } = (await request(idleSrv, 'POST', '/api/rooms', { cookie: dora, json: { exercise: 'enactment' } })).json;
+      const tk = await request(idleSrv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: dora });
+      const { c: t, reply } = await helloWith(idleSrv, { ticket: tk.json.ticket });
+      assert.equal(reply.role, 'therapist');
+      // 3.5 s of notes, 0.7 s apart: past the 2 s idle time, still logged in.
+      for (let i = 0; i < 5; i++) {
+        const r = await t.request({ type: 'note', text: `note ${i}` });
+        assert.equal(r.type, 'ack', JSON.stringify(r));
+        await sleep(700);
+      }
+      assert.equal(t.closeInfo, undefined, 'the view stays while the therapist acts');
+      assert.equal((await request(idleSrv, 'GET', '/api/me', { cookie: dora })).status, 200, 'the login lives on');
+      // Pings alone are not the therapist's actions.
+      const quiet = setInterval(() => t.send({ type: 'ping' }), 300);
+      try {
+        await expectClosed(t, 'logged_out', 'the live view after the idle time', 5000);
+      } finally {
+        clearInterval(quiet);
+      }
+      assert.equal((await request(idleSrv, 'GET', '/api/me', { cookie: dora })).status, 401);
+    } finally {
+      await idleSrv.stop();
+    }
+  });
+
   test('an expired ticket is refused', async () => {
     const created = await request(srv, 'POST', '/api/rooms', { cookie: alice, json: { exercise: 'enactment' } });
     const tk = await request(srv, 'POST', `/api/rooms/${created.json.room.id}/ticket`, { cookie: alice });
