@@ -18,7 +18,8 @@
  *   bench_review run --server BIN [--events N] [--reviews R] [--live L]
  *     makes R sessions of N events (default 20,000 and 10) owned by a
  *     therapist added with `attune therapist add`, starts the server on them
- *     plus L live rooms (each with a therapist connection), and prints:
+ *     plus L live rooms (default 50, each with a therapist connection pinged
+ *     10 times a second, one room after the other), and prints:
  *     the time to load one session's whole replay (every page in order,
  *     GET /api/rooms/{id}/log?after=..&limit=1000, each page parsed with
  *     jansson as the browser parses it), the ping round trips of the live
@@ -634,8 +635,9 @@ static int ping_for(pinger *ps, int n, int64_t ms, volatile int *stop, bench_lat
                 return -1;
             }
             bench_latency_add(lat, bench_now_ns() - t0);
-            /* ~400 pings/s in all, each room's every ~50 ms: clients, not a flood. */
-            usleep(2500);
+            /* Each room pinged 10 times a second, spread evenly: half the
+             * server's per-connection message rate (--rate 20). */
+            usleep((useconds_t)(100000 / n));
         }
     }
     return 0;
@@ -835,7 +837,7 @@ int main(int argc, char **argv)
     }
     const char *dir = NULL, *owner = NULL, *server = NULL, *cli = NULL;
     int64_t events = 20000;
-    int rooms = 1, reviews = 10, live = 20;
+    int rooms = 1, reviews = 10, live = 50;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--data"))

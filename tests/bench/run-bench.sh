@@ -19,7 +19,9 @@
 #
 # Environment overrides: BUILD_DIR, PORT, SERVER_CPU, GEN_CPU, IDLE_CONNS,
 # CLOSED_ROOMS, WINDOW, OPEN_ROOMS, OPEN_RATE, DURATION, WARMUP, MODES
-# (e.g. MODES="open idle"), KEEP_DATA=1 to keep the temp data directory,
+# (e.g. MODES="open idle"; MODES=startup runs bench_startup, see below,
+# with STARTUP_SESSIONS; MODES=review runs bench_review, with REVIEW_EVENTS,
+# REVIEW_SESSIONS, REVIEW_LIVE), KEEP_DATA=1 to keep the temp data directory,
 # SKIP_BUILD=1 to use the binaries already in BUILD_DIR, SERVER_ARGS for more
 # attune-server flags (e.g. SERVER_ARGS="--commit-window-us 1000").
 set -euo pipefail
@@ -47,6 +49,41 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 SERVER=$BUILD_DIR/server/attune-server
 LOADGEN=$BUILD_DIR/tests/bench/loadgen
+
+# startup (not in the default MODES): bench_startup builds its own data
+# directories through the store API (1,000 and $STARTUP_SESSIONS ended
+# sessions, default 10,000) and starts its own servers: time to listening,
+# RSS, the dashboard's room list, rooms touched and evicted, a restart.
+if [[ " $MODES " == *" startup "* ]]; then
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        cmake --build "$BUILD_DIR" --target bench_startup -j "$(nproc)" >/dev/null
+    fi
+    say "start-up and memory with stored sessions"
+    root_arg=()
+    [ "$(id -u)" = 0 ] && root_arg=(--server-arg --allow-root)
+    "$BUILD_DIR/tests/bench/bench_startup" --server "$SERVER" \
+        --sessions "${STARTUP_SESSIONS:-10000}" "${root_arg[@]}"
+    MODES=$(echo " $MODES " | sed 's/ startup / /; s/^ *//; s/ *$//')
+    [ -z "$MODES" ] && exit 0
+fi
+
+# review (not in the default MODES): bench_review makes $REVIEW_SESSIONS
+# (default 10) sessions of $REVIEW_EVENTS (default 20,000) events through the
+# core and the store API, starts its own server with $REVIEW_LIVE (default
+# 50) live rooms, and prints the time to load one session's whole replay
+# (every page, parsed) and the live rooms' ping p50/p99/max, idle and while
+# all the sessions' replays load at once.
+if [[ " $MODES " == *" review "* ]]; then
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        cmake --build "$BUILD_DIR" --target bench_review attune -j "$(nproc)" >/dev/null
+    fi
+    say "session review: replay load and other rooms' pings"
+    "$BUILD_DIR/tests/bench/bench_review" run --server "$SERVER" --cli "$BUILD_DIR/client/attune" \
+        --events "${REVIEW_EVENTS:-20000}" --reviews "${REVIEW_SESSIONS:-10}" \
+        --live "${REVIEW_LIVE:-50}"
+    MODES=$(echo " $MODES " | sed 's/ review / /; s/^ *//; s/ *$//')
+    [ -z "$MODES" ] && exit 0
+fi
 
 # attune-server refuses root unless asked (a benchmark machine often is root).
 if [ "$(id -u)" -eq 0 ]; then export ATTUNE_ALLOW_ROOT=1; fi
