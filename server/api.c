@@ -15,6 +15,7 @@
  * once at start-up from --crisis-file (crisis.h) and copied out as is. */
 #include "api.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "tickets.h"
 
 #define WRITE_CHUNK 16384
+#define WRITE_TRIM_BYTES (1 << 20)
 
 struct srv_api {
     srv_accounts *accounts;
@@ -334,6 +336,10 @@ static int on_writeable(struct lws *wsi, api_req *q)
     }
     free(q->out);
     q->out = NULL;
+    /* A big answer (a long room list, a log page) leaves glibc's heap grown
+     * by its copies; give the pages back so RSS follows what is kept. */
+    if (q->out_len >= WRITE_TRIM_BYTES)
+        malloc_trim(0);
     if (q->close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "api.h"
 #include "log.h"
 #include "room_log.h"
 #include "summary.h"
@@ -958,6 +959,7 @@ static void complete_job(srv_server *srv, srv_job *job)
             broadcast_events(r, job, (const int64_t(*)[ATT_AUDIENCES])aud);
             r->state_audience |= seen;
             mark_dirty(r);
+            srv_api_room_changed(srv, r->id); /* the dashboards' pushed lists */
         }
     }
     for (srv_deferred *d = job->deferred; d; d = d->next) {
@@ -1182,6 +1184,8 @@ void srv_rooms_warm(srv_server *srv)
     if (srv->warm_done || srv->stopping)
         return;
     int64_t t0 = mono_ns();
+    /* Nobody to keep waiting (a restart, before anyone is back): faster. */
+    int64_t budget_ns = srv->metrics.members ? SRV_WARM_BUDGET_NS : SRV_WARM_IDLE_BUDGET_NS;
     stale_ids stale = {.n = 0};
     char last[SRV_STORE_ID_BYTES + 1] = "";
     int scanned = 0;
@@ -1194,7 +1198,7 @@ void srv_rooms_warm(srv_server *srv)
     }
     int i = 0;
     for (; i < stale.n; i++) {
-        if (i > 0 && mono_ns() - t0 > SRV_WARM_BUDGET_NS)
+        if (i > 0 && mono_ns() - t0 > budget_ns)
             break; /* the rest next tick: the cursor stops before them */
         if (srv_room_find(srv, stale.ids[i]))
             continue; /* in memory: summarised from its state, saved when evicted */

@@ -194,7 +194,8 @@ struct srv_room {
 
 #define SRV_SPARE_LIVE 64
 #define SRV_WARM_BATCH 64             /* rooms srv_rooms_warm checks per tick */
-#define SRV_WARM_BUDGET_NS 2000000    /* and folds for at most (2 ms of 50) */
+#define SRV_WARM_BUDGET_NS 2000000    /* and folds for at most (2 ms of 50), */
+#define SRV_WARM_IDLE_BUDGET_NS 20000000 /* or 20 ms while nobody is connected */
 
 struct srv_server {
     const srv_config *cfg;
@@ -289,7 +290,8 @@ void srv_rooms_flush_summaries(srv_server *srv);
 /* Heartbeat (every 50 ms) after start-up, until done: walks the stored rooms
  * SRV_WARM_BATCH at a time in id order and folds aside those whose cached
  * summary is missing or stale (an old database's rooms, a crash's rooms),
- * spending at most SRV_WARM_BUDGET_NS per tick, so the first dashboard list
+ * spending at most SRV_WARM_BUDGET_NS per tick (SRV_WARM_IDLE_BUDGET_NS
+ * while no room has a member, as just after a restart), so the first list
  * after an upgrade does not fold them all at once. A room found with
  * members present (a crash) is loaded, which records their `left`. */
 void srv_rooms_warm(srv_server *srv);
