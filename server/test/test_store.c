@@ -1,6 +1,7 @@
 /* test_store.c - the SQLite store on its own: group commit and read-back,
  * seq gaps refused, an injected commit failure fails its whole group and
- * nothing of it is stored, reopen after close, settings, and a WAL that
+ * nothing of it is stored, reopen after close, settings, the room summaries
+ * cache (current only at the room's last seq) and its scan, and a WAL that
  * checkpoints and starts again under sustained appends instead of growing. */
 #include "check.h"
 #include "store.h"
@@ -161,6 +162,19 @@ static void sustained_appends(srv_store *s, notifier *n, const char *dir)
            (long long)st.st_size / 1024);
 }
 
+typedef struct {
+    char ids[4][SRV_STORE_ID_BYTES + 1];
+    int n;
+} stale_seen;
+
+static int note_stale(const char *id, void *arg)
+{
+    stale_seen *seen = arg;
+    if (seen->n < 4)
+        snprintf(seen->ids[seen->n++], sizeof seen->ids[0], "%s", id);
+    return 0;
+}
+
 int main(void)
 {
     char dir[] = "/tmp/attune-store-XXXXXX";
@@ -264,6 +278,48 @@ int main(void)
     CHECK_INT(srv_store_set_setting(s, "demo.room", "roomB", &err), 0);
     CHECK_INT(srv_store_get_setting(s, "demo.room", value, sizeof value, &err), 0);
     CHECK_STR(value, "roomB");
+
+    /* The room summaries cache: a summary is current only at the room's
+     * last seq; the scan reports rooms with none or a stale one. */
+    char *text = NULL;
+    CHECK_INT(srv_store_get_summary(s, "roomA", &text, &err), -ATT_ERR_NOT_FOUND);
+    stale_seen seen = {0};
+    char scan_last[SRV_STORE_ID_BYTES + 1];
+    int scanned = 0;
+    CHECK_INT(
+        srv_store_scan_stale_summaries(s, "", 10, scan_last, &scanned, note_stale, &seen, &err), 0);
+    CHECK_INT(scanned, 2);
+    CHECK_INT(seen.n, 2);
+    CHECK_STR(scan_last, "roomB");
+    srv_store_summary sums[2] = {{"roomA", next_a - 1, "{\"id\":\"roomA\"}"},
+                                 {"roomB", next_b - 2, "{\"id\":\"roomB\"}"}};
+    CHECK_INT(srv_store_put_summaries(s, sums, 2, &err), 0);
+    CHECK_INT(srv_store_get_summary(s, "roomA", &text, &err), 0);
+    CHECK_STR(text, "{\"id\":\"roomA\"}");
+    free(text);
+    CHECK_INT(srv_store_get_summary(s, "roomB", &text, &err), -ATT_ERR_NOT_FOUND); /* stale */
+    memset(&seen, 0, sizeof seen);
+    CHECK_INT(
+        srv_store_scan_stale_summaries(s, "", 10, scan_last, &scanned, note_stale, &seen, &err), 0);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.ids[0], "roomB");
+    memset(&seen, 0, sizeof seen);
+    CHECK_INT(
+        srv_store_scan_stale_summaries(s, "", 1, scan_last, &scanned, note_stale, &seen, &err), 0);
+    CHECK_INT(scanned, 1);
+    CHECK_INT(seen.n, 0);
+    CHECK_STR(scan_last, "roomA");
+    /* A new event makes roomA's summary stale. */
+    fill(&f1, "roomA", next_a, 1, 52);
+    CHECK_INT(srv_store_append(s, &f1, &err), 0);
+    got = collect(s, &n, done, 1);
+    CHECK_INT(done[0]->result, 0);
+    next_a += 1;
+    CHECK_INT(srv_store_get_summary(s, "roomA", &text, &err), -ATT_ERR_NOT_FOUND);
+    sums[0].last_seq = next_a - 1;
+    CHECK_INT(srv_store_put_summaries(s, sums, 1, &err), 0);
+    CHECK_INT(srv_store_get_summary(s, "roomA", &text, &err), 0);
+    free(text);
 
     /* Close flushes a batch appended just before it (never taken back: the
      * discard callback is NULL, the batch lives on our stack). */
