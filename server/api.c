@@ -27,6 +27,7 @@
 #include "invites.h"
 #include "log.h"
 #include "login_limit.h"
+#include "room_events.h"
 #include "review.h"
 #include "room_log.h"
 #include "server.h"
@@ -41,10 +42,11 @@ struct srv_api {
     srv_sessions *sessions;
     srv_login_limit *limit;
     srv_hasher *hasher;
+    srv_room_events *events; /* GET /api/rooms/events streams */
     uint64_t next_request_id;
-    lws_dll2_owner_t waiting; /* api_req.wait_link: logins being checked */
+    lws_dll2_owner_t waiting;   /* api_req.wait_link: logins being checked */
     lws_dll2_owner_t reviewing; /* api_req.wait_link: log pages being built (review.h) */
-    char *crisis;             /* GET /api/crisis body (--crisis-file or the default) */
+    char *crisis;               /* GET /api/crisis body (--crisis-file or the default) */
     size_t crisis_len;
 };
 
@@ -56,7 +58,8 @@ typedef struct {
     lws_dll2_t wait_link; /* in api->waiting (password) or api->reviewing (log page) */
     int waiting;
     char login_name[SRV_ACCOUNT_NAME_MAX + 1];
-    int password_change; /* the waiting check is POST /api/password's */
+    int password_change;       /* the waiting check is POST /api/password's */
+    srv_events_stream *stream; /* GET /api/rooms/events: this request is a stream */
     api_method method;
     char path[160];
     /* the client address (peer.h); the --body-timeout while a body comes */
@@ -204,6 +207,29 @@ static int load_crisis(srv_api *api, const srv_config *cfg, att_error *err)
     return 0;
 }
 
+static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind,
+                                  size_t *len, att_error *err);
+
+/* A session ended (sessions.h hook): its event streams close. */
+static void close_session_streams(void *arg, uint64_t session_id, const char *account)
+{
+    srv_api *api = arg;
+    (void)account;
+    srv_room_events_session_ended(api->events, session_id);
+}
+
+void srv_api_room_changed(srv_server *srv, const char *room_id)
+{
+    if (srv->api)
+        srv_room_events_room_changed(srv->api->events, room_id);
+}
+
+void srv_api_tick(srv_server *srv, int64_t now_mono)
+{
+    if (srv->api)
+        srv_room_events_tick(srv->api->events, now_mono);
+}
+
 int srv_api_open(srv_server *srv, att_error *err)
 {
     srv_api *api = calloc(1, sizeof *api);
@@ -220,6 +246,10 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = load_crisis(api, srv->cfg, err);
     if (rc == 0)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
+    if (rc == 0)
+        rc = srv_room_events_new(api->accounts, room_list_for_stream, srv, &api->events, err);
+    if (rc == 0 && srv_sessions_set_end_hook(api->sessions, close_session_streams, api) < 0)
+        rc = att_fail(err, ATT_ERR_INTERNAL, "sessions: no room for another end hook");
     return rc;
 }
 
@@ -229,6 +259,7 @@ void srv_api_close(srv_server *srv)
     if (!api)
         return;
     srv_hasher_stop(api->hasher);
+    srv_room_events_free(api->events);
     srv_accounts_close(api->accounts);
     srv_sessions_free(api->sessions);
     srv_login_limit_free(api->limit);
@@ -1127,6 +1158,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
     srv_room *r = rc == 0 ? srv_room_get(srv, id, &err) : NULL;
     if (!r)
         return internal_error(wsi, q, &err);
+    srv_room_events_account_changed(srv->api->events, sess->account_id);
     srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", script->id, "owner",
             name);
     return room_detail(wsi, srv, q, r, 201, name);
@@ -1295,6 +1327,43 @@ static void on_review_done(srv_server *srv)
     }
 }
 
+/* The room list's text for an account: what GET /api/rooms answers (a
+ * supervisor's: the rooms they observe). */
+static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind,
+                                  size_t *len, att_error *err)
+{
+    srv_server *srv = arg;
+    list_ctx c = {srv, NULL, 0, 0, err};
+    if (list_put(&c, "[", 1) < 0) {
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    int rc = kind == SRV_ACCOUNT_SUPERVISOR
+                 ? srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err)
+                 : srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c,
+                                               err);
+    srv_rooms_flush_summaries(srv);
+    if (rc != 0 || list_put(&c, "]", 1) < 0) {
+        free(c.text);
+        if (!err->message[0])
+            att_fail(err, ATT_ERR_INTERNAL, "cannot list rooms");
+        return NULL;
+    }
+    *len = c.len;
+    return c.text;
+}
+
+/* GET /api/rooms/events: the request becomes a stream (room_events.h). */
+static int do_room_events(struct lws *wsi, srv_server *srv, api_req *q,
+                          const srv_session_info *sess)
+{
+    att_error err = {0};
+    if (srv_room_events_open(srv->api->events, wsi, sess, srv_mono_ms(), &q->stream, &err) < 0)
+        return internal_error(wsi, q, &err);
+    q->answered = 1;
+    return 0;
+}
+
 /* Routes an authenticated or public request. */
 static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
 {
@@ -1330,6 +1399,8 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return do_password(wsi, srv, q, &sess);
     if (strcmp(p, "/api/exercises") == 0)
         return do_exercises(wsi, srv, q);
+    if (get && strcmp(p, "/api/rooms/events") == 0)
+        return do_room_events(wsi, srv, q, &sess);
     if (strcmp(p, "/api/rooms") == 0)
         return get ? do_list_rooms(wsi, srv, q, &sess) : do_create_room(wsi, srv, q, &sess);
 
@@ -1492,6 +1563,8 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return respond_error(wsi, q, 413, "too_large", "the body is over 16 KiB");
         return dispatch(wsi, srv, q);
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (q && q->stream)
+            return srv_room_events_writeable(srv->api->events, q->stream, srv_mono_ms());
         return q ? on_writeable(wsi, q) : 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (srv && srv->api)
@@ -1511,6 +1584,8 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             q->body = NULL;
             free(q->out);
             q->out = NULL;
+            srv_room_events_close(srv->api->events, q->stream);
+            q->stream = NULL;
         }
         break;
     default:

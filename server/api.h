@@ -36,6 +36,11 @@ struct srv_sessions *srv_api_sessions(srv_server *srv);
 /* Once a second from the heartbeat: ends expired sessions and those whose
  * account was removed or whose password changed (also by another process). */
 void srv_api_sweep(srv_server *srv);
+/* A room's committed state changed (rooms.c): the dashboards' event
+ * streams (room_events.h) that show it get the new list. */
+void srv_api_room_changed(srv_server *srv, const char *room_id);
+/* Every heartbeat (50 ms): event streams whose update or keepalive is due. */
+void srv_api_tick(srv_server *srv, int64_t now_mono);
 
 /* The lws protocol callback for /api and its per-request data size. */
 int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -196,6 +196,7 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
         srv_api_sweep(srv);
         srv_links_sweep(srv, now);
     }
+    srv_api_tick(srv, now); /* the dashboards' event streams */
     if (!srv->loop_done)
         lws_sul_schedule(srv->ctx, 0, &srv->heartbeat_sul, heartbeat,
                          SRV_HEARTBEAT_MS * LWS_US_PER_MS);

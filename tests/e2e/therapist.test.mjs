@@ -446,7 +446,11 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
 
     await D.page.goto(`${server.base}/dashboard.html`);
     await card(D.page).waitFor();
-    await staff.clearCookies();
+    // Logged out in another tab: the session ends, its pushed updates stop, the page notices.
+    const elsewhere = await staff.newPage();
+    await elsewhere.goto(`${server.base}/login.html`);
+    await elsewhere.evaluate(() => fetch('/api/logout', { method: 'POST', headers: { 'Content-Type': 'application/json' } }));
+    await elsewhere.close();
     await D.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/);
     await D.page.getByText(/^You were logged out \(after a while without activity/).waitFor();
     await screenshots(D, 'login-expired');
@@ -529,7 +533,7 @@ describe('idle logoff', { timeout: 60000 }, () => {
     if (srv) await srv.stop();
   });
 
-  it('logs an untouched dashboard off after the idle time, although its own polling keeps the server session alive', async () => {
+  it('logs an untouched dashboard off after the idle time: its pushed updates do not keep the server session alive', async () => {
     const p = await openParticipant(br, `${srv.base}/login.html`, 1280);
     await p.page.getByLabel('Username').fill(THERAPIST.name);
     await p.page.getByLabel('Password').fill(THERAPIST.password);
@@ -537,7 +541,7 @@ describe('idle logoff', { timeout: 60000 }, () => {
     await p.page.waitForURL(/\/dashboard\.html$/);
     const since = Date.now();
     await p.page.getByRole('heading', { name: 'Your rooms' }).waitFor();
-    // Polling every 0.7 s renews a 3 s server session; only the page's own idle watch ends it.
+    // The pushed room updates renew nothing: the server ends the 3 s session and closes the stream.
     await p.page.waitForURL(/\/login\.html\?why=expired&next=dashboard\.html$/, { timeout: 8000 });
     const after = Date.now() - since;
     assert.ok(after >= 2900, `logged off after ${after} ms, before the idle time`);

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, tempDir, sleep, serverBin, ROOT } from './harness.js';
+import { startServer, tempDir, sleep, serverBin, ROOT, Client, tokenOf } from './harness.js';
 
 function cliBin() {
   if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
@@ -293,5 +293,116 @@ describe('a data directory from before account ids (tests/fixtures/store-v0)', (
     const list = attune(['therapist', 'list', '--data', srv.dataDir]);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^dana\s+therapist\s+\d{4}-/m);
+  });
+});
+
+// GET /api/rooms/events as a reader of server-sent events: `events` collects
+// {event, data} as they come, `ended` resolves when the server closes it.
+function openEvents(srv, cookie) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: srv.port, path: '/api/rooms/events', headers: cookie ? { cookie: `attune_session=${cookie}` } : {}, agent: false },
+      (res) => {
+        const stream = { status: res.statusCode, headers: res.headers, events: [], comments: 0, req };
+        let buf = '';
+        stream.ended = new Promise((done) => res.on('close', () => done(Date.now())));
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (block.startsWith(':')) {
+              stream.comments++;
+              continue;
+            }
+            const ev = {};
+            for (const line of block.split('\n')) {
+              const c = line.indexOf(': ');
+              ev[line.slice(0, c)] = line.slice(c + 2);
+            }
+            stream.events.push({ event: ev.event, data: ev.data === undefined ? undefined : JSON.parse(ev.data), at: Date.now() });
+          }
+        });
+        resolve(stream);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('pushed room updates (GET /api/rooms/events)', () => {
+  let srv, dir;
+  before(async () => {
+    dir = tempDir('logins-events');
+    addAccount(dir, 'dana', PW.dana);
+    addAccount(dir, 'eve', PW.eve);
+    srv = await startServer({ dataDir: dir });
+  });
+  after(async () => {
+    await srv?.stop('SIGKILL');
+  });
+
+  test('needs a session; sends the list at once, a new room, and a partner joining; renews nothing', async () => {
+    const none = await openEvents(srv);
+    assert.equal(none.status, 401);
+    const cookie = await loginCookie(srv, 'dana', PW.dana);
+    const expiresBefore = (await me(srv, cookie)).json.expires_at;
+    const s = await openEvents(srv, cookie);
+    assert.equal(s.status, 200);
+    assert.match(s.headers['content-type'], /^text\/event-stream/);
+    assert.equal(s.headers['cache-control'], 'no-store');
+    await until(() => s.events.length >= 1, 2000, 'the first list');
+    assert.deepEqual(s.events[0], { event: 'rooms', data: [], at: s.events[0].at });
+    // eve's stream is about eve's rooms only.
+    const eve = await openEvents(srv, await loginCookie(srv, 'eve', PW.eve));
+    await until(() => eve.events.length >= 1, 2000, "eve's first list");
+
+    const created = await request(srv, 'POST', '/api/rooms', { cookie, json: { exercise: 'enactment' } });
+    assert.equal(created.status, 201, created.text);
+    const roomId = created.json.room.id;
+    const withRoom = await until(() => s.events.find((e) => e.data?.some((r) => r.id === roomId)), 3000, 'the new room pushed');
+    assert.equal(withRoom.data[0].present.partner_a, false);
+
+    const partner = await Client.connect(srv.wsUrl);
+    const t0 = Date.now();
+    const hello = await partner.hello(tokenOf(created.json.invites.partner_a));
+    assert.equal(hello.ack.type, 'ack', JSON.stringify(hello.ack));
+    const joined = await until(() => s.events.find((e) => e.data?.[0]?.present?.partner_a === true), 3000, 'partner A joining pushed');
+    assert.ok(joined.at - t0 < 2000, `pushed ${joined.at - t0} ms after the hello`);
+    assert.deepEqual(eve.events.map((e) => e.data), [[]], "eve heard nothing of dana's room");
+    // The list as GET /api/rooms has it.
+    const list = await request(srv, 'GET', '/api/rooms', { cookie });
+    assert.deepEqual(list.json.map((r) => r.id), joined.data.map((r) => r.id));
+    assert.equal((await me(srv, cookie)).json.expires_at > expiresBefore, true, 'the POST renewed it');
+    const expiresNow = (await me(srv, cookie)).json.expires_at;
+    await sleep(300);
+    assert.equal((await me(srv, cookie)).json.expires_at, expiresNow, 'the stream renews nothing');
+    partner.ws.close();
+    s.req.destroy();
+    eve.req.destroy();
+  });
+
+  test('the stream closes when its session ends: logout, and a password change from the CLI', async () => {
+    const cookie = await loginCookie(srv, 'dana', PW.dana);
+    const s = await openEvents(srv, cookie);
+    await until(() => s.events.length >= 1, 2000, 'the first list');
+    const t0 = Date.now();
+    await request(srv, 'POST', '/api/logout', { cookie });
+    const ended = await Promise.race([s.ended, sleep(3000).then(() => null)]);
+    assert.ok(ended, 'closed at logout');
+    assert.ok(ended - t0 < 1000, `closed ${ended - t0} ms after the logout`);
+
+    const again = await loginCookie(srv, 'dana', PW.dana);
+    const s2 = await openEvents(srv, again);
+    await until(() => s2.events.length >= 1, 2000, 'the first list');
+    const r = attune(['therapist', 'passwd', 'dana', '--data', dir], 'dana-changed-password\n');
+    assert.equal(r.code, 0, r.stderr);
+    const t1 = Date.now();
+    const ended2 = await Promise.race([s2.ended, sleep(4000).then(() => null)]);
+    assert.ok(ended2, 'closed after the password change, without any request');
+    assert.ok(ended2 - t1 < 2500, `closed ${ended2 - t1} ms after attune therapist passwd`);
   });
 });
