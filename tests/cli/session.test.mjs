@@ -229,7 +229,9 @@ test('a session over WebSocket replays as an ordered transcript with the server\
   A.close();
   B.close();
   T.close();
-  await sleep(300);
+  // their lefts are recorded once they have stayed away the presence window
+  // (--presence-debounce-ms, 5 s by default)
+  await sleep(5600);
   // After the members left: a second replay and the server's own fold agree.
   const r1 = attune(['replay', '--data', dir, '--room', 'sess-1', '--no-color', '--verify']);
   const r2 = attune(['replay', '--data', dir, '--room', 'sess-1', '--no-color', '--verify']);
