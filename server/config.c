@@ -331,7 +331,9 @@ static int apply(srv_config *c, const opt_desc *o, const char *v, att_error *err
             return -ATT_ERR_BAD_MESSAGE;
         c->ticket_ttl_s = (int)x;
     } else if (strcmp(n, "link-grace") == 0) {
-        if (parse_number(n, v, 0, 30 * 24 * 3600, &x, err) < 0)
+        /* Up to ten years: a data directory of old sessions kept for their
+         * partners' replays (the links themselves still expire). */
+        if (parse_number(n, v, 0, 10.0 * 365 * 24 * 3600, &x, err) < 0)
             return -ATT_ERR_BAD_MESSAGE;
         c->link_grace_s = (int64_t)x;
     } else if (strcmp(n, "silence-ms") == 0) {
