@@ -310,3 +310,33 @@ test('a left still waiting out its window is recorded at shutdown', async () => 
     if (!stopped) await srv.stop('SIGKILL');
   }
 });
+
+test('a disconnect grace shorter than the presence window is not delayed by it', async () => {
+  const WINDOW = 4000;
+  const GRACE = 600;
+  const dir = tempDir('flood-short-grace');
+  const srv = await startServer({
+    dataDir: dir,
+    args: ['--presence-debounce-ms', String(WINDOW), '--disconnect-grace-ms', String(GRACE)],
+  });
+  try {
+    const room = createRoom(dir);
+    const t = await member(srv, room.tokens.therapist);
+    const parts = {
+      partner_a: await member(srv, room.tokens.partner_a),
+      partner_b: await member(srv, room.tokens.partner_b),
+    };
+    const role = actorOf(await startSession(t, parts.partner_a, parts.partner_b));
+    const from = t.msgs.length;
+    const went = Date.now();
+    await parts[role].close();
+    const left = await t.waitFor((m) => m.type === 'event' && m.event.type === 'left' && m.event.by === role, { from, timeout: 3000 });
+    const sus = await t.waitFor((m) => m.type === 'event' && m.event.type === 'rupture_suspected', { from, timeout: 3000 });
+    const waited = Date.now() - went;
+    assert.equal(sus.event.rupture.marker, 'disconnect');
+    assert.ok(left.seq < sus.seq);
+    assert.ok(waited >= GRACE - 100 && waited < WINDOW, `suggestion ${waited} ms after the close (grace ${GRACE}, window ${WINDOW})`);
+  } finally {
+    await srv.stop('SIGKILL');
+  }
+});
