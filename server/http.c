@@ -206,6 +206,12 @@ static int hold_connection(struct lws *wsi, srv_server *srv)
     return 0;
 }
 
+const char *srv_http_conn_addr(struct lws *wsi)
+{
+    const srv_peer_entry *e = lws_get_opaque_user_data(wsi);
+    return e ? srv_peer_entry_addr(e) : "";
+}
+
 static void release_connection(struct lws *wsi, srv_server *srv)
 {
     srv_peer_entry *e = lws_get_opaque_user_data(wsi);

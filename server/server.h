@@ -394,6 +394,9 @@ void srv_http_client_addr(struct lws *wsi, const srv_config *cfg, char out[SRV_P
 /* 1 when the Host header names this server (--public-url's host, an
  * --allowed-host, or loopback when listening on loopback). */
 int srv_http_host_allowed(struct lws *wsi, const srv_config *cfg);
+/* The client address a connection is counted under (after the upgrade,
+ * when the request's headers are gone), or "" when it is not counted. */
+const char *srv_http_conn_addr(struct lws *wsi);
 
 /* ---- server.c ---- */
 /* Any thread: wakes the service loop (lws_cancel_service). */

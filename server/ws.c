@@ -16,7 +16,8 @@ static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
 {
     srv_server *srv = conn->srv;
     srv->metrics.bad_token_closes++;
-    srv_log("info", "bad_token", "{s:I,s:s}", "conn", (json_int_t)conn->id, "why", why);
+    srv_log("info", "bad_token", "{s:I,s:s,s:s}", "conn", (json_int_t)conn->id, "why", why, "peer",
+            srv_http_conn_addr(conn->wsi));
     /* Nothing else disclosed: the client learns only that it is refused. */
     srv_conn_send_error(conn, m->has_id ? m->id : NULL, ATT_ERR_BAD_TOKEN,
                         "this invitation is not valid");
@@ -85,8 +86,9 @@ static void do_hello(srv_conn *conn, att_msg *m)
                        : from < r->durable.aud_seq[claims.role] ? from
                                                                 : r->durable.aud_seq[claims.role];
     srv_room_attach(r, conn);
-    srv_log("info", "hello", "{s:I,s:s,s:s,s:I}", "conn", (json_int_t)conn->id, "room", r->id,
-            "role", att_role_name(claims.role), "resume_from", (json_int_t)from);
+    srv_log("info", "hello", "{s:I,s:s,s:s,s:I,s:s}", "conn", (json_int_t)conn->id, "room", r->id,
+            "role", att_role_name(claims.role), "resume_from", (json_int_t)from, "peer",
+            srv_http_conn_addr(conn->wsi));
     srv_conn_replay_step(conn);
 }
 

@@ -164,7 +164,9 @@ describe('trusted proxy', () => {
     assert.equal((await tryWs(srv, { from: '127.0.0.5', headers: xff('10.9.9.9, 198.51.100.7') })).result, 'http 429');
     const other = await tryWs(srv, { from: '127.0.0.5', headers: xff('198.51.100.8') });
     assert.equal(other.result, 'open', 'another client behind the same proxy');
-    held.push(other.ws);
+    // After the upgrade (no headers left) the logs still name the client.
+    other.ws.send(JSON.stringify({ type: 'hello', token: 'garbage' }));
+    await new Promise((r) => other.ws.once('close', r));
     // Not from the proxy: X-Forwarded-For is ignored (counted as 127.0.0.6).
     const direct = [];
     for (let i = 0; i < 2; i++) {
@@ -182,6 +184,7 @@ describe('trusted proxy', () => {
     await sleep(300);
     const peers = srv.logs.filter((l) => l.event === 'login_failed').map((l) => l.peer);
     assert.deepEqual(peers, ['198.51.100.20', '127.0.0.7']);
+    assert.deepEqual(srv.logs.filter((l) => l.event === 'bad_token').map((l) => l.peer), ['198.51.100.8']);
     for (const ws of [...held, ...direct]) ws.close();
   });
 
