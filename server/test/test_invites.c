@@ -135,6 +135,16 @@ static void test_records(const char *dir, const srv_token_key *key, const srv_to
         ok += srv_invites_verify(inv, key, toks[i % 64], now, &c, &got, &err) == 0;
     int64_t t1 = mono_ns();
     CHECK_INT(ok, TIMED);
+    /* The sweep's look for new revocations, once a second: nothing new. */
+    int64_t t2 = mono_ns(), r2 = rev;
+    for (int i = 0; i < 1000; i++) {
+        n = 0;
+        srv_invites_revoked_since(inv, rev, count_id, &n, &r2, &err);
+    }
+    int64_t t3 = mono_ns();
+    CHECK_INT(n, 0);
+    printf("test_invites: the sweep's revocation check %.1f us\n",
+           (double)(t3 - t2) / 1000 / 1000.0);
     printf("test_invites: one verify (MAC + record) %.1f us over %d links\n",
            (double)(t1 - t0) / TIMED / 1000.0, LINKS);
     free(toks);
