@@ -18,6 +18,7 @@ import { logText, PRIVATE_TYPES } from './event-text.js';
 const MAX_GAP_MS = 3000; // a silence in the session plays as at most 3 s (at 1x)
 const MIN_WAIT_MS = 25;
 const SPEEDS = [1, 2, 4, 8];
+const NOTES_SHOWN = 20; // the latest notes shown at a point of the replay
 const STATUS = { waiting_consent: 'waiting for consent', checking_in: 'safety check-in', active: 'in session', paused: 'paused', ended: 'ended' };
 
 const app = document.getElementById('app');
@@ -99,7 +100,15 @@ class Replay {
   /** A page arrived: the timeline, the list and the scrubber grow (the view
    * stays where it is). */
   grew() {
-    this.renderLanes();
+    // The lanes and the list are redrawn at most every 300 ms while pages
+    // stream in (each redraw walks every event loaded), and once at the end.
+    const now = performance.now();
+    if (this.log.complete || !(now - this.lanesAt < 300)) {
+      this.renderLanes();
+      this.lanesAt = performance.now();
+    } else {
+      this.scrubber.max = String(Math.max(this.log.length - 1, 0));
+    }
     if (this.waitingForMore) {
       this.waitingForMore = false;
       this.schedule();
@@ -518,10 +527,18 @@ class Replay {
     replaceChildren(this.privateEl, items.length ? h('ol', { class: 'notes-list' }, items) : h('p', { class: 'hint' }, 'Nothing private up to here.'));
   }
 
+  /** The latest notes up to here (a long session's hundreds would make
+   * every step of the scrubber redraw them all; the report lists every one). */
   renderNotes(m) {
-    const notes = m.notes();
+    const all = m.notes();
+    const lastSeq = all.length ? all[all.length - 1][0] : 0;
+    if (this.notesShown === lastSeq) return; // the same notes as the step before
+    this.notesShown = lastSeq;
+    const notes = all.slice(-NOTES_SHOWN);
+    const earlier = all.length - notes.length;
     replaceChildren(
       this.notesEl,
+      earlier ? h('p', { class: 'hint' }, `${earlier} earlier ${earlier === 1 ? 'note' : 'notes'} (the report lists every one); the latest ${notes.length}:`) : null,
       notes.length
         ? h(
             'ol',

@@ -69,10 +69,15 @@ export class SessionLog {
     return log;
   }
 
+  /** The pages after the first, in order; the next one is asked for as soon
+   * as a page arrives, so the server builds it while this one is read. */
   async loadRest(onPage) {
-    while (!this.complete) {
-      const last = this.events.length ? this.events[this.events.length - 1].seq : 0;
-      this.addPage(await fetchLogPage(this.roomId, { after: last, upto: this.total, states: this.states }));
+    const ask = (after) => fetchLogPage(this.roomId, { after, upto: this.total, states: this.states });
+    let next = this.complete ? null : ask(this.nextAfter);
+    while (next) {
+      const page = await next;
+      next = page.more ? ask(page.next_after) : null;
+      this.addPage(page);
       if (onPage) onPage(this);
     }
   }
@@ -90,6 +95,7 @@ export class SessionLog {
       this.events.push({ seq: e.seq, event: e.event, state });
       prev = state;
     }
+    this.nextAfter = page.next_after;
     if (!page.more) {
       this.complete = true;
       this.stateHash = page.state_hash;
