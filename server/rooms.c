@@ -5,6 +5,7 @@
  * starts). */
 #include "server.h"
 
+#include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct srv_pending_summary {
 };
 
 #define ROOM_BUCKETS 8192
+#define SRV_EVICT_TRIM 16 /* rooms evicted in one sweep before malloc_trim */
 
 int64_t srv_now_ms(void)
 {
@@ -747,11 +749,27 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     int seat = seat_of(conn->role);
     srv_seat *s = seat >= 0 ? &r->seats[seat] : NULL;
     int64_t window = srv->cfg->presence_debounce_ms;
+    int observer_over = 0;
+    if (s && !replaced && !s->pending_lefts && seat == ATT_ROLE_OBSERVER && window > 0) {
+        if (!s->joins_since || now - s->joins_since >= window) {
+            s->joins_since = now;
+            s->window_joins = 0;
+        }
+        observer_over = s->window_joins >= SRV_OBSERVER_JOINS_PER_WINDOW;
+        if (!observer_over)
+            s->window_joins++;
+    }
     if (s && !replaced && s->pending_lefts > 0) {
         /* Back within the window: the log never showed them gone. */
         seat_count_return(s, now, now - s->left_at);
         if (--s->pending_lefts == 0)
             s->left_at = 0;
+    } else if (observer_over) {
+        /* Past the window's budget of observer joins: this connection
+         * comes and goes unrecorded (the log still shows the observers
+         * recorded, at least one while any is connected). */
+        s->unrecorded_live++;
+        seat_count_return(s, now, 0);
     } else if (s && replaced && window > 0 && s->replaced_at && now - s->replaced_at < window) {
         seat_count_return(s, now, 0); /* the window's `replaced` is recorded already */
     } else {
@@ -772,9 +790,15 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
         r->slot[conn->role] = NULL;
     conn->room = NULL;
     r->srv->metrics.members--;
+    int seat = seat_of(conn->role);
+    if (seat == ATT_ROLE_OBSERVER && r->seats[seat].unrecorded_live > 0) {
+        /* One of the unrecorded observer connections goes (which one does
+         * not matter: the fold only counts them). */
+        r->seats[seat].unrecorded_live--;
+        return;
+    }
     if (!record_leave)
         return;
-    int seat = seat_of(conn->role);
     if (seat >= 0 && r->srv->cfg->presence_debounce_ms > 0 &&
         conn->leave_reason != ATT_LEFT_SHUTDOWN && !r->srv->stopping) {
         srv_seat *s = &r->seats[seat];
@@ -1169,12 +1193,16 @@ static json_t *summary_cold(srv_server *srv, const char *id, att_error *err)
 typedef struct {
     char ids[SRV_WARM_BATCH][ATT_ROOM_ID_BYTES + 1];
     int n;
+    int64_t max_events; /* longer logs are left for their first need */
+    uint64_t skipped;
 } stale_ids;
 
-static int note_stale(const char *id, void *arg)
+static int note_stale(const char *id, int64_t last_seq, void *arg)
 {
     stale_ids *st = arg;
-    if (st->n < SRV_WARM_BATCH)
+    if (last_seq > st->max_events)
+        st->skipped++;
+    else if (st->n < SRV_WARM_BATCH)
         snprintf(st->ids[st->n++], sizeof st->ids[0], "%s", id);
     return 0;
 }
@@ -1186,7 +1214,12 @@ void srv_rooms_warm(srv_server *srv)
     int64_t t0 = mono_ns();
     /* Nobody to keep waiting (a restart, before anyone is back): faster. */
     int64_t budget_ns = srv->metrics.members ? SRV_WARM_BUDGET_NS : SRV_WARM_IDLE_BUDGET_NS;
-    stale_ids stale = {.n = 0};
+    /* One fold is never cut short, so only short logs are folded here (a
+     * 20,000-event one would hold every room for a good part of a second):
+     * longer ones wait for their first need. */
+    stale_ids stale = {.n = 0,
+                       .max_events =
+                           srv->metrics.members ? SRV_WARM_MAX_EVENTS : SRV_WARM_IDLE_MAX_EVENTS};
     char last[SRV_STORE_ID_BYTES + 1] = "";
     int scanned = 0;
     att_error err = {0};
@@ -1196,6 +1229,7 @@ void srv_rooms_warm(srv_server *srv)
         srv->warm_done = 1;
         return;
     }
+    srv->warm_skipped += stale.skipped;
     int i = 0;
     for (; i < stale.n; i++) {
         if (i > 0 && mono_ns() - t0 > budget_ns)
@@ -1215,7 +1249,8 @@ void srv_rooms_warm(srv_server *srv)
         snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", stale.ids[i - 1]);
     } else if (scanned < SRV_WARM_BATCH) {
         srv->warm_done = 1;
-        srv_log("info", "summaries_warm", "{s:I}", "folded", (json_int_t)srv->warm_folded);
+        srv_log("info", "summaries_warm", "{s:I,s:I}", "folded", (json_int_t)srv->warm_folded,
+                "left_for_need", (json_int_t)srv->warm_skipped);
     } else {
         snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", last);
     }
@@ -1250,6 +1285,7 @@ void srv_rooms_sweep(srv_server *srv, int64_t now_ms)
     if (srv->stopping)
         return; /* rooms in memory at stop have their summaries saved at exit */
     const srv_config *cfg = srv->cfg;
+    int evicted = 0;
     for (size_t b = 0; b < srv->room_buckets; b++) {
         srv_room **link = &srv->room_table[b];
         while (*link) {
@@ -1280,9 +1316,14 @@ void srv_rooms_sweep(srv_server *srv, int64_t now_ms)
             srv_log("info", "room_evicted", "{s:s,s:I,s:b}", "room", r->id, "seq",
                     (json_int_t)r->durable.seq, "ended", ended);
             room_free(r);
+            evicted++;
         }
     }
     srv_rooms_flush_summaries(srv);
+    /* Many rooms freed at once (a busy evening's sessions ending): give
+     * glibc's freed pages back, so RSS follows the rooms in memory. */
+    if (evicted >= SRV_EVICT_TRIM)
+        malloc_trim(0);
 }
 
 /* The detector's clock: one lws_sul per room, armed at the live state's

@@ -153,12 +153,21 @@ typedef struct {
     int64_t tally_gap_ms; /* their time away, in all */
     int64_t tally_since;  /* the first of them (ms) */
     int64_t replaced_at;  /* the seat's last recorded `replaced` (ms), 0 for none */
+    /* observers: joined recorded in the window since joins_since, and live
+     * connections past that budget whose joined (and left) go unrecorded */
+    int window_joins;
+    int64_t joins_since;
+    int unrecorded_live;
     srv_bucket bucket;    /* --link-events-per-minute */
 } srv_seat;
 
 /* Events past --room-event-cap that the therapist and presence may still
  * add (a full room can still be ended and noted). */
 #define SRV_LOG_RESERVE 1000
+/* Observers' `joined` recorded per presence window; more connections in it
+ * are counted in the seat's `reconnected` (parallel observer connections
+ * are not replaced, so a loop of them would otherwise fill the log). */
+#define SRV_OBSERVER_JOINS_PER_WINDOW 4
 
 struct srv_room {
     srv_room *hash_next;
@@ -195,7 +204,9 @@ struct srv_room {
 #define SRV_SPARE_LIVE 64
 #define SRV_WARM_BATCH 64             /* rooms srv_rooms_warm checks per tick */
 #define SRV_WARM_BUDGET_NS 2000000    /* and folds for at most (2 ms of 50), */
-#define SRV_WARM_IDLE_BUDGET_NS 20000000 /* or 20 ms while nobody is connected */
+#define SRV_WARM_IDLE_BUDGET_NS 20000000 /* or 20 ms while nobody is connected; */
+#define SRV_WARM_MAX_EVENTS 200         /* it folds logs this long at most (~2 ms), */
+#define SRV_WARM_IDLE_MAX_EVENTS 2000   /* or this long while nobody is connected */
 
 struct srv_server {
     const srv_config *cfg;
@@ -225,7 +236,7 @@ struct srv_server {
     /* srv_rooms_warm: the last room id checked, done when it passed the end. */
     char warm_cursor[ATT_ROOM_ID_BYTES + 1];
     int warm_done;
-    uint64_t warm_folded;
+    uint64_t warm_folded, warm_skipped;
     /* Service thread's scratch for packing frames (LWS_PRE headroom, then
      * SRV_TX_BATCH_BYTES); lws sends or copies it before lws_write returns. */
     unsigned char *tx_buf;
@@ -292,8 +303,11 @@ void srv_rooms_flush_summaries(srv_server *srv);
  * summary is missing or stale (an old database's rooms, a crash's rooms),
  * spending at most SRV_WARM_BUDGET_NS per tick (SRV_WARM_IDLE_BUDGET_NS
  * while no room has a member, as just after a restart), so the first list
- * after an upgrade does not fold them all at once. A room found with
- * members present (a crash) is loaded, which records their `left`. */
+ * after an upgrade does not fold them all at once. A fold is never cut
+ * short, so it folds only logs of at most SRV_WARM_MAX_EVENTS
+ * (SRV_WARM_IDLE_MAX_EVENTS while nobody is connected); longer ones wait
+ * for their first need. A room found with members present (a crash) is
+ * loaded, which records their `left`. */
 void srv_rooms_warm(srv_server *srv);
 /* Caches the summary of every room in memory (after the loop, at stop), so
  * the next start describes them without folding. */

@@ -121,6 +121,44 @@ test('an observer reconnect loop (parallel connections) is bounded too', async (
   }
 });
 
+test('bursts of parallel observer connections are bounded, and partners still see that someone observes', async () => {
+  const WINDOW = 1000;
+  const dir = tempDir('flood-observers');
+  const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', String(WINDOW)] });
+  try {
+    const room = createRoom(dir);
+    const t = await member(srv, room.tokens.therapist);
+    const a = await member(srv, room.tokens.partner_a);
+    await settle(t);
+    const before = therapistSeq(t);
+    const started = Date.now();
+    let opened = 0;
+    for (let cycle = 0; cycle < 8; cycle++) {
+      const obs = await Promise.all(Array.from({ length: 25 }, () => member(srv, room.tokens.observer)));
+      opened += obs.length;
+      if (cycle === 7) {
+        // while they watch, the partner's state shows an observer
+        await settle(a, 200);
+        assert.ok(a.lastState().present.observers >= 1, JSON.stringify(a.lastState().present));
+      }
+      await Promise.all(obs.map((o) => o.close()));
+    }
+    const took = Date.now() - started;
+    await sleep(WINDOW + 500);
+    await settle(t);
+    const added = therapistSeq(t) - before;
+    console.log(`# events added per ${opened} parallel observer connections: ${added} in ${took} ms (window ${WINDOW} ms)`);
+    const windows = Math.ceil(took / WINDOW) + 2;
+    // per window at most 4 joined, their 4 lefts and one reconnected
+    assert.ok(added <= 9 * windows, `${added} events for ${windows} windows`);
+    assert.ok(added < opened, 'fewer events than connections');
+    assert.equal(t.lastState().present.observers, 0, 'no observer shown once they have all gone');
+    assert.equal(a.lastState().present.observers, 0);
+  } finally {
+    await srv.stop('SIGKILL');
+  }
+});
+
 test('a burst past the per-link limit is refused rate_limited; the room limit room_busy', async () => {
   const dir = tempDir('flood-rate');
   const srv = await startServer({
