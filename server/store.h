@@ -141,11 +141,11 @@ typedef struct {
 /* Walks the next `limit` rooms with id > after_id (id order) and calls fn
  * for each whose summary is missing or stale; writes the last id walked to
  * last_out and how many were walked to *n_out (< limit: the walk reached the
- * end). One indexed lookup per room. */
+ * end); fn gets the room's last stored seq. One indexed lookup per room. */
 int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit,
                                    char last_out[SRV_STORE_ID_BYTES + 1], int *n_out,
-                                   int (*fn)(const char *room_id, void *arg), void *arg,
-                                   att_error *err);
+                                   int (*fn)(const char *room_id, int64_t last_seq, void *arg),
+                                   void *arg, att_error *err);
 /* Writes (replaces) summaries, all in one transaction. */
 int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n,
                             att_error *err);

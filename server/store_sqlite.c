@@ -780,17 +780,18 @@ int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_err
 
 int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit,
                                    char last_out[SRV_STORE_ID_BYTES + 1], int *n_out,
-                                   int (*fn)(const char *room_id, void *arg), void *arg,
-                                   att_error *err)
+                                   int (*fn)(const char *room_id, int64_t last_seq, void *arg),
+                                   void *arg, att_error *err)
 {
     sqlite3_stmt *st = NULL;
     *n_out = 0;
     last_out[0] = '\0';
     if (sqlite3_prepare_v2(s->reader,
-                           "SELECT r.id, s.last_seq IS NOT NULL AND s.last_seq = "
-                           "(SELECT coalesce(max(seq), 0) FROM events WHERE room = r.id) "
-                           "FROM rooms r LEFT JOIN room_summaries s ON s.room = r.id "
-                           "WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+                           "SELECT id, cached IS NOT NULL AND cached = last, last FROM "
+                           "(SELECT r.id AS id, s.last_seq AS cached, (SELECT coalesce(max(seq), "
+                           "0) FROM events WHERE room = r.id) AS last FROM rooms r LEFT JOIN "
+                           "room_summaries s ON s.room = r.id WHERE r.id > ?1 ORDER BY r.id "
+                           "LIMIT ?2)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(err, s->reader, "prepare");
     sqlite3_bind_text(st, 1, after_id, -1, SQLITE_STATIC);
@@ -800,7 +801,8 @@ int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit
         const char *id = (const char *)sqlite3_column_text(st, 0);
         snprintf(last_out, SRV_STORE_ID_BYTES + 1, "%s", id ? id : "");
         (*n_out)++;
-        if (!sqlite3_column_int(st, 1) && (rc = fn(last_out, arg)) != 0)
+        if (!sqlite3_column_int(st, 1) &&
+            (rc = fn(last_out, sqlite3_column_int64(st, 2), arg)) != 0)
             break;
     }
     if (rc == 0 && step != SQLITE_DONE)

@@ -167,8 +167,9 @@ typedef struct {
     int n;
 } stale_seen;
 
-static int note_stale(const char *id, void *arg)
+static int note_stale(const char *id, int64_t last_seq, void *arg)
 {
+    (void)last_seq;
     stale_seen *seen = arg;
     if (seen->n < 4)
         snprintf(seen->ids[seen->n++], sizeof seen->ids[0], "%s", id);
