@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <openssl/crypto.h>
 #include "admin.h"
+#include "api.h"
 #include "log.h"
 #include "peer.h"
 
@@ -248,6 +249,27 @@ static int recount_behind_proxy(struct lws *wsi, srv_server *srv)
     return 0;
 }
 
+/* Only a POST under /api may carry a body, and only with Content-Length:
+ * lws restarts its own content timeout with every piece of a body, so a
+ * body dripped to a file mount or /healthz (or sent chunked) would hold the
+ * connection for ever; the API's bodies have --body-timeout (api.c). */
+static const char *body_refused(struct lws *wsi)
+{
+    char len_text[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return "send the body with Content-Length";
+    long long n = 0;
+    if (lws_hdr_copy(wsi, len_text, sizeof len_text, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        n = strtoll(len_text, NULL, 10);
+    if (n == 0)
+        return NULL;
+    char uri[160];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_POST_URI) > 0 &&
+        strncmp(uri, SRV_API_MOUNT "/", strlen(SRV_API_MOUNT) + 1) == 0)
+        return NULL;
+    return "no request body is accepted here";
+}
+
 static int confirm_upgrade(struct lws *wsi, srv_server *srv, const char *upgrade)
 {
     char uri[64], proto[128];
@@ -406,6 +428,16 @@ int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             srv_log("info", "host_refused", "{s:s}", "peer", peer);
             lws_return_http_status(wsi, 421, "this server does not answer to that Host name");
             return 1; /* closes the connection */
+        }
+        if (srv) {
+            const char *why = body_refused(wsi);
+            if (why) {
+                char peer[SRV_PEER_ADDR_MAX];
+                srv_http_client_addr(wsi, srv->cfg, peer);
+                srv_log("info", "body_refused", "{s:s,s:s}", "why", why, "peer", peer);
+                lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, why);
+                return 1;
+            }
         }
         break;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:

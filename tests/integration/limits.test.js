@@ -227,6 +227,32 @@ describe('request deadlines', () => {
     assert.equal(ok.status, 401);
   });
 
+  test('a body anywhere but a POST under /api, or a chunked one, is refused at once (400)', async () => {
+    const srv = await start();
+    const raw = (head) =>
+      new Promise((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+        let got = '';
+        const t0 = Date.now();
+        sock.on('connect', () => sock.write(`${head}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\nx`));
+        sock.on('data', (d) => (got += d));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve({ status: Number(got.split(' ')[1]), ms: Date.now() - t0 }));
+      });
+    for (const head of [
+      'POST /index.html HTTP/1.1\r\nContent-Length: 400',
+      'POST /healthz HTTP/1.1\r\nContent-Length: 400',
+      'GET /api/me HTTP/1.1\r\nContent-Length: 400',
+      'POST /ws HTTP/1.1\r\nContent-Length: 400',
+      'POST /api/login HTTP/1.1\r\nTransfer-Encoding: chunked',
+    ]) {
+      const r = await raw(head);
+      assert.equal(r.status, 400, head);
+      assert.ok(r.ms < 1000, `${head}: closed after ${r.ms} ms`);
+    }
+    assert.equal(srv.logs.filter((l) => l.event === 'body_refused').length, 5);
+  });
+
   test('headers that never finish are cut by lws at 10 s', { timeout: 20000 }, async () => {
     const srv = await start();
     const sock = net.connect({ host: '127.0.0.1', port: srv.port });
