@@ -1387,8 +1387,12 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     if (!known)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     /* What the therapist does renews the session; what the page reads in
-     * the background (GETs: summaries, logs, me) does not. */
-    if (!authenticate(wsi, srv, q, post, &sess, &failed))
+     * the background (GETs: summaries, logs, me) does not, nor the live
+     * view's ticket, fetched again on every reconnect (its commands count,
+     * through srv_sessions_activity). */
+    size_t plen = strlen(p);
+    int ticket = post && plen > 7 && strcmp(p + plen - 7, "/ticket") == 0;
+    if (!authenticate(wsi, srv, q, post && !ticket, &sess, &failed))
         return failed;
 
     if (strcmp(p, "/api/me") == 0)
