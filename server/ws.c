@@ -35,6 +35,10 @@ static int take_ticket(srv_conn *conn, const char *ticket, int64_t now, srv_toke
         return att_fail(err, ATT_ERR_BAD_TOKEN, "ticket unknown, used or expired");
     if (!srv_sessions_get(srv_api_sessions(srv), grant.login_session, now, NULL))
         return att_fail(err, ATT_ERR_BAD_TOKEN, "ticket's login session has ended");
+    /* A supervisor's invitation may have been taken back since. */
+    if (grant.role == ATT_ROLE_OBSERVER &&
+        srv_invites_is_observer(srv->invites, grant.room, grant.account_id, err) != 1)
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "ticket's observer is no longer invited");
     memset(claims, 0, sizeof *claims);
     snprintf(claims->room, sizeof claims->room, "%s", grant.room);
     claims->role = grant.role;

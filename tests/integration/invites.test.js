@@ -287,10 +287,12 @@ describe('supervisors observe the rooms they are invited to', () => {
     assert.deepEqual((await request(srv, 'GET', '/api/rooms', { cookie: sue })).json, []);
     assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sue })).status, 404, 'not invited');
 
+    const unused = (await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sam })).json.ticket;
     const rm = await request(srv, 'POST', `/api/rooms/${room.id}/observers/remove`, { cookie: alice, json: { name: 'sam' } });
     assert.equal(rm.status, 200, rm.text);
     assert.deepEqual(rm.json.observers, []);
     await expectClosed(obs, 'revoked', "sam's view after the invitation was taken back", 2000);
+    await expectRefused(srv, { ticket: unused }, 'a ticket fetched before the invitation was taken back');
     assert.equal((await request(srv, 'POST', `/api/rooms/${room.id}/ticket`, { cookie: sam })).status, 404);
     assert.deepEqual((await request(srv, 'GET', '/api/rooms', { cookie: sam })).json, []);
   });
