@@ -679,6 +679,11 @@ static void on_server_message(join_session *s, const char *data, size_t len)
             fprintf(s->out, "attune: this invitation was opened again on another device or in "
                             "another window, and that one has taken your place; this one is "
                             "closed. If that was not you, tell your therapist.\n");
+        else if (reason && strcmp(reason, "revoked") == 0)
+            fprintf(s->out, "attune: your therapist has replaced this invitation link; please ask "
+                            "them for the new one.\n");
+        else if (reason && strcmp(reason, "session_ended") == 0)
+            fprintf(s->out, "attune: this session is over, so its link no longer opens it.\n");
         else
             fprintf(s->out, "attune: the server is closing the connection (%s)\n",
                     reason ? reason : "?");
