@@ -800,9 +800,8 @@ static int add_invitation(const srv_invite_record *rec, void *arg)
     invitations_ctx *c = arg;
     json_t *item = json_pack("{s:I,s:s,s:I,s:I,s:s,s:b,s:b}", "id", (json_int_t)rec->id, "role",
                              att_role_name(rec->role), "issued_at", (json_int_t)rec->issued_at,
-                             "expires_at", (json_int_t)rec->expires_at, "issued_by",
-                             rec->issued_by, "revoked", rec->revoked_at != 0, "expired",
-                             rec->expires_at <= c->now);
+                             "expires_at", (json_int_t)rec->expires_at, "issued_by", rec->issued_by,
+                             "revoked", rec->revoked_at != 0, "expired", rec->expires_at <= c->now);
     return !item || json_array_append_new(c->list, item) ? -1 : 0;
 }
 
@@ -819,8 +818,8 @@ static json_t *invitations(srv_server *srv, const char *room_id, att_error *err)
 }
 
 /* A new partner link for the room, recorded as issued by `issuer`. */
-static json_t *partner_link(srv_server *srv, const char *room_id, att_role role,
-                            const char *issuer, att_error *err)
+static json_t *partner_link(srv_server *srv, const char *room_id, att_role role, const char *issuer,
+                            att_error *err)
 {
     char url[SRV_URL_MAX];
     if (srv_admin_invite_url(srv->invites, &srv->key, srv->cfg, room_id, role, issuer, url,
@@ -1022,8 +1021,8 @@ static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
         json_decref(list);
         return internal_error(wsi, q, &err);
     }
-    json_t *out = json_pack("{s:o,s:o,s:o}", "room", summary, "invitations", list, "observers",
-                            observers);
+    json_t *out =
+        json_pack("{s:o,s:o,s:o}", "room", summary, "invitations", list, "observers", observers);
     if (out && links)
         json_object_set_new(out, "invites", links);
     return respond_json(wsi, q, status, out);
@@ -1060,7 +1059,6 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
     return respond_json(wsi, q, 200, json_pack("{s:o}", "observers", observers));
 }
 
-
 /* POST /api/rooms/{id}/invites {role}: revokes every live link of the
  * role (their connections close 4401) and, for a partner, issues a new one,
  * shown this once. A staff role is only revoked: staff open with a ticket. */
@@ -1082,9 +1080,8 @@ static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
     if (revoked < 0)
         return internal_error(wsi, q, &err);
     srv_links_close_revoked(srv); /* at once, not at the next sweep */
-    json_t *url = att_role_is_partner(role)
-                      ? partner_link(srv, r->id, role, sess->account, &err)
-                      : json_null();
+    json_t *url = att_role_is_partner(role) ? partner_link(srv, r->id, role, sess->account, &err)
+                                            : json_null();
     json_t *list = url ? invitations(srv, r->id, &err) : NULL;
     if (!list) {
         json_decref(url);
@@ -1103,9 +1100,8 @@ static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
 static int do_ticket(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
                      const srv_session_info *sess, att_role role)
 {
-    srv_ticket_grant grant = {.role = role,
-                              .login_session = sess->id,
-                              .account_id = sess->account_id};
+    srv_ticket_grant grant = {
+        .role = role, .login_session = sess->id, .account_id = sess->account_id};
     snprintf(grant.room, sizeof grant.room, "%s", r->id);
     char ticket[SRV_TICKET_BYTES];
     att_error err = {0};
