@@ -120,8 +120,6 @@ static int put(att_buf *b, const char *s)
     return srv_log_buf_put(b, s, strlen(s));
 }
 
-/* The page's body: {head..., "after", "upto", "limit", "events", "next_after",
- * "more"[, "final_state", "state_hash"]} (protocol/HTTP.md). */
 /* The summary of the room at job->upto_seq (a fold it keeps for later). */
 static char *summary_text(srv_review *rv, srv_review_job *job, att_error *err)
 {
@@ -140,6 +138,9 @@ static char *summary_text(srv_review *rv, srv_review_job *job, att_error *err)
     return text;
 }
 
+/* The page's body: {["room",] head..., "after", "upto", "limit", "states",
+ * "events", "next_after", "more"[, "final_state", "state_hash"]}
+ * (protocol/HTTP.md). */
 static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err)
 {
     char *summary = job->want_summary ? summary_text(rv, job, err) : NULL;
