@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import {
   startServer, Client, tempDir, tokenOf, verify, inputFor, actorOf, canonical, sleep, serverBin,
   startSession, stateAfter,
@@ -262,7 +263,8 @@ describe('the session log in pages', () => {
 
 describe('a long session loads while other rooms stay fast', { timeout: 180000 }, () => {
   let EVENTS = 3000;
-  let srv, dir, alice, longRoom, pinger;
+  let srv, dir, alice, longRoom;
+  const pingTokens = [];
 
   before(async () => {
     assert.ok(fs.existsSync(benchReviewBin()), `build tests/bench/bench_review first (${benchReviewBin()})`);
@@ -273,40 +275,76 @@ describe('a long session loads while other rooms stay fast', { timeout: 180000 }
     longRoom = m[1];
     EVENTS = Number(m[2]); // a few more than asked: everyone leaves at the end
     assert.ok(EVENTS >= 3000 && EVENTS < 3010, made);
-    const other = spawnSync(cliBin(), ['room', 'create', '--data', dir], { encoding: 'utf8' });
-    assert.equal(other.status, 0, other.stderr);
-    const therapistUrl = other.stdout.split('\n').find((l) => l.startsWith('invite therapist ')).split(' ')[2];
+    for (let i = 0; i < 3; i++) {
+      const other = spawnSync(cliBin(), ['room', 'create', '--data', dir], { encoding: 'utf8' });
+      assert.equal(other.status, 0, other.stderr);
+      pingTokens.push(tokenOf(other.stdout.split('\n').find((l) => l.startsWith('invite therapist ')).split(' ')[2]));
+    }
     srv = await startServer({ dataDir: dir });
     alice = await loginCookie(srv, 'alice', PW.alice);
-    pinger = await Client.connect(srv.wsUrl);
-    assert.equal((await pinger.hello(tokenOf(therapistUrl))).ack.type, 'ack');
   });
 
   after(async () => {
-    if (pinger) await pinger.close();
     if (srv) await srv.stop();
   });
 
+  // Other live rooms' therapists ping from a worker thread, so this thread's
+  // own work on the pages (parsing, rebuilding states) is not in the figure;
+  // each 15 times a second (the server allows a connection 20 messages a second).
+  function startPingers() {
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { Client } = await import(workerData.harness);
+        const clients = [];
+        for (const token of workerData.tokens) {
+          const c = await Client.connect(workerData.wsUrl);
+          const h = await c.hello(token);
+          if (h.ack.type !== 'ack') throw new Error(JSON.stringify(h.ack));
+          clients.push(c);
+        }
+        let stop = false;
+        parentPort.on('message', () => { stop = true; });
+        parentPort.postMessage({ ready: true });
+        const rtts = [];
+        let i = 0;
+        await Promise.all(clients.map(async (c) => {
+          while (!stop) {
+            const t0 = process.hrtime.bigint();
+            const r = await c.request({ type: 'ping', id: 'p' + i++ });
+            if (r.type !== 'ack') throw new Error(JSON.stringify(r));
+            rtts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            await new Promise((res) => setTimeout(res, 66));
+          }
+        }));
+        for (const c of clients) await c.close();
+        parentPort.postMessage({ rtts });
+      })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));`;
+    const worker = new Worker(code, { eval: true, workerData: { harness: new URL('./harness.js', import.meta.url).href, wsUrl: srv.wsUrl, tokens: pingTokens } });
+    const ready = new Promise((resolve, reject) => {
+      worker.once('message', (m) => (m.ready ? resolve() : reject(new Error(m.error))));
+      worker.once('error', reject);
+    });
+    const done = new Promise((resolve, reject) => {
+      worker.on('message', (m) => {
+        if (m.rtts) resolve(m.rtts);
+        else if (m.error) reject(new Error(m.error));
+      });
+      worker.on('error', reject);
+    });
+    return { ready, stop: async () => { worker.postMessage('stop'); const r = await done; await worker.terminate(); return r; } };
+  }
+
   test('every event once, in order, and the hash of --verify; pings in another room stay fast', async () => {
     const agent = new http.Agent({ keepAlive: true });
-    const rtts = [];
-    let loading = true;
-    const pings = (async () => {
-      let i = 0;
-      while (loading) {
-        const t0 = process.hrtime.bigint();
-        const r = await pinger.request({ type: 'ping', id: `p${i++}` });
-        assert.equal(r.type, 'ack', JSON.stringify(r));
-        rtts.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        await sleep(5);
-      }
-    })();
+    const pingers = startPingers();
+    await pingers.ready;
     const t0 = Date.now();
-    // Three reviews at once, as three therapists' browsers would.
-    const loads = await Promise.all([0, 1, 2].map(() => loadAll(srv, alice, longRoom, { agent })));
+    // Three reviews at once, as three therapists' browsers would, twice.
+    let loads;
+    for (let round = 0; round < 2; round++) loads = await Promise.all([0, 1, 2].map(() => loadAll(srv, alice, longRoom, { agent })));
     const ms = Date.now() - t0;
-    loading = false;
-    await pings;
+    const rtts = await pingers.stop();
     agent.destroy();
     for (const l of loads) {
       assert.equal(l.events.length, EVENTS);
@@ -317,7 +355,7 @@ describe('a long session loads while other rooms stay fast', { timeout: 180000 }
     assert.ok(loads[0].events.some((e) => e.event.type === 'turn') && loads[0].events.some((e) => e.event.type === 'note') && loads[0].events.some((e) => e.event.type === 'left'));
     rtts.sort((x, y) => x - y);
     const p99 = rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))];
-    console.log(`# three ${EVENTS}-event reviews in ${ms} ms; other room's pings: ${rtts.length}, p99 ${p99.toFixed(2)} ms`);
+    console.log(`# three ${EVENTS}-event reviews at once, twice, in ${ms} ms; other rooms' pings: ${rtts.length}, p99 ${p99.toFixed(2)} ms`);
     assert.ok(rtts.length >= 5, 'pings ran during the load');
     assert.ok(p99 < 200, `another room's ping p99 ${p99} ms while reviews load`);
 
@@ -329,8 +367,6 @@ describe('a long session loads while other rooms stay fast', { timeout: 180000 }
     }
     assert.ok(burst.some((r) => r.status === 200));
 
-    await pinger.close();
-    pinger = null;
     await srv.stop();
     srv = null;
     assert.equal(verify(dir)[longRoom].hash, loads[0].last.state_hash);
