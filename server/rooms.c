@@ -493,8 +493,9 @@ static void bucket_refill(srv_bucket *b, int per_minute, int64_t now)
 
 /* Whether a command's n events may enter the log: the room's cap (the
  * therapist and presence keep a reserve past it, so a full room can still
- * be ended and noted), the link's rate and the room's rate (partners only:
- * the therapist is never held up by them). Charges the buckets when it may. */
+ * be ended and noted), the link's rate (every seat's, the therapist's too)
+ * and the room's rate (refuses partners only: the therapist's events count
+ * but are never held up by it). Charges the buckets when it may. */
 static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error *err)
 {
     const srv_config *cfg = r->srv->cfg;
