@@ -690,7 +690,7 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     char dir[] = "/tmp/attune-bench-review-XXXXXX";
     if (!mkdtemp(dir))
         return 1;
-    printf("data directory %s\n", dir);
+    printf("data directory %s (removed at the end unless KEEP_DATA=1)\n", dir);
     char *add[] = {(char *)cli, "therapist", "add", "bench", "--data", dir, NULL};
     if (run_cmd(add, "bench-review-password\n", NULL, 0) < 0) {
         fprintf(stderr, "run: attune therapist add failed (%s)\n", cli);
@@ -819,6 +819,13 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     bench_latency_free(&busy);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    /* KEEP_DATA=1 (run-bench.sh's switch) keeps the data directory. */
+    if (!getenv("KEEP_DATA") || strcmp(getenv("KEEP_DATA"), "1") != 0) {
+        char log_path[4096];
+        snprintf(log_path, sizeof log_path, "%s.server.log", dir);
+        char *rm[] = {"/bin/rm", "-rf", dir, log_path, NULL};
+        (void)run_cmd(rm, NULL, NULL, 0);
+    }
     return rc;
 }
 
