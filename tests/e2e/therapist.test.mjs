@@ -439,6 +439,21 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await D.page.emulateMedia({ media: 'screen' });
   });
 
+  it("'Revoke and reissue' ends partner B's link where it is open and shows the new one once", async () => {
+    await D.page.goto(`${server.base}/dashboard.html`);
+    await card(D.page).waitFor();
+    await card(D.page).getByRole('button', { name: 'Invitation links' }).click();
+    const row = card(D.page).locator('.invitation-partner_b');
+    await row.getByRole('button', { name: 'Revoke and reissue Partner B link' }).click();
+    const fresh = row.locator('input.invite-url');
+    await fresh.waitFor();
+    assert.match(await fresh.inputValue(), new RegExp(`^${server.base}/#token=`));
+    assert.match(await row.innerText(), /1 revoked/);
+    // Partner B's open page learns its link was withdrawn.
+    await B.page.getByRole('heading', { name: 'This link has been withdrawn' }).waitFor();
+    await screenshots(B, 'partner-link-revoked');
+  });
+
   it('after the session ends elsewhere (401) the page goes back to the login page with a kind message; logout works', async () => {
     await D.page.goto(`${server.base}/replay.html?room=r-not-a-room`);
     await D.page.getByRole('heading', { name: 'This session could not be opened' }).waitFor();
