@@ -85,6 +85,8 @@ static void test_tokens(const srv_token_key *key, const srv_token_key *other)
     CHECK(strcmp(d1, r2) != 0);
     CHECK_INT(srv_token_verify(key, d1, 10, &c, &err), 0);
     CHECK_INT(c.role, ATT_ROLE_OBSERVER);
+    /* verify hands back the nonce: what the invitation record is found by */
+    CHECK(memcmp(c.nonce, nonce, sizeof nonce) == 0);
 
     /* issuing refuses bad rooms and roles */
     CHECK(srv_token_issue(key, "bad room", ATT_ROLE_PARTNER_A, 1, NULL, tok, sizeof tok, &err) < 0);
