@@ -67,23 +67,6 @@ if [[ " $MODES " == *" startup "* ]]; then
     [ -z "$MODES" ] && exit 0
 fi
 
-# startup (not in the default MODES): bench_startup builds its own data
-# directories through the store API (1,000 and $STARTUP_SESSIONS ended
-# sessions, default 10,000) and starts its own servers: time to listening,
-# RSS, the dashboard's room list, rooms touched and evicted, a restart.
-if [[ " $MODES " == *" startup "* ]]; then
-    if [ "${SKIP_BUILD:-0}" != 1 ]; then
-        cmake --build "$BUILD_DIR" --target bench_startup -j "$(nproc)" >/dev/null
-    fi
-    say "start-up and memory with stored sessions"
-    root_arg=()
-    [ "$(id -u)" = 0 ] && root_arg=(--server-arg --allow-root)
-    "$BUILD_DIR/tests/bench/bench_startup" --server "$SERVER" \
-        --sessions "${STARTUP_SESSIONS:-10000}" "${root_arg[@]}"
-    MODES=$(echo " $MODES " | sed 's/ startup / /; s/^ *//; s/ *$//')
-    [ -z "$MODES" ] && exit 0
-fi
-
 # review (not in the default MODES): bench_review makes $REVIEW_SESSIONS
 # (default 10) sessions of $REVIEW_EVENTS (default 20,000) events through the
 # core and the store API, starts its own server with $REVIEW_LIVE (default
