@@ -106,8 +106,6 @@ class Replay {
     if (this.log.complete || !(now - this.lanesAt < 300)) {
       this.renderLanes();
       this.lanesAt = performance.now();
-    } else {
-      this.scrubber.max = String(Math.max(this.log.length - 1, 0));
     }
     if (this.waitingForMore) {
       this.waitingForMore = false;
@@ -365,7 +363,9 @@ class Replay {
         }),
     );
 
-    this.scrubber.max = String(Math.max(log.length - 1, 0));
+    // The scrubber spans the whole session like the timeline above it; a
+    // point not loaded yet holds at the last one loaded (setPos).
+    this.scrubber.max = String(Math.max(n - 1, 0));
     const none = !this.spans.length && !this.suspicionSpans.length;
     this.prevButton.disabled = none;
     this.nextButton.disabled = none;
