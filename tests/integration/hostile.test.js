@@ -5,7 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, createRoom, Client, tempDir, sleep, httpGet } from './harness.js';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { startServer, createRoom, Client, tempDir, sleep, httpGet, serverBin } from './harness.js';
 
 let srv, dir, room;
 before(async () => {
@@ -334,6 +336,59 @@ test('the log\'s limits and gates: consent_required, session_ended, rate_limited
     assert.ok(capped.alive());
   } finally {
     await capped.stop('SIGKILL');
+  }
+  await stillUp();
+});
+
+// One raw HTTP request to srv (status, headers, body text); `open` keeps a
+// streamed answer open and resolves at its headers.
+function rawHttp(method, urlPath, { body, headers = {}, open = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
+    const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, agent: false }, (res) => {
+      if (open) return resolve({ status: res.statusCode, headers: res.headers, req });
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+test('hostile logins, password changes and event streams: clear refusals, and the server stays up', async () => {
+  const json = { 'content-type': 'application/json' };
+  // A huge, invalid name and a password past the maximum: a plain no.
+  const huge = await rawHttp('POST', '/api/login', { headers: json, body: JSON.stringify({ username: 'x'.repeat(5000), password: 'p'.repeat(3000) }) });
+  assert.equal(huge.status, 401);
+  assert.equal(JSON.parse(huge.text).error, 'bad_credentials');
+  for (const body of ['{"username": 1, "password": "x"}', '[]', '{"username": "a"}', 'not json']) {
+    const r = await rawHttp('POST', '/api/login', { headers: json, body });
+    assert.equal(r.status, 400, body);
+    assert.equal(JSON.parse(r.text).error, 'bad_request');
+  }
+  // A password change or a stream without a session, or with a forged cookie.
+  const forged = { cookie: `attune_session=${'A'.repeat(43)}` };
+  assert.equal((await rawHttp('POST', '/api/password', { headers: json, body: '{"current_password":"a","new_password":"bbbbbbbbbbbb"}' })).status, 401);
+  assert.equal((await rawHttp('POST', '/api/activity', { headers: { ...json, ...forged } })).status, 401);
+  const streams = await Promise.all(Array.from({ length: 40 }, (_, i) => rawHttp('GET', '/api/rooms/events', { headers: i % 2 ? forged : {} })));
+  for (const s of streams) {
+    assert.equal(s.status, 401);
+    assert.equal(JSON.parse(s.text).error, 'not_authenticated');
+  }
+  // Streams whose reader goes away at once.
+  const r = spawnSync(path.join(path.dirname(serverBin()), '..', 'client', 'attune'), ['therapist', 'add', 'vera', '--data', dir], { input: 'vera-long-password\n', encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const login = await rawHttp('POST', '/api/login', { headers: json, body: JSON.stringify({ username: 'vera', password: 'vera-long-password' }) });
+  assert.equal(login.status, 200, login.text);
+  const cookie = { cookie: /^attune_session=[^;]*/.exec(login.headers['set-cookie'][0])[0] };
+  for (let i = 0; i < 20; i++) {
+    const s = await rawHttp('GET', '/api/rooms/events', { headers: cookie, open: true });
+    assert.equal(s.status, 200);
+    s.req.destroy();
   }
   await stillUp();
 });
