@@ -4,13 +4,18 @@
  * staying bounded; session ids, renewing versus background lookups, the
  * idle limit and the absolute lifetime, the sweep, ends by account and by
  * revalidation, end hooks on every end, and eviction of the least recently
- * active when the table is full. */
+ * active when the table is full; the accounts' migration from name-keyed
+ * tables (version 1) to ids, and ids never reused. */
+#include "accounts.h"
 #include "check.h"
 #include "login_limit.h"
 #include "sessions.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void delays(void)
 {
@@ -177,9 +182,87 @@ static void sessions(void)
     srv_sessions_free(s);
 }
 
+/* A version-1 accounts database (name-keyed, as builds before ids wrote
+ * it): dana with a room, and a room whose owner name has no account. */
+static void migration(void)
+{
+    char dir[] = "/tmp/attune-test-logins-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    srv_accounts *a = NULL;
+    att_error err = {0};
+    /* Make dana through the current code, then rewrite the tables as
+     * version 1 had them, keeping her salt and hash. */
+    CHECK(srv_accounts_open(dir, 0, &a, &err) == 0);
+    CHECK(srv_accounts_add(a, "dana", "dana-long-password", 18, &err) == 0);
+    srv_accounts_close(a);
+    char path[256];
+    snprintf(path, sizeof path, "%s/attune.db", dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    const char *v1 =
+        "BEGIN;"
+        "CREATE TABLE therapists (name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,"
+        "  scrypt_log2_n INTEGER NOT NULL, scrypt_r INTEGER NOT NULL, scrypt_p INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL);"
+        "INSERT INTO therapists SELECT name, salt, hash, scrypt_log2_n, scrypt_r, scrypt_p,"
+        "  created_at FROM accounts;"
+        "DROP TABLE accounts; DROP TABLE room_owners;"
+        "CREATE TABLE room_owners (room TEXT PRIMARY KEY, owner TEXT NOT NULL);"
+        "CREATE INDEX room_owners_by_owner ON room_owners (owner);"
+        "INSERT INTO room_owners VALUES ('r-dana', 'dana'), ('r-ghost', 'ghost');"
+        "UPDATE schema_versions SET version = 1 WHERE module = 'accounts';"
+        "COMMIT;";
+    char *msg = NULL;
+    CHECK_MSG(sqlite3_exec(db, v1, NULL, NULL, &msg) == SQLITE_OK, "%s", msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+
+    CHECK(srv_accounts_open(dir, 0, &a, &err) == 0);
+    srv_account dana;
+    CHECK_INT(srv_accounts_get(a, "dana", &dana, &err), 1);
+    CHECK(dana.id > 0 && dana.password_gen == 1 && dana.kind == SRV_ACCOUNT_THERAPIST);
+    CHECK_INT(srv_accounts_verify(a, "dana", "dana-long-password", 18, &err), 1);
+    int64_t owner = 0;
+    CHECK_INT(srv_accounts_get_owner_id(a, "r-dana", &owner, &err), 0);
+    CHECK_INT(owner, dana.id);
+    CHECK_INT(srv_accounts_get_owner_id(a, "r-ghost", &owner, &err), -ATT_ERR_NOT_FOUND);
+    /* A new "ghost" does not get the old ghost's room; nor a re-added dana hers. */
+    CHECK(srv_accounts_add(a, "ghost", "ghost-long-password", 19, &err) == 0);
+    CHECK_INT(srv_accounts_get_owner_id(a, "r-ghost", &owner, &err), -ATT_ERR_NOT_FOUND);
+    CHECK(srv_accounts_remove(a, "dana", &err) == 0);
+    CHECK(srv_accounts_add(a, "dana", "dana-other-password", 19, &err) == 0);
+    srv_account again;
+    CHECK_INT(srv_accounts_get(a, "dana", &again, &err), 1);
+    CHECK(again.id != dana.id);
+    CHECK_INT(srv_accounts_get_owner_id(a, "r-dana", &owner, &err), -ATT_ERR_NOT_FOUND);
+    /* The newest account removed: its id is still never reused. */
+    int64_t id = 0;
+    CHECK(srv_accounts_add_kind(a, "sup", SRV_ACCOUNT_SUPERVISOR, "sup-long-password", 17, &id,
+                                &err) == 0);
+    CHECK(srv_accounts_remove(a, "sup", &err) == 0);
+    int64_t id2 = 0;
+    CHECK(srv_accounts_add_kind(a, "sup", SRV_ACCOUNT_SUPERVISOR, "sup-long-password", 17, &id2,
+                                &err) == 0);
+    CHECK(id2 > id);
+    srv_account sup;
+    CHECK_INT(srv_accounts_get_by_id(a, id2, &sup, &err), 1);
+    CHECK(sup.kind == SRV_ACCOUNT_SUPERVISOR);
+    /* A password change bumps the generation. */
+    CHECK(srv_accounts_set_password(a, "sup", "sup-newer-password", 18, &err) == 0);
+    CHECK_INT(srv_accounts_get_by_id(a, id2, &sup, &err), 1);
+    CHECK_INT(sup.password_gen, 2);
+    CHECK_INT(srv_accounts_set_password(a, "nobody", "whatever-password", 17, &err),
+              -ATT_ERR_NOT_FOUND);
+    srv_accounts_close(a);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     delays();
     sessions();
+    migration();
     return check_done("logins");
 }
