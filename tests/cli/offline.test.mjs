@@ -1,4 +1,4 @@
-// offline.test.mjs - `attune room`, `attune token`, `attune replay` on a data
+// offline.test.mjs - `attune room`, `attune token`, `attune replay`, `attune therapist` on a data
 // directory without a server: output format, exit codes, bad input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -198,4 +198,33 @@ test('replay prints a protocol 1 log as it was recorded', (t) => {
   assert.match(a.stdout, /^\s+13 \+0:12  partner_a\s+repair attempt at seq 13: "Sorry\."$/m);
   assert.match(a.stdout, /^\s+18 \+0:17  therapist\s+RUPTURE confirmed #3/m);
   assert.match(a.stdout, /^-- ruptures: 1 opened, 0 repaired; pauses: 1; repair attempts: 1\n-- 16 events, ended by the therapist$/m);
+});
+
+test('therapist add/passwd/list/remove: kinds, a new password, clear errors', () => {
+  const dir = path.join(tempDir(), 'data');
+  assert.equal(attune(['therapist', 'add', 'mara', '--data', dir], { input: 'mara-long-password\n' }).code, 0);
+  const sup = attune(['therapist', 'add', 'osei', '--data', dir, '--supervisor'], { input: 'osei-long-password\n' });
+  assert.equal(sup.code, 0, sup.stderr);
+  assert.match(sup.stdout, /^supervisor osei added$/m);
+  const list = attune(['therapist', 'list', '--data', dir]);
+  assert.match(list.stdout, /^NAME\s+KIND\s+CREATED \(UTC\)$/m);
+  assert.match(list.stdout, /^mara\s+therapist\s+\d{4}-\d\d-\d\dT\S+Z$/m);
+  assert.match(list.stdout, /^osei\s+supervisor\s+\d{4}-/m);
+  const pw = attune(['therapist', 'passwd', 'mara', '--data', dir], { input: 'mara-newer-password\n' });
+  assert.equal(pw.code, 0, pw.stderr);
+  assert.match(pw.stdout, /password of mara changed; its login sessions end/);
+  const short = attune(['therapist', 'passwd', 'mara', '--data', dir], { input: 'short\n' });
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /at least 10 characters/);
+  const unknown = attune(['therapist', 'passwd', 'nobody', '--data', dir], { input: 'whatever-password\n' });
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no account named nobody/);
+  assert.equal(attune(['therapist', 'passwd', '--data', dir]).code, 2, 'NAME is required');
+  const help = attune(['therapist', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /attune therapist passwd NAME --data DIR/);
+  assert.match(attune(['therapist', 'passwd', '--help']).stdout, /Every login session of the\s+account ends/);
+  const rm = attune(['therapist', 'remove', 'osei', '--data', dir]);
+  assert.equal(rm.code, 0);
+  assert.match(rm.stdout, /^account osei removed$/m);
 });
