@@ -96,6 +96,10 @@ export function apiProblem(err) {
       return 'The server refused that request from this page.';
     case 'rate_limited':
       return 'That was a lot of requests at once. Please wait a moment.';
+    case 'bad_credentials':
+      return 'That password is not right.';
+    case 'bad_password':
+      return `That password cannot be used${err.message ? ` (${err.message})` : ''}.`;
     case 'bad_request':
       return `The server could not use that request${err.message ? ` (${err.message})` : ''}.`;
     default:
