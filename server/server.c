@@ -53,7 +53,7 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
     if ((rc = srv_links_open(srv, err)) < 0)
         return rc;
     att_room_config review_rooms = {.silence_ms = cfg->silence_ms,
-                                     .disconnect_grace_ms = cfg->disconnect_grace_ms};
+                                    .disconnect_grace_ms = cfg->disconnect_grace_ms};
     if ((rc = srv_review_start(srv->store, srv->catalog, &review_rooms, LWS_PRE, srv_server_wake,
                                srv, &srv->review, err)) < 0)
         return rc;
