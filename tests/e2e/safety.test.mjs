@@ -360,12 +360,16 @@ describe('safe for a real couple: private line, check-in, observer, consent, sus
     await T.page.getByRole('button', { name: 'End session' }).click();
     await T.page.getByRole('dialog', { name: 'End this session?' }).getByRole('button', { name: 'End the session' }).click();
     await A.page.getByRole('heading', { name: 'The session has ended' }).waitFor();
-    // After the end the private line is still there.
+    // After the end a partner can send nothing (the room refuses it), but the
+    // private line stays readable and the therapist can still write.
     await A.page.getByRole('button', { name: /^Message my therapist/ }).click();
-    await A.page.getByRole('dialog', { name: 'Message my therapist only' }).getByRole('textbox', { name: 'Your message' }).fill('Thank you for today.');
-    await A.page.getByRole('button', { name: 'Send to my therapist' }).click();
-    await T.page.locator('.private-thread[data-partner="partner_a"]').getByText('Thank you for today.').waitFor();
-    await A.page.getByRole('dialog', { name: 'Message my therapist only' }).getByRole('button', { name: 'Close' }).click();
+    const endedLine = A.page.getByRole('dialog', { name: 'Message my therapist only' });
+    await endedLine.getByText('this line takes no new messages').waitFor();
+    assert.equal(await endedLine.getByRole('textbox', { name: 'Your message' }).isVisible(), false, 'no composer after the end');
+    await T.page.getByRole('textbox', { name: 'Reply privately to Partner A' }).fill('Thank you for today.');
+    await T.page.getByRole('button', { name: 'Send to Partner A only' }).click();
+    await endedLine.locator('.private-item:not(.mine)', { hasText: 'Thank you for today.' }).waitFor();
+    await endedLine.getByRole('button', { name: 'Close' }).click();
     await screenshots(A, 'safety-partner-ended');
   });
 

@@ -139,7 +139,7 @@ export class PartnerView {
       replaceChildren(
         this.endedEl,
         h('h2', {}, 'The session has ended'),
-        h('p', {}, 'Thank you both for the care you brought today. You can close this page whenever you like. You can still message your therapist privately.'),
+        h('p', {}, 'Thank you both for the care you brought today. You can close this page whenever you like. Your messages with your therapist stay readable under “Message my therapist”.'),
       );
     }
 
@@ -667,6 +667,23 @@ export class PartnerView {
     const go = h('button', { type: 'submit', class: 'primary' }, 'Send to my therapist');
     const close = h('button', { type: 'button', class: 'quiet-button' }, 'Close');
     const ask = h('button', { type: 'button', class: 'secondary' }, 'I need to check something with my therapist');
+    // Once the session has ended the room takes nothing more from a partner
+    // (the server refuses it: session_ended), so the line only shows what
+    // was said and what the therapist still sends.
+    this.privateComposer = h(
+      'div',
+      { class: 'private-composer' },
+      h('label', { for: textId }, 'Your message'),
+      text,
+      err,
+      h('div', { class: 'form-actions' }, go),
+      h('div', { class: 'ask-therapist' }, h('p', { class: 'hint' }, 'Or ask for a private word, without saying why:'), ask),
+    );
+    this.privateClosed = h(
+      'p',
+      { class: 'private-closed', hidden: true },
+      'The session has ended, so this line takes no new messages. Your therapist can still write to you here. To reach them now, contact their practice the way you usually do; if you are not safe, the crisis resources are linked on this page.',
+    );
     const dialog = h(
       'dialog',
       { class: 'sheet private-sheet', 'aria-labelledby': 'private-h', 'aria-describedby': 'private-who' },
@@ -675,13 +692,11 @@ export class PartnerView {
         { method: 'dialog' },
         h('h2', { id: 'private-h' }, 'Message my therapist only'),
         h('p', { class: 'private-label', id: 'private-who' }, h('span', { class: 'lock', 'aria-hidden': 'true' }), 'Only your therapist sees this.'),
-        h('p', { class: 'hint' }, 'Your partner never sees these messages, nor that you wrote one. You can write here at any time, also while the session is paused or after it ends.'),
+        h('p', { class: 'hint' }, 'Your partner never sees these messages, nor that you wrote one. You can write here at any time while the session runs, also while it is paused.'),
         this.privateList,
-        h('label', { for: textId }, 'Your message'),
-        text,
-        err,
-        h('div', { class: 'form-actions' }, go, close, sent),
-        h('div', { class: 'ask-therapist' }, h('p', { class: 'hint' }, 'Or ask for a private word, without saying why:'), ask),
+        this.privateComposer,
+        this.privateClosed,
+        h('div', { class: 'form-actions' }, close, sent),
       ),
     );
     close.addEventListener('click', () => dialog.close());
@@ -757,6 +772,9 @@ export class PartnerView {
   renderPrivate() {
     const m = this.model;
     const line = m.privateLine();
+    const ended = m.state?.status === 'ended';
+    this.privateComposer.hidden = ended;
+    this.privateClosed.hidden = !ended;
     replaceChildren(
       this.privateList,
       line.length
