@@ -6,92 +6,18 @@
 // to --verify), cross-site refusals, body cap and the security headers.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import {
   startServer, Client, tempDir, tokenOf, verify, inputFor, actorOf, canonical, sleep, serverBin,
-  startSession, stateAfter,
+  startSession, stateAfter, attune, addAccount,
 } from './harness.js';
+import { request, cookieOf, login, loginCookie } from './http.js';
 
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-// The `attune` command: ATTUNE_CLI, else ATTUNE_BUILD_DIR/client/attune, else
-// beside the server binary's build directory.
-function cliBin() {
-  if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
-  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'client', 'attune');
-  return path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
-}
-
-function attune(args, input) {
-  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function addTherapist(dataDir, name, password) {
-  const r = attune(['therapist', 'add', name, '--data', dataDir], `${password}\n`);
-  assert.equal(r.code, 0, r.stderr);
-  return r;
-}
-
-// One HTTP request with full control over headers (Origin included) and the
-// local address (127.0.0.x stand in for different clients).
-function request(srv, method, urlPath, { body, json, cookie, headers = {}, from } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = { ...headers };
-    let data = body;
-    if (json !== undefined) {
-      data = JSON.stringify(json);
-      if (!('content-type' in h)) h['content-type'] = 'application/json';
-    }
-    if (method === 'POST' && data === undefined && !('content-type' in h)) h['content-type'] = 'application/json';
-    if (data !== undefined) h['content-length'] = Buffer.byteLength(data);
-    if (cookie) h.cookie = `attune_session=${cookie}`;
-    const req = http.request(
-      { host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, localAddress: from, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let parsed;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
-
-function cookieOf(res) {
-  const sc = res.headers['set-cookie'];
-  assert.ok(sc && sc.length === 1, `one Set-Cookie expected, got ${JSON.stringify(sc)}`);
-  const m = /^attune_session=([^;]*)/.exec(sc[0]);
-  assert.ok(m, sc[0]);
-  return { value: m[1], header: sc[0] };
-}
-
-async function login(srv, username, password, opts = {}) {
-  return request(srv, 'POST', '/api/login', { json: { username, password }, ...opts });
-}
-
-async function loginCookie(srv, username, password) {
-  const res = await login(srv, username, password);
-  assert.equal(res.status, 200, res.text);
-  return cookieOf(res).value;
-}
 
 function assertSecurityHeaders(res, what) {
   assert.equal(res.headers['content-security-policy'], CSP, `${what}: CSP`);
@@ -105,8 +31,8 @@ describe('accounts, sessions and rooms', () => {
   let srv, dir;
   before(async () => {
     dir = tempDir('api');
-    addTherapist(dir, 'alice', PW.alice);
-    addTherapist(dir, 'bob', PW.bob);
+    addAccount(dir, 'alice', PW.alice);
+    addAccount(dir, 'bob', PW.bob);
     srv = await startServer({ dataDir: dir, args: ['--origin', 'https://clinic.example'] });
   });
   after(async () => {
@@ -388,7 +314,7 @@ describe('accounts, sessions and rooms', () => {
   });
 
   test('a removed account is logged out at its next request', async () => {
-    addTherapist(dir, 'dave', 'dave-long-password');
+    addAccount(dir, 'dave', 'dave-long-password');
     const cookie = await loginCookie(srv, 'dave', 'dave-long-password');
     assert.equal((await request(srv, 'GET', '/api/me', { cookie })).status, 200);
     assert.equal(attune(['therapist', 'remove', 'dave', '--data', dir]).code, 0);
@@ -402,8 +328,8 @@ describe('login rate limits', () => {
   let srv, dir;
   before(async () => {
     dir = tempDir('api-rl');
-    addTherapist(dir, 'alice', PW.alice);
-    addTherapist(dir, 'bob', PW.bob);
+    addAccount(dir, 'alice', PW.alice);
+    addAccount(dir, 'bob', PW.bob);
     srv = await startServer({ dataDir: dir });
   });
   after(async () => {
@@ -439,7 +365,7 @@ describe('password checks off the service thread', () => {
   let srv, dir;
   before(async () => {
     dir = tempDir('api-hash');
-    addTherapist(dir, 'alice', PW.alice);
+    addAccount(dir, 'alice', PW.alice);
     srv = await startServer({ dataDir: dir });
   });
   after(async () => {
@@ -473,7 +399,7 @@ describe('idle sessions', () => {
   let srv, dir;
   before(async () => {
     dir = tempDir('api-idle');
-    addTherapist(dir, 'alice', PW.alice);
+    addAccount(dir, 'alice', PW.alice);
     srv = await startServer({ dataDir: dir, args: ['--session-idle', '1'] });
   });
   after(async () => {

@@ -1,6 +1,7 @@
 // harness.js - starts the real attune-server on a free loopback port with a
 // temporary data directory and drives it with real WebSocket clients (ws).
-import { spawn, execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -37,6 +38,33 @@ export function serverBin() {
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   if (!found.length) throw new Error('attune-server not built: set ATTUNE_SERVER');
   return found[0];
+}
+
+// The `attune` command: ATTUNE_CLI, else ATTUNE_BUILD_DIR/client/attune, else
+// beside the server binary's build directory.
+export function cliBin() {
+  if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
+  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'client', 'attune');
+  return path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
+}
+
+// Runs `attune args...` with `input` on stdin: {code, stdout, stderr}.
+export function attune(args, input) {
+  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+// attune() that must succeed (exit 0).
+export function attuneOk(args, input) {
+  const r = attune(args, input);
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+// A therapist account made with `attune therapist add` (password on stdin).
+export function addAccount(dataDir, name, password, extra = []) {
+  return attuneOk(['therapist', 'add', name, '--data', dataDir, ...extra], `${password}\n`);
 }
 
 export function tempDir(tag = 'it') {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { startServer, createRoom, Client, tempDir, sleep, httpGet, serverBin } from './harness.js';
+import { request } from './http.js';
 
 let srv, dir, room;
 before(async () => {
@@ -342,22 +343,7 @@ test('the log\'s limits and gates: consent_required, session_ended, rate_limited
 
 // One raw HTTP request to srv (status, headers, body text); `open` keeps a
 // streamed answer open and resolves at its headers.
-function rawHttp(method, urlPath, { body, headers = {}, open = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = { ...headers };
-    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
-    const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, agent: false }, (res) => {
-      if (open) return resolve({ status: res.statusCode, headers: res.headers, req });
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const rawHttp = (method, urlPath, opts) => request(srv, method, urlPath, { raw: true, ...opts });
 
 test('hostile logins, password changes and event streams: clear refusals, and the server stays up', async () => {
   const json = { 'content-type': 'application/json' };

@@ -11,61 +11,12 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { startServer, Client, tempDir, tokenOf, sleep, serverBin, ROOT, AS_ROOT } from './harness.js';
+import { startServer, Client, tempDir, tokenOf, sleep, serverBin, ROOT, AS_ROOT, attune, addAccount } from './harness.js';
+import { request as httpRequest, loginCookie } from './http.js';
 
-function cliBin() {
-  if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
-  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'client', 'attune');
-  return path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
-}
-
-function attune(args, input) {
-  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function request(srv, method, urlPath, { json, cookie } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = {};
-    const data = json !== undefined ? JSON.stringify(json) : method === 'POST' ? '{}' : undefined;
-    if (data !== undefined) {
-      h['content-type'] = 'application/json';
-      h['content-length'] = Buffer.byteLength(data);
-    }
-    if (cookie) h.cookie = `attune_session=${cookie}`;
-    const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let parsed;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          parsed = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
-      });
-    });
-    req.on('error', reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
-
-async function loginCookie(srv, username, password) {
-  const res = await request(srv, 'POST', '/api/login', { json: { username, password } });
-  assert.equal(res.status, 200, res.text);
-  return /^attune_session=([^;]*)/.exec(res.headers['set-cookie'][0])[1];
-}
-
-function addAccount(dataDir, name, password, extra = []) {
-  const r = attune(['therapist', 'add', name, '--data', dataDir, ...extra], `${password}\n`);
-  assert.equal(r.code, 0, r.stderr);
-}
+// A POST without json sends {} as its body here.
+const request = (srv, method, urlPath, opts) => httpRequest(srv, method, urlPath, { postBody: '{}', ...opts });
 
 // Connects and says hello with a token or a ticket; resolves with the reply
 // (ack or error) and the client.

@@ -9,11 +9,11 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startServer, createRoom, tempDir, serverBin, sleep, Client, AS_ROOT, startSession, actorOf } from './harness.js';
+import { request as httpRequest } from './http.js';
 
 const servers = [];
 after(async () => {
@@ -25,25 +25,9 @@ async function start(opts) {
   return s;
 }
 
-// A raw HTTP request: {status, headers, text}; `from` binds the source address.
-function request(srv, method, urlPath, { body, headers = {}, from } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = { ...headers };
-    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
-    const req = http.request(
-      { host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, localAddress: from, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
-      },
-    );
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+// A raw HTTP request (the body and headers as given, no content-type added):
+// {status, headers, text}; `from` binds the source address.
+const request = (srv, method, urlPath, opts) => httpRequest(srv, method, urlPath, { raw: true, ...opts });
 
 // Opens a WebSocket: resolves 'open', or 'http NNN' for a refused upgrade,
 // or 'closed' when the connection is dropped before any response.

@@ -14,71 +14,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, tempDir, sleep, serverBin, ROOT, Client, tokenOf } from './harness.js';
+import { startServer, tempDir, sleep, serverBin, ROOT, Client, tokenOf, attune, addAccount } from './harness.js';
+import { request, loginCookie, login as loginWith, cookieOf as sessionCookie } from './http.js';
 
-function cliBin() {
-  if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
-  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'client', 'attune');
-  return path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
-}
-
-function attune(args, input) {
-  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function addAccount(dataDir, name, password, extra = []) {
-  const r = attune(['therapist', 'add', name, '--data', dataDir, ...extra], `${password}\n`);
-  assert.equal(r.code, 0, r.stderr);
-}
-
-// One HTTP request; `from` picks the local address (127.0.0.x stand in for
-// different clients).
-function request(srv, method, urlPath, { json, cookie, from } = {}) {
-  return new Promise((resolve, reject) => {
-    const h = {};
-    const data = json === undefined ? undefined : JSON.stringify(json);
-    if (method === 'POST') h['content-type'] = 'application/json';
-    if (data !== undefined) h['content-length'] = Buffer.byteLength(data);
-    if (cookie) h.cookie = `attune_session=${cookie}`;
-    const req = http.request(
-      { host: '127.0.0.1', port: srv.port, method, path: urlPath, headers: h, localAddress: from, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let parsed;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
-
-const login = (srv, username, password, from) => request(srv, 'POST', '/api/login', { json: { username, password }, from });
-
-function cookieOf(res) {
-  const m = /^attune_session=([^;]*)/.exec(res.headers['set-cookie']?.[0] ?? '');
-  assert.ok(m && m[1], `a session cookie expected: ${JSON.stringify(res.headers['set-cookie'])}`);
-  return m[1];
-}
-
-async function loginCookie(srv, username, password, from) {
-  const res = await login(srv, username, password, from);
-  assert.equal(res.status, 200, res.text);
-  return cookieOf(res);
-}
-
+const login = (srv, username, password, from) => loginWith(srv, username, password, { from });
+const cookieOf = (res) => sessionCookie(res).value;
 const me = (srv, cookie) => request(srv, 'GET', '/api/me', { cookie });
 
 // Polls until fn() is truthy or the time is up.

@@ -18,11 +18,11 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   startServer, Client, tempDir, tokenOf, verify, inputFor, actorOf, canonical, sleep, serverBin,
-  startSession, stateAfter,
+  startSession, stateAfter, cliBin,
 } from './harness.js';
+import { request, loginCookie } from './http.js';
 
 const buildDir = () => (process.env.ATTUNE_BUILD_DIR ? path.resolve(process.env.ATTUNE_BUILD_DIR) : path.resolve(path.dirname(serverBin()), '..'));
-const cliBin = () => process.env.ATTUNE_CLI || path.join(buildDir(), 'client', 'attune');
 const benchReviewBin = () => path.join(buildDir(), 'tests', 'bench', 'bench_review');
 
 function run(bin, args, input) {
@@ -34,46 +34,7 @@ function run(bin, args, input) {
 
 const PW = { alice: 'alice-long-password', bob: 'bob-long-password-2' };
 
-function get(srv, urlPath, cookie, agent) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: srv.port, method: 'GET', path: urlPath, headers: cookie ? { cookie: `attune_session=${cookie}` } : {}, agent: agent || false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let json;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode, headers: res.headers, text, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function loginCookie(srv, username, password) {
-  const body = JSON.stringify({ username, password });
-  const res = await new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: srv.port, method: 'POST', path: '/api/login', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false },
-      (r) => {
-        r.resume();
-        r.on('end', () => resolve(r));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-  assert.equal(res.statusCode, 200);
-  return /^attune_session=([^;]*)/.exec(res.headers['set-cookie'][0])[1];
-}
+const get = (srv, urlPath, cookie, agent) => request(srv, 'GET', urlPath, { cookie, agent });
 
 // Every page of a room's log in order, as the web replay loads it: the
 // events with their states rebuilt from each page's whole state and patches.

@@ -7,26 +7,14 @@
 // cache without loading them; the old database (store-v0) migrates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, startServer, createRoom, Client, tempDir, tokenOf, verify, canonical, sleep, serverBin,
-  startSession, httpGet, inputFor, actorOf, stateAfter,
+  startSession, httpGet, inputFor, actorOf, stateAfter, attuneOk as attune, addAccount,
 } from './harness.js';
-
-function cliBin() {
-  if (process.env.ATTUNE_CLI) return process.env.ATTUNE_CLI;
-  if (process.env.ATTUNE_BUILD_DIR) return path.join(process.env.ATTUNE_BUILD_DIR, 'client', 'attune');
-  return path.resolve(path.dirname(serverBin()), '..', 'client', 'attune');
-}
-
-function attune(args, input) {
-  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, r.stderr);
-  return r;
-}
+import { request, loginCookie } from './http.js';
 
 // A room on `owner`'s dashboard, with its invitations.
 function ownedRoom(dir, owner) {
@@ -61,24 +49,16 @@ async function until(what, pred, ms = 5000) {
     await sleep(50);
   }
 }
-
-async function api(srv, method, urlPath, { json, cookie } = {}) {
-  const headers = {};
-  if (json !== undefined) headers['content-type'] = 'application/json';
-  if (cookie) headers.cookie = `attune_session=${cookie}`;
-  const res = await fetch(`${srv.httpUrl}${urlPath}`, {
-    method,
-    headers,
-    body: json === undefined ? undefined : JSON.stringify(json),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined, text };
-}
-
-async function login(srv, username, password) {
-  const res = await api(srv, 'POST', '/api/login', { json: { username, password } });
-  assert.equal(res.status, 200, res.text);
-  return /attune_session=([^;]*)/.exec(res.headers.get('set-cookie'))[1];
+// The therapist and both partners in room `r`, their session started.
+async function seated(srv, r) {
+  const t = await Client.connect(srv.wsUrl);
+  const a = await Client.connect(srv.wsUrl);
+  const b = await Client.connect(srv.wsUrl);
+  await t.hello(r.tokens.therapist);
+  await a.hello(r.tokens.partner_a);
+  await b.hello(r.tokens.partner_b);
+  await startSession(t, a, b);
+  return { t, a, b };
 }
 
 // A few turns, so the room has a state worth checking.
@@ -103,13 +83,7 @@ test('a restart over many stored rooms folds none; a hello loads its room with t
   for (let i = 0; i < 30; i++) rooms.push(createRoom(dir));
   let srv = await startServer({ dataDir: dir });
   const r = rooms[7];
-  const t = await Client.connect(srv.wsUrl);
-  const a = await Client.connect(srv.wsUrl);
-  const b = await Client.connect(srv.wsUrl);
-  await t.hello(r.tokens.therapist);
-  await a.hello(r.tokens.partner_a);
-  await b.hello(r.tokens.partner_b);
-  await startSession(t, a, b);
+  const { t, a, b } = await seated(srv, r);
   await someTurns(t, a, b, 3);
   for (const c of [t, a, b]) await c.close();
   await srv.stop();
@@ -150,13 +124,7 @@ test('after a crash, members still shown present get their left soon after the r
   const r = createRoom(dir);
   const quiet = createRoom(dir);
   let srv = await startServer({ dataDir: dir });
-  const t = await Client.connect(srv.wsUrl);
-  const a = await Client.connect(srv.wsUrl);
-  const b = await Client.connect(srv.wsUrl);
-  await t.hello(r.tokens.therapist);
-  await a.hello(r.tokens.partner_a);
-  await b.hello(r.tokens.partner_b);
-  await startSession(t, a, b);
+  const { t, a, b } = await seated(srv, r);
   srv.proc.kill('SIGKILL');
   await srv.exited;
   const crashed = verify(dir)[r.room];
@@ -192,19 +160,13 @@ test('after a crash, members still shown present get their left soon after the r
 
 test('an ended room with nobody in it leaves memory, stays on the dashboard and comes back when asked for', async () => {
   const dir = tempDir('startup-evict');
-  attune(['therapist', 'add', 'dana', '--data', dir], 'dana-long-password\n');
+  addAccount(dir, 'dana', 'dana-long-password');
   const ended = ownedRoom(dir, 'dana');
   const others = [ownedRoom(dir, 'dana'), ownedRoom(dir, 'dana')];
   const srv = await startServer({ dataDir: dir, args: ['--room-evict-s', '1'] });
   try {
-    const cookie = await login(srv, 'dana', 'dana-long-password');
-    const t = await Client.connect(srv.wsUrl);
-    const a = await Client.connect(srv.wsUrl);
-    const b = await Client.connect(srv.wsUrl);
-    await t.hello(ended.tokens.therapist);
-    await a.hello(ended.tokens.partner_a);
-    await b.hello(ended.tokens.partner_b);
-    await startSession(t, a, b);
+    const cookie = await loginCookie(srv, 'dana', 'dana-long-password');
+    const { t, a, b } = await seated(srv, ended);
     await someTurns(t, a, b, 2);
     const end = await t.request({ type: 'control', action: 'end' });
     assert.equal(end.type, 'ack', JSON.stringify(end));
@@ -222,7 +184,7 @@ test('an ended room with nobody in it leaves memory, stays on the dashboard and 
     // The list: the evicted room from its cached summary, the two never
     // loaded from the summaries the start-up walk cached (or a fold aside);
     // none of them is loaded into memory.
-    const list = await api(srv, 'GET', '/api/rooms', { cookie });
+    const list = await request(srv, 'GET', '/api/rooms', { cookie });
     assert.equal(list.status, 200, list.text);
     assert.equal(list.json.length, 3);
     const m2 = await metrics(srv);
@@ -233,11 +195,11 @@ test('an ended room with nobody in it leaves memory, stays on the dashboard and 
     assert.equal(e.status, 'ended');
     assert.deepEqual(e.present, { partner_a: false, partner_b: false, therapist: false, observers: 0 });
     for (const o of others) assert.equal(byId[o.room].status, 'waiting_consent');
-    const again = await api(srv, 'GET', '/api/rooms', { cookie });
+    const again = await request(srv, 'GET', '/api/rooms', { cookie });
     assert.deepEqual(again.json, list.json, 'the cached summaries say the same');
 
     // Asked for directly, it is folded again: the same summary.
-    const one = await api(srv, 'GET', `/api/rooms/${ended.room}`, { cookie });
+    const one = await request(srv, 'GET', `/api/rooms/${ended.room}`, { cookie });
     assert.equal(one.status, 200, one.text);
     assert.deepEqual(one.json.room, e);
     const m3 = await metrics(srv);
@@ -260,8 +222,8 @@ test('the old database (store-v0) migrates: its rooms are listed from a fold, th
   const folded = verify(dir);
   const srv = await startServer({ dataDir: dir });
   try {
-    const cookie = await login(srv, 'dana', 'correct horse battery');
-    const list = await api(srv, 'GET', '/api/rooms', { cookie });
+    const cookie = await loginCookie(srv, 'dana', 'correct horse battery');
+    const list = await request(srv, 'GET', '/api/rooms', { cookie });
     assert.equal(list.status, 200, list.text);
     assert.equal(list.json.length, Object.keys(folded).length);
     for (const s of list.json) {
@@ -273,7 +235,7 @@ test('the old database (store-v0) migrates: its rooms are listed from a fold, th
     const q = (sql) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim();
     assert.equal(q("SELECT version FROM schema_versions WHERE module = 'room_summaries'"), '1');
     assert.equal(q('SELECT count(*) FROM room_summaries'), String(list.json.length));
-    const again = await api(srv, 'GET', '/api/rooms', { cookie });
+    const again = await request(srv, 'GET', '/api/rooms', { cookie });
     assert.deepEqual(again.json, list.json);
   } finally {
     await srv.stop();
