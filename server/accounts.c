@@ -246,50 +246,6 @@ static int new_hash(const char *password, size_t len, unsigned char salt[SALT_BY
                        err);
 }
 
-int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
-                     att_error *err)
-{
-    return srv_accounts_add_kind(a, name, SRV_ACCOUNT_THERAPIST, password, len, NULL, err);
-}
-
-int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
-                          const char *password, size_t len, int64_t *id_out, att_error *err)
-{
-    if (!srv_account_name_valid(name))
-        return att_fail(err, ATT_ERR_BAD_MESSAGE,
-                        "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
-    unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
-    int rc = new_hash(password, len, salt, hash, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if ((rc = prepare(a,
-                      "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, "
-                      "scrypt_p, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                      &st, err)) < 0) {
-        OPENSSL_cleanse(hash, sizeof hash);
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, hash, sizeof hash, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, SCRYPT_LOG2_N);
-    sqlite3_bind_int(st, 5, SCRYPT_R);
-    sqlite3_bind_int(st, 6, SCRYPT_P);
-    sqlite3_bind_int64(st, 7, now_ms());
-    sqlite3_bind_text(st, 8, srv_account_kind_name(kind), -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT)
-        rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
-    else if (step != SQLITE_DONE)
-        rc = db_fail(err, a->db, "insert");
-    else if (id_out)
-        *id_out = sqlite3_last_insert_rowid(a->db);
-    sqlite3_finalize(st);
-    OPENSSL_cleanse(hash, sizeof hash);
-    return rc;
-}
-
 int srv_password_hash_new(const char *password, size_t len, srv_password_record *out,
                           att_error *err)
 {
@@ -302,6 +258,57 @@ int srv_password_hash_new(const char *password, size_t len, srv_password_record 
     out->scrypt_r = SCRYPT_R;
     out->scrypt_p = SCRYPT_P;
     return 0;
+}
+
+/* Binds rec's salt, hash and scrypt parameters to st's parameters first ..
+ * first + 4 (the columns salt, hash, scrypt_log2_n, scrypt_r, scrypt_p). */
+static void bind_password(sqlite3_stmt *st, int first, const srv_password_record *rec)
+{
+    sqlite3_bind_blob(st, first, rec->salt, SALT_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, first + 1, rec->hash, HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, first + 2, rec->scrypt_log2_n);
+    sqlite3_bind_int(st, first + 3, rec->scrypt_r);
+    sqlite3_bind_int(st, first + 4, rec->scrypt_p);
+}
+
+int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
+                     att_error *err)
+{
+    return srv_accounts_add_kind(a, name, SRV_ACCOUNT_THERAPIST, password, len, NULL, err);
+}
+
+int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
+                          const char *password, size_t len, int64_t *id_out, att_error *err)
+{
+    if (!srv_account_name_valid(name))
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
+    srv_password_record rec;
+    int rc = srv_password_hash_new(password, len, &rec, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prepare(a,
+                      "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, "
+                      "scrypt_p, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      &st, err)) < 0) {
+        OPENSSL_cleanse(&rec, sizeof rec);
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    bind_password(st, 2, &rec);
+    sqlite3_bind_int64(st, 7, now_ms());
+    sqlite3_bind_text(st, 8, srv_account_kind_name(kind), -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT)
+        rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
+    else if (step != SQLITE_DONE)
+        rc = db_fail(err, a->db, "insert");
+    else if (id_out)
+        *id_out = sqlite3_last_insert_rowid(a->db);
+    sqlite3_finalize(st);
+    OPENSSL_cleanse(&rec, sizeof rec);
+    return rc;
 }
 
 int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t expected_gen,
@@ -317,11 +324,7 @@ int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t exp
         return rc;
     sqlite3_bind_int64(st, 1, account_id);
     sqlite3_bind_int64(st, 2, expected_gen);
-    sqlite3_bind_blob(st, 3, rec->salt, SALT_BYTES, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, rec->hash, HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, rec->scrypt_log2_n);
-    sqlite3_bind_int(st, 6, rec->scrypt_r);
-    sqlite3_bind_int(st, 7, rec->scrypt_p);
+    bind_password(st, 3, rec);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, a->db, "store password");
     else if (sqlite3_changes(a->db) == 0)
@@ -335,8 +338,8 @@ int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t exp
 int srv_accounts_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
                               att_error *err)
 {
-    unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
-    int rc = new_hash(password, len, salt, hash, err);
+    srv_password_record rec;
+    int rc = srv_password_hash_new(password, len, &rec, err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -345,21 +348,17 @@ int srv_accounts_set_password(srv_accounts *a, const char *name, const char *pas
                       "scrypt_r = ?5, scrypt_p = ?6, password_gen = password_gen + 1 "
                       "WHERE name = ?1",
                       &st, err)) < 0) {
-        OPENSSL_cleanse(hash, sizeof hash);
+        OPENSSL_cleanse(&rec, sizeof rec);
         return rc;
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, hash, sizeof hash, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, SCRYPT_LOG2_N);
-    sqlite3_bind_int(st, 5, SCRYPT_R);
-    sqlite3_bind_int(st, 6, SCRYPT_P);
+    bind_password(st, 2, &rec);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, a->db, "update password");
     else if (sqlite3_changes(a->db) == 0)
         rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account named %s", name);
     sqlite3_finalize(st);
-    OPENSSL_cleanse(hash, sizeof hash);
+    OPENSSL_cleanse(&rec, sizeof rec);
     return rc;
 }
 
