@@ -675,12 +675,15 @@ int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, voi
     return rc;
 }
 
-int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
-                          int limit,
-                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                          void *arg, att_error *err)
+/* Runs st (the events of room_id in (after_seq, upto_seq], at most limit;
+ * upto_seq < 0: no upper bound, limit <= 0: no limit) on db, opening each
+ * event with key into scratch and passing it to fn; resets st after. */
+static int read_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal_key *key,
+                              srv_seal_buf *scratch, const char *room_id, int64_t after_seq,
+                              int64_t upto_seq, int limit,
+                              int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                              void *arg, att_error *err)
 {
-    sqlite3_stmt *st = s->r_read;
     sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
@@ -690,17 +693,25 @@ int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, 
         int64_t seq = sqlite3_column_int64(st, 0);
         const char *sealed = sqlite3_column_blob(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if ((rc = srv_unseal(&s->key, room_id, seq, sealed ? sealed : "", len, &s->open_scratch,
-                             err)) < 0)
+        if ((rc = srv_unseal(key, room_id, seq, sealed ? sealed : "", len, scratch, err)) < 0)
             break;
-        if ((rc = fn(seq, (const char *)s->open_scratch.data, s->open_scratch.len, arg)) != 0)
+        if ((rc = fn(seq, (const char *)scratch->data, scratch->len, arg)) != 0)
             break;
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = db_fail(err, s->reader, "read events");
+        rc = db_fail(err, db, "read events");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
+}
+
+int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
+                          int limit,
+                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
+                          void *arg, att_error *err)
+{
+    return read_sealed_events(s->reader, s->r_read, &s->key, &s->open_scratch, room_id, after_seq,
+                              upto_seq, limit, fn, arg, err);
 }
 
 int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err)
@@ -888,25 +899,6 @@ int srv_store_reader_read_events(srv_store_reader *r, const char *room_id, int64
                                  int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
                                  void *arg, att_error *err)
 {
-    sqlite3_stmt *st = r->read;
-    sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after_seq);
-    sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
-    sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : limit);
-    int rc = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(st, 0);
-        const char *sealed = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if ((rc = srv_unseal(&r->key, room_id, seq, sealed ? sealed : "", len, &r->scratch, err)) <
-            0)
-            break;
-        if ((rc = fn(seq, (const char *)r->scratch.data, r->scratch.len, arg)) != 0)
-            break;
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = db_fail(err, r->db, "read events");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    return read_sealed_events(r->db, r->read, &r->key, &r->scratch, room_id, after_seq, upto_seq,
+                              limit, fn, arg, err);
 }
