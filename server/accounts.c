@@ -271,6 +271,25 @@ static void bind_password(sqlite3_stmt *st, int first, const srv_password_record
     sqlite3_bind_int(st, first + 4, rec->scrypt_p);
 }
 
+/* A new record for password (into rec) and sql prepared into st with name
+ * bound to ?1 and the record to ?2 .. ?6. On failure rec is wiped and no
+ * statement is left. */
+static int prepare_with_password(srv_accounts *a, const char *sql, const char *name,
+                                 const char *password, size_t len, srv_password_record *rec,
+                                 sqlite3_stmt **st, att_error *err)
+{
+    int rc = srv_password_hash_new(password, len, rec, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = prepare(a, sql, st, err)) < 0) {
+        OPENSSL_cleanse(rec, sizeof *rec);
+        return rc;
+    }
+    sqlite3_bind_text(*st, 1, name, -1, SQLITE_STATIC);
+    bind_password(*st, 2, rec);
+    return 0;
+}
+
 int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
                      att_error *err)
 {
@@ -284,19 +303,14 @@ int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind ki
         return att_fail(err, ATT_ERR_BAD_MESSAGE,
                         "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
     srv_password_record rec;
-    int rc = srv_password_hash_new(password, len, &rec, err);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_with_password(
+        a,
+        "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, created_at, "
+        "kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        name, password, len, &rec, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if ((rc = prepare(a,
-                      "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, "
-                      "scrypt_p, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                      &st, err)) < 0) {
-        OPENSSL_cleanse(&rec, sizeof rec);
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    bind_password(st, 2, &rec);
     sqlite3_bind_int64(st, 7, now_ms());
     sqlite3_bind_text(st, 8, srv_account_kind_name(kind), -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -339,20 +353,14 @@ int srv_accounts_set_password(srv_accounts *a, const char *name, const char *pas
                               att_error *err)
 {
     srv_password_record rec;
-    int rc = srv_password_hash_new(password, len, &rec, err);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_with_password(a,
+                                   "UPDATE accounts SET salt = ?2, hash = ?3, scrypt_log2_n = ?4, "
+                                   "scrypt_r = ?5, scrypt_p = ?6, password_gen = password_gen + 1 "
+                                   "WHERE name = ?1",
+                                   name, password, len, &rec, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if ((rc = prepare(a,
-                      "UPDATE accounts SET salt = ?2, hash = ?3, scrypt_log2_n = ?4, "
-                      "scrypt_r = ?5, scrypt_p = ?6, password_gen = password_gen + 1 "
-                      "WHERE name = ?1",
-                      &st, err)) < 0) {
-        OPENSSL_cleanse(&rec, sizeof rec);
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    bind_password(st, 2, &rec);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, a->db, "update password");
     else if (sqlite3_changes(a->db) == 0)
