@@ -643,6 +643,25 @@ static int finish_login(srv_server *srv, api_req *q, const srv_hash_job *job)
     return respond_json(wsi, q, 200, me_json(srv, &sess));
 }
 
+/* The request in list (api->waiting or api->reviewing) whose id is id, taken
+ * off the list and no longer waiting; NULL when it has gone. */
+static api_req *take_waiting(lws_dll2_owner_t *list, uint64_t id)
+{
+    api_req *found = NULL;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(list))
+    {
+        api_req *q = lws_container_of(d, api_req, wait_link);
+        if (q->id == id)
+            found = q;
+    }
+    lws_end_foreach_dll(d);
+    if (found) {
+        lws_dll2_remove(&found->wait_link);
+        found->waiting = 0;
+    }
+    return found;
+}
+
 /* WAIT_CANCELLED: answers the logins whose check finished. */
 static void on_hasher_done(srv_server *srv)
 {
@@ -650,17 +669,8 @@ static void on_hasher_done(srv_server *srv)
     srv_hash_job *job = srv_hasher_take_done(api->hasher);
     while (job) {
         srv_hash_job *next = job->next;
-        api_req *found = NULL;
-        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&api->waiting))
-        {
-            api_req *q = lws_container_of(d, api_req, wait_link);
-            if (q->id == job->request_id)
-                found = q;
-        }
-        lws_end_foreach_dll(d);
+        api_req *found = take_waiting(&api->waiting, job->request_id);
         if (found) {
-            lws_dll2_remove(&found->wait_link);
-            found->waiting = 0;
             if (finish_login(srv, found, job) < 0)
                 lws_set_timeout(found->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
         }
@@ -1290,17 +1300,8 @@ static void on_review_done(srv_server *srv)
     srv_review_job *job = srv_review_take_done(srv->review);
     while (job) {
         srv_review_job *next = job->next;
-        api_req *found = NULL;
-        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&api->reviewing))
-        {
-            api_req *q = lws_container_of(d, api_req, wait_link);
-            if (q->id == job->request_id)
-                found = q;
-        }
-        lws_end_foreach_dll(d);
+        api_req *found = take_waiting(&api->reviewing, job->request_id);
         if (found) {
-            lws_dll2_remove(&found->wait_link);
-            found->waiting = 0;
             int rc;
             if (job->result < 0) {
                 rc = internal_error(found->wsi, found, &job->error);
