@@ -38,6 +38,7 @@
 #include "attune/catalog.h"
 #include "attune/msg.h"
 #include "attune/room.h"
+#include "bench_checkin.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -136,35 +137,10 @@ static void presence(driver *d, att_role role, int join)
         keep_events(d, ev, n);
 }
 
-/* The check-in answers that hold nothing: each question's first option that
- * is not in its hold list. */
+/* The check-in answers that hold nothing (bench_checkin.h). */
 static char *checkin_text(const att_catalog *cat)
 {
-    json_t *safety = att_catalog_safety_json(cat);
-    json_t *answers = json_object();
-    size_t i;
-    json_t *q;
-    json_array_foreach(json_object_get(safety, "questions"), i, q)
-    {
-        json_t *hold = json_object_get(q, "hold");
-        size_t k;
-        json_t *opt;
-        json_array_foreach(json_object_get(q, "options"), k, opt)
-        {
-            const char *id = json_string_value(json_object_get(opt, "id"));
-            int held = 0;
-            size_t h;
-            json_t *hv;
-            json_array_foreach(hold, h, hv) held |=
-                id && json_string_value(hv) && strcmp(id, json_string_value(hv)) == 0;
-            if (id && !held) {
-                json_object_set_new(answers, json_string_value(json_object_get(q, "id")),
-                                    json_string(id));
-                break;
-            }
-        }
-    }
-    json_t *msg = json_pack("{s:s,s:o}", "type", "checkin", "answers", answers);
+    json_t *msg = bench_checkin_msg(cat);
     char *text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
     return text;
