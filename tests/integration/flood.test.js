@@ -28,6 +28,28 @@ async function member(srv, token) {
   return c;
 }
 
+// A room in srv's data directory dir with the therapist and both partners
+// in it and their session started: {room, t, a, b, st} (st: the active state).
+async function session(srv, dir) {
+  const room = createRoom(dir);
+  const t = await member(srv, room.tokens.therapist);
+  const a = await member(srv, room.tokens.partner_a);
+  const b = await member(srv, room.tokens.partner_b);
+  const st = await startSession(t, a, b);
+  return { room, t, a, b, st };
+}
+
+// A server on a new data directory with this presence window and disconnect
+// grace (ms): {dir, srv}.
+async function graceServer(tag, window, grace) {
+  const dir = tempDir(tag);
+  const srv = await startServer({
+    dataDir: dir,
+    args: ['--presence-debounce-ms', String(window), '--disconnect-grace-ms', String(grace)],
+  });
+  return { dir, srv };
+}
+
 // Waits until the therapist has seen nothing new for `quietMs`.
 async function settle(t, quietMs = 300) {
   let n = -1;
@@ -166,11 +188,7 @@ test('a burst past the per-link limit is refused rate_limited; the room limit ro
     args: ['--link-events-per-minute', '10', '--room-events-per-minute', '16', '--presence-debounce-ms', '0'],
   });
   try {
-    const room = createRoom(dir);
-    const t = await member(srv, room.tokens.therapist);
-    const a = await member(srv, room.tokens.partner_a);
-    const b = await member(srv, room.tokens.partner_b);
-    await startSession(t, a, b);
+    const { t, a, b } = await session(srv, dir);
     // 20 repair attempts at once from partner_a's link: at most 10 events a
     // minute from it (its consent and check-in counted already).
     const replies = await Promise.all(
@@ -202,11 +220,7 @@ test('the per-room cap refuses partners log_full; the therapist can still end an
     args: ['--room-event-cap', String(CAP), '--link-events-per-minute', '0', '--room-events-per-minute', '0'],
   });
   try {
-    const room = createRoom(dir);
-    const t = await member(srv, room.tokens.therapist);
-    const a = await member(srv, room.tokens.partner_a);
-    const b = await member(srv, room.tokens.partner_b);
-    await startSession(t, a, b);
+    const { t, a, b } = await session(srv, dir);
     let full = null;
     for (let i = 0; i < CAP + 5 && !full; i++) {
       const r = await a.request({ type: 'repair_attempt', text: `attempt ${i}` });
@@ -230,11 +244,7 @@ test('an ended room refuses a partner\'s private message; leaving still works', 
   const dir = tempDir('flood-ended');
   const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', '0'] });
   try {
-    const room = createRoom(dir);
-    const t = await member(srv, room.tokens.therapist);
-    const a = await member(srv, room.tokens.partner_a);
-    const b = await member(srv, room.tokens.partner_b);
-    await startSession(t, a, b);
+    const { t, a, b } = await session(srv, dir);
     assert.equal((await t.request({ type: 'control', action: 'end' })).type, 'ack');
     await a.waitState((s) => s.status === 'ended');
     const pm = await a.request({ type: 'private_message', text: 'one more thing' });
@@ -283,19 +293,10 @@ test('before consent a partner can use the private line but not make a repair at
 test('presence debounce: a quick return records one reconnected; a real absence its left, at the time they went, and the disconnect suggestion after the grace', async () => {
   const WINDOW = 800;
   const GRACE = 1500;
-  const dir = tempDir('flood-grace');
-  const srv = await startServer({
-    dataDir: dir,
-    args: ['--presence-debounce-ms', String(WINDOW), '--disconnect-grace-ms', String(GRACE)],
-  });
+  const { dir, srv } = await graceServer('flood-grace', WINDOW, GRACE);
   try {
-    const room = createRoom(dir);
-    const t = await member(srv, room.tokens.therapist);
-    const parts = {
-      partner_a: await member(srv, room.tokens.partner_a),
-      partner_b: await member(srv, room.tokens.partner_b),
-    };
-    const st = await startSession(t, parts.partner_a, parts.partner_b);
+    const { room, t, a, b, st } = await session(srv, dir);
+    const parts = { partner_a: a, partner_b: b };
     const role = actorOf(st);
     assert.ok(role, 'a partner acts');
     // A drop and a return 200 ms later: no left, no joined, one reconnected.
@@ -352,19 +353,11 @@ test('a left still waiting out its window is recorded at shutdown', async () => 
 test('a disconnect grace shorter than the presence window is not delayed by it', async () => {
   const WINDOW = 4000;
   const GRACE = 600;
-  const dir = tempDir('flood-short-grace');
-  const srv = await startServer({
-    dataDir: dir,
-    args: ['--presence-debounce-ms', String(WINDOW), '--disconnect-grace-ms', String(GRACE)],
-  });
+  const { dir, srv } = await graceServer('flood-short-grace', WINDOW, GRACE);
   try {
-    const room = createRoom(dir);
-    const t = await member(srv, room.tokens.therapist);
-    const parts = {
-      partner_a: await member(srv, room.tokens.partner_a),
-      partner_b: await member(srv, room.tokens.partner_b),
-    };
-    const role = actorOf(await startSession(t, parts.partner_a, parts.partner_b));
+    const { t, a, b, st } = await session(srv, dir);
+    const parts = { partner_a: a, partner_b: b };
+    const role = actorOf(st);
     const from = t.msgs.length;
     const went = Date.now();
     await parts[role].close();
