@@ -28,6 +28,16 @@ async function member(srv, token) {
   return c;
 }
 
+// After a reconnect loop that began at `started` (ms): waits out the
+// presence window and the quiet; {took} ms, the events {added} to t's log
+// since seq `before`, and how many {windows} that may span (plus the edges).
+async function tally(t, before, started, window) {
+  const took = Date.now() - started;
+  await sleep(window + 500);
+  await settle(t);
+  return { took, added: therapistSeq(t) - before, windows: Math.ceil(took / window) + 2 };
+}
+
 // A room in srv's data directory dir with the therapist and both partners
 // in it and their session started: {room, t, a, b, st} (st: the active state).
 async function session(srv, dir) {
@@ -83,15 +93,11 @@ test('1,500 reconnects from a partner\'s own link add a bounded number of events
         a = next;
       }
     }
-    const took = Date.now() - started;
-    await sleep(WINDOW + 500);
-    await settle(t);
-    const added = therapistSeq(t) - before;
+    const { took, added, windows } = await tally(t, before, started, WINDOW);
     const kinds = {};
     for (const m of t.events().filter((m) => m.seq > before)) kinds[m.event.type] = (kinds[m.event.type] || 0) + 1;
     console.log(`# events added per 1,500 reconnects: ${added} in ${took} ms (window ${WINDOW} ms; the review saw 4,600): ${JSON.stringify(kinds)}`);
     // At most a `replaced` and a `reconnected` per window, plus the edges.
-    const windows = Math.ceil(took / WINDOW) + 2;
     assert.ok(added <= 2 * windows, `${added} events for ${windows} windows`);
     assert.ok(!kinds.joined && !kinds.left, 'no joined/left pair for a return within the window');
     const rec = t.events().filter((m) => m.seq > before && m.event.type === 'reconnected');
@@ -127,12 +133,8 @@ test('an observer reconnect loop (parallel connections) is bounded too', async (
       o = next;
     }
     await o.close();
-    const took = Date.now() - started;
-    await sleep(WINDOW + 500);
-    await settle(t);
-    const added = therapistSeq(t) - before;
+    const { took, added, windows } = await tally(t, before, started, WINDOW);
     console.log(`# events added per 600 observer reconnects: ${added} in ${took} ms`);
-    const windows = Math.ceil(took / WINDOW) + 2;
     // A joined for each of the two parallel connections, their lefts, one
     // reconnected per window.
     assert.ok(added <= windows + 4, `${added} events for ${windows} windows`);
@@ -165,12 +167,8 @@ test('bursts of parallel observer connections are bounded, and partners still se
       }
       await Promise.all(obs.map((o) => o.close()));
     }
-    const took = Date.now() - started;
-    await sleep(WINDOW + 500);
-    await settle(t);
-    const added = therapistSeq(t) - before;
+    const { took, added, windows } = await tally(t, before, started, WINDOW);
     console.log(`# events added per ${opened} parallel observer connections: ${added} in ${took} ms (window ${WINDOW} ms)`);
-    const windows = Math.ceil(took / WINDOW) + 2;
     // per window at most 4 joined, their 4 lefts and one reconnected
     assert.ok(added <= 9 * windows, `${added} events for ${windows} windows`);
     assert.ok(added < opened, 'fewer events than connections');
