@@ -49,14 +49,13 @@ async function session(srv, dir) {
   return { room, t, a, b, st };
 }
 
-// A server on a new data directory with this presence window and disconnect
-// grace (ms): {dir, srv}.
-async function graceServer(tag, window, grace) {
+// A server on a new data directory with this presence window and, when
+// given, disconnect grace (ms): {dir, srv}.
+async function presenceServer(tag, window, grace) {
   const dir = tempDir(tag);
-  const srv = await startServer({
-    dataDir: dir,
-    args: ['--presence-debounce-ms', String(window), '--disconnect-grace-ms', String(grace)],
-  });
+  const args = ['--presence-debounce-ms', String(window)];
+  if (grace !== undefined) args.push('--disconnect-grace-ms', String(grace));
+  const srv = await startServer({ dataDir: dir, args });
   return { dir, srv };
 }
 
@@ -118,8 +117,7 @@ test('1,500 reconnects from a partner\'s own link add a bounded number of events
 
 test('an observer reconnect loop (parallel connections) is bounded too', async () => {
   const WINDOW = 1000;
-  const dir = tempDir('flood-observer');
-  const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', String(WINDOW)] });
+  const { dir, srv } = await presenceServer('flood-observer', WINDOW);
   try {
     const room = createRoom(dir);
     const t = await member(srv, room.tokens.therapist);
@@ -147,8 +145,7 @@ test('an observer reconnect loop (parallel connections) is bounded too', async (
 
 test('bursts of parallel observer connections are bounded, and partners still see that someone observes', async () => {
   const WINDOW = 1000;
-  const dir = tempDir('flood-observers');
-  const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', String(WINDOW)] });
+  const { dir, srv } = await presenceServer('flood-observers', WINDOW);
   try {
     const room = createRoom(dir);
     const t = await member(srv, room.tokens.therapist);
@@ -239,8 +236,7 @@ test('the per-room cap refuses partners log_full; the therapist can still end an
 });
 
 test('an ended room refuses a partner\'s private message; leaving still works', async () => {
-  const dir = tempDir('flood-ended');
-  const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', '0'] });
+  const { dir, srv } = await presenceServer('flood-ended', 0);
   try {
     const { t, a, b } = await session(srv, dir);
     assert.equal((await t.request({ type: 'control', action: 'end' })).type, 'ack');
@@ -291,7 +287,7 @@ test('before consent a partner can use the private line but not make a repair at
 test('presence debounce: a quick return records one reconnected; a real absence its left, at the time they went, and the disconnect suggestion after the grace', async () => {
   const WINDOW = 800;
   const GRACE = 1500;
-  const { dir, srv } = await graceServer('flood-grace', WINDOW, GRACE);
+  const { dir, srv } = await presenceServer('flood-grace', WINDOW, GRACE);
   try {
     const { room, t, a, b, st } = await session(srv, dir);
     const parts = { partner_a: a, partner_b: b };
@@ -328,8 +324,7 @@ test('presence debounce: a quick return records one reconnected; a real absence 
 });
 
 test('a left still waiting out its window is recorded at shutdown', async () => {
-  const dir = tempDir('flood-stop');
-  const srv = await startServer({ dataDir: dir, args: ['--presence-debounce-ms', '60000'] });
+  const { dir, srv } = await presenceServer('flood-stop', 60000);
   let stopped = false;
   try {
     const room = createRoom(dir);
@@ -351,7 +346,7 @@ test('a left still waiting out its window is recorded at shutdown', async () => 
 test('a disconnect grace shorter than the presence window is not delayed by it', async () => {
   const WINDOW = 4000;
   const GRACE = 600;
-  const { dir, srv } = await graceServer('flood-short-grace', WINDOW, GRACE);
+  const { dir, srv } = await presenceServer('flood-short-grace', WINDOW, GRACE);
   try {
     const { t, a, b, st } = await session(srv, dir);
     const parts = { partner_a: a, partner_b: b };
