@@ -6,7 +6,28 @@
 #include <string.h>
 #include "attune/msg.h"
 #include "attune/room.h"
+#include "log.h"
 #include "server.h"
+#include "summary.h"
+
+/* A new room's summary goes into the store's cache with it, so the server's
+ * start-up walk (rooms.c, srv_rooms_warm) never has to fold a room only to
+ * describe it (6,334 fresh rooms kept the walk folding, and writing the
+ * cache, on the service thread for a minute after start). A failure only
+ * costs that later fold, so it is logged, not returned. */
+static void cache_new_summary(srv_store *store, const att_room *room, const att_script *script,
+                              const char *id, int64_t now)
+{
+    att_error err = {0};
+    json_t *summary = srv_summary_json(room, script, id, now, &err);
+    char *text = summary ? att_json_dump(summary, NULL) : NULL;
+    json_decref(summary);
+    srv_store_summary item = {.room_id = id, .last_seq = room->seq, .summary = text};
+    if (!text || srv_store_put_summaries(store, &item, 1, &err) < 0)
+        srv_log("warn", "summary_not_cached", "{s:s,s:s}", "room", id, "error",
+                text ? err.message : "cannot build the summary");
+    free(text);
+}
 
 int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const char *exercise,
                              att_role first_speaker, const char *id, int64_t now, att_error *err)
@@ -41,6 +62,8 @@ int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const cha
         snprintf(meta.exercise, sizeof meta.exercise, "%s", script->id);
         rc = srv_store_create_room(store, &meta, payload, len, err);
     }
+    if (rc == 0)
+        cache_new_summary(store, room, script, id, now);
     free(payload);
     free(room);
     return rc;

@@ -165,7 +165,24 @@ static void room_free(srv_room *r)
     lws_end_foreach_dll_safe(d, d1);
     free(r->live);
     index_clear(r->aud_index);
+    free(r->seats);
     free(r);
+}
+
+/* A seat's presence and rate for reading: an unwritten one is all zero. */
+static const srv_seat *seat_peek(const srv_room *r, int seat)
+{
+    static const srv_seat unwritten;
+    return r->seats ? &r->seats->seat[seat] : &unwritten;
+}
+
+/* The room's seats for writing, allocated on first need; NULL when out of
+ * memory (callers then fall back to recording at once). */
+static srv_room_seats *seats_for_write(srv_room *r)
+{
+    if (!r->seats)
+        r->seats = calloc(1, sizeof *r->seats);
+    return r->seats;
 }
 
 static void pending_clear(srv_server *srv)
@@ -506,7 +523,11 @@ static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error 
                         staff ? "this session's log is full"
                               : "this session's log is full; only the therapist can add to it");
     int seat = seat_of(role);
-    srv_bucket *link = seat >= 0 ? &r->seats[seat].bucket : NULL;
+    int limited = cfg->link_events_per_minute > 0 || cfg->room_events_per_minute > 0;
+    srv_room_seats *seats = limited ? seats_for_write(r) : NULL;
+    if (limited && !seats)
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    srv_bucket *link = seats && seat >= 0 ? &seats->seat[seat].bucket : NULL;
     if (link && cfg->link_events_per_minute > 0) {
         bucket_refill(link, cfg->link_events_per_minute, now);
         if (link->tokens < 1)
@@ -514,13 +535,13 @@ static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error 
                             "too many events from this link; wait a moment and try again");
     }
     if (cfg->room_events_per_minute > 0) {
-        bucket_refill(&r->room_bucket, cfg->room_events_per_minute, now);
-        if (!staff && r->room_bucket.tokens < 1)
+        bucket_refill(&seats->room_bucket, cfg->room_events_per_minute, now);
+        if (!staff && seats->room_bucket.tokens < 1)
             return att_fail(err, ATT_ERR_ROOM_BUSY,
                             "this room is recording too much at once; wait a moment and try again");
-        r->room_bucket.tokens -= n;
-        if (staff && r->room_bucket.tokens < 0)
-            r->room_bucket.tokens = 0;
+        seats->room_bucket.tokens -= n;
+        if (staff && seats->room_bucket.tokens < 0)
+            seats->room_bucket.tokens = 0;
     }
     if (link && cfg->link_events_per_minute > 0)
         link->tokens -= n;
@@ -621,7 +642,7 @@ static void seat_count_return(srv_seat *s, int64_t now, int64_t gap_ms)
 
 static void seat_record_returns(srv_room *r, int seat, int64_t now)
 {
-    srv_seat *s = &r->seats[seat];
+    srv_seat *s = &r->seats->seat[seat];
     if (!s->tally_times)
         return;
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
@@ -636,7 +657,7 @@ static void seat_record_returns(srv_room *r, int seat, int64_t now)
 
 static void seat_record_lefts(srv_room *r, int seat)
 {
-    srv_seat *s = &r->seats[seat];
+    srv_seat *s = &r->seats->seat[seat];
     for (; s->pending_lefts > 0; s->pending_lefts--) {
         att_event events[ATT_MAX_EVENTS_PER_COMMAND];
         int n = 0;
@@ -653,8 +674,8 @@ static void seat_record_lefts(srv_room *r, int seat)
 static void presence_flush(srv_room *r, int64_t now, int all)
 {
     int64_t window = r->srv->cfg->presence_debounce_ms;
-    for (int seat = 0; seat < ATT_AUDIENCES; seat++) {
-        srv_seat *s = &r->seats[seat];
+    for (int seat = 0; r->seats && seat < ATT_AUDIENCES; seat++) {
+        srv_seat *s = &r->seats->seat[seat];
         int left_due = s->pending_lefts > 0 && (all || now >= s->left_at + left_wait(r, seat));
         if (s->tally_times && (all || left_due || now >= s->tally_since + window))
             seat_record_returns(r, seat, now);
@@ -668,7 +689,7 @@ static int64_t presence_due(const srv_room *r)
 {
     int64_t due = -1;
     for (int seat = 0; seat < ATT_AUDIENCES; seat++) {
-        const srv_seat *s = &r->seats[seat];
+        const srv_seat *s = seat_peek(r, seat);
         int64_t t = -1;
         if (s->pending_lefts > 0)
             t = s->left_at + left_wait(r, seat);
@@ -715,7 +736,7 @@ int srv_room_idle(const srv_room *r)
     if (r->members.count || r->jobs.count || r->deadline_armed >= 0 || r->presence_armed)
         return 0;
     for (int seat = 0; seat < ATT_AUDIENCES; seat++)
-        if (r->seats[seat].pending_lefts || r->seats[seat].tally_times)
+        if (seat_peek(r, seat)->pending_lefts || seat_peek(r, seat)->tally_times)
             return 0;
     return 1;
 }
@@ -748,8 +769,14 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     int n = 0;
     int64_t now = srv_now_ms();
     int seat = seat_of(conn->role);
-    srv_seat *s = seat >= 0 ? &r->seats[seat] : NULL;
     int64_t window = srv->cfg->presence_debounce_ms;
+    /* Only what writes a seat allocates one (see srv_room_seats): a
+     * partner's or the therapist's plain first join writes nothing. Without
+     * memory the join is simply recorded. */
+    srv_room_seats *seats = seat >= 0 && (r->seats || replaced || seat == ATT_ROLE_OBSERVER)
+                                ? seats_for_write(r)
+                                : NULL;
+    srv_seat *s = seats ? &seats->seat[seat] : NULL;
     int observer_over = 0;
     if (s && !replaced && !s->pending_lefts && seat == ATT_ROLE_OBSERVER && window > 0) {
         if (!s->joins_since || now - s->joins_since >= window) {
@@ -792,17 +819,17 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
     conn->room = NULL;
     r->srv->metrics.members--;
     int seat = seat_of(conn->role);
-    if (seat == ATT_ROLE_OBSERVER && r->seats[seat].unrecorded_live > 0) {
+    if (seat == ATT_ROLE_OBSERVER && seat_peek(r, seat)->unrecorded_live > 0) {
         /* One of the unrecorded observer connections goes (which one does
          * not matter: the fold only counts them). */
-        r->seats[seat].unrecorded_live--;
+        r->seats->seat[seat].unrecorded_live--;
         return;
     }
     if (!record_leave)
         return;
     if (seat >= 0 && r->srv->cfg->presence_debounce_ms > 0 &&
-        conn->leave_reason != ATT_LEFT_SHUTDOWN && !r->srv->stopping) {
-        srv_seat *s = &r->seats[seat];
+        conn->leave_reason != ATT_LEFT_SHUTDOWN && !r->srv->stopping && seats_for_write(r)) {
+        srv_seat *s = &r->seats->seat[seat];
         if (!s->pending_lefts) {
             s->left_at = srv_now_ms();
             s->left_reason = conn->leave_reason;
@@ -1255,7 +1282,16 @@ void srv_rooms_warm(srv_server *srv)
     } else {
         snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", last);
     }
-    srv_rooms_flush_summaries(srv);
+    /* Writing the cache is a transaction (and an fsync) on this thread: while
+     * anyone is connected, at most once a second (every tick, it doubled the
+     * open-loop benchmark's p99), at once when the walk is done or nobody
+     * waits. */
+    int64_t now = mono_ns();
+    if (srv->warm_done || !srv->metrics.members ||
+        now - srv->warm_flushed_ns >= (int64_t)SRV_SWEEP_MS * 1000000) {
+        srv->warm_flushed_ns = now;
+        srv_rooms_flush_summaries(srv);
+    }
 }
 
 void srv_rooms_save_summaries(srv_server *srv)
