@@ -207,8 +207,8 @@ static int load_crisis(srv_api *api, const srv_config *cfg, att_error *err)
     return 0;
 }
 
-static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind,
-                                  size_t *len, att_error *err);
+static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
+                                  att_error *err);
 
 /* A session ended (sessions.h hook): its event streams close. */
 static void close_session_streams(void *arg, uint64_t session_id, const char *account)
@@ -511,8 +511,8 @@ static int waiting_from(srv_api *api, const char *peer)
 
 /* 0 when `user` may try a password from q's address now, else 1 after
  * answering 429 with Retry-After. */
-static int login_delayed(struct lws *wsi, srv_api *api, api_req *q, const char *user,
-                         int64_t now, int *failed)
+static int login_delayed(struct lws *wsi, srv_api *api, api_req *q, const char *user, int64_t now,
+                         int *failed)
 {
     char pair_key[SRV_LOGIN_KEY_BYTES], addr_key[SRV_LOGIN_KEY_BYTES];
     limit_keys(user, q->peer, pair_key, addr_key);
@@ -604,11 +604,10 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
 /* The body of /api/me and of a login: who, and when the session ends. */
 static json_t *me_json(srv_server *srv, const srv_session_info *sess)
 {
-    return json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", sess->account, "kind",
-                     srv_account_kind_name(sess->kind), "idle_timeout_s",
-                     (json_int_t)srv->cfg->session_idle_s, "lifetime_s",
-                     (json_int_t)srv->cfg->session_lifetime_s, "expires_at",
-                     (json_int_t)sess->expires_at);
+    return json_pack(
+        "{s:s,s:s,s:I,s:I,s:I}", "name", sess->account, "kind", srv_account_kind_name(sess->kind),
+        "idle_timeout_s", (json_int_t)srv->cfg->session_idle_s, "lifetime_s",
+        (json_int_t)srv->cfg->session_lifetime_s, "expires_at", (json_int_t)sess->expires_at);
 }
 
 /* The hasher's answer for a waiting login. */
@@ -945,19 +944,18 @@ static int add_owned_room(const char *room_id, void *arg)
     return rc;
 }
 
-static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q,
-                         const srv_session_info *sess)
+static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess)
 {
     att_error err = {0};
     list_ctx c = {srv, NULL, 0, 0, &err};
     if (list_put(&c, "[", 1) < 0)
         return -1;
     /* A supervisor's dashboard lists the rooms they were invited to observe. */
-    int rc = sess->kind == SRV_ACCOUNT_SUPERVISOR
-                 ? srv_invites_observed_rooms(srv->invites, sess->account_id, add_owned_room, &c,
-                                              &err)
-                 : srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id,
-                                               add_owned_room, &c, &err);
+    int rc =
+        sess->kind == SRV_ACCOUNT_SUPERVISOR
+            ? srv_invites_observed_rooms(srv->invites, sess->account_id, add_owned_room, &c, &err)
+            : srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id, add_owned_room, &c,
+                                          &err);
     srv_rooms_flush_summaries(srv); /* the ones just folded, in one transaction */
     if (rc != 0 || list_put(&c, "]", 1) < 0) {
         free(c.text);
@@ -1172,8 +1170,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
 
 /* A query argument as a whole number in [min, max]: 1 (value set), 0
  * (absent: value untouched) or -1 (present but not such a number). */
-static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t max,
-                     int64_t *value)
+static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t max, int64_t *value)
 {
     char buf[64];
     const char *v = lws_get_urlarg_by_name(wsi, name_eq, buf, sizeof buf);
@@ -1249,13 +1246,12 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const char 
                 job->want_summary = 1;
             }
         }
-        json_t *head =
-            summary || job->want_summary
-                ? json_pack("{s:O,s:O,s:O,s:O}", "exercise", script->json, "vocab",
-                            att_catalog_vocab_json(srv->catalog), "consent",
-                            att_catalog_consent_json(srv->catalog), "safety",
-                            att_catalog_safety_json(srv->catalog))
-                : NULL;
+        json_t *head = summary || job->want_summary
+                           ? json_pack("{s:O,s:O,s:O,s:O}", "exercise", script->json, "vocab",
+                                       att_catalog_vocab_json(srv->catalog), "consent",
+                                       att_catalog_consent_json(srv->catalog), "safety",
+                                       att_catalog_safety_json(srv->catalog))
+                           : NULL;
         if (head && summary && json_object_set_new(head, "room", summary)) {
             json_decref(head);
             head = NULL;
@@ -1326,8 +1322,8 @@ static void on_review_done(srv_server *srv)
 
 /* The room list's text for an account: what GET /api/rooms answers (a
  * supervisor's: the rooms they observe). */
-static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind,
-                                  size_t *len, att_error *err)
+static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
+                                  att_error *err)
 {
     srv_server *srv = arg;
     list_ctx c = {srv, NULL, 0, 0, err};
@@ -1335,10 +1331,10 @@ static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kin
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    int rc = kind == SRV_ACCOUNT_SUPERVISOR
-                 ? srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err)
-                 : srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c,
-                                               err);
+    int rc =
+        kind == SRV_ACCOUNT_SUPERVISOR
+            ? srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err)
+            : srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c, err);
     srv_rooms_flush_summaries(srv);
     if (rc != 0 || list_put(&c, "]", 1) < 0) {
         free(c.text);
@@ -1379,8 +1375,7 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
     int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
                          strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
                 (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0 ||
-                          strcmp(p, "/api/password") == 0 ||
-                          strncmp(p, "/api/rooms/", 11) == 0));
+                          strcmp(p, "/api/password") == 0 || strncmp(p, "/api/rooms/", 11) == 0));
     if (!known)
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     /* What the therapist does renews the session; what the page reads in
@@ -1426,7 +1421,7 @@ static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
         return do_observer_ticket(wsi, srv, q, &sess, room_id);
     if (want_log)
         return owns_room(wsi, srv, q, &sess, room_id, &failed) ? do_room_log(wsi, srv, q, room_id)
-                                                              : failed;
+                                                               : failed;
     srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
     if (!r)
         return failed;

@@ -21,9 +21,9 @@ typedef struct {
 } srv_histogram;
 
 typedef struct {
-    int64_t connections; /* open WebSocket connections */
-    int64_t members;     /* authenticated connections */
-    int64_t rooms;       /* rooms in memory */
+    int64_t connections;    /* open WebSocket connections */
+    int64_t members;        /* authenticated connections */
+    int64_t rooms;          /* rooms in memory */
     uint64_t rooms_loaded;  /* rooms folded from the store (first need, or again after eviction) */
     uint64_t rooms_evicted; /* quiet rooms freed from memory */
     uint64_t connections_total;

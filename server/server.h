@@ -158,7 +158,7 @@ typedef struct {
     int window_joins;
     int64_t joins_since;
     int unrecorded_live;
-    srv_bucket bucket;    /* --link-events-per-minute */
+    srv_bucket bucket; /* --link-events-per-minute */
 } srv_seat;
 
 /* A room's seats and its own rate, allocated when first written (a leave,
@@ -210,11 +210,11 @@ struct srv_room {
 };
 
 #define SRV_SPARE_LIVE 64
-#define SRV_WARM_BATCH 64             /* rooms srv_rooms_warm checks per tick */
-#define SRV_WARM_BUDGET_NS 2000000    /* and folds for at most (2 ms of 50), */
+#define SRV_WARM_BATCH 64                /* rooms srv_rooms_warm checks per tick */
+#define SRV_WARM_BUDGET_NS 2000000       /* and folds for at most (2 ms of 50), */
 #define SRV_WARM_IDLE_BUDGET_NS 20000000 /* or 20 ms while nobody is connected; */
-#define SRV_WARM_MAX_EVENTS 200         /* it folds logs this long at most (~2 ms), */
-#define SRV_WARM_IDLE_MAX_EVENTS 2000   /* or this long while nobody is connected */
+#define SRV_WARM_MAX_EVENTS 200          /* it folds logs this long at most (~2 ms), */
+#define SRV_WARM_IDLE_MAX_EVENTS 2000    /* or this long while nobody is connected */
 
 struct srv_server {
     const srv_config *cfg;
@@ -226,8 +226,8 @@ struct srv_server {
     struct srv_invites *invites; /* invites.h: the links' records */
     int64_t invites_rev;         /* the last revocation the sweep acted on */
     struct srv_tickets *tickets; /* tickets.h: staff tickets for the live views */
-    struct srv_api *api; /* api.c: accounts, login sessions, login limits */
-    struct srv_review *review; /* review.h: the session log's worker thread */
+    struct srv_api *api;         /* api.c: accounts, login sessions, login limits */
+    struct srv_review *review;   /* review.h: the session log's worker thread */
     srv_metrics metrics;
     srv_room **room_table;
     size_t room_buckets;
@@ -257,7 +257,7 @@ struct srv_server {
     int loop_done;
     lws_sorted_usec_list_t stop_sul;
     lws_sorted_usec_list_t heartbeat_sul;
-    int64_t next_sweep_ms; /* monotonic ms; the heartbeat sweeps from then */
+    int64_t next_sweep_ms;      /* monotonic ms; the heartbeat sweeps from then */
     int64_t next_link_sweep_ms; /* monotonic ms; links.c looks for ended links then */
     int64_t stop_deadline_ms;
     /* Connections and accepts (http.c, peer.h): open connections per

@@ -147,8 +147,7 @@ int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit
                                    int (*fn)(const char *room_id, int64_t last_seq, void *arg),
                                    void *arg, att_error *err);
 /* Writes (replaces) summaries, all in one transaction. */
-int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n,
-                            att_error *err);
+int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n, att_error *err);
 
 /* Small named values (e.g. the demo room and its invitations). get returns
  * ATT_ERR_NOT_FOUND when unset. */

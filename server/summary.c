@@ -38,12 +38,11 @@ json_t *srv_summary_json(const att_room *room, const att_script *script, const c
         step_summary
             ? json_pack("{s:s,s:s,s:s,s:I,s:O,s:O,s:o,s:O,s:O,s:O,s:O,s:i,s:i,"
                         "s:O,s:{s:i,s:i,s:i},s:b,s:O,s:O}",
-                        "id", room_id, "exercise", script->id, "title", script->title,
-                        "created_at", (json_int_t)created_at, "last_seq",
-                        json_object_get(state, "seq"), "status", json_object_get(state, "status"),
-                        "step", step_summary, "round", json_object_get(state, "round"), "rounds",
-                        json_object_get(state, "rounds"), "speaker",
-                        json_object_get(state, "speaker"), "present",
+                        "id", room_id, "exercise", script->id, "title", script->title, "created_at",
+                        (json_int_t)created_at, "last_seq", json_object_get(state, "seq"), "status",
+                        json_object_get(state, "status"), "step", step_summary, "round",
+                        json_object_get(state, "round"), "rounds", json_object_get(state, "rounds"),
+                        "speaker", json_object_get(state, "speaker"), "present",
                         json_object_get(state, "present"), "open_ruptures",
                         count_status(ruptures, "open"), "suspected_ruptures",
                         count_status(suspicions, "suspected"), "ended_reason",

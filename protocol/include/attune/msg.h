@@ -43,7 +43,7 @@ typedef struct {
     char id[ATT_MAX_ID_BYTES + 1];
     /* hello */
     const char *token;
-    const char *ticket; /* a staff ticket (POST /api/rooms/{id}/ticket) instead of a token */
+    const char *ticket;  /* a staff ticket (POST /api/rooms/{id}/ticket) instead of a token */
     int64_t resume_from; /* -1 when absent */
     /* turn */
     const char *step;
