@@ -1,6 +1,6 @@
 /* cmd_therapist.c - `attune therapist add|list|passwd|remove`: the staff
  * accounts (therapists, and supervisors with --supervisor) in the server's
- * data directory (server/accounts.h), made on the server machine. A
+ * data directory (server/store/accounts.h), made on the server machine. A
  * password is read from the terminal with echo off (typed twice), or as one
  * line from stdin when stdin is not a terminal. */
 #include "commands.h"
