@@ -235,7 +235,7 @@ static int load_vocab(att_catalog *cat, const char *dir, int which, att_error *e
     static const char *const root_members[] = {"id", "title", "entries", NULL};
     static const char *const entry_members[] = {"id", "label", "sentence", "kind", NULL};
     const char *id, *title;
-    json_t *entries;
+    json_t *entries = NULL;
     if ((rc = check_members(&at, root, "vocabulary", root_members)) ||
         (rc = get_ident(&at, root, "id", 1, "vocabulary", &id)) ||
         (rc = get_words(&at, root, "title", "vocabulary", &title)) ||
@@ -364,7 +364,7 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
                                             NULL};
     long long version = 0;
     const char *text;
-    json_t *recorded;
+    json_t *recorded = NULL;
     if ((rc = check_members(&at, c, "consent", members)) ||
         (rc = get_int(&at, c, "version", 1, 1, INT_MAX, "consent", &version)) ||
         (rc = get_words(&at, c, "text", "consent", &text)) ||
@@ -453,7 +453,7 @@ static int load_safety(att_catalog *cat, const char *dir, att_error *err)
     static const char *const n_members[] = {"label", "max_length", NULL};
     long long version = 0, max_length = ATT_MAX_TEXT_BYTES;
     const char *words;
-    json_t *questions, *note;
+    json_t *questions = NULL, *note;
     if ((rc = check_members(&at, s, "safety", members)) ||
         (rc = get_int(&at, s, "version", 1, 1, INT_MAX, "safety", &version)) ||
         (rc = get_words(&at, s, "title", "safety", &words)) ||
@@ -724,7 +724,7 @@ static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t 
     st->json = js;
     st->branch_goto = -1;
     const char *actor, *tag;
-    json_t *inputs;
+    json_t *inputs = NULL;
     int rc;
     if ((rc = check_members(at, js, what, members)) ||
         (rc = get_ident(at, js, "id", 1, what, &st->id)))
@@ -791,7 +791,7 @@ static int parse_script(att_catalog *cat, const loc *at, json_t *root, att_scrip
                                           "steps",   "language", NULL};
     long long version = 0, rounds = 0;
     const char *summary;
-    json_t *steps;
+    json_t *steps = NULL;
     int rc;
     if ((rc = check_members(at, root, "script", members)) ||
         (rc = get_ident(at, root, "id", 1, "script", &sc->id)) ||
