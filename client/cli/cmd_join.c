@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "args.h"
 #include "attune/msg.h"
+#include "clock.h"
 #include "invite.h"
 #include "join_form.h"
 #include "term.h"
@@ -152,13 +153,6 @@ typedef struct {
     int exit_code;
     int64_t quit_deadline; /* ms; 0 = not leaving */
 } join_session;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *sget(const json_t *o, const char *k)
 {
@@ -772,7 +766,7 @@ static void command(join_session *s, char *line)
     long long id = 0;
     FILE *o = s->out;
     if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {
-        s->quit_deadline = mono_ms() + QUIT_WAIT_MS;
+        s->quit_deadline = srv_mono_ms() + QUIT_WAIT_MS;
     } else if (strcmp(cmd, "help") == 0) {
         cli_print_help(&join_cmd, o);
     } else if (!s->authed) {
@@ -993,7 +987,7 @@ static void composing(join_session *s)
 {
     if (!is_partner(s))
         return;
-    int64_t now = mono_ms();
+    int64_t now = srv_mono_ms();
     if (s->typing_at && now - s->typing_at < TYPING_EVERY_MS)
         return;
     s->typing_at = now;
@@ -1085,7 +1079,7 @@ static int run(join_session *s, const cli_invite *inv)
             }
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = srv_mono_ms();
         /* Leaving (/quit, or the end of piped input): once every request has
          * its reply, wait a moment more for the events and state behind it. */
         int leaving = s->quit_deadline || (s->stdin_eof && !s->q_head);

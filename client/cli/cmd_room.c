@@ -131,7 +131,7 @@ static int room_create(int argc, char **argv)
         snprintf(meta.id, sizeof meta.id, "%s", room_opt);
     else if (random_room_id(meta.id, sizeof meta.id, stderr) < 0)
         goto out;
-    meta.created_at = cli_now_ms();
+    meta.created_at = srv_now_ms();
     att_error e = {0};
     if (srv_admin_create_room_as(d.store, d.catalog, script->id, first_speaker, meta.id,
                                  meta.created_at, &e) < 0) {

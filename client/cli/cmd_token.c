@@ -121,7 +121,7 @@ static int token_revoke(int argc, char **argv)
         fprintf(stderr, "attune: %s\n", e.message);
     } else if (from_stdin) {
         srv_token_claims claims;
-        n = srv_invites_revoke_token(inv, &d.key, token, cli_now_ms(), &claims, &e);
+        n = srv_invites_revoke_token(inv, &d.key, token, srv_now_ms(), &claims, &e);
         if (n < 0 && (e.code == ATT_ERR_BAD_TOKEN || e.code == ATT_ERR_NOT_FOUND)) {
             fprintf(stderr, "attune: not a link of this data directory (%s)\n", e.message);
             rc = CLI_EXIT_USAGE;
@@ -139,7 +139,7 @@ static int token_revoke(int argc, char **argv)
                     e.code == ATT_ERR_NOT_FOUND ? "no such room in this data directory"
                                                 : e.message);
             rc = e.code == ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
-        } else if ((n = srv_invites_revoke_role(inv, room, role, cli_now_ms(), &e)) < 0) {
+        } else if ((n = srv_invites_revoke_role(inv, room, role, srv_now_ms(), &e)) < 0) {
             fprintf(stderr, "attune: %s\n", e.message);
         } else {
             printf("revoked %d %s %s\n", n, room, att_role_name(role));
@@ -196,7 +196,7 @@ int cli_cmd_token(int argc, char **argv)
         else
             fprintf(stderr, "attune: %s\n", e.message);
     } else if (srv_invites_open(data, &inv, &e) < 0 ||
-               srv_invites_issue(inv, &d.key, room, role, ttl, SRV_INVITE_OPERATOR, cli_now_ms(),
+               srv_invites_issue(inv, &d.key, room, role, ttl, SRV_INVITE_OPERATOR, srv_now_ms(),
                                  token, sizeof token, NULL, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
     } else {

@@ -4,14 +4,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "secure_start.h"
-#include <time.h>
-
-int64_t cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int cli_data_open(const char *data_dir, int create, int want_key, const char *key_file,
                   int want_catalog, const char *protocol_dir, cli_data *out, FILE *err)

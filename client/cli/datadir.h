@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include "attune/catalog.h"
+#include "clock.h"
 #include "store.h"
 #include "token.h"
 
@@ -30,8 +31,5 @@ typedef struct {
 int cli_data_open(const char *data_dir, int create, int want_key, const char *key_file,
                   int want_catalog, const char *protocol_dir, cli_data *out, FILE *err);
 void cli_data_close(cli_data *d);
-
-/* The current time (ms since the Unix epoch). */
-int64_t cli_now_ms(void);
 
 #endif

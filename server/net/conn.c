@@ -163,11 +163,6 @@ int srv_conn_rate_take(srv_conn *conn)
     return 1;
 }
 
-int64_t srv_mono_ms(void)
-{
-    return (int64_t)(lws_now_usecs() / LWS_US_PER_MS);
-}
-
 void srv_conn_heard(srv_conn *conn)
 {
     conn->heard_at_ms = srv_mono_ms();

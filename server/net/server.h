@@ -31,6 +31,7 @@
 #include "attune/catalog.h"
 #include "attune/msg.h"
 #include "attune/room.h"
+#include "clock.h"
 #include "config.h"
 #include "frame.h"
 #include "log.h"
@@ -273,7 +274,6 @@ struct srv_server {
 };
 
 /* ---- rooms.c ---- */
-int64_t srv_now_ms(void);
 int srv_rooms_init(srv_server *srv, att_error *err);
 void srv_rooms_free(srv_server *srv);
 /* Finds a room in memory or loads it from the store (fold of its log).
@@ -378,8 +378,6 @@ void srv_conn_heard(srv_conn *conn);
  * their hello deadline (4408), pings the quiet ones, reaps the ones that
  * stayed silent after a ping. */
 void srv_conns_sweep(srv_server *srv, int64_t now_ms);
-/* Monotonic ms (lws' clock, as the sweep uses). */
-int64_t srv_mono_ms(void);
 
 /* ---- links.c ---- */
 /* Creates the staff tickets and hooks the login sessions' end (after

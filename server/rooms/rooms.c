@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 #include "room_log.h"
 #include "summary.h"
@@ -24,20 +25,6 @@ struct srv_pending_summary {
 
 #define ROOM_BUCKETS 8192
 #define SRV_EVICT_TRIM 16 /* rooms evicted in one sweep before malloc_trim */
-
-int64_t srv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static size_t hash_id(const char *s)
 {
@@ -274,7 +261,7 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
     srv_room *r = srv_room_find(srv, id);
     if (r)
         return r;
-    int64_t t0 = mono_ns();
+    int64_t t0 = srv_mono_ns();
     r = malloc(sizeof *r);
     if (r)
         memset(r, 0, offsetof(srv_room, durable));
@@ -297,7 +284,7 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
     srv->room_table[b] = r;
     srv->metrics.rooms++;
     srv->metrics.rooms_loaded++;
-    srv_histogram_add(&srv->metrics.room_load, (double)(mono_ns() - t0) / 1e9);
+    srv_histogram_add(&srv->metrics.room_load, (double)(srv_mono_ns() - t0) / 1e9);
     /* Lazily, not at start-up: start-up no longer grows with history, and
      * a room nobody needs costs no memory. Crash recovery keeps its meaning
      * because a room out of memory has nobody connected: members its log
@@ -551,7 +538,7 @@ static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error 
 void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
 {
     srv_server *srv = r->srv;
-    int64_t t0 = mono_ns();
+    int64_t t0 = srv_mono_ns();
     srv_job *job = job_new(conn->id);
     if (!job) {
         srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, ATT_ERR_INTERNAL, "out of memory");
@@ -587,7 +574,7 @@ void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
         snprintf(job->id, sizeof job->id, "%s", job->msg.id);
     }
     room_submit(r, job);
-    srv_histogram_add(&srv->metrics.apply, (double)(mono_ns() - t0) / 1e9);
+    srv_histogram_add(&srv->metrics.apply, (double)(srv_mono_ns() - t0) / 1e9);
 }
 
 static void submit_presence(srv_room *r, int n, att_event *events)
@@ -953,7 +940,7 @@ static void complete_job(srv_server *srv, srv_job *job)
     srv_store_batch *b = &job->batch;
     lws_dll2_remove(&job->link);
     srv_histogram_add(&srv->metrics.commit, (double)b->commit_ns / 1e9);
-    srv_histogram_add(&srv->metrics.durable, (double)(mono_ns() - b->queued_ns) / 1e9);
+    srv_histogram_add(&srv->metrics.durable, (double)(srv_mono_ns() - b->queued_ns) / 1e9);
     const char *id = job->has_id ? job->id : NULL;
     if (b->result < 0) {
         srv->metrics.store_failures++;
@@ -1239,7 +1226,7 @@ void srv_rooms_warm(srv_server *srv)
 {
     if (srv->warm_done || srv->stopping)
         return;
-    int64_t t0 = mono_ns();
+    int64_t t0 = srv_mono_ns();
     /* Nobody to keep waiting (a restart, before anyone is back): faster. */
     int64_t budget_ns = srv->metrics.members ? SRV_WARM_BUDGET_NS : SRV_WARM_IDLE_BUDGET_NS;
     /* One fold is never cut short, so only short logs are folded here (a
@@ -1260,7 +1247,7 @@ void srv_rooms_warm(srv_server *srv)
     srv->warm_skipped += stale.skipped;
     int i = 0;
     for (; i < stale.n; i++) {
-        if (i > 0 && mono_ns() - t0 > budget_ns)
+        if (i > 0 && srv_mono_ns() - t0 > budget_ns)
             break; /* the rest next tick: the cursor stops before them */
         if (srv_room_find(srv, stale.ids[i]))
             continue; /* in memory: summarised from its state, saved when evicted */
@@ -1286,7 +1273,7 @@ void srv_rooms_warm(srv_server *srv)
      * anyone is connected, at most once a second (every tick, it doubled the
      * open-loop benchmark's p99), at once when the walk is done or nobody
      * waits. */
-    int64_t now = mono_ns();
+    int64_t now = srv_mono_ns();
     if (srv->warm_done || !srv->metrics.members ||
         now - srv->warm_flushed_ns >= (int64_t)SRV_SWEEP_MS * 1000000) {
         srv->warm_flushed_ns = now;

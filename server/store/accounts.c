@@ -1,6 +1,7 @@
 /* accounts.c - staff accounts and room ownership in SQLite (see
  * accounts.h). */
 #include "accounts.h"
+#include "clock.h"
 #include "schema.h"
 
 #include <errno.h>
@@ -76,13 +77,6 @@ static const char *const schema_steps[] = {
 static int db_fail(att_error *err, sqlite3 *db, const char *what)
 {
     return att_fail(err, ATT_ERR_INTERNAL, "accounts: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int srv_accounts_open(const char *dir, int create, srv_accounts **out, att_error *err)
@@ -311,7 +305,7 @@ int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind ki
         name, password, len, &rec, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 7, now_ms());
+    sqlite3_bind_int64(st, 7, srv_now_ms());
     sqlite3_bind_text(st, 8, srv_account_kind_name(kind), -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_CONSTRAINT)

@@ -1,5 +1,6 @@
 /* log.c - JSON-lines logger on stderr (see log.h). */
 #include "log.h"
+#include "clock.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -73,13 +74,6 @@ void srv_log_lws_hook(void (*on_accept_failure)(void *arg), void *arg)
     lws_hook.arg = arg;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void srv_log_lws_emit(int level, const char *line)
 {
     char text[512];
@@ -92,7 +86,7 @@ void srv_log_lws_emit(int level, const char *line)
      * readable, so without a pause it is retried (and logged) at once. */
     if (strncmp(text, "accept: errno", 13) == 0) {
         uint64_t held = 0;
-        if (srv_log_limit(&lws_hook.accept_log, mono_ms(), &held))
+        if (srv_log_limit(&lws_hook.accept_log, srv_mono_ms(), &held))
             srv_log("error", "accept_failed", "{s:s,s:I}", "message", text, "suppressed",
                     (json_int_t)held);
         if (lws_hook.on_accept_failure)

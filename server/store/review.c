@@ -1,5 +1,6 @@
 /* review.c - the review worker (see review.h). */
 #include "review.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -47,13 +48,6 @@ void srv_review_job_free(srv_review_job *job)
     free(job->head);
     free(job->body);
     free(job);
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int read_events(void *source, const char *room_id, int64_t after_seq, int64_t upto_seq,
@@ -196,7 +190,7 @@ static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err
 
 static void run_job(srv_review *rv, srv_review_job *job)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = srv_mono_ns();
     att_buf b = {0};
     job->result = build(rv, job, &b, &job->error);
     if (job->result < 0) {
@@ -205,7 +199,7 @@ static void run_job(srv_review *rv, srv_review_job *job)
         job->body = b.data;
         job->body_len = b.len - rv->headroom;
     }
-    job->build_ns = now_ns() - t0;
+    job->build_ns = srv_mono_ns() - t0;
 }
 
 static void *run(void *p)

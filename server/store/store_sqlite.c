@@ -20,6 +20,7 @@
  * writer's next transaction starts it again from the beginning instead of
  * letting it grow. */
 #include "store.h"
+#include "clock.h"
 #include "schema.h"
 #include "log.h"
 #include "seal.h"
@@ -91,13 +92,6 @@ struct srv_store {
     srv_store_batch *done_head, *done_tail;
     int fail_nth; /* testing: 0 = off */
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int db_fail(att_error *err, sqlite3 *db, const char *what)
 {
@@ -268,7 +262,7 @@ static int run_stmt(sqlite3 *db, sqlite3_stmt *st, const char *what, att_error *
 static void commit_group(srv_store *s, srv_store_batch *group, int inject_failure)
 {
     sqlite3 *db = s->writer;
-    int64_t t0 = mono_ns();
+    int64_t t0 = srv_mono_ns();
     int n_group = 0;
     for (srv_store_batch *b = group; b; b = b->next)
         n_group++;
@@ -328,7 +322,7 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
                     b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
         }
     }
-    int64_t t1 = mono_ns();
+    int64_t t1 = srv_mono_ns();
     for (srv_store_batch *b = group; b; b = b->next) {
         b->committed_ns = t1;
         b->commit_ns = t1 - t0;
@@ -351,7 +345,7 @@ static void *store_thread(void *arg)
          * waited window_ns, so a steady trickle (one command a
          * second per person) shares transactions and fsyncs instead of
          * paying one each. Appends do not wake us meanwhile. */
-        int64_t wait_ns = s->queue_head->queued_ns + s->window_ns - mono_ns();
+        int64_t wait_ns = s->queue_head->queued_ns + s->window_ns - srv_mono_ns();
         if (wait_ns > 0 && !s->stopping) {
             pthread_mutex_unlock(&s->lock);
             struct timespec ts = {0, (long)wait_ns};
@@ -536,7 +530,7 @@ int srv_store_append(srv_store *s, srv_store_batch *b, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
     b->next = NULL;
     b->result = 0;
-    b->queued_ns = mono_ns();
+    b->queued_ns = srv_mono_ns();
     pthread_mutex_lock(&s->lock);
     if (s->stopping || !s->started) {
         pthread_mutex_unlock(&s->lock);
