@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include "api.h"
 #include "invites.h"
+#include "lws_log.h"
 #include "log.h"
 #include "review.h"
 

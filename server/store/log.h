@@ -1,6 +1,6 @@
 /* log.h - structured logs: one JSON object per line on stderr.
  *
- * Owns nothing but the lws log hook's state (see srv_log_lws_emit). Callers
+ * Owns nothing (lws' log lines come here through net/lws_log.c). Callers
  * pass only metadata (ids, roles, codes, counts): never what participants
  * wrote and never tokens. Any thread may call srv_log/srv_vlog (each line is
  * one fputs on an unbuffered stream); a srv_log_limiter belongs to one
@@ -26,13 +26,5 @@ typedef struct {
 /* 1 when a line may be written now (then *suppressed_out is how many were
  * held back before it, and the count restarts); 0 to hold this one back. */
 int srv_log_limit(srv_log_limiter *l, int64_t now_ms, uint64_t *suppressed_out);
-
-/* lws' log emit function (lws_set_log_level). lws gives it no argument, so
- * its state is the one static here, set on main's thread before lws starts:
- * `accept: errno N` (EMFILE/ENFILE: lws retries at once, in a busy loop) is
- * written at most once a second and calls on_accept_failure(arg) each time,
- * on the lws service thread, so the server can pause accepting. */
-void srv_log_lws_emit(int level, const char *line);
-void srv_log_lws_hook(void (*on_accept_failure)(void *arg), void *arg);
 
 #endif
