@@ -1,11 +1,16 @@
 #!/bin/sh
 # Sets up and runs every test: unit tests (ctest) in a release build and
-# under AddressSanitizer + UndefinedBehaviorSanitizer, the libFuzzer targets
-# for a bounded time, the protocol schema tests, the server's integration
-# tests and the browser tests. Exits non-zero on the first failure.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the C unit tests again
+# in an optimised Release build and in one with Debian's hardening flags, the
+# libFuzzer targets for a bounded time, the protocol schema tests, the
+# server's integration tests and the browser tests. Every build here treats
+# warnings as errors (ATTUNE_WERROR). Exits non-zero on the first failure.
 set -eu
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+# The node suites (schemas, integration, cli) already run in build/ and
+# build-asan/; the extra builds run only the C unit tests.
+C_UNIT_ONLY='integration|cli|e2e|schemas'
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -14,13 +19,32 @@ sh deploy/setup.sh --browser
 npm ci --no-audit --no-fund --loglevel=error
 
 step "build and unit tests (release)"
-sh deploy/build.sh
+ATTUNE_WERROR=ON sh deploy/build.sh
 ctest --test-dir build --output-on-failure -j2
 
 step "build and unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
-cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DATTUNE_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DATTUNE_SANITIZE=ON -DATTUNE_WERROR=ON >/dev/null
 cmake --build build-asan -j"$(nproc)"
 ctest --test-dir build-asan --output-on-failure -j2
+
+# gcc warns about more at -O3 (maybe-uninitialized through inlining) than at
+# the -O2 of the build above, so the optimised build must be clean too.
+step "build and C unit tests (Release, gcc)"
+cmake -S . -B build-release -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON >/dev/null
+cmake --build build-release -j"$(nproc)" >build-release/build.log 2>&1 || { tail -40 build-release/build.log; exit 1; }
+ctest --test-dir build-release --output-on-failure -j2 -E "$C_UNIT_ONLY"
+
+# What a Debian package build would use: dpkg-buildflags with every hardening
+# feature (_FORTIFY_SOURCE=2, stack protector, format-security, relro/now).
+# Build type None, as debhelper does, so these flags are the only ones.
+step "build and C unit tests (Debian hardening flags)"
+hardened_flags() { DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get "$1"; }
+cmake -S . -B build-hardened -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=None -DATTUNE_WERROR=ON \
+  -DCMAKE_C_FLAGS="$(hardened_flags CFLAGS) $(hardened_flags CPPFLAGS)" \
+  -DCMAKE_EXE_LINKER_FLAGS="$(hardened_flags LDFLAGS)" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$(hardened_flags LDFLAGS)" >/dev/null
+cmake --build build-hardened -j"$(nproc)" >build-hardened/build.log 2>&1 || { tail -40 build-hardened/build.log; exit 1; }
+ctest --test-dir build-hardened --output-on-failure -j2 -E "$C_UNIT_ONLY"
 
 step "fuzz: replay saved inputs, then fuzz each target for ${FUZZ_SECONDS}s"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DATTUNE_FUZZ=ON -DATTUNE_SERVER=OFF >/dev/null
