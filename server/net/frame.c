@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attune/msg.h"
+#include "ws_frame.h"
 
 srv_frame *srv_frame_new(const char *text, size_t len)
 {
@@ -112,42 +113,16 @@ void srv_sendq_clear(srv_sendq *q, int release)
     }
 }
 
-size_t srv_ws_header_len(size_t len)
-{
-    return len < 126 ? 2 : len < 65536 ? 4 : 10;
-}
-
-static size_t put_ws_header(unsigned char *out, size_t len)
-{
-    out[0] = 0x80 | 0x1; /* FIN, text */
-    if (len < 126) {
-        out[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len < 65536) {
-        out[1] = 126;
-        out[2] = (unsigned char)(len >> 8);
-        out[3] = (unsigned char)len;
-        return 4;
-    }
-    out[1] = 127;
-    for (int i = 0; i < 8; i++)
-        out[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
 size_t srv_sendq_pack(const srv_sendq *q, unsigned char *out, size_t cap, uint32_t *n_frames)
 {
     size_t used = 0;
     uint32_t i = 0;
     for (; i < q->count; i++) {
         const srv_frame *f = q->ring[(q->head + i) % q->cap];
-        size_t need = srv_ws_header_len(f->len) + f->len;
+        size_t need = srv_ws_frame_header_len(f->len, 0) + f->len;
         if (need > cap - used)
             break;
-        used += put_ws_header(out + used, f->len);
-        memcpy(out + used, f->data + LWS_PRE, f->len);
-        used += f->len;
+        used += srv_ws_frame_put(out + used, SRV_WS_OP_TEXT, f->data + LWS_PRE, f->len, NULL);
     }
     *n_frames = i;
     return used;

@@ -60,15 +60,14 @@ void srv_sendq_pop(srv_sendq *q);
 /* Drops every reference; keeps the ring for reuse unless release is set. */
 void srv_sendq_clear(srv_sendq *q, int release);
 
-/* Bytes of the header of an unmasked server-to-client frame carrying len
- * bytes (RFC 6455 5.2: 2, 4 or 10). */
-size_t srv_ws_header_len(size_t len);
 /* Writes the oldest queued frames into out as complete RFC 6455 text frames
- * (FIN, opcode 1, no mask, no extensions), as many as fit in cap bytes, and
- * returns the bytes written; *n_frames says how many frames (0 when even
- * the oldest does not fit). The frames stay queued: pop them once written.
- * This lets one WRITEABLE send a member's ack, events and state with one
- * send() instead of one each. */
+ * (FIN, opcode 1, no mask, no extensions; written by srv_ws_frame_put,
+ * ws_frame.h), as many as fit in cap bytes, and returns the bytes written;
+ * *n_frames says how many frames (0 when even the oldest does not fit). The
+ * frames stay queued: pop them once written. This lets one WRITEABLE send a
+ * member's ack, events and state with one send() instead of one each; it
+ * is correct only because no connection negotiates an extension (see
+ * ws_frame.h). */
 size_t srv_sendq_pack(const srv_sendq *q, unsigned char *out, size_t cap, uint32_t *n_frames);
 
 #endif

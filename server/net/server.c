@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,11 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     info.retry_and_idle_policy = &keepalive;
     info.signal_cb = lws_signal;
     info.vhost_name = "attune";
+    /* No WebSocket extension, ever: srv_sendq_pack sends finished RFC 6455
+     * frames written by hand (ws_frame.h), which a negotiated
+     * permessage-deflate would break. The WebSocket callback also refuses
+     * any extension lws asks it to confirm (srv_ws_callback). */
+    assert(info.extensions == NULL);
 
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx)

@@ -11,6 +11,7 @@
 #include "sessions.h"
 #include "tickets.h"
 #include "log.h"
+#include "attune/names.h"
 
 static void reject_token(srv_conn *conn, const att_msg *m, const char *why)
 {
@@ -237,6 +238,13 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (atomic_load(&srv->stop_requested) && !srv->stopping)
             srv_server_begin_stop(srv);
         return 0;
+
+    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+        /* Refuse every extension the client offers (in: its name): queued
+         * frames leave packed by hand with no extension bits (srv_sendq_pack,
+         * ws_frame.h). The context lists none (srv_server_run), so lws only
+         * asks if one is ever added there. */
+        return 1;
 
     case LWS_CALLBACK_ESTABLISHED:
         memset(conn, 0, sizeof *conn);

@@ -14,6 +14,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "ws_frame.h"
+
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* A 101 response from our server is a few hundred bytes; anything near this
  * is not a WebSocket server. */
@@ -21,15 +23,6 @@
 /* Buffers that grew past this are given back once empty, so 19,000 idle
  * connections do not each keep the hello ack's worth of memory. */
 #define WS_KEEP_CAP 16384
-
-enum {
-    OP_CONT = 0x0,
-    OP_TEXT = 0x1,
-    OP_BINARY = 0x2,
-    OP_CLOSE = 0x8,
-    OP_PING = 0x9,
-    OP_PONG = 0xA
-};
 
 static int fail(ws_client *c, int code, const char *fmt, ...)
 {
@@ -230,36 +223,17 @@ static int check_response(ws_client *c, const char *head)
     return 0;
 }
 
-/* Queues one masked frame. */
+/* Queues one masked frame, written by the project's one frame writer
+ * (server/net/ws_frame.h). */
 static int queue_frame(ws_client *c, int opcode, const void *payload, size_t len)
 {
-    unsigned char head[14];
-    size_t h = 0;
-    head[h++] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        head[h++] = (unsigned char)(0x80 | len);
-    } else if (len <= 0xFFFF) {
-        head[h++] = 0x80 | 126;
-        head[h++] = (unsigned char)(len >> 8);
-        head[h++] = (unsigned char)len;
-    } else {
-        head[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            head[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
     uint32_t m = next_mask(c);
     unsigned char mask[4] = {(unsigned char)(m >> 24), (unsigned char)(m >> 16),
                              (unsigned char)(m >> 8), (unsigned char)m};
-    memcpy(head + h, mask, 4);
-    h += 4;
-    if (buf_reserve(&c->out, h + len) < 0)
+    size_t need = srv_ws_frame_header_len(len, 1) + len;
+    if (buf_reserve(&c->out, need) < 0)
         return fail(c, WS_E_NOMEM, "out of memory");
-    memcpy(c->out.data + c->out.len, head, h);
-    unsigned char *dst = c->out.data + c->out.len + h;
-    const unsigned char *src = payload;
-    for (size_t i = 0; i < len; i++)
-        dst[i] = src[i] ^ mask[i & 3];
-    c->out.len += h + len;
+    c->out.len += srv_ws_frame_put(c->out.data + c->out.len, (unsigned)opcode, payload, len, mask);
     return 0;
 }
 
@@ -267,7 +241,7 @@ int ws_client_send_text(ws_client *c, const char *text, size_t len)
 {
     if (c->state != WS_OPEN)
         return fail(c, WS_E_STATE, "send on a connection that is not open");
-    return queue_frame(c, OP_TEXT, text, len);
+    return queue_frame(c, SRV_WS_OP_TEXT, text, len);
 }
 
 int ws_client_send_close(ws_client *c, uint16_t code)
@@ -275,7 +249,7 @@ int ws_client_send_close(ws_client *c, uint16_t code)
     if (c->state != WS_OPEN)
         return fail(c, WS_E_STATE, "close on a connection that is not open");
     unsigned char body[2] = {(unsigned char)(code >> 8), (unsigned char)code};
-    int rc = queue_frame(c, OP_CLOSE, body, 2);
+    int rc = queue_frame(c, SRV_WS_OP_CLOSE, body, 2);
     if (rc == 0)
         c->state = WS_CLOSING;
     return rc;
@@ -285,19 +259,20 @@ int ws_client_send_close(ws_client *c, uint16_t code)
 static int on_control(ws_client *c, int opcode, const unsigned char *p, size_t len)
 {
     switch (opcode) {
-    case OP_PING:
+    case SRV_WS_OP_PING:
         if (c->state == WS_OPEN)
-            return queue_frame(c, OP_PONG, p, len);
+            return queue_frame(c, SRV_WS_OP_PONG, p, len);
         return 0;
-    case OP_PONG:
+    case SRV_WS_OP_PONG:
         return 0;
-    case OP_CLOSE:
+    case SRV_WS_OP_CLOSE:
         if (len == 1)
             return fail(c, WS_E_PROTOCOL, "close frame with a 1-byte body");
         c->close_code = len >= 2 ? (p[0] << 8 | p[1]) : 1005;
         if (c->state == WS_OPEN) {
             /* Echo the code (RFC 6455 5.5.1); the server then ends TCP. */
-            int rc = len >= 2 ? queue_frame(c, OP_CLOSE, p, 2) : queue_frame(c, OP_CLOSE, NULL, 0);
+            int rc = len >= 2 ? queue_frame(c, SRV_WS_OP_CLOSE, p, 2)
+                              : queue_frame(c, SRV_WS_OP_CLOSE, NULL, 0);
             if (rc < 0)
                 return rc;
         }
@@ -356,7 +331,7 @@ static int parse_frames(ws_client *c, const unsigned char *buf, size_t len, size
         int rc = 0;
         if (opcode & 0x8) {
             rc = on_control(c, opcode, payload, n);
-        } else if (opcode == OP_TEXT) {
+        } else if (opcode == SRV_WS_OP_TEXT) {
             if (c->msg_active)
                 return fail(c, WS_E_PROTOCOL, "new message inside a fragmented one");
             if (fin) {
@@ -365,7 +340,7 @@ static int parse_frames(ws_client *c, const unsigned char *buf, size_t len, size
                 c->msg_active = 1;
                 rc = buf_append(&c->msg, payload, n);
             }
-        } else if (opcode == OP_CONT) {
+        } else if (opcode == SRV_WS_OP_CONTINUATION) {
             if (!c->msg_active)
                 return fail(c, WS_E_PROTOCOL, "continuation without a message");
             rc = buf_append(&c->msg, payload, n);
@@ -374,7 +349,7 @@ static int parse_frames(ws_client *c, const unsigned char *buf, size_t len, size
                 rc = fn(arg, (const char *)c->msg.data, c->msg.len);
                 buf_clear(&c->msg);
             }
-        } else if (opcode == OP_BINARY) {
+        } else if (opcode == SRV_WS_OP_BINARY) {
             return fail(c, WS_E_PROTOCOL, "binary frame (the protocol uses text only)");
         } else {
             return fail(c, WS_E_PROTOCOL, "unknown opcode %d", opcode);

@@ -106,6 +106,9 @@ export async function member(port, token) {
     ws.once('open', resolve);
     ws.once('error', reject);
   });
+  // ws offers permessage-deflate; the server packs its frames by hand and
+  // must never accept an extension (server/net/ws_frame.h).
+  if (ws.extensions !== '') throw new Error(`the server negotiated extensions: ${ws.extensions}`);
   let n = 0;
   const m = {
     ws,
