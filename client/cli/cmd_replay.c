@@ -12,6 +12,7 @@
 #include <string.h>
 #include "args.h"
 #include "attune/room.h"
+#include "attune/names.h"
 #include "datadir.h"
 #include "term.h"
 #include "transcript.h"

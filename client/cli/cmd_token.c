@@ -11,6 +11,7 @@
 #include "args.h"
 #include "datadir.h"
 #include "invites.h"
+#include "attune/names.h"
 
 static const cli_option options[] = {
     {"data", "DIR", "the server's data directory [required]"},

@@ -684,18 +684,6 @@ att_blame_class att_blame_classify(const att_blame_lang *L, const char *text, si
     return best;
 }
 
-const char *att_blame_class_name(att_blame_class c)
-{
-    switch (c) {
-    case ATT_BLAME_CRITICISM:
-        return "criticism";
-    case ATT_BLAME_CONTEMPT:
-        return "contempt";
-    default:
-        return NULL;
-    }
-}
-
 const char *att_blame_lang_tag(const att_blame_lang *L)
 {
     return L ? L->tag : NULL;

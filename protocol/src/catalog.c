@@ -14,6 +14,7 @@
  * always starts with the file, relative to the protocol directory. */
 #include "attune/catalog.h"
 #include "attune/event.h"
+#include "attune/names.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -399,10 +400,7 @@ static int load_consent(att_catalog *cat, const char *dir, att_error *err)
             return rc;
         for (size_t i = 0; i < json_array_size(types); i++) {
             const char *t = json_string_value(json_array_get(types, i));
-            int known = 0;
-            for (int e = 0; t && e < ATT_EV__COUNT; e++)
-                known |= strcmp(t, att_event_type_name((att_event_type)e)) == 0;
-            if (!known)
+            if (att_event_type_from_name(t) < 0)
                 return INVALID(&at, "receives.%s[%zu]: not an event type", *r, i);
         }
     }
@@ -505,29 +503,14 @@ static int load_safety(att_catalog *cat, const char *dir, att_error *err)
 
 /* ---- exercise scripts --------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    att_input_kind kind;
-    int vocab; /* index into vocab_ids, or -1 */
-} input_kinds[] = {
-    {"text", ATT_INPUT_TEXT, -1},
-    {"emotion_reactive", ATT_INPUT_EMOTION_REACTIVE, VOCAB_REACTIVE},
-    {"emotion_primary", ATT_INPUT_EMOTION_PRIMARY, VOCAB_PRIMARY},
-    {"need", ATT_INPUT_NEED, VOCAB_NEEDS},
-    {"rating", ATT_INPUT_RATING, -1},
-    {"choice", ATT_INPUT_CHOICE, -1},
-};
-
-static const char *const actor_names[] = {
-    [ATT_ACTOR_SPEAKER] = "speaker",     [ATT_ACTOR_LISTENER] = "listener",
-    [ATT_ACTOR_PARTNER_A] = "partner_a", [ATT_ACTOR_PARTNER_B] = "partner_b",
-    [ATT_ACTOR_THERAPIST] = "therapist",
-};
-
-static const char *const tag_names[] = {
-    [ATT_TAG_REFLECTION] = "reflection",
-    [ATT_TAG_REFLECTION_CHECK] = "reflection_check",
-    [ATT_TAG_CONNECTION_RATING] = "connection_rating",
+/* The vocabulary each input kind takes (an index into vocab_ids), or -1. */
+static const int input_vocab[] = {
+    [ATT_INPUT_TEXT] = -1,
+    [ATT_INPUT_EMOTION_REACTIVE] = VOCAB_REACTIVE,
+    [ATT_INPUT_EMOTION_PRIMARY] = VOCAB_PRIMARY,
+    [ATT_INPUT_NEED] = VOCAB_NEEDS,
+    [ATT_INPUT_RATING] = -1,
+    [ATT_INPUT_CHOICE] = -1,
 };
 
 static void free_steps(att_step *steps, size_t n)
@@ -595,14 +578,11 @@ static int parse_input(const loc *at, const att_catalog *cat, json_t *in, const 
         (rc = get_words(at, in, "label", what, &label)) ||
         (rc = get_bool(at, in, "required", what, &out->required)))
         return rc;
-    int vocab = -2;
-    for (size_t k = 0; k < sizeof input_kinds / sizeof input_kinds[0]; k++)
-        if (strcmp(kind_name, input_kinds[k].name) == 0) {
-            out->kind = input_kinds[k].kind;
-            vocab = input_kinds[k].vocab;
-        }
-    if (vocab == -2)
+    int kind = att_input_kind_from_name(kind_name);
+    if (kind < 0)
         return INVALID(at, "%s: unknown kind '%s'", what, kind_name);
+    out->kind = (att_input_kind)kind;
+    int vocab = input_vocab[kind];
 
     json_t *v = json_object_get(in, "vocab");
     if (vocab < 0 && v)
@@ -691,7 +671,7 @@ static int check_tag(const loc *at, const att_step *st)
     /* The detector attributes these to a partner (who = the rater/checker). */
     if (st->actor == ATT_ACTOR_THERAPIST)
         return INVALID(at, "step '%s': a %s step must be taken by a partner", st->id,
-                       tag_names[st->tag]);
+                       att_step_tag_name(st->tag));
     if (st->tag == ATT_TAG_REFLECTION_CHECK && !st->branch_input)
         return INVALID(at,
                        "step '%s': a reflection_check step needs a branch (taken when the "
@@ -741,27 +721,19 @@ static int parse_step(const loc *at, const att_catalog *cat, json_t *js, size_t 
     if ((rc = get_int(at, js, "silence_ms", 0, 0, 86400000, what, &silence)))
         return rc;
     st->silence_ms = silence;
-    int found = 0;
-    for (size_t a = 0; a < sizeof actor_names / sizeof actor_names[0]; a++)
-        if (strcmp(actor, actor_names[a]) == 0) {
-            st->actor = (att_actor)a;
-            found = 1;
-        }
-    if (!found)
+    int a = att_actor_from_name(actor);
+    if (a < 0)
         return INVALID(at,
                        "%s: bad actor '%s' (speaker, listener, partner_a, partner_b or "
                        "therapist)",
                        what, actor);
+    st->actor = (att_actor)a;
     st->tag = ATT_TAG_NONE;
     if (tag) {
-        found = 0;
-        for (size_t t = ATT_TAG_REFLECTION; t < sizeof tag_names / sizeof tag_names[0]; t++)
-            if (strcmp(tag, tag_names[t]) == 0) {
-                st->tag = (att_step_tag)t;
-                found = 1;
-            }
-        if (!found)
+        int t = att_step_tag_from_name(tag);
+        if (t < 0)
             return INVALID(at, "%s: unknown tag '%s'", what, tag);
+        st->tag = (att_step_tag)t;
     }
 
     size_t n = json_array_size(inputs);

@@ -1,109 +1,9 @@
-/* event.c - names, visibility and the JSON form of room events. */
+/* event.c - visibility and the JSON form of room events (their names are
+ * names.c's). */
 #include "attune/event.h"
+#include "attune/names.h"
 
 #include <string.h>
-
-static const char *const event_names[ATT_EV__COUNT] = {
-    [ATT_EV_ROOM_CREATED] = "room_created",
-    [ATT_EV_JOINED] = "joined",
-    [ATT_EV_LEFT] = "left",
-    [ATT_EV_CONSENTED] = "consented",
-    [ATT_EV_TURN] = "turn",
-    [ATT_EV_CONTROL] = "control",
-    [ATT_EV_PAUSE_REQUESTED] = "pause_requested",
-    [ATT_EV_REPAIR_ATTEMPT] = "repair_attempt",
-    [ATT_EV_REPAIR_ACCEPTED] = "repair_accepted",
-    [ATT_EV_RUPTURE_OPENED] = "rupture_opened",
-    [ATT_EV_RUPTURE_SUSPECTED] = "rupture_suspected",
-    [ATT_EV_RUPTURE_CONFIRMED] = "rupture_confirmed",
-    [ATT_EV_RUPTURE_DISMISSED] = "rupture_dismissed",
-    [ATT_EV_RUPTURE_REPAIRED] = "rupture_repaired",
-    [ATT_EV_NOTE] = "note",
-    [ATT_EV_REPLACED] = "replaced",
-    [ATT_EV_CONSENT_WITHDRAWN] = "consent_withdrawn",
-    [ATT_EV_CHECKIN_ANSWERED] = "checkin_answered",
-    [ATT_EV_CHECKIN_COMPLETED] = "checkin_completed",
-    [ATT_EV_REPAIR_REPLIED] = "repair_replied",
-    [ATT_EV_PRIVATE_MESSAGE] = "private_message",
-    [ATT_EV_THERAPIST_REQUESTED] = "therapist_requested",
-    [ATT_EV_RECONNECTED] = "reconnected",
-};
-
-static const char *const control_names[ATT_CTL__COUNT] = {
-    "advance", "back", "pause", "resume", "swap", "end", "proceed",
-};
-
-static const char *const reply_names[ATT_REPLY__COUNT] = {"need_a_moment", "acknowledged"};
-
-static const char *const kind_names[ATT_RK__COUNT] = {
-    "withdrawal", "confrontation", "misattunement", "disconnection_felt", "flooding",
-};
-
-static const char *const source_names[ATT_SRC__COUNT] = {"detector", "partner", "therapist"};
-
-static const char *const how_names[ATT_HOW__COUNT] = {
-    "therapist_strategy", "repair_attempt", "reconnect", "reflection_confirmed", "resumed",
-};
-
-static const char *const left_names[ATT_LEFT__COUNT] = {"closed", "timeout", "slow_reader",
-                                                        "shutdown"};
-
-static const char *name_at(const char *const *names, int count, int i)
-{
-    return (i >= 0 && i < count) ? names[i] : "unknown";
-}
-
-static int index_of(const char *const *names, int count, const char *name)
-{
-    if (!name)
-        return -1;
-    for (int i = 0; i < count; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-const char *att_event_type_name(att_event_type t)
-{
-    return name_at(event_names, ATT_EV__COUNT, (int)t);
-}
-const char *att_control_name(att_control c)
-{
-    return name_at(control_names, ATT_CTL__COUNT, (int)c);
-}
-int att_control_from_name(const char *name)
-{
-    return index_of(control_names, ATT_CTL__COUNT, name);
-}
-const char *att_rupture_kind_name(att_rupture_kind k)
-{
-    return name_at(kind_names, ATT_RK__COUNT, (int)k);
-}
-int att_rupture_kind_from_name(const char *name)
-{
-    return index_of(kind_names, ATT_RK__COUNT, name);
-}
-const char *att_source_name(att_source s)
-{
-    return name_at(source_names, ATT_SRC__COUNT, (int)s);
-}
-const char *att_repair_how_name(att_repair_how h)
-{
-    return name_at(how_names, ATT_HOW__COUNT, (int)h);
-}
-const char *att_left_reason_name(att_left_reason r)
-{
-    return name_at(left_names, ATT_LEFT__COUNT, (int)r);
-}
-
-const char *att_repair_reply_name(att_repair_reply r)
-{
-    return name_at(reply_names, ATT_REPLY__COUNT, (int)r);
-}
-int att_repair_reply_from_name(const char *name)
-{
-    return index_of(reply_names, ATT_REPLY__COUNT, name);
-}
 
 #define AUD(role) (1u << (role))
 #define AUD_ALL (AUD(ATT_ROLE_PARTNER_A) | AUD(ATT_ROLE_PARTNER_B) | AUD_STAFF)
@@ -355,7 +255,7 @@ static int rupture_from_json(json_t *r, const att_script *script, att_rupture_op
     if (!marker || strlen(marker) >= sizeof out->marker)
         return bad(err, "rupture marker");
     strcpy(out->marker, marker);
-    int s = index_of(source_names, ATT_SRC__COUNT, get_str(r, "source"));
+    int s = att_source_from_name(get_str(r, "source"));
     if (s < 0)
         return bad(err, "rupture source");
     out->source = (att_source)s;
@@ -374,13 +274,12 @@ static int rupture_from_json(json_t *r, const att_script *script, att_rupture_op
     if (get_int(r, "round", &v) || v < 0 || v > 1000)
         return bad(err, "rupture round");
     out->round = (int)v;
-    const char *cls = get_str(r, "class");
-    if (cls && strcmp(cls, "criticism") == 0)
-        out->blame_class = ATT_BLAME_CRITICISM;
-    else if (cls && strcmp(cls, "contempt") == 0)
-        out->blame_class = ATT_BLAME_CONTEMPT;
-    else if (json_object_get(r, "class"))
-        return bad(err, "rupture class");
+    if (json_object_get(r, "class")) {
+        int cls = att_blame_class_from_name(get_str(r, "class"));
+        if (cls < 0)
+            return bad(err, "rupture class");
+        out->blame_class = (att_blame_class)cls;
+    }
     json_t *evidence = json_object_get(r, "evidence");
     if (!evidence)
         return 0; /* protocol 2 ruptures carry none */
@@ -403,7 +302,7 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
     memset(ev, 0, sizeof *ev);
     if (!json_is_object(obj))
         return bad(err, "not an object");
-    int t = index_of(event_names, ATT_EV__COUNT, get_str(obj, "type"));
+    int t = att_event_type_from_name(get_str(obj, "type"));
     if (t < 0)
         return bad(err, "unknown type");
     ev->type = (att_event_type)t;
@@ -423,7 +322,7 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         ev->language = get_str(obj, "language");
         break;
     case ATT_EV_LEFT: {
-        int r = index_of(left_names, ATT_LEFT__COUNT, get_str(obj, "reason"));
+        int r = att_left_reason_from_name(get_str(obj, "reason"));
         if (r < 0)
             return bad(err, "left reason");
         ev->left_reason = (att_left_reason)r;
@@ -509,7 +408,7 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
         if (get_int(obj, "rupture_id", &v))
             return bad(err, "rupture_id");
         ev->rupture_id = (int)v;
-        int h = index_of(how_names, ATT_HOW__COUNT, get_str(obj, "how"));
+        int h = att_repair_how_from_name(get_str(obj, "how"));
         if (h < 0)
             return bad(err, "repair how");
         ev->how = (att_repair_how)h;

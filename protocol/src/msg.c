@@ -3,51 +3,15 @@
  * rules a schema cannot express), and builds the server envelopes (ack,
  * error, event, bye). Pure: no state outside its arguments. */
 #include "attune/msg.h"
+#include "attune/names.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const msg_type_names[ATT_MSG__COUNT] = {
-    [ATT_MSG_HELLO] = "hello",
-    [ATT_MSG_PING] = "ping",
-    [ATT_MSG_CONSENT] = "consent",
-    [ATT_MSG_TURN] = "turn",
-    [ATT_MSG_CONTROL] = "control",
-    [ATT_MSG_PAUSE_REQUEST] = "pause_request",
-    [ATT_MSG_REPAIR_ATTEMPT] = "repair_attempt",
-    [ATT_MSG_REPAIR_ACCEPT] = "repair_accept",
-    [ATT_MSG_RUPTURE_MARK] = "rupture_mark",
-    [ATT_MSG_RUPTURE_REPAIR] = "rupture_repair",
-    [ATT_MSG_RUPTURE_CONFIRM] = "rupture_confirm",
-    [ATT_MSG_RUPTURE_DISMISS] = "rupture_dismiss",
-    [ATT_MSG_NOTE] = "note",
-    [ATT_MSG_TYPING] = "typing",
-    [ATT_MSG_CONSENT_WITHDRAW] = "consent_withdraw",
-    [ATT_MSG_CHECKIN] = "checkin",
-    [ATT_MSG_REPAIR_REPLY] = "repair_reply",
-    [ATT_MSG_PRIVATE_MESSAGE] = "private_message",
-    [ATT_MSG_ASK_THERAPIST] = "ask_therapist",
-};
-
 /* Marker and strategy ids on the wire; the room checks them against the catalog. */
 #define CATALOG_ID_MAX_BYTES 48
 #define STEP_ID_MAX_BYTES 64
-
-const char *att_msg_type_name(att_msg_type t)
-{
-    if ((int)t < 0 || t >= ATT_MSG__COUNT)
-        return "unknown";
-    return msg_type_names[t];
-}
-
-static int msg_type_from_name(const char *name)
-{
-    for (int i = 0; i < ATT_MSG__COUNT; i++)
-        if (strcmp(msg_type_names[i], name) == 0)
-            return i;
-    return -1;
-}
 
 /* --- per-type member table (mirrors the client schemas) ----------------- */
 
@@ -207,14 +171,6 @@ static int input_strings_ok(const json_t *v)
     return 1;
 }
 
-static int rupture_kind_from_name(const char *name)
-{
-    for (int k = 0; k < ATT_RK__COUNT; k++)
-        if (strcmp(att_rupture_kind_name((att_rupture_kind)k), name) == 0)
-            return k;
-    return -1;
-}
-
 /* Validates one member and stores it in out. Messages name the member (from
  * our own table), never its value: values may be what a participant wrote. */
 static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *err)
@@ -326,7 +282,7 @@ static int take_field(const field_spec *f, json_t *v, att_msg *out, att_error *e
         return 0;
     }
     case FIELD_MARK_KIND: {
-        int k = json_is_string(v) ? rupture_kind_from_name(json_string_value(v)) : -1;
+        int k = json_is_string(v) ? att_rupture_kind_from_name(json_string_value(v)) : -1;
         if (k != ATT_RK_WITHDRAWAL && k != ATT_RK_CONFRONTATION)
             return att_fail(err, ATT_ERR_BAD_MESSAGE, "%s.%s must be withdrawal or confrontation",
                             type, f->name);
@@ -407,11 +363,11 @@ int att_msg_decode(const char *buf, size_t len, att_msg *out, att_error *err)
     json_t *type = json_object_get(root, "type");
     if (!json_is_string(type))
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "a message needs a string member \"type\"");
-    int t = msg_type_from_name(json_string_value(type));
+    int t = att_msg_type_from_name(json_string_value(type));
     if (t < 0)
         return att_fail(err, ATT_ERR_UNKNOWN_TYPE, "unknown message type");
     out->type = (att_msg_type)t;
-    const char *tname = msg_type_names[t];
+    const char *tname = att_msg_type_name((att_msg_type)t);
 
     if (id && !id_valid)
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "id must be a string of 1..%d bytes",

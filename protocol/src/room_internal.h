@@ -3,6 +3,7 @@
 #ifndef ATTUNE_ROOM_INTERNAL_H
 #define ATTUNE_ROOM_INTERNAL_H
 
+#include "attune/names.h"
 #include "attune/room.h"
 
 /* Collects the events one command produces, numbering them from room->seq+1. */
@@ -45,13 +46,5 @@ int att_detect_after(att_out *out, int primary);
 /* Detector: text a partner wrote to the other (a turn, a repair attempt);
  * never pause notes, the private line or the check-in. */
 int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq);
-
-/* Wire names shared by the jansson view (room.c) and the state writer. */
-const char *att_room_status_name(att_status s);
-const char *att_room_end_reason_name(att_end_reason r); /* NULL for none */
-const char *att_rupture_status_name(att_rupture_status s);
-const char *att_actor_role_name(att_actor a);  /* "speaker"/"listener" or NULL */
-const char *att_step_tag_name(att_step_tag t); /* NULL for none */
-const char *att_suspicion_status_name(att_suspicion_status s);
 
 #endif

@@ -309,6 +309,13 @@ static void checkin(writer *w, const att_room *room, att_role viewer)
     raw(w, "}");
 }
 
+/* A step's `as`: the part it is taken in, for a step taken by whoever
+ * speaks or listens this round; null for a step that names its actor. */
+static const char *speaker_or_listener(att_actor a)
+{
+    return a == ATT_ACTOR_SPEAKER || a == ATT_ACTOR_LISTENER ? att_actor_name(a) : NULL;
+}
+
 static void step(writer *w, const att_room *room)
 {
     if (room->status == ATT_STATUS_ENDED) {
@@ -319,7 +326,7 @@ static void step(writer *w, const att_room *room)
     raw(w, "{\"actor\":");
     string(w, att_role_name(att_room_resolve_actor(room, st->actor)));
     raw(w, ",\"as\":");
-    string_or_null(w, att_actor_role_name(st->actor));
+    string_or_null(w, speaker_or_listener(st->actor));
     raw(w, ",\"id\":");
     raw(w, st->id_json);
     raw(w, ",\"index\":");

@@ -33,6 +33,7 @@
 #include "server.h"
 #include "sessions.h"
 #include "tickets.h"
+#include "attune/names.h"
 
 #define WRITE_CHUNK 16384
 #define WRITE_TRIM_BYTES (1 << 20)

@@ -1,5 +1,6 @@
 /* metrics.c - Prometheus text rendering (see metrics.h). */
 #include "metrics.h"
+#include "attune/names.h"
 
 #include <stdarg.h>
 #include <stdio.h>

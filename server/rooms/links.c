@@ -12,6 +12,7 @@
 #include "sessions.h"
 #include "tickets.h"
 #include "log.h"
+#include "attune/names.h"
 
 /* How often the sweep looks for partner links past their grace. */
 #define LINK_GRACE_SWEEP_MS 5000

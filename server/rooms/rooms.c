@@ -13,6 +13,7 @@
 #include "api.h"
 #include "clock.h"
 #include "log.h"
+#include "attune/names.h"
 #include "room_log.h"
 #include "summary.h"
 

@@ -1,6 +1,7 @@
 /* invites.c - invitation records in SQLite (see invites.h). */
 #include "invites.h"
 #include "schema.h"
+#include "attune/names.h"
 
 #include <openssl/evp.h>
 #include <sqlite3.h>

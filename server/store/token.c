@@ -1,5 +1,6 @@
 /* token.c - HMAC-SHA256 invitation tokens and the key file (see token.h). */
 #include "token.h"
+#include "attune/names.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,6 +12,7 @@
  * sentences). */
 #include "attune/blame.h"
 #include "attune/catalog.h"
+#include "attune/names.h"
 
 #include <stdio.h>
 #include <stdlib.h>

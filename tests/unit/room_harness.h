@@ -6,6 +6,7 @@
 
 #include "attune/catalog.h"
 #include "attune/msg.h"
+#include "attune/names.h"
 #include "attune/room.h"
 
 #define HARNESS_MAX_LOG 20000

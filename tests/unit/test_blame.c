@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include "attune/blame.h"
+#include "attune/names.h"
 #include "attune/catalog.h"
 
 #include <stdlib.h>

@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include "attune/catalog.h"
+#include "attune/names.h"
 #include "attune/event.h"
 
 #include <openssl/sha.h>

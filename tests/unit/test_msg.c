@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include "attune/msg.h"
+#include "attune/names.h"
 
 #include <dirent.h>
 #include <limits.h>

@@ -57,7 +57,4 @@ const char *att_blame_lang_rule_pattern(const att_blame_lang *lang, size_t i);
 att_blame_class att_blame_classify(const att_blame_lang *lang, const char *text, size_t len,
                                    int *rule_out);
 
-/* "criticism", "contempt"; NULL for ATT_BLAME_NONE or an unknown value. */
-const char *att_blame_class_name(att_blame_class c);
-
 #endif

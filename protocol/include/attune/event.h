@@ -155,20 +155,8 @@ typedef struct {
     int legacy;
 } att_event;
 
-const char *att_event_type_name(att_event_type t);
-const char *att_control_name(att_control c);
-int att_control_from_name(const char *name); /* -1 when unknown */
-const char *att_rupture_kind_name(att_rupture_kind k);
-int att_rupture_kind_from_name(const char *name); /* -1 when unknown */
-const char *att_source_name(att_source s);
-const char *att_repair_how_name(att_repair_how h);
-const char *att_left_reason_name(att_left_reason r);
-
 /* A rupture as events carry it; new reference or NULL. */
 json_t *att_rupture_open_to_json(const att_rupture_open *r, const att_script *script);
-
-const char *att_repair_reply_name(att_repair_reply r);
-int att_repair_reply_from_name(const char *name); /* -1 when unknown */
 
 /* The audiences that may see ev: bit (1 << role) for partner_a, partner_b,
  * therapist and observer. The therapist sees everything. */

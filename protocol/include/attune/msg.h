@@ -74,8 +74,6 @@ typedef struct {
     const char *strategy;
 } att_msg;
 
-const char *att_msg_type_name(att_msg_type t);
-
 /* Decodes one text frame. Returns 0, or a negative code with err set (and
  * out->has_id/out->id set when the frame carried a valid id, for the error
  * reply). Always call att_msg_release(out) afterwards. */

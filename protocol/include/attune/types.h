@@ -1,5 +1,5 @@
 /* types.h - roles, error codes, limits and small enums shared by the whole
- * Attune core, with their wire names. Owns nothing; pure data and lookups. */
+ * Attune core (their wire names are names.h's). Owns nothing; pure data. */
 #ifndef ATTUNE_TYPES_H
 #define ATTUNE_TYPES_H
 
@@ -67,10 +67,6 @@ typedef struct {
 int att_fail(att_error *err, att_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-const char *att_code_name(att_code code);
-const char *att_role_name(att_role role);
-/* Returns ATT_ROLE_NONE for an unknown name. Accepts "system" too. */
-att_role att_role_from_name(const char *name);
 static inline int att_role_is_partner(att_role r)
 {
     return r == ATT_ROLE_PARTNER_A || r == ATT_ROLE_PARTNER_B;
