@@ -1,32 +1,26 @@
-/* detector.c - the rupture detector. It reads the room's state before a
- * command, the events the command produced and the time it is given, and
- * appends events. It keeps no state of its own: everything it needs
- * (rejections in a row, last ratings, when the turn began, who is away) is
- * in the fold.
+/* detector.c - the rupture detector: a second pass over a command's
+ * primary events. It reads the room's state before the command, the events
+ * the engine put in the outbox and the time it is given, and appends its own
+ * events to the same outbox (att_detector_after, called once by each
+ * att_room_decide*), or raises suggestions from the clock alone
+ * (att_room_tick). It calls nothing of the engine's and keeps no state of its
+ * own: everything it needs (rejections in a row, last ratings, when the turn
+ * began, who is away) is in the fold.
  *
  * What it finds are suggestions, never verdicts: every rule raises a
  * `rupture_suspected` that only the therapist (and an observer) sees, until
  * the therapist confirms or dismisses it. It repairs only ruptures that are
  * open, that is, confirmed by the therapist. */
+#include "outbox.h"
 #include "room_internal.h"
 
 #include <string.h>
 
-/* Ids for suspicions raised by this command continue after those in out. */
-static int next_suspicion_id(const att_out *out)
-{
-    int id = out->room->next_suspicion_id;
-    for (int i = 0; i < out->n; i++)
-        if (out->ev[i].type == ATT_EV_RUPTURE_SUSPECTED)
-            id++;
-    return id;
-}
-
-static att_rupture_open *suspect(att_out *out, att_rupture_kind kind, const char *marker,
+static att_rupture_open *suspect(att_outbox *out, att_rupture_kind kind, const char *marker,
                                  att_role who, att_role with, int step)
 {
-    int id = next_suspicion_id(out);
-    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_SUSPECTED, ATT_ROLE_SYSTEM);
+    int id = att_outbox_take_suspicion_id(out);
+    att_event *ev = att_outbox_add(out, ATT_EV_RUPTURE_SUSPECTED, ATT_ROLE_SYSTEM);
     if (!ev)
         return NULL;
     att_rupture_open *r = &ev->rupture;
@@ -51,7 +45,7 @@ static int add_evidence(att_rupture_open *r, int64_t seq)
 }
 
 /* Repairs every open rupture with this marker whose `who` is `who`. */
-static int repair_matching(att_out *out, const char *marker, att_role who, att_repair_how how,
+static int repair_matching(att_outbox *out, const char *marker, att_role who, att_repair_how how,
                            att_role by)
 {
     const att_room *room = out->room;
@@ -60,7 +54,7 @@ static int repair_matching(att_out *out, const char *marker, att_role who, att_r
         if (r->status != ATT_RS_OPEN || strcmp(r->open.marker, marker) != 0 ||
             (who != ATT_ROLE_NONE && r->open.who != who))
             continue;
-        att_event *ev = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, by);
+        att_event *ev = att_outbox_add(out, ATT_EV_RUPTURE_REPAIRED, by);
         if (!ev)
             return -1;
         ev->rupture_id = r->open.id;
@@ -75,7 +69,9 @@ static att_blame_class blame_of(const att_room *room, const char *text)
     return att_catalog_blame_classify(room->catalog, room->language, text);
 }
 
-int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq)
+/* Text a partner wrote to the other (a turn, a repair attempt); never pause
+ * notes, the private line or the check-in. */
+static int detect_text(att_outbox *out, att_role writer, const char *text, int64_t evidence_seq)
 {
     if (!text || !att_role_is_partner(writer))
         return 0;
@@ -117,7 +113,7 @@ static const char *blaming_text_in(const att_room *room, const att_step *step, j
     return NULL;
 }
 
-static int detect_turn(att_out *out, const att_event *turn)
+static int detect_turn(att_outbox *out, const att_event *turn)
 {
     const att_room *room = out->room;
     const att_step *step = &room->script->steps[turn->step];
@@ -152,26 +148,37 @@ static int detect_turn(att_out *out, const att_event *turn)
                                    turn->seq))
             return -1;
     }
-    return att_detect_text(out, who, blaming_text_in(room, step, turn->input), turn->seq);
+    return detect_text(out, who, blaming_text_in(room, step, turn->input), turn->seq);
 }
 
-int att_detect_after(att_out *out, int primary)
+static int detect_one(att_outbox *out, const att_event *ev)
 {
-    const att_event ev = out->ev[primary]; /* a copy: out may grow */
-    switch (ev.type) {
+    switch (ev->type) {
     case ATT_EV_TURN:
-        return detect_turn(out, &ev);
+        return detect_turn(out, ev);
     case ATT_EV_REPAIR_ATTEMPT:
-        return att_detect_text(out, ev.by, ev.text, ev.seq);
+        return detect_text(out, ev->by, ev->text, ev->seq);
     case ATT_EV_JOINED:
-        if (!att_role_is_partner(ev.by))
+        if (!att_role_is_partner(ev->by))
             return 0;
-        return repair_matching(out, "disconnect", ev.by, ATT_HOW_RECONNECT, ev.by);
+        return repair_matching(out, "disconnect", ev->by, ATT_HOW_RECONNECT, ev->by);
     default:
         /* A `left` raises nothing at once: a brief drop is the network, not
          * a withdrawal (att_room_tick suggests one after the grace). */
         return 0;
     }
+}
+
+int att_detector_after(att_outbox *out)
+{
+    /* Only the engine's events: what the detector appends is not read again. */
+    int n_primary = out->n;
+    for (int i = 0; i < n_primary; i++) {
+        const att_event ev = out->ev[i]; /* a copy: the outbox is written meanwhile */
+        if (detect_one(out, &ev))
+            return -1;
+    }
+    return 0;
 }
 
 /* How long the actor may be quiet on this step: 0 = never flagged. */
@@ -204,7 +211,8 @@ int att_room_tick(const att_room *room, int64_t now, int64_t composing_at,
     int64_t deadline = att_room_next_deadline(room, composing_at);
     if (deadline < 0 || now < deadline)
         return 0;
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
     att_role who = att_room_actor(room);
     int away = !room->present[who];
     att_rupture_open *r = suspect(&out, ATT_RK_WITHDRAWAL, away ? "disconnect" : "silence", who,

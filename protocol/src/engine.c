@@ -1,24 +1,11 @@
 /* engine.c - the exercise engine: checks a command against the room's state
- * and the script, and turns it into events (then lets the detector add its
- * own). Never modifies the room. */
+ * and the script, and turns it into its primary events in an outbox; then
+ * the detector, as a second pass over those events, appends its own (the
+ * one call is in each att_room_decide* below). Never modifies the room. */
+#include "outbox.h"
 #include "room_internal.h"
 
 #include <string.h>
-
-att_event *att_out_add(att_out *out, att_event_type type, att_role by)
-{
-    if (out->n >= ATT_MAX_EVENTS_PER_COMMAND)
-        return NULL;
-    att_event *ev = &out->ev[out->n];
-    memset(ev, 0, sizeof *ev);
-    ev->type = type;
-    ev->seq = out->room->seq + 1 + out->n;
-    ev->at = out->now;
-    ev->by = by;
-    ev->step = -1;
-    out->n++;
-    return ev;
-}
 
 static int full(att_error *err)
 {
@@ -129,7 +116,7 @@ static int need_role(att_role role, int allowed, att_error *err, const char *wha
     return 0;
 }
 
-static int decide_turn(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_turn(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     int rc;
@@ -148,14 +135,14 @@ static int decide_turn(att_out *out, att_role role, const att_msg *cmd, att_erro
     rc = att_step_check_input(step, cmd->input, err);
     if (rc)
         return rc;
-    att_event *ev = att_out_add(out, ATT_EV_TURN, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_TURN, role);
     ev->step = room->step;
     ev->round = room->round;
     ev->input = cmd->input;
-    return att_detect_after(out, 0) ? full(err) : 0;
+    return 0;
 }
 
-static int decide_control(att_out *out, const att_msg *cmd, att_error *err)
+static int decide_control(att_outbox *out, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     int both = room->consent[0] && room->consent[1];
@@ -173,17 +160,17 @@ static int decide_control(att_out *out, const att_msg *cmd, att_error *err)
         return att_fail(err, ATT_ERR_INVALID_STEP, "the session is already paused");
     if (a == ATT_CTL_RESUME && room->status != ATT_STATUS_PAUSED)
         return att_fail(err, ATT_ERR_INVALID_STEP, "the session is not paused");
-    att_event *ev = att_out_add(out, ATT_EV_CONTROL, ATT_ROLE_THERAPIST);
+    att_event *ev = att_outbox_add(out, ATT_EV_CONTROL, ATT_ROLE_THERAPIST);
     ev->action = a;
     return 0;
 }
 
-static int decide_consent(att_out *out, att_role role, int withdraw, att_error *err)
+static int decide_consent(att_outbox *out, att_role role, int withdraw, att_error *err)
 {
     const att_room *room = out->room;
     if (!withdraw) {
         if (!room->consent[role]) { /* a repeated consent records nothing */
-            att_event *ev = att_out_add(out, ATT_EV_CONSENTED, role);
+            att_event *ev = att_outbox_add(out, ATT_EV_CONSENTED, role);
             ev->notice_version = att_catalog_consent_version(room->catalog);
             ev->notice_hash = att_catalog_consent_hash(room->catalog);
         }
@@ -191,11 +178,11 @@ static int decide_consent(att_out *out, att_role role, int withdraw, att_error *
     }
     if (!room->consent[role])
         return att_fail(err, ATT_ERR_CONSENT_REQUIRED, "you have not given consent");
-    att_out_add(out, ATT_EV_CONSENT_WITHDRAWN, role);
+    att_outbox_add(out, ATT_EV_CONSENT_WITHDRAWN, role);
     return 0;
 }
 
-static int decide_checkin(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_checkin(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     int rc;
@@ -206,14 +193,14 @@ static int decide_checkin(att_out *out, att_role role, const att_msg *cmd, att_e
     int hold = 0;
     if ((rc = att_catalog_safety_check(room->catalog, cmd->answers, cmd->text, &hold, err)))
         return rc;
-    att_event *ev = att_out_add(out, ATT_EV_CHECKIN_ANSWERED, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_CHECKIN_ANSWERED, role);
     ev->answers = cmd->answers;
     ev->text = cmd->text;
     ev->hold = hold;
     /* Both answered and nothing holds it: the joint work begins. Otherwise
      * the session waits for the therapist, and partners cannot tell why. */
     if (room->checkin_seq[att_other_partner(role)] && !hold && !room->checkin_hold)
-        att_out_add(out, ATT_EV_CHECKIN_COMPLETED, ATT_ROLE_SYSTEM);
+        att_outbox_add(out, ATT_EV_CHECKIN_COMPLETED, ATT_ROLE_SYSTEM);
     return 0;
 }
 
@@ -257,7 +244,7 @@ static const att_attempt *find_attempt(const att_room *room, int id)
     return NULL;
 }
 
-static int decide_repair_attempt(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_repair_attempt(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     if (cmd->rupture_id) {
@@ -266,14 +253,14 @@ static int decide_repair_attempt(att_out *out, att_role role, const att_msg *cmd
             return att_fail(err, ATT_ERR_NOT_FOUND, "no open rupture %d between you",
                             cmd->rupture_id);
     }
-    att_event *ev = att_out_add(out, ATT_EV_REPAIR_ATTEMPT, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_REPAIR_ATTEMPT, role);
     ev->text = cmd->text;
     ev->rupture_id = cmd->rupture_id;
     ev->attempt_id = room->next_attempt_id;
-    return att_detect_after(out, 0) ? full(err) : 0;
+    return 0;
 }
 
-static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_repair_accept(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     const att_attempt *a = find_attempt(room, cmd->attempt_id);
@@ -281,11 +268,11 @@ static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd,
         return att_fail(err, ATT_ERR_NOT_FOUND, "no open repair attempt %d", cmd->attempt_id);
     if ((att_role)a->by == role)
         return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is accepted by someone else");
-    att_event *ev = att_out_add(out, ATT_EV_REPAIR_ACCEPTED, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_REPAIR_ACCEPTED, role);
     ev->attempt_id = a->id;
     int target = attempt_target(room, a);
     if (target) {
-        att_event *rep = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, role);
+        att_event *rep = att_outbox_add(out, ATT_EV_RUPTURE_REPAIRED, role);
         rep->rupture_id = target;
         rep->how = ATT_HOW_REPAIR_ATTEMPT;
         rep->attempt_id = a->id;
@@ -295,7 +282,7 @@ static int decide_repair_accept(att_out *out, att_role role, const att_msg *cmd,
 
 /* "Thank you, I need a moment" from the other partner, or the therapist's
  * acknowledgement; neither accepts the attempt in the partner's name. */
-static int decide_repair_reply(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_repair_reply(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     int therapist = role == ATT_ROLE_THERAPIST;
@@ -310,18 +297,18 @@ static int decide_repair_reply(att_out *out, att_role role, const att_msg *cmd, 
         return att_fail(err, ATT_ERR_FORBIDDEN, "a repair attempt is answered by someone else");
     if (therapist ? a->acknowledged : a->moment)
         return 0; /* said already: nothing new to record */
-    att_event *ev = att_out_add(out, ATT_EV_REPAIR_REPLIED, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_REPAIR_REPLIED, role);
     ev->attempt_id = a->id;
     ev->reply = cmd->reply;
     return 0;
 }
 
-static int add_note(att_out *out, const char *text, int rupture_id, int suspicion_id,
+static int add_note(att_outbox *out, const char *text, int rupture_id, int suspicion_id,
                     att_error *err)
 {
     if (!text)
         return 0;
-    att_event *n = att_out_add(out, ATT_EV_NOTE, ATT_ROLE_THERAPIST);
+    att_event *n = att_outbox_add(out, ATT_EV_NOTE, ATT_ROLE_THERAPIST);
     if (!n)
         return full(err);
     n->text = text;
@@ -330,7 +317,7 @@ static int add_note(att_out *out, const char *text, int rupture_id, int suspicio
     return 0;
 }
 
-static int decide_mark(att_out *out, const att_msg *cmd, att_error *err)
+static int decide_mark(att_outbox *out, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     const att_vocab *markers = att_catalog_vocab(room->catalog, "markers");
@@ -342,9 +329,9 @@ static int decide_mark(att_out *out, const att_msg *cmd, att_error *err)
         cmd->with == ATT_ROLE_OBSERVER || cmd->with == ATT_ROLE_SYSTEM)
         return att_fail(err, ATT_ERR_INVALID_INPUT,
                         "a rupture is between a partner and someone else");
-    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
+    att_event *ev = att_outbox_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
     att_rupture_open *r = &ev->rupture;
-    r->id = room->next_rupture_id;
+    r->id = att_outbox_take_rupture_id(out);
     r->kind = cmd->kind;
     strncpy(r->marker, m->id, sizeof r->marker - 1);
     r->source = ATT_SRC_THERAPIST;
@@ -355,7 +342,7 @@ static int decide_mark(att_out *out, const att_msg *cmd, att_error *err)
     return add_note(out, cmd->text, r->id, 0, err);
 }
 
-static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *err)
+static int decide_rupture_repair(att_outbox *out, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
     if (!open_rupture_exists(room, cmd->rupture_id))
@@ -364,7 +351,7 @@ static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *er
     const att_vocab_entry *s = strategies ? att_vocab_find(strategies, cmd->strategy) : NULL;
     if (!s)
         return att_fail(err, ATT_ERR_INVALID_INPUT, "not a resolution strategy");
-    att_event *ev = att_out_add(out, ATT_EV_RUPTURE_REPAIRED, ATT_ROLE_THERAPIST);
+    att_event *ev = att_outbox_add(out, ATT_EV_RUPTURE_REPAIRED, ATT_ROLE_THERAPIST);
     ev->rupture_id = cmd->rupture_id;
     ev->how = ATT_HOW_THERAPIST_STRATEGY;
     ev->strategy = s->id;
@@ -374,29 +361,29 @@ static int decide_rupture_repair(att_out *out, const att_msg *cmd, att_error *er
 /* The therapist decides on a suggestion. Confirming it opens a rupture with
  * the next rupture id (so partners see ruptures numbered without gaps) and
  * without the evidence, which names room-log seqs. */
-static int decide_suspicion(att_out *out, const att_msg *cmd, int confirm, att_error *err)
+static int decide_suspicion(att_outbox *out, const att_msg *cmd, int confirm, att_error *err)
 {
     const att_room *room = out->room;
     const att_suspicion *s = att_room_find_suspicion(room, cmd->suspicion_id);
     if (!s || s->status != ATT_SS_SUSPECTED)
         return att_fail(err, ATT_ERR_NOT_FOUND, "no suspected rupture %d", cmd->suspicion_id);
-    att_event *ev = att_out_add(out, confirm ? ATT_EV_RUPTURE_CONFIRMED : ATT_EV_RUPTURE_DISMISSED,
-                                ATT_ROLE_THERAPIST);
+    att_event *ev = att_outbox_add(
+        out, confirm ? ATT_EV_RUPTURE_CONFIRMED : ATT_EV_RUPTURE_DISMISSED, ATT_ROLE_THERAPIST);
     ev->suspicion_id = s->open.id;
     if (!confirm) {
         ev->text = cmd->text;
         return 0;
     }
-    ev->rupture_id = room->next_rupture_id;
-    att_event *op = att_out_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
+    ev->rupture_id = att_outbox_take_rupture_id(out);
+    att_event *op = att_outbox_add(out, ATT_EV_RUPTURE_OPENED, ATT_ROLE_THERAPIST);
     op->rupture = s->open;
-    op->rupture.id = room->next_rupture_id;
+    op->rupture.id = ev->rupture_id;
     op->rupture.n_evidence = 0;
     op->rupture.blame_class = ATT_BLAME_NONE;
     return add_note(out, cmd->text, op->rupture.id, s->open.id, err);
 }
 
-static int decide_private(att_out *out, att_role role, const att_msg *cmd, att_error *err)
+static int decide_private(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     att_role to = cmd->to;
     if (att_role_is_partner(role)) {
@@ -407,7 +394,7 @@ static int decide_private(att_out *out, att_role role, const att_msg *cmd, att_e
     } else if (!att_role_is_partner(to)) {
         return att_fail(err, ATT_ERR_INVALID_INPUT, "say which partner the private message is for");
     }
-    att_event *ev = att_out_add(out, ATT_EV_PRIVATE_MESSAGE, role);
+    att_event *ev = att_outbox_add(out, ATT_EV_PRIVATE_MESSAGE, role);
     ev->to = to;
     ev->text = cmd->text;
     return 0;
@@ -416,7 +403,8 @@ static int decide_private(att_out *out, att_role role, const att_msg *cmd, att_e
 int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
                     att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err)
 {
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
     *n_out = 0;
     if (!room->created)
         return att_fail(err, ATT_ERR_INTERNAL, "room has no events yet");
@@ -495,7 +483,7 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
         /* A healthy time-out, not a rupture; the therapist may mark one. */
         if ((rc = need_role(role, partner, err, "ask for a pause (use control pause)")))
             return rc;
-        att_event *ev = att_out_add(&out, ATT_EV_PAUSE_REQUESTED, role);
+        att_event *ev = att_outbox_add(&out, ATT_EV_PAUSE_REQUESTED, role);
         ev->text = cmd->text;
         break;
     }
@@ -544,7 +532,7 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
     case ATT_MSG_ASK_THERAPIST:
         if ((rc = need_role(role, partner, err, "ask for a private word with the therapist")))
             return rc;
-        att_out_add(&out, ATT_EV_THERAPIST_REQUESTED, role);
+        att_outbox_add(&out, ATT_EV_THERAPIST_REQUESTED, role);
         break;
     case ATT_MSG_HELLO:
     case ATT_MSG_PING:
@@ -553,6 +541,9 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
     }
     if (rc)
         return rc;
+    /* The second pass: what the detector reads in the primary events. */
+    if (att_detector_after(&out))
+        return full(err);
     *n_out = out.n;
     return 0;
 }
@@ -560,9 +551,10 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
 int att_room_decide_join(const att_room *room, att_role role, int64_t now,
                          att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
-    att_out_add(&out, ATT_EV_JOINED, role);
-    int rc = att_detect_after(&out, 0);
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
+    att_outbox_add(&out, ATT_EV_JOINED, role);
+    int rc = att_detector_after(&out);
     *n_out = out.n;
     return rc;
 }
@@ -570,10 +562,11 @@ int att_room_decide_join(const att_room *room, att_role role, int64_t now,
 int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
                           att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
-    att_event *ev = att_out_add(&out, ATT_EV_LEFT, role);
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
+    att_event *ev = att_outbox_add(&out, ATT_EV_LEFT, role);
     ev->left_reason = reason;
-    int rc = att_detect_after(&out, 0);
+    int rc = att_detector_after(&out);
     *n_out = out.n;
     return rc;
 }
@@ -581,13 +574,14 @@ int att_room_decide_leave(const att_room *room, att_role role, att_left_reason r
 int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
                              att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
     *n_out = 0;
     /* Observers may watch from several windows: only a partner's or the
      * therapist's seat is taken over (the event decodes for no one else). */
     if (!att_role_is_partner(role) && role != ATT_ROLE_THERAPIST)
         return -1;
-    att_out_add(&out, ATT_EV_REPLACED, role);
+    att_outbox_add(&out, ATT_EV_REPLACED, role);
     *n_out = out.n;
     return 0;
 }
@@ -596,11 +590,12 @@ int att_room_decide_reconnected(const att_room *room, att_role role, int64_t now
                                 int64_t gap_ms, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
                                 int *n_out)
 {
-    att_out out = {.room = room, .ev = out_events, .n = 0, .now = now};
+    att_outbox out;
+    att_outbox_init(&out, room, now, out_events);
     *n_out = 0;
     if ((int)role < 0 || role > ATT_ROLE_OBSERVER || times < 1 || gap_ms < 0)
         return -1;
-    att_event *ev = att_out_add(&out, ATT_EV_RECONNECTED, role);
+    att_event *ev = att_outbox_add(&out, ATT_EV_RECONNECTED, role);
     ev->times = times;
     ev->gap_ms = gap_ms;
     *n_out = out.n;

@@ -5,17 +5,7 @@
 
 #include "attune/names.h"
 #include "attune/room.h"
-
-/* Collects the events one command produces, numbering them from room->seq+1. */
-typedef struct {
-    const att_room *room;
-    att_event *ev;
-    int n;
-    int64_t now;
-} att_out;
-
-/* Appends a zeroed event of `type` by `by`; NULL when the buffer is full. */
-att_event *att_out_add(att_out *out, att_event_type type, att_role by);
+#include "outbox.h"
 
 /* The role a script actor resolves to in this room right now. */
 att_role att_room_resolve_actor(const att_room *room, att_actor actor);
@@ -39,12 +29,12 @@ int att_step_branch_taken(const att_step *step, json_t *input);
  * (invalid_input). */
 int att_step_check_input(const att_step *step, json_t *input, att_error *err);
 
-/* Detector: appends rupture events for a command's primary event, which is
- * already in out (at index primary). Returns 0 or -1 when out is full. */
-int att_detect_after(att_out *out, int primary);
+/* --- the detector's pass (detector.c) ------------------------------------ */
 
-/* Detector: text a partner wrote to the other (a turn, a repair attempt);
- * never pause notes, the private line or the check-in. */
-int att_detect_text(att_out *out, att_role writer, const char *text, int64_t evidence_seq);
+/* Reads the command's primary events (everything in the outbox when it is
+ * called) and appends the rupture events they imply: suspicions, and repairs
+ * of open ruptures. Called once per decide, after the engine. Returns 0, or
+ * -1 when the outbox is full. */
+int att_detector_after(att_outbox *out);
 
 #endif
