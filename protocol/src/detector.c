@@ -2,8 +2,8 @@
  * primary events. It reads the room's state before the command, the events
  * the engine put in the outbox and the time it is given, and appends its own
  * events to the same outbox (att_detector_after, called once by each
- * att_room_decide*), or raises suggestions from the clock alone
- * (att_room_tick). It calls nothing of the engine's and keeps no state of its
+ * att_engine_decide*), or raises suggestions from the clock alone
+ * (att_detector_tick). It calls nothing of the engine's and keeps no state of its
  * own: everything it needs (rejections in a row, last ratings, when the turn
  * began, who is away) is in the fold.
  *
@@ -11,6 +11,7 @@
  * `rupture_suspected` that only the therapist (and an observer) sees, until
  * the therapist confirms or dismisses it. It repairs only ruptures that are
  * open, that is, confirmed by the therapist. */
+#include "attune/detector.h"
 #include "outbox.h"
 #include "room_internal.h"
 
@@ -164,7 +165,7 @@ static int detect_one(att_outbox *out, const att_event *ev)
         return repair_matching(out, "disconnect", ev->by, ATT_HOW_RECONNECT, ev->by);
     default:
         /* A `left` raises nothing at once: a brief drop is the network, not
-         * a withdrawal (att_room_tick suggests one after the grace). */
+         * a withdrawal (att_detector_tick suggests one after the grace). */
         return 0;
     }
 }
@@ -188,7 +189,7 @@ static int64_t silence_threshold(const att_room *room)
     return step_ms >= 0 ? step_ms : room->config.silence_ms;
 }
 
-int64_t att_room_next_deadline(const att_room *room, int64_t composing_at)
+int64_t att_detector_next_deadline(const att_room *room, int64_t composing_at)
 {
     att_role actor = att_room_actor(room);
     if (!att_role_is_partner(actor))
@@ -205,10 +206,10 @@ int64_t att_room_next_deadline(const att_room *room, int64_t composing_at)
     return from + threshold;
 }
 
-int att_room_tick(const att_room *room, int64_t now, int64_t composing_at,
-                  att_event out_events[ATT_MAX_EVENTS_PER_COMMAND])
+int att_detector_tick(const att_room *room, int64_t now, int64_t composing_at,
+                      att_event out_events[ATT_MAX_EVENTS_PER_COMMAND])
 {
-    int64_t deadline = att_room_next_deadline(room, composing_at);
+    int64_t deadline = att_detector_next_deadline(room, composing_at);
     if (deadline < 0 || now < deadline)
         return 0;
     att_outbox out;

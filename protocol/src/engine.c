@@ -1,7 +1,8 @@
 /* engine.c - the exercise engine: checks a command against the room's state
  * and the script, and turns it into its primary events in an outbox; then
  * the detector, as a second pass over those events, appends its own (the
- * one call is in each att_room_decide* below). Never modifies the room. */
+ * one call is in each att_engine_decide* below). Never modifies the room. */
+#include "attune/engine.h"
 #include "outbox.h"
 #include "room_internal.h"
 
@@ -400,8 +401,8 @@ static int decide_private(att_outbox *out, att_role role, const att_msg *cmd, at
     return 0;
 }
 
-int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
-                    att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err)
+int att_engine_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
+                      att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err)
 {
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
@@ -548,8 +549,8 @@ int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int
     return 0;
 }
 
-int att_room_decide_join(const att_room *room, att_role role, int64_t now,
-                         att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+int att_engine_decide_join(const att_room *room, att_role role, int64_t now,
+                           att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
@@ -559,8 +560,9 @@ int att_room_decide_join(const att_room *room, att_role role, int64_t now,
     return rc;
 }
 
-int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
-                          att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+int att_engine_decide_leave(const att_room *room, att_role role, att_left_reason reason,
+                            int64_t now, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
+                            int *n_out)
 {
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
@@ -571,8 +573,8 @@ int att_room_decide_leave(const att_room *room, att_role role, att_left_reason r
     return rc;
 }
 
-int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
-                             att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
+int att_engine_decide_replaced(const att_room *room, att_role role, int64_t now,
+                               att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
@@ -586,9 +588,9 @@ int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
     return 0;
 }
 
-int att_room_decide_reconnected(const att_room *room, att_role role, int64_t now, int times,
-                                int64_t gap_ms, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
-                                int *n_out)
+int att_engine_decide_reconnected(const att_room *room, att_role role, int64_t now, int times,
+                                  int64_t gap_ms, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
+                                  int *n_out)
 {
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);

@@ -1,8 +1,9 @@
-/* room.c - the room's state as a fold over its events, and its JSON views.
+/* room.c - the fold: the room's state as a fold over its events (room.h),
+ * and the small readers of that state the engine and the detector share.
  * Everything here is deterministic: the same events give the same state. */
 #include "room_internal.h"
 
-#include <openssl/sha.h>
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,15 @@ void att_room_created_event(const att_room *room, int64_t now, att_role first_sp
     out->step = -1;
     out->checkin = 1; /* every protocol 2 session opens with the safety check-in */
     out->language = room->script->language; /* catalog-owned: outlives the event */
+}
+
+void att_room_copy(att_room *dst, const att_room *src)
+{
+    assert(src->n_ruptures >= 0 && src->n_ruptures <= ATT_MAX_RUPTURES);
+    assert(src->n_suspicions >= 0 && src->n_suspicions <= ATT_MAX_SUSPICIONS);
+    size_t used = offsetof(att_room, ruptures) + (size_t)src->n_ruptures * sizeof(att_rupture);
+    memcpy(dst, src, used);
+    memcpy(dst->suspicions, src->suspicions, (size_t)src->n_suspicions * sizeof(att_suspicion));
 }
 
 att_role att_room_resolve_actor(const att_room *room, att_actor actor)
@@ -589,37 +599,4 @@ int att_room_apply_stored(att_room *room, int64_t seq, const char *payload, size
     else
         json_decref(obj);
     return rc;
-}
-
-/* --- views -------------------------------------------------------------- */
-
-/* One serializer: the jansson view is the writer's text, parsed, so the two
- * can never disagree about what a viewer may see. */
-json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type)
-{
-    att_buf text = {0};
-    json_t *j = NULL;
-    if (att_room_state_write(room, viewer, with_type, &text) == 0)
-        j = json_loadb(text.data, text.len, 0, NULL);
-    att_buf_free(&text);
-    return j;
-}
-
-int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err)
-{
-    att_buf text = {0};
-    if (att_room_state_write(room, ATT_ROLE_THERAPIST, 0, &text) != 0) {
-        att_buf_free(&text);
-        return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
-    }
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text.data, text.len, md);
-    att_buf_free(&text);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        hex_out[2 * i] = hex[md[i] >> 4];
-        hex_out[2 * i + 1] = hex[md[i] & 15];
-    }
-    hex_out[64] = '\0';
-    return 0;
 }

@@ -33,7 +33,7 @@ int att_step_check_input(const att_step *step, json_t *input, att_error *err);
 
 /* Reads the command's primary events (everything in the outbox when it is
  * called) and appends the rupture events they imply: suspicions, and repairs
- * of open ruptures. Called once per decide, after the engine. Returns 0, or
+ * of open ruptures. Called once by each att_engine_decide*, after the engine. Returns 0, or
  * -1 when the outbox is full. */
 int att_detector_after(att_outbox *out);
 

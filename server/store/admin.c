@@ -7,6 +7,7 @@
 #include "attune/msg.h"
 #include "attune/room.h"
 #include "attune/names.h"
+#include "attune/state.h"
 #include "log.h"
 #include "server.h"
 #include "summary.h"
@@ -181,6 +182,18 @@ typedef struct {
     att_room *room;
 } verify_ctx;
 
+/* The therapist's state as a JSON value for the verify line: the
+ * serializer's text (attune/state.h), parsed. NULL on allocation failure. */
+static json_t *therapist_state(const att_room *room)
+{
+    att_buf text = {0};
+    json_t *state = NULL;
+    if (att_state_write(room, ATT_ROLE_THERAPIST, 0, &text) == 0)
+        state = json_loadb(text.data, text.len, 0, NULL);
+    att_buf_free(&text);
+    return state;
+}
+
 static int verify_one(const srv_store_room *meta, void *arg)
 {
     verify_ctx *v = arg;
@@ -196,7 +209,7 @@ static int verify_one(const srv_store_room *meta, void *arg)
     } else {
         json_object_set_new(line, "seq", json_integer(v->room->seq));
         json_object_set_new(line, "hash", json_string(hash));
-        json_object_set_new(line, "state", att_room_state_json(v->room, ATT_ROLE_THERAPIST, 0));
+        json_object_set_new(line, "state", therapist_state(v->room));
     }
     char *text = att_json_dump(line, NULL);
     json_decref(line);

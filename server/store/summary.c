@@ -2,6 +2,7 @@
 #include "summary.h"
 
 #include <string.h>
+#include "attune/state.h"
 
 /* How many of a state's ruptures or suspicions have this status. */
 static int count_status(json_t *items, const char *status)
@@ -18,10 +19,22 @@ static int count_status(json_t *items, const char *status)
     return n;
 }
 
+/* The therapist's state as a JSON value: the serializer's text
+ * (attune/state.h), parsed, since the summary picks fields out of it. */
+static json_t *therapist_state(const att_room *room)
+{
+    att_buf text = {0};
+    json_t *state = NULL;
+    if (att_state_write(room, ATT_ROLE_THERAPIST, 0, &text) == 0)
+        state = json_loadb(text.data, text.len, 0, NULL);
+    att_buf_free(&text);
+    return state;
+}
+
 json_t *srv_summary_json(const att_room *room, const att_script *script, const char *room_id,
                          int64_t created_at, att_error *err)
 {
-    json_t *state = att_room_state_json(room, ATT_ROLE_THERAPIST, 0);
+    json_t *state = therapist_state(room);
     if (!state) {
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;

@@ -18,6 +18,7 @@
 #include "attune/catalog.h"
 #include "attune/msg.h"
 #include "attune/room.h"
+#include "attune/state.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -233,12 +234,15 @@ int main(int argc, char **argv)
     free(texts);
 
     /* the state a member receives after every change: the writer, and its
-     * parsed jansson view re-dumped (what a caller of att_room_state_json pays) */
+     * parsed jansson view re-dumped (what a caller that needs a json_t pays) */
     long states = 0;
     t0 = now_s();
     do {
         for (int rep = 0; rep < 1000; rep++) {
-            json_t *j = att_room_state_json(&room, ATT_ROLE_PARTNER_A, 1);
+            att_buf fresh = {0};
+            att_state_write(&room, ATT_ROLE_PARTNER_A, 1, &fresh);
+            json_t *j = json_loadb(fresh.data, fresh.len, 0, NULL);
+            att_buf_free(&fresh);
             char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
             free(text);
             json_decref(j);

@@ -101,7 +101,7 @@ int harness_cmd(harness *h, att_role role, const char *json_text)
     if (rc == 0) {
         att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
         int n = 0;
-        rc = att_room_decide(&h->room, role, &msg, h->now, evs, &n, &h->last_err);
+        rc = att_engine_decide(&h->room, role, &msg, h->now, evs, &n, &h->last_err);
         if (rc == 0)
             record(h, evs, n);
     }
@@ -128,7 +128,7 @@ int harness_join(harness *h, att_role role)
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_join(&h->room, role, h->now, evs, &n) != 0)
+    if (att_engine_decide_join(&h->room, role, h->now, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -139,7 +139,7 @@ int harness_leave_reason(harness *h, att_role role, att_left_reason reason)
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_leave(&h->room, role, reason, h->now, evs, &n) != 0)
+    if (att_engine_decide_leave(&h->room, role, reason, h->now, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -150,7 +150,7 @@ int harness_leave_at(harness *h, att_role role, int64_t at)
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_leave(&h->room, role, ATT_LEFT_CLOSED, at, evs, &n) != 0)
+    if (att_engine_decide_leave(&h->room, role, ATT_LEFT_CLOSED, at, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -161,7 +161,7 @@ int harness_reconnected(harness *h, att_role role, int times, int64_t gap_ms)
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_reconnected(&h->room, role, h->now, times, gap_ms, evs, &n) != 0)
+    if (att_engine_decide_reconnected(&h->room, role, h->now, times, gap_ms, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -177,7 +177,7 @@ int harness_replaced(harness *h, att_role role)
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     h->now += 1000;
-    if (att_room_decide_replaced(&h->room, role, h->now, evs, &n) != 0)
+    if (att_engine_decide_replaced(&h->room, role, h->now, evs, &n) != 0)
         return -1;
     record(h, evs, n);
     return 0;
@@ -192,7 +192,7 @@ int harness_tick_composing(harness *h, int64_t ms, int64_t composing_at)
 {
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     h->now += ms;
-    int n = att_room_tick(&h->room, h->now, composing_at, evs);
+    int n = att_detector_tick(&h->room, h->now, composing_at, evs);
     if (n > 0)
         record(h, evs, n);
     else
@@ -247,11 +247,25 @@ int64_t harness_visible_count(harness *h, att_role viewer)
 char *harness_state_text(harness *h, att_role viewer)
 {
     att_buf b = {0};
-    if (att_room_state_write(&h->room, viewer, 1, &b) != 0) {
+    if (att_state_write(&h->room, viewer, 1, &b) != 0) {
         fprintf(stderr, "harness_state_text: out of memory\n");
         exit(2);
     }
     return b.data;
+}
+
+json_t *harness_state(const att_room *room, att_role viewer, int with_type)
+{
+    att_buf b = {0};
+    json_t *j = NULL;
+    if (att_state_write(room, viewer, with_type, &b) == 0)
+        j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+    att_buf_free(&b);
+    if (!j) {
+        fprintf(stderr, "harness_state: the state writer's text does not parse\n");
+        exit(2);
+    }
+    return j;
 }
 
 json_t *harness_last_event(harness *h, const char *type)
@@ -340,7 +354,7 @@ int harness_refold(harness *h, char hash[65])
         if (att_room_apply(&r, &ev, &err))
             return -1;
     }
-    return att_room_state_hash(&r, hash, &err);
+    return att_state_hash(&r, hash, &err);
 }
 
 const att_suspicion *harness_suspicion(harness *h, int id)

@@ -5,9 +5,12 @@
 #define ATTUNE_ROOM_HARNESS_H
 
 #include "attune/catalog.h"
+#include "attune/detector.h"
+#include "attune/engine.h"
 #include "attune/msg.h"
 #include "attune/names.h"
 #include "attune/room.h"
+#include "attune/state.h"
 
 #define HARNESS_MAX_LOG 20000
 
@@ -64,6 +67,9 @@ int harness_checkin(harness *h, att_role role, const char *answer);
 int64_t harness_visible_count(harness *h, att_role viewer);
 /* The state `viewer` receives, as the writer's text (caller frees). */
 char *harness_state_text(harness *h, att_role viewer);
+/* The same parsed: the state object a member's client reads (new
+ * reference). Exits the test on failure. */
+json_t *harness_state(const att_room *room, att_role viewer, int with_type);
 
 /* The last event of `type` produced by the last command, or NULL. */
 json_t *harness_last_event(harness *h, const char *type);

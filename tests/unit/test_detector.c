@@ -71,7 +71,7 @@ static void check_refold(harness *h)
 {
     char live[65], replayed[65];
     att_error err;
-    CHECK_INT(att_room_state_hash(&h->room, live, &err), 0);
+    CHECK_INT(att_state_hash(&h->room, live, &err), 0);
     CHECK_INT(harness_refold(h, replayed), 0);
     CHECK_STR(live, replayed);
 }
@@ -227,7 +227,7 @@ static void check_raised(harness *h, const rule_case *rc)
     for (int i = 0; i < s->open.n_evidence; i++)
         CHECK(s->open.evidence[i] >= 1 && s->open.evidence[i] <= h->room.seq);
     /* the therapist's state lists it; partners' states know nothing of it */
-    json_t *st = att_room_state_json(&h->room, ATT_ROLE_THERAPIST, 1);
+    json_t *st = harness_state(&h->room, ATT_ROLE_THERAPIST, 1);
     json_t *js = json_array_get(json_object_get(st, "suspicions"), 0);
     CHECK_STR(json_string_value(json_object_get(js, "status")), "suspected");
     CHECK_STR(json_string_value(json_object_get(js, "marker")), rc->marker);
@@ -236,7 +236,7 @@ static void check_raised(harness *h, const rule_case *rc)
     CHECK_INT(json_array_size(json_object_get(st, "ruptures")), 0);
     json_decref(st);
     for (int p = 0; p < 2; p++) {
-        st = att_room_state_json(&h->room, (att_role)p, 1);
+        st = harness_state(&h->room, (att_role)p, 1);
         CHECK(json_object_get(st, "suspicions") == NULL);
         CHECK_INT(json_array_size(json_object_get(st, "ruptures")), 0);
         json_decref(st);
@@ -316,7 +316,7 @@ static void test_confirm_every_rule(void)
         }
         CHECK_INT(h.room.next_rupture_id, 3);
         CHECK_INT(h.room.next_suspicion_id, 2);
-        json_t *st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
+        json_t *st = harness_state(&h.room, ATT_ROLE_THERAPIST, 1);
         json_t *jr = json_array_get(json_object_get(st, "ruptures"), 1);
         CHECK(json_is_true(json_object_get(jr, "confirmed")));
         CHECK_INT(json_integer_value(json_object_get(jr, "suspicion_id")), 1);
@@ -330,7 +330,7 @@ static void test_confirm_every_rule(void)
         CHECK(json_is_false(json_object_get(mark, "confirmed")));
         CHECK(json_is_null(json_object_get(mark, "suspicion_id")));
         json_decref(st);
-        st = att_room_state_json(&h.room, ATT_ROLE_PARTNER_A, 1);
+        st = harness_state(&h.room, ATT_ROLE_PARTNER_A, 1);
         jr = json_array_get(json_object_get(st, "ruptures"), 1);
         CHECK_INT(json_integer_value(json_object_get(jr, "id")), 2);
         CHECK(json_object_get(jr, "confirmed") == NULL);
@@ -384,7 +384,7 @@ static void test_dismiss_every_rule(void)
         CHECK_INT(s->decided_at, h.now);
         CHECK_INT(h.room.n_ruptures, 0);
         CHECK_INT(h.room.next_rupture_id, 1);
-        json_t *st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
+        json_t *st = harness_state(&h.room, ATT_ROLE_THERAPIST, 1);
         CHECK_STR(json_string_value(json_object_get(
                       json_array_get(json_object_get(st, "suspicions"), 0), "status")),
                   "dismissed");
@@ -467,14 +467,14 @@ static void test_disconnect(void)
     CHECK_INT(harness_leave(&h, ATT_ROLE_PARTNER_A), 0);
     CHECK_INT(h.last_n, 1);
     int64_t away = h.now;
-    CHECK_INT(att_room_next_deadline(&h.room, 0), away + ATT_DEFAULT_DISCONNECT_GRACE_MS);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), away + ATT_DEFAULT_DISCONNECT_GRACE_MS);
     CHECK_INT(harness_tick(&h, ATT_DEFAULT_DISCONNECT_GRACE_MS - 2000), 0);
     CHECK_INT(harness_join(&h, ATT_ROLE_PARTNER_A), 0);
     CHECK_INT(h.last_n, 1);
     CHECK_INT(h.room.n_suspicions, 0);
     /* back: the silence clock restarts from the join */
     CHECK_INT(h.room.step_started_at, h.now);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), h.now + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), h.now + 300000);
     CHECK_INT(harness_tick(&h, ATT_DEFAULT_DISCONNECT_GRACE_MS * 2), 0);
     CHECK_INT(h.room.n_suspicions, 0);
 
@@ -487,7 +487,7 @@ static void test_disconnect(void)
     CHECK_STR(s->open.marker, "disconnect");
     CHECK_INT(s->open.evidence[0], left_seq);
     CHECK_INT(s->raised_at, h.now);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, ATT_DEFAULT_DISCONNECT_GRACE_MS * 10), 0);
     CHECK_INT(h.room.n_suspicions, 1);
     /* coming back repairs nothing: the suspicion is the therapist's to review */
@@ -504,7 +504,7 @@ static void test_disconnect(void)
     /* the server shutting down is not a withdrawal */
     CHECK_INT(harness_leave_reason(&h, ATT_ROLE_PARTNER_A, ATT_LEFT_SHUTDOWN), 0);
     CHECK_INT(h.last_n, 1);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, ATT_DEFAULT_DISCONNECT_GRACE_MS * 2), 0);
     CHECK_INT(h.room.n_suspicions, 1);
     CHECK_INT(harness_join(&h, ATT_ROLE_PARTNER_A), 0);
@@ -533,7 +533,7 @@ static void test_disconnect(void)
     CHECK_INT(harness_leave_at(&h, ATT_ROLE_PARTNER_A, went), 0);
     CHECK(h.now > went);
     CHECK_INT(h.room.away_since[ATT_ROLE_PARTNER_A], went);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), went + ATT_DEFAULT_DISCONNECT_GRACE_MS);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), went + ATT_DEFAULT_DISCONNECT_GRACE_MS);
     int n_before = h.room.n_suspicions;
     CHECK_INT(harness_tick(&h, went + ATT_DEFAULT_DISCONNECT_GRACE_MS - 1 - h.now), 0);
     CHECK_INT(harness_tick(&h, 1), 1);
@@ -557,7 +557,7 @@ static void test_disconnect(void)
     CHECK_INT(h.room.config.disconnect_grace_ms, 5000);
     CHECK_INT(h.room.config.silence_ms, ATT_DEFAULT_SILENCE_MS);
     CHECK_INT(harness_leave(&h, ATT_ROLE_PARTNER_A), 0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), h.now + 5000);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), h.now + 5000);
     CHECK_INT(harness_tick(&h, 4999), 0);
     CHECK_INT(harness_tick(&h, 1), 1);
     harness_free(&h);
@@ -583,20 +583,20 @@ static void test_silence_per_step(void)
             long long ms = sc->steps[k].silence_ms;
             if (!att_role_is_partner(actor)) {
                 /* the therapist's own steps are never timed */
-                CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+                CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
                 CHECK_INT(harness_tick(&h, 3600000), 0);
                 harness_free(&h);
                 continue;
             }
             int64_t expect = ms < 0 ? ATT_DEFAULT_SILENCE_MS : ms;
             if (expect == 0) {
-                CHECK_MSG(att_room_next_deadline(&h.room, 0) == -1, "%s/%s", sc->id,
+                CHECK_MSG(att_detector_next_deadline(&h.room, 0) == -1, "%s/%s", sc->id,
                           sc->steps[k].id);
                 CHECK_INT(harness_tick(&h, 10 * 3600000LL), 0);
                 CHECK_INT(h.room.n_suspicions, 0);
                 never++;
             } else {
-                CHECK_MSG(att_room_next_deadline(&h.room, 0) == h.room.step_started_at + expect,
+                CHECK_MSG(att_detector_next_deadline(&h.room, 0) == h.room.step_started_at + expect,
                           "%s/%s", sc->id, sc->steps[k].id);
                 CHECK_INT(harness_tick(&h, h.room.step_started_at + expect - 1 - h.now), 0);
                 CHECK_INT(harness_tick(&h, 1), 1);
@@ -606,7 +606,7 @@ static void test_silence_per_step(void)
                 CHECK_INT(s->open.step, (int)k);
                 CHECK_INT(s->open.evidence[0], h.room.step_started_seq);
                 /* once per step */
-                CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+                CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
                 CHECK_INT(harness_tick(&h, expect * 3), 0);
             }
             checked++;
@@ -623,7 +623,7 @@ static void test_silence_typing_and_pauses(void)
     harness_init(&h, "enactment");
     harness_start(&h);
     int64_t start = h.room.step_started_at;
-    CHECK_INT(att_room_next_deadline(&h.room, 0), start + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), start + 300000);
     /* typing is content-free: acknowledged, nothing recorded; only partners send it */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"typing\"}"), 0);
     CHECK_INT(h.last_n, 0);
@@ -632,8 +632,8 @@ static void test_silence_typing_and_pauses(void)
     CHECK_INT(harness_cmd(&h, ATT_ROLE_OBSERVER, "{\"type\":\"typing\"}"), ATT_ERR_FORBIDDEN);
     /* composing pushes the deadline; an old signal does not pull it in */
     int64_t typed = start + 200000;
-    CHECK_INT(att_room_next_deadline(&h.room, typed), typed + 300000);
-    CHECK_INT(att_room_next_deadline(&h.room, start - 50000), start + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, typed), typed + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, start - 50000), start + 300000);
     CHECK_INT(harness_tick_composing(&h, start + 300000 - h.now, typed), 0);
     CHECK_INT(harness_tick_composing(&h, 199999, typed), 0);
     CHECK_INT(h.now, typed + 299999);
@@ -641,14 +641,14 @@ static void test_silence_typing_and_pauses(void)
     CHECK_STR(harness_last_suspicion(&h)->open.marker, "silence");
     /* the turn moves on: the next step is timed from its start again */
     CHECK_INT(harness_turn(&h, 0), 0);
-    CHECK_INT(att_room_next_deadline(&h.room, typed), h.room.step_started_at + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, typed), h.room.step_started_at + 300000);
     /* confirmed silence is repaired when the partner takes their turn (resumed) */
     CHECK_INT(harness_tick(&h, 300000), 1);
     int sid = harness_last_suspicion(&h)->open.id;
     CHECK_INT(harness_cmdf(&h, ATT_ROLE_THERAPIST,
                            "{\"type\":\"rupture_confirm\",\"suspicion_id\":%d}", sid),
               0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_turn(&h, 0), 0);
     const att_rupture *r = harness_rupture(&h, 1);
     CHECK_INT(r->status, ATT_RS_REPAIRED);
@@ -662,11 +662,11 @@ static void test_silence_typing_and_pauses(void)
     CHECK_INT(harness_tick(&h, 300000), 1);
     CHECK_INT(harness_turn(&h, 0), 0);
     int64_t deadline = h.room.step_started_at + 300000;
-    CHECK_INT(att_room_next_deadline(&h.room, 0), deadline);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), deadline);
     CHECK_INT(
         harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"suspicion_id\":1}"),
         0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), deadline);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), deadline);
     CHECK_INT(harness_tick(&h, deadline - h.now), 1);
     CHECK_INT(harness_last_suspicion(&h)->open.step, 1);
     check_refold(&h);
@@ -683,27 +683,27 @@ static void test_silence_typing_and_pauses(void)
     /* paused, checking in, waiting for consent, ended: never silent */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"pause\"}"),
               0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, 3600000), 0);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"resume\"}"),
               0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), h.now + 300000); /* resume restarts the clock */
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), h.now + 300000); /* resume restarts the clock */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"end\"}"), 0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, 3600000), 0);
     harness_free(&h);
 
     harness_init(&h, "enactment");
     harness_join(&h, ATT_ROLE_PARTNER_A);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     harness_start_consented(&h);
     CHECK_INT(h.room.status, ATT_STATUS_CHECKING_IN);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), -1);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, 3600000), 0);
     /* the session begins when the check-in completes: the clock starts there */
     CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_A, "yes"), 0);
     CHECK_INT(harness_checkin(&h, ATT_ROLE_PARTNER_B, "yes"), 0);
-    CHECK_INT(att_room_next_deadline(&h.room, 0), h.now + 300000);
+    CHECK_INT(att_detector_next_deadline(&h.room, 0), h.now + 300000);
     harness_free(&h);
 }
 
@@ -740,13 +740,13 @@ static void test_silence_room_default(void)
         harness h;
         harness_init_with(&h, cat, "enactment", &cfg);
         harness_start(&h);
-        CHECK_INT(att_room_next_deadline(&h.room, 0), h.room.step_started_at + expect);
+        CHECK_INT(att_detector_next_deadline(&h.room, 0), h.room.step_started_at + expect);
         CHECK_INT(harness_tick(&h, expect - 1), 0);
         CHECK_INT(harness_tick(&h, 1), 1);
         CHECK_STR(harness_last_suspicion(&h)->open.marker, "silence");
         /* the next step has its own threshold, whatever the room's */
         CHECK_INT(harness_turn(&h, 0), 0);
-        CHECK_INT(att_room_next_deadline(&h.room, 0), h.room.step_started_at + 300000);
+        CHECK_INT(att_detector_next_deadline(&h.room, 0), h.room.step_started_at + 300000);
         harness_free(&h);
     }
     att_catalog_free(cat);

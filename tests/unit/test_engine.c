@@ -80,13 +80,13 @@ static void walk_exercise(const char *id)
     CHECK_INT(harness_cmd(&h, ATT_ROLE_PARTNER_A, "{\"type\":\"pause_request\"}"),
               ATT_ERR_SESSION_ENDED);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"note\",\"text\":\"went well\"}"), 0);
-    json_t *state = att_room_state_json(&h.room, ATT_ROLE_PARTNER_A, 1);
+    json_t *state = harness_state(&h.room, ATT_ROLE_PARTNER_A, 1);
     CHECK(json_is_null(json_object_get(state, "step")));
     CHECK_STR(json_string_value(json_object_get(state, "status")), "ended");
     json_decref(state);
     char live[65], replayed[65];
     att_error err;
-    CHECK_INT(att_room_state_hash(&h.room, live, &err), 0);
+    CHECK_INT(att_state_hash(&h.room, live, &err), 0);
     CHECK_INT(harness_refold(&h, replayed), 0);
     CHECK_STR(live, replayed);
     harness_free(&h);
@@ -137,7 +137,7 @@ static void test_enactment_roles_and_reflection_loop(void)
     CHECK_INT(h.room.speaker, ATT_ROLE_PARTNER_B); /* swapped */
     CHECK_INT(att_room_actor(&h.room), ATT_ROLE_PARTNER_B);
     /* The state tells a client everything it needs to render the step. */
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_PARTNER_A, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_PARTNER_A, 1);
     json_t *step = json_object_get(st, "step");
     CHECK_STR(json_string_value(json_object_get(step, "actor")), "partner_b");
     CHECK_STR(json_string_value(json_object_get(step, "as")), "speaker");
@@ -263,7 +263,7 @@ static void test_controls(void)
     CHECK_INT(control(&h, ATT_ROLE_THERAPIST, "resume"), ATT_ERR_SESSION_ENDED);
     char live[65], replayed[65];
     att_error err;
-    att_room_state_hash(&h.room, live, &err);
+    att_state_hash(&h.room, live, &err);
     CHECK_INT(harness_refold(&h, replayed), 0);
     CHECK_STR(live, replayed);
     harness_free(&h);
@@ -326,7 +326,7 @@ static void check_refold(harness *h)
 {
     char live[65], replayed[65];
     att_error err;
-    CHECK_INT(att_room_state_hash(&h->room, live, &err), 0);
+    CHECK_INT(att_state_hash(&h->room, live, &err), 0);
     CHECK_INT(harness_refold(h, replayed), 0);
     CHECK_STR(live, replayed);
 }
@@ -334,7 +334,7 @@ static void check_refold(harness *h)
 /* The JSON state text of `viewer`, without `you`, `seq` and the keys given. */
 static char *state_without(harness *h, att_role viewer, const char *drop)
 {
-    json_t *st = att_room_state_json(&h->room, viewer, 1);
+    json_t *st = harness_state(&h->room, viewer, 1);
     json_object_del(st, "you");
     if (drop)
         json_object_del(st, drop);
@@ -423,7 +423,7 @@ static void test_checkin_clear(void)
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"proceed\"}"),
               ATT_ERR_INVALID_STEP);
     /* the states: the therapist sees who answered and what held, at which seq */
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_THERAPIST, 1);
     json_t *ci = json_object_get(st, "checkin");
     CHECK(json_is_false(json_object_get(ci, "held")));
     json_t *pa = json_object_get(ci, "partner_a");
@@ -435,13 +435,13 @@ static void test_checkin_clear(void)
     CHECK_STR(json_string_value(json_object_get(logged, "by")), "partner_a");
     json_decref(st);
     for (int p = 0; p < 2; p++) {
-        st = att_room_state_json(&h.room, (att_role)p, 1);
+        st = harness_state(&h.room, (att_role)p, 1);
         ci = json_object_get(st, "checkin");
         CHECK_INT(json_object_size(ci), 1);
         CHECK(json_is_true(json_object_get(ci, "answered")));
         json_decref(st);
     }
-    st = att_room_state_json(&h.room, ATT_ROLE_OBSERVER, 1);
+    st = harness_state(&h.room, ATT_ROLE_OBSERVER, 1);
     CHECK_INT(json_object_size(json_object_get(st, "checkin")), 0);
     json_decref(st);
     check_refold(&h);
@@ -486,7 +486,7 @@ static void test_checkin_held(void)
         CHECK(strstr(sa, "not_sure") == NULL);
         free(sa);
         free(sb);
-        json_t *st = att_room_state_json(&held.room, ATT_ROLE_THERAPIST, 1);
+        json_t *st = harness_state(&held.room, ATT_ROLE_THERAPIST, 1);
         json_t *ci = json_object_get(st, "checkin");
         CHECK(json_is_true(json_object_get(ci, "held")));
         CHECK(json_is_true(json_object_get(json_object_get(ci, "partner_a"), "hold")));
@@ -515,7 +515,7 @@ static void test_checkin_held(void)
         CHECK_INT(held.room.status, ATT_STATUS_ACTIVE);
         CHECK_INT(held.room.step_started_at, held.now);
         CHECK_INT(att_room_actor(&held.room), ATT_ROLE_PARTNER_A);
-        st = att_room_state_json(&held.room, ATT_ROLE_THERAPIST, 1);
+        st = harness_state(&held.room, ATT_ROLE_THERAPIST, 1);
         CHECK(json_is_false(json_object_get(json_object_get(st, "checkin"), "held")));
         json_decref(st);
         CHECK_INT(
@@ -650,10 +650,10 @@ static void test_reconnected_event(void)
     /* no such event for the system, for no drop, or a negative gap */
     att_event out[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 9;
-    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_SYSTEM, h.now, 1, 0, out, &n), -1);
+    CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_SYSTEM, h.now, 1, 0, out, &n), -1);
     CHECK_INT(n, 0);
-    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 0, 0, out, &n), -1);
-    CHECK_INT(att_room_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 1, -1, out, &n), -1);
+    CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 0, 0, out, &n), -1);
+    CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 1, -1, out, &n), -1);
     static const char *const bad[] = {
         "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"gap_ms\":5}",
         "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"times\":0,\"gap_ms\":5}",
@@ -715,7 +715,7 @@ static void test_consent_and_withdrawal(void)
     CHECK_INT(h.room.status, ATT_STATUS_PAUSED);
     CHECK_INT(h.room.paused_by, ATT_ROLE_PARTNER_A);
     CHECK_INT(h.room.consent[ATT_ROLE_PARTNER_A], 0);
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_PARTNER_B, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_PARTNER_B, 1);
     CHECK(json_is_false(json_object_get(json_object_get(st, "consent"), "partner_a")));
     CHECK_STR(json_string_value(json_object_get(st, "paused_by")), "partner_a");
     json_decref(st);
@@ -910,7 +910,7 @@ static void test_private_line(void)
     }
     CHECK_INT(h.room.seq, ended_seq);
     /* the therapist's state carries the alert; partners' states do not */
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_THERAPIST, 1);
     json_t *pl = json_object_get(st, "private_line");
     CHECK_INT(json_integer_value(json_object_get(pl, "from_partners")),
               h.room.private_from_partners);
@@ -919,7 +919,7 @@ static void test_private_line(void)
     for (int r = 0; r < 4; r++) {
         if (r == ATT_ROLE_THERAPIST)
             continue;
-        st = att_room_state_json(&h.room, (att_role)r, 1);
+        st = harness_state(&h.room, (att_role)r, 1);
         CHECK(json_object_get(st, "private_line") == NULL);
         json_decref(st);
     }
@@ -948,9 +948,9 @@ static void test_replaced(void)
     /* observers have no seat to take over (found by fuzz_room: the event did not decode) */
     att_event evs[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 7;
-    CHECK_INT(att_room_decide_replaced(&h.room, ATT_ROLE_OBSERVER, h.now, evs, &n), -1);
+    CHECK_INT(att_engine_decide_replaced(&h.room, ATT_ROLE_OBSERVER, h.now, evs, &n), -1);
     CHECK_INT(n, 0);
-    CHECK_INT(att_room_decide_replaced(&h.room, ATT_ROLE_SYSTEM, h.now, evs, &n), -1);
+    CHECK_INT(att_engine_decide_replaced(&h.room, ATT_ROLE_SYSTEM, h.now, evs, &n), -1);
     CHECK_INT(harness_turn(&h, 0), 0);
     check_refold(&h);
     harness_free(&h);
@@ -1137,7 +1137,7 @@ static void test_repair_two_ruptures(void)
         harness_cmdf(&h, ATT_ROLE_PARTNER_B, "{\"type\":\"repair_accept\",\"attempt_id\":%d}", id),
         ATT_ERR_NOT_FOUND);
     /* the state lists attempts by id with the rupture they named */
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_PARTNER_A, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_PARTNER_A, 1);
     json_t *atts = json_object_get(st, "repair_attempts");
     json_t *last = json_array_get(atts, json_array_size(atts) - 1);
     CHECK_INT(json_integer_value(json_object_get(last, "id")), id);
@@ -1196,7 +1196,7 @@ static void test_repair_replies(void)
     CHECK_INT(REPLY(ATT_ROLE_PARTNER_B, "need_a_moment"), 0);
     CHECK_INT(h.last_n, 0);
     CHECK_INT(harness_rupture(&h, rid)->status, ATT_RS_OPEN);
-    json_t *st = att_room_state_json(&h.room, ATT_ROLE_PARTNER_B, 1);
+    json_t *st = harness_state(&h.room, ATT_ROLE_PARTNER_B, 1);
     json_t *a = json_array_get(json_object_get(st, "repair_attempts"), 0);
     CHECK_STR(json_string_value(json_object_get(a, "reply")), "need_a_moment");
     CHECK(json_is_true(json_object_get(a, "acknowledged")));
@@ -1214,7 +1214,7 @@ static void test_repair_replies(void)
               ATT_ERR_NOT_FOUND);
     /* a fresh attempt: null reply in the state */
     id = attempt(&h, ATT_ROLE_PARTNER_B, 0);
-    st = att_room_state_json(&h.room, ATT_ROLE_THERAPIST, 1);
+    st = harness_state(&h.room, ATT_ROLE_THERAPIST, 1);
     a = json_array_get(json_object_get(st, "repair_attempts"), 1);
     CHECK_INT(json_integer_value(json_object_get(a, "id")), id);
     CHECK(json_is_null(json_object_get(a, "reply")));

@@ -124,7 +124,7 @@ static void check_audiences(harness *h, const char *when)
         int64_t visible = harness_visible_count(h, viewers[v]);
         CHECK_MSG(h->room.aud_seq[v] == visible, "%s: %s aud_seq %lld, visible %lld", when,
                   att_role_name(viewers[v]), (long long)h->room.aud_seq[v], (long long)visible);
-        json_t *st = att_room_state_json(&h->room, viewers[v], 1);
+        json_t *st = harness_state(&h->room, viewers[v], 1);
         CHECK_MSG(json_integer_value(json_object_get(st, "seq")) == visible, "%s: %s state seq",
                   when, att_role_name(viewers[v]));
         json_decref(st);
@@ -331,7 +331,7 @@ static void test_scripted_session(void)
     CHECK(h.room.aud_seq[ATT_ROLE_PARTNER_A] < h.room.aud_seq[ATT_ROLE_OBSERVER]);
     char live[65], replayed[65];
     att_error err;
-    CHECK_INT(att_room_state_hash(&h.room, live, &err), 0);
+    CHECK_INT(att_state_hash(&h.room, live, &err), 0);
     CHECK_INT(harness_refold(&h, replayed), 0);
     CHECK_STR(live, replayed);
     CHECK(checks_run > 30);
@@ -493,11 +493,11 @@ static void test_legacy_log(void)
     CHECK_INT(room.next_attempt_id, 2);
     /* the partners' view of a legacy rupture has no staff keys either */
     att_buf b = {0};
-    CHECK_INT(att_room_state_write(&room, ATT_ROLE_PARTNER_B, 1, &b), 0);
+    CHECK_INT(att_state_write(&room, ATT_ROLE_PARTNER_B, 1, &b), 0);
     CHECK(strstr(b.data, "\"evidence\"") == NULL && strstr(b.data, "\"suspicion_id\"") == NULL);
     CHECK(strstr(b.data, "\"checkin\":{\"answered\":false}") != NULL);
     att_buf_free(&b);
-    json_t *st = att_room_state_json(&room, ATT_ROLE_THERAPIST, 1);
+    json_t *st = harness_state(&room, ATT_ROLE_THERAPIST, 1);
     json_t *rs = json_object_get(st, "ruptures");
     CHECK_INT(json_array_size(rs), 4);
     CHECK_INT(
@@ -513,8 +513,8 @@ static void test_legacy_log(void)
     CHECK_INT(fold_legacy(&again, LEGACY_N, aud2), 0);
     char h1[65], h2[65];
     att_error err;
-    CHECK_INT(att_room_state_hash(&room, h1, &err), 0);
-    CHECK_INT(att_room_state_hash(&again, h2, &err), 0);
+    CHECK_INT(att_state_hash(&room, h1, &err), 0);
+    CHECK_INT(att_state_hash(&again, h2, &err), 0);
     CHECK_STR(h1, h2);
 
     /* protocol 2 commands on the old room: no check-in; ids continue after the old ones */
@@ -523,20 +523,20 @@ static void test_legacy_log(void)
     int n = 0;
     const char *ci = "{\"type\":\"checkin\",\"answers\":{\"safe_to_talk\":\"yes\"}}";
     CHECK_INT(att_msg_decode(ci, strlen(ci), &m, &err), 0);
-    CHECK_INT(att_room_decide(&room, ATT_ROLE_PARTNER_A, &m, 200000, out, &n, &err),
+    CHECK_INT(att_engine_decide(&room, ATT_ROLE_PARTNER_A, &m, 200000, out, &n, &err),
               -ATT_ERR_INVALID_STEP);
     att_msg_release(&m);
     const char *mark = "{\"type\":\"rupture_mark\",\"kind\":\"withdrawal\",\"marker\":\"denial\","
                        "\"who\":\"partner_a\",\"with\":\"therapist\"}";
     CHECK_INT(att_msg_decode(mark, strlen(mark), &m, &err), 0);
-    CHECK_INT(att_room_decide(&room, ATT_ROLE_THERAPIST, &m, 200000, out, &n, &err), 0);
+    CHECK_INT(att_engine_decide(&room, ATT_ROLE_THERAPIST, &m, 200000, out, &n, &err), 0);
     CHECK_INT(n, 1);
     CHECK_INT(out[0].rupture.id, 6);
     CHECK_INT(att_room_apply(&room, &out[0], &err), 0);
     att_msg_release(&m);
     const char *acc = "{\"type\":\"repair_attempt\",\"rupture_id\":2}";
     CHECK_INT(att_msg_decode(acc, strlen(acc), &m, &err), 0);
-    CHECK_INT(att_room_decide(&room, ATT_ROLE_PARTNER_B, &m, 201000, out, &n, &err), 0);
+    CHECK_INT(att_engine_decide(&room, ATT_ROLE_PARTNER_B, &m, 201000, out, &n, &err), 0);
     CHECK_INT(out[0].attempt_id, 2);
     att_msg_release(&m);
     /* a protocol 1 rupture_confirmed of an unknown suspicion folds (its rupture is the record) */

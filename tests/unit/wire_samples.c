@@ -45,7 +45,7 @@ static void emit_last(harness *h)
                                      ATT_ROLE_OBSERVER};
     for (size_t r = 0; r < 4; r++)
         if (seen & (1u << roles[r]))
-            emit("server/state", att_room_state_json(&h->room, roles[r], 1));
+            emit("server/state", harness_state(&h->room, roles[r], 1));
 }
 
 static void cmd(harness *h, att_role role, const char *text)
@@ -180,7 +180,7 @@ int main(void)
     static const att_left_reason reasons[] = {ATT_LEFT_TIMEOUT, ATT_LEFT_SLOW_READER,
                                               ATT_LEFT_SHUTDOWN};
     for (size_t i = 0; i < 3; i++) {
-        att_room_decide_leave(&h.room, ATT_ROLE_THERAPIST, reasons[i], h.now, evs, &n);
+        att_engine_decide_leave(&h.room, ATT_ROLE_THERAPIST, reasons[i], h.now, evs, &n);
         json_t *ev = att_event_to_json(&evs[0], h.room.script);
         emit("event/left", json_incref(ev));
         emit("server/event", att_msg_event(h.room.seq + 1, ev));

@@ -1,23 +1,60 @@
-/* room.h - a room's state as a fold over its events, and the exercise engine
- * and rupture detector that turn commands (and clock ticks) into events.
+/* room.h - a room's state as a fold over its events: att_room_apply is the
+ * only function that moves a room. Deciding what a command does is the
+ * engine's (engine.h), the clock's suggestions the detector's (detector.h),
+ * the state as JSON the serializer's (state.h).
  *
- * Pure: no I/O, no clock (callers pass `now`), no allocation. att_room is a
- * plain value (copyable with memcpy); it borrows the catalog and script, which
- * must outlive it. Events produced by att_room_decide borrow strings and the
- * input object from the command; the caller keeps the command alive until
- * the events are encoded.
+ * Pure: no I/O, no clock (events carry their time), no allocation except
+ * the parsed object att_room_apply_stored hands back when asked. att_room is
+ * a plain value (copy it with att_room_copy); it borrows the catalog and
+ * script, which must outlive it.
  *
- * The server's cycle: decide (const) -> store + fold each event with
- * att_room_apply -> ack and broadcast. Replay and recovery call only
- * att_room_init + att_room_apply, so live, recovered and replayed rooms run
- * the very same code. */
+ * Replay, recovery and the live room all call only att_room_init and
+ * att_room_apply (directly or through att_room_apply_stored), so live,
+ * recovered and replayed rooms run the very same code. A command's life
+ * (decide -> store -> fold -> broadcast) is drawn in engine.h.
+ *
+ * The room's status, and the event that moves it (room.c, att_room_apply):
+ *
+ *                    room_created
+ *                         |
+ *                         v
+ *                 WAITING_CONSENT
+ *                  |           |
+ *    consented (the second     consented (the second
+ *    partner), the room asks   partner), no check-in
+ *    the safety check-in       |
+ *                  v           |
+ *             CHECKING_IN      |
+ *                  |           |
+ *    checkin_completed (both   |
+ *    answered, none holds) or  |
+ *    control proceed (held)    |
+ *                  v           v
+ *                     ACTIVE <------------------------------+
+ *                       |  turn, control advance/back/swap:  |
+ *                       |  the next step, status unchanged   |
+ *                       |                                    |
+ *     pause_requested, control pause, consent_withdrawn      |
+ *     (from ACTIVE, and also from WAITING_CONSENT and        |
+ *      CHECKING_IN)                                          |
+ *                       v                                    |
+ *                    PAUSED --control resume------------------+
+ *                             (to whichever of WAITING_CONSENT,
+ *                              CHECKING_IN, ACTIVE the consents
+ *                              and the check-in call for now)
+ *
+ *     any status but ENDED --control end, or a turn / control advance
+ *     past the last step of the last round--> ENDED
+ *
+ * ENDED is final: the fold refuses turn, control, consent and check-in
+ * events after it (a corrupt log); notes, rupture work and the therapist's
+ * private line still fold. */
 #ifndef ATTUNE_ROOM_H
 #define ATTUNE_ROOM_H
 
 #include <jansson.h>
 #include "attune/catalog.h"
 #include "attune/event.h"
-#include "attune/msg.h"
 
 #define ATT_MAX_RUPTURES 128
 #define ATT_ROOM_ID_BYTES 64
@@ -115,24 +152,24 @@ typedef struct {
     att_role paused_by; /* ATT_ROLE_NONE when not paused */
     int64_t step_started_at;
     int64_t step_started_seq; /* the event that began (or resumed) the current turn */
-    int consent[2];
-    int consent_withdrawn[2]; /* withdrew and has not consented again */
+    int consent[ATT_N_PARTNERS];
+    int consent_withdrawn[ATT_N_PARTNERS]; /* withdrew and has not consented again */
     /* safety check-in (rooms created with it) */
-    int checkin;            /* the room asks it */
-    int checkin_done;       /* completed clear, or the therapist went on */
-    int checkin_hold;       /* an answer holds the session for the therapist */
-    int64_t checkin_seq[2]; /* each partner's checkin_answered, 0 = not yet */
-    int checkin_held[2];
-    int present[3];
+    int checkin;                         /* the room asks it */
+    int checkin_done;                    /* completed clear, or the therapist went on */
+    int checkin_hold;                    /* an answer holds the session for the therapist */
+    int64_t checkin_seq[ATT_N_PARTNERS]; /* each partner's checkin_answered, 0 = not yet */
+    int checkin_held[ATT_N_PARTNERS];
+    int present[ATT_N_SEATS]; /* partner_a, partner_b, therapist (observers: a count) */
     /* the private line, for the therapist's alerts: messages and requests
      * from the partners, and the seq of the latest */
     int private_from_partners;
     int64_t private_last_seq;
-    int64_t away_since[2]; /* a partner's last `left` (ms), while away */
-    int64_t away_seq[2];
-    int away_raised[2]; /* a disconnect suspicion was raised for this absence */
+    int64_t away_since[ATT_N_PARTNERS]; /* a partner's last `left` (ms), while away */
+    int64_t away_seq[ATT_N_PARTNERS];
+    int away_raised[ATT_N_PARTNERS]; /* a disconnect suspicion was raised for this absence */
     int observers;
-    int last_rating[2]; /* -1 when none */
+    int last_rating[ATT_N_PARTNERS]; /* -1 when none */
     int rejections_in_row;
     int64_t last_rejection_seq;
     int silence_open_step; /* step index with an open silence rupture in this round, -1 */
@@ -151,14 +188,29 @@ typedef struct {
     att_suspicion suspicions[ATT_MAX_SUSPICIONS];
 } att_room;
 
+/* The layout att_room_init and att_room_copy (and a server that clears
+ * only what comes before a room) rely on: the two arrays are the last
+ * members, rupture slots then suspicion slots, nothing after them. */
+_Static_assert(offsetof(att_room, suspicions) ==
+                   offsetof(att_room, ruptures) + sizeof(att_rupture) * ATT_MAX_RUPTURES,
+               "att_room: the suspicion slots follow the rupture slots");
+_Static_assert(offsetof(att_room, suspicions) + sizeof(att_suspicion) * ATT_MAX_SUSPICIONS ==
+                   sizeof(att_room),
+               "att_room: the two arrays are its last members");
+
 /* Prepares an empty room (seq 0) for a script. Its first event must be
  * room_created. Returns 0 or a negative code. */
 int att_room_init(att_room *room, const att_catalog *cat, const att_script *script,
                   const char *room_id, const att_room_config *config, att_error *err);
 
-/* Folds one event (ev->seq must be room->seq + 1). Returns 0, or a negative
- * code with err set when the event cannot follow the state (corrupt log); the
- * room is then unchanged. */
+/* Copies a room: the head, and of the two arrays only the entries in use
+ * (an idle room's ~56 KB of rupture and suspicion slots are never read, so
+ * they are never touched either). */
+void att_room_copy(att_room *dst, const att_room *src);
+
+/* Folds one event. ev->seq must be room->seq + 1 (a gap or a repeat is a
+ * corrupt log, like an event that cannot follow the state): returns 0, or a
+ * negative code with err set, the room then unchanged. */
 int att_room_apply(att_room *room, const att_event *ev, att_error *err);
 
 /* Folds one stored event: the event object's JSON text (as produced by
@@ -172,69 +224,23 @@ int att_room_apply_stored(att_room *room, int64_t seq, const char *payload, size
 void att_room_created_event(const att_room *room, int64_t now, att_role first_speaker,
                             att_event *out);
 
-/* Checks a command from `role` against the state and turns it into events
- * (seqs room->seq+1, +2, ...; time `now`) in out[0..*n_out). Does not modify
- * the room: fold the events with att_room_apply once stored. Hello and ping
- * produce no events. Returns 0 or a negative code with err set. */
-int att_room_decide(const att_room *room, att_role role, const att_msg *cmd, int64_t now,
-                    att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out, att_error *err);
-
-/* Presence: a member connected or disconnected (the server calls these; they
- * return the joined/left event and any rupture events, like decide). */
-int att_room_decide_join(const att_room *room, att_role role, int64_t now,
-                         att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
-int att_room_decide_leave(const att_room *room, att_role role, att_left_reason reason, int64_t now,
-                          att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
-/* A newer connection took this role's seat (the older one is closed): the
- * `replaced` event the therapist sees. Only a partner's or the therapist's
- * seat: -1 and no event for any other role. */
-int att_room_decide_replaced(const att_room *room, att_role role, int64_t now,
-                             att_event out[ATT_MAX_EVENTS_PER_COMMAND], int *n_out);
-
-/* A seat's connection dropped and came back within the presence window
- * `times` times (away gap_ms in all): the one staff-only `reconnected` event
- * the server records for them instead of a joined/left pair each. Any role
- * but system; -1 and no event otherwise. */
-int att_room_decide_reconnected(const att_room *room, att_role role, int64_t now, int times,
-                                int64_t gap_ms, att_event out[ATT_MAX_EVENTS_PER_COMMAND],
-                                int *n_out);
-
-/* Clock tick: suggestions the detector raises because time passed (silence,
- * a partner still away on their turn). `composing_at` is when the actor last
- * signalled that they are typing (0 for never): composing is not silence.
- * Returns the number of events written to out (0 most of the time). */
-int att_room_tick(const att_room *room, int64_t now, int64_t composing_at,
-                  att_event out[ATT_MAX_EVENTS_PER_COMMAND]);
-
-/* When the next tick could produce an event (ms since epoch), or -1 when no
- * timer is needed; lets the server arm one timer per room. */
-int64_t att_room_next_deadline(const att_room *room, int64_t composing_at);
-
 /* The role that must act now, or ATT_ROLE_NONE (waiting, paused, ended). */
 att_role att_room_actor(const att_room *room);
 
-/* The state object for `viewer` ({"type":"state",...} when with_type):
- * att_room_state_write's text, parsed. Partners' states carry nothing of
- * what they may not see (no suspicions, no room-log seqs, seq counted in
- * their own audience). New reference, NULL on allocation failure. */
-json_t *att_room_state_json(const att_room *room, att_role viewer, int with_type);
-
-/* A growable output buffer; the caller owns data (free it with att_buf_free). */
-typedef struct {
-    char *data;
-    size_t len, cap;
-} att_buf;
-void att_buf_free(att_buf *b);
-
-/* Appends the state object for `viewer` to buf as compact JSON text with
- * sorted keys, as json_dumps(..., JSON_COMPACT|JSON_SORT_KEYS) would write
- * it, an order of magnitude faster than building it with jansson (the server
- * sends one after every change). Returns 0, or -1 when the buffer cannot
- * grow. */
-int att_room_state_write(const att_room *room, att_role viewer, int with_type, att_buf *buf);
-
-/* Canonical state (therapist view, sorted keys, compact) and its SHA-256 as
- * 64 hex chars + NUL. Returns 0 or a negative code. */
-int att_room_state_hash(const att_room *room, char hex_out[65], att_error *err);
+/* The old names of the engine's, the detector's and the serializer's
+ * functions, for callers not yet moved to engine.h, detector.h and state.h.
+ * To be removed once none is left. */
+#include "attune/detector.h"
+#include "attune/engine.h"
+#include "attune/state.h"
+#define att_room_decide att_engine_decide
+#define att_room_decide_join att_engine_decide_join
+#define att_room_decide_leave att_engine_decide_leave
+#define att_room_decide_replaced att_engine_decide_replaced
+#define att_room_decide_reconnected att_engine_decide_reconnected
+#define att_room_tick att_detector_tick
+#define att_room_next_deadline att_detector_next_deadline
+#define att_room_state_write att_state_write
+#define att_room_state_hash att_state_hash
 
 #endif

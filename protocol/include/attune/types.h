@@ -30,6 +30,13 @@ typedef enum {
     ATT_ROLE_SYSTEM = 4, /* only as an event's `by` */
 } att_role;
 
+/* The role counts the room's arrays are sized by: the two partners (indexed
+ * by their role), the three seats (the partners and the therapist; any
+ * number may observe), and the four roles a member connects as (event.h's
+ * ATT_AUDIENCES, one seq numbering each). */
+#define ATT_N_PARTNERS 2
+#define ATT_N_SEATS 3
+
 typedef enum {
     ATT_OK = 0,
     ATT_ERR_BAD_JSON,

@@ -1,43 +1,24 @@
-/* state_writer.c - the room's state as JSON text, written directly into a
- * buffer: the one state serializer (att_room_state_json parses its text).
- * The server sends a state to members after every change, and building a
+/* state.c - the room's state as JSON text, written directly into a buffer:
+ * the one state serializer (state.h), and the room hash over its text. The
+ * server sends a state to members after every change, and building a
  * jansson tree and dumping it with sorted keys was most of its CPU. Keys are
  * written in sorted order by hand, strings are escaped as jansson escapes
  * them, and the step's constant parts were encoded by jansson when the
  * catalog was loaded, so the text is what json_dumps(JSON_COMPACT |
- * JSON_SORT_KEYS) would write; test_state_writer checks that over thousands
- * of random sessions.
+ * JSON_SORT_KEYS) would write; tests/unit/test_fold.c checks that against a
+ * jansson reference view (state_ref.c) over thousands of random sessions.
  *
  * What a viewer may see is decided here: a partner's state carries no
  * room-log seq (its `seq` counts its own audience), no suspicion, no
  * evidence and no counter that moves for events hidden from it. */
+#include "attune/state.h"
 #include "room_internal.h"
+
+#include <openssl/sha.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void att_buf_free(att_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-static int buf_reserve(att_buf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
 
 typedef struct {
     att_buf *b;
@@ -46,7 +27,7 @@ typedef struct {
 
 static void put(writer *w, const char *s, size_t n)
 {
-    if (w->failed || buf_reserve(w->b, n)) {
+    if (w->failed || att_buf_reserve(w->b, n)) {
         w->failed = 1;
         return;
     }
@@ -295,7 +276,7 @@ static void checkin(writer *w, const att_room *room, att_role viewer)
         boolean(w, room->checkin_hold && !room->checkin_done);
         raw(w, ",");
     }
-    for (int p = 0; p < 2; p++) {
+    for (int p = ATT_ROLE_PARTNER_A; p <= ATT_ROLE_PARTNER_B; p++) {
         raw(w, p ? ",\"partner_b\":{\"answered\":" : "\"partner_a\":{\"answered\":");
         boolean(w, room->checkin_seq[p] != 0);
         if (therapist) {
@@ -342,7 +323,7 @@ static void step(writer *w, const att_room *room)
     raw(w, "}");
 }
 
-int att_room_state_write(const att_room *room, att_role viewer, int with_type, att_buf *buf)
+int att_state_write(const att_room *room, att_role viewer, int with_type, att_buf *buf)
 {
     writer w = {.b = buf, .failed = 0};
     int staff = is_staff(viewer);
@@ -350,9 +331,9 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     raw(&w, "{\"checkin\":");
     checkin(&w, room, viewer);
     raw(&w, ",\"consent\":{\"partner_a\":");
-    boolean(&w, room->consent[0]);
+    boolean(&w, room->consent[ATT_ROLE_PARTNER_A]);
     raw(&w, ",\"partner_b\":");
-    boolean(&w, room->consent[1]);
+    boolean(&w, room->consent[ATT_ROLE_PARTNER_B]);
     raw(&w, "},\"ended_reason\":");
     string_or_null(&w, att_room_end_reason_name(room->end_reason));
     raw(&w, ",\"exercise\":");
@@ -360,9 +341,9 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     raw(&w, ",\"language\":");
     string(&w, room->language);
     raw(&w, ",\"last_rating\":{\"partner_a\":");
-    rating(&w, room->last_rating[0]);
+    rating(&w, room->last_rating[ATT_ROLE_PARTNER_A]);
     raw(&w, ",\"partner_b\":");
-    rating(&w, room->last_rating[1]);
+    rating(&w, room->last_rating[ATT_ROLE_PARTNER_B]);
     raw(&w, "},\"listener\":");
     string(&w, att_role_name(att_other_partner(room->speaker)));
     if (staff) {
@@ -374,11 +355,11 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     raw(&w, ",\"present\":{\"observers\":");
     integer(&w, room->observers);
     raw(&w, ",\"partner_a\":");
-    boolean(&w, room->present[0]);
+    boolean(&w, room->present[ATT_ROLE_PARTNER_A]);
     raw(&w, ",\"partner_b\":");
-    boolean(&w, room->present[1]);
+    boolean(&w, room->present[ATT_ROLE_PARTNER_B]);
     raw(&w, ",\"therapist\":");
-    boolean(&w, room->present[2]);
+    boolean(&w, room->present[ATT_ROLE_THERAPIST]);
     raw(&w, "}");
     if (viewer == ATT_ROLE_THERAPIST) {
         raw(&w, ",\"private_line\":{\"from_partners\":");
@@ -448,4 +429,23 @@ int att_room_state_write(const att_room *room, att_role viewer, int with_type, a
     }
     raw(&w, "}");
     return w.failed ? -1 : 0;
+}
+
+int att_state_hash(const att_room *room, char hex_out[65], att_error *err)
+{
+    att_buf text = {0};
+    if (att_state_write(room, ATT_ROLE_THERAPIST, 0, &text) != 0) {
+        att_buf_free(&text);
+        return att_fail(err, ATT_ERR_INTERNAL, "state: out of memory");
+    }
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text.data, text.len, md);
+    att_buf_free(&text);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        hex_out[2 * i] = hex[md[i] >> 4];
+        hex_out[2 * i + 1] = hex[md[i] & 15];
+    }
+    hex_out[64] = '\0';
+    return 0;
 }
