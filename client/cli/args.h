@@ -1,8 +1,11 @@
 /* args.h - the command-line options of one `attune` subcommand: a table of
  * long options (`--name VALUE`, `--name=VALUE` or a flag), positional
- * arguments, and the generated --help text.
+ * arguments, and the generated --help text. The words are read by the core's
+ * option parser (attune/options.h), so `attune` and `attune-server` follow
+ * the same rules and say the same errors; --help and -h are added to every
+ * table.
  *
- * Owns nothing: parsed values point into argv. */
+ * Owns nothing: parsed values point into argv. Main's thread. */
 #ifndef CLI_ARGS_H
 #define CLI_ARGS_H
 
