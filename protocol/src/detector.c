@@ -15,6 +15,7 @@
 #include "outbox.h"
 #include "room_internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 static att_rupture_open *suspect(att_outbox *out, att_rupture_kind kind, const char *marker,
@@ -215,6 +216,7 @@ int att_detector_tick(const att_room *room, int64_t now, int64_t composing_at,
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
     att_role who = att_room_actor(room);
+    assert(att_role_is_partner(who)); /* a deadline is only armed for a partner's turn */
     int away = !room->present[who];
     att_rupture_open *r = suspect(&out, ATT_RK_WITHDRAWAL, away ? "disconnect" : "silence", who,
                                   att_other_partner(who), room->step);

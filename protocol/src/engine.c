@@ -6,6 +6,7 @@
 #include "outbox.h"
 #include "room_internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 static int full(att_error *err)
@@ -127,6 +128,9 @@ static int decide_turn(att_outbox *out, att_role role, const att_msg *cmd, att_e
         return att_fail(err, ATT_ERR_SESSION_PAUSED, "the session is paused");
     if (room->status == ATT_STATUS_CHECKING_IN)
         return att_fail(err, ATT_ERR_NOT_YOUR_TURN, "the check-in comes first");
+    /* att_engine_decide refused an ended room; the three others are refused above */
+    assert(room->status == ATT_STATUS_ACTIVE);
+    assert(room->step >= 0 && (size_t)room->step < room->script->n_steps);
     const att_step *step = &room->script->steps[room->step];
     if (att_room_actor(room) != role)
         return att_fail(err, ATT_ERR_NOT_YOUR_TURN, "it is %s's turn",
@@ -146,7 +150,7 @@ static int decide_turn(att_outbox *out, att_role role, const att_msg *cmd, att_e
 static int decide_control(att_outbox *out, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
-    int both = room->consent[0] && room->consent[1];
+    int both = room->consent[ATT_ROLE_PARTNER_A] && room->consent[ATT_ROLE_PARTNER_B];
     att_control a = cmd->action;
     int steering = a == ATT_CTL_ADVANCE || a == ATT_CTL_BACK || a == ATT_CTL_SWAP;
     if (!both && a != ATT_CTL_PAUSE && a != ATT_CTL_RESUME && a != ATT_CTL_END)
@@ -169,6 +173,7 @@ static int decide_control(att_outbox *out, const att_msg *cmd, att_error *err)
 static int decide_consent(att_outbox *out, att_role role, int withdraw, att_error *err)
 {
     const att_room *room = out->room;
+    assert(att_role_is_partner(role)); /* need_role: consent is a partner's */
     if (!withdraw) {
         if (!room->consent[role]) { /* a repeated consent records nothing */
             att_event *ev = att_outbox_add(out, ATT_EV_CONSENTED, role);
@@ -186,8 +191,10 @@ static int decide_consent(att_outbox *out, att_role role, int withdraw, att_erro
 static int decide_checkin(att_outbox *out, att_role role, const att_msg *cmd, att_error *err)
 {
     const att_room *room = out->room;
+    assert(att_role_is_partner(role)); /* need_role: the check-in is a partner's */
     int rc;
-    if (!room->checkin || room->checkin_done || !room->consent[0] || !room->consent[1])
+    if (!room->checkin || room->checkin_done || !room->consent[ATT_ROLE_PARTNER_A] ||
+        !room->consent[ATT_ROLE_PARTNER_B])
         return att_fail(err, ATT_ERR_INVALID_STEP, "no check-in is waiting");
     if (room->checkin_seq[role])
         return att_fail(err, ATT_ERR_INVALID_STEP, "you have answered the check-in");
@@ -552,6 +559,8 @@ int att_engine_decide(const att_room *room, att_role role, const att_msg *cmd, i
 int att_engine_decide_join(const att_room *room, att_role role, int64_t now,
                            att_event out_events[ATT_MAX_EVENTS_PER_COMMAND], int *n_out)
 {
+    /* a member's role: the fold refuses a joined by anyone else */
+    assert((int)role >= 0 && role <= ATT_ROLE_OBSERVER);
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
     att_outbox_add(&out, ATT_EV_JOINED, role);
@@ -564,6 +573,7 @@ int att_engine_decide_leave(const att_room *room, att_role role, att_left_reason
                             int64_t now, att_event out_events[ATT_MAX_EVENTS_PER_COMMAND],
                             int *n_out)
 {
+    assert((int)role >= 0 && role <= ATT_ROLE_OBSERVER);
     att_outbox out;
     att_outbox_init(&out, room, now, out_events);
     att_event *ev = att_outbox_add(&out, ATT_EV_LEFT, role);

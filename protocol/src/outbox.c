@@ -1,6 +1,7 @@
 /* outbox.c - the events one command produces: numbering and new ids. */
 #include "outbox.h"
 
+#include <assert.h>
 #include <string.h>
 
 void att_outbox_init(att_outbox *out, const att_room *room, int64_t now,
@@ -14,6 +15,7 @@ void att_outbox_init(att_outbox *out, const att_room *room, int64_t now,
 
 att_event *att_outbox_add(att_outbox *out, att_event_type type, att_role by)
 {
+    assert(out->n >= 0 && out->n <= ATT_MAX_EVENTS_PER_COMMAND);
     if (out->n >= ATT_MAX_EVENTS_PER_COMMAND)
         return NULL;
     att_event *ev = &out->ev[out->n];

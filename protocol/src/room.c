@@ -35,7 +35,7 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
     room->status = ATT_STATUS_WAITING_CONSENT;
     room->speaker = ATT_ROLE_PARTNER_A;
     room->paused_by = ATT_ROLE_NONE;
-    room->last_rating[0] = room->last_rating[1] = -1;
+    room->last_rating[ATT_ROLE_PARTNER_A] = room->last_rating[ATT_ROLE_PARTNER_B] = -1;
     room->silence_open_step = -1;
     room->next_rupture_id = 1;
     room->next_suspicion_id = 1;
@@ -88,6 +88,8 @@ att_role att_room_actor(const att_room *room)
 {
     if (room->status != ATT_STATUS_ACTIVE)
         return ATT_ROLE_NONE;
+    /* the fold keeps step an index of the script's while the room is not ended */
+    assert(room->step >= 0 && (size_t)room->step < room->script->n_steps);
     return att_room_resolve_actor(room, room->script->steps[room->step].actor);
 }
 
@@ -260,7 +262,7 @@ static att_attempt *attempt_of(att_room *room, const att_event *ev)
  * done, then the exercise. */
 static att_status running_status(const att_room *room)
 {
-    if (!room->consent[0] || !room->consent[1])
+    if (!room->consent[ATT_ROLE_PARTNER_A] || !room->consent[ATT_ROLE_PARTNER_B])
         return ATT_STATUS_WAITING_CONSENT;
     return room->checkin && !room->checkin_done ? ATT_STATUS_CHECKING_IN : ATT_STATUS_ACTIVE;
 }
@@ -271,6 +273,7 @@ static int apply_turn(att_room *room, const att_event *ev, att_error *err)
         return corrupt(err, ev, "turn while not active");
     if (ev->step != room->step || ev->round != room->round)
         return corrupt(err, ev, "turn for another step");
+    assert(room->step >= 0 && (size_t)room->step < room->script->n_steps);
     const att_step *step = &room->script->steps[room->step];
     int taken = att_step_branch_taken(step, ev->input);
     if (step->tag == ATT_TAG_REFLECTION_CHECK) {
@@ -425,7 +428,8 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
             return corrupt(err, ev, "consent by a non-partner");
         room->consent[by] = 1;
         room->consent_withdrawn[by] = 0;
-        if (room->status == ATT_STATUS_WAITING_CONSENT && room->consent[0] && room->consent[1]) {
+        if (room->status == ATT_STATUS_WAITING_CONSENT && room->consent[ATT_ROLE_PARTNER_A] &&
+            room->consent[ATT_ROLE_PARTNER_B]) {
             room->status = running_status(room);
             begin_turn(room, ev);
         }
@@ -578,6 +582,11 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
     for (int a = 0; a < ATT_AUDIENCES; a++)
         if (audience & (1u << a))
             room->aud_seq[a]++;
+    /* The therapist sees every event (event.h), so their numbering is the
+     * room's; the fold's slots never run past their arrays. */
+    assert(room->aud_seq[ATT_ROLE_THERAPIST] == room->seq);
+    assert(room->n_ruptures <= ATT_MAX_RUPTURES && room->n_suspicions <= ATT_MAX_SUSPICIONS);
+    assert(room->n_attempts <= ATT_MAX_ATTEMPTS);
     return 0;
 }
 
