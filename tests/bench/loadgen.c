@@ -56,11 +56,12 @@
 #include "bench_proc.h"
 #include "bench_script.h"
 #include "json_scan.h"
+#include "attune/names.h"
 #include "ws_client.h"
 
 #define NS_PER_S 1000000000LL
 #define NS_PER_MS 1000000LL
-#define ROLES 3
+#define ROLES ATT_N_SEATS /* the members it connects: the three seats */
 #define MAX_ERROR_CODES 32
 #define MAX_FAILURE_KINDS 8
 /* Arrival times kept per member for the open loop (common events back from
@@ -68,8 +69,6 @@
 #define ARRIVAL_RING 128
 #define PENDING_PER_ROOM 32
 #define READ_SCRATCH (256 * 1024)
-
-static const char *const ROLE_NAMES[ROLES] = {"partner_a", "partner_b", "therapist"};
 
 typedef enum { MODE_IDLE, MODE_CLOSED, MODE_OPEN } run_mode;
 
@@ -114,7 +113,7 @@ typedef struct {
     ws_client ws;
     gen *gen; /* the generator, for the message callback */
     room *room;
-    int role; /* index into ROLE_NAMES */
+    int role; /* an att_role, one of the seats */
     m_state state;
     int watching_out; /* EPOLLOUT is in the interest set */
     uint64_t next_id;
@@ -284,7 +283,7 @@ static void count_error_code(gen *g, js_span code)
 static int role_index(js_span v)
 {
     for (int r = 0; r < ROLES; r++)
-        if (js_str_eq(v, ROLE_NAMES[r]))
+        if (js_str_eq(v, att_role_name((att_role)r)))
             return r;
     return -1;
 }
@@ -340,7 +339,7 @@ static int token_claims(const char *token, char *room_id, size_t room_size)
         return -1;
     strcpy(room_id, fields[1]);
     for (int r = 0; r < ROLES; r++)
-        if (strcmp(fields[2], ROLE_NAMES[r]) == 0)
+        if (strcmp(fields[2], att_role_name((att_role)r)) == 0)
             return r;
     return -1; /* observers and unknown roles are not used */
 }
@@ -452,7 +451,7 @@ static void finish(gen *g, member *m, const char *reason)
     if (reason) {
         g->failed++;
         char what[96];
-        snprintf(what, sizeof what, "%s: %s", ROLE_NAMES[m->role], reason);
+        snprintf(what, sizeof what, "%s: %s", att_role_name((att_role)m->role), reason);
         note_failure(g, what);
     } else {
         g->closed++;
