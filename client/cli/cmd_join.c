@@ -1,5 +1,6 @@
 /* cmd_join.c - `attune join URL`: a terminal participant (protocol 2).
- * Connects to the invitation's server (ws://HOST:PORT/ws, subprotocol
+ * Connects to the invitation's server with libwebsockets (wsconn.h:
+ * ws://HOST:PORT/ws, or wss:// for an https:// link, subprotocol
  * attune.v1), sends hello, shows the events and the state as they arrive
  * (seqs count in this member's own audience: 1, 2, 3... with no gap), asks
  * a partner the safety check-in while the room is checking in, and when it
@@ -14,7 +15,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,19 +26,22 @@
 #include "join_form.h"
 #include "term.h"
 #include "transcript.h"
-#include "ws.h"
+#include "wsconn.h"
 
 static const cli_option options[] = {
     {"color", NULL, "always use ANSI colours"},
+    {"insecure", NULL,
+     "with an https:// link, do not check the server's TLS certificate (only for a test "
+     "server with a self-signed certificate)"},
     {"no-color", NULL, "never use ANSI colours (default: only when stdout is a terminal)"},
     {"resume-from", "SEQ",
      "ask the server to replay only the events after SEQ, counted as this client numbers "
      "them (your own events 1, 2, 3...) [0: all]"},
 };
 static const cli_command join_cmd = {
-    "attune join [--no-color] URL | -",
+    "attune join [--no-color] [--insecure] URL | -",
     "Takes part in a session from the terminal with an invitation URL\n"
-    "(http://HOST:PORT/#token=...): given as URL, or `-` to read it from the first\n"
+    "(http://HOST:PORT/#token=... or https://...): given as URL, or `-` to read it from the first\n"
     "line of standard input, or left out to take it from the environment variable\n"
     "ATTUNE_LINK. The link is a secret: on a shared machine prefer `-` or ATTUNE_LINK,\n"
     "since other users can read a command line (ps, /proc). Shows what happens in the\n"
@@ -99,6 +102,8 @@ static int read_link_line(char *out, size_t size)
 #define MAX_LINE 65536
 #define DRAIN_MS 400
 #define QUIT_WAIT_MS 3000
+/* how long the close handshake may take when leaving */
+#define CLOSE_WAIT_MS 2000
 /* `typing` (composing, content-free) at most this often */
 #define TYPING_EVERY_MS 10000
 
@@ -110,7 +115,8 @@ typedef struct line_node {
 } line_node;
 
 typedef struct {
-    cli_ws ws;
+    cli_wsconn *ws; /* NULL until connected */
+    int insecure;   /* --insecure: no certificate checks */
     int color;
     int interactive;
     FILE *out;
@@ -139,6 +145,7 @@ typedef struct {
     char *in;
     size_t in_len, in_cap;
     int stdin_eof;
+    int stdin_failed; /* a read of standard input failed */
     line_node *q_head, *q_tail;
     /* requests awaiting ack/error, in order */
     struct {
@@ -176,7 +183,13 @@ static int send_msg(join_session *s, req_kind kind, json_t *msg)
     size_t len = 0;
     char *text = att_json_dump(msg, &len);
     json_decref(msg);
-    if (!text || cli_ws_send_text(&s->ws, text, len) < 0) {
+    int code;
+    const char *reason;
+    if (text && cli_wsconn_closed(s->ws, &code, &reason)) {
+        free(text); /* the loop reports the close */
+        return -1;
+    }
+    if (!text || cli_wsconn_send_text(s->ws, text, len) < 0) {
         free(text);
         fprintf(s->out, "attune: cannot send to the server\n");
         s->quit = 1;
@@ -933,7 +946,9 @@ static int queue_line(join_session *s, const char *text, size_t len)
     return 0;
 }
 
-static int read_stdin(join_session *s)
+/* Reads what the (non-blocking) input descriptor fd has; fd -1 means it
+ * hung up. Returns 0, or -1 when a line is too long or memory runs out. */
+static int read_stdin(join_session *s, int fd)
 {
     if (s->in_cap - s->in_len < 4096) {
         size_t cap = s->in_cap ? s->in_cap * 2 : 8192;
@@ -947,9 +962,11 @@ static int read_stdin(join_session *s)
         s->in = b;
         s->in_cap = cap;
     }
-    ssize_t n = read(STDIN_FILENO, s->in + s->in_len, s->in_cap - s->in_len);
+    ssize_t n = fd < 0 ? 0 : read(fd, s->in + s->in_len, s->in_cap - s->in_len);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0; /* wait again */
     if (n < 0)
-        return 0; /* EINTR and friends: poll again */
+        n = 0; /* a terminal gone (EIO) ends the input like a closed pipe */
     if (n == 0) {
         s->stdin_eof = 1;
         if (s->in_len > 0 && queue_line(s, s->in, s->in_len) < 0)
@@ -1040,10 +1057,34 @@ static void pump_lines(join_session *s)
     fflush(s->out);
 }
 
+/* wsconn's handlers: each whole server message, and standard input. */
+static void on_ws_message(void *arg, const char *data, size_t len)
+{
+    join_session *s = arg;
+    if (!s->quit)
+        on_server_message(s, data, len);
+}
+
+static int on_ws_input(void *arg, int fd)
+{
+    join_session *s = arg;
+    if (s->quit)
+        return 1; /* leaving: stop watching */
+    if (read_stdin(s, fd) < 0) {
+        s->stdin_failed = 1;
+        return 1;
+    }
+    return s->stdin_eof;
+}
+
+static const cli_wsconn_handlers ws_handlers = {on_ws_message, on_ws_input};
+
 static int run(join_session *s, const cli_invite *inv)
 {
-    char why[256];
-    if (cli_ws_connect(&s->ws, inv->host, inv->port, "/ws", "attune.v1", why, sizeof why) < 0) {
+    char why[320];
+    const cli_wsconn_config cfg = {inv->host, inv->port, "/ws", "attune.v1", inv->tls, s->insecure};
+    s->ws = cli_wsconn_open(&cfg, &ws_handlers, s, why, sizeof why);
+    if (!s->ws) {
         fprintf(stderr, "attune: %s\n", why);
         return CLI_EXIT_FAIL;
     }
@@ -1052,25 +1093,30 @@ static int run(join_session *s, const cli_invite *inv)
         json_object_set_new(hello, "resume_from", json_integer(s->resume_from));
     if (send_msg(s, REQ_HELLO, hello) < 0)
         return CLI_EXIT_FAIL;
+    /* Standard input joins the loop once the hello is on its way, so that
+     * every line waits behind it. Closed or unwatchable: no more input. */
+    if (cli_wsconn_watch_input(s->ws, STDIN_FILENO) < 0)
+        s->stdin_eof = 1;
     int64_t drain_until = 0;
     while (!s->quit) {
-        const char *data;
-        size_t len;
-        int got = 0;
-        while (!s->quit && (got = cli_ws_next(&s->ws, &data, &len)) == 1)
-            on_server_message(s, data, len);
-        if (got < 0) {
+        if (cli_wsconn_broken(s->ws)) {
             fprintf(stderr, "attune: the server broke the WebSocket protocol\n");
+            return CLI_EXIT_FAIL;
+        }
+        if (s->stdin_failed) {
+            fprintf(stderr, "attune: cannot read standard input\n");
             return CLI_EXIT_FAIL;
         }
         pump_lines(s);
         if (s->quit)
             break;
-        if (s->ws.peer_closed) {
-            if (s->ws.close_code != 1000 || !s->quit_deadline) {
-                fprintf(s->out, "attune: the connection closed (%d%s%s)\n", s->ws.close_code,
-                        s->ws.close_reason[0] ? " " : "", s->ws.close_reason);
-                if (s->last_seq > 0 && s->ws.close_code != 4409)
+        int close_code;
+        const char *close_reason;
+        if (cli_wsconn_closed(s->ws, &close_code, &close_reason)) {
+            if (close_code != 1000 || !s->quit_deadline) {
+                fprintf(s->out, "attune: the connection closed (%d%s%s)\n", close_code,
+                        close_reason[0] ? " " : "", close_reason);
+                if (s->last_seq > 0 && close_code != 4409)
                     fprintf(s->out,
                             "attune: to join again without seeing it all twice: --resume-from "
                             "%lld\n",
@@ -1093,25 +1139,21 @@ static int run(join_session *s, const cli_invite *inv)
         }
         if (s->quit_deadline && now >= s->quit_deadline)
             break;
-        struct pollfd fds[2] = {{s->ws.fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-        int nfds = s->stdin_eof ? 1 : 2;
         int64_t deadline = drain_until;
         if (s->quit_deadline && (!deadline || s->quit_deadline < deadline))
             deadline = s->quit_deadline;
-        int timeout = deadline ? (int)(deadline > now ? deadline - now : 0) : -1;
-        if (poll(fds, (nfds_t)nfds, timeout) < 0)
-            continue;
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
-            cli_ws_read(&s->ws);
-        if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) && read_stdin(s) < 0) {
-            fprintf(stderr, "attune: cannot read standard input\n");
+        /* one pass: server messages and input lines arrive through the
+         * handlers above, then this loop decides again */
+        if (cli_wsconn_service(s->ws, deadline) < 0) {
+            fprintf(stderr, "attune: the connection loop failed\n");
             return CLI_EXIT_FAIL;
         }
     }
     if (cli_form_active(&s->form))
         fputc('\n', s->out); /* end the open question's line */
-    cli_ws_close(&s->ws, 1000);
+    s->quit = 1;             /* what arrives while closing is not shown */
     fflush(s->out);
+    cli_wsconn_close(s->ws, 1000, CLOSE_WAIT_MS);
     return s->exit_code;
 }
 
@@ -1160,13 +1202,13 @@ int cli_cmd_join(int argc, char **argv)
         fprintf(stderr, "attune: out of memory\n");
         return CLI_EXIT_FAIL;
     }
-    s->ws.fd = -1;
+    s->insecure = cli_get(&join_cmd, &a, "insecure") != NULL;
     s->out = stdout;
     s->color = cli_use_color(force_on ? 1 : force_off ? 0 : -1);
     s->interactive = isatty(STDIN_FILENO);
     s->resume_from = resume_from;
     int rc = run(s, &inv);
-    cli_ws_free(&s->ws);
+    cli_wsconn_free(s->ws);
     cli_form_clear(&s->form);
     json_decref(s->checkin_step);
     if (s->tr_ready)

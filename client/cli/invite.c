@@ -41,15 +41,19 @@ int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base,
 int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_size)
 {
     memset(out, 0, sizeof *out);
-    const char *p;
-    if (strncmp(url, "http://", 7) == 0)
-        p = url + 7;
-    else if (strncmp(url, "ws://", 5) == 0)
-        p = url + 5;
-    else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "wss://", 6) == 0) {
-        snprintf(why, why_size, "TLS (https/wss) is not supported; use the server's http:// URL");
-        return -1;
-    } else {
+    static const struct {
+        const char *scheme;
+        int tls;
+    } schemes[] = {{"http://", 0}, {"https://", 1}, {"ws://", 0}, {"wss://", 1}};
+    const char *p = NULL;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0] && !p; i++) {
+        size_t n = strlen(schemes[i].scheme);
+        if (strncmp(url, schemes[i].scheme, n) == 0) {
+            p = url + n;
+            out->tls = schemes[i].tls;
+        }
+    }
+    if (!p) {
         snprintf(why, why_size, "expected an invitation URL like http://HOST:PORT/#token=...");
         return -1;
     }
@@ -73,7 +77,7 @@ int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_siz
         return -1;
     }
     memcpy(out->host, host, hlen);
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     if (*p == ':') {
         char *end = NULL;
         long port = strtol(p + 1, &end, 10);

@@ -28,12 +28,13 @@ int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base,
 
 typedef struct {
     char host[CLI_HOST_MAX]; /* without IPv6 brackets */
-    int port;
+    int port;                /* 80 or 443 when the URL names none */
+    int tls;                 /* https:// or wss://: join connects with wss:// */
     char token[ATT_MAX_TOKEN_BYTES + 1];
 } cli_invite;
 
-/* Parses http://HOST[:PORT][/PATH]#token=TOKEN (ws:// is accepted too).
- * Returns 0 or -1 with a one-line reason in why. */
+/* Parses http[s]://HOST[:PORT][/PATH]#token=TOKEN (ws:// and wss:// are
+ * accepted too). Returns 0 or -1 with a one-line reason in why. */
 int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_size);
 
 #endif
