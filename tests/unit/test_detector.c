@@ -687,7 +687,8 @@ static void test_silence_typing_and_pauses(void)
     CHECK_INT(harness_tick(&h, 3600000), 0);
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"resume\"}"),
               0);
-    CHECK_INT(att_detector_next_deadline(&h.room, 0), h.now + 300000); /* resume restarts the clock */
+    CHECK_INT(att_detector_next_deadline(&h.room, 0),
+              h.now + 300000); /* resume restarts the clock */
     CHECK_INT(harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"control\",\"action\":\"end\"}"), 0);
     CHECK_INT(att_detector_next_deadline(&h.room, 0), -1);
     CHECK_INT(harness_tick(&h, 3600000), 0);
@@ -1020,6 +1021,63 @@ static void test_therapist_mark(void)
     harness_free(&h);
 }
 
+/* One turn can give the detector several things to say, all in one outbox
+ * after the turn: first the repair (the actor's confirmed silence, now that
+ * they took their turn), then the suggestions in the order the turn is read
+ * (a second rejection in a row, then the blame in the correction), numbered
+ * on from the turn, with suspicion ids on from the room's. Confirming them
+ * later hands out rupture ids in the order of the confirmations. */
+static void test_one_turn_several_detector_events(void)
+{
+    harness h;
+    harness_init(&h, "enactment");
+    harness_start(&h);
+    goto_step(&h, "need");
+    CHECK_INT(harness_tick(&h, 300001), 1); /* partner_a silent on "need": suspicion 1 */
+    CHECK_STR(harness_last_suspicion(&h)->open.marker, "silence");
+    CHECK_INT(harness_turn(&h, 0), 0); /* need */
+    CHECK_INT(harness_turn(&h, 0), 0); /* reflect (partner_b) */
+    CHECK_INT(harness_turn(&h, 1), 0); /* check: not quite (once) */
+    CHECK_INT(harness_turn(&h, 0), 0); /* reflect again */
+    CHECK_INT(
+        harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"suspicion_id\":1}"),
+        0);
+    CHECK_INT(h.room.n_ruptures, 1);
+    CHECK_INT(harness_rupture(&h, 1)->status, ATT_RS_OPEN);
+    int64_t before = h.room.seq;
+    CHECK_INT(harness_cmdf(&h, ATT_ROLE_PARTNER_A,
+                           "{\"type\":\"turn\",\"step\":\"check\",\"input\":{\"landed\":\"no\","
+                           "\"what_i_meant\":\"%s\"}}",
+                           BLAMING),
+              0);
+    static const char *const want[] = {"turn", "rupture_repaired", "rupture_suspected",
+                                       "rupture_suspected"};
+    CHECK_INT(h.last_n, 4);
+    size_t base = json_array_size(h.log) - 4;
+    for (size_t i = 0; i < 4 && i < json_array_size(h.last_events); i++) {
+        json_t *e = json_array_get(h.last_events, i);
+        CHECK_STR(json_string_value(json_object_get(e, "type")), want[i]);
+        CHECK_INT(json_integer_value(json_object_get(json_array_get(h.log, base + i), "seq")),
+                  before + 1 + (int64_t)i);
+    }
+    CHECK_INT(harness_rupture(&h, 1)->status, ATT_RS_REPAIRED);
+    CHECK_INT(harness_rupture(&h, 1)->repair_how, ATT_HOW_RESUMED);
+    CHECK_STR(harness_suspicion(&h, 2)->open.marker, "reflection_rejected");
+    CHECK_STR(harness_suspicion(&h, 3)->open.marker, "blaming_language");
+    CHECK_INT(h.room.next_suspicion_id, 4);
+    CHECK_INT(
+        harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"suspicion_id\":3}"),
+        0);
+    CHECK_INT(harness_suspicion(&h, 3)->rupture_id, 2);
+    CHECK_INT(
+        harness_cmd(&h, ATT_ROLE_THERAPIST, "{\"type\":\"rupture_confirm\",\"suspicion_id\":2}"),
+        0);
+    CHECK_INT(harness_suspicion(&h, 2)->rupture_id, 3);
+    CHECK_STR(harness_rupture(&h, 3)->open.marker, "reflection_rejected");
+    check_refold(&h);
+    harness_free(&h);
+}
+
 int main(void)
 {
     test_rules_only_suggest();
@@ -1035,6 +1093,7 @@ int main(void)
     test_never_scanned();
     test_pause_request_is_not_a_rupture();
     test_therapist_mark();
+    test_one_turn_several_detector_events();
     harness_catalog_free();
     return check_done("detector");
 }

@@ -3,8 +3,9 @@
  * refolded from the JSON log have the same state hash; folding twice gives
  * the same hash; folding a prefix, hashing, then folding the rest gives the
  * same hash as folding everything, and the prefix hash equals the live hash
- * at that point. The state writer's text parses with sorted keys for every
- * viewer, and each audience's seq counts the events it may see. */
+ * at that point. The state writer's text parses with sorted keys and is byte
+ * for byte the jansson reference view (state_ref.c) for every viewer, and
+ * each audience's seq counts the events it may see. */
 #include "check.h"
 #include "room_harness.h"
 #include "state_ref.h"
