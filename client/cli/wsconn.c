@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "attune/buf.h"
 #include "clock.h"
 
 #define WS_PROTOCOL "attune-cli-ws"
@@ -40,8 +41,7 @@ struct cli_wsconn {
     int peer_closed; /* its close frame arrived */
     char peer_reason[124];
     out_msg *out_head, *out_tail;
-    char *msg; /* the message being reassembled */
-    size_t msg_len, msg_cap;
+    att_buf msg;                 /* the message being reassembled */
     int input_fd;                /* the descriptor lws watches, -1 when none */
     int input_done;              /* the caller was told the input ended */
     int restore_fd;              /* the original input, when its flags must come back */
@@ -70,31 +70,25 @@ static void free_queue(cli_wsconn *c)
  * 0, or -1 to close the connection. */
 static int on_receive(cli_wsconn *c, struct lws *wsi, const void *in, size_t len)
 {
+    att_buf *b = &c->msg;
     if (lws_is_first_fragment(wsi))
-        c->msg_len = 0;
-    if (len > CLI_WSCONN_MAX_MESSAGE - c->msg_len) {
+        b->len = 0;
+    if (len > CLI_WSCONN_MAX_MESSAGE - b->len) {
         c->broken = 1;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
         return -1;
     }
-    if (c->msg_len + len > c->msg_cap) {
-        size_t cap = c->msg_cap ? c->msg_cap : 16384;
-        while (cap < c->msg_len + len)
-            cap *= 2;
-        char *m = realloc(c->msg, cap);
-        if (!m)
-            return -1;
-        c->msg = m;
-        c->msg_cap = cap;
-    }
+    if (att_buf_reserve(b, len) < 0)
+        return -1;
     if (len)
-        memcpy(c->msg + c->msg_len, in, len);
-    c->msg_len += len;
+        memcpy(b->data + b->len, in, len);
+    b->len += len;
+    b->data[b->len] = '\0';
     if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-        size_t n = c->msg_len;
-        c->msg_len = 0;
+        size_t n = b->len;
+        b->len = 0;
         if (!c->freeing)
-            c->h->message(c->arg, c->msg, n);
+            c->h->message(c->arg, b->data, n);
     }
     return 0;
 }
@@ -445,6 +439,6 @@ void cli_wsconn_free(cli_wsconn *c)
     if (c->restore_fd >= 0)
         fcntl(c->restore_fd, F_SETFL, c->restore_flags);
     free_queue(c);
-    free(c->msg);
+    att_buf_free(&c->msg);
     free(c);
 }
