@@ -1,17 +1,19 @@
-// helpers.mjs - runs the `attune` command and the real attune-server for the
-// command-line client's tests; WebSocket members use the `ws` package.
+// helpers.mjs - runs the `attune` command for the command-line client's
+// tests; the real attune-server and the WebSocket members (the `ws` package)
+// come from the integration tests' harness (tests/integration/harness.js),
+// so both suites start and drive the server the same way.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import { Client, freePort, sleep, startServer as startHarnessServer, tempDir as harnessTempDir } from '../integration/harness.js';
+
+export { freePort, sleep };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 // ATTUNE_CLI / ATTUNE_SERVER name the binaries (ctest sets them); otherwise
-// the newest build*/ that has them.
+// the newest build*/ that has them (the harness finds the server the same way).
 function newest(rel) {
   const found = fs
     .readdirSync(ROOT)
@@ -23,15 +25,14 @@ function newest(rel) {
 }
 export const CLI = process.env.ATTUNE_CLI || newest('client/attune');
 export const SERVER = process.env.ATTUNE_SERVER || newest('server/attune-server');
+// The harness starts ATTUNE_SERVER: make it the binary found here.
+if (SERVER) process.env.ATTUNE_SERVER = SERVER;
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// attune and attune-server refuse root without --allow-root; as root (CI on
-// a fresh machine) everything started here inherits ATTUNE_ALLOW_ROOT=1.
-if (process.getuid?.() === 0) process.env.ATTUNE_ALLOW_ROOT = '1';
+// (The harness sets ATTUNE_ALLOW_ROOT=1 when run as root: attune and
+// attune-server refuse root without it, and everything started here inherits it.)
 
 export function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'attune-cli-'));
+  return harnessTempDir('cli');
 }
 
 // Runs `attune ARGS` to completion: {code, stdout, stderr}.
@@ -54,104 +55,54 @@ export function attuneAsync(args) {
   return { proc, out: () => stdout, err: () => stderr, exited };
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// Starts attune-server on a free loopback port; resolves once it listens.
+// Starts attune-server on a free loopback port with this data directory;
+// resolves once it listens.
 export async function startServer(dataDir) {
-  const port = await freePort();
-  const proc = spawn(SERVER, ['--data', dataDir, '--listen', '127.0.0.1', '--port', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  proc.stderr.on('data', (d) => (log += d));
-  const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 10000;
-  while (!/"event":"listening"/.test(log)) {
-    if (proc.exitCode !== null) throw new Error(`server exited:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${log}`);
-    await sleep(20);
-  }
+  const s = await startHarnessServer({ dataDir });
   return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    log: () => log,
+    port: s.port,
+    url: s.httpUrl,
     async stop() {
-      proc.kill('SIGTERM');
-      return exited;
+      return (await s.stop()).code;
     },
   };
 }
 
-// A WebSocket member: collects every message; waitFor(pred) resolves with the
-// first message (from now or earlier, after `from`) that matches.
+// A WebSocket member (the harness's Client) after its hello: collects every
+// message; waitFor(pred) resolves with the first message (received earlier
+// or later) that matches.
 export async function member(port, token) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, 'attune.v1');
-  const msgs = [];
-  const waiters = [];
-  ws.on('message', (data) => {
-    const m = JSON.parse(data.toString());
-    msgs.push(m);
-    for (const w of [...waiters]) w.check();
-  });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
+  const c = await Client.connect(`ws://127.0.0.1:${port}/ws`);
   // ws offers permessage-deflate; the server packs its frames by hand and
   // must never accept an extension (server/net/ws_frame.h).
-  if (ws.extensions !== '') throw new Error(`the server negotiated extensions: ${ws.extensions}`);
+  if (c.ws.extensions !== '') throw new Error(`the server negotiated extensions: ${c.ws.extensions}`);
   let n = 0;
   const m = {
-    ws,
-    msgs,
+    ws: c.ws,
+    msgs: c.msgs,
     send(obj) {
       const id = `m${++n}`;
-      ws.send(JSON.stringify({ ...obj, id }));
+      c.send({ ...obj, id });
       return id;
     },
     waitFor(pred, what = 'message', timeout = 5000) {
-      return new Promise((resolve, reject) => {
-        const w = {
-          check() {
-            const hit = msgs.find(pred);
-            if (hit) {
-              waiters.splice(waiters.indexOf(w), 1);
-              clearTimeout(w.timer);
-              resolve(hit);
-            }
-          },
-        };
-        w.timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(msgs.slice(-5))}`));
-        }, timeout);
-        waiters.push(w);
-        w.check();
+      return c.waitFor(pred, { timeout }).catch((e) => {
+        throw new Error(`waiting for ${what}: ${e.message}`);
       });
     },
     // Sends a command and resolves with its reply (ack or error).
-    async request(obj) {
+    request(obj) {
       const id = m.send(obj);
       return m.waitFor((x) => (x.type === 'ack' || x.type === 'error') && x.id === id, `reply ${id}`);
     },
     lastState() {
-      return [...msgs].reverse().find((x) => x.type === 'state');
+      return c.lastState() ?? undefined;
     },
     close() {
-      ws.close();
+      c.ws.close();
     },
   };
-  const ack = await m.request({ type: 'hello', token });
-  m.hello = ack;
+  m.hello = await m.request({ type: 'hello', token });
   return m;
 }
 
