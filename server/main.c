@@ -14,8 +14,10 @@
 #include <string.h>
 #include "accounts.h"
 #include "admin.h"
+#include "clock.h"
 #include "api.h"
 #include "config.h"
+#include "config_store.h"
 #include "log.h"
 #include "secure_start.h"
 #include "server.h"
@@ -60,7 +62,7 @@ static void *signal_thread(void *p)
 }
 
 typedef struct {
-    char lines[3][SRV_URL_MAX + 32];
+    char lines[3][SRV_INVITE_LINE_MAX];
     int n;
 } demo_lines;
 
@@ -81,8 +83,9 @@ static int verify(const srv_config *cfg)
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
     if (rc == 0)
         rc = srv_store_open(cfg->verify_dir, &store, &err);
+    att_room_config rooms = srv_config_room(cfg);
     if (rc == 0)
-        rc = srv_admin_verify(store, cat, cfg, stdout, &err);
+        rc = srv_admin_verify(store, cat, &rooms, stdout, &err);
     srv_store_close(store);
     att_catalog_free(cat);
     if (rc < 0) {
@@ -116,13 +119,12 @@ static int create_room(const srv_config *cfg)
         printf("room %s\n", id);
         static const att_role roles[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST,
                                          ATT_ROLE_OBSERVER};
-        for (size_t i = 0; rc == 0 && i < sizeof roles / sizeof roles[0]; i++) {
-            char url[SRV_URL_MAX];
-            rc = srv_admin_invite_url(invites, &key, cfg, id, roles[i], SRV_INVITE_OPERATOR, url,
-                                      sizeof url, &err);
-            if (rc == 0)
-                printf("invite %s %s\n", att_role_name(roles[i]), url);
-        }
+        char lines[4][SRV_INVITE_LINE_MAX];
+        srv_link_options links = srv_config_links(cfg);
+        rc = srv_admin_invite_lines(invites, &key, &links, id, roles, 4, SRV_INVITE_OPERATOR,
+                                    srv_now_ms(), lines, &err);
+        for (int i = 0; rc == 0 && i < 4; i++)
+            printf("%s\n", lines[i]);
         fflush(stdout);
     }
     srv_invites_close(invites);
@@ -206,8 +208,9 @@ int main(int argc, char **argv)
     }
     demo_lines demo = {0};
     if (cfg.demo) {
-        if (srv_admin_demo(srv.store, srv.invites, srv.catalog, &srv.key, &cfg, demo.lines, &err) <
-            0) {
+        srv_link_options links = srv_config_links(&cfg);
+        if (srv_admin_demo(srv.store, srv.invites, srv.catalog, &srv.key, &links, cfg.demo_exercise,
+                           demo.lines, &err) < 0) {
             srv_log("error", "demo_failed", "{s:s}", "error", err.message);
             srv_server_close(&srv);
             return 1;

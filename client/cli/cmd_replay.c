@@ -1,11 +1,11 @@
 /* cmd_replay.c - `attune replay`: a room's log from the store as a
  * transcript in seq (= time) order, optionally paced like the original or
- * following a live session. Every event is folded with att_room_apply (the
- * server's own fold), so --verify can print the state hash the server
- * would compute for the same log. --as ROLE shows only the events that
- * role's wire carries (the core's att_event_visible_to), numbered as that
- * role saw them (protocol 2: each audience counts 1, 2, 3...). Protocol 1
- * logs fold and print as they were recorded. */
+ * following a live session. Every event is folded by the stored-log fold
+ * the server recovers with (log_fold.h), so --verify can print the state
+ * hash the server would compute for the same log. --as ROLE shows only the
+ * events that role's wire carries (the fold's per-audience counters, from
+ * the core's att_event_audience), numbered as that role saw them (protocol 2: each audience counts
+ * 1, 2, 3...). Protocol 1 logs fold and print as they were recorded. */
 #include "commands.h"
 
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "attune/room.h"
 #include "attune/names.h"
 #include "datadir.h"
+#include "log_fold.h"
 #include "term.h"
 #include "transcript.h"
 
@@ -45,82 +46,74 @@ static const cli_command replay_cmd = {
     0,
     0};
 
+/* Events folded per read: with --follow or --speed the walk pauses between
+ * reads, so the store's read transaction is never held across a wait. */
 #define READ_CHUNK 256
-
-typedef struct {
-    json_t *items[READ_CHUNK]; /* owned parsed payloads */
-    int64_t seqs[READ_CHUNK];
-    int n;
-    int bad; /* a payload was not JSON */
-    int64_t bad_seq;
-} chunk;
-
-static int collect(int64_t seq, const char *payload, size_t len, void *arg)
-{
-    chunk *c = arg;
-    json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!obj) {
-        c->bad = 1;
-        c->bad_seq = seq;
-        return 1;
-    }
-    c->items[c->n] = obj;
-    c->seqs[c->n] = seq;
-    c->n++;
-    return 0;
-}
-
-static void chunk_clear(chunk *c)
-{
-    for (int i = 0; i < c->n; i++)
-        json_decref(c->items[i]);
-    c->n = 0;
-}
 
 typedef struct {
     att_room room;
     cli_transcript tr;
     att_role viewer;
     double speed;
-    int64_t prev_at; /* -1 before the first event */
-    int paced;       /* signals are blocked; waits can be interrupted */
+    int64_t prev_at;     /* -1 before the first event */
+    int64_t waited_seq;  /* the event whose pacing wait is done (0: none) */
+    int64_t wait_ms;     /* the wait the walk paused for */
+    int64_t viewer_seen; /* room.aud_seq[viewer] before the event */
+    int paced;           /* signals are blocked; waits can be interrupted */
     sigset_t signals;
     int stop;
+    int failed; /* a message was printed */
 } replay;
 
-/* Folds and prints one event. Returns 0, or -1 on a corrupt log or output failure. */
-static int replay_one(replay *r, int64_t seq, json_t *obj)
+/* The event's time, for pacing ("at" of the stored object). */
+static int64_t event_at(const srv_stored_event *ev)
 {
-    att_event ev;
-    att_error e = {0};
-    if (att_event_from_json(obj, r->room.script, &ev, &e) < 0) {
-        fprintf(stderr, "attune: seq %lld is not a valid event: %s\n", (long long)seq, e.message);
-        return -1;
+    json_t *obj = json_loadb(ev->payload, ev->len, 0, NULL);
+    int64_t at = (int64_t)json_integer_value(json_object_get(obj, "at"));
+    json_decref(obj);
+    return at;
+}
+
+/* Before an event is folded: --speed waits out the gap since the previous
+ * one, outside the walk (PAUSE, then the same event again). */
+static srv_walk replay_before(const srv_stored_event *ev, const att_room *room, void *arg,
+                              att_error *err)
+{
+    (void)err;
+    replay *r = arg;
+    r->viewer_seen = room->aud_seq[r->viewer];
+    if (r->speed <= 0 || r->waited_seq == ev->seq)
+        return SRV_WALK_CONTINUE;
+    int64_t at = event_at(ev);
+    if (r->prev_at >= 0 && at > r->prev_at) {
+        r->wait_ms = (int64_t)((double)(at - r->prev_at) / r->speed);
+        r->waited_seq = ev->seq;
+        return SRV_WALK_PAUSE;
     }
-    ev.seq = seq;
-    if (r->speed > 0 && r->prev_at >= 0 && ev.at > r->prev_at) {
-        double delay = (double)(ev.at - r->prev_at) / r->speed;
-        if (cli_wait_signal(&r->signals, (int64_t)delay)) {
-            r->stop = 1;
-            return 0;
-        }
-    }
-    r->prev_at = ev.at;
-    if (att_room_apply(&r->room, &ev, &e) < 0) {
-        fprintf(stderr, "attune: the log does not fold at seq %lld: %s\n", (long long)seq,
-                e.message);
-        return -1;
-    }
+    return SRV_WALK_CONTINUE;
+}
+
+/* After it was folded: print it when the viewer's wire carried it. */
+static srv_walk replay_after(const srv_stored_event *ev, json_t *object, const att_room *room,
+                             void *arg, att_error *err)
+{
+    (void)err;
+    replay *r = arg;
+    r->prev_at = (int64_t)json_integer_value(json_object_get(object, "at"));
+    /* The fold counts each audience's events (att_event_audience): the
+     * viewer's counter moved exactly when the viewer may see this one. */
+    if (room->aud_seq[r->viewer] == r->viewer_seen)
+        return SRV_WALK_CONTINUE;
     /* the seq this viewer's wire carried: the fold numbers each audience;
      * protocol 1 sent everyone the room's seqs (with gaps for partners) */
-    int64_t shown =
-        r->tr.legacy || ev.type == ATT_EV_ROOM_CREATED ? seq : r->room.aud_seq[r->viewer];
-    if (att_event_visible_to(&ev, r->viewer) &&
-        cli_transcript_event(&r->tr, shown, obj, stdout) < 0) {
+    int created = ev->type && strcmp(ev->type, "room_created") == 0;
+    int64_t shown = r->tr.legacy || created ? ev->seq : room->aud_seq[r->viewer];
+    if (cli_transcript_event(&r->tr, shown, object, stdout) < 0) {
         fprintf(stderr, "attune: cannot write the transcript\n");
-        return -1;
+        r->failed = 1;
+        return SRV_WALK_STOP;
     }
-    return 0;
+    return SRV_WALK_CONTINUE;
 }
 
 static const char *status_name(const att_room *room)
@@ -193,9 +186,8 @@ int cli_cmd_replay(int argc, char **argv)
     int rc = CLI_EXIT_FAIL;
     att_error e = {0};
     srv_store_room meta;
-    chunk *c = calloc(1, sizeof *c);
     replay *rp = calloc(1, sizeof *rp); /* att_room is large: keep it off the stack */
-    if (!c || !rp) {
+    if (!rp) {
         fprintf(stderr, "attune: out of memory\n");
         goto out;
     }
@@ -229,32 +221,29 @@ int cli_cmd_replay(int argc, char **argv)
         rp->paced = 1;
     }
 
+    srv_log_source src = {.store = d.store};
+    srv_fold_hooks hooks = {
+        .before = replay_before, .after = replay_after, .arg = rp, .with_object = 1};
     int failed = 0;
     while (!rp->stop && !failed) {
-        c->n = 0;
-        c->bad = 0;
-        int got =
-            srv_store_read_events(d.store, room_id, rp->room.seq, -1, READ_CHUNK, collect, c, &e);
-        if (got < 0) {
-            fprintf(stderr, "attune: %s\n", e.message);
-            failed = 1;
-        }
-        for (int i = 0; i < c->n && !failed && !rp->stop; i++)
-            if (replay_one(rp, c->seqs[i], c->items[i]) < 0)
-                failed = 1;
-        int n = c->n;
-        chunk_clear(c);
-        if (c->bad && !failed) {
-            fprintf(stderr, "attune: seq %lld is not JSON\n", (long long)c->bad_seq);
-            failed = 1;
-        }
+        int64_t from = rp->room.seq;
+        srv_walk how = srv_log_fold(&src, &rp->room, -1, READ_CHUNK, &hooks, &e);
         fflush(stdout);
-        if (failed || n == READ_CHUNK)
-            continue;
-        if (!follow || rp->room.status == ATT_STATUS_ENDED)
-            break;
-        if (cli_wait_signal(&rp->signals, poll_ms))
-            rp->stop = 1;
+        if (how == SRV_WALK_FAILED) {
+            fprintf(stderr, "attune: the log does not fold at seq %lld: %s\n",
+                    (long long)rp->room.seq + 1, e.message);
+            failed = 1;
+        } else if (rp->failed) {
+            failed = 1;
+        } else if (how == SRV_WALK_PAUSE) {
+            if (cli_wait_signal(&rp->signals, rp->wait_ms))
+                rp->stop = 1;
+        } else if (rp->room.seq - from < READ_CHUNK) {
+            if (!follow || rp->room.status == ATT_STATUS_ENDED)
+                break;
+            if (cli_wait_signal(&rp->signals, poll_ms))
+                rp->stop = 1;
+        }
     }
     if (!failed) {
         if (cli_transcript_summary(&rp->tr, stdout) < 0)
@@ -277,7 +266,6 @@ out:
     if (rp)
         cli_transcript_free(&rp->tr);
     free(rp);
-    free(c);
     cli_data_close(&d);
     return rc;
 }

@@ -148,13 +148,12 @@ static int room_create(int argc, char **argv)
         goto out;
     }
     static const att_role members[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
-    char lines[3][CLI_INVITE_URL_MAX + 64];
-    for (int i = 0; i < 3; i++) {
-        char url[CLI_INVITE_URL_MAX];
-        if (cli_invite_url(invites, &d.key, base ? base : CLI_DEFAULT_BASE_URL, meta.id, members[i],
-                           ttl, meta.created_at, url, sizeof url, stderr) < 0)
-            goto out;
-        snprintf(lines[i], sizeof lines[i], "invite %s %s", att_role_name(members[i]), url);
+    char lines[3][SRV_INVITE_LINE_MAX];
+    srv_link_options links = {.public_url = base ? base : CLI_DEFAULT_BASE_URL, .token_ttl_s = ttl};
+    if (srv_admin_invite_lines(invites, &d.key, &links, meta.id, members, 3, SRV_INVITE_OPERATOR,
+                               meta.created_at, lines, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        goto out;
     }
     fprintf(stderr, "attune: created room %s (%s)\n", meta.id, script->id);
     for (int i = 0; i < 3; i++)

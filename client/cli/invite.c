@@ -17,27 +17,6 @@ int cli_invite_check_base(const char *base, FILE *err)
     return 0;
 }
 
-int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base, const char *room,
-                   att_role role, int64_t ttl_s, int64_t now_ms, char *out, size_t out_size,
-                   FILE *err)
-{
-    char token[SRV_TOKEN_MAX];
-    att_error e = {0};
-    if (srv_invites_issue(inv, key, room, role, ttl_s, SRV_INVITE_OPERATOR, now_ms, token,
-                          sizeof token, NULL, &e) < 0) {
-        fprintf(err, "attune: %s\n", e.message);
-        return -1;
-    }
-    size_t blen = strlen(base);
-    if (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    if (snprintf(out, out_size, "%.*s/#token=%s", (int)blen, base, token) >= (int)out_size) {
-        fprintf(err, "attune: invitation URL too long\n");
-        return -1;
-    }
-    return 0;
-}
-
 int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_size)
 {
     memset(out, 0, sizeof *out);

@@ -1,6 +1,7 @@
 /* invite.h - invitation URLs: BASE/#token=TOKEN (the token rides in the
- * fragment so it never reaches an access log). Builds them from the
- * server's token module and parses them back for `attune join`.
+ * fragment so it never reaches an access log). Checks a --base-url and
+ * parses URLs back for `attune join`; the store library builds them
+ * (admin.h, srv_admin_invite_url).
  * Pure functions over caller buffers; owns nothing. */
 #ifndef CLI_INVITE_H
 #define CLI_INVITE_H
@@ -18,13 +19,6 @@
  * else -1 with a message on err. */
 int cli_invite_check_base(const char *base, FILE *err);
 
-/* Issues a token for (room, role) living ttl_s seconds from now_ms,
- * recorded in inv as an operator's link (invites.h), and writes
- * BASE/#token=TOKEN (one trailing slash of base dropped). Returns 0 or -1
- * (message on err). */
-int cli_invite_url(srv_invites *inv, const srv_token_key *key, const char *base, const char *room,
-                   att_role role, int64_t ttl_s, int64_t now_ms, char *out, size_t out_size,
-                   FILE *err);
 
 typedef struct {
     char host[CLI_HOST_MAX]; /* without IPv6 brackets */

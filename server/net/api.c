@@ -22,6 +22,7 @@
 #include <strings.h>
 #include "accounts.h"
 #include "admin.h"
+#include "config_store.h"
 #include "crisis.h"
 #include "hasher.h"
 #include "invites.h"
@@ -832,8 +833,9 @@ static json_t *partner_link(srv_server *srv, const char *room_id, att_role role,
                             att_error *err)
 {
     char url[SRV_URL_MAX];
-    if (srv_admin_invite_url(srv->invites, &srv->key, srv->cfg, room_id, role, issuer, url,
-                             sizeof url, err) < 0)
+    srv_link_options links = srv_config_links(srv->cfg);
+    if (srv_admin_invite_url(srv->invites, &srv->key, &links, room_id, role, issuer, srv_now_ms(),
+                             url, sizeof url, err) < 0)
         return NULL;
     return json_string(url);
 }

@@ -97,26 +97,31 @@ static int stored_audience(const att_script *script, const char *payload, size_t
     return rc < 0 ? -1 : 0;
 }
 
-static int replay_one(int64_t seq, const char *payload, size_t len, void *arg)
+static srv_walk replay_one(const srv_stored_event *ev, void *arg, att_error *err)
 {
     srv_conn *conn = arg;
     unsigned audience;
-    if (!conn->room || stored_audience(conn->room->script, payload, len, &audience) < 0)
-        return 1;
-    conn->replay_after = seq;
+    if (!conn->room || stored_audience(conn->room->script, ev->payload, ev->len, &audience) < 0) {
+        att_fail(err, ATT_ERR_INTERNAL, "bad event at seq %lld", (long long)ev->seq);
+        return SRV_WALK_FAILED;
+    }
+    conn->replay_after = ev->seq;
     if (audience & (1u << conn->role)) {
         /* Numbered in the role's own sequence: no gaps where it saw nothing. */
-        srv_frame *f = srv_frame_event(++conn->replay_aud, payload, len);
-        if (!f)
-            return 1;
+        srv_frame *f = srv_frame_event(++conn->replay_aud, ev->payload, ev->len);
+        if (!f) {
+            att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+            return SRV_WALK_FAILED;
+        }
         srv_conn_send(conn, f);
         srv_frame_unref(f);
     }
     if (conn->state == CONN_CLOSING)
-        return 1;
+        return SRV_WALK_STOP;
     /* Pause before the catch-up itself could trip the slow-reader bound;
      * the next WRITEABLE with an empty queue continues. */
-    return conn->q.bytes >= conn->srv->cfg->max_queue_bytes / 2 ? 2 : 0;
+    return conn->q.bytes >= conn->srv->cfg->max_queue_bytes / 2 ? SRV_WALK_PAUSE
+                                                                 : SRV_WALK_CONTINUE;
 }
 
 void srv_conn_replay_step(srv_conn *conn)
@@ -129,13 +134,13 @@ void srv_conn_replay_step(srv_conn *conn)
     int64_t upto = r->durable.seq;
     if (conn->replay_after < upto) {
         att_error err = {0};
-        int rc = srv_store_read_events(conn->srv->store, r->id, conn->replay_after, upto,
-                                       SRV_REPLAY_CHUNK, replay_one, conn, &err);
+        srv_walk rc = srv_store_walk_events(conn->srv->store, r->id, conn->replay_after, upto,
+                                            SRV_REPLAY_CHUNK, replay_one, conn, &err);
         if (conn->state != CONN_MEMBER)
             return;
-        if (rc != 0 && rc != 2) {
+        if (rc == SRV_WALK_FAILED) {
             srv_log("error", "replay_failed", "{s:s,s:I,s:s}", "room", r->id, "after",
-                    (json_int_t)conn->replay_after, "error", rc < 0 ? err.message : "bad event");
+                    (json_int_t)conn->replay_after, "error", err.message);
             srv_conn_begin_close(conn, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
             return;
         }

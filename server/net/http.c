@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <openssl/crypto.h>
 #include "admin.h"
+#include "config_store.h"
 #include "api.h"
 #include "log.h"
 #include "peer.h"
@@ -111,7 +112,8 @@ int srv_http_host_allowed(struct lws *wsi, const srv_config *cfg)
         return 1;
     /* --public-url's (or the invitations' default) authority. */
     char base[SRV_URL_MAX];
-    srv_admin_base_url(cfg, base, sizeof base);
+    srv_link_options links = srv_config_links(cfg);
+    srv_admin_base_url(&links, base, sizeof base);
     const char *rest = strstr(base, "://");
     if (rest) {
         int https = strncasecmp(base, "https:", 6) == 0;

@@ -14,6 +14,8 @@
 #include "clock.h"
 #include "log.h"
 #include "attune/names.h"
+#include "attune/names.h"
+#include "log_fold.h"
 #include "room_log.h"
 #include "summary.h"
 
@@ -210,48 +212,48 @@ srv_room *srv_room_find(srv_server *srv, const char *id)
     return NULL;
 }
 
+/* Notes where each audience's numbering meets the log while a room folds
+ * (srv_log_fold's hooks: the counters before each event, then after). */
 typedef struct {
-    att_room *room;
     srv_aud_index *index;
-    att_error *err;
+    int64_t before[ATT_AUDIENCES];
 } fold_ctx;
 
-static int fold_one(int64_t seq, const char *payload, size_t len, void *arg)
+static srv_walk fold_before(const srv_stored_event *ev, const att_room *room, void *arg,
+                            att_error *err)
 {
+    (void)ev;
+    (void)err;
     fold_ctx *fc = arg;
-    int64_t before[ATT_AUDIENCES];
-    memcpy(before, fc->room->aud_seq, sizeof before);
-    if (att_room_apply_stored(fc->room, seq, payload, len, NULL, fc->err) < 0)
-        return -1;
-    if (fc->index && index_note(fc->index, before, fc->room) < 0) {
-        att_fail(fc->err, ATT_ERR_INTERNAL, "out of memory");
-        return -1;
+    memcpy(fc->before, room->aud_seq, sizeof fc->before);
+    return SRV_WALK_CONTINUE;
+}
+
+static srv_walk fold_after(const srv_stored_event *ev, json_t *object, const att_room *room,
+                           void *arg, att_error *err)
+{
+    (void)ev;
+    (void)object;
+    fold_ctx *fc = arg;
+    if (index_note(fc->index, fc->before, room) < 0) {
+        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+        return SRV_WALK_FAILED;
     }
-    return 0;
+    return SRV_WALK_CONTINUE;
 }
 
 int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
                       const char *room_id, att_room *out, const att_script **script_out,
                       srv_aud_index *index, att_error *err)
 {
-    const att_script *script = NULL;
-    int rc = srv_room_init_stored(store, cat, cfg, room_id, out, &script, err);
-    if (rc < 0)
-        return rc;
     if (index)
         index_clear(index);
-    fold_ctx fc = {out, index, err};
-    att_error store_err = {0};
-    rc = srv_store_read_events(store, room_id, 0, -1, 0, fold_one, &fc, &store_err);
-    if (rc > 0 || rc == -1)
-        return -ATT_ERR_INTERNAL; /* fold_one set err */
-    if (rc < 0) {
-        *err = store_err;
-        return rc;
-    }
-    if (script_out)
-        *script_out = script;
-    return 0;
+    att_room_config rcfg = {.silence_ms = cfg->silence_ms,
+                            .disconnect_grace_ms = cfg->disconnect_grace_ms};
+    fold_ctx fc = {.index = index};
+    srv_fold_hooks hooks = {.before = fold_before, .after = fold_after, .arg = &fc};
+    return srv_log_fold_room(store, cat, &rcfg, room_id, index ? &hooks : NULL, out, script_out,
+                             err);
 }
 
 static void room_arm_deadline(srv_room *r);
@@ -450,6 +452,7 @@ static void room_submit(srv_room *r, srv_job *job)
         }
         b->payload[i] = job->payload[i];
         b->payload_len[i] = len;
+        b->type[i] = att_event_type_name(job->events[i].type);
     }
     if (srv_store_append(srv->store, b, &err) < 0) {
         why = err.message;

@@ -8,8 +8,9 @@
 #include "attune/room.h"
 #include "attune/names.h"
 #include "attune/state.h"
+#include "clock.h"
 #include "log.h"
-#include "server.h"
+#include "log_fold.h"
 #include "summary.h"
 
 /* A new room's summary goes into the store's cache with it, so the server's
@@ -88,48 +89,70 @@ int srv_admin_create_room(srv_store *store, const att_catalog *cat, const char *
     return rc;
 }
 
-void srv_admin_base_url(const srv_config *cfg, char *out, size_t size)
+void srv_admin_base_url(const srv_link_options *links, char *out, size_t size)
 {
-    if (cfg->public_url[0]) {
-        snprintf(out, size, "%s", cfg->public_url);
+    if (links->public_url && links->public_url[0]) {
+        snprintf(out, size, "%s", links->public_url);
         size_t n = strlen(out);
         if (n && out[n - 1] == '/')
             out[n - 1] = '\0';
         return;
     }
-    const char *host = cfg->listen;
+    const char *host = links->host ? links->host : "";
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || !host[0])
         host = "localhost";
     if (strchr(host, ':'))
-        snprintf(out, size, "http://[%s]:%d", host, cfg->port);
+        snprintf(out, size, "http://[%s]:%d", host, links->port);
     else
-        snprintf(out, size, "http://%s:%d", host, cfg->port);
+        snprintf(out, size, "http://%s:%d", host, links->port);
 }
 
-static int url_for(const srv_config *cfg, const char *token, char *out, size_t size, att_error *err)
+static int url_for(const srv_link_options *links, const char *token, char *out, size_t size,
+                   att_error *err)
 {
     char base[SRV_URL_MAX];
-    srv_admin_base_url(cfg, base, sizeof base);
+    srv_admin_base_url(links, base, sizeof base);
     if ((size_t)snprintf(out, size, "%s/#token=%s", base, token) >= size)
         return att_fail(err, ATT_ERR_INTERNAL, "invitation URL too long");
     return 0;
 }
 
-int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_config *cfg,
-                         const char *room, att_role role, const char *issued_by, char *out,
-                         size_t size, att_error *err)
+int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_link_options *links,
+                         const char *room, att_role role, const char *issued_by, int64_t now_ms,
+                         char *out, size_t size, att_error *err)
 {
     char token[SRV_TOKEN_MAX];
-    int rc = srv_invites_issue(inv, key, room, role, cfg->token_ttl_s, issued_by, srv_now_ms(),
-                               token, sizeof token, NULL, err);
+    int rc = srv_invites_issue(inv, key, room, role, links->token_ttl_s, issued_by, now_ms, token,
+                               sizeof token, NULL, err);
     if (rc < 0)
         return rc;
-    return url_for(cfg, token, out, size, err);
+    return url_for(links, token, out, size, err);
+}
+
+static void invite_line(att_role role, const char *url, char out[SRV_INVITE_LINE_MAX])
+{
+    snprintf(out, SRV_INVITE_LINE_MAX, "invite %s %s", att_role_name(role), url);
+}
+
+int srv_admin_invite_lines(srv_invites *inv, const srv_token_key *key,
+                           const srv_link_options *links, const char *room, const att_role *roles,
+                           int n, const char *issued_by, int64_t now_ms,
+                           char lines[][SRV_INVITE_LINE_MAX], att_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        char url[SRV_URL_MAX];
+        int rc = srv_admin_invite_url(inv, key, links, room, roles[i], issued_by, now_ms, url,
+                                      sizeof url, err);
+        if (rc < 0)
+            return rc;
+        invite_line(roles[i], url, lines[i]);
+    }
+    return 0;
 }
 
 int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
-                   const srv_token_key *key, const srv_config *cfg, char lines[3][SRV_URL_MAX + 32],
-                   att_error *err)
+                   const srv_token_key *key, const srv_link_options *links, const char *exercise,
+                   char lines[3][SRV_INVITE_LINE_MAX], att_error *err)
 {
     char room_id[ATT_ROOM_ID_BYTES + 1];
     int rc = srv_store_get_setting(store, "demo.room", room_id, sizeof room_id, err);
@@ -137,8 +160,7 @@ int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
     if (rc == 0 && srv_store_get_room(store, room_id, &meta, err) < 0)
         rc = -ATT_ERR_NOT_FOUND;
     if (rc == -ATT_ERR_NOT_FOUND) {
-        rc = srv_admin_create_room(store, cat, cfg->demo_exercise, ATT_ROLE_PARTNER_A, "demo-",
-                                   room_id, err);
+        rc = srv_admin_create_room(store, cat, exercise, ATT_ROLE_PARTNER_A, "demo-", room_id, err);
         if (rc == 0)
             rc = srv_store_set_setting(store, "demo.room", room_id, err);
     }
@@ -159,16 +181,16 @@ int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
                                       &ignored) == 0 &&
                    strcmp(claims.room, room_id) == 0 && claims.role == roles[i];
         if (!have) {
-            if ((rc = srv_invites_issue(inv, key, room_id, roles[i], cfg->token_ttl_s,
+            if ((rc = srv_invites_issue(inv, key, room_id, roles[i], links->token_ttl_s,
                                         SRV_INVITE_OPERATOR, now, token, sizeof token, NULL, err)) <
                     0 ||
                 (rc = srv_store_set_setting(store, setting, token, err)) < 0)
                 return rc;
         }
         char url[SRV_URL_MAX];
-        if ((rc = url_for(cfg, token, url, sizeof url, err)) < 0)
+        if ((rc = url_for(links, token, url, sizeof url, err)) < 0)
             return rc;
-        snprintf(lines[i], SRV_URL_MAX + 32, "invite %s %s", att_role_name(roles[i]), url);
+        invite_line(roles[i], url, lines[i]);
     }
     return 0;
 }
@@ -176,7 +198,7 @@ int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
 typedef struct {
     srv_store *store;
     const att_catalog *cat;
-    const srv_config *cfg;
+    const att_room_config *options;
     FILE *out;
     int failures;
     att_room *room;
@@ -202,7 +224,7 @@ static int verify_one(const srv_store_room *meta, void *arg)
     json_t *line = json_object();
     json_object_set_new(line, "room", json_string(meta->id));
     json_object_set_new(line, "exercise", json_string(meta->exercise));
-    if (srv_room_fold_log(v->store, v->cat, v->cfg, meta->id, v->room, NULL, NULL, &err) < 0 ||
+    if (srv_log_fold_room(v->store, v->cat, v->options, meta->id, NULL, v->room, NULL, &err) < 0 ||
         att_room_state_hash(v->room, hash, &err) < 0) {
         v->failures++;
         json_object_set_new(line, "error", json_string(err.message));
@@ -220,10 +242,10 @@ static int verify_one(const srv_store_room *meta, void *arg)
     return 0;
 }
 
-int srv_admin_verify(srv_store *store, const att_catalog *cat, const srv_config *cfg, FILE *out,
-                     att_error *err)
+int srv_admin_verify(srv_store *store, const att_catalog *cat, const att_room_config *options,
+                     FILE *out, att_error *err)
 {
-    verify_ctx v = {store, cat, cfg, out, 0, malloc(sizeof(att_room))};
+    verify_ctx v = {store, cat, options, out, 0, malloc(sizeof(att_room))};
     if (!v.room)
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     int rc = srv_store_list_rooms(store, verify_one, &v, err);

@@ -50,13 +50,6 @@ void srv_review_job_free(srv_review_job *job)
     free(job);
 }
 
-static int read_events(void *source, const char *room_id, int64_t after_seq, int64_t upto_seq,
-                       int limit, int (*fn)(int64_t, const char *, size_t, void *), void *arg,
-                       att_error *err)
-{
-    return srv_store_reader_read_events(source, room_id, after_seq, upto_seq, limit, fn, arg, err);
-}
-
 /* Sets rv->scratch to the room folded through job->after_seq: from the
  * cached fold nearest below it, or from the start. */
 static int room_at(srv_review *rv, const srv_review_job *job, cached_room **from, att_error *err)
@@ -78,7 +71,8 @@ static int room_at(srv_review *rv, const srv_review_job *job, cached_room **from
                                    &rv->room_config, err)) < 0) {
         return rc;
     }
-    return srv_room_log_fold(read_events, rv->reader, rv->scratch, job->after_seq, err);
+    srv_log_source src = {.reader = rv->reader};
+    return srv_room_log_fold(&src, rv->scratch, job->after_seq, err);
 }
 
 /* Keeps the fold at the end of this page for the next one, in place of the
@@ -165,8 +159,8 @@ static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err
     srv_log_page_opts opts = {.limit = job->limit,
                               .max_bytes = SRV_REVIEW_PAGE_MAX_BYTES,
                               .with_states = job->with_states};
-    if ((rc = srv_room_log_page(read_events, rv->reader, rv->scratch, job->upto_seq, &opts, b,
-                                err)) < 0)
+    srv_log_source src = {.reader = rv->reader};
+    if ((rc = srv_room_log_page(&src, rv->scratch, job->upto_seq, &opts, b, err)) < 0)
         return rc;
     int more = rv->scratch->seq < job->upto_seq;
     snprintf(text, sizeof text, ",\"next_after\":%" PRId64 ",\"more\":%s", rv->scratch->seq,

@@ -96,10 +96,6 @@ static int split_members(const char *t, size_t len, member out[MAX_TOP_KEYS])
 
 typedef struct {
     att_room *room;
-    int64_t expect_seq; /* the next seq the fold needs */
-    att_error *err;
-    int failed; /* err is set */
-    /* page output (NULL: fold only) */
     const srv_log_page_opts *opts;
     att_buf *out;
     size_t page_start;
@@ -108,27 +104,6 @@ typedef struct {
     member prev_m[MAX_TOP_KEYS], cur_m[MAX_TOP_KEYS];
     int prev_n;
 } page_ctx;
-
-static int fold_one(page_ctx *c, int64_t seq, const char *payload, size_t len)
-{
-    if (seq != c->expect_seq) {
-        att_fail(c->err, ATT_ERR_INTERNAL, "room log: event %" PRId64 " follows %" PRId64, seq,
-                 c->expect_seq - 1);
-        c->failed = 1;
-        return -1;
-    }
-    if (att_room_apply_stored(c->room, seq, payload, len, NULL, c->err) < 0) {
-        c->failed = 1;
-        return -1;
-    }
-    c->expect_seq = seq + 1;
-    return 0;
-}
-
-static int on_fold(int64_t seq, const char *payload, size_t len, void *arg)
-{
-    return fold_one(arg, seq, payload, len);
-}
 
 /* Appends the state after this event: whole for the page's first event (or
  * a state this file cannot split), else the members that changed. */
@@ -169,67 +144,50 @@ static int put_state(page_ctx *c)
     return rc ? -1 : 0;
 }
 
-static int on_page_event(int64_t seq, const char *payload, size_t len, void *arg)
+/* After the fold took the event: the event as stored, then its state. */
+static srv_walk on_page_event(const srv_stored_event *ev, json_t *object, const att_room *room,
+                              void *arg, att_error *err)
 {
+    (void)object;
+    (void)room;
     page_ctx *c = arg;
-    if (fold_one(c, seq, payload, len) < 0)
-        return -1;
     char head[48];
     int hn = snprintf(head, sizeof head, "%s{\"seq\":%" PRId64 ",\"event\":", c->written ? "," : "",
-                      seq);
+                      ev->seq);
     /* The payload parsed as an event object (the fold read it), so it goes
      * out as stored. */
-    if (srv_log_buf_put(c->out, head, (size_t)hn) || srv_log_buf_put(c->out, payload, len) ||
+    if (srv_log_buf_put(c->out, head, (size_t)hn) ||
+        srv_log_buf_put(c->out, ev->payload, ev->len) ||
         (c->opts->with_states && put_state(c) < 0) || put_str(c->out, "}")) {
-        att_fail(c->err, ATT_ERR_INTERNAL, "room log: out of memory");
-        c->failed = 1;
-        return -1;
+        att_fail(err, ATT_ERR_INTERNAL, "room log: out of memory");
+        return SRV_WALK_FAILED;
     }
     c->written++;
-    /* Past the byte bound: stop after this event (1 ends the walk, no error). */
-    return c->out->len - c->page_start >= c->opts->max_bytes ? 1 : 0;
+    /* Past the byte bound: the page ends after this event. */
+    return c->out->len - c->page_start >= c->opts->max_bytes ? SRV_WALK_STOP : SRV_WALK_CONTINUE;
 }
 
-int srv_room_log_fold(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
-                      att_error *err)
+int srv_room_log_fold(const srv_log_source *src, att_room *room, int64_t upto_seq, att_error *err)
 {
     if (upto_seq <= room->seq)
         return 0;
-    page_ctx c = {.room = room, .expect_seq = room->seq + 1, .err = err};
-    att_error read_err = {0};
-    int rc = read(source, room->room_id, room->seq, upto_seq, 0, on_fold, &c, &read_err);
-    if (c.failed)
-        return -ATT_ERR_INTERNAL;
-    if (rc < 0) {
-        *err = read_err;
-        return rc;
-    }
+    if (srv_log_fold(src, room, upto_seq, 0, NULL, err) == SRV_WALK_FAILED)
+        return err->code > 0 ? -(int)err->code : -ATT_ERR_INTERNAL;
     if (room->seq != upto_seq)
         return att_fail(err, ATT_ERR_INTERNAL, "room log: %s has %" PRId64 " events, not %" PRId64,
                         room->room_id, room->seq, upto_seq);
     return 0;
 }
 
-int srv_room_log_page(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
+int srv_room_log_page(const srv_log_source *src, att_room *room, int64_t upto_seq,
                       const srv_log_page_opts *opts, att_buf *out, att_error *err)
 {
-    page_ctx c = {.room = room,
-                  .expect_seq = room->seq + 1,
-                  .err = err,
-                  .opts = opts,
-                  .out = out,
-                  .page_start = out->len};
+    page_ctx c = {.room = room, .opts = opts, .out = out, .page_start = out->len};
     int rc = put_str(out, "[") ? -ATT_ERR_INTERNAL : 0;
     if (rc == 0 && upto_seq > room->seq) {
-        att_error read_err = {0};
-        rc = read(source, room->room_id, room->seq, upto_seq, opts->limit, on_page_event, &c,
-                  &read_err);
-        if (c.failed)
-            rc = -ATT_ERR_INTERNAL;
-        else if (rc < 0)
-            *err = read_err;
-        else
-            rc = 0;
+        srv_fold_hooks hooks = {.after = on_page_event, .arg = &c};
+        if (srv_log_fold(src, room, upto_seq, opts->limit, &hooks, err) == SRV_WALK_FAILED)
+            rc = err->code > 0 ? -(int)err->code : -ATT_ERR_INTERNAL;
     }
     att_buf_free(&c.prev);
     att_buf_free(&c.cur);
@@ -238,25 +196,4 @@ int srv_room_log_page(srv_log_read_fn read, void *source, att_room *room, int64_
     if (rc == -ATT_ERR_INTERNAL && !err->message[0])
         att_fail(err, ATT_ERR_INTERNAL, "room log: out of memory");
     return rc;
-}
-
-int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_config *cfg,
-                         const char *room_id, att_room *out, const att_script **script_out,
-                         att_error *err)
-{
-    srv_store_room meta;
-    int rc = srv_store_get_room(store, room_id, &meta, err);
-    if (rc < 0)
-        return rc;
-    const att_script *script = att_catalog_script(cat, meta.exercise);
-    if (!script)
-        return att_fail(err, ATT_ERR_INTERNAL, "room %s uses unknown exercise %s", room_id,
-                        meta.exercise);
-    att_room_config rcfg = {.silence_ms = cfg->silence_ms,
-                            .disconnect_grace_ms = cfg->disconnect_grace_ms};
-    if ((rc = att_room_init(out, cat, script, room_id, &rcfg, err)) < 0)
-        return rc;
-    if (script_out)
-        *script_out = script;
-    return 0;
 }

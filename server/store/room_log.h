@@ -1,16 +1,14 @@
 /* room_log.h - a room's session for review (GET /api/rooms/{id}/log,
- * protocol/HTTP.md): its stored events folded by the core (att_room_init +
- * att_room_apply, the same code the live server and --verify run), written
+ * protocol/HTTP.md): its stored events folded by the one stored-log fold
+ * (log_fold.h, the same code recovery and --verify run), written
  * out a page at a time as JSON text: each event as stored, and the
  * therapist's view of the state after it (the first event of a page carries
  * the whole state, each later one a patch: the top-level keys whose value
  * changed), within a count and a byte bound.
  *
- * Threads: srv_room_init_stored runs on the caller's thread with the store's
- * read connection (recovery, --verify). The page functions are pure over
- * the read function they are given: the review worker (review.h) runs them
- * on its thread with its own store reader. Ownership: the caller's att_room
- * and att_buf; nothing is kept between calls. */
+ * Threads: the caller's, with the source it gives: the review worker
+ * (review.h) runs them on its thread with its own store reader. Ownership:
+ * the caller's att_room and att_buf; nothing is kept between calls. */
 #ifndef SRV_ROOM_LOG_H
 #define SRV_ROOM_LOG_H
 
@@ -19,30 +17,13 @@
 #include <stdint.h>
 #include "attune/catalog.h"
 #include "attune/room.h"
-#include "config.h"
+#include "log_fold.h"
 #include "store.h"
-
-/* A stored room before its first event: its exercise from the store and the
- * server's room configuration, initialised into `out` (script_out, if not
- * NULL, gets its script). Every fold of a stored log starts here: recovery,
- * --verify and the session log. Returns 0 or a negative code with err set. */
-int srv_room_init_stored(srv_store *store, const att_catalog *cat, const srv_config *cfg,
-                         const char *room_id, att_room *out, const att_script **script_out,
-                         att_error *err);
-
-/* Reads a room's events after_seq < seq <= upto_seq in seq order, at most
- * limit (<= 0: all), calling fn for each; a nonzero return from fn stops the
- * walk and is returned (srv_store_read_events' contract). */
-typedef int (*srv_log_read_fn)(void *source, const char *room_id, int64_t after_seq,
-                               int64_t upto_seq, int limit,
-                               int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                               void *arg, att_error *err);
 
 /* Folds `room` (already at room->seq) forward through upto_seq, writing
  * nothing. Returns 0 or a negative code with err set (internal for a log
- * that does not fold or a gap). */
-int srv_room_log_fold(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
-                      att_error *err);
+ * that does not fold, a gap, or one that ends before upto_seq). */
+int srv_room_log_fold(const srv_log_source *src, att_room *room, int64_t upto_seq, att_error *err);
 
 typedef struct {
     int limit;        /* events at most (>= 1) */
@@ -56,7 +37,7 @@ typedef struct {
  * "patch":{...}}, ...] (no state or patch without with_states). On return
  * room->seq is the last event written. Returns 0 or a negative code with err
  * set. */
-int srv_room_log_page(srv_log_read_fn read, void *source, att_room *room, int64_t upto_seq,
+int srv_room_log_page(const srv_log_source *src, att_room *room, int64_t upto_seq,
                       const srv_log_page_opts *opts, att_buf *out, att_error *err);
 
 /* Appends len bytes to out (growing it). 0, or -1 out of memory. */

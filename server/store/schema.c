@@ -55,8 +55,9 @@ static int set_version(sqlite3 *db, const char *module, int version, att_error *
     return rc == SQLITE_DONE ? 0 : schema_fail(err, db, module, "write version");
 }
 
-int srv_schema_migrate(sqlite3 *db, const char *module, const char *const *steps, int n_steps,
-                       att_error *err)
+/* Either SQL-only steps (sql) or steps with code (steps); one is NULL. */
+static int migrate(sqlite3 *db, const char *module, const char *const *sql,
+                   const srv_schema_step *steps, int n_steps, void *arg, att_error *err)
 {
     /* IMMEDIATE: the write lock first, so two processes opening an old
      * database do not both read version N and both run step N. */
@@ -70,7 +71,11 @@ int srv_schema_migrate(sqlite3 *db, const char *module, const char *const *steps
                       "knows (%d); use the newer attune-server",
                       module, version, n_steps);
     for (int v = version; rc == 0 && v < n_steps; v++) {
-        rc = exec_sql(db, module, steps[v], err);
+        const char *step_sql = sql ? sql[v] : steps[v].sql;
+        if (step_sql)
+            rc = exec_sql(db, module, step_sql, err);
+        if (rc == 0 && steps && steps[v].fill)
+            rc = steps[v].fill(db, arg, err);
         if (rc == 0)
             rc = set_version(db, module, v + 1, err);
     }
@@ -79,4 +84,16 @@ int srv_schema_migrate(sqlite3 *db, const char *module, const char *const *steps
     if (rc < 0)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+int srv_schema_migrate(sqlite3 *db, const char *module, const char *const *steps, int n_steps,
+                       att_error *err)
+{
+    return migrate(db, module, steps, NULL, n_steps, NULL, err);
+}
+
+int srv_schema_migrate_steps(sqlite3 *db, const char *module, const srv_schema_step *steps,
+                             int n_steps, void *arg, att_error *err)
+{
+    return migrate(db, module, NULL, steps, n_steps, arg, err);
 }

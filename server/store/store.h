@@ -1,8 +1,9 @@
 /* store.h - the durable event log behind a small interface: rooms (id,
- * exercise, creation time), each room's events as opaque payload blobs keyed
- * by (room, seq), and a few named settings. The SQLite implementation lives
- * in store_sqlite.c; encryption at rest or another database can come later
- * behind this same interface.
+ * exercise, creation time), each room's events as payloads keyed by (room,
+ * seq) with their event type beside them, and a few named settings. The
+ * SQLite implementation lives in store_sqlite.c; payloads are encrypted at
+ * rest there (seal.h: AES-256-GCM, the type authenticated with them).
+ * Another database can come later behind this same interface.
  *
  * Threads: one store thread (started by srv_store_start) commits appended
  * batches in groups: everything queued when it wakes goes into one
@@ -50,6 +51,9 @@ struct srv_store_batch {
     int n;
     const char *payload[SRV_STORE_MAX_BATCH]; /* borrowed from the caller */
     size_t payload_len[SRV_STORE_MAX_BATCH];
+    /* Each event's type name ("turn": att_event_type_name), stored beside
+     * its payload; borrowed, required. */
+    const char *type[SRV_STORE_MAX_BATCH];
     void *owner; /* the caller's; the store never touches it */
     /* Written by the store thread before the batch completes. */
     int result; /* 0, or a negative att_code (the batch was not stored) */
@@ -80,9 +84,9 @@ int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
  * the store. Safe on a store that was never started; NULL is a no-op. */
 void srv_store_close(srv_store *s);
 
-/* Creates a room and stores its first event (seq 1) in one transaction,
- * synchronously (room creation is rare; the live path uses append). Fails
- * with ATT_ERR_BAD_MESSAGE when the id exists. */
+/* Creates a room and stores its first event (seq 1, of type room_created)
+ * in one transaction, synchronously (room creation is rare; the live path
+ * uses append). Fails with ATT_ERR_BAD_MESSAGE when the id exists. */
 int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
                           size_t len, att_error *err);
 
@@ -94,28 +98,49 @@ int srv_store_get_room(srv_store *s, const char *id, srv_store_room *out, att_er
 int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, void *arg), void *arg,
                          att_error *err);
 
+/* What a walk over stored events does after each one (the callback's
+ * answer, and how the walk ended). */
+typedef enum {
+    SRV_WALK_CONTINUE, /* on to the next event; as a result: the walk read its range through */
+    SRV_WALK_STOP,     /* end here, done (e.g. a page is full) */
+    SRV_WALK_PAUSE,    /* end here for now; the caller resumes after the last event taken */
+    SRV_WALK_FAILED,   /* end here with err set */
+} srv_walk;
+
+/* One stored event, valid only during the callback. */
+typedef struct {
+    int64_t seq;
+    /* Its type name ("turn"), NULL when the stored payload does not say. For
+     * payloads sealed with their type (seal.h) the column, authenticated by
+     * the seal; for older rows (legacy plaintext) read from the payload. */
+    const char *type;
+    const char *payload; /* the event object's JSON text, NUL-terminated */
+    size_t len;
+} srv_stored_event;
+
+typedef srv_walk (*srv_stored_event_fn)(const srv_stored_event *ev, void *arg, att_error *err);
+
 /* Calls fn for each stored event of the room with after_seq < seq <= upto_seq
  * (upto_seq < 0: no upper bound), in seq order, at most `limit` events
- * (limit <= 0: no limit). The payload is only valid during the call. A
- * nonzero return from fn stops the walk and is returned. */
-int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
-                          int limit,
-                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                          void *arg, att_error *err);
+ * (limit <= 0: no limit). Returns CONTINUE when the range (or limit) was
+ * read through, STOP or PAUSE when fn answered so, FAILED with err set when
+ * fn failed or the store did (a payload that does not open, SQLite). */
+srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_seq,
+                               int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
+                               att_error *err);
 
 /* A read connection of its own for ONE other thread (the review worker,
  * review.h): opened on the caller's thread from an open store, then used
  * only by the thread that owns it (SQLite connections are not shared). It
- * reads committed events like srv_store_read_events, with its own unsealing
+ * reads committed events like srv_store_walk_events, with its own unsealing
  * buffer. Close it on its own thread or after that thread has stopped, and
  * before srv_store_close. */
 typedef struct srv_store_reader srv_store_reader;
 int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err);
 void srv_store_reader_close(srv_store_reader *r);
-int srv_store_reader_read_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
-                                 int64_t upto_seq, int limit,
-                                 int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                                 void *arg, att_error *err);
+srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
+                                      int64_t upto_seq, int limit, srv_stored_event_fn fn,
+                                      void *arg, att_error *err);
 
 /* The room's last stored seq (0 when it has none). */
 int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err);

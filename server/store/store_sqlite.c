@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -50,6 +51,12 @@
 #define CKPT_NICE 10
 #define WRITER_CACHE_KIB 8192 /* the writer's page cache: the busy rooms' pages */
 #define READER_CACHE_KIB 2048
+/* The first event of every room (its type is the protocol's wire name). */
+#define ROOM_CREATED "room_created"
+/* A room's events after ?2 through ?3, at most ?4 (both readers). */
+#define READ_EVENTS_SQL                                                                            \
+    "SELECT seq, type, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "            \
+    "ORDER BY seq LIMIT ?4"
 
 struct srv_store {
     sqlite3 *reader;
@@ -109,20 +116,137 @@ static int exec_sql(sqlite3 *db, const char *sql, att_error *err)
     return 0;
 }
 
-/* The store's migrations (schema.h): steps[i] takes version i to i + 1. */
-static const char *const schema_steps[] = {
-    "CREATE TABLE IF NOT EXISTS rooms ("
-    "  id TEXT PRIMARY KEY,"
-    "  exercise TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS events ("
-    "  room TEXT NOT NULL,"
-    "  seq INTEGER NOT NULL,"
-    "  payload BLOB NOT NULL,"
-    "  PRIMARY KEY (room, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS settings ("
-    "  key TEXT PRIMARY KEY,"
-    "  value TEXT NOT NULL);",
+/* An event's type as its payload says ("type" of the JSON object), into
+ * out; 0, or -1 when the payload is not an event object with a type. For
+ * rows whose type the seal does not authenticate (legacy plaintext) and for
+ * the migration that fills the column. */
+static int type_from_payload(const char *payload, size_t len, char out[SRV_SEAL_TYPE_MAX + 1])
+{
+    json_t *obj = json_loadb(payload, len, 0, NULL);
+    const char *t = json_string_value(json_object_get(obj, "type"));
+    int ok = t && t[0] && strlen(t) <= SRV_SEAL_TYPE_MAX;
+    if (ok)
+        memcpy(out, t, strlen(t) + 1);
+    json_decref(obj);
+    return ok ? 0 : -1;
+}
+
+/* Rows the type-column migration rewrites per pass (their sealed payloads
+ * are held in memory while the pass's SELECT is reset). */
+#define FILL_CHUNK 128
+
+typedef struct {
+    char room[SRV_STORE_ID_BYTES + 1];
+    int64_t seq;
+    char type[SRV_SEAL_TYPE_MAX + 1];
+    srv_seal_buf resealed; /* empty: the payload stays as it is (plaintext) */
+} fill_row;
+
+/* Store migration step 2: the type column of the rows written before it,
+ * from each payload (opened with the data key), resealed with its type
+ * (seal.h version 0x02) so the column is authenticated. Legacy plaintext
+ * rows keep their payload (their type is read from it). A row that does
+ * not open or name its type keeps NULL and fails its fold as it did. Runs
+ * in the migration's transaction: a failure leaves the database as it was. */
+static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
+{
+    const srv_seal_key *key = arg;
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    fill_row *rows = calloc(FILL_CHUNK, sizeof *rows);
+    srv_seal_buf opened = {0};
+    int rc = 0;
+    if (!rows)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+    if (sqlite3_prepare_v2(db,
+                           "SELECT room, seq, payload FROM events WHERE type IS NULL AND "
+                           "(room, seq) > (?1, ?2) ORDER BY room, seq LIMIT ?3",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE events SET type = ?3, payload = coalesce(?4, payload) "
+                           "WHERE room = ?1 AND seq = ?2",
+                           -1, &upd, NULL) != SQLITE_OK) {
+        rc = db_fail(err, db, "prepare the type migration");
+        goto out;
+    }
+    char last_room[SRV_STORE_ID_BYTES + 1] = "";
+    int64_t last_seq = 0;
+    for (;;) {
+        int n = 0, step;
+        sqlite3_bind_text(sel, 1, last_room, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(sel, 2, last_seq);
+        sqlite3_bind_int(sel, 3, FILL_CHUNK);
+        while (rc == 0 && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+            fill_row *row = &rows[n++];
+            const char *room = (const char *)sqlite3_column_text(sel, 0);
+            const void *sealed = sqlite3_column_blob(sel, 2);
+            size_t len = (size_t)sqlite3_column_bytes(sel, 2);
+            snprintf(row->room, sizeof row->room, "%s", room ? room : "");
+            row->seq = sqlite3_column_int64(sel, 1);
+            row->type[0] = '\0';
+            row->resealed.len = 0;
+            snprintf(last_room, sizeof last_room, "%s", row->room);
+            last_seq = row->seq;
+            att_error ignored = {0};
+            if (srv_unseal(key, row->room, row->seq, NULL, sealed ? sealed : "", len, &opened, NULL,
+                           &ignored) < 0 ||
+                type_from_payload((const char *)opened.data, opened.len, row->type) < 0) {
+                row->type[0] = '\0'; /* left NULL */
+                continue;
+            }
+            if (len > 0 && ((const char *)sealed)[0] != '{')
+                rc = srv_seal(key, row->room, row->seq, row->type, opened.data, opened.len,
+                              &row->resealed, err);
+        }
+        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+            rc = db_fail(err, db, "read events to migrate");
+        sqlite3_reset(sel);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            if (!rows[i].type[0])
+                continue;
+            sqlite3_bind_text(upd, 1, rows[i].room, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(upd, 2, rows[i].seq);
+            sqlite3_bind_text(upd, 3, rows[i].type, -1, SQLITE_STATIC);
+            if (rows[i].resealed.len)
+                sqlite3_bind_blob(upd, 4, rows[i].resealed.data, (int)rows[i].resealed.len,
+                                  SQLITE_STATIC);
+            else /* plaintext: keep it (UPDATE ... payload = payload) */
+                sqlite3_bind_null(upd, 4);
+            if (sqlite3_step(upd) != SQLITE_DONE)
+                rc = db_fail(err, db, "migrate an event's type");
+            sqlite3_reset(upd);
+        }
+        if (rc < 0 || n < FILL_CHUNK)
+            break;
+    }
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    for (int i = 0; i < FILL_CHUNK; i++)
+        srv_seal_buf_free(&rows[i].resealed);
+    free(rows);
+    srv_seal_buf_free(&opened);
+    return rc;
+}
+
+/* The store's migrations (schema.h): steps[i] takes version i to i + 1.
+ * Never edit a step a release has run: append one. */
+static const srv_schema_step schema_steps[] = {
+    {"CREATE TABLE IF NOT EXISTS rooms ("
+     "  id TEXT PRIMARY KEY,"
+     "  exercise TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL);"
+     "CREATE TABLE IF NOT EXISTS events ("
+     "  room TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  payload BLOB NOT NULL,"
+     "  PRIMARY KEY (room, seq)) WITHOUT ROWID;"
+     "CREATE TABLE IF NOT EXISTS settings ("
+     "  key TEXT PRIMARY KEY,"
+     "  value TEXT NOT NULL);",
+     NULL},
+    /* 1 -> 2 (issue 11): each event's type beside its payload, so walks
+     * tell events apart without parsing them. */
+    {"ALTER TABLE events ADD COLUMN type TEXT;", fill_event_types},
 };
 
 /* The room summaries cache (its own module): the HTTP.md summary of a room
@@ -212,15 +336,16 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
     s->db_fd = -1;
     if (srv_seal_key_load(dir, &s->key, err) < 0 ||
         open_conn(path, READER_CACHE_KIB, &s->reader, err) < 0 ||
-        srv_schema_migrate(s->reader, "store", schema_steps,
-                           (int)(sizeof schema_steps / sizeof schema_steps[0]), err) < 0 ||
+        srv_schema_migrate_steps(s->reader, "store", schema_steps,
+                                 (int)(sizeof schema_steps / sizeof schema_steps[0]), &s->key,
+                                 err) < 0 ||
         srv_schema_migrate(s->reader, "room_summaries", summary_steps,
                            (int)(sizeof summary_steps / sizeof summary_steps[0]), err) < 0 ||
         open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
         open_conn(path, 2048, &s->ckpt, err) < 0 ||
         prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
                 &s->w_last_seq, err) < 0 ||
-        prepare(s->writer, "INSERT INTO events (room, seq, payload) VALUES (?1, ?2, ?3)",
+        prepare(s->writer, "INSERT INTO events (room, seq, type, payload) VALUES (?1, ?2, ?3, ?4)",
                 &s->w_insert, err) < 0 ||
         prepare(s->writer, "BEGIN IMMEDIATE", &s->w_begin, err) < 0 ||
         prepare(s->writer, "COMMIT", &s->w_commit, err) < 0 ||
@@ -228,10 +353,7 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
         prepare(s->writer, "SAVEPOINT batch", &s->w_savepoint, err) < 0 ||
         prepare(s->writer, "RELEASE batch", &s->w_release, err) < 0 ||
         prepare(s->writer, "ROLLBACK TO batch", &s->w_rollback_to, err) < 0 ||
-        prepare(s->reader,
-                "SELECT seq, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
-                "ORDER BY seq LIMIT ?4",
-                &s->r_read, err) < 0 ||
+        prepare(s->reader, READ_EVENTS_SQL, &s->r_read, err) < 0 ||
         prepare(s->reader, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
                 &s->r_last_seq, err) < 0) {
         srv_store_close(s);
@@ -290,12 +412,14 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
                                  (long long)b->first_seq, (long long)last);
         } else {
             for (int i = 0; i < b->n && b->result == 0; i++) {
-                if ((b->result = srv_seal(&s->key, b->room_id, b->first_seq + i, b->payload[i],
-                                          b->payload_len[i], &s->seal_scratch, &b->error)) < 0)
+                if ((b->result =
+                         srv_seal(&s->key, b->room_id, b->first_seq + i, b->type[i], b->payload[i],
+                                  b->payload_len[i], &s->seal_scratch, &b->error)) < 0)
                     break;
                 sqlite3_bind_text(s->w_insert, 1, b->room_id, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(s->w_insert, 2, b->first_seq + i);
-                sqlite3_bind_blob(s->w_insert, 3, s->seal_scratch.data, (int)s->seal_scratch.len,
+                sqlite3_bind_text(s->w_insert, 3, b->type[i], -1, SQLITE_STATIC);
+                sqlite3_bind_blob(s->w_insert, 4, s->seal_scratch.data, (int)s->seal_scratch.len,
                                   SQLITE_STATIC);
                 if (sqlite3_step(s->w_insert) != SQLITE_DONE)
                     b->result = db_fail(&b->error, db, "insert");
@@ -528,6 +652,9 @@ int srv_store_append(srv_store *s, srv_store_batch *b, att_error *err)
 {
     if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
         return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
+    for (int i = 0; i < b->n; i++)
+        if (!b->type[i] || !b->type[i][0] || strlen(b->type[i]) > SRV_SEAL_TYPE_MAX)
+            return att_fail(err, ATT_ERR_INTERNAL, "store: batch event %d has no type", i);
     b->next = NULL;
     b->result = 0;
     b->queued_ns = srv_mono_ns();
@@ -598,18 +725,20 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
         rc = db_fail(err, db, "insert room");
         goto out;
     }
-    if (sqlite3_prepare_v2(db, "INSERT INTO events (room, seq, payload) VALUES (?1, 1, ?2)", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO events (room, seq, type, payload) VALUES (?1, 1, ?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(err, db, "prepare");
         goto out;
     }
     srv_seal_buf sealed = {0};
-    if ((rc = srv_seal(&s->key, room->id, 1, first_event, len, &sealed, err)) < 0) {
+    if ((rc = srv_seal(&s->key, room->id, 1, ROOM_CREATED, first_event, len, &sealed, err)) < 0) {
         sqlite3_finalize(st);
         goto out;
     }
     sqlite3_bind_text(st, 1, room->id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, sealed.data, (int)sealed.len, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ROOM_CREATED, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, sealed.data, (int)sealed.len, SQLITE_TRANSIENT);
     srv_seal_buf_free(&sealed);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, db, "insert first event");
@@ -669,42 +798,58 @@ int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, voi
     return rc;
 }
 
-/* Runs st (the events of room_id in (after_seq, upto_seq], at most limit;
- * upto_seq < 0: no upper bound, limit <= 0: no limit) on db, opening each
- * event with key into scratch and passing it to fn; resets st after. */
-static int read_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal_key *key,
-                              srv_seal_buf *scratch, const char *room_id, int64_t after_seq,
-                              int64_t upto_seq, int limit,
-                              int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                              void *arg, att_error *err)
+/* Runs st (READ_EVENTS_SQL: the events of room_id in (after_seq,
+ * upto_seq], at most limit; upto_seq < 0: no upper bound, limit <= 0: no
+ * limit) on db, opening each event with key into scratch and passing it to
+ * fn; resets st after. */
+static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal_key *key,
+                                   srv_seal_buf *scratch, const char *room_id, int64_t after_seq,
+                                   int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
+                                   att_error *err)
 {
     sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
     sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : limit);
-    int rc = 0, step;
+    srv_walk how = SRV_WALK_CONTINUE;
+    int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(st, 0);
-        const char *sealed = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if ((rc = srv_unseal(key, room_id, seq, sealed ? sealed : "", len, scratch, err)) < 0)
+        srv_stored_event ev = {.seq = sqlite3_column_int64(st, 0)};
+        const char *column_type = (const char *)sqlite3_column_text(st, 1);
+        const char *sealed = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        int type_checked = 0;
+        if (srv_unseal(key, room_id, ev.seq, column_type, sealed ? sealed : "", len, scratch,
+                       &type_checked, err) < 0) {
+            how = SRV_WALK_FAILED;
             break;
-        if ((rc = fn(seq, (const char *)scratch->data, scratch->len, arg)) != 0)
+        }
+        ev.payload = (const char *)scratch->data;
+        ev.len = scratch->len;
+        /* A type the seal did not vouch for is not believed: read it from
+         * the payload (legacy rows only; the migration resealed the rest). */
+        char own_type[SRV_SEAL_TYPE_MAX + 1];
+        if (type_checked)
+            ev.type = column_type;
+        else if (type_from_payload(ev.payload, ev.len, own_type) == 0)
+            ev.type = own_type;
+        if ((how = fn(&ev, arg, err)) != SRV_WALK_CONTINUE)
             break;
     }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = db_fail(err, db, "read events");
+    if (how == SRV_WALK_CONTINUE && step != SQLITE_DONE) {
+        db_fail(err, db, "read events");
+        how = SRV_WALK_FAILED;
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc;
+    return how;
 }
 
-int srv_store_read_events(srv_store *s, const char *room_id, int64_t after_seq, int64_t upto_seq,
-                          int limit,
-                          int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                          void *arg, att_error *err)
+srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_seq,
+                               int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
+                               att_error *err)
 {
-    return read_sealed_events(s->reader, s->r_read, &s->key, &s->open_scratch, room_id, after_seq,
+    return walk_sealed_events(s->reader, s->r_read, &s->key, &s->open_scratch, room_id, after_seq,
                               upto_seq, limit, fn, arg, err);
 }
 
@@ -875,10 +1020,7 @@ int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     r->key = s->key;
     if (!path || open_conn(path, READER_CACHE_KIB, &r->db, err) < 0 ||
-        prepare(r->db,
-                "SELECT seq, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
-                "ORDER BY seq LIMIT ?4",
-                &r->read, err) < 0) {
+        prepare(r->db, READ_EVENTS_SQL, &r->read, err) < 0) {
         if (!path)
             att_fail(err, ATT_ERR_INTERNAL, "store: no database path for a reader");
         srv_store_reader_close(r);
@@ -888,11 +1030,10 @@ int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
     return 0;
 }
 
-int srv_store_reader_read_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
-                                 int64_t upto_seq, int limit,
-                                 int (*fn)(int64_t seq, const char *payload, size_t len, void *arg),
-                                 void *arg, att_error *err)
+srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
+                                      int64_t upto_seq, int limit, srv_stored_event_fn fn,
+                                      void *arg, att_error *err)
 {
-    return read_sealed_events(r->db, r->read, &r->key, &r->scratch, room_id, after_seq, upto_seq,
+    return walk_sealed_events(r->db, r->read, &r->key, &r->scratch, room_id, after_seq, upto_seq,
                               limit, fn, arg, err);
 }

@@ -24,12 +24,12 @@ static int file_contains(const char *path, const char *needle)
     return found;
 }
 
-static int collect_text(int64_t seq, const char *payload, size_t len, void *arg)
+static srv_walk collect_text(const srv_stored_event *ev, void *arg, att_error *err)
 {
-    (void)seq;
+    (void)err;
     char *out = arg;
-    snprintf(out, 256, "%.*s", (int)len, payload);
-    return 0;
+    snprintf(out, 256, "%s|%.*s", ev->type ? ev->type : "(none)", (int)ev->len, ev->payload);
+    return SRV_WALK_CONTINUE;
 }
 
 int main(void)
@@ -48,29 +48,38 @@ int main(void)
 
     const char *plain = "{\"type\":\"turn\",\"input\":{\"what_happened\":\"SECRET-PHI words\"}}";
     srv_seal_buf sealed = {0}, opened = {0};
-    CHECK_INT(srv_seal(&key, "room1", 7, plain, strlen(plain), &sealed, &err), 0);
+    CHECK_INT(srv_seal(&key, "room1", 7, "turn", plain, strlen(plain), &sealed, &err), 0);
     CHECK_INT(sealed.len, strlen(plain) + SRV_SEAL_OVERHEAD);
     CHECK(memmem(sealed.data, sealed.len, "SECRET", 6) == NULL);
-    CHECK_INT(srv_unseal(&key, "room1", 7, sealed.data, sealed.len, &opened, &err), 0);
+    int checked = 0;
+    CHECK_INT(
+        srv_unseal(&key, "room1", 7, "turn", sealed.data, sealed.len, &opened, &checked, &err), 0);
+    CHECK_INT(checked, 1);
     CHECK_STR((const char *)opened.data, plain);
-    /* another room, another seq, a flipped byte, another key */
-    CHECK(srv_unseal(&key, "room2", 7, sealed.data, sealed.len, &opened, &err) < 0);
-    CHECK(srv_unseal(&key, "room1", 8, sealed.data, sealed.len, &opened, &err) < 0);
+    /* another room, another seq, another type or none, a flipped byte, another key */
+    CHECK(srv_unseal(&key, "room2", 7, "turn", sealed.data, sealed.len, &opened, NULL, &err) < 0);
+    CHECK(srv_unseal(&key, "room1", 8, "turn", sealed.data, sealed.len, &opened, NULL, &err) < 0);
+    CHECK(srv_unseal(&key, "room1", 7, "joined", sealed.data, sealed.len, &opened, NULL, &err) < 0);
+    CHECK(srv_unseal(&key, "room1", 7, NULL, sealed.data, sealed.len, &opened, NULL, &err) < 0);
+    /* no seal without a type */
+    CHECK(srv_seal(&key, "room1", 7, NULL, plain, strlen(plain), &opened, &err) < 0);
     sealed.data[20] ^= 1;
-    CHECK(srv_unseal(&key, "room1", 7, sealed.data, sealed.len, &opened, &err) < 0);
+    CHECK(srv_unseal(&key, "room1", 7, "turn", sealed.data, sealed.len, &opened, NULL, &err) < 0);
     sealed.data[20] ^= 1;
     srv_seal_key other = key;
     other.bytes[0] ^= 0x80;
-    CHECK(srv_unseal(&other, "room1", 7, sealed.data, sealed.len, &opened, &err) < 0);
+    CHECK(srv_unseal(&other, "room1", 7, "turn", sealed.data, sealed.len, &opened, NULL, &err) < 0);
     CHECK(strstr(err.message, "SECRET") == NULL);
     /* two seals of the same text differ (fresh nonces) */
     srv_seal_buf second = {0};
-    CHECK_INT(srv_seal(&key, "room1", 7, plain, strlen(plain), &second, &err), 0);
+    CHECK_INT(srv_seal(&key, "room1", 7, "turn", plain, strlen(plain), &second, &err), 0);
     CHECK(memcmp(second.data, sealed.data, sealed.len) != 0);
     /* legacy plaintext opens as itself; garbage does not */
-    CHECK_INT(srv_unseal(&key, "room1", 1, "{\"a\":1}", 7, &opened, &err), 0);
+    checked = 1;
+    CHECK_INT(srv_unseal(&key, "room1", 1, NULL, "{\"a\":1}", 7, &opened, &checked, &err), 0);
+    CHECK_INT(checked, 0);
     CHECK_STR((const char *)opened.data, "{\"a\":1}");
-    CHECK(srv_unseal(&key, "room1", 1, "xx", 2, &opened, &err) < 0);
+    CHECK(srv_unseal(&key, "room1", 1, NULL, "xx", 2, &opened, NULL, &err) < 0);
 
     /* Through the store: the database holds no plaintext, reads give it back. */
     srv_store *s = NULL;
@@ -78,8 +87,11 @@ int main(void)
     srv_store_room room = {.id = "roomS", .exercise = "enactment", .created_at = 1};
     CHECK_INT(srv_store_create_room(s, &room, plain, strlen(plain), &err), 0);
     char back[256] = "";
-    CHECK_INT(srv_store_read_events(s, "roomS", 0, -1, 0, collect_text, back, &err), 0);
-    CHECK_STR(back, plain);
+    CHECK_INT(srv_store_walk_events(s, "roomS", 0, -1, 0, collect_text, back, &err),
+              SRV_WALK_CONTINUE);
+    char want[300];
+    snprintf(want, sizeof want, "room_created|%s", plain);
+    CHECK_STR(back, want);
     srv_store_close(s);
     snprintf(path, sizeof path, "%s/attune.db", dir);
     CHECK(!file_contains(path, "SECRET-PHI"));

@@ -53,17 +53,28 @@ typedef struct {
     int count;
     int64_t seqs[64];
     char payloads[64][32];
+    char types[64][32];
 } readback;
 
-static int on_event(int64_t seq, const char *payload, size_t len, void *arg)
+static srv_walk on_event(const srv_stored_event *ev, void *arg, att_error *err)
 {
+    (void)err;
     readback *r = arg;
     if (r->count < 64) {
-        r->seqs[r->count] = seq;
-        snprintf(r->payloads[r->count], sizeof r->payloads[0], "%.*s", (int)len, payload);
+        r->seqs[r->count] = ev->seq;
+        snprintf(r->payloads[r->count], sizeof r->payloads[0], "%.*s", (int)ev->len, ev->payload);
+        snprintf(r->types[r->count], sizeof r->types[0], "%s", ev->type ? ev->type : "(none)");
     }
     r->count++;
-    return 0;
+    return SRV_WALK_CONTINUE;
+}
+
+/* Stops after two events. */
+static srv_walk two_events(const srv_stored_event *ev, void *arg, att_error *err)
+{
+    readback *r = arg;
+    on_event(ev, arg, err);
+    return r->count == 2 ? SRV_WALK_PAUSE : SRV_WALK_CONTINUE;
 }
 
 static int count_rooms(const srv_store_room *room, void *arg)
@@ -85,6 +96,7 @@ static void fill(srv_store_batch *b, const char *room, int64_t first, int n, int
         snprintf(texts[text_base + i], sizeof texts[0], "{\"n\":%lld}", (long long)(first + i));
         b->payload[i] = texts[text_base + i];
         b->payload_len[i] = strlen(texts[text_base + i]);
+        b->type[i] = "turn";
     }
 }
 
@@ -117,6 +129,7 @@ static void sustained_appends(srv_store *s, notifier *n, const char *dir)
         for (int i = 0; i < PER; i++) {
             b->payload[i] = big[i];
             b->payload_len[i] = SIZE;
+            b->type[i] = "note";
         }
         b->owner = (void *)(intptr_t)r;
         CHECK_INT(srv_store_append(s, b, &err), 0);
@@ -224,15 +237,27 @@ int main(void)
     printf("store: 10 batches committed, largest group %d\n", max_group);
 
     readback r = {0};
-    CHECK_INT(srv_store_read_events(s, "roomA", 0, -1, 0, on_event, &r, &err), 0);
+    CHECK_INT(srv_store_walk_events(s, "roomA", 0, -1, 0, on_event, &r, &err), 0);
     CHECK_INT(r.count, next_a - 1);
     for (int i = 0; i < r.count && i < 64; i++)
         CHECK_INT(r.seqs[i], i + 1);
     CHECK_STR(r.payloads[0], "{\"first\":1}");
     CHECK_STR(r.payloads[1], "{\"n\":2}");
+    /* each event's type comes back beside it, the first one room_created */
+    CHECK_STR(r.types[0], "room_created");
+    CHECK_STR(r.types[1], "turn");
+    /* a callback's PAUSE ends the walk and is its result */
+    memset(&r, 0, sizeof r);
+    CHECK_INT(srv_store_walk_events(s, "roomA", 0, -1, 0, two_events, &r, &err), SRV_WALK_PAUSE);
+    CHECK_INT(r.count, 2);
+    /* a batch event without a type is refused */
+    srv_store_batch untyped;
+    fill(&untyped, "roomA", next_a, 1, 48);
+    untyped.type[0] = NULL;
+    CHECK(srv_store_append(s, &untyped, &err) < 0);
     /* after / upto / limit */
     memset(&r, 0, sizeof r);
-    CHECK_INT(srv_store_read_events(s, "roomB", 3, 6, 2, on_event, &r, &err), 0);
+    CHECK_INT(srv_store_walk_events(s, "roomB", 3, 6, 2, on_event, &r, &err), 0);
     CHECK_INT(r.count, 2);
     CHECK_INT(r.seqs[0], 4);
     CHECK_INT(r.seqs[1], 5);
@@ -346,7 +371,7 @@ int main(void)
     CHECK_INT(srv_store_last_seq(s, "roomB", &last, &err), 0);
     CHECK_INT(last, next_b - 1);
     memset(&r, 0, sizeof r);
-    CHECK_INT(srv_store_read_events(s, "roomB", next_b - 4, -1, 0, on_event, &r, &err), 0);
+    CHECK_INT(srv_store_walk_events(s, "roomB", next_b - 4, -1, 0, on_event, &r, &err), 0);
     CHECK_INT(r.count, 3);
     CHECK_INT(srv_store_get_setting(s, "demo.room", value, sizeof value, &err), 0);
     /* append refused when not started */

@@ -51,6 +51,7 @@
 #include "admin.h"
 #include "attune/catalog.h"
 #include "attune/msg.h"
+#include "attune/names.h"
 #include "attune/room.h"
 #include "bench_checkin.h"
 #include "bench_latency.h"
@@ -72,6 +73,7 @@ typedef struct {
     int64_t now;
     char *pending[BATCH];
     size_t pending_len[BATCH];
+    const char *pending_type[BATCH]; /* static names (att_event_type_name) */
     int n_pending;
     int64_t pending_first;
     srv_store_batch **batches; /* every batch appended, freed at the end */
@@ -92,6 +94,7 @@ static int flush_batch(gen *g)
     for (int i = 0; i < g->n_pending; i++) {
         b->payload[i] = g->pending[i];
         b->payload_len[i] = g->pending_len[i];
+        b->type[i] = g->pending_type[i];
     }
     if (g->n_batches == g->cap_batches) {
         g->cap_batches = g->cap_batches ? g->cap_batches * 2 : 256;
@@ -123,6 +126,7 @@ static int emit(gen *g, att_event *ev, int n)
         if (!g->n_pending)
             g->pending_first = ev[i].seq;
         g->pending[g->n_pending] = text;
+        g->pending_type[g->n_pending] = att_event_type_name(ev[i].type);
         g->pending_len[g->n_pending++] = len;
         if (g->n_pending == BATCH && flush_batch(g) < 0)
             return -1;

@@ -37,6 +37,7 @@
 #include "admin.h"
 #include "attune/catalog.h"
 #include "attune/msg.h"
+#include "attune/names.h"
 #include "attune/room.h"
 #include "bench_checkin.h"
 #include "store.h"
@@ -83,6 +84,7 @@ static void die(const char *what, const att_error *err)
 typedef struct {
     char *payload[MAX_SESSION_EVENTS]; /* seq 2.. (seq 1 is room_created) */
     size_t len[MAX_SESSION_EVENTS];
+    const char *type[MAX_SESSION_EVENTS]; /* static names (att_event_type_name) */
     int n;
 } session_log;
 
@@ -106,6 +108,7 @@ static void keep_events(driver *d, att_event *ev, int n)
         if (!text || d->log->n == MAX_SESSION_EVENTS)
             die("encode", NULL);
         d->log->payload[d->log->n] = text;
+        d->log->type[d->log->n] = att_event_type_name(ev[i].type);
         d->log->len[d->log->n++] = len;
     }
 }
@@ -281,6 +284,7 @@ static void build_dir(const char *dir, int sessions, const att_catalog *cat,
             for (int k = 0; k < sl->b.n; k++) {
                 sl->b.payload[k] = log->payload[first + k];
                 sl->b.payload_len[k] = log->len[first + k];
+                sl->b.type[k] = log->type[first + k];
             }
             sl->b.owner = sl;
             sl->in_use = 1;
