@@ -5,7 +5,8 @@
  * fragments of a message being reassembled. Does: the client opening
  * handshake (random Sec-WebSocket-Key, Sec-WebSocket-Accept checked with
  * OpenSSL SHA-1 + base64, one offered subprotocol that the server must
- * select), masked text frames out, unmasked server frames in with 7/16/64-bit
+ * select), masked text frames out (written by the project's one frame writer,
+ * server/net/ws_frame.h), unmasked server frames in with 7/16/64-bit
  * lengths and fragmentation, ping answered with pong, close answered with
  * close. It does not watch readiness: the caller's epoll loop calls
  * ws_client_read when the fd is readable and ws_client_flush when it is
