@@ -1,7 +1,6 @@
 /* wsconn.c - the join command's lws client and its input (see wsconn.h). */
 #include "wsconn.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
 #include <netdb.h>
@@ -36,7 +35,7 @@ struct cli_wsconn {
     int freeing;     /* in cli_wsconn_free: handlers are not called */
     int closing;     /* cli_wsconn_close asked for a close frame */
     int close_out;   /* its code */
-    int broken;      /* the server sent what we refuse */
+    int broken;      /* the server sent a message over the size cap */
     int peer_code;   /* the server's close code (1005: none in its frame) */
     int peer_closed; /* its close frame arrived */
     char peer_reason[124];

@@ -74,8 +74,8 @@ int cli_wsconn_service(cli_wsconn *c, int64_t wake_at_ms);
  * one) and *reason its reason text (may be ""). 0 while it is open. */
 int cli_wsconn_closed(const cli_wsconn *c, int *code, const char **reason);
 
-/* 1 when the server sent what this side refuses (a message over
- * CLI_WSCONN_MAX_MESSAGE, a binary message); the connection is closed. */
+/* 1 when the server sent a message over CLI_WSCONN_MAX_MESSAGE, which this
+ * side refuses (it closed the connection with 1009). */
 int cli_wsconn_broken(const cli_wsconn *c);
 
 /* Sends the queued messages and a close frame with code, and waits at most
