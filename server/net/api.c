@@ -25,6 +25,7 @@
 #include "config_store.h"
 #include "crisis.h"
 #include "hasher.h"
+#include "http.h"
 #include "invites.h"
 #include "log.h"
 #include "login_limit.h"
@@ -795,7 +796,7 @@ static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
  * (summary.c builds it; rooms.c caches it for rooms out of memory). */
 static json_t *room_summary(srv_server *srv, srv_room *r, att_error *err)
 {
-    return srv_room_summary(srv, r, err);
+    return srv_room_summary(srv->rooms, r, err);
 }
 
 /* The room's invitation records for the dashboard: role, when issued, by
@@ -874,7 +875,7 @@ static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q,
                  ? srv_accounts_get_owner_id(srv->api->accounts, room_id, &owner, &err)
                  : -ATT_ERR_NOT_FOUND;
     if (rc == 0 && owner == sess->account_id) {
-        srv_room *r = srv_room_get(srv, room_id, &err);
+        srv_room *r = srv_rooms_get(srv->rooms, room_id, &err);
         if (r)
             return r;
         rc = err.code == ATT_ERR_NOT_FOUND ? -ATT_ERR_NOT_FOUND : -ATT_ERR_INTERNAL;
@@ -935,7 +936,7 @@ static int add_owned_room(const char *room_id, void *arg)
 {
     list_ctx *c = arg;
     size_t n = 0;
-    char *s = srv_room_summary_text_by_id(c->srv, room_id, &n, c->err);
+    char *s = srv_rooms_summary_text_by_id(c->srv->rooms, room_id, &n, c->err);
     if (!s) {
         /* One unreadable log must not hide the therapist's other rooms. */
         srv_log("error", "api_room_unavailable", "{s:s,s:s}", "room", room_id, "error",
@@ -959,7 +960,7 @@ static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const srv
             ? srv_invites_observed_rooms(srv->invites, sess->account_id, add_owned_room, &c, &err)
             : srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id, add_owned_room, &c,
                                           &err);
-    srv_rooms_flush_summaries(srv); /* the ones just folded, in one transaction */
+    srv_rooms_flush_summaries(srv->rooms); /* the ones just folded, in one transaction */
     if (rc != 0 || list_put(&c, "]", 1) < 0) {
         free(c.text);
         if (!err.message[0])
@@ -1013,19 +1014,19 @@ static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
     json_t *summary = room_summary(srv, r, &err);
     json_t *links = NULL;
     if (summary && issuer) {
-        json_t *a = partner_link(srv, r->id, ATT_ROLE_PARTNER_A, issuer, &err);
-        json_t *b = a ? partner_link(srv, r->id, ATT_ROLE_PARTNER_B, issuer, &err) : NULL;
+        json_t *a = partner_link(srv, srv_room_id(r), ATT_ROLE_PARTNER_A, issuer, &err);
+        json_t *b = a ? partner_link(srv, srv_room_id(r), ATT_ROLE_PARTNER_B, issuer, &err) : NULL;
         links = b ? json_pack("{s:o,s:o}", "partner_a", a, "partner_b", b) : NULL;
         if (!b)
             json_decref(a);
     }
-    json_t *list = summary && (links || !issuer) ? invitations(srv, r->id, &err) : NULL;
+    json_t *list = summary && (links || !issuer) ? invitations(srv, srv_room_id(r), &err) : NULL;
     if (!list) {
         json_decref(summary);
         json_decref(links);
         return internal_error(wsi, q, &err);
     }
-    json_t *observers = observer_names(srv, r->id, &err);
+    json_t *observers = observer_names(srv, srv_room_id(r), &err);
     if (!observers) {
         json_decref(summary);
         json_decref(links);
@@ -1058,13 +1059,13 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"name\": NAME} with the name of a supervisor's account "
                              "(attune therapist add NAME --supervisor)");
-    int rc = remove ? srv_invites_remove_observer(srv->invites, r->id, acct.id, &err)
-                    : srv_invites_add_observer(srv->invites, r->id, acct.id, srv_now_ms(), &err);
+    int rc = remove ? srv_invites_remove_observer(srv->invites, srv_room_id(r), acct.id, &err)
+                    : srv_invites_add_observer(srv->invites, srv_room_id(r), acct.id, srv_now_ms(), &err);
     if (rc < 0)
         return internal_error(wsi, q, &err);
     if (remove)
-        srv_links_close_observer(srv, r->id, acct.id);
-    json_t *observers = observer_names(srv, r->id, &err);
+        srv_links_close_observer(srv, srv_room_id(r), acct.id);
+    json_t *observers = observer_names(srv, srv_room_id(r), &err);
     if (!observers)
         return internal_error(wsi, q, &err);
     return respond_json(wsi, q, 200, json_pack("{s:o}", "observers", observers));
@@ -1087,18 +1088,18 @@ static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
                              "send {\"role\": \"partner_a\"|\"partner_b\"|\"therapist\"|"
                              "\"observer\"}");
     att_error err = {0};
-    int revoked = srv_invites_revoke_role(srv->invites, r->id, role, srv_now_ms(), &err);
+    int revoked = srv_invites_revoke_role(srv->invites, srv_room_id(r), role, srv_now_ms(), &err);
     if (revoked < 0)
         return internal_error(wsi, q, &err);
     srv_links_close_revoked(srv); /* at once, not at the next sweep */
-    json_t *url = att_role_is_partner(role) ? partner_link(srv, r->id, role, sess->account, &err)
+    json_t *url = att_role_is_partner(role) ? partner_link(srv, srv_room_id(r), role, sess->account, &err)
                                             : json_null();
-    json_t *list = url ? invitations(srv, r->id, &err) : NULL;
+    json_t *list = url ? invitations(srv, srv_room_id(r), &err) : NULL;
     if (!list) {
         json_decref(url);
         return internal_error(wsi, q, &err);
     }
-    srv_log("info", "links_revoked", "{s:s,s:s,s:i,s:s}", "room", r->id, "role",
+    srv_log("info", "links_revoked", "{s:s,s:s,s:i,s:s}", "room", srv_room_id(r), "role",
             att_role_name(role), "revoked", revoked, "by", sess->account);
     return respond_json(wsi, q, 200,
                         json_pack("{s:s,s:i,s:o,s:o}", "role", att_role_name(role), "revoked",
@@ -1113,13 +1114,13 @@ static int do_ticket(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
 {
     srv_ticket_grant grant = {
         .role = role, .login_session = sess->id, .account_id = sess->account_id};
-    snprintf(grant.room, sizeof grant.room, "%s", r->id);
+    snprintf(grant.room, sizeof grant.room, "%s", srv_room_id(r));
     char ticket[SRV_TICKET_BYTES];
     att_error err = {0};
     if (srv_tickets_issue(srv->tickets, &grant, srv_now_ms(), ticket, &err) < 0)
         return internal_error(wsi, q, &err);
     return respond_json(wsi, q, 200,
-                        json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", r->id, "role",
+                        json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", srv_room_id(r), "role",
                                   att_role_name(role), "expires_in_s",
                                   (int)(srv_tickets_ttl_ms(srv->tickets) / 1000)));
 }
@@ -1135,7 +1136,7 @@ static int do_observer_ticket(struct lws *wsi, srv_server *srv, api_req *q,
                  : 0;
     if (ok < 0)
         return internal_error(wsi, q, &err);
-    srv_room *r = ok ? srv_room_get(srv, room_id, &err) : NULL;
+    srv_room *r = ok ? srv_rooms_get(srv->rooms, room_id, &err) : NULL;
     if (!r)
         return respond_error(wsi, q, 404, "not_found", "no such room");
     return do_ticket(wsi, srv, q, r, sess, ATT_ROLE_OBSERVER);
@@ -1162,7 +1163,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
      * on the wrong one. */
     if (rc == 0)
         rc = srv_accounts_set_owner_id(srv->api->accounts, id, sess->account_id, &err);
-    srv_room *r = rc == 0 ? srv_room_get(srv, id, &err) : NULL;
+    srv_room *r = rc == 0 ? srv_rooms_get(srv->rooms, id, &err) : NULL;
     if (!r)
         return internal_error(wsi, q, &err);
     srv_room_events_account_changed(srv->api->events, sess->account_id);
@@ -1196,10 +1197,10 @@ static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t 
 static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const char *room_id)
 {
     att_error err = {0};
-    srv_room *r = srv_room_find(srv, room_id);
+    srv_room *r = srv_rooms_find(srv->rooms, room_id);
     srv_store_room meta = {0};
-    const att_script *script = r ? r->script : NULL;
-    int64_t committed = r ? r->durable.seq : 0;
+    const att_script *script = r ? srv_room_script(r) : NULL;
+    int64_t committed = r ? srv_room_committed(r)->seq : 0;
     if (!r && (srv_store_get_room(srv->store, room_id, &meta, &err) < 0 ||
                srv_store_last_seq(srv->store, room_id, &committed, &err) < 0))
         return err.code == ATT_ERR_NOT_FOUND
@@ -1338,7 +1339,7 @@ static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kin
         kind == SRV_ACCOUNT_SUPERVISOR
             ? srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err)
             : srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c, err);
-    srv_rooms_flush_summaries(srv);
+    srv_rooms_flush_summaries(srv->rooms);
     if (rc != 0 || list_put(&c, "]", 1) < 0) {
         free(c.text);
         if (!err->message[0])

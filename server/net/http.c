@@ -16,8 +16,10 @@
 #include "admin.h"
 #include "config_store.h"
 #include "api.h"
+#include "http.h"
 #include "log.h"
 #include "peer.h"
+#include "ws.h"
 
 typedef struct {
     unsigned char *body; /* LWS_PRE headroom, then len bytes */

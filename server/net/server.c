@@ -12,16 +12,71 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include "api.h"
+#include "config_store.h"
+#include "conn.h"
+#include "http.h"
 #include "invites.h"
 #include "lws_log.h"
 #include "log.h"
 #include "review.h"
+#include "sessions.h"
+#include "tickets.h"
+#include "ws.h"
 
 void srv_server_wake(void *arg)
 {
     srv_server *srv = arg;
     if (srv->ctx)
         lws_cancel_service(srv->ctx);
+}
+
+/* sessions.h end hook: whatever ended the login (logout, idle, lifetime,
+ * account removed, password changed) ends its live views and tickets. */
+static void on_session_end(void *arg, uint64_t session_id, const char *account)
+{
+    (void)account;
+    srv_server *srv = arg;
+    srv_tickets_drop_session(srv->tickets, session_id);
+    srv_rooms_close_login_session(srv->rooms, session_id);
+    srv_ws_drain(srv);
+}
+
+void srv_links_close_observer(srv_server *srv, const char *room_id, int64_t account_id)
+{
+    srv_rooms_close_observer(srv->rooms, room_id, account_id);
+    srv_ws_drain(srv);
+}
+
+void srv_links_close_revoked(srv_server *srv)
+{
+    srv_rooms_close_revoked(srv->rooms);
+    srv_ws_drain(srv);
+}
+
+/* The room service's one timer is due: fire its deadlines. */
+static void rooms_timer(lws_sorted_usec_list_t *sul)
+{
+    srv_server *srv = lws_container_of(sul, srv_server, rooms_sul);
+    srv->rooms_armed_ms = -1;
+    srv_rooms_tick(srv->rooms, srv_now_ms());
+    srv_ws_drain(srv); /* re-arms for the next deadline */
+}
+
+void srv_server_arm_rooms(srv_server *srv)
+{
+    if (!srv->ctx || srv->loop_done)
+        return; /* not serving: srv_server_run arms once it is */
+    int64_t next = srv_rooms_next_deadline(srv->rooms);
+    if (next == srv->rooms_armed_ms)
+        return;
+    srv->rooms_armed_ms = next;
+    if (next < 0) {
+        lws_sul_cancel(&srv->rooms_sul);
+        return;
+    }
+    int64_t delay_ms = next - srv_now_ms();
+    lws_sul_schedule(srv->ctx, 0, &srv->rooms_sul, rooms_timer,
+                     (lws_usec_t)(delay_ms > 0 ? delay_ms : 0) * LWS_US_PER_MS);
 }
 
 static void discard_batch(srv_store_batch *b, void *arg)
@@ -34,6 +89,7 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
 {
     memset(srv, 0, sizeof *srv);
     srv->cfg = cfg;
+    srv->rooms_armed_ms = -1;
     int rc = att_catalog_load_dir(cfg->protocol_dir, &srv->catalog, err);
     if (rc < 0)
         return rc;
@@ -41,10 +97,25 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     if ((rc = srv_token_key_load(cfg->key_file, &srv->key, err)) < 0)
         return rc;
-    if ((rc = srv_invites_open(cfg->data_dir, &srv->invites, err)) < 0 ||
-        (rc = srv_invites_revision(srv->invites, &srv->invites_rev, err)) < 0)
+    if ((rc = srv_invites_open(cfg->data_dir, &srv->invites, err)) < 0)
         return rc;
-    if ((rc = srv_rooms_init(srv, err)) < 0)
+    srv_rooms_deps deps = {
+        .store = srv->store,
+        .catalog = srv->catalog,
+        .invites = srv->invites,
+        .metrics = &srv->metrics,
+        .options = {.room = srv_config_room(cfg),
+                    .room_event_cap = cfg->room_event_cap,
+                    .link_events_per_minute = cfg->link_events_per_minute,
+                    .room_events_per_minute = cfg->room_events_per_minute,
+                    .presence_debounce_ms = cfg->presence_debounce_ms,
+                    .disconnect_grace_ms = cfg->disconnect_grace_ms,
+                    .room_evict_s = cfg->room_evict_s,
+                    .room_idle_evict_s = cfg->room_idle_evict_s,
+                    .link_grace_s = cfg->link_grace_s,
+                    .max_queue_bytes = cfg->max_queue_bytes},
+    };
+    if ((rc = srv_rooms_open(&deps, &srv->rooms, err)) < 0)
         return rc;
     if ((rc = srv_peer_counts_open(&srv->peers, err)) < 0)
         return rc;
@@ -52,8 +123,10 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     if ((rc = srv_api_open(srv, err)) < 0)
         return rc;
-    if ((rc = srv_links_open(srv, err)) < 0)
+    if ((rc = srv_tickets_new((int64_t)cfg->ticket_ttl_s * 1000, &srv->tickets, err)) < 0)
         return rc;
+    if (srv_sessions_set_end_hook(srv_api_sessions(srv), on_session_end, srv) < 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot hook the login sessions' end");
     att_room_config review_rooms = {.silence_ms = cfg->silence_ms,
                                     .disconnect_grace_ms = cfg->disconnect_grace_ms};
     if ((rc = srv_review_start(srv->store, srv->catalog, &review_rooms, LWS_PRE, srv_server_wake,
@@ -73,18 +146,21 @@ void srv_server_close(srv_server *srv)
     /* The store first: it commits whatever is still queued. */
     srv_store_close(srv->store);
     srv->store = NULL;
-    srv_rooms_free(srv);
+    srv_rooms_free(srv->rooms);
+    srv->rooms = NULL;
     srv_api_close(srv);
     srv_peer_counts_free(srv->peers);
     srv->peers = NULL;
-    srv_links_close(srv);
+    srv_tickets_free(srv->tickets);
+    srv->tickets = NULL;
     srv_invites_close(srv->invites);
     srv->invites = NULL;
     att_catalog_free(srv->catalog);
     srv->catalog = NULL;
     free(srv->tx_buf);
     srv->tx_buf = NULL;
-    att_buf_free(&srv->state_scratch);
+    free(srv->drain_frames);
+    srv->drain_frames = NULL;
 }
 
 /* accept() failed (EMFILE/ENFILE; srv_log_lws_emit calls this on the
@@ -190,14 +266,15 @@ static void heartbeat(lws_sorted_usec_list_t *sul)
      * a sul per connection (and no lws validity suls, see srv_server_run). */
     int64_t now = srv_mono_ms();
     if (srv->next_sweep_ms) /* not in the first call, made before listening */
-        srv_rooms_warm(srv);
+        srv_rooms_warm(srv->rooms);
     if (now >= srv->next_sweep_ms) {
         srv->next_sweep_ms = now + SRV_SWEEP_MS;
         srv_conns_sweep(srv, now);
-        srv_rooms_sweep(srv, now);
+        srv_rooms_sweep(srv->rooms, now);
         srv_api_sweep(srv);
-        srv_links_sweep(srv, now);
+        srv_rooms_links_sweep(srv->rooms, now);
     }
+    srv_ws_drain(srv);      /* also arms the rooms' timer after an API request moved it */
     srv_api_tick(srv, now); /* the dashboards' event streams */
     if (!srv->loop_done)
         lws_sul_schedule(srv->ctx, 0, &srv->heartbeat_sul, heartbeat,
@@ -209,7 +286,7 @@ static void stop_step(lws_sorted_usec_list_t *sul)
     srv_server *srv = lws_container_of(sul, srv_server, stop_sul);
     int64_t now = srv_now_ms();
     int late = now >= srv->stop_deadline_ms;
-    int in_flight = srv_rooms_jobs_in_flight(srv);
+    int in_flight = srv_rooms_jobs_in_flight(srv->rooms);
     if (in_flight && !late) {
         lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 10 * LWS_US_PER_MS);
         return;
@@ -232,6 +309,7 @@ static void stop_step(lws_sorted_usec_list_t *sul)
     srv->loop_done = 1;
     lws_sul_cancel(&srv->heartbeat_sul);
     lws_sul_cancel(&srv->accept_sul);
+    lws_sul_cancel(&srv->rooms_sul);
     lws_context_destroy(srv->ctx); /* ends lws_service's ev_run */
 }
 
@@ -242,10 +320,12 @@ void srv_server_begin_stop(srv_server *srv)
     srv->stopping = 1;
     srv_log("info", "stopping", "{s:i,s:i}", "connections", (int)srv->conns.count, "rooms",
             (int)srv->metrics.rooms);
+    srv_rooms_set_stopping(srv->rooms);
     /* New sessions are refused from here on (the upgrade gets 503,
      * /healthz reports stopping). lws_context_deprecate would close the
      * listen socket, but it crashes on lws 4.1.6 with the libev loop. */
-    srv_rooms_leave_all(srv);
+    srv_rooms_leave_all(srv->rooms);
+    srv_ws_drain(srv);
     srv->stop_deadline_ms = srv_now_ms() + srv->cfg->shutdown_grace_ms;
     lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 1);
 }
@@ -334,7 +414,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     /* No room is folded here: each is loaded when first needed (a hello,
      * an API request; srv_room_get), which also records the `left` a crash
      * left unrecorded, so start-up does not grow with history. */
-    heartbeat(&srv->heartbeat_sul);
+    heartbeat(&srv->heartbeat_sul); /* also arms the rooms' timer */
     srv_log("info", "listening", "{s:s,s:i,s:I,s:s}", "listen", cfg->listen, "port", cfg->port,
             "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev");
     if (ready)
@@ -344,7 +424,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
             break;
     /* The rooms still in memory leave it with the process: their summaries
      * go to the store's cache so the next start lists them without folding. */
-    srv_rooms_save_summaries(srv);
+    srv_rooms_save_summaries(srv->rooms);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     return 0;

@@ -1,16 +1,15 @@
-/* links.c - closing live connections whose way in has ended: a revoked
- * invitation link (revoked here or by the `attune` command in another
- * process), a partner's link past its session's end plus --link-grace, and
- * a staff connection whose login session ended. Runs on the lws service
- * thread. */
-#include "server.h"
+/* links.c - closing members whose way in has ended: a revoked invitation
+ * link (revoked here or by the `attune` command in another process), a
+ * partner's link past its session's end plus --link-grace, a staff member
+ * whose login session ended, and an observer whose invitation was taken
+ * back. The closes go through the outbox (the shell carries them out).
+ * Service thread only. */
+#include "rooms_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include "api.h"
+#include "clock.h"
 #include "invites.h"
-#include "sessions.h"
-#include "tickets.h"
 #include "log.h"
 #include "attune/names.h"
 
@@ -46,20 +45,43 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int srv_links_partner_expired(const srv_server *srv, const srv_room *room, att_role role,
+/* Calls fn for every member of every room in memory (a member is always in
+ * a room in memory: it holds the room there). fn may close the member. */
+static void for_each_member(srv_rooms *svc, void (*fn)(srv_rooms *svc, srv_member *m, void *arg),
+                            void *arg)
+{
+    for (size_t b = 0; b < svc->room_buckets; b++)
+        for (srv_room *r = svc->room_table[b]; r; r = r->hash_next)
+            SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
+    fn(svc, SRV_CONTAINER_OF(k, srv_member, link), arg);
+}
+
+int srv_rooms_partner_expired(const srv_rooms *svc, const srv_room *room, att_role role,
                               int64_t now_ms)
 {
     return att_role_is_partner(role) && room->durable.status == ATT_STATUS_ENDED &&
            room->durable.ended_at > 0 &&
-           now_ms >= room->durable.ended_at + (int64_t)srv->cfg->link_grace_s * 1000;
+           now_ms >= room->durable.ended_at + (int64_t)svc->opt.link_grace_s * 1000;
 }
 
-void srv_links_close_revoked(srv_server *srv)
+static void close_if_revoked(srv_rooms *svc, srv_member *m, void *arg)
 {
+    const id_set *set = arg;
+    if (m->invite_id && !m->closing &&
+        bsearch(&m->invite_id, set->ids, set->n, sizeof set->ids[0], cmp_id)) {
+        srv_log("info", "link_revoked", "{s:I,s:s,s:s}", "conn", (json_int_t)m->id, "room",
+                m->room->id, "role", att_role_name(m->role));
+        srv_rooms_close_member(svc, m, SRV_CLOSE_BAD_TOKEN, "revoked", ATT_LEFT_CLOSED);
+    }
+}
+
+void srv_rooms_close_revoked(srv_rooms *svc)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
     id_set set = {0};
     att_error err = {0};
-    int64_t rev = srv->invites_rev;
-    if (srv_invites_revoked_since(srv->invites, srv->invites_rev, collect_id, &set, &rev, &err) <
+    int64_t rev = svc->invites_rev;
+    if (srv_invites_revoked_since(svc->invites, svc->invites_rev, collect_id, &set, &rev, &err) <
         0) {
         srv_log("error", "revocations_unreadable", "{s:s}", "error", err.message);
         free(set.ids);
@@ -70,98 +92,64 @@ void srv_links_close_revoked(srv_server *srv)
         free(set.ids);
         return;
     }
-    srv->invites_rev = rev;
+    svc->invites_rev = rev;
     if (!set.n)
         return;
     qsort(set.ids, set.n, sizeof set.ids[0], cmp_id);
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
-    {
-        srv_conn *c = lws_container_of(d, srv_conn, all_link);
-        if (c->invite_id && c->state != CONN_CLOSING &&
-            bsearch(&c->invite_id, set.ids, set.n, sizeof set.ids[0], cmp_id)) {
-            srv_log("info", "link_revoked", "{s:I,s:s,s:s}", "conn", (json_int_t)c->id, "room",
-                    c->room ? c->room->id : "", "role", att_role_name(c->role));
-            srv_conn_begin_close(c, SRV_CLOSE_BAD_TOKEN, "revoked", ATT_LEFT_CLOSED);
-        }
-    }
-    lws_end_foreach_dll_safe(d, d1);
+    for_each_member(svc, close_if_revoked, &set);
     free(set.ids);
 }
 
-void srv_links_close_session(srv_server *srv, uint64_t session_id)
+static void close_if_session(srv_rooms *svc, srv_member *m, void *arg)
 {
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
-    {
-        srv_conn *c = lws_container_of(d, srv_conn, all_link);
-        if (c->login_session == session_id && c->state != CONN_CLOSING) {
-            srv_log("info", "login_ended", "{s:I,s:s,s:s}", "conn", (json_int_t)c->id, "room",
-                    c->room ? c->room->id : "", "role", att_role_name(c->role));
-            srv_conn_begin_close(c, SRV_CLOSE_BAD_TOKEN, "logged_out", ATT_LEFT_CLOSED);
-        }
+    uint64_t session_id = *(const uint64_t *)arg;
+    if (m->login_session == session_id && !m->closing) {
+        srv_log("info", "login_ended", "{s:I,s:s,s:s}", "conn", (json_int_t)m->id, "room",
+                m->room->id, "role", att_role_name(m->role));
+        srv_rooms_close_member(svc, m, SRV_CLOSE_BAD_TOKEN, "logged_out", ATT_LEFT_CLOSED);
     }
-    lws_end_foreach_dll_safe(d, d1);
 }
 
-/* sessions.h end hook: whatever ended the login (logout, idle, lifetime,
- * account removed, password changed) ends its live views and tickets. */
-static void on_session_end(void *arg, uint64_t session_id, const char *account)
+void srv_rooms_close_login_session(srv_rooms *svc, uint64_t session_id)
 {
-    (void)account;
-    srv_server *srv = arg;
-    srv_tickets_drop_session(srv->tickets, session_id);
-    srv_links_close_session(srv, session_id);
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    for_each_member(svc, close_if_session, &session_id);
 }
 
-int srv_links_open(srv_server *srv, att_error *err)
+void srv_rooms_close_observer(srv_rooms *svc, const char *room_id, int64_t account_id)
 {
-    int rc = srv_tickets_new((int64_t)srv->cfg->ticket_ttl_s * 1000, &srv->tickets, err);
-    if (rc < 0)
-        return rc;
-    if (srv_sessions_set_end_hook(srv_api_sessions(srv), on_session_end, srv) < 0)
-        return att_fail(err, ATT_ERR_INTERNAL, "cannot hook the login sessions' end");
-    return 0;
-}
-
-void srv_links_close(srv_server *srv)
-{
-    srv_tickets_free(srv->tickets);
-    srv->tickets = NULL;
-}
-
-void srv_links_close_observer(srv_server *srv, const char *room_id, int64_t account_id)
-{
-    int64_t now = srv_now_ms();
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = srv_rooms_find(svc, room_id);
+    if (!r)
+        return; /* nobody is connected to a room out of memory */
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
     {
-        srv_conn *c = lws_container_of(d, srv_conn, all_link);
-        srv_session_info info;
-        if (c->login_session && c->role == ATT_ROLE_OBSERVER && c->room &&
-            c->state != CONN_CLOSING && strcmp(c->room->id, room_id) == 0 &&
-            srv_sessions_get(srv_api_sessions(srv), c->login_session, now, &info) &&
-            info.account_id == account_id)
-            srv_conn_begin_close(c, SRV_CLOSE_BAD_TOKEN, "revoked", ATT_LEFT_CLOSED);
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        if (m->login_session && m->role == ATT_ROLE_OBSERVER && !m->closing &&
+            m->account_id == account_id)
+            srv_rooms_close_member(svc, m, SRV_CLOSE_BAD_TOKEN, "revoked", ATT_LEFT_CLOSED);
     }
-    lws_end_foreach_dll_safe(d, d1);
 }
 
-void srv_links_sweep(srv_server *srv, int64_t mono_ms)
+static void close_if_expired(srv_rooms *svc, srv_member *m, void *arg)
 {
-    srv_links_close_revoked(srv);
-    if (mono_ms < srv->next_link_sweep_ms)
+    int64_t now = *(const int64_t *)arg;
+    if (!m->closing && m->invite_id && srv_rooms_partner_expired(svc, m->room, m->role, now)) {
+        srv_log("info", "link_ended", "{s:I,s:s,s:s}", "conn", (json_int_t)m->id, "room",
+                m->room->id, "role", att_role_name(m->role));
+        srv_rooms_close_member(svc, m, SRV_CLOSE_BAD_TOKEN, "session_ended", ATT_LEFT_CLOSED);
+    }
+}
+
+void srv_rooms_links_sweep(srv_rooms *svc, int64_t mono_ms)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_rooms_close_revoked(svc);
+    if (mono_ms < svc->next_link_sweep_ms)
         return;
     /* A short --link-grace (tests) is looked at every sweep. */
-    srv->next_link_sweep_ms =
-        mono_ms + (srv->cfg->link_grace_s * 1000 < LINK_GRACE_SWEEP_MS ? 0 : LINK_GRACE_SWEEP_MS);
+    svc->next_link_sweep_ms =
+        mono_ms + (svc->opt.link_grace_s * 1000 < LINK_GRACE_SWEEP_MS ? 0 : LINK_GRACE_SWEEP_MS);
     int64_t now = srv_now_ms();
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->conns))
-    {
-        srv_conn *c = lws_container_of(d, srv_conn, all_link);
-        if (c->room && c->state == CONN_MEMBER && c->invite_id &&
-            srv_links_partner_expired(srv, c->room, c->role, now)) {
-            srv_log("info", "link_ended", "{s:I,s:s,s:s}", "conn", (json_int_t)c->id, "room",
-                    c->room->id, "role", att_role_name(c->role));
-            srv_conn_begin_close(c, SRV_CLOSE_BAD_TOKEN, "session_ended", ATT_LEFT_CLOSED);
-        }
-    }
-    lws_end_foreach_dll_safe(d, d1);
+    for_each_member(svc, close_if_expired, &now);
 }

@@ -1,23 +1,26 @@
 /* rooms.c - live rooms: the registry, recovery by folding the log, the
  * decide -> fold -> store -> ack/broadcast cycle, presence and the
- * detector's clock (see server.h for the threads and ownership). Every
- * function here runs on the lws service thread (or on main before the loop
- * starts). */
-#include "server.h"
+ * detector's clock (see room_service.h for the threads, ownership and the
+ * state diagrams). Every function here runs on the service thread. */
+#include "rooms_impl.h"
 
 #include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "api.h"
 #include "clock.h"
+#include "invites.h"
 #include "log.h"
+#include "attune/detector.h"
+#include "attune/engine.h"
 #include "attune/names.h"
-#include "attune/names.h"
+#include "attune/state.h"
 #include "log_fold.h"
-#include "room_log.h"
 #include "summary.h"
+#include "attune/detector.h"
+#include "attune/engine.h"
+#include "attune/names.h"
+#include "attune/state.h"
 
 /* A summary waiting to be written to the store's cache (owned strings). */
 struct srv_pending_summary {
@@ -27,6 +30,8 @@ struct srv_pending_summary {
 };
 
 #define ROOM_BUCKETS 8192
+/* srv_deadline.kind of a room's two timers. */
+enum { ROOM_DEADLINE_DETECTOR, ROOM_DEADLINE_PRESENCE };
 #define SRV_EVICT_TRIM 16 /* rooms evicted in one sweep before malloc_trim */
 
 static size_t hash_id(const char *s)
@@ -35,15 +40,6 @@ static size_t hash_id(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return (size_t)h;
-}
-
-/* Copies a room value without touching the unused tails of the rupture and
- * suspicion arrays, so idle rooms keep their untouched pages out of RSS. */
-static void room_copy(att_room *dst, const att_room *src)
-{
-    size_t used = offsetof(att_room, ruptures) + (size_t)src->n_ruptures * sizeof(att_rupture);
-    memcpy(dst, src, used);
-    memcpy(dst->suspicions, src->suspicions, (size_t)src->n_suspicions * sizeof(att_suspicion));
 }
 
 /* --- per-audience numbering ------------------------------------------------ */
@@ -98,30 +94,73 @@ int64_t srv_room_resume_point(const srv_room *r, att_role role, int64_t aud_seq)
 }
 
 /* A room's `live` copy, from the spares when there is one. */
-static att_room *live_take(srv_server *srv)
+static att_room *live_take(srv_rooms *svc)
 {
-    if (srv->n_spare_live)
-        return srv->spare_live[--srv->n_spare_live];
+    if (svc->n_spare_live)
+        return svc->spare_live[--svc->n_spare_live];
     return malloc(sizeof(att_room));
 }
 
-static void live_give_back(srv_server *srv, att_room *live)
+static void live_give_back(srv_rooms *svc, att_room *live)
 {
     if (!live)
         return;
-    if (srv->n_spare_live < SRV_SPARE_LIVE)
-        srv->spare_live[srv->n_spare_live++] = live;
+    if (svc->n_spare_live < SRV_SPARE_LIVE)
+        svc->spare_live[svc->n_spare_live++] = live;
     else
         free(live);
 }
 
-int srv_rooms_init(srv_server *srv, att_error *err)
+int srv_rooms_open(const srv_rooms_deps *deps, srv_rooms **out, att_error *err)
 {
-    srv->room_buckets = ROOM_BUCKETS;
-    srv->room_table = calloc(srv->room_buckets, sizeof *srv->room_table);
-    if (!srv->room_table)
+    *out = NULL;
+    srv_rooms *svc = calloc(1, sizeof *svc);
+    if (!svc)
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    svc->thread = pthread_self();
+    svc->store = deps->store;
+    svc->catalog = deps->catalog;
+    svc->invites = deps->invites;
+    svc->metrics = deps->metrics;
+    svc->opt = deps->options;
+    svc->room_buckets = ROOM_BUCKETS;
+    svc->room_table = calloc(svc->room_buckets, sizeof *svc->room_table);
+    if (!svc->room_table) {
+        free(svc);
+        return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+    }
+    int rc = svc->invites ? srv_invites_revision(svc->invites, &svc->invites_rev, err) : 0;
+    if (rc < 0) {
+        srv_rooms_free(svc);
+        return rc;
+    }
+    *out = svc;
     return 0;
+}
+
+srv_outbox *srv_rooms_outbox(srv_rooms *svc)
+{
+    return &svc->outbox;
+}
+
+void srv_rooms_set_stopping(srv_rooms *svc)
+{
+    svc->stopping = 1;
+}
+
+const char *srv_room_id(const srv_room *room)
+{
+    return room->id;
+}
+
+const att_script *srv_room_script(const srv_room *room)
+{
+    return room->script;
+}
+
+const att_room *srv_room_committed(const srv_room *room)
+{
+    return &room->durable;
 }
 
 static void job_free(srv_job *job)
@@ -133,7 +172,6 @@ static void job_free(srv_job *job)
     srv_deferred *d = job->deferred;
     while (d) {
         srv_deferred *next = d->next;
-        srv_frame_unref(d->frame);
         free(d);
         d = next;
     }
@@ -146,13 +184,14 @@ static void room_free(srv_room *r)
     /* Jobs left here were never handed back by the store (it is closed
      * before srv_rooms_free runs; an evicted room has none); they only hold
      * memory. */
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->jobs))
+    SRV_LIST_FOR_EACH_SAFE(&r->jobs, k, k_next)
     {
-        srv_job *job = lws_container_of(d, srv_job, link);
-        lws_dll2_remove(d);
+        srv_job *job = SRV_CONTAINER_OF(k, srv_job, link);
+        srv_list_remove(&r->jobs, k);
         job_free(job);
     }
-    lws_end_foreach_dll_safe(d, d1);
+    srv_deadlines_cancel(&r->svc->deadlines, &r->deadline);
+    srv_deadlines_cancel(&r->svc->deadlines, &r->presence);
     free(r->live);
     index_clear(r->aud_index);
     free(r->seats);
@@ -175,38 +214,45 @@ static srv_room_seats *seats_for_write(srv_room *r)
     return r->seats;
 }
 
-static void pending_clear(srv_server *srv)
+static void pending_clear(srv_rooms *svc)
 {
-    for (size_t i = 0; i < srv->n_pending_summaries; i++)
-        free(srv->pending_summaries[i].summary);
-    srv->n_pending_summaries = 0;
+    for (size_t i = 0; i < svc->n_pending_summaries; i++)
+        free(svc->pending_summaries[i].summary);
+    svc->n_pending_summaries = 0;
 }
 
-void srv_rooms_free(srv_server *srv)
+void srv_rooms_free(srv_rooms *svc)
 {
-    pending_clear(srv);
-    free(srv->pending_summaries);
-    srv->pending_summaries = NULL;
-    srv->cap_pending_summaries = 0;
-    if (!srv->room_table)
+    if (!svc)
         return;
-    for (size_t i = 0; i < srv->room_buckets; i++) {
-        srv_room *r = srv->room_table[i];
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    pending_clear(svc);
+    free(svc->pending_summaries);
+    svc->pending_summaries = NULL;
+    svc->cap_pending_summaries = 0;
+    if (!svc->room_table)
+        return;
+    for (size_t i = 0; i < svc->room_buckets; i++) {
+        srv_room *r = svc->room_table[i];
         while (r) {
             srv_room *next = r->hash_next;
             room_free(r);
             r = next;
         }
     }
-    free(srv->room_table);
-    srv->room_table = NULL;
-    while (srv->n_spare_live)
-        free(srv->spare_live[--srv->n_spare_live]);
+    free(svc->room_table);
+    svc->room_table = NULL;
+    while (svc->n_spare_live)
+        free(svc->spare_live[--svc->n_spare_live]);
+    srv_deadlines_free(&svc->deadlines);
+    srv_outbox_free(&svc->outbox);
+    free(svc);
 }
 
-srv_room *srv_room_find(srv_server *srv, const char *id)
+srv_room *srv_rooms_find(srv_rooms *svc, const char *id)
 {
-    for (srv_room *r = srv->room_table[hash_id(id) % srv->room_buckets]; r; r = r->hash_next)
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    for (srv_room *r = svc->room_table[hash_id(id) % svc->room_buckets]; r; r = r->hash_next)
         if (strcmp(r->id, id) == 0)
             return r;
     return NULL;
@@ -242,26 +288,28 @@ static srv_walk fold_after(const srv_stored_event *ev, json_t *object, const att
     return SRV_WALK_CONTINUE;
 }
 
-int srv_room_fold_log(srv_store *store, const att_catalog *cat, const srv_config *cfg,
-                      const char *room_id, att_room *out, const att_script **script_out,
-                      srv_aud_index *index, att_error *err)
+/* Folds a room's whole log into `out`; when index is not NULL (an array
+ * of ATT_AUDIENCES, emptied first) it also records where each audience's
+ * numbering meets the log. */
+static int fold_log(srv_store *store, const att_catalog *cat, const att_room_config *rcfg,
+                    const char *room_id, att_room *out, const att_script **script_out,
+                    srv_aud_index *index, att_error *err)
 {
     if (index)
         index_clear(index);
-    att_room_config rcfg = {.silence_ms = cfg->silence_ms,
-                            .disconnect_grace_ms = cfg->disconnect_grace_ms};
     fold_ctx fc = {.index = index};
     srv_fold_hooks hooks = {.before = fold_before, .after = fold_after, .arg = &fc};
-    return srv_log_fold_room(store, cat, &rcfg, room_id, index ? &hooks : NULL, out, script_out,
+    return srv_log_fold_room(store, cat, rcfg, room_id, index ? &hooks : NULL, out, script_out,
                              err);
 }
 
 static void room_arm_deadline(srv_room *r);
 static void clear_stale_presence(srv_room *r);
 
-srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
+srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
 {
-    srv_room *r = srv_room_find(srv, id);
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = srv_rooms_find(svc, id);
     if (r)
         return r;
     int64_t t0 = srv_mono_ns();
@@ -272,22 +320,24 @@ srv_room *srv_room_get(srv_server *srv, const char *id, att_error *err)
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    if (srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, &r->durable, &r->script,
-                          r->aud_index, err) < 0) {
+    if (fold_log(svc->store, svc->catalog, &svc->opt.room, id, &r->durable, &r->script,
+                 r->aud_index, err) < 0) {
         index_clear(r->aud_index);
         free(r);
         return NULL;
     }
     snprintf(r->id, sizeof r->id, "%s", id);
-    r->srv = srv;
+    r->svc = svc;
     r->deadline_armed = -1;
     r->deadline_spent = -1;
-    size_t b = hash_id(id) % srv->room_buckets;
-    r->hash_next = srv->room_table[b];
-    srv->room_table[b] = r;
-    srv->metrics.rooms++;
-    srv->metrics.rooms_loaded++;
-    srv_histogram_add(&srv->metrics.room_load, (double)(srv_mono_ns() - t0) / 1e9);
+    r->deadline.kind = ROOM_DEADLINE_DETECTOR;
+    r->presence.kind = ROOM_DEADLINE_PRESENCE;
+    size_t b = hash_id(id) % svc->room_buckets;
+    r->hash_next = svc->room_table[b];
+    svc->room_table[b] = r;
+    svc->metrics->rooms++;
+    svc->metrics->rooms_loaded++;
+    srv_histogram_add(&svc->metrics->room_load, (double)(srv_mono_ns() - t0) / 1e9);
     /* Lazily, not at start-up: start-up no longer grows with history, and
      * a room nobody needs costs no memory. Crash recovery keeps its meaning
      * because a room out of memory has nobody connected: members its log
@@ -304,71 +354,109 @@ const att_room *srv_room_live(const srv_room *room)
     return room->live ? room->live : &room->durable;
 }
 
-static srv_conn *room_member(srv_room *r, uint64_t conn_id)
+static srv_member *room_member(srv_room *r, uint64_t member_id)
 {
-    if (!conn_id)
+    if (!member_id)
         return NULL;
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
     {
-        srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        if (c->id == conn_id)
-            return c;
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        if (m->id == member_id)
+            return m;
     }
-    lws_end_foreach_dll(d);
     return NULL;
 }
 
 static srv_job *room_tail_job(srv_room *r)
 {
-    struct lws_dll2 *t = lws_dll2_get_tail(&r->jobs);
-    return t ? lws_container_of(t, srv_job, link) : NULL;
+    return r->jobs.tail ? SRV_CONTAINER_OF(r->jobs.tail, srv_job, link) : NULL;
 }
 
-void srv_room_reply(srv_room *r, srv_conn *conn, srv_frame *frame)
+/* Queues text for m in the outbox now. */
+static void send_text(srv_rooms *svc, srv_member *m, const char *text, size_t len)
 {
-    if (!frame)
+    srv_outbox_send(&svc->outbox, m, srv_outbox_add_text(&svc->outbox, text, len));
+}
+
+/* A reply to m that keeps its place behind the room's in-flight commits
+ * (kept with the last job, sent when it completes). Takes the text. */
+static void room_reply(srv_rooms *svc, srv_member *m, char *text, size_t len)
+{
+    if (!text)
         return;
-    srv_job *tail = r ? room_tail_job(r) : NULL;
-    if (tail) {
-        srv_deferred *d = malloc(sizeof *d);
-        if (d) {
-            d->next = NULL;
-            d->conn_id = conn->id;
-            d->frame = frame;
-            *tail->deferred_tail = d;
-            tail->deferred_tail = &d->next;
-            return;
-        }
+    srv_job *tail = m->room ? room_tail_job(m->room) : NULL;
+    srv_deferred *d = tail ? malloc(sizeof *d + len) : NULL;
+    if (d) {
+        d->next = NULL;
+        d->member_id = m->id;
+        d->len = len;
+        memcpy(d->text, text, len);
+        *tail->deferred_tail = d;
+        tail->deferred_tail = &d->next;
+    } else {
+        send_text(svc, m, text, len);
     }
-    srv_conn_send(conn, frame);
-    srv_frame_unref(frame);
+    free(text);
+}
+
+void srv_room_reply_ack(srv_rooms *svc, srv_member *m, const char *id)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    size_t len = 0;
+    json_t *ack = att_msg_ack(id, 0);
+    char *text = ack ? att_json_dump(ack, &len) : NULL;
+    json_decref(ack);
+    room_reply(svc, m, text, len);
+}
+
+void srv_room_reply_error(srv_rooms *svc, srv_member *m, const char *id, att_code code,
+                          const char *message)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    if ((int)code > 0 && code < ATT_ERR__COUNT)
+        svc->metrics->rejected[code]++;
+    size_t len = 0;
+    json_t *e = att_msg_error(id, code, message);
+    char *text = e ? att_json_dump(e, &len) : NULL;
+    json_decref(e);
+    room_reply(svc, m, text, len);
+}
+
+void srv_rooms_close_member(srv_rooms *svc, srv_member *m, int code, const char *bye,
+                            att_left_reason leave)
+{
+    if (m->closing)
+        return;
+    m->closing = 1;
+    m->replaying = 0;
+    srv_outbox_close(&svc->outbox, m, code, bye, leave);
 }
 
 /* Rebuilds durable from the store (after a failed commit: memory must never
  * claim what the disk does not have). In-flight jobs become stale. */
 static void room_rebuild(srv_room *r, const char *why)
 {
-    srv_server *srv = r->srv;
+    srv_rooms *svc = r->svc;
     att_room *fresh = malloc(sizeof *fresh);
     att_error err = {0};
     const att_script *script = NULL;
     /* Folded aside and swapped in whole, so a failed rebuild leaves the
      * index matching the durable state it keeps. */
     srv_aud_index index[ATT_AUDIENCES] = {{0}};
-    if (!fresh || srv_room_fold_log(srv->store, srv->catalog, srv->cfg, r->id, fresh, &script,
-                                    index, &err) < 0) {
+    if (!fresh || fold_log(svc->store, svc->catalog, &svc->opt.room, r->id, fresh, &script, index,
+                           &err) < 0) {
         srv_log("error", "room_rebuild_failed", "{s:s,s:s,s:s}", "room", r->id, "why", why, "error",
                 fresh ? err.message : "out of memory");
         index_clear(index);
     } else {
         index_clear(r->aud_index);
         memcpy(r->aud_index, index, sizeof index);
-        room_copy(&r->durable, fresh);
+        att_room_copy(&r->durable, fresh);
         srv_log("warn", "room_rebuilt", "{s:s,s:s,s:I}", "room", r->id, "why", why, "seq",
                 (json_int_t)r->durable.seq);
     }
     free(fresh);
-    live_give_back(r->srv, r->live);
+    live_give_back(r->svc, r->live);
     r->live = NULL;
     r->generation++;
 }
@@ -377,20 +465,19 @@ static void room_rebuild(srv_room *r, const char *why)
  * failure on the service thread, before anything reached the store). */
 static void room_reset_live(srv_room *r)
 {
-    live_give_back(r->srv, r->live);
+    live_give_back(r->svc, r->live);
     r->live = NULL;
     if (!r->jobs.count)
         return;
-    r->live = live_take(r->srv);
+    r->live = live_take(r->svc);
     if (!r->live) {
         room_rebuild(r, "out of memory");
         return;
     }
-    room_copy(r->live, &r->durable);
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->jobs))
+    att_room_copy(r->live, &r->durable);
+    SRV_LIST_FOR_EACH_SAFE(&r->jobs, k, k_next)
     {
-        srv_job *job = lws_container_of(d, srv_job, link);
-        /* (no `continue` inside lws_start_foreach_dll: it skips the advance) */
+        srv_job *job = SRV_CONTAINER_OF(k, srv_job, link);
         for (int i = 0; job->generation == r->generation && i < job->n; i++) {
             att_error err = {0};
             if (att_room_apply(r->live, &job->events[i], &err) < 0) {
@@ -399,34 +486,36 @@ static void room_reset_live(srv_room *r)
             }
         }
     }
-    lws_end_foreach_dll(d);
 }
 
-static void send_internal(srv_room *r, uint64_t conn_id, const char *id)
+static void send_internal(srv_room *r, uint64_t member_id, const char *id)
 {
-    srv_conn *c = room_member(r, conn_id);
-    if (c)
-        srv_conn_send_error(c, id, ATT_ERR_INTERNAL, "the server could not record this");
+    srv_member *m = room_member(r, member_id);
+    if (m)
+        srv_room_reply_error(r->svc, m, id, ATT_ERR_INTERNAL, "the server could not record this");
 }
 
 /* Takes ownership of job: folds its events into live, encodes them and
  * queues them for the store. */
 static void room_submit(srv_room *r, srv_job *job)
 {
-    srv_server *srv = r->srv;
+    srv_rooms *svc = r->svc;
     att_error err = {0};
     const char *why = NULL;
     job->room = r;
     job->generation = r->generation;
     job->deferred_tail = &job->deferred;
     if (!r->live) {
-        r->live = live_take(srv);
+        r->live = live_take(svc);
         if (!r->live) {
             why = "out of memory";
             goto fail;
         }
-        room_copy(r->live, &r->durable);
+        att_room_copy(r->live, &r->durable);
     }
+    /* The core numbers a command's events from the live state it was
+     * decided against: the first is the live seq + 1. */
+    assert(job->n > 0 && job->events[0].seq == r->live->seq + 1);
     int applied = 0;
     for (; applied < job->n; applied++)
         if (att_room_apply(r->live, &job->events[applied], &err) < 0)
@@ -454,11 +543,11 @@ static void room_submit(srv_room *r, srv_job *job)
         b->payload_len[i] = len;
         b->type[i] = att_event_type_name(job->events[i].type);
     }
-    if (srv_store_append(srv->store, b, &err) < 0) {
+    if (srv_store_append(svc->store, b, &err) < 0) {
         why = err.message;
         goto fail_live;
     }
-    lws_dll2_add_tail(&job->link, &r->jobs);
+    srv_list_add_tail(&r->jobs, &job->link);
     room_arm_deadline(r);
     return;
 
@@ -468,6 +557,12 @@ fail:
     srv_log("error", "submit_failed", "{s:s,s:s}", "room", r->id, "error", why);
     send_internal(r, job->sender, job->has_id ? job->id : NULL);
     job_free(job);
+}
+
+/* partner_a, partner_b, the therapist or an observer. */
+static int role_is_seat(att_role role)
+{
+    return (int)role >= 0 && (int)role < ATT_AUDIENCES;
 }
 
 static srv_job *job_new(uint64_t sender)
@@ -506,7 +601,7 @@ static void bucket_refill(srv_bucket *b, int per_minute, int64_t now)
  * but are never held up by it). Charges the buckets when it may. */
 static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error *err)
 {
-    const srv_config *cfg = r->srv->cfg;
+    const srv_room_options *cfg = &r->svc->opt;
     int staff = role == ATT_ROLE_THERAPIST;
     int64_t seq = srv_room_live(r)->seq;
     if (seq + n > cfg->room_event_cap + (staff ? SRV_LOG_RESERVE : 0))
@@ -539,33 +634,35 @@ static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error 
     return 0;
 }
 
-void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
+void srv_room_command(srv_rooms *svc, srv_member *m, att_msg *msg)
 {
-    srv_server *srv = r->srv;
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = m->room;
+    assert(r && role_is_seat(m->role));
     int64_t t0 = srv_mono_ns();
-    srv_job *job = job_new(conn->id);
+    srv_job *job = job_new(m->id);
     if (!job) {
-        srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, ATT_ERR_INTERNAL, "out of memory");
+        srv_room_reply_error(svc, m, msg->has_id ? msg->id : NULL, ATT_ERR_INTERNAL,
+                             "out of memory");
         att_msg_release(msg);
         return;
     }
     att_error err = {0};
     int64_t now = srv_now_ms();
-    int rc = att_room_decide(srv_room_live(r), conn->role, msg, now, job->events, &job->n, &err);
-    if (rc == 0 && msg->type == ATT_MSG_TYPING && conn->role == att_room_actor(srv_room_live(r))) {
+    int rc = att_engine_decide(srv_room_live(r), m->role, msg, now, job->events, &job->n, &err);
+    if (rc == 0 && msg->type == ATT_MSG_TYPING && m->role == att_room_actor(srv_room_live(r))) {
         /* Composing is not silence: the detector's clock runs from here. */
         r->composing_at = now;
         r->deadline_spent = -1;
         room_arm_deadline(r);
     }
     if (rc == 0 && job->n > 0)
-        rc = room_admit(r, conn->role, job->n, now, &err);
+        rc = room_admit(r, m->role, job->n, now, &err);
     if (rc < 0 || job->n == 0) {
         if (rc < 0)
-            srv_conn_send_error(conn, msg->has_id ? msg->id : NULL, err.code, err.message);
+            srv_room_reply_error(svc, m, msg->has_id ? msg->id : NULL, err.code, err.message);
         else
-            srv_room_reply(
-                r, conn, srv_frame_from_json_consume(att_msg_ack(msg->has_id ? msg->id : NULL, 0)));
+            srv_room_reply_ack(svc, m, msg->has_id ? msg->id : NULL);
         att_msg_release(msg);
         free(job);
         return;
@@ -578,14 +675,14 @@ void srv_room_command(srv_room *r, srv_conn *conn, att_msg *msg)
         snprintf(job->id, sizeof job->id, "%s", job->msg.id);
     }
     room_submit(r, job);
-    srv_histogram_add(&srv->metrics.apply, (double)(srv_mono_ns() - t0) / 1e9);
+    srv_histogram_add(&svc->metrics->apply, (double)(srv_mono_ns() - t0) / 1e9);
 }
 
 static void submit_presence(srv_room *r, int n, att_event *events)
 {
     if (n <= 0)
         return;
-    if (srv_room_live(r)->seq + n > r->srv->cfg->room_event_cap + SRV_LOG_RESERVE) {
+    if (srv_room_live(r)->seq + n > r->svc->opt.room_event_cap + SRV_LOG_RESERVE) {
         /* Past even the reserve: the log takes nothing more (a `left` lost
          * here leaves the member shown present until the room is reloaded). */
         srv_log("warn", "presence_dropped_log_full", "{s:s}", "room", r->id);
@@ -616,7 +713,7 @@ static void presence_arm(srv_room *r);
  * grace when that is shorter (the detector's suggestion is never late). */
 static int64_t left_wait(const srv_room *r, int seat)
 {
-    const srv_config *cfg = r->srv->cfg;
+    const srv_room_options *cfg = &r->svc->opt;
     int64_t wait = cfg->presence_debounce_ms;
     if (att_role_is_partner((att_role)seat) && cfg->disconnect_grace_ms < wait)
         wait = cfg->disconnect_grace_ms;
@@ -638,8 +735,8 @@ static void seat_record_returns(srv_room *r, int seat, int64_t now)
         return;
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
-    if (att_room_decide_reconnected(srv_room_live(r), (att_role)seat, now, s->tally_times,
-                                    s->tally_gap_ms, events, &n) == 0)
+    if (att_engine_decide_reconnected(srv_room_live(r), (att_role)seat, now, s->tally_times,
+                                      s->tally_gap_ms, events, &n) == 0)
         submit_presence(r, n, events);
     s->tally_times = 0;
     s->tally_gap_ms = 0;
@@ -653,8 +750,8 @@ static void seat_record_lefts(srv_room *r, int seat)
         att_event events[ATT_MAX_EVENTS_PER_COMMAND];
         int n = 0;
         /* `at` is when they went: the detector's grace counts from there. */
-        if (att_room_decide_leave(srv_room_live(r), (att_role)seat, s->left_reason, s->left_at,
-                                  events, &n) == 0)
+        if (att_engine_decide_leave(srv_room_live(r), (att_role)seat, s->left_reason, s->left_at,
+                                    events, &n) == 0)
             submit_presence(r, n, events);
     }
     s->left_at = 0;
@@ -664,7 +761,7 @@ static void seat_record_lefts(srv_room *r, int seat)
  * before its `left`, so the therapist reads them in the order they were. */
 static void presence_flush(srv_room *r, int64_t now, int all)
 {
-    int64_t window = r->srv->cfg->presence_debounce_ms;
+    int64_t window = r->svc->opt.presence_debounce_ms;
     for (int seat = 0; r->seats && seat < ATT_AUDIENCES; seat++) {
         srv_seat *s = &r->seats->seat[seat];
         int left_due = s->pending_lefts > 0 && (all || now >= s->left_at + left_wait(r, seat));
@@ -685,7 +782,7 @@ static int64_t presence_due(const srv_room *r)
         if (s->pending_lefts > 0)
             t = s->left_at + left_wait(r, seat);
         if (s->tally_times) {
-            int64_t u = s->tally_since + r->srv->cfg->presence_debounce_ms;
+            int64_t u = s->tally_since + r->svc->opt.presence_debounce_ms;
             t = t < 0 || u < t ? u : t;
         }
         if (t >= 0 && (due < 0 || t < due))
@@ -694,13 +791,13 @@ static int64_t presence_due(const srv_room *r)
     return due;
 }
 
-static void presence_cb(lws_sorted_usec_list_t *sul)
+/* The presence deadline is due (srv_rooms_tick). */
+static void presence_fire(srv_room *r, int64_t now)
 {
-    srv_room *r = lws_container_of(sul, srv_room, presence_sul);
     r->presence_armed = 0;
-    if (r->srv->stopping)
+    if (r->svc->stopping)
         return; /* srv_rooms_leave_all records it all */
-    presence_flush(r, srv_now_ms(), 0);
+    presence_flush(r, now, 0);
     presence_arm(r);
 }
 
@@ -708,18 +805,17 @@ static void presence_arm(srv_room *r)
 {
     int64_t due = presence_due(r);
     if (due < 0) {
-        if (r->presence_armed)
-            lws_sul_cancel(&r->presence_sul);
+        srv_deadlines_cancel(&r->svc->deadlines, &r->presence);
         r->presence_armed = 0;
         return;
     }
-    if (!r->srv->ctx || due == r->presence_armed)
+    if (due == r->presence_armed)
         return;
+    if (srv_deadlines_arm(&r->svc->deadlines, &r->presence, due) < 0) {
+        srv_log("error", "presence_timer_lost", "{s:s}", "room", r->id);
+        return;
+    }
     r->presence_armed = due;
-    int64_t now = srv_now_ms();
-    int64_t delay_ms = due > now ? due - now : 0;
-    lws_sul_schedule(r->srv->ctx, 0, &r->presence_sul, presence_cb,
-                     (lws_usec_t)delay_ms * LWS_US_PER_MS);
 }
 
 int srv_room_idle(const srv_room *r)
@@ -732,35 +828,33 @@ int srv_room_idle(const srv_room *r)
     return 1;
 }
 
-void srv_room_attach(srv_room *r, srv_conn *conn)
+static void room_attach(srv_room *r, srv_member *m)
 {
-    srv_server *srv = r->srv;
-    conn->room = r;
-    conn->state = CONN_MEMBER;
-    lws_dll2_add_tail(&conn->room_link, &r->members);
-    srv->metrics.members++;
+    srv_rooms *svc = r->svc;
+    m->room = r;
+    srv_list_add_tail(&r->members, &m->link);
+    svc->metrics->members++;
     int replaced = 0;
-    if (conn->role != ATT_ROLE_OBSERVER) {
-        srv_conn *old = r->slot[conn->role];
-        r->slot[conn->role] = conn;
-        replaced = old && old != conn;
-        if (old && old != conn) {
+    if (m->role != ATT_ROLE_OBSERVER) {
+        srv_member *old = r->slot[m->role];
+        r->slot[m->role] = m;
+        replaced = old && old != m;
+        if (old && old != m) {
             /* A reopened tab, or someone else holding the link: either way
              * the therapist is told (`replaced`), and the old window too. */
-            lws_dll2_remove(&old->room_link);
+            srv_list_remove(&r->members, &old->link);
             old->room = NULL;
-            srv->metrics.members--;
+            svc->metrics->members--;
             srv_log("info", "replaced", "{s:s,s:s,s:I,s:I}", "room", r->id, "role",
-                    att_role_name(conn->role), "old", (json_int_t)old->id, "new",
-                    (json_int_t)conn->id);
-            srv_conn_begin_close(old, SRV_CLOSE_REPLACED, "replaced", ATT_LEFT_CLOSED);
+                    att_role_name(m->role), "old", (json_int_t)old->id, "new", (json_int_t)m->id);
+            srv_rooms_close_member(svc, old, SRV_CLOSE_REPLACED, "replaced", ATT_LEFT_CLOSED);
         }
     }
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     int64_t now = srv_now_ms();
-    int seat = seat_of(conn->role);
-    int64_t window = srv->cfg->presence_debounce_ms;
+    int seat = seat_of(m->role);
+    int64_t window = svc->opt.presence_debounce_ms;
     /* Only what writes a seat allocates one (see srv_room_seats): a
      * partner's or the therapist's plain first join writes nothing. Without
      * memory the join is simply recorded. */
@@ -792,8 +886,8 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     } else if (s && replaced && window > 0 && s->replaced_at && now - s->replaced_at < window) {
         seat_count_return(s, now, 0); /* the window's `replaced` is recorded already */
     } else {
-        int rc = replaced ? att_room_decide_replaced(srv_room_live(r), conn->role, now, events, &n)
-                          : att_room_decide_join(srv_room_live(r), conn->role, now, events, &n);
+        int rc = replaced ? att_engine_decide_replaced(srv_room_live(r), m->role, now, events, &n)
+                          : att_engine_decide_join(srv_room_live(r), m->role, now, events, &n);
         if (rc == 0)
             submit_presence(r, n, events);
         if (s && replaced)
@@ -802,14 +896,19 @@ void srv_room_attach(srv_room *r, srv_conn *conn)
     presence_arm(r);
 }
 
-void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
+void srv_room_detach(srv_rooms *svc, srv_member *m, att_left_reason why, int record_leave)
 {
-    lws_dll2_remove(&conn->room_link);
-    if (conn->role != ATT_ROLE_OBSERVER && r->slot[conn->role] == conn)
-        r->slot[conn->role] = NULL;
-    conn->room = NULL;
-    r->srv->metrics.members--;
-    int seat = seat_of(conn->role);
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = m->room;
+    if (!r)
+        return;
+    srv_list_remove(&r->members, &m->link);
+    if (m->role != ATT_ROLE_OBSERVER && r->slot[m->role] == m)
+        r->slot[m->role] = NULL;
+    m->room = NULL;
+    m->replaying = 0;
+    r->svc->metrics->members--;
+    int seat = seat_of(m->role);
     if (seat == ATT_ROLE_OBSERVER && seat_peek(r, seat)->unrecorded_live > 0) {
         /* One of the unrecorded observer connections goes (which one does
          * not matter: the fold only counts them). */
@@ -818,12 +917,12 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
     }
     if (!record_leave)
         return;
-    if (seat >= 0 && r->srv->cfg->presence_debounce_ms > 0 &&
-        conn->leave_reason != ATT_LEFT_SHUTDOWN && !r->srv->stopping && seats_for_write(r)) {
+    if (seat >= 0 && r->svc->opt.presence_debounce_ms > 0 && why != ATT_LEFT_SHUTDOWN &&
+        !r->svc->stopping && seats_for_write(r)) {
         srv_seat *s = &r->seats->seat[seat];
         if (!s->pending_lefts) {
             s->left_at = srv_now_ms();
-            s->left_reason = conn->leave_reason;
+            s->left_reason = why;
         }
         s->pending_lefts++;
         presence_arm(r);
@@ -831,22 +930,68 @@ void srv_room_detach(srv_room *r, srv_conn *conn, int record_leave)
     }
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
-    if (att_room_decide_leave(srv_room_live(r), conn->role, conn->leave_reason, srv_now_ms(),
-                              events, &n) == 0)
+    if (att_engine_decide_leave(srv_room_live(r), m->role, why, srv_now_ms(), events, &n) == 0)
         submit_presence(r, n, events);
 }
 
-void srv_rooms_leave_all(srv_server *srv)
+void srv_rooms_forget_member(srv_rooms *svc, srv_member *m, att_left_reason why, int record_leave)
 {
-    for (size_t i = 0; i < srv->room_buckets; i++)
-        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    if (m->room)
+        srv_room_detach(svc, m, why, record_leave);
+    srv_outbox_forget(&svc->outbox, m);
+}
+
+int srv_room_join(srv_rooms *svc, srv_room *r, srv_member *m, att_role role, const char *id,
+                  int64_t resume_from)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    assert(role_is_seat(role) && !m->room && m->id != 0);
+    json_t *ack = att_msg_ack(id, 0);
+    if (!ack)
+        return -1;
+    const att_catalog *cat = svc->catalog;
+    int rc = json_object_set_new(ack, "protocol", json_integer(ATT_PROTOCOL_VERSION));
+    rc |= json_object_set_new(ack, "room", json_string(r->id));
+    rc |= json_object_set_new(ack, "role", json_string(att_role_name(role)));
+    rc |= json_object_set(ack, "exercise", r->script->json);
+    rc |= json_object_set(ack, "vocab", att_catalog_vocab_json(cat));
+    rc |= json_object_set(ack, "consent", att_catalog_consent_json(cat));
+    rc |= json_object_set(ack, "safety", att_catalog_safety_json(cat));
+    rc |= json_object_set_new(ack, "last_seq", json_integer(r->durable.aud_seq[role]));
+    size_t len = 0;
+    char *text = rc ? NULL : att_json_dump(ack, &len);
+    json_decref(ack);
+    if (!text)
+        return -1;
+    int msg = srv_outbox_add_text(&svc->outbox, text, len);
+    free(text);
+    if (msg < 0 || srv_outbox_send(&svc->outbox, m, msg) < 0)
+        return -1;
+    /* resume_from counts in the role's own numbering (what it may see). */
+    int64_t from = resume_from > 0 ? resume_from : 0;
+    m->role = role;
+    m->closing = 0;
+    m->replaying = 1;
+    m->replay_after = srv_room_resume_point(r, role, from);
+    m->replay_aud = role == ATT_ROLE_THERAPIST        ? m->replay_after
+                    : from < r->durable.aud_seq[role] ? from
+                                                      : r->durable.aud_seq[role];
+    room_attach(r, m);
+    return 0;
+}
+
+void srv_rooms_leave_all(srv_rooms *svc)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    for (size_t i = 0; i < svc->room_buckets; i++)
+        for (srv_room *r = svc->room_table[i]; r; r = r->hash_next) {
             /* What the presence window still held is recorded now. */
             presence_flush(r, srv_now_ms(), 1);
             presence_arm(r);
             while (r->members.count) {
-                srv_conn *c = lws_container_of(lws_dll2_get_head(&r->members), srv_conn, room_link);
-                c->leave_reason = ATT_LEFT_SHUTDOWN;
-                srv_room_detach(r, c, 1);
+                srv_member *m = SRV_CONTAINER_OF(r->members.head, srv_member, link);
+                srv_room_detach(svc, m, ATT_LEFT_SHUTDOWN, 1);
             }
         }
 }
@@ -858,7 +1003,7 @@ static int anyone_present(const att_room *s)
 }
 
 /* Records `left` for members the log still shows present while nobody is
- * connected (a room just loaded: see srv_room_get). */
+ * connected (a room just loaded: see srv_rooms_get). */
 static void clear_stale_presence(srv_room *r)
 {
     const att_room *s = &r->durable;
@@ -872,19 +1017,20 @@ static void clear_stale_presence(srv_room *r)
     for (int k = 0; k < n_roles; k++) {
         att_event events[ATT_MAX_EVENTS_PER_COMMAND];
         int n = 0;
-        if (att_room_decide_leave(srv_room_live(r), roles[k], ATT_LEFT_SHUTDOWN, srv_now_ms(),
-                                  events, &n) == 0)
+        if (att_engine_decide_leave(srv_room_live(r), roles[k], ATT_LEFT_SHUTDOWN, srv_now_ms(),
+                                    events, &n) == 0)
             submit_presence(r, n, events);
     }
     if (n_roles)
         srv_log("info", "stale_presence_cleared", "{s:s,s:i}", "room", r->id, "members", n_roles);
 }
 
-int srv_rooms_jobs_in_flight(const srv_server *srv)
+int srv_rooms_jobs_in_flight(const srv_rooms *svc)
 {
+    SRV_ASSERT_SERVICE_THREAD(svc);
     int n = 0;
-    for (size_t i = 0; i < srv->room_buckets; i++)
-        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next)
+    for (size_t i = 0; i < svc->room_buckets; i++)
+        for (srv_room *r = svc->room_table[i]; r; r = r->hash_next)
             n += (int)r->jobs.count;
     return n;
 }
@@ -893,7 +1039,7 @@ static void mark_dirty(srv_room *r)
 {
     if (!r->state_dirty) {
         r->state_dirty = 1;
-        lws_dll2_add_tail(&r->dirty_link, &r->srv->dirty_rooms);
+        srv_list_add_tail(&r->svc->dirty_rooms, &r->dirty_link);
     }
 }
 
@@ -901,12 +1047,31 @@ static void mark_dirty(srv_room *r)
  * and resumes from its last seq. */
 static void resync_members(srv_room *r)
 {
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&r->members))
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
     {
-        srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        srv_conn_begin_close(c, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        srv_rooms_close_member(r->svc, m, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
     }
-    lws_end_foreach_dll(d);
+}
+
+/* A member that gets live frames: in a room, caught up, not being closed. */
+static int member_live(const srv_member *m)
+{
+    return !m->replaying && !m->closing && role_is_seat(m->role);
+}
+
+/* A viewer's state as an outbox message: the core's direct writer (the
+ * same bytes as dumping att_room_state_json, without building a tree)
+ * straight into the outbox's buffer. -1 on failure. */
+static int state_msg(srv_rooms *svc, const att_room *room, att_role viewer)
+{
+    size_t start = srv_outbox_begin_text(&svc->outbox);
+    if (att_state_write(room, viewer, 1, &svc->outbox.bytes) < 0) {
+        svc->outbox.bytes.len = start;
+        svc->outbox.dropped++;
+        return -1;
+    }
+    return srv_outbox_end_text(&svc->outbox, start);
 }
 
 /* Each event goes to the audiences that may see it, numbered in each
@@ -914,40 +1079,48 @@ static void resync_members(srv_room *r)
 static void broadcast_events(srv_room *r, srv_job *job,
                              const int64_t aud[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES])
 {
-    srv_frame *frames[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES] = {{0}};
-    /* _safe: a send can cut off a slow reader, which leaves the list. */
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
+    srv_outbox *ob = &r->svc->outbox;
+    /* One outbox message per (event, audience), made on first need; an
+     * event's bytes are copied into the outbox once for all audiences. */
+    int msgs[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES];
+    int bytes_of[ATT_MAX_EVENTS_PER_COMMAND];
+    for (int i = 0; i < job->n; i++) {
+        bytes_of[i] = -1;
+        for (int a = 0; a < ATT_AUDIENCES; a++)
+            msgs[i][a] = -1;
+    }
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
     {
-        srv_conn *c = lws_container_of(d, srv_conn, room_link);
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
         /* A catching-up member reads these from the log. */
-        int live = !c->replaying && c->state == CONN_MEMBER && (int)c->role >= 0 &&
-                   (int)c->role < ATT_AUDIENCES;
+        int live = member_live(m);
         for (int i = 0; live && i < job->n; i++) {
-            if (!att_event_visible_to(&job->events[i], c->role))
+            if (!att_event_visible_to(&job->events[i], m->role))
                 continue;
-            srv_frame **f = &frames[i][c->role];
-            if (!*f)
-                *f = srv_frame_event(aud[i][c->role], job->payload[i], job->batch.payload_len[i]);
-            if (*f)
-                srv_conn_send(c, *f);
+            int *msg = &msgs[i][m->role];
+            if (*msg < 0) {
+                *msg = bytes_of[i] < 0
+                           ? srv_outbox_add_event(ob, aud[i][m->role], job->payload[i],
+                                                  job->batch.payload_len[i])
+                           : srv_outbox_add_event_again(ob, bytes_of[i], aud[i][m->role]);
+                if (bytes_of[i] < 0)
+                    bytes_of[i] = *msg;
+            }
+            srv_outbox_send(ob, m, *msg);
         }
     }
-    lws_end_foreach_dll_safe(d, d1);
-    for (int i = 0; i < job->n; i++)
-        for (int a = 0; a < ATT_AUDIENCES; a++)
-            srv_frame_unref(frames[i][a]);
 }
 
-static void complete_job(srv_server *srv, srv_job *job)
+static void complete_job(srv_rooms *svc, srv_job *job)
 {
     srv_room *r = job->room;
     srv_store_batch *b = &job->batch;
-    lws_dll2_remove(&job->link);
-    srv_histogram_add(&srv->metrics.commit, (double)b->commit_ns / 1e9);
-    srv_histogram_add(&srv->metrics.durable, (double)(srv_mono_ns() - b->queued_ns) / 1e9);
+    srv_list_remove(&r->jobs, &job->link);
+    srv_histogram_add(&svc->metrics->commit, (double)b->commit_ns / 1e9);
+    srv_histogram_add(&svc->metrics->durable, (double)(srv_mono_ns() - b->queued_ns) / 1e9);
     const char *id = job->has_id ? job->id : NULL;
     if (b->result < 0) {
-        srv->metrics.store_failures++;
+        svc->metrics->store_failures++;
         srv_log("error", "store_commit_failed", "{s:s,s:I,s:i,s:s}", "room", r->id, "seq",
                 (json_int_t)b->first_seq, "events", b->n, "error", b->error.message);
         send_internal(r, job->sender, id);
@@ -984,9 +1157,9 @@ static void complete_job(srv_server *srv, srv_job *job)
             room_rebuild(r, "durable fold failed");
             resync_members(r);
         } else {
-            srv->metrics.events_appended += (uint64_t)job->n;
-            srv->metrics.batches_committed++;
-            srv_conn *sender = room_member(r, job->sender);
+            svc->metrics->events_appended += (uint64_t)job->n;
+            svc->metrics->batches_committed++;
+            srv_member *sender = room_member(r, job->sender);
             if (sender) {
                 /* The seq of the last event the sender may see, in its own
                  * numbering; none when it saw nothing (the ack says nothing
@@ -995,23 +1168,27 @@ static void complete_job(srv_server *srv, srv_job *job)
                 for (int k = 0; k < job->n; k++)
                     if (att_event_visible_to(&job->events[k], sender->role))
                         seq = aud[k][sender->role];
-                srv_frame *ack = srv_frame_from_json_consume(att_msg_ack(id, seq));
-                srv_conn_send(sender, ack);
-                srv_frame_unref(ack);
+                size_t len = 0;
+                json_t *ack = att_msg_ack(id, seq);
+                char *text = ack ? att_json_dump(ack, &len) : NULL;
+                json_decref(ack);
+                if (text)
+                    send_text(svc, sender, text, len);
+                free(text);
             }
             broadcast_events(r, job, (const int64_t(*)[ATT_AUDIENCES])aud);
             r->state_audience |= seen;
             mark_dirty(r);
-            srv_api_room_changed(srv, r->id); /* the dashboards' pushed lists */
+            srv_outbox_room_changed(&svc->outbox, r->id); /* the dashboards' pushed lists */
         }
     }
     for (srv_deferred *d = job->deferred; d; d = d->next) {
-        srv_conn *c = room_member(r, d->conn_id);
-        if (c)
-            srv_conn_send(c, d->frame);
+        srv_member *m = room_member(r, d->member_id);
+        if (m)
+            send_text(svc, m, d->text, d->len);
     }
     if (!r->jobs.count) {
-        live_give_back(srv, r->live);
+        live_give_back(svc, r->live);
         r->live = NULL;
     }
     job_free(job);
@@ -1021,97 +1198,150 @@ static void complete_job(srv_server *srv, srv_job *job)
  * a commit of hidden events sends a partner nothing at all. */
 static void broadcast_state(srv_room *r)
 {
-    srv_frame *by_role[ATT_AUDIENCES] = {0};
+    int by_role[ATT_AUDIENCES] = {-1, -1, -1, -1};
     unsigned audience = r->state_audience;
     r->state_audience = 0;
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&r->members))
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
     {
-        srv_conn *c = lws_container_of(d, srv_conn, room_link);
-        if (!c->replaying && c->state == CONN_MEMBER && c->role >= 0 && c->role < ATT_AUDIENCES &&
-            (audience & (1u << c->role))) {
-            if (!by_role[c->role])
-                by_role[c->role] = srv_state_frame(r->srv, &r->durable, c->role);
-            if (by_role[c->role])
-                srv_conn_send(c, by_role[c->role]);
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        if (member_live(m) && (audience & (1u << m->role))) {
+            if (by_role[m->role] < 0)
+                by_role[m->role] = state_msg(r->svc, &r->durable, m->role);
+            srv_outbox_send(&r->svc->outbox, m, by_role[m->role]);
         }
     }
-    lws_end_foreach_dll_safe(d, d1);
-    for (int i = 0; i < ATT_AUDIENCES; i++)
-        srv_frame_unref(by_role[i]);
 }
 
-void srv_rooms_on_store_completions(srv_server *srv)
+void srv_rooms_on_store_completions(srv_rooms *svc)
 {
-    srv_store_batch *b = srv_store_take_completed(srv->store);
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_store_batch *b = srv_store_take_completed(svc->store);
     while (b) {
         srv_store_batch *next = b->next;
-        complete_job(srv, b->owner);
+        complete_job(svc, b->owner);
         b = next;
     }
-    while (srv->dirty_rooms.count) {
-        srv_room *r = lws_container_of(lws_dll2_get_head(&srv->dirty_rooms), srv_room, dirty_link);
-        lws_dll2_remove(&r->dirty_link);
+    while (svc->dirty_rooms.count) {
+        srv_room *r = SRV_CONTAINER_OF(svc->dirty_rooms.head, srv_room, dirty_link);
+        srv_list_remove(&svc->dirty_rooms, &r->dirty_link);
         r->state_dirty = 0;
         broadcast_state(r);
         room_arm_deadline(r);
     }
 }
 
-srv_frame *srv_room_hello_ack(srv_room *r, att_role role, const char *id)
+/* --- catch-up from the log ----------------------------------------------- */
+
+/* Who may see a stored event: decoded, since the private line's
+ * visibility depends on who wrote it and to whom. -1 when it is not one. */
+static int stored_audience(const att_script *script, const char *payload, size_t len, unsigned *out)
 {
-    json_t *ack = att_msg_ack(id, 0);
-    if (!ack)
-        return NULL;
-    const att_catalog *cat = r->srv->catalog;
-    int rc = json_object_set_new(ack, "protocol", json_integer(ATT_PROTOCOL_VERSION));
-    rc |= json_object_set_new(ack, "room", json_string(r->id));
-    rc |= json_object_set_new(ack, "role", json_string(att_role_name(role)));
-    rc |= json_object_set(ack, "exercise", r->script->json);
-    rc |= json_object_set(ack, "vocab", att_catalog_vocab_json(cat));
-    rc |= json_object_set(ack, "consent", att_catalog_consent_json(cat));
-    rc |= json_object_set(ack, "safety", att_catalog_safety_json(cat));
-    rc |= json_object_set_new(
-        ack, "last_seq",
-        json_integer(
-            r->durable.aud_seq[(int)role >= 0 && (int)role < ATT_AUDIENCES ? (int)role
-                                                                           : ATT_ROLE_THERAPIST]));
-    srv_frame *f = rc ? NULL : srv_frame_from_json(ack);
-    json_decref(ack);
-    return f;
+    json_t *obj = json_loadb(payload, len, 0, NULL);
+    att_event ev;
+    att_error err = {0};
+    int rc = obj ? att_event_from_json(obj, script, &ev, &err) : -1;
+    if (rc == 0)
+        *out = att_event_audience(&ev);
+    json_decref(obj);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Bytes an event frame adds to a send queue beyond its payload (the
+ * {"event":..,"seq":N,"type":"event"} envelope, rounded up). */
+#define REPLAY_FRAME_OVERHEAD 48
+
+typedef struct {
+    srv_rooms *svc;
+    srv_member *m;
+    size_t budget, spent;
+} replay_ctx;
+
+static srv_walk replay_one(const srv_stored_event *ev, void *arg, att_error *err)
+{
+    replay_ctx *rc = arg;
+    srv_member *m = rc->m;
+    unsigned audience;
+    if (!m->room || stored_audience(m->room->script, ev->payload, ev->len, &audience) < 0) {
+        att_fail(err, ATT_ERR_INTERNAL, "bad event at seq %lld", (long long)ev->seq);
+        return SRV_WALK_FAILED;
+    }
+    m->replay_after = ev->seq;
+    if (audience & (1u << m->role)) {
+        /* Numbered in the role's own sequence: no gaps where it saw nothing. */
+        int msg = srv_outbox_add_event(&rc->svc->outbox, ++m->replay_aud, ev->payload, ev->len);
+        if (msg < 0 || srv_outbox_send(&rc->svc->outbox, m, msg) < 0) {
+            att_fail(err, ATT_ERR_INTERNAL, "out of memory");
+            return SRV_WALK_FAILED;
+        }
+        rc->spent += ev->len + REPLAY_FRAME_OVERHEAD;
+    }
+    /* Pause before the catch-up itself could trip the slow-reader bound;
+     * the shell calls again once the member's queue has drained. */
+    return rc->spent >= rc->budget ? SRV_WALK_PAUSE : SRV_WALK_CONTINUE;
+}
+
+int srv_room_replay_step(srv_rooms *svc, srv_member *m, size_t budget)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = m->room;
+    if (!m->replaying || m->closing || !r) {
+        m->replaying = 0;
+        return 0;
+    }
+    int64_t upto = r->durable.seq;
+    if (m->replay_after < upto && budget > 0) {
+        att_error err = {0};
+        replay_ctx ctx = {svc, m, budget, 0};
+        srv_walk rc = srv_store_walk_events(svc->store, r->id, m->replay_after, upto,
+                                            SRV_REPLAY_CHUNK, replay_one, &ctx, &err);
+        if (rc == SRV_WALK_FAILED) {
+            srv_log("error", "replay_failed", "{s:s,s:I,s:s}", "room", r->id, "after",
+                    (json_int_t)m->replay_after, "error", err.message);
+            srv_rooms_close_member(svc, m, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
+            return 0;
+        }
+    }
+    if (m->replay_after >= upto) {
+        m->replaying = 0;
+        srv_outbox_send(&svc->outbox, m, state_msg(svc, &r->durable, m->role));
+    }
+    return m->replaying;
 }
 
 /* --- summaries and eviction ------------------------------------------------ */
 
-json_t *srv_room_summary(srv_server *srv, srv_room *r, att_error *err)
+json_t *srv_room_summary(srv_rooms *svc, srv_room *r, att_error *err)
 {
+    SRV_ASSERT_SERVICE_THREAD(svc);
     srv_store_room meta;
-    if (srv_store_get_room(srv->store, r->id, &meta, err) < 0)
+    if (srv_store_get_room(svc->store, r->id, &meta, err) < 0)
         return NULL;
     return srv_summary_json(&r->durable, r->script, r->id, meta.created_at, err);
 }
 
 /* Queues a summary for the store's cache; a failure only costs a later fold. */
-static void pending_add(srv_server *srv, const char *id, int64_t last_seq, const json_t *summary)
+static void pending_add(srv_rooms *svc, const char *id, int64_t last_seq, const json_t *summary)
 {
-    if (srv->n_pending_summaries == srv->cap_pending_summaries) {
-        size_t cap = srv->cap_pending_summaries ? srv->cap_pending_summaries * 2 : 16;
-        struct srv_pending_summary *p = realloc(srv->pending_summaries, cap * sizeof *p);
+    if (svc->n_pending_summaries == svc->cap_pending_summaries) {
+        size_t cap = svc->cap_pending_summaries ? svc->cap_pending_summaries * 2 : 16;
+        struct srv_pending_summary *p = realloc(svc->pending_summaries, cap * sizeof *p);
         if (!p)
             return;
-        srv->pending_summaries = p;
-        srv->cap_pending_summaries = cap;
+        svc->pending_summaries = p;
+        svc->cap_pending_summaries = cap;
     }
-    struct srv_pending_summary *p = &srv->pending_summaries[srv->n_pending_summaries];
+    struct srv_pending_summary *p = &svc->pending_summaries[svc->n_pending_summaries];
     if (!(p->summary = att_json_dump(summary, NULL)))
         return;
     snprintf(p->room_id, sizeof p->room_id, "%s", id);
     p->last_seq = last_seq;
-    srv->n_pending_summaries++;
+    svc->n_pending_summaries++;
 }
 
-void srv_rooms_flush_summaries(srv_server *srv)
+void srv_rooms_flush_summaries(srv_rooms *svc)
 {
-    size_t n = srv->n_pending_summaries;
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    size_t n = svc->n_pending_summaries;
     if (!n)
         return;
     srv_store_summary *items = malloc(n * sizeof *items);
@@ -1119,28 +1349,29 @@ void srv_rooms_flush_summaries(srv_server *srv)
     int rc = -ATT_ERR_INTERNAL;
     if (items) {
         for (size_t i = 0; i < n; i++) {
-            items[i].room_id = srv->pending_summaries[i].room_id;
-            items[i].last_seq = srv->pending_summaries[i].last_seq;
-            items[i].summary = srv->pending_summaries[i].summary;
+            items[i].room_id = svc->pending_summaries[i].room_id;
+            items[i].last_seq = svc->pending_summaries[i].last_seq;
+            items[i].summary = svc->pending_summaries[i].summary;
         }
-        rc = srv_store_put_summaries(srv->store, items, n, &err);
+        rc = srv_store_put_summaries(svc->store, items, n, &err);
     }
     if (rc < 0)
         srv_log("warn", "summaries_not_cached", "{s:I,s:s}", "rooms", (json_int_t)n, "error",
                 items ? err.message : "out of memory");
     free(items);
-    pending_clear(srv);
+    pending_clear(svc);
 }
 
-static json_t *summary_cold(srv_server *srv, const char *id, att_error *err);
+static json_t *summary_cold(srv_rooms *svc, const char *id, att_error *err);
 
-json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
+json_t *srv_rooms_summary_by_id(srv_rooms *svc, const char *id, att_error *err)
 {
-    srv_room *r = srv_room_find(srv, id);
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = srv_rooms_find(svc, id);
     if (r)
-        return srv_room_summary(srv, r, err);
+        return srv_room_summary(svc, r, err);
     char *text = NULL;
-    int rc = srv_store_get_summary(srv->store, id, &text, err);
+    int rc = srv_store_get_summary(svc->store, id, &text, err);
     if (rc == 0) {
         json_error_t jerr;
         json_t *cached = json_loads(text, 0, &jerr);
@@ -1151,15 +1382,15 @@ json_t *srv_room_summary_by_id(srv_server *srv, const char *id, att_error *err)
     } else if (rc != -ATT_ERR_NOT_FOUND) {
         return NULL;
     }
-    return summary_cold(srv, id, err);
+    return summary_cold(svc, id, err);
 }
 
-char *srv_room_summary_text_by_id(srv_server *srv, const char *id, size_t *len, att_error *err)
+char *srv_rooms_summary_text_by_id(srv_rooms *svc, const char *id, size_t *len, att_error *err)
 {
     char *text = NULL;
-    if (!srv_room_find(srv, id)) {
+    if (!srv_rooms_find(svc, id)) {
         /* The cached text as it is: no parse, no json_t per room. */
-        int rc = srv_store_get_summary(srv->store, id, &text, err);
+        int rc = srv_store_get_summary(svc->store, id, &text, err);
         if (rc == 0 && text[0] == '{') {
             *len = strlen(text);
             return text;
@@ -1169,7 +1400,7 @@ char *srv_room_summary_text_by_id(srv_server *srv, const char *id, size_t *len, 
         if (rc < 0 && rc != -ATT_ERR_NOT_FOUND)
             return NULL;
     }
-    json_t *summary = srv_room_summary_by_id(srv, id, err);
+    json_t *summary = srv_rooms_summary_by_id(svc, id, err);
     text = summary ? att_json_dump(summary, len) : NULL;
     if (summary && !text)
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
@@ -1181,7 +1412,7 @@ char *srv_room_summary_text_by_id(srv_server *srv, const char *id, size_t *len, 
  * evicted since this cache exists, or one that changed since: a crash):
  * folded aside, in a spare `live` copy, keeping only the summary (cached at
  * the next flush). */
-static json_t *summary_cold(srv_server *srv, const char *id, att_error *err)
+static json_t *summary_cold(srv_rooms *svc, const char *id, att_error *err)
 {
     srv_room *r = NULL;
     int rc;
@@ -1189,23 +1420,23 @@ static json_t *summary_cold(srv_server *srv, const char *id, att_error *err)
     att_room *scratch = NULL;
     const att_script *script = NULL;
     json_t *summary = NULL;
-    if ((rc = srv_store_get_room(srv->store, id, &meta, err)) < 0)
+    if ((rc = srv_store_get_room(svc->store, id, &meta, err)) < 0)
         return NULL;
-    if (!(scratch = live_take(srv))) {
+    if (!(scratch = live_take(svc))) {
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    rc = srv_room_fold_log(srv->store, srv->catalog, srv->cfg, id, scratch, &script, NULL, err);
+    rc = fold_log(svc->store, svc->catalog, &svc->opt.room, id, scratch, &script, NULL, err);
     if (rc == 0 && anyone_present(scratch)) {
         /* Members left present by a crash: load the room for real, which
          * records their `left`, rather than show them present. */
-        live_give_back(srv, scratch);
-        r = srv_room_get(srv, id, err);
-        return r ? srv_room_summary(srv, r, err) : NULL;
+        live_give_back(svc, scratch);
+        r = srv_rooms_get(svc, id, err);
+        return r ? srv_room_summary(svc, r, err) : NULL;
     }
     if (rc == 0 && (summary = srv_summary_json(scratch, script, id, meta.created_at, err)))
-        pending_add(srv, id, scratch->seq, summary);
-    live_give_back(srv, scratch);
+        pending_add(svc, id, scratch->seq, summary);
+    live_give_back(svc, scratch);
     return summary;
 }
 
@@ -1226,81 +1457,83 @@ static int note_stale(const char *id, int64_t last_seq, void *arg)
     return 0;
 }
 
-void srv_rooms_warm(srv_server *srv)
+void srv_rooms_warm(srv_rooms *svc)
 {
-    if (srv->warm_done || srv->stopping)
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    if (svc->warm_done || svc->stopping)
         return;
     int64_t t0 = srv_mono_ns();
     /* Nobody to keep waiting (a restart, before anyone is back): faster. */
-    int64_t budget_ns = srv->metrics.members ? SRV_WARM_BUDGET_NS : SRV_WARM_IDLE_BUDGET_NS;
+    int64_t budget_ns = svc->metrics->members ? SRV_WARM_BUDGET_NS : SRV_WARM_IDLE_BUDGET_NS;
     /* One fold is never cut short, so only short logs are folded here (a
      * 20,000-event one would hold every room for a good part of a second):
      * longer ones wait for their first need. */
     stale_ids stale = {.n = 0,
                        .max_events =
-                           srv->metrics.members ? SRV_WARM_MAX_EVENTS : SRV_WARM_IDLE_MAX_EVENTS};
+                           svc->metrics->members ? SRV_WARM_MAX_EVENTS : SRV_WARM_IDLE_MAX_EVENTS};
     char last[SRV_STORE_ID_BYTES + 1] = "";
     int scanned = 0;
     att_error err = {0};
-    if (srv_store_scan_stale_summaries(srv->store, srv->warm_cursor, SRV_WARM_BATCH, last, &scanned,
+    if (srv_store_scan_stale_summaries(svc->store, svc->warm_cursor, SRV_WARM_BATCH, last, &scanned,
                                        note_stale, &stale, &err) < 0) {
         srv_log("warn", "summaries_warm_failed", "{s:s}", "error", err.message);
-        srv->warm_done = 1;
+        svc->warm_done = 1;
         return;
     }
-    srv->warm_skipped += stale.skipped;
+    svc->warm_skipped += stale.skipped;
     int i = 0;
     for (; i < stale.n; i++) {
         if (i > 0 && srv_mono_ns() - t0 > budget_ns)
             break; /* the rest next tick: the cursor stops before them */
-        if (srv_room_find(srv, stale.ids[i]))
+        if (srv_rooms_find(svc, stale.ids[i]))
             continue; /* in memory: summarised from its state, saved when evicted */
         att_error fold_err = {0};
-        json_t *summary = summary_cold(srv, stale.ids[i], &fold_err);
+        json_t *summary = summary_cold(svc, stale.ids[i], &fold_err);
         if (!summary)
             srv_log("warn", "summary_warm_failed", "{s:s,s:s}", "room", stale.ids[i], "error",
                     fold_err.message);
         json_decref(summary);
-        srv->warm_folded++;
+        svc->warm_folded++;
     }
     if (i < stale.n) {
         /* Out of time (i >= 1): the next tick scans on from the last one done. */
-        snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", stale.ids[i - 1]);
+        snprintf(svc->warm_cursor, sizeof svc->warm_cursor, "%s", stale.ids[i - 1]);
     } else if (scanned < SRV_WARM_BATCH) {
-        srv->warm_done = 1;
-        srv_log("info", "summaries_warm", "{s:I,s:I}", "folded", (json_int_t)srv->warm_folded,
-                "left_for_need", (json_int_t)srv->warm_skipped);
+        svc->warm_done = 1;
+        srv_log("info", "summaries_warm", "{s:I,s:I}", "folded", (json_int_t)svc->warm_folded,
+                "left_for_need", (json_int_t)svc->warm_skipped);
     } else {
-        snprintf(srv->warm_cursor, sizeof srv->warm_cursor, "%s", last);
+        snprintf(svc->warm_cursor, sizeof svc->warm_cursor, "%s", last);
     }
     /* Writing the cache is a transaction (and an fsync) on this thread: while
      * anyone is connected, at most once a second (every tick, it doubled the
      * open-loop benchmark's p99), at once when the walk is done or nobody
      * waits. */
     int64_t now = srv_mono_ns();
-    if (srv->warm_done || !srv->metrics.members ||
-        now - srv->warm_flushed_ns >= (int64_t)SRV_SWEEP_MS * 1000000) {
-        srv->warm_flushed_ns = now;
-        srv_rooms_flush_summaries(srv);
+    if (svc->warm_done || !svc->metrics->members ||
+        now - svc->warm_flushed_ns >= (int64_t)SRV_SWEEP_MS * 1000000) {
+        svc->warm_flushed_ns = now;
+        srv_rooms_flush_summaries(svc);
     }
 }
 
-void srv_rooms_save_summaries(srv_server *srv)
+void srv_rooms_save_summaries(srv_rooms *svc)
 {
-    for (size_t i = 0; srv->room_table && i < srv->room_buckets; i++)
-        for (srv_room *r = srv->room_table[i]; r; r = r->hash_next) {
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    for (size_t i = 0; svc->room_table && i < svc->room_buckets; i++)
+        for (srv_room *r = svc->room_table[i]; r; r = r->hash_next) {
             att_error err = {0};
-            json_t *summary = srv_room_summary(srv, r, &err);
+            json_t *summary = srv_room_summary(svc, r, &err);
             if (summary)
-                pending_add(srv, r->id, r->durable.seq, summary);
+                pending_add(svc, r->id, r->durable.seq, summary);
             json_decref(summary);
         }
-    srv_rooms_flush_summaries(srv);
+    srv_rooms_flush_summaries(svc);
 }
 
 /* 1 when nothing but the room table holds the room and nothing would be
  * lost by folding it again later: srv_room_idle (no members, so no
- * conn->room; no jobs, so no job->room and no deferred replies; no detector
+ * member->room; no jobs, so no job->room and no deferred replies; no detector
  * deadline armed, a spent one is not; no presence change waiting out its
  * debounce), no state broadcast pending and nobody the log shows present. */
 static int room_quiet(const srv_room *r)
@@ -1308,14 +1541,15 @@ static int room_quiet(const srv_room *r)
     return srv_room_idle(r) && !r->live && !r->state_dirty && !anyone_present(&r->durable);
 }
 
-void srv_rooms_sweep(srv_server *srv, int64_t now_ms)
+void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
 {
-    if (srv->stopping)
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    if (svc->stopping)
         return; /* rooms in memory at stop have their summaries saved at exit */
-    const srv_config *cfg = srv->cfg;
+    const srv_room_options *cfg = &svc->opt;
     int evicted = 0;
-    for (size_t b = 0; b < srv->room_buckets; b++) {
-        srv_room **link = &srv->room_table[b];
+    for (size_t b = 0; b < svc->room_buckets; b++) {
+        srv_room **link = &svc->room_table[b];
         while (*link) {
             srv_room *r = *link;
             if (!room_quiet(r)) {
@@ -1332,49 +1566,45 @@ void srv_rooms_sweep(srv_server *srv, int64_t now_ms)
                 continue;
             }
             att_error err = {0};
-            json_t *summary = srv_room_summary(srv, r, &err);
+            json_t *summary = srv_room_summary(svc, r, &err);
             if (summary)
-                pending_add(srv, r->id, r->durable.seq, summary);
+                pending_add(svc, r->id, r->durable.seq, summary);
             json_decref(summary);
             *link = r->hash_next;
-            if (srv->ctx)
-                lws_sul_cancel(&r->deadline_sul);
-            srv->metrics.rooms--;
-            srv->metrics.rooms_evicted++;
+            svc->metrics->rooms--;
+            svc->metrics->rooms_evicted++;
             srv_log("info", "room_evicted", "{s:s,s:I,s:b}", "room", r->id, "seq",
                     (json_int_t)r->durable.seq, "ended", ended);
             room_free(r);
             evicted++;
         }
     }
-    srv_rooms_flush_summaries(srv);
+    srv_rooms_flush_summaries(svc);
     /* Many rooms freed at once (a busy evening's sessions ending): give
      * glibc's freed pages back, so RSS follows the rooms in memory. */
     if (evicted >= SRV_EVICT_TRIM)
         malloc_trim(0);
 }
 
-/* The detector's clock: one lws_sul per room, armed at the live state's
- * next deadline. Lazily: lws keeps its timers in a sorted list (an O(n)
- * insert), and a silence deadline moves later with every turn, so a sul
- * already armed at or before the new deadline is left alone; when it fires
- * early it re-arms once. Only a deadline that moves earlier is rescheduled. */
-static void room_deadline_cb(lws_sorted_usec_list_t *sul)
+/* The detector's clock: one deadline per room in the service's heap,
+ * armed at the live state's next deadline. Lazily: a silence deadline
+ * moves later with every turn, so one already armed at or before the new
+ * deadline is left alone; when it fires early it re-arms once. Only a
+ * deadline that moves earlier is rescheduled. */
+static void room_deadline_fire(srv_room *r, int64_t now)
 {
-    srv_room *r = lws_container_of(sul, srv_room, deadline_sul);
     r->deadline_armed = -1;
-    if (r->srv->stopping)
+    if (r->svc->stopping)
         return;
     att_event events[ATT_MAX_EVENTS_PER_COMMAND];
-    int64_t deadline = att_room_next_deadline(srv_room_live(r), r->composing_at);
-    int64_t now = srv_now_ms();
+    int64_t deadline = att_detector_next_deadline(srv_room_live(r), r->composing_at);
     if (deadline < 0 || now < deadline) {
         /* Armed for a deadline that has since moved later (or gone): no
          * tick can raise anything yet, so just re-arm for the new one. */
         room_arm_deadline(r);
         return;
     }
-    int n = att_room_tick(srv_room_live(r), now, r->composing_at, events);
+    int n = att_detector_tick(srv_room_live(r), now, r->composing_at, events);
     if (n > 0)
         submit_presence(r, n, events);
     else
@@ -1384,25 +1614,44 @@ static void room_deadline_cb(lws_sorted_usec_list_t *sul)
 
 static void room_arm_deadline(srv_room *r)
 {
-    srv_server *srv = r->srv;
-    if (!srv->ctx)
-        return; /* not serving (recovery before the loop starts arms later) */
-    int64_t deadline = att_room_next_deadline(srv_room_live(r), r->composing_at);
+    srv_rooms *svc = r->svc;
+    int64_t deadline = att_detector_next_deadline(srv_room_live(r), r->composing_at);
     if (deadline == r->deadline_armed)
         return;
-    int64_t now = srv_now_ms();
     if (deadline >= 0 && deadline == r->deadline_spent)
         deadline = -1;
     if (deadline < 0) {
-        /* Cancel is O(1); an armed sul would only fire to find nothing. */
+        /* An armed deadline would only fire to find nothing. */
         r->deadline_armed = -1;
-        lws_sul_cancel(&r->deadline_sul);
+        srv_deadlines_cancel(&svc->deadlines, &r->deadline);
         return;
     }
     if (r->deadline_armed >= 0 && r->deadline_armed <= deadline)
         return; /* fires at or before it and re-arms then */
+    if (srv_deadlines_arm(&svc->deadlines, &r->deadline, deadline) < 0) {
+        srv_log("error", "room_timer_lost", "{s:s}", "room", r->id);
+        return;
+    }
     r->deadline_armed = deadline;
-    int64_t delay_ms = deadline > now ? deadline - now : 0;
-    lws_sul_schedule(srv->ctx, 0, &r->deadline_sul, room_deadline_cb,
-                     (lws_usec_t)delay_ms * LWS_US_PER_MS);
+}
+
+int64_t srv_rooms_next_deadline(const srv_rooms *svc)
+{
+    const srv_deadline *d = srv_deadlines_first(&svc->deadlines);
+    return d ? d->at : -1;
+}
+
+void srv_rooms_tick(srv_rooms *svc, int64_t now_ms)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_deadline *d;
+    /* Each fire disarms its deadline first (it may re-arm it, never at or
+     * before now for the same cause), so the loop ends. */
+    while ((d = srv_deadlines_first(&svc->deadlines)) && d->at <= now_ms) {
+        srv_deadlines_cancel(&svc->deadlines, d);
+        if (d->kind == ROOM_DEADLINE_DETECTOR)
+            room_deadline_fire(SRV_CONTAINER_OF(d, srv_room, deadline), now_ms);
+        else
+            presence_fire(SRV_CONTAINER_OF(d, srv_room, presence), now_ms);
+    }
 }

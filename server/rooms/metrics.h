@@ -1,9 +1,12 @@
 /* metrics.h - the server's counters and latency histograms, rendered in the
  * Prometheus text format for GET /metrics.
  *
- * Owns its plain counters. Lives in the server struct and is only touched on
- * the lws service thread (store latencies are measured by the store thread
- * into each batch and added here when the batch comes back). */
+ * Owns its plain counters. Lives in the server struct (net/server.h); the
+ * room service counts its rooms, members, commits and latencies into it
+ * through a pointer, the shell its connections and refusals. Both run on
+ * the service thread only (store latencies are measured by the store thread
+ * into each batch and added here when the batch comes back). In rooms/
+ * because the room service, the lower part, writes it; no lws. */
 #ifndef SRV_METRICS_H
 #define SRV_METRICS_H
 
