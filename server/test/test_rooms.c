@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
+#include "deadlines.h"
 #include "room_service.h"
 
 #ifndef ATTUNE_SOURCE_DIR
@@ -146,8 +147,42 @@ static void join(srv_rooms *svc, srv_room *r, srv_member *m, att_role role, read
     drain(svc, rd);
 }
 
+/* The deadline heap against a plain scan: arms, moves (earlier and later)
+ * and cancels at random; the first is always the earliest armed. */
+static void test_deadlines(void)
+{
+    enum { N = 200 };
+    srv_deadlines h = {0};
+    srv_deadline d[N] = {{0}};
+    unsigned seed = 7;
+    int wrong = 0;
+    for (int round = 0; round < 20000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % N);
+        if ((seed >> 4) % 4 == 0)
+            srv_deadlines_cancel(&h, &d[i]);
+        else
+            CHECK_INT(srv_deadlines_arm(&h, &d[i], (int64_t)((seed >> 12) % 5000)), 0);
+        const srv_deadline *want = NULL;
+        for (int k = 0; k < N; k++)
+            if (srv_deadline_armed(&d[k]) && (!want || d[k].at < want->at))
+                want = &d[k];
+        const srv_deadline *got = srv_deadlines_first(&h);
+        wrong += !(want == NULL ? got == NULL : got != NULL && got->at == want->at);
+    }
+    CHECK_INT(wrong, 0);
+    size_t armed = 0;
+    for (int k = 0; k < N; k++)
+        armed += srv_deadline_armed(&d[k]);
+    CHECK_INT(h.n, armed);
+    srv_deadlines_free(&h);
+    for (int k = 0; k < N; k++)
+        CHECK(!srv_deadline_armed(&d[k]));
+}
+
 int main(void)
 {
+    test_deadlines();
     char dir[] = "/tmp/attune-rooms-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     att_error err = {0};
@@ -309,6 +344,26 @@ int main(void)
     drain(svc, &rd);
     CHECK_INT(rd.box[3].n, 0);
     inbox_clear(&rd);
+
+    /* --- the outbox keeps its memory: steady turns allocate nothing there - */
+    srv_outbox *ob = srv_rooms_outbox(svc);
+    size_t caps[3] = {0};
+    for (int turn = 0; turn < 40; turn++) {
+        command(svc, &a2, "{\"type\":\"private_message\",\"id\":\"m\",\"text\":\"x\"}");
+        srv_room_reply_ack(svc, &b2, "p"); /* behind a2's commit */
+        command(svc, &b2, "{\"type\":\"typing\"}");
+        wait_commits(svc, &n);
+        if (turn == 20) {
+            caps[0] = ob->cap_items;
+            caps[1] = ob->cap_msgs;
+            caps[2] = ob->bytes.cap;
+        }
+        drain(svc, &rd);
+        inbox_clear(&rd);
+    }
+    CHECK(caps[0] > 0 && caps[0] == ob->cap_items);
+    CHECK(caps[1] > 0 && caps[1] == ob->cap_msgs);
+    CHECK(caps[2] > 0 && caps[2] == ob->bytes.cap);
 
     srv_rooms_leave_all(svc);
     wait_commits(svc, &n);
