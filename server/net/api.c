@@ -22,6 +22,7 @@
 #include <strings.h>
 #include "accounts.h"
 #include "admin.h"
+#include "api_body.h"
 #include "config_store.h"
 #include "crisis.h"
 #include "hasher.h"
@@ -473,18 +474,6 @@ static int internal_error(struct lws *wsi, api_req *q, const att_error *err)
     return respond_error(wsi, q, 500, "internal", "the server could not do this");
 }
 
-static json_t *parse_body(api_req *q)
-{
-    json_error_t jerr;
-    json_t *j =
-        q->body_len ? json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 /* The two limit keys of an attempt: the account together with the client
  * address (wrong passwords from one place slow down that place only), and
  * the address alone (one place trying many names). The unit separator
@@ -554,40 +543,37 @@ static void login_succeeded(srv_api *api, api_req *q, const char *user)
 static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
 {
     srv_api *api = srv->api;
-    json_t *body = parse_body(q);
-    const char *user = body ? json_string_value(json_object_get(body, "username")) : NULL;
-    json_t *pw = body ? json_object_get(body, "password") : NULL;
-    if (!user || !json_is_string(pw)) {
-        json_decref(body);
+    att_error err = {0};
+    srv_login_body body;
+    if (srv_api_body_login(q->body, q->body_len, &body, &err) < 0)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"username\": ..., \"password\": ...}");
-    }
+    const char *user = body.username;
     int64_t now = srv_now_ms();
     int failed = 0;
     if (login_delayed(wsi, api, q, user, now, &failed)) {
-        json_decref(body);
+        json_decref(body.doc);
         return failed;
     }
-    att_error err = {0};
     srv_hash_job *job = calloc(1, sizeof *job);
     if (!job) {
-        json_decref(body);
+        json_decref(body.doc);
         return -1;
     }
     /* An invalid name is looked up as "", which finds nothing: the check
      * still runs scrypt on the dummy record and answers no. */
     int valid = srv_account_name_valid(user);
     int rc = srv_accounts_lookup(api->accounts, valid ? user : "", &job->record, &err);
-    job->password_len = json_string_length(pw);
+    job->password_len = body.password_len;
     if (job->password_len > sizeof job->password)
         job->password_len = sizeof job->password;
-    memcpy(job->password, json_string_value(pw), job->password_len);
+    memcpy(job->password, body.password, job->password_len);
     if (valid)
         snprintf(q->login_name, sizeof q->login_name, "%s", user);
     /* The limit keys use at most 64 bytes of the name (limit_keys). */
     char name_copy[SRV_ACCOUNT_NAME_MAX + 1];
     snprintf(name_copy, sizeof name_copy, "%s", user);
-    json_decref(body); /* user points into it */
+    json_decref(body.doc); /* user points into it */
     if (rc < 0) {
         srv_hash_job_free(job);
         return internal_error(wsi, q, &err);
@@ -688,39 +674,35 @@ static void on_hasher_done(srv_server *srv)
 static int do_password(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess)
 {
     srv_api *api = srv->api;
-    json_t *body = parse_body(q);
-    json_t *cur = body ? json_object_get(body, "current_password") : NULL;
-    json_t *neu = body ? json_object_get(body, "new_password") : NULL;
-    if (!json_is_string(cur) || !json_is_string(neu)) {
-        json_decref(body);
+    att_error err = {0};
+    srv_password_body body;
+    if (srv_api_body_password(q->body, q->body_len, &body, &err) < 0)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"current_password\": ..., \"new_password\": ...}");
-    }
-    att_error err = {0};
-    if (srv_password_check(json_string_value(neu), json_string_length(neu), &err) < 0) {
-        json_decref(body);
+    if (srv_password_check(body.new_password, body.new_len, &err) < 0) {
+        json_decref(body.doc);
         return respond_error(wsi, q, 400, "bad_password", err.message);
     }
     int64_t now = srv_now_ms();
     int failed = 0;
     if (login_delayed(wsi, api, q, sess->account, now, &failed)) {
-        json_decref(body);
+        json_decref(body.doc);
         return failed;
     }
     srv_hash_job *job = calloc(1, sizeof *job);
     if (!job) {
-        json_decref(body);
+        json_decref(body.doc);
         return -1;
     }
     int rc = srv_accounts_lookup(api->accounts, sess->account, &job->record, &err);
-    job->password_len = json_string_length(cur);
+    job->password_len = body.current_len;
     if (job->password_len > sizeof job->password)
         job->password_len = sizeof job->password;
-    memcpy(job->password, json_string_value(cur), job->password_len);
+    memcpy(job->password, body.current_password, job->password_len);
     job->set_new = 1;
-    job->new_password_len = json_string_length(neu); /* <= the max: checked above */
-    memcpy(job->new_password, json_string_value(neu), job->new_password_len);
-    json_decref(body);
+    job->new_password_len = body.new_len; /* <= the max: checked above */
+    memcpy(job->new_password, body.new_password, job->new_password_len);
+    json_decref(body.doc);
     if (rc < 0 || !job->record.found || job->record.account_id != sess->account_id ||
         job->record.password_gen != sess->password_gen) {
         srv_hash_job_free(job);
@@ -1045,14 +1027,15 @@ static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
  * takes the invitation back (their live view closes, 4401 bye revoked). */
 static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int remove)
 {
-    json_t *body = parse_body(q);
-    const char *name = body ? json_string_value(json_object_get(body, "name")) : NULL;
-    srv_account acct;
     att_error err = {0};
+    srv_observer_body body;
+    const char *name =
+        srv_api_body_observer(q->body, q->body_len, &body, &err) == 0 ? body.name : NULL;
+    srv_account acct;
     int found = name && srv_account_name_valid(name)
                     ? srv_accounts_get(srv->api->accounts, name, &acct, &err)
                     : 0;
-    json_decref(body);
+    json_decref(body.doc); /* name pointed into it */
     if (found < 0)
         return internal_error(wsi, q, &err);
     if (found != 1 || acct.kind != SRV_ACCOUNT_SUPERVISOR)
@@ -1077,17 +1060,12 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
 static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
                       const srv_session_info *sess)
 {
-    json_t *body = parse_body(q);
-    att_role role = ATT_ROLE_NONE;
-    const char *name = body ? json_string_value(json_object_get(body, "role")) : NULL;
-    if (name)
-        role = att_role_from_name(name);
-    json_decref(body);
-    if (!att_role_is_partner(role) && role != ATT_ROLE_THERAPIST && role != ATT_ROLE_OBSERVER)
+    att_error err = {0};
+    att_role role;
+    if (srv_api_body_reissue(q->body, q->body_len, &role, &err) < 0)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"role\": \"partner_a\"|\"partner_b\"|\"therapist\"|"
                              "\"observer\"}");
-    att_error err = {0};
     int revoked = srv_invites_revoke_role(srv->invites, srv_room_id(r), role, srv_now_ms(), &err);
     if (revoked < 0)
         return internal_error(wsi, q, &err);
@@ -1146,16 +1124,17 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
                           const srv_session_info *sess)
 {
     const char *name = sess->account;
-    json_t *body = parse_body(q);
-    const char *exercise = body ? json_string_value(json_object_get(body, "exercise")) : NULL;
+    srv_create_room_body body;
+    att_error err = {0};
     /* The script (owned by the catalog) outlives the body the id came from. */
-    const att_script *script = exercise ? att_catalog_script(srv->catalog, exercise) : NULL;
-    json_decref(body);
+    const att_script *script = srv_api_body_create_room(q->body, q->body_len, &body, &err) == 0
+                                   ? att_catalog_script(srv->catalog, body.exercise)
+                                   : NULL;
+    json_decref(body.doc);
     if (!script)
         return respond_error(wsi, q, 400, "bad_request",
                              "send {\"exercise\": ID} with an id from /api/exercises");
     char id[ATT_ROOM_ID_BYTES + 1];
-    att_error err = {0};
     int rc = srv_admin_create_room(srv->store, srv->catalog, script->id, ATT_ROLE_PARTNER_A, "r-",
                                    id, &err);
     /* Created first, owned second: a failure in between leaves a room on no

@@ -1,0 +1,67 @@
+/* fuzz_invite_url.c - libFuzzer target for `attune join`'s invitation URL
+ * parser (cli_invite_parse, client/cli/invite.c, compiled in). The input up
+ * to its first NUL is the URL. The parser must not crash or read out of
+ * bounds; when it fails it says why; when it succeeds the host is
+ * 1..CLI_HOST_MAX-1 bytes, the port 1..65535 and the token 1..
+ * ATT_MAX_TOKEN_BYTES bytes without '&', and the URL rebuilt from what it
+ * read (http://HOST:PORT/#token=TOKEN, the host in brackets when it holds
+ * a character that ends a bare host or starts with '[') parses back to the
+ * same. */
+#include "invite.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_invite_url: %s\n", what);
+    abort();
+}
+
+static void check_parsed(const cli_invite *inv)
+{
+    size_t hlen = strnlen(inv->host, sizeof inv->host);
+    size_t tlen = strnlen(inv->token, sizeof inv->token);
+    if (hlen == 0 || hlen >= sizeof inv->host)
+        fail("empty or unterminated host");
+    if (inv->port < 1 || inv->port > 65535)
+        fail("port out of range");
+    if (tlen == 0 || tlen > ATT_MAX_TOKEN_BYTES || tlen >= sizeof inv->token)
+        fail("empty, overlong or unterminated token");
+    if (memchr(inv->token, '&', tlen))
+        fail("the token runs past '&'");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *url = malloc(size + 1);
+    if (!url)
+        abort();
+    memcpy(url, data, size);
+    url[size] = 0;
+    cli_invite inv;
+    char why[160];
+    why[0] = 0;
+    if (cli_invite_parse(url, &inv, why, sizeof why) < 0) {
+        if (!why[0])
+            fail("failed without saying why");
+        free(url);
+        return 0;
+    }
+    check_parsed(&inv);
+
+    int bracket = inv.host[0] == '[' || strpbrk(inv.host, ":/#?") != NULL;
+    char again[CLI_HOST_MAX + ATT_MAX_TOKEN_BYTES + 64];
+    snprintf(again, sizeof again, "http://%s%s%s:%d/#token=%s", bracket ? "[" : "", inv.host,
+             bracket ? "]" : "", inv.port, inv.token);
+    cli_invite back;
+    if (cli_invite_parse(again, &back, why, sizeof why) < 0)
+        fail("the URL rebuilt from a parse does not parse");
+    if (strcmp(back.host, inv.host) != 0 || back.port != inv.port ||
+        strcmp(back.token, inv.token) != 0)
+        fail("the URL rebuilt from a parse reads differently");
+    free(url);
+    return 0;
+}
