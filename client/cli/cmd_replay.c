@@ -13,6 +13,7 @@
 #include "args.h"
 #include "attune/room.h"
 #include "attune/names.h"
+#include "attune/state.h"
 #include "datadir.h"
 #include "log_fold.h"
 #include "term.h"
@@ -251,7 +252,7 @@ int cli_cmd_replay(int argc, char **argv)
         printf("-- %lld events, %s\n", (long long)rp->room.aud_seq[viewer], status_name(&rp->room));
         if (verify) {
             char hex[65];
-            if (att_room_state_hash(&rp->room, hex, &e) < 0) {
+            if (att_state_hash(&rp->room, hex, &e) < 0) {
                 fprintf(stderr, "attune: %s\n", e.message);
                 failed = 1;
             } else {

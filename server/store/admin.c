@@ -225,7 +225,7 @@ static int verify_one(const srv_store_room *meta, void *arg)
     json_object_set_new(line, "room", json_string(meta->id));
     json_object_set_new(line, "exercise", json_string(meta->exercise));
     if (srv_log_fold_room(v->store, v->cat, v->options, meta->id, NULL, v->room, NULL, &err) < 0 ||
-        att_room_state_hash(v->room, hash, &err) < 0) {
+        att_state_hash(v->room, hash, &err) < 0) {
         v->failures++;
         json_object_set_new(line, "error", json_string(err.message));
     } else {

@@ -1,5 +1,7 @@
 /* review.c - the review worker (see review.h). */
 #include "review.h"
+#include "attune/msg.h"
+#include "attune/state.h"
 #include "clock.h"
 
 #include <inttypes.h>
@@ -169,10 +171,10 @@ static int build(srv_review *rv, srv_review_job *job, att_buf *b, att_error *err
         return att_fail(err, ATT_ERR_INTERNAL, "review: out of memory");
     if (!more) {
         char hash[65];
-        if ((rc = att_room_state_hash(rv->scratch, hash, err)) < 0)
+        if ((rc = att_state_hash(rv->scratch, hash, err)) < 0)
             return rc;
         if (put(b, ",\"final_state\":") ||
-            att_room_state_write(rv->scratch, ATT_ROLE_THERAPIST, 0, b) < 0 ||
+            att_state_write(rv->scratch, ATT_ROLE_THERAPIST, 0, b) < 0 ||
             put(b, ",\"state_hash\":\"") || put(b, hash) || put(b, "\""))
             return att_fail(err, ATT_ERR_INTERNAL, "review: out of memory");
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attune/room.h"
+#include "attune/state.h"
 
 /* The therapist's state object has ~25 top-level keys; more means a writer
  * this file does not know, and the event then carries the whole state. */
@@ -110,7 +111,7 @@ typedef struct {
 static int put_state(page_ctx *c)
 {
     c->cur.len = 0;
-    if (att_room_state_write(c->room, ATT_ROLE_THERAPIST, 0, &c->cur) < 0)
+    if (att_state_write(c->room, ATT_ROLE_THERAPIST, 0, &c->cur) < 0)
         return -1;
     int n = split_members(c->cur.data, c->cur.len, c->cur_m);
     int same_keys = n >= 0 && n == c->prev_n;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "attune/catalog.h"
+#include "attune/buf.h"
 #include "attune/room.h"
 #include "log_fold.h"
 #include "store.h"

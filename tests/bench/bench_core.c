@@ -19,6 +19,7 @@
 #include "attune/msg.h"
 #include "attune/room.h"
 #include "attune/state.h"
+#include "attune/engine.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ static int build_session(const att_catalog *cat, scripted_cmd *cmds, int *n_cmds
             att_event out[ATT_MAX_EVENTS_PER_COMMAND];
             int k = 0;
             if (att_msg_decode(cmds[i].text, strlen(cmds[i].text), &m, &err) == 0 &&
-                att_room_decide(&room, cmds[i].role, &m, 2 + i, out, &k, &err) == 0)
+                att_engine_decide(&room, cmds[i].role, &m, 2 + i, out, &k, &err) == 0)
                 for (int j = 0; j < k; j++)
                     att_room_apply(&room, &out[j], &err);
             att_msg_release(&m);
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
     att_room_apply(&room, &log[n_log++], &err);
     for (int i = 0; i < n_cmds; i++) {
         int k = 0;
-        if (att_room_decide(&room, cmds[i].role, &msgs[i], 2 + i, &log[n_log], &k, &err)) {
+        if (att_engine_decide(&room, cmds[i].role, &msgs[i], 2 + i, &log[n_log], &k, &err)) {
             fprintf(stderr, "command %d refused: %s\n", i, err.message);
             return 1;
         }
@@ -257,7 +258,7 @@ int main(int argc, char **argv)
     do {
         for (int rep = 0; rep < 1000; rep++) {
             sbuf.len = 0;
-            att_room_state_write(&room, ATT_ROLE_PARTNER_A, 1, &sbuf);
+            att_state_write(&room, ATT_ROLE_PARTNER_A, 1, &sbuf);
             states++;
         }
         t = now_s() - t0;
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
             att_room_apply(&room, &out[0], &err);
             for (int i = 0; i < n_cmds; i++) {
                 int k = 0;
-                if (att_room_decide(&room, cmds[i].role, &msgs[i], 2 + i, out, &k, &err)) {
+                if (att_engine_decide(&room, cmds[i].role, &msgs[i], 2 + i, out, &k, &err)) {
                     fprintf(stderr, "apply: %s\n", err.message);
                     return 1;
                 }
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
                 att_msg m;
                 int k = 0;
                 if (att_msg_decode(cmds[i].text, strlen(cmds[i].text), &m, &err) ||
-                    att_room_decide(&room, cmds[i].role, &m, 2 + i, out, &k, &err)) {
+                    att_engine_decide(&room, cmds[i].role, &m, 2 + i, out, &k, &err)) {
                     fprintf(stderr, "full: %s\n", err.message);
                     return 1;
                 }

@@ -3,7 +3,7 @@
  *
  *   bench_review make --data DIR --events N [--rooms K] [--owner NAME]
  *     writes K sessions of N events each into DIR with the store API, the
- *     way the server would: the core decides every event (att_room_decide,
+ *     way the server would: the core decides every event (att_engine_decide,
  *     _join, _leave) from real commands and folds it (att_room_apply), and
  *     the store thread commits them in batches of 16. A session: both
  *     partners and the therapist join, consent, answer the safety check-in,
@@ -53,6 +53,7 @@
 #include "attune/msg.h"
 #include "attune/names.h"
 #include "attune/room.h"
+#include "attune/engine.h"
 #include "bench_checkin.h"
 #include "bench_latency.h"
 #include "bench_proc.h"
@@ -143,7 +144,7 @@ static int command(gen *g, att_role role, const char *text)
     att_error err = {0};
     int rc = att_msg_decode(text, strlen(text), &m, &err);
     if (rc == 0)
-        rc = att_room_decide(&g->room, role, &m, g->now, ev, &n, &err);
+        rc = att_engine_decide(&g->room, role, &m, g->now, ev, &n, &err);
     if (rc == 0)
         rc = emit(g, ev, n) < 0 ? -2 : 0;
     att_msg_release(&m);
@@ -157,9 +158,9 @@ static int presence(gen *g, att_role role, int join)
     att_event ev[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     if (join)
-        att_room_decide_join(&g->room, role, g->now, ev, &n);
+        att_engine_decide_join(&g->room, role, g->now, ev, &n);
     else
-        att_room_decide_leave(&g->room, role, ATT_LEFT_CLOSED, g->now, ev, &n);
+        att_engine_decide_leave(&g->room, role, ATT_LEFT_CLOSED, g->now, ev, &n);
     return emit(g, ev, n);
 }
 

@@ -39,6 +39,7 @@
 #include "attune/msg.h"
 #include "attune/names.h"
 #include "attune/room.h"
+#include "attune/engine.h"
 #include "bench_checkin.h"
 #include "store.h"
 
@@ -121,7 +122,7 @@ static void command(driver *d, att_role role, const char *text)
     int n = 0;
     d->clock += 15000; /* a command every 15 s */
     if (att_msg_decode(text, strlen(text), &m, &err) < 0 ||
-        att_room_decide(d->room, role, &m, d->clock, ev, &n, &err) < 0) {
+        att_engine_decide(d->room, role, &m, d->clock, ev, &n, &err) < 0) {
         fprintf(stderr, "bench_startup: %s: %s\n", text, err.message);
         exit(1);
     }
@@ -134,8 +135,8 @@ static void presence(driver *d, att_role role, int join)
     att_event ev[ATT_MAX_EVENTS_PER_COMMAND];
     int n = 0;
     d->clock += 1000;
-    int rc = join ? att_room_decide_join(d->room, role, d->clock, ev, &n)
-                  : att_room_decide_leave(d->room, role, ATT_LEFT_CLOSED, d->clock, ev, &n);
+    int rc = join ? att_engine_decide_join(d->room, role, d->clock, ev, &n)
+                  : att_engine_decide_leave(d->room, role, ATT_LEFT_CLOSED, d->clock, ev, &n);
     if (rc == 0)
         keep_events(d, ev, n);
 }

@@ -18,6 +18,9 @@
 #include "attune/catalog.h"
 #include "attune/msg.h"
 #include "attune/room.h"
+#include "attune/engine.h"
+#include "attune/detector.h"
+#include "attune/state.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,7 +64,7 @@ static void fold(session *s, att_event *evs, int n)
     unsigned seen = 0;
     for (int p = 0; p < 2; p++) {
         s->before[p].len = 0;
-        if (att_room_state_write(s->room, viewers[p], 1, &s->before[p]))
+        if (att_state_write(s->room, viewers[p], 1, &s->before[p]))
             abort();
     }
     att_error err;
@@ -83,7 +86,7 @@ static void fold(session *s, att_event *evs, int n)
         if (seen & (1u << p))
             continue;
         s->after[p].len = 0;
-        if (att_room_state_write(s->room, viewers[p], 1, &s->after[p]))
+        if (att_state_write(s->room, viewers[p], 1, &s->after[p]))
             abort();
         if (s->after[p].len != s->before[p].len ||
             memcmp(s->after[p].data, s->before[p].data, s->after[p].len) != 0)
@@ -95,7 +98,7 @@ static void check_states(const att_room *room)
 {
     for (int v = 0; v < 4; v++) {
         att_buf b = {0};
-        if (att_room_state_write(room, viewers[v], 1, &b))
+        if (att_state_write(room, viewers[v], 1, &b))
             abort();
         json_error_t jerr;
         json_t *j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -137,25 +140,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = 0;
         if (tick % 7 == 1) {
             if (rb & 0x80)
-                att_room_decide_replaced(&room, role, now, evs, &n);
+                att_engine_decide_replaced(&room, role, now, evs, &n);
             else
-                att_room_decide_join(&room, role, now, evs, &n);
+                att_engine_decide_join(&room, role, now, evs, &n);
             fold(&s, evs, n);
         } else if (tick % 7 == 2) {
-            att_room_decide_leave(&room, role, (att_left_reason)((rb >> 2) % ATT_LEFT__COUNT), now,
+            att_engine_decide_leave(&room, role, (att_left_reason)((rb >> 2) % ATT_LEFT__COUNT), now,
                                   evs, &n);
             fold(&s, evs, n);
         } else if (tick % 7 == 3) {
             int64_t composing = (tick / 7) % 2 ? now - tick : 0;
-            int64_t deadline = att_room_next_deadline(&room, composing);
-            n = att_room_tick(&room, now, composing, evs);
+            int64_t deadline = att_detector_next_deadline(&room, composing);
+            n = att_detector_tick(&room, now, composing, evs);
             if (n > 0 && (deadline < 0 || deadline > now))
                 abort(); /* the timer the server arms must not miss an event */
             fold(&s, evs, n);
         } else {
             att_msg msg;
             if (att_msg_decode((const char *)data + pos, len, &msg, &err) == 0 &&
-                att_room_decide(&room, role, &msg, now, evs, &n, &err) != 0)
+                att_engine_decide(&room, role, &msg, now, evs, &n, &err) != 0)
                 n = 0;
             fold(&s, evs, n); /* the events borrow from msg: fold them before releasing it */
             att_msg_release(&msg);
@@ -175,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     char a[65], b[65];
-    if (att_room_state_hash(&room, a, &err) || att_room_state_hash(&replay, b, &err) ||
+    if (att_state_hash(&room, a, &err) || att_state_hash(&replay, b, &err) ||
         strcmp(a, b) != 0)
         abort();
     for (int v = 0; v < 4; v++)

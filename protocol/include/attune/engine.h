@@ -2,12 +2,18 @@
  * against the room's state and the script, and turns it into events, with
  * the rupture detector's events after them (detector.h).
  *
- * The command's life, and the function that moves it on:
+ * A command's life, and the function that moves it on:
  *
- *     frame --att_msg_decode--> att_msg --att_engine_decide--> events
- *       (seqs room->seq+1, +2, ...; the room unchanged)
- *     events --caller stores them--> durable --att_room_apply each--> folded
- *     folded --caller--> acked and broadcast (att_event_visible_to)
+ *     frame   --att_msg_decode-------------------> att_msg
+ *     att_msg --att_engine_decide (room, const)--> events, numbered
+ *                                                  room->seq+1, +2, ...
+ *     events  --att_room_apply, each in order----> a room that has them
+ *
+ * A server folds a command's events twice: into its live room at once, so
+ * the next command is decided against them, and into its durable room once
+ * the store has committed them; only then are they acked and broadcast
+ * (server/rooms/room_service.h draws that cycle). Replay and recovery fold
+ * stored events only (att_room_apply_stored).
  *
  * A decide never modifies the room and may be retried; only the fold moves
  * it. Events borrow strings and the input object from the command: keep the

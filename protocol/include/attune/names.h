@@ -10,6 +10,7 @@
 #ifndef ATTUNE_NAMES_H
 #define ATTUNE_NAMES_H
 
+#include "attune/msg.h"
 #include "attune/room.h"
 
 /* roles and error codes (types.h) */

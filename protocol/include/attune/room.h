@@ -230,6 +230,7 @@ att_role att_room_actor(const att_room *room);
 /* The old names of the engine's, the detector's and the serializer's
  * functions, for callers not yet moved to engine.h, detector.h and state.h.
  * To be removed once none is left. */
+#ifndef ATTUNE_NO_OLD_NAMES
 #include "attune/detector.h"
 #include "attune/engine.h"
 #include "attune/state.h"
@@ -242,5 +243,6 @@ att_role att_room_actor(const att_room *room);
 #define att_room_next_deadline att_detector_next_deadline
 #define att_room_state_write att_state_write
 #define att_room_state_hash att_state_hash
+#endif
 
 #endif
