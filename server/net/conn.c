@@ -51,6 +51,10 @@ void srv_conn_begin_close(srv_conn *conn, int code, const char *bye_reason,
     conn->close_code = code;
     conn->leave_reason = leave_reason;
     conn->ping_due = 0;
+    /* Going away: the room service sends it no more live frames, no more
+     * catch-up, and no second close (room_service.h, srv_member). */
+    conn->member.closing = 1;
+    conn->member.replaying = 0;
     /* A slow reader's backlog is dropped (it resumes from the log when it
      * comes back, and leaves its room at once: srv_conn_send's caller);
      * otherwise what is already queued still goes out before the bye. */

@@ -15,7 +15,8 @@
  * store borrows a job's batch until it comes back), the deferred replies,
  * the outbox and the deadline heap. A srv_member belongs to the shell (it
  * is embedded in its connection) but its fields are the service's: the
- * shell fills `id` once, and otherwise only passes it in. Jobs and deferred
+ * shell fills `id` once, sets `closing` (and clears `replaying`) when it
+ * starts closing the connection itself, and otherwise only passes it in. Jobs and deferred
  * replies name their sender by member id, never by pointer, so a member can
  * go while its command is being committed. A srv_room * is valid until the
  * service thread returns to its loop: a quiet room may be evicted by the
@@ -107,7 +108,7 @@ typedef struct srv_member {
     att_role role;      /* a seat while in a room */
     srv_room *room;     /* set while a member */
     srv_list_link link; /* room->members */
-    int closing;        /* the service asked the shell to close it */
+    int closing;        /* going away: a close was asked for or begun */
     /* Catching up from the store after hello: events with (room) seq >
      * replay_after are read from the log until it reaches the room's
      * durable seq; replay_aud is the last seq sent in the role's numbering. */
