@@ -2,9 +2,20 @@
  * seq gaps refused, an injected commit failure fails its whole group and
  * nothing of it is stored, reopen after close, settings, the room summaries
  * cache (current only at the room's last seq) and its scan, and a WAL that
- * checkpoints and starts again under sustained appends instead of growing. */
+ * checkpoints and starts again under sustained appends instead of growing.
+ * Then the previous release's data directory (tests/fixtures/store-v1):
+ * its migration is one transaction, and afterwards every event (with its
+ * type in the new column) and every account is there. */
+#include "accounts.h"
+#include "attune/catalog.h"
 #include "check.h"
+#include "invites.h"
+#include "log_fold.h"
+#include "schema.h"
 #include "store.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -189,8 +200,190 @@ static int note_stale(const char *id, int64_t last_seq, void *arg)
     return 0;
 }
 
+/* ---- the previous release's format (tests/fixtures/store-v1) ---------- */
+
+#define V1_FIXTURE ATTUNE_SOURCE_DIR "/tests/fixtures/store-v1/data"
+#define V1_DEMO_EVENTS 18 /* README.md: what make.mjs recorded */
+
+static int64_t count_sql(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static int has_type_column(sqlite3 *db)
+{
+    return count_sql(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'type'") ==
+           1;
+}
+
+typedef struct {
+    int64_t events, expect_seq;
+    int typed_as_payload; /* events whose type equals their payload's "type" */
+    int private_messages, notes;
+    char room[SRV_STORE_ID_BYTES + 1];
+} v1_walk;
+
+static srv_walk v1_event(const srv_stored_event *ev, void *arg, att_error *err)
+{
+    (void)err;
+    v1_walk *w = arg;
+    w->events++;
+    CHECK_INT(ev->seq, w->expect_seq);
+    w->expect_seq = ev->seq + 1;
+    json_t *obj = json_loadb(ev->payload, ev->len, 0, NULL);
+    const char *t = json_string_value(json_object_get(obj, "type"));
+    if (t && ev->type && strcmp(t, ev->type) == 0)
+        w->typed_as_payload++;
+    if (ev->type && strcmp(ev->type, "private_message") == 0)
+        w->private_messages++;
+    if (ev->type && strcmp(ev->type, "note") == 0)
+        w->notes++;
+    json_decref(obj);
+    return SRV_WALK_CONTINUE;
+}
+
+static int v1_room(const srv_store_room *room, void *arg)
+{
+    char(*ids)[SRV_STORE_ID_BYTES + 1] = arg;
+    for (int i = 0; i < 4; i++)
+        if (!ids[i][0]) {
+            snprintf(ids[i], sizeof ids[i], "%s", room->id);
+            break;
+        }
+    return 0;
+}
+
+static int v1_invite(const srv_invite_record *rec, void *arg)
+{
+    (void)rec;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void migrates_store_v1(void)
+{
+    char dir[] = "/tmp/attune-store-v1-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cmd[600], path[300];
+    /* A checkout gives the key files 0644; the key loader wants 0600. */
+    snprintf(cmd, sizeof cmd, "cp -a '%s'/. '%s'/ && chmod 600 '%s'/*", V1_FIXTURE, dir, dir);
+    CHECK_INT(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/attune.db", dir);
+    att_error err = {0};
+
+    /* As the previous release left it: store format 1, no type column,
+     * every payload sealed as version 0x01. */
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(srv_schema_version(db, "store", &err), 1);
+    CHECK(!has_type_column(db));
+    int64_t events = count_sql(db, "SELECT count(*) FROM events");
+    CHECK_INT(events, V1_DEMO_EVENTS + 1);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'01'"),
+              events);
+    /* A migration that fails part way (the fifth event's rewrite is refused)
+     * leaves the database as it was: one transaction. */
+    CHECK_INT(sqlite3_exec(db,
+                           "CREATE TRIGGER refuse_fifth BEFORE UPDATE ON events WHEN NEW.seq = 5 "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    srv_store *s = NULL;
+    CHECK(srv_store_open(dir, &s, &err) < 0);
+    CHECK(strstr(err.message, "refused by the test") != NULL);
+    CHECK_INT(srv_schema_version(db, "store", &err), 1);
+    CHECK(!has_type_column(db));
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'01'"),
+              events);
+    CHECK_INT(sqlite3_exec(db, "DROP TRIGGER refuse_fifth", NULL, NULL, NULL), SQLITE_OK);
+
+    /* Opened by this build: migrated to format 2, every event typed and
+     * resealed with its type (version 0x02). */
+    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    CHECK(has_type_column(db));
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE type IS NOT NULL"), events);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'02'"),
+              events);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE type = 'room_created'"), 2);
+    char ids[4][SRV_STORE_ID_BYTES + 1] = {{0}};
+    CHECK_INT(srv_store_list_rooms(s, v1_room, ids, &err), 0);
+    CHECK_STR(ids[0], "clinic-1");
+    CHECK(strncmp(ids[1], "demo-", 5) == 0);
+    CHECK(!ids[2][0]);
+
+    /* Every event reads back, in order, its type beside it as its payload
+     * says, and every room still folds. */
+    att_catalog *cat = NULL;
+    CHECK_INT(att_catalog_load_dir(ATTUNE_SOURCE_DIR "/protocol", &cat, &err), 0);
+    int64_t total = 0;
+    for (int i = 0; i < 2; i++) {
+        v1_walk w = {.expect_seq = 1};
+        CHECK_INT(srv_store_walk_events(s, ids[i], 0, -1, 0, v1_event, &w, &err),
+                  SRV_WALK_CONTINUE);
+        CHECK_INT(w.typed_as_payload, w.events);
+        total += w.events;
+        att_room *room = malloc(sizeof *room);
+        CHECK(room != NULL);
+        CHECK_INT(srv_log_fold_room(s, cat, NULL, ids[i], NULL, room, NULL, &err), 0);
+        CHECK_INT(room->seq, w.events);
+        if (i == 1) {
+            CHECK_INT(w.events, V1_DEMO_EVENTS);
+            CHECK_INT(w.private_messages, 1);
+            CHECK_INT(w.notes, 1);
+            CHECK_INT(room->status, ATT_STATUS_ACTIVE);
+        }
+        free(room);
+    }
+    CHECK_INT(total, events);
+    att_catalog_free(cat);
+    srv_store_close(s);
+
+    /* Every account, its kind and password, and what it owns; every
+     * invitation record. */
+    srv_accounts *acc = NULL;
+    CHECK_INT(srv_accounts_open(dir, 0, &acc, &err), 0);
+    srv_account a;
+    CHECK_INT(srv_accounts_get(acc, "robin", &a, &err), 1);
+    CHECK_INT(a.kind, SRV_ACCOUNT_THERAPIST);
+    CHECK_INT(srv_accounts_get(acc, "sam", &a, &err), 1);
+    CHECK_INT(a.kind, SRV_ACCOUNT_SUPERVISOR);
+    CHECK_INT(srv_accounts_verify(acc, "robin", "correct horse battery", 21, &err), 1);
+    CHECK_INT(srv_accounts_verify(acc, "robin", "not the password", 16, &err), 0);
+    char owner[SRV_ACCOUNT_NAME_MAX + 1];
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(srv_accounts_get_owner(acc, ids[i], owner, &err), 0);
+        CHECK_STR(owner, "robin");
+    }
+    srv_accounts_close(acc);
+    srv_invites *inv = NULL;
+    CHECK_INT(srv_invites_open(dir, &inv, &err), 0);
+    int n_invites = 0;
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(srv_invites_list(inv, ids[i], v1_invite, &n_invites, &err), 0);
+    CHECK_INT(n_invites, 6);
+    srv_invites_close(inv);
+
+    /* Opening again migrates nothing more. */
+    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    srv_store_close(s);
+    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    sqlite3_close(db);
+    printf("store: the previous release's directory migrated: %lld events, 2 accounts\n",
+           (long long)events);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 int main(void)
 {
+    migrates_store_v1();
+
     char dir[] = "/tmp/attune-store-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     att_error err = {0};
