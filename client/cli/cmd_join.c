@@ -41,11 +41,13 @@ static const cli_option options[] = {
 static const cli_command join_cmd = {
     "attune join [--no-color] [--insecure] URL | -",
     "Takes part in a session from the terminal with an invitation URL\n"
-    "(http://HOST:PORT/#token=... or https://...): given as URL, or `-` to read it from the first\n"
-    "line of standard input, or left out to take it from the environment variable\n"
-    "ATTUNE_LINK. The link is a secret: on a shared machine prefer `-` or ATTUNE_LINK,\n"
-    "since other users can read a command line (ps, /proc). Shows what happens in the\n"
-    "room; when it is your turn it asks the step's questions one line at a time.\n"
+    "(http://HOST:PORT/#token=... or https://...; an https:// link connects over\n"
+    "TLS and checks the server's certificate): given as URL, or `-` to read it from\n"
+    "the first line of standard input, or left out to take it from the environment\n"
+    "variable ATTUNE_LINK. The link is a secret: on a shared machine prefer `-` or\n"
+    "ATTUNE_LINK, since other users can read a command line (ps, /proc). Shows what\n"
+    "happens in the room; when it is your turn it asks the step's questions one line\n"
+    "at a time.\n"
     "Commands:\n"
     "partners:\n"
     "  /consent            accept the consent notice (again, after /withdraw)\n"
