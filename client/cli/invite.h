@@ -19,7 +19,6 @@
  * else -1 with a message on err. */
 int cli_invite_check_base(const char *base, FILE *err);
 
-
 typedef struct {
     char host[CLI_HOST_MAX]; /* without IPv6 brackets */
     int port;                /* 80 or 443 when the URL names none */
