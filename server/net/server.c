@@ -109,7 +109,6 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
                     .link_events_per_minute = cfg->link_events_per_minute,
                     .room_events_per_minute = cfg->room_events_per_minute,
                     .presence_debounce_ms = cfg->presence_debounce_ms,
-                    .disconnect_grace_ms = cfg->disconnect_grace_ms,
                     .room_evict_s = cfg->room_evict_s,
                     .room_idle_evict_s = cfg->room_idle_evict_s,
                     .link_grace_s = cfg->link_grace_s,

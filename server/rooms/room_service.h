@@ -126,12 +126,11 @@ typedef struct srv_member {
 /* The server's settings the rooms follow (filled from srv_config by the
  * shell). */
 typedef struct {
-    att_room_config room; /* the detector's clocks */
+    att_room_config room; /* the detector's clocks (silence, disconnect grace) */
     int room_event_cap;
     int link_events_per_minute;
     int room_events_per_minute;
     int presence_debounce_ms;
-    int disconnect_grace_ms;
     int room_evict_s;
     int room_idle_evict_s;
     int link_grace_s;

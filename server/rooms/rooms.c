@@ -715,8 +715,8 @@ static int64_t left_wait(const srv_room *r, int seat)
 {
     const srv_room_options *cfg = &r->svc->opt;
     int64_t wait = cfg->presence_debounce_ms;
-    if (att_role_is_partner((att_role)seat) && cfg->disconnect_grace_ms < wait)
-        wait = cfg->disconnect_grace_ms;
+    if (att_role_is_partner((att_role)seat) && cfg->room.disconnect_grace_ms < wait)
+        wait = cfg->room.disconnect_grace_ms;
     return wait;
 }
 

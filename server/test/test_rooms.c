@@ -203,7 +203,6 @@ int main(void)
                            .options = {.room = {.silence_ms = 300000, .disconnect_grace_ms = 60000},
                                        .room_event_cap = 50000,
                                        .presence_debounce_ms = 0,
-                                       .disconnect_grace_ms = 60000,
                                        .room_evict_s = 60,
                                        .room_idle_evict_s = 600,
                                        .link_grace_s = 1800,
