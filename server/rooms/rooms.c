@@ -1061,7 +1061,7 @@ static int member_live(const srv_member *m)
 }
 
 /* A viewer's state as an outbox message: the core's direct writer (the
- * same bytes as dumping att_room_state_json, without building a tree)
+ * same bytes as jansson's sorted dump, without building a tree)
  * straight into the outbox's buffer. -1 on failure. */
 static int state_msg(srv_rooms *svc, const att_room *room, att_role viewer)
 {

@@ -227,22 +227,4 @@ void att_room_created_event(const att_room *room, int64_t now, att_role first_sp
 /* The role that must act now, or ATT_ROLE_NONE (waiting, paused, ended). */
 att_role att_room_actor(const att_room *room);
 
-/* The old names of the engine's, the detector's and the serializer's
- * functions, for callers not yet moved to engine.h, detector.h and state.h.
- * To be removed once none is left. */
-#ifndef ATTUNE_NO_OLD_NAMES
-#include "attune/detector.h"
-#include "attune/engine.h"
-#include "attune/state.h"
-#define att_room_decide att_engine_decide
-#define att_room_decide_join att_engine_decide_join
-#define att_room_decide_leave att_engine_decide_leave
-#define att_room_decide_replaced att_engine_decide_replaced
-#define att_room_decide_reconnected att_engine_decide_reconnected
-#define att_room_tick att_detector_tick
-#define att_room_next_deadline att_detector_next_deadline
-#define att_room_state_write att_state_write
-#define att_room_state_hash att_state_hash
-#endif
-
 #endif
