@@ -1232,18 +1232,24 @@ void srv_rooms_on_store_completions(srv_rooms *svc)
 
 /* --- catch-up from the log ----------------------------------------------- */
 
-/* Who may see a stored event: decoded, since the private line's
- * visibility depends on who wrote it and to whom. -1 when it is not one. */
-static int stored_audience(const att_script *script, const char *payload, size_t len, unsigned *out)
+/* Whether the event at room seq `seq` is hidden from `role`: the room's
+ * audience index (kept by every fold of the log and every commit, from the
+ * core's per-audience counters) lists exactly those, so catch-up never
+ * parses a stored payload to learn who may see it. */
+static int hidden_from(const srv_room *r, att_role role, int64_t seq)
 {
-    json_t *obj = json_loadb(payload, len, 0, NULL);
-    att_event ev;
-    att_error err = {0};
-    int rc = obj ? att_event_from_json(obj, script, &ev, &err) : -1;
-    if (rc == 0)
-        *out = att_event_audience(&ev);
-    json_decref(obj);
-    return rc < 0 ? -1 : 0;
+    if (role == ATT_ROLE_THERAPIST)
+        return 0; /* sees everything: its numbering is the log's */
+    const srv_aud_index *ix = &r->aud_index[role];
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->seqs[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ix->n && ix->seqs[lo] == seq;
 }
 
 /* Bytes an event frame adds to a send queue beyond its payload (the
@@ -1260,13 +1266,12 @@ static srv_walk replay_one(const srv_stored_event *ev, void *arg, att_error *err
 {
     replay_ctx *rc = arg;
     srv_member *m = rc->m;
-    unsigned audience;
-    if (!m->room || stored_audience(m->room->script, ev->payload, ev->len, &audience) < 0) {
-        att_fail(err, ATT_ERR_INTERNAL, "bad event at seq %lld", (long long)ev->seq);
+    if (!m->room) {
+        att_fail(err, ATT_ERR_INTERNAL, "catch-up without a room");
         return SRV_WALK_FAILED;
     }
     m->replay_after = ev->seq;
-    if (audience & (1u << m->role)) {
+    if (!hidden_from(m->room, m->role, ev->seq)) {
         /* Numbered in the role's own sequence: no gaps where it saw nothing. */
         int msg = srv_outbox_add_event(&rc->svc->outbox, ++m->replay_aud, ev->payload, ev->len);
         if (msg < 0 || srv_outbox_send(&rc->svc->outbox, m, msg) < 0) {

@@ -324,6 +324,14 @@ int main(void)
     CHECK_INT(count_with(&rd, 5, "\"marker\""), 0);
     CHECK_INT(count_with(&rd, 5, "\"suspicion"), 0);
     CHECK_INT(count_with(&rd, 5, "\"type\":\"state\""), 1);
+    /* numbered in partner_b's own sequence, 1.. with no gaps, all it may see */
+    int64_t b_seen = srv_room_committed(r)->aud_seq[ATT_ROLE_PARTNER_B];
+    CHECK_INT(count_with(&rd, 5, ",\"type\":\"event\"}"), b_seen);
+    for (int64_t k = 1; k <= b_seen; k++) {
+        char needle[48];
+        snprintf(needle, sizeof needle, "},\"seq\":%lld,\"type\":\"event\"}", (long long)k);
+        CHECK_MSG(count_with(&rd, 5, needle) == 1, "seq %lld", (long long)k);
+    }
     wait_commits(svc, &n);
     inbox_clear(&rd);
 
