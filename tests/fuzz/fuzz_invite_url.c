@@ -2,11 +2,11 @@
  * parser (cli_invite_parse, client/cli/invite.c, compiled in). The input up
  * to its first NUL is the URL. The parser must not crash or read out of
  * bounds; when it fails it says why; when it succeeds the host is
- * 1..CLI_HOST_MAX-1 bytes, the port 1..65535 and the token 1..
+ * 1..CLI_HOST_MAX-1 bytes, the port 1..65535, tls 0 or 1 and the token 1..
  * ATT_MAX_TOKEN_BYTES bytes without '&', and the URL rebuilt from what it
- * read (http://HOST:PORT/#token=TOKEN, the host in brackets when it holds
- * a character that ends a bare host or starts with '[') parses back to the
- * same. */
+ * read (http[s]://HOST:PORT/#token=TOKEN, the host in brackets when it
+ * holds a character that ends a bare host or starts with '[') parses back
+ * to the same. */
 #include "invite.h"
 
 #include <stdint.h>
@@ -28,6 +28,8 @@ static void check_parsed(const cli_invite *inv)
         fail("empty or unterminated host");
     if (inv->port < 1 || inv->port > 65535)
         fail("port out of range");
+    if (inv->tls != 0 && inv->tls != 1)
+        fail("tls is neither 0 nor 1");
     if (tlen == 0 || tlen > ATT_MAX_TOKEN_BYTES || tlen >= sizeof inv->token)
         fail("empty, overlong or unterminated token");
     if (memchr(inv->token, '&', tlen))
@@ -54,12 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int bracket = inv.host[0] == '[' || strpbrk(inv.host, ":/#?") != NULL;
     char again[CLI_HOST_MAX + ATT_MAX_TOKEN_BYTES + 64];
-    snprintf(again, sizeof again, "http://%s%s%s:%d/#token=%s", bracket ? "[" : "", inv.host,
-             bracket ? "]" : "", inv.port, inv.token);
+    snprintf(again, sizeof again, "%s://%s%s%s:%d/#token=%s", inv.tls ? "https" : "http",
+             bracket ? "[" : "", inv.host, bracket ? "]" : "", inv.port, inv.token);
     cli_invite back;
     if (cli_invite_parse(again, &back, why, sizeof why) < 0)
         fail("the URL rebuilt from a parse does not parse");
-    if (strcmp(back.host, inv.host) != 0 || back.port != inv.port ||
+    if (strcmp(back.host, inv.host) != 0 || back.port != inv.port || back.tls != inv.tls ||
         strcmp(back.token, inv.token) != 0)
         fail("the URL rebuilt from a parse reads differently");
     free(url);
