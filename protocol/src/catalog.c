@@ -291,34 +291,38 @@ static int load_vocab(att_catalog *cat, const char *dir, int which, att_error *e
     return 0;
 }
 
-/* ---- blame rules ------------------------------------------------------- */
-
-static int cmp_blame_names(const void *a, const void *b)
+static int cmp_names(const void *a, const void *b)
 {
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* Loads vocab/blame/<lang>.json, one language each (blame.c validates and
- * compiles them; the file name must be the file's "lang" plus ".json"). */
-static int load_blame(att_catalog *cat, const char *dir, att_error *err)
+static int has_json_suffix(const char *name)
 {
-    char path[PATH_MAX];
-    loc at = {"vocab/blame/", err};
-    if ((size_t)snprintf(path, sizeof path, "%s/vocab/blame", dir) >= sizeof path)
+    size_t n = strlen(name);
+    return n > 5 && name[0] != '.' && strcmp(name + n - 5, ".json") == 0;
+}
+
+/* Lists <dir>/<sub>/ *.json (at most max, else "more than max <many>"; none
+ * is `none`) in name order, so what is loaded from them is deterministic. */
+static int list_json_files(const char *dir, const char *sub, char names[][NAME_MAX + 1], size_t max,
+                           const char *many, const char *none, size_t *count, att_error *err)
+{
+    char path[PATH_MAX], label[64];
+    snprintf(label, sizeof label, "%s/", sub);
+    loc at = {label, err};
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, sub) >= sizeof path)
         return fail_at(&at, ATT_ERR_INTERNAL, "path too long");
     DIR *d = opendir(path);
     if (!d)
         return fail_at(&at, ATT_ERR_INTERNAL, "cannot open the directory");
-    char names[MAX_BLAME_LANGS][NAME_MAX + 1];
     size_t n = 0;
-    int rc = 0;
     struct dirent *de;
+    int rc = 0;
     while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len <= 5 || de->d_name[0] == '.' || strcmp(de->d_name + len - 5, ".json") != 0)
+        if (!has_json_suffix(de->d_name))
             continue;
-        if (n == MAX_BLAME_LANGS) {
-            rc = INVALID(&at, "more than %d languages", MAX_BLAME_LANGS);
+        if (n == max) {
+            rc = INVALID(&at, "more than %zu %s", max, many);
             break;
         }
         snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
@@ -327,8 +331,24 @@ static int load_blame(att_catalog *cat, const char *dir, att_error *err)
     if (rc)
         return rc;
     if (n == 0)
-        return INVALID(&at, "no language files (<lang>.json)");
-    qsort(names, n, sizeof names[0], cmp_blame_names);
+        return INVALID(&at, "%s", none);
+    qsort(names, n, sizeof names[0], cmp_names);
+    *count = n;
+    return 0;
+}
+
+/* ---- blame rules ------------------------------------------------------- */
+
+/* Loads vocab/blame/<lang>.json, one language each (blame.c validates and
+ * compiles them; the file name must be the file's "lang" plus ".json"). */
+static int load_blame(att_catalog *cat, const char *dir, att_error *err)
+{
+    char names[MAX_BLAME_LANGS][NAME_MAX + 1];
+    size_t n = 0;
+    int rc = list_json_files(dir, "vocab/blame", names, MAX_BLAME_LANGS, "languages",
+                             "no language files (<lang>.json)", &n, err);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         char rel[NAME_MAX + 16];
         snprintf(rel, sizeof rel, "vocab/blame/%s", names[i]);
@@ -832,57 +852,14 @@ static int encode_step_parts(const loc *at, att_step *st)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
-static int has_json_suffix(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 5 && name[0] != '.' && strcmp(name + n - 5, ".json") == 0;
-}
-
-/* Lists exercises/ *.json in name order, so script_at() is deterministic. */
-static int list_exercises(const char *dir, char names[][NAME_MAX + 1], size_t *count,
-                          att_error *err)
-{
-    char path[PATH_MAX];
-    loc at = {"exercises/", err};
-    if ((size_t)snprintf(path, sizeof path, "%s/exercises", dir) >= sizeof path)
-        return fail_at(&at, ATT_ERR_INTERNAL, "path too long");
-    DIR *d = opendir(path);
-    if (!d)
-        return fail_at(&at, ATT_ERR_INTERNAL, "cannot open the directory");
-    size_t n = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!has_json_suffix(de->d_name))
-            continue;
-        if (n == MAX_SCRIPTS) {
-            rc = INVALID(&at, "more than %d scripts", MAX_SCRIPTS);
-            break;
-        }
-        snprintf(names[n++], NAME_MAX + 1, "%s", de->d_name);
-    }
-    closedir(d);
-    if (rc)
-        return rc;
-    if (n == 0)
-        return INVALID(&at, "no exercise scripts (*.json)");
-    qsort(names, n, sizeof names[0], cmp_names);
-    *count = n;
-    return 0;
-}
-
 static int load_exercises(att_catalog *cat, const char *dir, att_error *err)
 {
     size_t n = 0;
     char(*names)[NAME_MAX + 1] = malloc(MAX_SCRIPTS * sizeof *names);
     if (!names)
         return att_fail(err, ATT_ERR_INTERNAL, "exercises/: out of memory");
-    int rc = list_exercises(dir, names, &n, err);
+    int rc = list_json_files(dir, "exercises", names, MAX_SCRIPTS, "scripts",
+                             "no exercise scripts (*.json)", &n, err);
     if (rc == 0) {
         cat->scripts = calloc(n, sizeof *cat->scripts);
         if (!cat->scripts)
