@@ -14,7 +14,9 @@
 #include "attune/msg.h"
 #include "attune/room.h"
 #include "attune/names.h"
+#include "b64url.h"
 #include "datadir.h"
+#include "random.h"
 #include "invite.h"
 
 static const cli_option create_options[] = {
@@ -58,8 +60,9 @@ static int random_room_id(char *out, size_t size, FILE *err)
         fprintf(err, "attune: %s\n", e.message);
         return -1;
     }
-    snprintf(out, size, "r-%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-             bytes[4], bytes[5]);
+    char hex[2 * sizeof bytes + 1];
+    srv_hex_encode(bytes, sizeof bytes, hex);
+    snprintf(out, size, "r-%s", hex);
     return 0;
 }
 

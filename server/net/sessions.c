@@ -4,10 +4,11 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "b64url.h"
+#include "random.h"
 #include "token.h"
 
 #define COOKIE_RANDOM_BYTES 32
@@ -137,8 +138,8 @@ int srv_sessions_start(srv_sessions *s, const srv_account *acct, int64_t now,
     if (strlen(acct->name) > SRV_ACCOUNT_NAME_MAX)
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "sessions: name too long");
     unsigned char raw[COOKIE_RANDOM_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "sessions: no random bytes");
+    if (srv_random_bytes(raw, sizeof raw, err) < 0)
+        return -ATT_ERR_INTERNAL;
     int n = srv_b64url_encode(raw, sizeof raw, cookie_out, SRV_SESSION_COOKIE_BYTES);
     OPENSSL_cleanse(raw, sizeof raw);
     if (n < 0)

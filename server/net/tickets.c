@@ -1,5 +1,7 @@
 /* tickets.c - single-use staff tickets in memory (see tickets.h). */
 #include "tickets.h"
+#include "b64url.h"
+#include "random.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -2,12 +2,12 @@
  * accounts.h). */
 #include "accounts.h"
 #include "clock.h"
+#include "random.h"
 #include "schema.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,8 +234,8 @@ static int new_hash(const char *password, size_t len, unsigned char salt[SALT_BY
     int rc = srv_password_check(password, len, err);
     if (rc < 0)
         return rc;
-    if (RAND_bytes(salt, SALT_BYTES) != 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "accounts: no random bytes");
+    if (srv_random_bytes(salt, SALT_BYTES, err) < 0)
+        return -ATT_ERR_INTERNAL;
     return scrypt_hash(password, len, salt, SALT_BYTES, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, hash,
                        err);
 }

@@ -1,5 +1,6 @@
 /* invites.c - invitation records in SQLite (see invites.h). */
 #include "invites.h"
+#include "random.h"
 #include "schema.h"
 #include "attune/names.h"
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "random.h"
 #include "token.h"
 
 #define VERSION_ROOM_SEQ 0x01      /* AAD: room, seq */

@@ -1,5 +1,7 @@
 /* token.c - HMAC-SHA256 invitation tokens and the key file (see token.h). */
 #include "token.h"
+#include "b64url.h"
+#include "random.h"
 #include "attune/names.h"
 
 #include <errno.h>
@@ -8,117 +10,17 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int srv_b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size)
-{
-    size_t need = (len / 3) * 4 + (len % 3 ? len % 3 + 1 : 0);
-    if (need + 1 > out_size)
-        return -1;
-    size_t o = 0;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
-        out[o++] = b64url_alphabet[(v >> 6) & 63];
-        out[o++] = b64url_alphabet[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = b64url_alphabet[(v >> 18) & 63];
-        out[o++] = b64url_alphabet[(v >> 12) & 63];
-        out[o++] = b64url_alphabet[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return (int)o;
-}
-
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-int srv_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size)
-{
-    if (len % 4 == 1)
-        return -1;
-    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    if (need > out_size)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value(in[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    /* Leftover bits must be zero, so each token has exactly one spelling. */
-    if (bits && (acc & ((1u << bits) - 1)))
-        return -1;
-    return (int)o;
-}
-
-int srv_random_bytes(unsigned char *buf, size_t n, att_error *err)
-{
-    if (RAND_bytes(buf, (int)n) != 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "no random bytes from OpenSSL");
-    return 0;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int key_parse(const char *text, size_t len, srv_token_key *key)
 {
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
         len--;
-    if (len != 2 * SRV_TOKEN_KEY_BYTES)
-        return -1;
-    for (size_t i = 0; i < SRV_TOKEN_KEY_BYTES; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        key->bytes[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return srv_hex_decode(text, len, key->bytes, SRV_TOKEN_KEY_BYTES);
 }
 
 static int key_create(const char *path, srv_token_key *key, att_error *err)
@@ -126,8 +28,7 @@ static int key_create(const char *path, srv_token_key *key, att_error *err)
     if (srv_random_bytes(key->bytes, sizeof key->bytes, err) < 0)
         return -ATT_ERR_INTERNAL;
     char text[2 * SRV_TOKEN_KEY_BYTES + 2];
-    for (size_t i = 0; i < SRV_TOKEN_KEY_BYTES; i++)
-        snprintf(text + 2 * i, 3, "%02x", key->bytes[i]);
+    srv_hex_encode(key->bytes, SRV_TOKEN_KEY_BYTES, text);
     text[2 * SRV_TOKEN_KEY_BYTES] = '\n';
     text[2 * SRV_TOKEN_KEY_BYTES + 1] = '\0';
     /* Write a temporary file, fsync, then link it into place: a crash never
@@ -184,20 +85,6 @@ int srv_token_key_load(const char *path, srv_token_key *key, att_error *err)
     return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file");
 }
 
-int srv_room_id_valid(const char *id)
-{
-    size_t n = 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-        if (n >= SRV_ROOM_ID_MAX)
-            return 0;
-    }
-    return n > 0;
-}
-
 static int mac_payload(const srv_token_key *key, const char *payload, size_t len,
                        unsigned char mac[32])
 {
@@ -229,8 +116,7 @@ int srv_token_issue(const srv_token_key *key, const char *room, att_role role, i
         nonce = fresh;
     }
     char nonce_hex[2 * SRV_TOKEN_NONCE_BYTES + 1];
-    for (size_t i = 0; i < SRV_TOKEN_NONCE_BYTES; i++)
-        snprintf(nonce_hex + 2 * i, 3, "%02x", nonce[i]);
+    srv_hex_encode(nonce, SRV_TOKEN_NONCE_BYTES, nonce_hex);
     char payload[160];
     int plen = snprintf(payload, sizeof payload, "v1|%s|%s|%" PRId64 "|%s", room,
                         att_role_name(role), expires, nonce_hex);
@@ -248,8 +134,10 @@ int srv_token_issue(const srv_token_key *key, const char *room, att_role role, i
     return 0;
 }
 
-int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
-                     srv_token_claims *claims, att_error *err)
+/* The token's payload, base64url-decoded into payload (NUL-terminated);
+ * *mac_at is where its MAC's text starts, mac_len its length. */
+static int token_payload(const char *token, char payload[200], const char **mac_at, size_t *mac_len,
+                         att_error *err)
 {
     size_t len = strnlen(token, ATT_MAX_TOKEN_BYTES + 1);
     if (len > ATT_MAX_TOKEN_BYTES)
@@ -257,21 +145,19 @@ int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
     const char *dot = memchr(token, '.', len);
     if (!dot)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token has no mac");
-    char payload[200];
-    int plen = srv_b64url_decode(token, (size_t)(dot - token), (unsigned char *)payload,
-                                 sizeof payload - 1);
+    int plen = srv_b64url_decode(token, (size_t)(dot - token), (unsigned char *)payload, 199);
     if (plen < 0)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token payload is not base64url");
     payload[plen] = '\0';
-    unsigned char mac_given[33];
-    int mlen =
-        srv_b64url_decode(dot + 1, len - (size_t)(dot + 1 - token), mac_given, sizeof mac_given);
-    unsigned char mac[32];
-    if (mac_payload(key, payload, (size_t)plen, mac) < 0)
-        return att_fail(err, ATT_ERR_INTERNAL, "HMAC failed");
-    if (mlen != 32 || CRYPTO_memcmp(mac, mac_given, 32) != 0)
-        return att_fail(err, ATT_ERR_BAD_TOKEN, "token mac does not match");
-    /* Authentic from here on: the fields were written by srv_token_issue. */
+    *mac_at = dot + 1;
+    *mac_len = len - (size_t)(dot + 1 - token);
+    return plen;
+}
+
+/* Reads the claims from a payload srv_token_issue wrote
+ * ("v1|room|role|expires|nonce hex"); expiry is not checked here. */
+static int payload_claims(char *payload, srv_token_claims *claims, att_error *err)
+{
     char *fields[5];
     int nf = 0;
     char *save = NULL;
@@ -289,18 +175,48 @@ int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
     long long expires = strtoll(fields[3], &end, 10);
     if (errno || !end || *end)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token expiry invalid");
-    if (expires <= now)
-        return att_fail(err, ATT_ERR_BAD_TOKEN, "token expired");
-    if (strlen(fields[4]) != 2 * SRV_TOKEN_NONCE_BYTES)
+    if (srv_hex_decode(fields[4], strlen(fields[4]), claims->nonce, SRV_TOKEN_NONCE_BYTES) < 0)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token nonce invalid");
-    for (size_t i = 0; i < SRV_TOKEN_NONCE_BYTES; i++) {
-        int hi = hex_value(fields[4][2 * i]), lo = hex_value(fields[4][2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return att_fail(err, ATT_ERR_BAD_TOKEN, "token nonce invalid");
-        claims->nonce[i] = (unsigned char)(hi << 4 | lo);
-    }
     snprintf(claims->room, sizeof claims->room, "%s", fields[1]);
     claims->role = role;
     claims->expires = expires;
     return 0;
+}
+
+int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
+                     srv_token_claims *claims, att_error *err)
+{
+    char payload[200];
+    const char *mac_text;
+    size_t mac_text_len;
+    int plen = token_payload(token, payload, &mac_text, &mac_text_len, err);
+    if (plen < 0)
+        return plen;
+    unsigned char mac_given[33];
+    int mlen = srv_b64url_decode(mac_text, mac_text_len, mac_given, sizeof mac_given);
+    unsigned char mac[32];
+    if (mac_payload(key, payload, (size_t)plen, mac) < 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "HMAC failed");
+    if (mlen != 32 || CRYPTO_memcmp(mac, mac_given, 32) != 0)
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "token mac does not match");
+    /* Authentic from here on: the fields were written by srv_token_issue. */
+    srv_token_claims c;
+    int rc = payload_claims(payload, &c, err);
+    if (rc < 0)
+        return rc;
+    if (c.expires <= now)
+        return att_fail(err, ATT_ERR_BAD_TOKEN, "token expired");
+    *claims = c;
+    return 0;
+}
+
+int srv_token_read_claims(const char *token, srv_token_claims *claims, att_error *err)
+{
+    char payload[200];
+    const char *mac_text;
+    size_t mac_text_len;
+    int plen = token_payload(token, payload, &mac_text, &mac_text_len, err);
+    if (plen < 0)
+        return plen;
+    return payload_claims(payload, claims, err);
 }

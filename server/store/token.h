@@ -3,19 +3,20 @@
  *
  * Token text: base64url(payload) "." base64url(mac), where payload is
  * "v1|<room>|<role>|<expires unix s>|<nonce hex>" and mac is HMAC-SHA256 of
- * the payload under the key. Owns nothing beyond the caller's buffers; pure
- * functions of their arguments (plus the key file's I/O in
- * srv_token_key_load), callable from any thread. */
+ * the payload under the key. Base64url and hex are b64url.h's, the random
+ * bytes random.h's, what a room id is room_id.h's. Owns nothing beyond the
+ * caller's buffers; pure functions of their arguments (plus the key file's
+ * I/O in srv_token_key_load), callable from any thread. */
 #ifndef SRV_TOKEN_H
 #define SRV_TOKEN_H
 
 #include <stdint.h>
 #include <stddef.h>
 #include "attune/types.h"
+#include "room_id.h"
 
 #define SRV_TOKEN_KEY_BYTES 32
 #define SRV_TOKEN_NONCE_BYTES 12
-#define SRV_ROOM_ID_MAX 64
 /* Enough for any token we issue (room ids are at most 64 bytes). */
 #define SRV_TOKEN_MAX 256
 
@@ -37,9 +38,6 @@ typedef struct {
  * negative code (internal) with err set. */
 int srv_token_key_load(const char *path, srv_token_key *key, att_error *err);
 
-/* 1 when id is a valid room id: 1..64 bytes of [A-Za-z0-9_-]. */
-int srv_room_id_valid(const char *id);
-
 /* Writes a token for (room, role, expires) into out. nonce may be NULL for a
  * fresh random one. role must be partner_a, partner_b, therapist or observer.
  * Returns 0 or a negative code with err set. */
@@ -52,14 +50,11 @@ int srv_token_issue(const srv_token_key *key, const char *room, att_role role, i
 int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
                      srv_token_claims *claims, att_error *err);
 
-/* base64url without padding. Returns the length written (excluding the NUL)
- * or -1 when out is too small. */
-int srv_b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
-/* Returns the decoded length or -1 on bad input / small buffer. */
-int srv_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size);
-
-/* Fills buf with n cryptographically random bytes. Returns 0 or a negative
- * code with err set. */
-int srv_random_bytes(unsigned char *buf, size_t n, att_error *err);
+/* The claims a token's payload states, read WITHOUT checking its MAC or
+ * expiry: for a tool that holds tokens but not the key (the load generator
+ * sorting its tokens into rooms and roles). Never a reason to let anyone
+ * in; that is srv_token_verify. 0, or bad_token with err set when the token
+ * is not of the form srv_token_issue writes. */
+int srv_token_read_claims(const char *token, srv_token_claims *claims, att_error *err);
 
 #endif

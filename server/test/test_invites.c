@@ -7,6 +7,7 @@
 #include "check.h"
 #include "clock.h"
 #include "invites.h"
+#include "random.h"
 #include "tickets.h"
 
 #include <stdio.h>

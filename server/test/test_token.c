@@ -1,6 +1,8 @@
-/* test_token.c - invitation tokens: valid, tampered, expired, foreign key,
- * and the key file (created 0600, reread identically). */
+/* test_token.c - base64url and hex, invitation tokens: valid, tampered,
+ * expired, foreign key, claims read without the key, and the key file
+ * (created 0600, reread identically). */
 #include "check.h"
+#include "b64url.h"
 #include "token.h"
 
 #include <stdio.h>
@@ -27,6 +29,15 @@ static void test_b64url(void)
     CHECK(srv_b64url_decode("ab+c", 4, dec, sizeof dec) < 0); /* not url alphabet */
     CHECK(srv_b64url_decode("AB", 2, dec, sizeof dec) < 0);   /* non-zero tail bits */
     CHECK(srv_b64url_decode("AA", 2, dec, sizeof dec) == 1);
+    /* hex: lowercase out, either case in, exact length only */
+    char hex[2 * sizeof in + 1];
+    srv_hex_encode(in, sizeof in, hex);
+    CHECK_STR(hex, "fbff00107e");
+    unsigned char back[sizeof in];
+    CHECK_INT(srv_hex_decode("FBff00107E", 10, back, sizeof back), 0);
+    CHECK(memcmp(back, in, sizeof in) == 0);
+    CHECK(srv_hex_decode("fbff00107", 9, back, sizeof back) < 0);
+    CHECK(srv_hex_decode("fbff00107g", 10, back, sizeof back) < 0);
 }
 
 static void test_tokens(const srv_token_key *key, const srv_token_key *other)
@@ -41,6 +52,16 @@ static void test_tokens(const srv_token_key *key, const srv_token_key *other)
     CHECK_STR(c.room, "room-1_x");
     CHECK_INT(c.role, ATT_ROLE_PARTNER_B);
     CHECK_INT(c.expires, 2000);
+    /* read without the key (the load generator): the same claims, expiry
+     * not checked; a token that is not one is refused */
+    srv_token_claims r;
+    CHECK_INT(srv_token_read_claims(tok, &r, &err), 0);
+    CHECK_STR(r.room, "room-1_x");
+    CHECK_INT(r.role, ATT_ROLE_PARTNER_B);
+    CHECK_INT(r.expires, 2000);
+    CHECK(memcmp(r.nonce, c.nonce, sizeof r.nonce) == 0);
+    CHECK_INT(srv_token_read_claims("not-a-token", &r, &err), -ATT_ERR_BAD_TOKEN);
+    CHECK_INT(srv_token_read_claims("djF8eA.AA", &r, &err), -ATT_ERR_BAD_TOKEN); /* "v1|x" */
 
     /* expired: at and after the expiry second */
     CHECK_INT(srv_token_verify(key, tok, 2000, &c, &err), -ATT_ERR_BAD_TOKEN);

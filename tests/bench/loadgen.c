@@ -56,6 +56,7 @@
 #include "bench_proc.h"
 #include "bench_script.h"
 #include "json_scan.h"
+#include "token.h"
 #include "attune/names.h"
 #include "ws_client.h"
 
@@ -290,58 +291,18 @@ static int role_index(js_span v)
 
 /* ---------- tokens ---------- */
 
-static int b64url_value(int ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '-')
-        return 62;
-    if (ch == '_')
-        return 63;
-    return -1;
-}
-
-/* Reads room and role from a token "b64url(v1|room|role|expires|nonce).mac".
- * Returns the role index or -1. */
+/* Reads room and role from a token with the token module's own reader
+ * (its payload is signed, not secret; the server checks the MAC). Returns
+ * the role index, or -1 for a token that is not one or an observer's. */
 static int token_claims(const char *token, char *room_id, size_t room_size)
 {
-    const char *dot = strchr(token, '.');
-    if (!dot)
+    srv_token_claims claims;
+    att_error err = {0};
+    if (srv_token_read_claims(token, &claims, &err) < 0 || strlen(claims.room) >= room_size ||
+        (int)claims.role < 0 || (int)claims.role >= ROLES)
         return -1;
-    char payload[256];
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char *p = token; p < dot; p++) {
-        int v = b64url_value((unsigned char)*p);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= sizeof payload)
-                return -1;
-            payload[n++] = (char)(acc >> bits & 0xFF);
-        }
-    }
-    payload[n] = '\0';
-    char *fields[5];
-    int nf = 0;
-    char *save = NULL;
-    for (char *f = strtok_r(payload, "|", &save); f && nf < 5; f = strtok_r(NULL, "|", &save))
-        fields[nf++] = f;
-    if (nf != 5 || strcmp(fields[0], "v1") != 0 || strlen(fields[1]) >= room_size)
-        return -1;
-    strcpy(room_id, fields[1]);
-    for (int r = 0; r < ROLES; r++)
-        if (strcmp(fields[2], att_role_name((att_role)r)) == 0)
-            return r;
-    return -1; /* observers and unknown roles are not used */
+    memcpy(room_id, claims.room, strlen(claims.room) + 1);
+    return (int)claims.role;
 }
 
 static room *find_or_add_room(gen *g, const char *id, int *cap)

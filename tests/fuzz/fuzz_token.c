@@ -12,6 +12,7 @@
  *    claims, with one character changed it never verifies (the encoding
  *    has one spelling and the MAC covers everything), after its expiry it
  *    is refused, and another key does not open it. */
+#include "b64url.h"
 #include "token.h"
 
 #include <openssl/evp.h>
