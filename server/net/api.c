@@ -4,8 +4,8 @@
  * A request's life: LWS_CALLBACK_HTTP reads the method, path and headers;
  * a GET (or a POST without a body) is answered at once, a POST's body is
  * collected (at most 16 KiB) and answered at BODY_COMPLETION. Answering
- * fills the response in the per-request data and asks for WRITEABLE, which
- * writes the headers, then the body in chunks (one lws_write per call).
+ * fills the request's reply (http_reply.h) and asks for WRITEABLE, which
+ * writes the headers, then the body in pieces (one lws_write per call).
  *
  * A login's password is checked on the hasher thread (hasher.h): the
  * request waits in `waiting`, named by its id, until WAIT_CANCELLED brings
@@ -15,7 +15,6 @@
  * once at start-up from --crisis-file (crisis.h) and copied out as is. */
 #include "api.h"
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "crisis.h"
 #include "hasher.h"
 #include "http.h"
+#include "http_reply.h"
 #include "invites.h"
 #include "log.h"
 #include "login_limit.h"
@@ -37,9 +37,6 @@
 #include "sessions.h"
 #include "tickets.h"
 #include "attune/names.h"
-
-#define WRITE_CHUNK 16384
-#define WRITE_TRIM_BYTES (1 << 20)
 
 struct srv_api {
     srv_accounts *accounts;
@@ -74,15 +71,20 @@ typedef struct {
     size_t body_len;
     int body_too_large;
     int answered;
-    /* response */
-    int status;
-    char *out; /* LWS_PRE headroom, then out_len bytes */
-    size_t out_len, out_sent;
-    int headers_sent;
-    int close_after; /* the request body was not read: close, do not reuse */
-    char set_cookie[160];
-    int64_t retry_after_s;
+    /* response; extra.close_after: the request body was not read, so the
+     * connection closes after the answer rather than being reused */
+    srv_http_reply reply;
+    srv_http_extra extra;
 } api_req;
+
+/* What routing found for a request's handler (dispatch): the login session
+ * (every route but the public ones), the path's {id}, and, for the routes
+ * of an owned room (ROUTE_ROOM), the room. */
+typedef struct {
+    srv_session_info sess;
+    char room_id[ATT_ROOM_ID_BYTES + 1];
+    srv_room *room;
+} api_call;
 
 static const struct lws_protocol_vhost_options security_headers[] = {
     {&security_headers[1], NULL, "content-security-policy:",
@@ -274,19 +276,11 @@ void srv_api_close(srv_server *srv)
 
 /* ---- responses ---- */
 
-/* Takes the text (malloc'd by jansson's dump or ours) as the body. */
+/* Answers with a copy of text as the JSON body. */
 static int respond_text(struct lws *wsi, api_req *q, int status, const char *text, size_t len)
 {
-    q->out = malloc(LWS_PRE + len + 1);
-    if (!q->out)
-        return -1;
-    memcpy(q->out + LWS_PRE, text, len);
-    q->out_len = len;
-    q->out_sent = 0;
-    q->status = status;
     q->answered = 1;
-    lws_callback_on_writable(wsi);
-    return 0;
+    return srv_http_reply_copy(wsi, &q->reply, status, "application/json", text, len);
 }
 
 /* Consumes j. */
@@ -311,73 +305,6 @@ static int respond_error(struct lws *wsi, api_req *q, int status, const char *co
 static int respond_empty(struct lws *wsi, api_req *q, int status)
 {
     return respond_text(wsi, q, status, "", 0);
-}
-
-static int write_headers(struct lws *wsi, api_req *q)
-{
-    unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-                                       *end = buf + sizeof buf - 1;
-    const char *type = q->out_len ? "application/json" : NULL;
-    if (lws_add_http_common_headers(wsi, (unsigned int)q->status, type, (lws_filepos_t)q->out_len,
-                                    &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end))
-        return -1;
-    if (q->set_cookie[0] && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
-                                                         (const unsigned char *)q->set_cookie,
-                                                         (int)strlen(q->set_cookie), &p, end))
-        return -1;
-    if (q->retry_after_s > 0) {
-        char v[24];
-        int n = snprintf(v, sizeof v, "%lld", (long long)q->retry_after_s);
-        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const unsigned char *)v,
-                                         n, &p, end))
-            return -1;
-    }
-    if (q->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                                       (const unsigned char *)"close", 5, &p, end))
-        return -1;
-    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
-}
-
-static int on_writeable(struct lws *wsi, api_req *q)
-{
-    if (!q->out)
-        return 0;
-    if (!q->headers_sent) {
-        if (write_headers(wsi, q) < 0)
-            return -1;
-        q->headers_sent = 1;
-        if (q->out_len) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    } else {
-        size_t n = q->out_len - q->out_sent;
-        int last = n <= WRITE_CHUNK;
-        if (!last)
-            n = WRITE_CHUNK;
-        /* lws_write needs LWS_PRE writable bytes before what it sends; the
-         * bytes before a later chunk are already-sent body, free to reuse. */
-        int w = lws_write(wsi, (unsigned char *)q->out + LWS_PRE + q->out_sent, n,
-                          last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-        if (w < (int)n)
-            return -1;
-        q->out_sent += n;
-        if (!last) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    free(q->out);
-    q->out = NULL;
-    /* A big answer (a long room list, a log page) leaves glibc's heap grown
-     * by its copies; give the pages back so RSS follows what is kept. */
-    if (q->out_len >= WRITE_TRIM_BYTES)
-        malloc_trim(0);
-    if (q->close_after)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* ---- request helpers ---- */
@@ -428,9 +355,9 @@ static int served_over_tls(struct lws *wsi, const srv_config *cfg)
 
 static void set_cookie(struct lws *wsi, api_req *q, const srv_config *cfg, const char *value)
 {
-    snprintf(q->set_cookie, sizeof q->set_cookie, "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s",
-             SRV_SESSION_COOKIE_NAME, value, value[0] ? "" : "; Max-Age=0",
-             served_over_tls(wsi, cfg) ? "; Secure" : "");
+    snprintf(q->extra.set_cookie, sizeof q->extra.set_cookie,
+             "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s", SRV_SESSION_COOKIE_NAME, value,
+             value[0] ? "" : "; Max-Age=0", served_over_tls(wsi, cfg) ? "; Secure" : "");
 }
 
 /* 1 with the logged-in session in *sess, or 0 after answering 401. `renew`:
@@ -514,9 +441,9 @@ static int login_delayed(struct lws *wsi, srv_api *api, api_req *q, const char *
         srv_login_limit_wait_s(api->limit, addr_key, SRV_LOGIN_ADDRESS_FREE_FAILURES, now);
     if (!wait_pair && !wait_addr && waiting_from(api, q->peer) < LOGINS_PER_ADDRESS_AT_ONCE)
         return 0;
-    q->retry_after_s = wait_pair > wait_addr ? wait_pair : wait_addr ? wait_addr : 1;
+    q->extra.retry_after_s = wait_pair > wait_addr ? wait_pair : wait_addr ? wait_addr : 1;
     srv_log("info", "login_limited", "{s:s,s:I}", "peer", q->peer, "retry_after",
-            (json_int_t)q->retry_after_s);
+            (json_int_t)q->extra.retry_after_s);
     *failed = respond_error(wsi, q, 429, "rate_limited", "too many failed logins; try again later");
     return 1;
 }
@@ -540,8 +467,9 @@ static void login_succeeded(srv_api *api, api_req *q, const char *user)
 }
 
 /* Checks the limits, then hands the password to the hasher thread. */
-static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
+static int do_login(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    (void)call;
     srv_api *api = srv->api;
     att_error err = {0};
     srv_login_body body;
@@ -581,7 +509,7 @@ static int do_login(struct lws *wsi, srv_server *srv, api_req *q)
     job->request_id = q->id;
     if (srv_hasher_submit(api->hasher, job, &err) < 0) {
         srv_hash_job_free(job);
-        q->retry_after_s = 1;
+        q->extra.retry_after_s = 1;
         return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
     }
     count_attempt(api, q, name_copy, now);
@@ -671,8 +599,9 @@ static void on_hasher_done(srv_server *srv)
  * password is checked on the hasher thread like a login's (and counts
  * against the same limits, so a stolen cookie cannot guess it quickly);
  * the new hash is made there too. */
-static int do_password(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess)
+static int do_password(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    const srv_session_info *sess = &call->sess;
     srv_api *api = srv->api;
     att_error err = {0};
     srv_password_body body;
@@ -715,7 +644,7 @@ static int do_password(struct lws *wsi, srv_server *srv, api_req *q, const srv_s
     job->request_id = q->id;
     if (srv_hasher_submit(api->hasher, job, &err) < 0) {
         srv_hash_job_free(job);
-        q->retry_after_s = 1;
+        q->extra.retry_after_s = 1;
         return respond_error(wsi, q, 429, "rate_limited", "too many logins at once; try again");
     }
     count_attempt(api, q, sess->account, now);
@@ -764,8 +693,9 @@ static int finish_password_change(srv_server *srv, api_req *q, const srv_hash_jo
     return respond_json(wsi, q, 200, me_json(srv, &sess));
 }
 
-static int do_logout(struct lws *wsi, srv_server *srv, api_req *q)
+static int do_logout(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    (void)call;
     char cookie[SRV_SESSION_COOKIE_BYTES];
     session_cookie(wsi, cookie);
     if (cookie[0])
@@ -871,8 +801,9 @@ static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q,
     return NULL;
 }
 
-static int do_exercises(struct lws *wsi, srv_server *srv, api_req *q)
+static int do_exercises(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    (void)call;
     json_t *list = json_array();
     size_t n = att_catalog_script_count(srv->catalog);
     for (size_t i = 0; list && i < n; i++) {
@@ -930,8 +861,9 @@ static int add_owned_room(const char *room_id, void *arg)
     return rc;
 }
 
-static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const srv_session_info *sess)
+static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    const srv_session_info *sess = &call->sess;
     att_error err = {0};
     list_ctx c = {srv, NULL, 0, 0, &err};
     if (list_put(&c, "[", 1) < 0)
@@ -1043,7 +975,8 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
                              "send {\"name\": NAME} with the name of a supervisor's account "
                              "(attune therapist add NAME --supervisor)");
     int rc = remove ? srv_invites_remove_observer(srv->invites, srv_room_id(r), acct.id, &err)
-                    : srv_invites_add_observer(srv->invites, srv_room_id(r), acct.id, srv_now_ms(), &err);
+                    : srv_invites_add_observer(srv->invites, srv_room_id(r), acct.id, srv_now_ms(),
+                                               &err);
     if (rc < 0)
         return internal_error(wsi, q, &err);
     if (remove)
@@ -1054,12 +987,23 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
     return respond_json(wsi, q, 200, json_pack("{s:o}", "observers", observers));
 }
 
+static int do_add_observer(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    return do_observers(wsi, srv, q, call->room, 0);
+}
+
+static int do_remove_observer(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    return do_observers(wsi, srv, q, call->room, 1);
+}
+
 /* POST /api/rooms/{id}/invites {role}: revokes every live link of the
  * role (their connections close 4401) and, for a partner, issues a new one,
  * shown this once. A staff role is only revoked: staff open with a ticket. */
-static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
-                      const srv_session_info *sess)
+static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    srv_room *r = call->room;
+    const srv_session_info *sess = &call->sess;
     att_error err = {0};
     att_role role;
     if (srv_api_body_reissue(q->body, q->body_len, &role, &err) < 0)
@@ -1070,8 +1014,9 @@ static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
     if (revoked < 0)
         return internal_error(wsi, q, &err);
     srv_links_close_revoked(srv); /* at once, not at the next sweep */
-    json_t *url = att_role_is_partner(role) ? partner_link(srv, srv_room_id(r), role, sess->account, &err)
-                                            : json_null();
+    json_t *url = att_role_is_partner(role)
+                      ? partner_link(srv, srv_room_id(r), role, sess->account, &err)
+                      : json_null();
     json_t *list = url ? invitations(srv, srv_room_id(r), &err) : NULL;
     if (!list) {
         json_decref(url);
@@ -1098,8 +1043,8 @@ static int do_ticket(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r,
     if (srv_tickets_issue(srv->tickets, &grant, srv_now_ms(), ticket, &err) < 0)
         return internal_error(wsi, q, &err);
     return respond_json(wsi, q, 200,
-                        json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", srv_room_id(r), "role",
-                                  att_role_name(role), "expires_in_s",
+                        json_pack("{s:s,s:s,s:s,s:i}", "ticket", ticket, "room", srv_room_id(r),
+                                  "role", att_role_name(role), "expires_in_s",
                                   (int)(srv_tickets_ttl_ms(srv->tickets) / 1000)));
 }
 
@@ -1120,9 +1065,20 @@ static int do_observer_ticket(struct lws *wsi, srv_server *srv, api_req *q,
     return do_ticket(wsi, srv, q, r, sess, ATT_ROLE_OBSERVER);
 }
 
-static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q,
-                          const srv_session_info *sess)
+/* POST /api/rooms/{id}/ticket: a supervisor's is an observer's; the room's
+ * owner gets the therapist's seat. */
+static int do_open_ticket(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    if (call->sess.kind == SRV_ACCOUNT_SUPERVISOR)
+        return do_observer_ticket(wsi, srv, q, &call->sess, call->room_id);
+    int failed = 0;
+    srv_room *r = owned_room(wsi, srv, q, &call->sess, call->room_id, &failed);
+    return r ? do_ticket(wsi, srv, q, r, &call->sess, ATT_ROLE_THERAPIST) : failed;
+}
+
+static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    const srv_session_info *sess = &call->sess;
     const char *name = sess->account;
     srv_create_room_body body;
     att_error err = {0};
@@ -1173,8 +1129,9 @@ static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t 
  * The room is not loaded for it (a long log's fold would hold this thread):
  * a room in memory gives its committed seq and summary, any other the
  * store's last seq and cached summary, or the worker makes the summary. */
-static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const char *room_id)
+static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    const char *room_id = call->room_id;
     att_error err = {0};
     srv_room *r = srv_rooms_find(srv->rooms, room_id);
     srv_store_room meta = {0};
@@ -1262,7 +1219,7 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const char 
     job->with_states = !st || strcmp(st, "each") == 0;
     if (srv_review_submit(srv->review, job, &err) < 0) {
         srv_review_job_free(job);
-        q->retry_after_s = 1;
+        q->extra.retry_after_s = 1;
         srv_log("info", "review_busy", "{s:s,s:s}", "room", room_id, "peer", q->peer);
         return respond_error(wsi, q, 503, "busy",
                              "the server is building other session logs; try again");
@@ -1286,13 +1243,10 @@ static void on_review_done(srv_server *srv)
                 rc = internal_error(found->wsi, found, &job->error);
             } else {
                 /* The body was built with LWS_PRE headroom: it goes out as is. */
-                found->out = job->body;
+                srv_http_reply_take(found->wsi, &found->reply, 200, "application/json", job->body,
+                                    job->body_len);
                 job->body = NULL;
-                found->out_len = job->body_len;
-                found->out_sent = 0;
-                found->status = 200;
                 found->answered = 1;
-                lws_callback_on_writable(found->wsi);
                 rc = 0;
             }
             if (rc < 0)
@@ -1330,91 +1284,141 @@ static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kin
 }
 
 /* GET /api/rooms/events: the request becomes a stream (room_events.h). */
-static int do_room_events(struct lws *wsi, srv_server *srv, api_req *q,
-                          const srv_session_info *sess)
+static int do_room_events(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
     att_error err = {0};
-    if (srv_room_events_open(srv->api->events, wsi, sess, srv_mono_ms(), &q->stream, &err) < 0)
+    if (srv_room_events_open(srv->api->events, wsi, &call->sess, srv_mono_ms(), &q->stream, &err) <
+        0)
         return internal_error(wsi, q, &err);
     q->answered = 1;
     return 0;
 }
 
-/* Routes an authenticated or public request. */
+/* GET /api/crisis. Public: partners have no account, and the crisis page
+ * must work for them. */
+static int do_crisis(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    (void)call;
+    return respond_text(wsi, q, 200, srv->api->crisis, srv->api->crisis_len);
+}
+
+static int do_me(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    return respond_json(wsi, q, 200, me_json(srv, &call->sess));
+}
+
+/* POST /api/activity: the therapist is there (its route renews the session). */
+static int do_activity(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    (void)srv;
+    (void)call;
+    return respond_empty(wsi, q, 204);
+}
+
+static int do_room(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    return room_detail(wsi, srv, q, call->room, 200, NULL);
+}
+
+static int no_endpoint(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    (void)srv;
+    (void)call;
+    return respond_error(wsi, q, 404, "not_found", "no such endpoint");
+}
+
+/* What a route needs before its handler runs; each includes the one before. */
+typedef enum {
+    ROUTE_PUBLIC, /* nothing */
+    ROUTE_LOGIN,  /* a login session (else 401) */
+    ROUTE_OWNER,  /* ... whose account owns room {id} (else 404), not loaded */
+    ROUTE_ROOM,   /* ... and that room, loaded */
+} route_access;
+
+typedef struct {
+    api_method method;
+    /* "{id}" matches one path segment of 1 to ATT_ROOM_ID_BYTES bytes, a
+     * final "*" any rest (even none); anything else itself. */
+    const char *pattern;
+    route_access access;
+    /* The therapist's own action: it renews the session's idle logoff. What
+     * the page reads in the background (GETs: summaries, logs, me) does
+     * not, nor the live view's ticket, fetched again on every reconnect
+     * (its commands count, through srv_sessions_activity). */
+    int renews;
+    int (*handler)(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call);
+} api_route;
+
+/* protocol/HTTP.md's endpoints, read top to bottom: the first match wins. */
+static const api_route routes[] = {
+    {METHOD_POST, "/api/login", ROUTE_PUBLIC, 0, do_login},
+    {METHOD_POST, "/api/logout", ROUTE_PUBLIC, 0, do_logout},
+    {METHOD_GET, "/api/crisis", ROUTE_PUBLIC, 0, do_crisis},
+    {METHOD_GET, "/api/me", ROUTE_LOGIN, 0, do_me},
+    {METHOD_POST, "/api/activity", ROUTE_LOGIN, 1, do_activity},
+    {METHOD_POST, "/api/password", ROUTE_LOGIN, 1, do_password},
+    {METHOD_GET, "/api/exercises", ROUTE_LOGIN, 0, do_exercises},
+    {METHOD_GET, "/api/rooms", ROUTE_LOGIN, 0, do_list_rooms},
+    {METHOD_POST, "/api/rooms", ROUTE_LOGIN, 1, do_create_room},
+    {METHOD_GET, "/api/rooms/events", ROUTE_LOGIN, 0, do_room_events},
+    {METHOD_GET, "/api/rooms/{id}", ROUTE_ROOM, 0, do_room},
+    {METHOD_GET, "/api/rooms/{id}/log", ROUTE_OWNER, 0, do_room_log},
+    {METHOD_POST, "/api/rooms/{id}/invites", ROUTE_ROOM, 1, do_reissue},
+    /* a supervisor's ticket is for a room they observe: do_open_ticket checks */
+    {METHOD_POST, "/api/rooms/{id}/ticket", ROUTE_LOGIN, 0, do_open_ticket},
+    {METHOD_POST, "/api/rooms/{id}/observers", ROUTE_ROOM, 1, do_add_observer},
+    {METHOD_POST, "/api/rooms/{id}/observers/remove", ROUTE_ROOM, 1, do_remove_observer},
+    /* Anything else under /api/rooms/ is no endpoint, said only after the
+     * login; any other path is none at once. */
+    {METHOD_GET, "/api/rooms/*", ROUTE_LOGIN, 0, no_endpoint},
+    {METHOD_POST, "/api/rooms/*", ROUTE_LOGIN, 1, no_endpoint},
+};
+
+/* 1 when path matches pattern (api_route), with the {id} segment in id. */
+static int route_matches(const char *pattern, const char *path, char id[ATT_ROOM_ID_BYTES + 1])
+{
+    while (*pattern) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n > ATT_ROOM_ID_BYTES)
+                return 0;
+            memcpy(id, path, n);
+            id[n] = '\0';
+            pattern += 4;
+            path += n;
+        } else if (pattern[0] == '*' && pattern[1] == '\0') {
+            return 1;
+        } else if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return *path == '\0';
+}
+
+/* Routes a request: the first route that matches its method and path, what
+ * that route needs (a login, the room's ownership, the room), then its
+ * handler. */
 static int dispatch(struct lws *wsi, srv_server *srv, api_req *q)
 {
-    const char *p = q->path;
-    int get = q->method == METHOD_GET, post = q->method == METHOD_POST;
-    if (post && strcmp(p, "/api/login") == 0)
-        return do_login(wsi, srv, q);
-    if (post && strcmp(p, "/api/logout") == 0)
-        return do_logout(wsi, srv, q);
-    /* Public: partners have no account, and the crisis page must work for them. */
-    if (get && strcmp(p, "/api/crisis") == 0)
-        return respond_text(wsi, q, 200, srv->api->crisis, srv->api->crisis_len);
-
-    srv_session_info sess;
+    const api_route *route = NULL;
+    api_call call;
+    memset(&call, 0, sizeof call);
+    for (size_t i = 0; !route && i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].method == q->method &&
+            route_matches(routes[i].pattern, q->path, call.room_id))
+            route = &routes[i];
+    if (!route)
+        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     int failed = 0;
-    int known = (get && (strcmp(p, "/api/me") == 0 || strcmp(p, "/api/exercises") == 0 ||
-                         strcmp(p, "/api/rooms") == 0 || strncmp(p, "/api/rooms/", 11) == 0)) ||
-                (post && (strcmp(p, "/api/rooms") == 0 || strcmp(p, "/api/activity") == 0 ||
-                          strcmp(p, "/api/password") == 0 || strncmp(p, "/api/rooms/", 11) == 0));
-    if (!known)
-        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
-    /* What the therapist does renews the session; what the page reads in
-     * the background (GETs: summaries, logs, me) does not, nor the live
-     * view's ticket, fetched again on every reconnect (its commands count,
-     * through srv_sessions_activity). */
-    size_t plen = strlen(p);
-    int ticket = post && plen > 7 && strcmp(p + plen - 7, "/ticket") == 0;
-    if (!authenticate(wsi, srv, q, post && !ticket, &sess, &failed))
+    if (route->access >= ROUTE_LOGIN &&
+        !authenticate(wsi, srv, q, route->renews, &call.sess, &failed))
         return failed;
-
-    if (strcmp(p, "/api/me") == 0)
-        return respond_json(wsi, q, 200, me_json(srv, &sess));
-    if (strcmp(p, "/api/activity") == 0)
-        return respond_empty(wsi, q, 204); /* authenticate renewed it */
-    if (strcmp(p, "/api/password") == 0)
-        return do_password(wsi, srv, q, &sess);
-    if (strcmp(p, "/api/exercises") == 0)
-        return do_exercises(wsi, srv, q);
-    if (get && strcmp(p, "/api/rooms/events") == 0)
-        return do_room_events(wsi, srv, q, &sess);
-    if (strcmp(p, "/api/rooms") == 0)
-        return get ? do_list_rooms(wsi, srv, q, &sess) : do_create_room(wsi, srv, q, &sess);
-
-    /* /api/rooms/{id} and /api/rooms/{id}/log */
-    char room_id[ATT_ROOM_ID_BYTES + 1];
-    const char *rest = p + 11;
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    int want_log = get && slash && strcmp(slash, "/log") == 0;
-    int want_reissue = post && slash && strcmp(slash, "/invites") == 0;
-    int want_ticket = post && slash && strcmp(slash, "/ticket") == 0;
-    int want_observers = post && slash && strcmp(slash, "/observers") == 0;
-    int want_unobserve = post && slash && strcmp(slash, "/observers/remove") == 0;
-    if (n == 0 || n > ATT_ROOM_ID_BYTES ||
-        (slash && !want_log && !want_reissue && !want_ticket && !want_observers &&
-         !want_unobserve) ||
-        (post && !slash))
-        return respond_error(wsi, q, 404, "not_found", "no such endpoint");
-    memcpy(room_id, rest, n);
-    room_id[n] = '\0';
-    if (want_ticket && sess.kind == SRV_ACCOUNT_SUPERVISOR)
-        return do_observer_ticket(wsi, srv, q, &sess, room_id);
-    if (want_log)
-        return owns_room(wsi, srv, q, &sess, room_id, &failed) ? do_room_log(wsi, srv, q, room_id)
-                                                               : failed;
-    srv_room *r = owned_room(wsi, srv, q, &sess, room_id, &failed);
-    if (!r)
+    if (route->access == ROUTE_OWNER && !owns_room(wsi, srv, q, &call.sess, call.room_id, &failed))
         return failed;
-    if (want_reissue)
-        return do_reissue(wsi, srv, q, r, &sess);
-    if (want_observers || want_unobserve)
-        return do_observers(wsi, srv, q, r, want_unobserve);
-    if (want_ticket)
-        return do_ticket(wsi, srv, q, r, &sess, ATT_ROLE_THERAPIST);
-    return room_detail(wsi, srv, q, r, 200, NULL);
+    if (route->access == ROUTE_ROOM &&
+        !(call.room = owned_room(wsi, srv, q, &call.sess, call.room_id, &failed)))
+        return failed;
+    return route->handler(wsi, srv, q, &call);
 }
 
 /* A POST must say it is JSON and, when a browser sends an Origin, come from
@@ -1432,7 +1436,7 @@ static int refuse_cross_site(struct lws *wsi, srv_server *srv, api_req *q, int *
     if (!why)
         return 0;
     srv_log("info", "api_refused", "{s:s,s:s,s:s}", "path", q->path, "why", why, "peer", q->peer);
-    q->close_after = 1;
+    q->extra.close_after = 1;
     *failed = respond_error(wsi, q, 403, "forbidden",
                             !json ? "send Content-Type: application/json"
                                   : "this origin may not use the API");
@@ -1454,7 +1458,7 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
 {
     /* A kept-alive connection reuses q for its next request. */
     free(q->body);
-    free(q->out);
+    srv_http_reply_clear(&q->reply);
     if (q->waiting)
         lws_dll2_remove(&q->wait_link);
     lws_sul_cancel(&q->body_sul);
@@ -1468,11 +1472,11 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
     else if ((n = header(wsi, WSI_TOKEN_POST_URI, q->path, sizeof q->path)) != 0)
         q->method = METHOD_POST;
     if (n < 0) {
-        q->close_after = 1;
+        q->extra.close_after = 1;
         return respond_error(wsi, q, 404, "not_found", "no such endpoint");
     }
     if (q->method == METHOD_OTHER) {
-        q->close_after = 1;
+        q->extra.close_after = 1;
         return respond_error(wsi, q, 400, "bad_request", "use GET or POST");
     }
     if (q->method == METHOD_GET)
@@ -1490,7 +1494,7 @@ static int on_http(struct lws *wsi, srv_server *srv, api_req *q)
             content_length = SRV_API_MAX_BODY + 1;
     }
     if (content_length > SRV_API_MAX_BODY) {
-        q->close_after = 1;
+        q->extra.close_after = 1;
         return respond_error(wsi, q, 413, "too_large", "the body is over 16 KiB");
     }
     if (content_length == 0)
@@ -1544,7 +1548,7 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (q && q->stream)
             return srv_room_events_writeable(srv->api->events, q->stream, srv_mono_ms());
-        return q ? on_writeable(wsi, q) : 0;
+        return q ? srv_http_reply_write(wsi, &q->reply, &q->extra) : 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (srv && srv->api)
             on_hasher_done(srv);
@@ -1561,8 +1565,7 @@ int srv_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             }
             free(q->body);
             q->body = NULL;
-            free(q->out);
-            q->out = NULL;
+            srv_http_reply_clear(&q->reply);
             srv_room_events_close(srv->api->events, q->stream);
             q->stream = NULL;
         }

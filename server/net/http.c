@@ -17,17 +17,14 @@
 #include "config_store.h"
 #include "api.h"
 #include "http.h"
+#include "http_reply.h"
 #include "log.h"
 #include "peer.h"
 #include "ws.h"
 
-typedef struct {
-    unsigned char *body; /* LWS_PRE headroom, then len bytes */
-    size_t len;
-    int status;
-    const char *content_type;
-    int headers_sent;
-} http_pss;
+/* A request's per-session data: its answer. server.c gives this protocol
+ * 64 bytes of it. */
+_Static_assert(sizeof(srv_http_reply) <= 64, "the http protocol's per-session size");
 
 void srv_http_client_addr(struct lws *wsi, const srv_config *cfg, char out[SRV_PEER_ADDR_MAX])
 {
@@ -315,19 +312,6 @@ static int confirm_upgrade(struct lws *wsi, srv_server *srv, const char *upgrade
     return 1; /* headers sent: lws completes the transaction */
 }
 
-static int prepare_body(http_pss *p, int status, const char *type, const char *text, size_t len)
-{
-    p->body = malloc(LWS_PRE + len + 1);
-    if (!p->body)
-        return -1;
-    memcpy(p->body + LWS_PRE, text, len);
-    p->len = len;
-    p->status = status;
-    p->content_type = type;
-    p->headers_sent = 0;
-    return 0;
-}
-
 /* /metrics: with --metrics-token, whoever sends it; without, only a direct
  * connection from a loopback address (not a proxy's, which would relay
  * anyone). */
@@ -349,7 +333,7 @@ static int metrics_allowed(struct lws *wsi, const srv_config *cfg)
     return !srv_cidr_list_contains(cfg->trusted_proxies, cfg->n_trusted_proxies, addr);
 }
 
-static int handle_get(struct lws *wsi, srv_server *srv, http_pss *p)
+static int handle_get(struct lws *wsi, srv_server *srv, srv_http_reply *reply)
 {
     char uri[64];
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0) {
@@ -362,57 +346,31 @@ static int handle_get(struct lws *wsi, srv_server *srv, http_pss *p)
         char text[64];
         int n =
             snprintf(text, sizeof text, "{\"status\":\"%s\"}\n", srv->stopping ? "stopping" : "ok");
-        rc = prepare_body(p, srv->stopping ? 503 : 200, "application/json", text, (size_t)n);
+        rc = srv_http_reply_copy(wsi, reply, srv->stopping ? 503 : 200, "application/json", text,
+                                 (size_t)n);
     } else if (strcmp(uri, "/metrics") == 0 && !metrics_allowed(wsi, srv->cfg)) {
         static const char text[] = "{\"error\":\"forbidden\",\"message\":\"/metrics needs the "
                                    "metrics token (Authorization: Bearer)\"}\n";
-        rc = prepare_body(p, 403, "application/json", text, sizeof text - 1);
+        rc = srv_http_reply_copy(wsi, reply, 403, "application/json", text, sizeof text - 1);
     } else if (strcmp(uri, "/metrics") == 0) {
         size_t len = 0;
         srv_store_stats stats;
         srv_store_get_stats(srv->store, &stats);
         char *text = srv_metrics_render(&srv->metrics, &stats, &len);
-        rc = text ? prepare_body(p, 200, "text/plain; version=0.0.4", text, len) : -1;
+        rc = text ? srv_http_reply_copy(wsi, reply, 200, "text/plain; version=0.0.4", text, len)
+                  : -1;
         free(text);
     } else {
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
-    if (rc < 0)
-        return -1;
-    lws_callback_on_writable(wsi);
-    return 0;
-}
-
-static int on_http_writeable(struct lws *wsi, http_pss *p)
-{
-    if (!p->body)
-        return 0;
-    if (!p->headers_sent) {
-        unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *pos = start,
-                                          *end = buf + sizeof buf - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned int)p->status, p->content_type,
-                                        (lws_filepos_t)p->len, &pos, end) ||
-            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                         (const unsigned char *)"no-store", 8, &pos, end) ||
-            lws_finalize_write_http_header(wsi, start, &pos, end))
-            return -1;
-        p->headers_sent = 1;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    int n = lws_write(wsi, p->body + LWS_PRE, p->len, LWS_WRITE_HTTP_FINAL);
-    free(p->body);
-    p->body = NULL;
-    if (n < (int)p->len)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len)
 {
-    http_pss *p = user;
+    srv_http_reply *reply = user;
     srv_server *srv = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -421,7 +379,7 @@ int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         return srv ? hold_connection(wsi, srv) : 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        /* any wsi, with its protocol's user space: p is not ours here */
+        /* any wsi, with its protocol's user space: reply is not ours here */
         release_connection(wsi, srv);
         return 0;
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
@@ -447,15 +405,13 @@ int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return confirm_upgrade(wsi, srv, in);
     case LWS_CALLBACK_HTTP:
-        return handle_get(wsi, srv, p);
+        return handle_get(wsi, srv, reply);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return p ? on_http_writeable(wsi, p) : 0;
+        return reply ? srv_http_reply_write(wsi, reply, NULL) : 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (p) {
-            free(p->body);
-            p->body = NULL;
-        }
+        if (reply)
+            srv_http_reply_clear(reply);
         break;
     default:
         break;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "http_reply.h"
 #include "log.h"
 
 /* Rooms whose owner is remembered (direct-mapped by a hash of the id). */
@@ -99,13 +100,8 @@ void srv_room_events_close(srv_room_events *e, srv_events_stream *s)
 
 static int write_headers(srv_events_stream *s)
 {
-    unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
-                                      *end = buf + sizeof buf - 1;
-    if (lws_add_http_common_headers(s->wsi, HTTP_STATUS_OK, "text/event-stream",
-                                    LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-        lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(s->wsi, start, &p, end))
+    if (srv_http_write_headers(s->wsi, HTTP_STATUS_OK, "text/event-stream",
+                               LWS_ILLEGAL_HTTP_CONTENT_LEN, NULL) < 0)
         return -1;
     /* A stream has no end of its own: no request deadline applies. */
     lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
@@ -165,21 +161,14 @@ int srv_room_events_writeable(srv_room_events *e, srv_events_stream *s, int64_t 
             return 0;
         }
     }
-    size_t n = s->out_len - s->out_sent;
-    if (n > 16384)
-        n = 16384;
-    /* The bytes before a later chunk are already-sent text, free to reuse
-     * as lws' headroom. */
-    int w = lws_write(s->wsi, (unsigned char *)s->out + LWS_PRE + s->out_sent, n, LWS_WRITE_HTTP);
-    if (w < (int)n)
+    /* The stream's body never ends: no piece is the final one. */
+    int rc = srv_http_write_piece(s->wsi, s->out, s->out_len, &s->out_sent, 0);
+    if (rc < 0)
         return -1;
-    s->out_sent += n;
     s->last_write = now_mono;
-    if (s->out_sent == s->out_len) {
+    if (rc == 1) {
         free(s->out);
         s->out = NULL;
-    } else {
-        lws_callback_on_writable(s->wsi);
     }
     return 0;
 }
