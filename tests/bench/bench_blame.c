@@ -13,6 +13,7 @@
 #include "attune/blame.h"
 #include "attune/catalog.h"
 #include "attune/names.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,9 +110,7 @@ static int load_corpus(const char *dir, const char *tag, const att_blame_lang *l
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)srv_mono_ns() / 1e9;
 }
 
 int main(int argc, char **argv)

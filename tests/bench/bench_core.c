@@ -16,6 +16,7 @@
  *              text (everything the server does on the service thread). */
 #define _GNU_SOURCE
 #include "attune/catalog.h"
+#include "clock.h"
 #include "attune/msg.h"
 #include "attune/room.h"
 #include "attune/state.h"
@@ -29,9 +30,7 @@
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)srv_mono_ns() / 1e9;
 }
 
 typedef struct {

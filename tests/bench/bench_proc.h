@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include "clock.h" /* srv_mono_ns: the benchmarks' clock too */
 
 /* CPU time (user + system) the process has used, in nanoseconds. 0 or -1
  * (no such process, unreadable or unexpected format). */
@@ -29,8 +30,5 @@ int bench_proc_rss_kib(pid_t pid, int64_t *out);
 
 /* This process's CPU time (user + system, all threads) in nanoseconds. */
 int64_t bench_self_cpu_ns(void);
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t bench_now_ns(void);
 
 #endif

@@ -328,7 +328,7 @@ static int make_sessions(const char *dir, int n_rooms, int64_t events, const cha
         g->script = script;
         g->now = 1767225600000LL + (int64_t)r * 86400000LL; /* 2026-01-01, a day apart */
         snprintf(id, ATT_ROOM_ID_BYTES + 1, "r-long%02d-%06x", r,
-                 (unsigned)(bench_now_ns() / 1000) & 0xffffffu);
+                 (unsigned)(srv_mono_ns() / 1000) & 0xffffffu);
         if (srv_admin_create_room_as(store, cat, "enactment", ATT_ROLE_PARTNER_A, id, g->now,
                                      &err) < 0 ||
             att_room_init(&g->room, cat, script, id, &rcfg, &err) < 0) {
@@ -526,9 +526,9 @@ static void *review_thread(void *p)
     /* The browsers are not on the server's machine: here their parsing
      * yields to the server and to the pings being measured. */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 15);
-    int64_t t0 = bench_now_ns();
+    int64_t t0 = srv_mono_ns();
     a->events = load_replay(a->port, a->cookie, a->room, NULL);
-    a->ns = bench_now_ns() - t0;
+    a->ns = srv_mono_ns() - t0;
     return NULL;
 }
 
@@ -559,10 +559,10 @@ static int request_ack(pinger *p, const char *text, const char *id)
         (ws_client_send_text(&p->ws, text, strlen(text)) < 0 || ws_client_flush(&p->ws) < 0))
         return -1;
     static unsigned char scratch[1 << 16];
-    int64_t deadline = bench_now_ns() + 5000000000LL;
+    int64_t deadline = srv_mono_ns() + 5000000000LL;
     while (!p->got) {
         struct pollfd pf = {.fd = p->ws.fd, .events = POLLIN};
-        if (bench_now_ns() > deadline || poll(&pf, 1, 100) < 0)
+        if (srv_mono_ns() > deadline || poll(&pf, 1, 100) < 0)
             return -1;
         if ((pf.revents & POLLIN) &&
             ws_client_read(&p->ws, scratch, sizeof scratch, on_msg, p) != 0)
@@ -588,10 +588,10 @@ static int pinger_open(pinger *p, int port, const char *token)
     snprintf(hello, sizeof hello, "{\"type\":\"hello\",\"id\":\"h\",\"token\":\"%s\"}", token);
     /* The handshake first: read until open, then hello. */
     static unsigned char scratch[1 << 16];
-    int64_t deadline = bench_now_ns() + 5000000000LL;
+    int64_t deadline = srv_mono_ns() + 5000000000LL;
     while (p->ws.state == WS_HANDSHAKE) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (bench_now_ns() > deadline || poll(&pf, 1, 100) < 0)
+        if (srv_mono_ns() > deadline || poll(&pf, 1, 100) < 0)
             return -1;
         if ((pf.revents & POLLIN) &&
             ws_client_read(&p->ws, scratch, sizeof scratch, on_msg, p) != 0)
@@ -604,19 +604,19 @@ static int pinger_open(pinger *p, int port, const char *token)
 static int ping_for(pinger *ps, int n, int64_t ms, volatile int *stop, bench_latency *lat)
 {
     static uint64_t next_id;
-    int64_t end = bench_now_ns() + ms * 1000000LL;
-    while (bench_now_ns() < end && !(stop && *stop)) {
+    int64_t end = srv_mono_ns() + ms * 1000000LL;
+    while (srv_mono_ns() < end && !(stop && *stop)) {
         for (int i = 0; i < n; i++) {
             char id[24], text[64];
             snprintf(id, sizeof id, "p%llu", (unsigned long long)++next_id);
             snprintf(text, sizeof text, "{\"type\":\"ping\",\"id\":\"%s\"}", id);
-            int64_t t0 = bench_now_ns();
+            int64_t t0 = srv_mono_ns();
             if (request_ack(&ps[i], text, id) < 0) {
                 fprintf(stderr, "ping: live room %d: no ack (%s)\n", i,
                         ps[i].ws.error[0] ? ps[i].ws.error : "timeout");
                 return -1;
             }
-            bench_latency_add(lat, bench_now_ns() - t0);
+            bench_latency_add(lat, srv_mono_ns() - t0);
             /* Each room pinged 10 times a second, spread evenly: half the
              * server's per-connection message rate (--rate 20). */
             usleep((useconds_t)(100000 / n));
@@ -680,12 +680,12 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     }
     static char ids[MAX_ROOMS][ATT_ROOM_ID_BYTES + 1];
     static int64_t seqs[MAX_ROOMS];
-    int64_t t0 = bench_now_ns();
+    int64_t t0 = srv_mono_ns();
     if (make_sessions(dir, reviews, events, "bench", ids, seqs) < 0)
         return 1;
     events = seqs[0]; /* the sessions end with everyone leaving: a few more */
     printf("made %d sessions of %lld events in %.1f s\n", reviews, (long long)events,
-           (double)(bench_now_ns() - t0) / 1e9);
+           (double)(srv_mono_ns() - t0) / 1e9);
     static char tokens[MAX_ROOMS][512];
     for (int i = 0; i < live; i++) {
         char out[4096];
@@ -739,9 +739,9 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     /* 1. One session's whole replay, cold (nothing cached), then again. */
     for (int pass = 0; pass < 2; pass++) {
         int pages = 0;
-        int64_t s0 = bench_now_ns();
+        int64_t s0 = srv_mono_ns();
         int64_t got = load_replay(port, cookie, ids[pass], &pages);
-        double s = (double)(bench_now_ns() - s0) / 1e9;
+        double s = (double)(srv_mono_ns() - s0) / 1e9;
         printf("replay load of a %lld-event session (%d pages of <= 1000, parsed): %.3f s%s\n",
                (long long)got, pages, s, got == events ? "" : "  (EVENT COUNT WRONG)");
         if (got != events)
@@ -763,7 +763,7 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     pthread_t th[MAX_ROOMS];
     int64_t cpu0 = 0;
     bench_proc_cpu_ns(pid, &cpu0);
-    int64_t w0 = bench_now_ns();
+    int64_t w0 = srv_mono_ns();
     for (int i = 0; i < reviews; i++) {
         args[i] = (review_arg){.port = port, .cookie = cookie, .room = ids[i]};
         pthread_create(&th[i], NULL, review_thread, &args[i]);
@@ -778,7 +778,7 @@ static int run(const char *server, const char *cli, int64_t events, int reviews,
     }
     for (int i = 0; i < reviews; i++)
         pthread_join(th[i], NULL);
-    double wall = (double)(bench_now_ns() - w0) / 1e9;
+    double wall = (double)(srv_mono_ns() - w0) / 1e9;
     int64_t cpu1 = 0;
     bench_proc_cpu_ns(pid, &cpu1);
     double slowest = 0;

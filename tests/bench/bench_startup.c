@@ -41,6 +41,7 @@
 #include "attune/room.h"
 #include "attune/engine.h"
 #include "bench_checkin.h"
+#include "clock.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -69,9 +70,7 @@ static const int shape_notes[SHAPES] = {0, 10, 30, 60, 100, 150, 220, 300};
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)srv_mono_ns() / 1e6;
 }
 
 static void die(const char *what, const att_error *err)

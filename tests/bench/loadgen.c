@@ -491,8 +491,8 @@ static int send_cmd(gen *g, member *m, cmd_kind kind, int64_t intended_ns)
     if (ws_client_send_text(&m->ws, buf, (size_t)n) < 0)
         return -1; /* closing or out of memory; the read path ends it */
     int slot = (m->fifo_head + m->fifo_count) % m->fifo_cap;
-    m->fifo[slot] = (pending_cmd){
-        .id = id, .kind = kind, .intended_ns = intended_ns, .sent_ns = bench_now_ns()};
+    m->fifo[slot] =
+        (pending_cmd){.id = id, .kind = kind, .intended_ns = intended_ns, .sent_ns = srv_mono_ns()};
     m->fifo_count++;
     g->c.sent[kind]++;
     if (kind == CMD_TURN || kind == CMD_BACK)
@@ -644,7 +644,7 @@ static void member_event(gen *g, member *m, int64_t seq, js_span event)
     if (!r->arrivals)
         return;
     if (common)
-        *arrival_slot(r, m->role, m->common) = (arrival){m->common, bench_now_ns()};
+        *arrival_slot(r, m->role, m->common) = (arrival){m->common, srv_mono_ns()};
     *own_slot(r, m->role, seq) = (seq_common){seq, m->common};
     if (r->n_pend)
         check_pending(g, r);
@@ -798,7 +798,7 @@ static int on_reply(gen *g, member *m, int is_ack, const char *text, size_t len,
         g->c.fifo_mismatch++;
     if (p.kind == CMD_TURN || p.kind == CMD_BACK)
         r->steer_busy = 0;
-    int64_t now = bench_now_ns();
+    int64_t now = srv_mono_ns();
     if (!is_ack) {
         g->c.errors++;
         count_error_code(g, code_v);
@@ -1006,7 +1006,7 @@ static void poll_once(gen *g, int64_t timeout_ns)
 
 static void run_until(gen *g, int64_t until_ns)
 {
-    for (int64_t now = bench_now_ns(); now < until_ns; now = bench_now_ns())
+    for (int64_t now = srv_mono_ns(); now < until_ns; now = srv_mono_ns())
         poll_once(g, until_ns - now);
 }
 
@@ -1035,27 +1035,27 @@ static int complete_rooms(gen *g)
  * room. */
 static void setup(gen *g)
 {
-    int64_t start = bench_now_ns(), report = start;
+    int64_t start = srv_mono_ns(), report = start;
     int64_t deadline = start + (int64_t)(g->setup_timeout_s * NS_PER_S);
     int next = 0;
-    while (g->setup_done < g->n_members && bench_now_ns() < deadline) {
+    while (g->setup_done < g->n_members && srv_mono_ns() < deadline) {
         while (g->setup_inflight < g->connect_parallel && next < g->n_members)
             start_member(g, member_at(g, next++));
         poll_once(g, 5 * NS_PER_MS);
-        if (g->verbose && bench_now_ns() - report > 2 * NS_PER_S) {
-            report = bench_now_ns();
+        if (g->verbose && srv_mono_ns() - report > 2 * NS_PER_S) {
+            report = srv_mono_ns();
             fprintf(stderr, "loadgen: %d/%d authenticated, %d failed\n", g->ready, g->n_members,
                     g->failed);
         }
     }
     if (g->mode != MODE_IDLE) {
         int want = complete_rooms(g);
-        int64_t until = bench_now_ns() + 60 * NS_PER_S;
-        while (rooms_active(g) < want && bench_now_ns() < until)
+        int64_t until = srv_mono_ns() + 60 * NS_PER_S;
+        while (rooms_active(g) < want && srv_mono_ns() < until)
             poll_once(g, 5 * NS_PER_MS);
     }
     printf("setup: %d of %d connections authenticated in %.1f s (%d failed, %d still pending)",
-           g->ready, g->n_members, (double)(bench_now_ns() - start) / NS_PER_S, g->failed,
+           g->ready, g->n_members, (double)(srv_mono_ns() - start) / NS_PER_S, g->failed,
            g->setup_inflight + (g->n_members - next));
     if (g->mode != MODE_IDLE)
         printf("; %d of %d rooms active (both consents%s)", rooms_active(g), g->n_rooms,
@@ -1079,12 +1079,12 @@ static void teardown(gen *g)
             finish(g, m, NULL);
         }
     }
-    int64_t until = bench_now_ns() + 10 * NS_PER_S;
+    int64_t until = srv_mono_ns() + 10 * NS_PER_S;
     for (;;) {
         int open = 0;
         for (int i = 0; i < total; i++)
             open += member_at(g, i)->state == M_CLOSING;
-        if (open == 0 || bench_now_ns() >= until)
+        if (open == 0 || srv_mono_ns() >= until)
             break;
         poll_once(g, 10 * NS_PER_MS);
     }
@@ -1108,7 +1108,7 @@ typedef struct {
 
 static snapshot take_snapshot(const gen *g)
 {
-    snapshot s = {.wall_ns = bench_now_ns(), .self_cpu_ns = bench_self_cpu_ns()};
+    snapshot s = {.wall_ns = srv_mono_ns(), .self_cpu_ns = bench_self_cpu_ns()};
     s.server_ok = g->server_pid > 0 && bench_proc_cpu_ns(g->server_pid, &s.server_cpu_ns) == 0;
     if (s.server_ok)
         s.n_threads = bench_proc_threads(g->server_pid, s.threads, MAX_SERVER_THREADS);
@@ -1200,8 +1200,8 @@ static int pending_deliveries(gen *g)
 /* Runs the loop until cond(g) or the deadline. */
 static void drain(gen *g, int (*cond)(gen *), int64_t max_ns)
 {
-    int64_t until = bench_now_ns() + max_ns;
-    while (cond(g) > 0 && bench_now_ns() < until)
+    int64_t until = srv_mono_ns() + max_ns;
+    while (cond(g) > 0 && srv_mono_ns() < until)
         poll_once(g, 5 * NS_PER_MS);
 }
 
@@ -1215,7 +1215,7 @@ static void run_idle(gen *g)
     setup(g);
     /* let the server settle (joined events committed, buffers trimmed),
      * then hold the connections idle and watch the server's CPU */
-    run_until(g, bench_now_ns() + (int64_t)(g->settle_s * NS_PER_S));
+    run_until(g, srv_mono_ns() + (int64_t)(g->settle_s * NS_PER_S));
     snapshot a = take_snapshot(g);
     run_until(g, a.wall_ns + (int64_t)(g->duration_s * NS_PER_S));
     snapshot b = take_snapshot(g);
@@ -1249,7 +1249,7 @@ static void run_closed(gen *g)
         if (m->state == M_READY)
             flush(g, m);
     }
-    run_until(g, bench_now_ns() + (int64_t)(g->warmup_s * NS_PER_S));
+    run_until(g, srv_mono_ns() + (int64_t)(g->warmup_s * NS_PER_S));
     snapshot a = take_snapshot(g);
     g->c_at_start = g->c;
     for (int i = 0; i < g->n_rooms; i++)
@@ -1330,14 +1330,14 @@ static void run_open(gen *g)
     qsort(order, (size_t)n, sizeof *order, cmp_phase);
 
     g->running = 1;
-    int64_t t0 = bench_now_ns() + 100 * NS_PER_MS;
+    int64_t t0 = srv_mono_ns() + 100 * NS_PER_MS;
     g->window_start_ns = t0 + (int64_t)(g->warmup_s * NS_PER_S);
     g->window_end_ns = g->window_start_ns + (int64_t)(g->duration_s * NS_PER_S);
     snapshot a = {0}, b = {0};
     uint64_t sent_in_window = 0;
     int64_t j = 0, next = t0 + order[0].phase_ns;
     for (;;) {
-        int64_t now = bench_now_ns();
+        int64_t now = srv_mono_ns();
         if (!g->measuring && now >= g->window_start_ns && !a.wall_ns) {
             a = take_snapshot(g);
             g->c_at_start = g->c;
@@ -1354,7 +1354,7 @@ static void run_open(gen *g)
                 flush(g, m);
                 if (next >= g->window_start_ns) {
                     sent_in_window++;
-                    if (bench_latency_add(&g->send_lateness, bench_now_ns() - next) < 0)
+                    if (bench_latency_add(&g->send_lateness, srv_mono_ns() - next) < 0)
                         die("out of memory");
                 }
             } else if (next >= g->window_start_ns) {
@@ -1366,7 +1366,7 @@ static void run_open(gen *g)
         int64_t wake = next < g->window_end_ns ? next : g->window_end_ns;
         if (!g->measuring && g->window_start_ns < wake)
             wake = g->window_start_ns;
-        poll_once(g, wake - bench_now_ns());
+        poll_once(g, wake - srv_mono_ns());
     }
     g->running = 0;
     counters end = g->c;
@@ -1553,7 +1553,7 @@ int main(int argc, char **argv)
     if (g->bind_ip && inet_pton(AF_INET, g->bind_ip, &g->next_source) != 1)
         die("--bind-ip %s is not an IPv4 address", g->bind_ip);
     snprintf(g->host_header, sizeof g->host_header, "%s:%d", g->host, g->port);
-    g->rng = (uint64_t)bench_now_ns() | 1;
+    g->rng = (uint64_t)srv_mono_ns() | 1;
 
     load_tokens(g);
 
