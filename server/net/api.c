@@ -36,6 +36,7 @@
 #include "server.h"
 #include "sessions.h"
 #include "tickets.h"
+#include "attune/buf.h"
 #include "attune/names.h"
 
 struct srv_api {
@@ -213,8 +214,8 @@ static int load_crisis(srv_api *api, const srv_config *cfg, att_error *err)
     return 0;
 }
 
-static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
-                                  att_error *err);
+static char *room_list_text(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
+                            att_error *err);
 
 /* A session ended (sessions.h hook): its event streams close. */
 static void close_session_streams(void *arg, uint64_t session_id, const char *account)
@@ -253,7 +254,7 @@ int srv_api_open(srv_server *srv, att_error *err)
     if (rc == 0)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     if (rc == 0)
-        rc = srv_room_events_new(api->accounts, room_list_for_stream, srv, &api->events, err);
+        rc = srv_room_events_new(api->accounts, room_list_text, srv, &api->events, err);
     if (rc == 0 && srv_sessions_set_end_hook(api->sessions, close_session_streams, api) < 0)
         rc = att_fail(err, ATT_ERR_INTERNAL, "sessions: no room for another end hook");
     return rc;
@@ -823,25 +824,17 @@ static int do_exercises(struct lws *wsi, srv_server *srv, api_req *q, const api_
  * json_t per room, no load), so the list never folds every owned room. */
 typedef struct {
     srv_server *srv;
-    char *text; /* "[" then summaries joined by "," */
-    size_t len, cap;
+    att_buf text; /* "[" then summaries joined by "," */
     att_error *err;
 } list_ctx;
 
 static int list_put(list_ctx *c, const char *s, size_t n)
 {
-    if (c->len + n + 2 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4096;
-        while (cap < c->len + n + 2)
-            cap *= 2;
-        char *grown = realloc(c->text, cap);
-        if (!grown)
-            return -1;
-        c->text = grown;
-        c->cap = cap;
-    }
-    memcpy(c->text + c->len, s, n);
-    c->len += n;
+    if (att_buf_reserve(&c->text, n) < 0)
+        return -1;
+    memcpy(c->text.data + c->text.len, s, n);
+    c->text.len += n;
+    c->text.data[c->text.len] = '\0';
     return 0;
 }
 
@@ -856,33 +849,44 @@ static int add_owned_room(const char *room_id, void *arg)
                 c->err->message);
         return 0;
     }
-    int rc = (c->len > 1 && list_put(c, ",", 1) < 0) || list_put(c, s, n) < 0 ? -1 : 0;
+    int rc = (c->text.len > 1 && list_put(c, ",", 1) < 0) || list_put(c, s, n) < 0 ? -1 : 0;
     free(s);
     return rc;
 }
 
-static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+/* The room list's text for an account: what GET /api/rooms answers and
+ * the dashboard's event stream sends (room_events.h). A supervisor's
+ * dashboard lists the rooms they were invited to observe. */
+static char *room_list_text(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
+                            att_error *err)
 {
-    const srv_session_info *sess = &call->sess;
-    att_error err = {0};
-    list_ctx c = {srv, NULL, 0, 0, &err};
-    if (list_put(&c, "[", 1) < 0)
-        return -1;
-    /* A supervisor's dashboard lists the rooms they were invited to observe. */
-    int rc =
-        sess->kind == SRV_ACCOUNT_SUPERVISOR
-            ? srv_invites_observed_rooms(srv->invites, sess->account_id, add_owned_room, &c, &err)
-            : srv_accounts_owned_rooms_id(srv->api->accounts, sess->account_id, add_owned_room, &c,
-                                          &err);
+    srv_server *srv = arg;
+    list_ctx c = {srv, {0}, err};
+    int rc = list_put(&c, "[", 1);
+    if (rc == 0 && kind == SRV_ACCOUNT_SUPERVISOR)
+        rc = srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err);
+    else if (rc == 0)
+        rc = srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c, err);
     srv_rooms_flush_summaries(srv->rooms); /* the ones just folded, in one transaction */
     if (rc != 0 || list_put(&c, "]", 1) < 0) {
-        free(c.text);
-        if (!err.message[0])
-            att_fail(&err, ATT_ERR_INTERNAL, "cannot list rooms");
-        return internal_error(wsi, q, &err);
+        att_buf_free(&c.text);
+        if (!err->message[0])
+            att_fail(err, ATT_ERR_INTERNAL, "cannot list rooms");
+        return NULL;
     }
-    rc = respond_text(wsi, q, 200, c.text, c.len);
-    free(c.text);
+    *len = c.text.len;
+    return c.text.data;
+}
+
+static int do_list_rooms(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    att_error err = {0};
+    size_t len = 0;
+    char *text = room_list_text(srv, call->sess.account_id, call->sess.kind, &len, &err);
+    if (!text)
+        return internal_error(wsi, q, &err);
+    int rc = respond_text(wsi, q, 200, text, len);
+    free(text);
     return rc;
 }
 
@@ -1255,32 +1259,6 @@ static void on_review_done(srv_server *srv)
         srv_review_job_free(job);
         job = next;
     }
-}
-
-/* The room list's text for an account: what GET /api/rooms answers (a
- * supervisor's: the rooms they observe). */
-static char *room_list_for_stream(void *arg, int64_t account_id, srv_account_kind kind, size_t *len,
-                                  att_error *err)
-{
-    srv_server *srv = arg;
-    list_ctx c = {srv, NULL, 0, 0, err};
-    if (list_put(&c, "[", 1) < 0) {
-        att_fail(err, ATT_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    int rc =
-        kind == SRV_ACCOUNT_SUPERVISOR
-            ? srv_invites_observed_rooms(srv->invites, account_id, add_owned_room, &c, err)
-            : srv_accounts_owned_rooms_id(srv->api->accounts, account_id, add_owned_room, &c, err);
-    srv_rooms_flush_summaries(srv->rooms);
-    if (rc != 0 || list_put(&c, "]", 1) < 0) {
-        free(c.text);
-        if (!err->message[0])
-            att_fail(err, ATT_ERR_INTERNAL, "cannot list rooms");
-        return NULL;
-    }
-    *len = c.len;
-    return c.text;
 }
 
 /* GET /api/rooms/events: the request becomes a stream (room_events.h). */
