@@ -207,18 +207,6 @@ typedef struct {
     att_room *room;
 } verify_ctx;
 
-/* The therapist's state as a JSON value for the verify line: the
- * serializer's text (attune/state.h), parsed. NULL on allocation failure. */
-static json_t *therapist_state(const att_room *room)
-{
-    att_buf text = {0};
-    json_t *state = NULL;
-    if (att_state_write(room, ATT_ROLE_THERAPIST, 0, &text) == 0)
-        state = json_loadb(text.data, text.len, 0, NULL);
-    att_buf_free(&text);
-    return state;
-}
-
 static int verify_one(const srv_store_room *meta, void *arg)
 {
     verify_ctx *v = arg;
@@ -234,7 +222,7 @@ static int verify_one(const srv_store_room *meta, void *arg)
     } else {
         json_object_set_new(line, "seq", json_integer(v->room->seq));
         json_object_set_new(line, "hash", json_string(hash));
-        json_object_set_new(line, "state", therapist_state(v->room));
+        json_object_set_new(line, "state", srv_therapist_state_json(v->room));
     }
     char *text = att_json_dump(line, NULL);
     json_decref(line);

@@ -19,9 +19,7 @@ static int count_status(json_t *items, const char *status)
     return n;
 }
 
-/* The therapist's state as a JSON value: the serializer's text
- * (attune/state.h), parsed, since the summary picks fields out of it. */
-static json_t *therapist_state(const att_room *room)
+json_t *srv_therapist_state_json(const att_room *room)
 {
     att_buf text = {0};
     json_t *state = NULL;
@@ -34,7 +32,7 @@ static json_t *therapist_state(const att_room *room)
 json_t *srv_summary_json(const att_room *room, const att_script *script, const char *room_id,
                          int64_t created_at, att_error *err)
 {
-    json_t *state = therapist_state(room);
+    json_t *state = srv_therapist_state_json(room);
     if (!state) {
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;

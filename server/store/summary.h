@@ -20,4 +20,9 @@
 json_t *srv_summary_json(const att_room *state, const att_script *script, const char *room_id,
                          int64_t created_at, att_error *err);
 
+/* The therapist's view of the room's state as a JSON value: the core's
+ * serializer's text (attune/state.h), parsed (the summary picks fields out
+ * of it; --verify prints it whole). A new reference, NULL out of memory. */
+json_t *srv_therapist_state_json(const att_room *room);
+
 #endif

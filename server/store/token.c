@@ -134,10 +134,16 @@ int srv_token_issue(const srv_token_key *key, const char *room, att_role role, i
     return 0;
 }
 
-/* The token's payload, base64url-decoded into payload (NUL-terminated);
- * *mac_at is where its MAC's text starts, mac_len its length. */
-static int token_payload(const char *token, char payload[200], const char **mac_at, size_t *mac_len,
-                         att_error *err)
+/* A token's two halves: its payload base64url-decoded (NUL-terminated)
+ * and where its MAC's text is. */
+typedef struct {
+    char payload[200];
+    size_t len;
+    const char *mac_text;
+    size_t mac_text_len;
+} token_parts;
+
+static int token_split(const char *token, token_parts *p, att_error *err)
 {
     size_t len = strnlen(token, ATT_MAX_TOKEN_BYTES + 1);
     if (len > ATT_MAX_TOKEN_BYTES)
@@ -145,13 +151,15 @@ static int token_payload(const char *token, char payload[200], const char **mac_
     const char *dot = memchr(token, '.', len);
     if (!dot)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token has no mac");
-    int plen = srv_b64url_decode(token, (size_t)(dot - token), (unsigned char *)payload, 199);
+    int plen = srv_b64url_decode(token, (size_t)(dot - token), (unsigned char *)p->payload,
+                                 sizeof p->payload - 1);
     if (plen < 0)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token payload is not base64url");
-    payload[plen] = '\0';
-    *mac_at = dot + 1;
-    *mac_len = len - (size_t)(dot + 1 - token);
-    return plen;
+    p->payload[plen] = '\0';
+    p->len = (size_t)plen;
+    p->mac_text = dot + 1;
+    p->mac_text_len = len - (size_t)(dot + 1 - token);
+    return 0;
 }
 
 /* Reads the claims from a payload srv_token_issue wrote
@@ -186,23 +194,20 @@ static int payload_claims(char *payload, srv_token_claims *claims, att_error *er
 int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
                      srv_token_claims *claims, att_error *err)
 {
-    char payload[200];
-    const char *mac_text;
-    size_t mac_text_len;
-    int plen = token_payload(token, payload, &mac_text, &mac_text_len, err);
-    if (plen < 0)
-        return plen;
+    token_parts p;
+    int rc = token_split(token, &p, err);
+    if (rc < 0)
+        return rc;
     unsigned char mac_given[33];
-    int mlen = srv_b64url_decode(mac_text, mac_text_len, mac_given, sizeof mac_given);
+    int mlen = srv_b64url_decode(p.mac_text, p.mac_text_len, mac_given, sizeof mac_given);
     unsigned char mac[32];
-    if (mac_payload(key, payload, (size_t)plen, mac) < 0)
+    if (mac_payload(key, p.payload, p.len, mac) < 0)
         return att_fail(err, ATT_ERR_INTERNAL, "HMAC failed");
     if (mlen != 32 || CRYPTO_memcmp(mac, mac_given, 32) != 0)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token mac does not match");
     /* Authentic from here on: the fields were written by srv_token_issue. */
     srv_token_claims c;
-    int rc = payload_claims(payload, &c, err);
-    if (rc < 0)
+    if ((rc = payload_claims(p.payload, &c, err)) < 0)
         return rc;
     if (c.expires <= now)
         return att_fail(err, ATT_ERR_BAD_TOKEN, "token expired");
@@ -212,11 +217,7 @@ int srv_token_verify(const srv_token_key *key, const char *token, int64_t now,
 
 int srv_token_read_claims(const char *token, srv_token_claims *claims, att_error *err)
 {
-    char payload[200];
-    const char *mac_text;
-    size_t mac_text_len;
-    int plen = token_payload(token, payload, &mac_text, &mac_text_len, err);
-    if (plen < 0)
-        return plen;
-    return payload_claims(payload, claims, err);
+    token_parts p;
+    int rc = token_split(token, &p, err);
+    return rc < 0 ? rc : payload_claims(p.payload, claims, err);
 }
