@@ -78,7 +78,7 @@ static int check_value(const att_input_desc *d, json_t *v, att_error *err)
 }
 
 /* Checks a turn's input against the step's input descriptions. */
-int att_step_check_input(const att_step *step, json_t *input, att_error *err)
+static int check_input(const att_step *step, json_t *input, att_error *err)
 {
     if (!json_is_object(input))
         return att_fail(err, ATT_ERR_INVALID_INPUT, "input must be an object");
@@ -137,7 +137,7 @@ static int decide_turn(att_outbox *out, att_role role, const att_msg *cmd, att_e
                         att_role_name(att_room_actor(room)));
     if (!cmd->step || strcmp(cmd->step, step->id) != 0)
         return att_fail(err, ATT_ERR_INVALID_STEP, "the current step is '%s'", step->id);
-    rc = att_step_check_input(step, cmd->input, err);
+    rc = check_input(step, cmd->input, err);
     if (rc)
         return rc;
     att_event *ev = att_outbox_add(out, ATT_EV_TURN, role);

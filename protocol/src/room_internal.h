@@ -1,5 +1,7 @@
-/* room_internal.h - helpers shared by the fold (room.c), the exercise engine
- * (engine.c) and the rupture detector (detector.c). Not a public API. */
+/* room_internal.h - inside the core only: the readers of a folded room that
+ * room.c defines for the exercise engine (engine.c), the rupture detector
+ * (detector.c) and the serializer (state.c), and the detector's pass that
+ * the engine calls. Not a public API. */
 #ifndef ATTUNE_ROOM_INTERNAL_H
 #define ATTUNE_ROOM_INTERNAL_H
 
@@ -25,16 +27,12 @@ int att_step_rating_value(const att_step *step, json_t *input);
 /* 1 when the turn's input takes the step's branch. */
 int att_step_branch_taken(const att_step *step, json_t *input);
 
-/* Checks a turn's input against the step's input descriptions
- * (invalid_input). */
-int att_step_check_input(const att_step *step, json_t *input, att_error *err);
-
 /* --- the detector's pass (detector.c) ------------------------------------ */
 
 /* Reads the command's primary events (everything in the outbox when it is
  * called) and appends the rupture events they imply: suspicions, and repairs
- * of open ruptures. Called once by each att_engine_decide*, after the engine. Returns 0, or
- * -1 when the outbox is full. */
+ * of open ruptures. Called once by each att_engine_decide*, after the
+ * engine. Returns 0, or -1 when the outbox is full. */
 int att_detector_after(att_outbox *out);
 
 #endif
