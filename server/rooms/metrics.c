@@ -3,6 +3,7 @@
 #include "attune/names.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,6 @@ static void put(text_buf *t, const char *fmt, ...)
     }
 }
 
-static void metric(text_buf *t, const char *name, const char *type, const char *help, double v)
-{
-    put(t, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
-}
-
 static void histogram(text_buf *t, const char *name, const char *help, const srv_histogram *h)
 {
     put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
@@ -73,66 +69,98 @@ static void histogram(text_buf *t, const char *name, const char *help, const srv
     put(t, "%s_sum %.9f\n%s_count %llu\n", name, h->sum_s, name, (unsigned long long)h->n);
 }
 
+/* Where a plain series' value is: a field of srv_metrics (a gauge's
+ * int64_t, a counter's uint64_t) or of the store's srv_store_stats. */
+typedef enum { FROM_GAUGE, FROM_COUNTER, FROM_STORE_COUNT, FROM_STORE_INT } series_source;
+
+typedef struct {
+    const char *name;
+    const char *label; /* NULL, or `cap="total"`: one of several series of name */
+    const char *type;  /* NULL: a further series of the name above (no HELP, TYPE) */
+    const char *help;
+    series_source source;
+    size_t offset;
+} series;
+
+#define GAUGE(field) FROM_GAUGE, offsetof(srv_metrics, field)
+#define COUNTER(field) FROM_COUNTER, offsetof(srv_metrics, field)
+#define STORE(source, field) source, offsetof(srv_store_stats, field)
+
+/* The plain series, in the order /metrics shows them. */
+static const series plain[] = {
+    {"attune_connections", NULL, "gauge", "Open WebSocket connections.", GAUGE(connections)},
+    {"attune_members", NULL, "gauge", "Authenticated connections (room members).", GAUGE(members)},
+    {"attune_rooms", NULL, "gauge", "Rooms in memory (loaded when first needed, freed when quiet).",
+     GAUGE(rooms)},
+    {"attune_rooms_loaded_total", NULL, "counter",
+     "Rooms folded from the store into memory (first need, or again after eviction).",
+     COUNTER(rooms_loaded)},
+    {"attune_rooms_evicted_total", NULL, "counter",
+     "Quiet rooms freed from memory (their summary kept in the store).", COUNTER(rooms_evicted)},
+    {"attune_connections_total", NULL, "counter", "WebSocket connections accepted.",
+     COUNTER(connections_total)},
+    {"attune_messages_received_total", NULL, "counter", "Client messages received.",
+     COUNTER(messages_received)},
+    {"attune_events_appended_total", NULL, "counter", "Events durably committed.",
+     COUNTER(events_appended)},
+    {"attune_store_batches_total", NULL, "counter", "Batches committed by the store.",
+     COUNTER(batches_committed)},
+    {"attune_store_failures_total", NULL, "counter", "Batches the store failed to commit.",
+     COUNTER(store_failures)},
+    {"attune_store_checkpoints_total", NULL, "counter",
+     "Checkpoints that copied the whole WAL back into the database.",
+     STORE(FROM_STORE_COUNT, checkpoints)},
+    {"attune_store_wal_pages", NULL, "gauge", "WAL size in pages after the last commit.",
+     STORE(FROM_STORE_INT, wal_pages)},
+    {"attune_slow_reader_closes_total", NULL, "counter",
+     "Connections closed because their send queue passed its bound.", COUNTER(slow_reader_closes)},
+    {"attune_keepalive_closes_total", NULL, "counter",
+     "Connections reaped because they stayed silent after a ping.", COUNTER(keepalive_closes)},
+    {"attune_oversize_closes_total", NULL, "counter",
+     "Connections closed for a message over 64 KiB.", COUNTER(oversize_closes)},
+    {"attune_bad_token_closes_total", NULL, "counter",
+     "Connections closed for a bad, expired or foreign token.", COUNTER(bad_token_closes)},
+    {"attune_origin_rejects_total", NULL, "counter",
+     "WebSocket handshakes refused for their Origin.", COUNTER(origin_rejects)},
+    {"attune_host_rejects_total", NULL, "counter",
+     "Requests and handshakes refused for a Host header not this server's.", COUNTER(host_rejects)},
+    {"attune_connections_refused_total", "cap=\"per_address\"", "counter",
+     "Connections refused at accept or upgrade by cap.", COUNTER(conn_refused_address)},
+    {"attune_connections_refused_total", "cap=\"total\"", NULL, NULL, COUNTER(conn_refused_total)},
+    {"attune_accept_failures_total", NULL, "counter",
+     "accept() failures (EMFILE, ENFILE); accepting pauses briefly after each.",
+     COUNTER(accept_failures)},
+    {"attune_body_timeouts_total", NULL, "counter",
+     "Requests closed because their body did not arrive within --body-timeout.",
+     COUNTER(body_timeouts)},
+};
+
+static double series_value(const series *s, const srv_metrics *m, const srv_store_stats *store)
+{
+    const char *base = s->source == FROM_GAUGE || s->source == FROM_COUNTER ? (const char *)m
+                                                                            : (const char *)store;
+    switch (s->source) {
+    case FROM_GAUGE:
+        return (double)*(const int64_t *)(base + s->offset);
+    case FROM_STORE_INT:
+        return (double)*(const int *)(base + s->offset);
+    default:
+        return (double)*(const uint64_t *)(base + s->offset);
+    }
+}
+
 char *srv_metrics_render(const srv_metrics *m, const srv_store_stats *store, size_t *len_out)
 {
     text_buf t = {malloc(4096), 0, 4096, 0};
     if (!t.buf)
         return NULL;
-    metric(&t, "attune_connections", "gauge", "Open WebSocket connections.",
-           (double)m->connections);
-    metric(&t, "attune_members", "gauge", "Authenticated connections (room members).",
-           (double)m->members);
-    metric(&t, "attune_rooms", "gauge",
-           "Rooms in memory (loaded when first needed, freed when quiet).", (double)m->rooms);
-    metric(&t, "attune_rooms_loaded_total", "counter",
-           "Rooms folded from the store into memory (first need, or again after eviction).",
-           (double)m->rooms_loaded);
-    metric(&t, "attune_rooms_evicted_total", "counter",
-           "Quiet rooms freed from memory (their summary kept in the store).",
-           (double)m->rooms_evicted);
-    metric(&t, "attune_connections_total", "counter", "WebSocket connections accepted.",
-           (double)m->connections_total);
-    metric(&t, "attune_messages_received_total", "counter", "Client messages received.",
-           (double)m->messages_received);
-    metric(&t, "attune_events_appended_total", "counter", "Events durably committed.",
-           (double)m->events_appended);
-    metric(&t, "attune_store_batches_total", "counter", "Batches committed by the store.",
-           (double)m->batches_committed);
-    metric(&t, "attune_store_failures_total", "counter", "Batches the store failed to commit.",
-           (double)m->store_failures);
-    metric(&t, "attune_store_checkpoints_total", "counter",
-           "Checkpoints that copied the whole WAL back into the database.",
-           (double)store->checkpoints);
-    metric(&t, "attune_store_wal_pages", "gauge", "WAL size in pages after the last commit.",
-           (double)store->wal_pages);
-    metric(&t, "attune_slow_reader_closes_total", "counter",
-           "Connections closed because their send queue passed its bound.",
-           (double)m->slow_reader_closes);
-    metric(&t, "attune_keepalive_closes_total", "counter",
-           "Connections reaped because they stayed silent after a ping.",
-           (double)m->keepalive_closes);
-    metric(&t, "attune_oversize_closes_total", "counter",
-           "Connections closed for a message over 64 KiB.", (double)m->oversize_closes);
-    metric(&t, "attune_bad_token_closes_total", "counter",
-           "Connections closed for a bad, expired or foreign token.", (double)m->bad_token_closes);
-    metric(&t, "attune_origin_rejects_total", "counter",
-           "WebSocket handshakes refused for their Origin.", (double)m->origin_rejects);
-    metric(&t, "attune_host_rejects_total", "counter",
-           "Requests and handshakes refused for a Host header not this server's.",
-           (double)m->host_rejects);
-    put(&t,
-        "# HELP attune_connections_refused_total Connections refused at accept or upgrade "
-        "by cap.\n"
-        "# TYPE attune_connections_refused_total counter\n"
-        "attune_connections_refused_total{cap=\"per_address\"} %llu\n"
-        "attune_connections_refused_total{cap=\"total\"} %llu\n",
-        (unsigned long long)m->conn_refused_address, (unsigned long long)m->conn_refused_total);
-    metric(&t, "attune_accept_failures_total", "counter",
-           "accept() failures (EMFILE, ENFILE); accepting pauses briefly after each.",
-           (double)m->accept_failures);
-    metric(&t, "attune_body_timeouts_total", "counter",
-           "Requests closed because their body did not arrive within --body-timeout.",
-           (double)m->body_timeouts);
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        const series *s = &plain[i];
+        if (s->type)
+            put(&t, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, s->type);
+        put(&t, "%s%s%s%s %.17g\n", s->name, s->label ? "{" : "", s->label ? s->label : "",
+            s->label ? "}" : "", series_value(s, m, store));
+    }
     put(&t, "# HELP attune_rejected_messages_total Error replies by protocol code.\n"
             "# TYPE attune_rejected_messages_total counter\n");
     for (int c = 1; c < ATT_ERR__COUNT; c++)
