@@ -17,9 +17,9 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
     if (strlen(room_id) == 0 || strlen(room_id) > ATT_ROOM_ID_BYTES)
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "room: id must be 1..%d bytes",
                         ATT_ROOM_ID_BYTES);
-    /* Only the head: the rupture array is read up to n_ruptures and each entry
-     * is cleared when it is added, so an idle room never touches (and the OS
-     * never backs) the ~32 KB tail. */
+    /* Only the head: the rupture and suspicion arrays are read up to their
+     * counts and each entry is cleared when it is added, so an idle room
+     * never touches (and the OS never backs) the ~58 KB tail. */
     memset(room, 0, offsetof(att_room, ruptures));
     room->catalog = cat;
     room->script = script;

@@ -204,7 +204,7 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
                   const char *room_id, const att_room_config *config, att_error *err);
 
 /* Copies a room: the head, and of the two arrays only the entries in use
- * (an idle room's ~56 KB of rupture and suspicion slots are never read, so
+ * (an idle room's ~58 KB of rupture and suspicion slots are never read, so
  * they are never touched either). */
 void att_room_copy(att_room *dst, const att_room *src);
 
