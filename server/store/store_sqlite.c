@@ -171,7 +171,7 @@ static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
     char last_room[SRV_STORE_ID_BYTES + 1] = "";
     int64_t last_seq = 0;
     for (;;) {
-        int n = 0, step;
+        int n = 0, step = SQLITE_DONE;
         sqlite3_bind_text(sel, 1, last_room, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(sel, 2, last_seq);
         sqlite3_bind_int(sel, 3, FILL_CHUNK);
