@@ -22,9 +22,11 @@
 #include "peer.h"
 #include "ws.h"
 
-/* A request's per-session data: its answer. server.c gives this protocol
- * 64 bytes of it. */
-_Static_assert(sizeof(srv_http_reply) <= 64, "the http protocol's per-session size");
+/* A request's per-session data is its answer. */
+size_t srv_http_pss_size(void)
+{
+    return sizeof(srv_http_reply);
+}
 
 void srv_http_client_addr(struct lws *wsi, const srv_config *cfg, char out[SRV_PEER_ADDR_MAX])
 {

@@ -11,6 +11,8 @@
 
 int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len);
+/* Its per-request data size (a request's answer, http_reply.h). */
+size_t srv_http_pss_size(void);
 /* 1 when the request's Origin may use this server (none sent, an --origin,
  * or the server's own host); the WebSocket upgrade and /api POSTs use it. */
 int srv_http_origin_allowed(struct lws *wsi, const srv_config *cfg);

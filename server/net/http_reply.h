@@ -8,9 +8,8 @@
  * answer) and the dashboard's event stream (room_events.c, whose body never
  * ends: it uses the header and piece writers on its own buffer).
  *
- * Ownership: an srv_http_reply lives in a request's per-session data (lws'
- * "http" protocol gives it 64 bytes) and owns its body until the body is
- * written or srv_http_reply_clear.
+ * Ownership: an srv_http_reply lives in a request's per-session data and
+ * owns its body until the body is written or srv_http_reply_clear.
  * Threads: the lws service thread only. */
 #ifndef SRV_HTTP_REPLY_H
 #define SRV_HTTP_REPLY_H

@@ -338,7 +338,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     srv->max_conns = fit_max_conns(srv);
 
     const struct lws_protocols protocols[] = {
-        {"http", srv_http_callback, 64, 0, 0, NULL, 0},
+        {"http", srv_http_callback, srv_http_pss_size(), 0, 0, NULL, 0},
         {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, SRV_TX_BATCH_BYTES},
         {SRV_API_PROTOCOL, srv_api_callback, srv_api_pss_size(), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
