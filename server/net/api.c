@@ -3,9 +3,12 @@
  *
  * A request's life: LWS_CALLBACK_HTTP reads the method, path and headers;
  * a GET (or a POST without a body) is answered at once, a POST's body is
- * collected (at most 16 KiB) and answered at BODY_COMPLETION. Answering
- * fills the request's reply (http_reply.h) and asks for WRITEABLE, which
- * writes the headers, then the body in pieces (one lws_write per call).
+ * collected (at most 16 KiB) and answered at BODY_COMPLETION. dispatch()
+ * finds the request's route in the table `routes` (method, path pattern,
+ * what it needs: a login, the room's ownership, the room), checks that,
+ * and calls the route's handler. Answering fills the request's reply
+ * (http_reply.h) and asks for WRITEABLE, which writes the headers, then
+ * the body in pieces (one lws_write per call).
  *
  * A login's password is checked on the hasher thread (hasher.h): the
  * request waits in `waiting`, named by its id, until WAIT_CANCELLED brings
