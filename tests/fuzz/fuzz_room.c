@@ -145,8 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 att_engine_decide_join(&room, role, now, evs, &n);
             fold(&s, evs, n);
         } else if (tick % 7 == 2) {
-            att_engine_decide_leave(&room, role, (att_left_reason)((rb >> 2) % ATT_LEFT__COUNT), now,
-                                  evs, &n);
+            att_engine_decide_leave(&room, role, (att_left_reason)((rb >> 2) % ATT_LEFT__COUNT),
+                                    now, evs, &n);
             fold(&s, evs, n);
         } else if (tick % 7 == 3) {
             int64_t composing = (tick / 7) % 2 ? now - tick : 0;
@@ -178,8 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     char a[65], b[65];
-    if (att_state_hash(&room, a, &err) || att_state_hash(&replay, b, &err) ||
-        strcmp(a, b) != 0)
+    if (att_state_hash(&room, a, &err) || att_state_hash(&replay, b, &err) || strcmp(a, b) != 0)
         abort();
     for (int v = 0; v < 4; v++)
         if (replay.aud_seq[v] != room.aud_seq[v])

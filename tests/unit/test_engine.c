@@ -653,7 +653,8 @@ static void test_reconnected_event(void)
     CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_SYSTEM, h.now, 1, 0, out, &n), -1);
     CHECK_INT(n, 0);
     CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 0, 0, out, &n), -1);
-    CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 1, -1, out, &n), -1);
+    CHECK_INT(att_engine_decide_reconnected(&h.room, ATT_ROLE_PARTNER_B, h.now, 1, -1, out, &n),
+              -1);
     static const char *const bad[] = {
         "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"gap_ms\":5}",
         "{\"type\":\"reconnected\",\"at\":1,\"by\":\"partner_a\",\"times\":0,\"gap_ms\":5}",
