@@ -62,7 +62,8 @@ static size_t make_aad(const char *room, int64_t seq, const char *type, unsigned
     aad[n++] = 0;
     for (int i = 7; i >= 0; i--)
         aad[n++] = (unsigned char)((uint64_t)seq >> (8 * i));
-    memcpy(aad + n, type, t);
+    if (t) /* type NULL (version 0x01): memcpy's source may not be NULL, even for 0 bytes */
+        memcpy(aad + n, type, t);
     return n + t;
 }
 
