@@ -149,7 +149,8 @@ void srv_rooms_links_sweep(srv_rooms *svc, int64_t mono_ms)
         return;
     /* A short --link-grace (tests) is looked at every sweep. */
     svc->next_link_sweep_ms =
-        mono_ms + (svc->opt.link_grace_s * 1000 < LINK_GRACE_SWEEP_MS ? 0 : LINK_GRACE_SWEEP_MS);
+        mono_ms +
+        ((int64_t)svc->opt.link_grace_s * 1000 < LINK_GRACE_SWEEP_MS ? 0 : LINK_GRACE_SWEEP_MS);
     int64_t now = srv_now_ms();
     for_each_member(svc, close_if_expired, &now);
 }
