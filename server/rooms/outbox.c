@@ -35,16 +35,8 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 
 static int put_bytes(att_buf *b, const char *s, size_t len)
 {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p)
-            return -1;
-        b->data = p;
-        b->cap = cap;
-    }
+    if (att_buf_reserve(b, len) < 0)
+        return -1;
     memcpy(b->data + b->len, s, len);
     b->len += len;
     return 0;
