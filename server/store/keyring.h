@@ -1,0 +1,83 @@
+/* keyring.h - the key hierarchy of the data directory.
+ *
+ * A key-encryption key (KEK, 32 random bytes as 64 hex digits, mode 0600)
+ * lives OUTSIDE the data directory: --kek-file FILE, or systemd's
+ * credentials directory ($CREDENTIALS_DIRECTORY/attune-kek). It encrypts
+ * nothing but keys. Each room has its own data key (32 random bytes),
+ * created with the room, kept only wrapped by the KEK (AES-256-GCM, the
+ * room id and the KEK's id authenticated) in DATA/keys.db, a database of
+ * its own, apart from the events in DATA/attune.db, so a copy of the events
+ * taken before a room was erased cannot be read once its key is gone, and
+ * the data directory without the KEK opens nothing. Named service keys
+ * (the audit log's MAC key: "audit") are kept the same way.
+ *
+ * keys.db runs in rollback-journal mode with secure_delete, so an erased
+ * key's bytes are overwritten in the file, not left in a WAL.
+ *
+ * Rotation rewraps every stored key under a new KEK without touching an
+ * event. A running server notices a rotation (keys.db names the KEK that
+ * wrapped its keys) before it wraps a new room key and reloads its KEK
+ * file then.
+ *
+ * Threads: every function may be called from any thread (one internal
+ * mutex guards the connection and the cache of unwrapped keys).
+ *
+ * Ownership: the keyring owns its connection, the KEK and the cache; keys
+ * handed out are copies the caller wipes. srv_keyring_close wipes them. */
+#ifndef SRV_KEYRING_H
+#define SRV_KEYRING_H
+
+#include <stddef.h>
+#include "attune/types.h"
+#include "seal.h"
+
+/* The credential name looked for in $CREDENTIALS_DIRECTORY. */
+#define SRV_KEK_CREDENTIAL "attune-kek"
+/* A KEK's id: hex of the first 8 bytes of a hash of it (never the key). */
+#define SRV_KEK_ID_CHARS 16
+
+typedef struct srv_keyring srv_keyring;
+
+/* Where the KEK is when --kek-file is not given: the credentials directory
+ * when $CREDENTIALS_DIRECTORY is set, else DIR.kek beside the data
+ * directory ("var/data/" -> "var/data.kek"). */
+int srv_kek_default_path(const char *data_dir, char *out, size_t out_size, att_error *err);
+
+/* Opens DATA/keys.db (creating it) and loads the KEK from kek_file (NULL:
+ * the default path). A missing KEK file is created (0600) only when
+ * allow_create is set and keys.db holds no wrapped key yet; otherwise the
+ * error names the file. A KEK file inside the data directory, or readable
+ * by group or others, is refused. A KEK that did not wrap the stored keys
+ * fails with the ids of both. */
+int srv_keyring_open(const char *data_dir, const char *kek_file, int allow_create,
+                     srv_keyring **out, att_error *err);
+void srv_keyring_close(srv_keyring *k);
+
+/* The room's data key. ATT_ERR_NOT_FOUND when the room has none (never
+ * made, or erased). */
+int srv_keyring_room_key(srv_keyring *k, const char *room, srv_seal_key *out, att_error *err);
+
+/* Makes, wraps and stores a new random data key for the room (durable
+ * before it returns). ATT_ERR_BAD_MESSAGE when the room already has one. */
+int srv_keyring_new_room_key(srv_keyring *k, const char *room, srv_seal_key *out, att_error *err);
+
+/* Destroys the room's key (the stored wrapped key and the cached copy);
+ * durable before it returns. 0 also when it had none. */
+int srv_keyring_erase_room(srv_keyring *k, const char *room, att_error *err);
+
+/* A named service key ("audit"), created on first use. */
+int srv_keyring_service_key(srv_keyring *k, const char *name, srv_seal_key *out, att_error *err);
+
+/* The loaded KEK's id (SRV_KEK_ID_CHARS hex digits and a NUL). */
+void srv_keyring_kek_id(const srv_keyring *k, char out[SRV_KEK_ID_CHARS + 1]);
+
+/* Rewraps every stored key of DATA/keys.db, in one transaction, from the
+ * KEK in kek_file (NULL: the default path) to the one in new_kek_file
+ * (NULL: a new random KEK written in place of kek_file, the old one kept
+ * until the transaction is durable, so a crash at any point leaves a KEK
+ * file that opens keys.db). *n_rewrapped: how many keys. Events are not
+ * touched. */
+int srv_keyring_rotate(const char *data_dir, const char *kek_file, const char *new_kek_file,
+                       int *n_rewrapped, att_error *err);
+
+#endif
