@@ -61,6 +61,14 @@ int srv_keyring_room_key(srv_keyring *k, const char *room, srv_seal_key *out, at
  * before it returns). ATT_ERR_BAD_MESSAGE when the room already has one. */
 int srv_keyring_new_room_key(srv_keyring *k, const char *room, srv_seal_key *out, att_error *err);
 
+/* Makes a key for each of the n rooms that has none yet, all in one
+ * transaction (one sync, not n: the store's migration gives every old room
+ * its key this way); rooms that have one keep it, so a rerun after a crash
+ * makes only the missing ones. *n_made (may be NULL): how many were made.
+ * Afterwards srv_keyring_room_key answers for every one of them. */
+int srv_keyring_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t n, int *n_made,
+                                 att_error *err);
+
 /* Destroys the room's key (the stored wrapped key and the cached copy);
  * durable before it returns. 0 also when it had none. */
 int srv_keyring_erase_room(srv_keyring *k, const char *room, att_error *err);
@@ -79,5 +87,32 @@ void srv_keyring_kek_id(const srv_keyring *k, char out[SRV_KEK_ID_CHARS + 1]);
  * touched. */
 int srv_keyring_rotate(const char *data_dir, const char *kek_file, const char *new_kek_file,
                        int *n_rewrapped, att_error *err);
+
+/* What a rotation did, for the operator: never key bytes. */
+typedef struct {
+    int n_rewrapped; /* room and service keys */
+    char old_kek_id[SRV_KEK_ID_CHARS + 1];
+    char new_kek_id[SRV_KEK_ID_CHARS + 1];
+    char kek_path[4096]; /* the file that now holds the KEK to start with */
+} srv_keyring_rotation;
+
+/* Where srv_keyring_rotate_ex stops: at the end, or (for the tests) where
+ * a crash could stop it, leaving the files as that crash would. */
+typedef enum {
+    SRV_ROTATE_COMPLETE,
+    SRV_ROTATE_STOP_BEFORE_COMMIT, /* KEK.new written, the rewrap not committed */
+    SRV_ROTATE_STOP_BEFORE_RENAME, /* the rewrap committed, KEK.new not renamed */
+} srv_rotate_stop;
+
+/* srv_keyring_rotate with the ids and the file reported. The order, so a
+ * crash at any point leaves a KEK that opens keys.db: (1) a new KEK is
+ * written to KEK.new and fsynced (or new_kek_file is read); (2) one
+ * transaction rewraps every key and records the new KEK's id; (3)
+ * KEK.new is renamed over KEK (not with new_kek_file: the operator's file
+ * is the new KEK and kek_file is left as it was, e.g. a read-only systemd
+ * credential the operator replaces). srv_keyring_open finishes (3) when it
+ * finds keys.db naming KEK.new's id. */
+int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char *new_kek_file,
+                          srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err);
 
 #endif

@@ -16,73 +16,117 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int key_parse(const char *text, size_t len, srv_token_key *key)
+static int key_parse(const char *text, size_t len, unsigned char key[SRV_KEY_FILE_BYTES])
 {
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
         len--;
-    return srv_hex_decode(text, len, key->bytes, SRV_TOKEN_KEY_BYTES);
+    return srv_hex_decode(text, len, key, SRV_KEY_FILE_BYTES);
 }
 
-static int key_create(const char *path, srv_token_key *key, att_error *err)
+/* fsyncs the directory holding path, so a file just linked or renamed
+ * into it survives a crash. */
+int srv_key_file_sync_dir(const char *path, att_error *err)
 {
-    if (srv_random_bytes(key->bytes, sizeof key->bytes, err) < 0)
-        return -ATT_ERR_INTERNAL;
-    char text[2 * SRV_TOKEN_KEY_BYTES + 2];
-    srv_hex_encode(key->bytes, SRV_TOKEN_KEY_BYTES, text);
-    text[2 * SRV_TOKEN_KEY_BYTES] = '\n';
-    text[2 * SRV_TOKEN_KEY_BYTES + 1] = '\0';
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return att_fail(err, ATT_ERR_INTERNAL, "key file path too long");
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot open the key file's directory: %s",
+                        strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    if (rc != 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot sync the key file's directory");
+    return 0;
+}
+
+int srv_key_file_create(const char *path, const unsigned char key[SRV_KEY_FILE_BYTES],
+                        att_error *err)
+{
+    char text[2 * SRV_KEY_FILE_BYTES + 2];
+    srv_hex_encode(key, SRV_KEY_FILE_BYTES, text);
+    text[2 * SRV_KEY_FILE_BYTES] = '\n';
+    text[2 * SRV_KEY_FILE_BYTES + 1] = '\0';
     /* Write a temporary file, fsync, then link it into place: a crash never
      * leaves a half-written key, and O_EXCL on the link keeps a key another
      * process created first. */
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        OPENSSL_cleanse(text, sizeof text);
         return att_fail(err, ATT_ERR_INTERNAL, "key file path too long");
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file: %s", strerror(errno));
+    if (fd < 0) {
+        OPENSSL_cleanse(text, sizeof text);
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file %s: %s", path,
+                        strerror(errno));
+    }
     size_t len = strlen(text);
     int ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    OPENSSL_cleanse(text, sizeof text);
     close(fd);
     if (!ok) {
         unlink(tmp);
-        return att_fail(err, ATT_ERR_INTERNAL, "cannot write key file");
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot write key file %s", path);
     }
     int rc = link(tmp, path);
     int link_errno = errno;
     unlink(tmp);
     if (rc != 0 && link_errno != EEXIST)
-        return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file: %s", strerror(link_errno));
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file %s: %s", path,
+                        strerror(link_errno));
     if (rc != 0)
-        return 1; /* someone else created it: read theirs */
+        return 1; /* someone else created it: the caller reads theirs */
+    return srv_key_file_sync_dir(path, err);
+}
+
+int srv_key_file_read(const char *path, unsigned char key[SRV_KEY_FILE_BYTES], att_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return att_fail(err, ATT_ERR_NOT_FOUND, "no key file %s", path);
+        return att_fail(err, ATT_ERR_INTERNAL, "cannot open key file %s: %s", path,
+                        strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+        fclose(f);
+        return att_fail(err, ATT_ERR_INTERNAL,
+                        "key file %s is readable by group or others (chmod 600 it)", path);
+    }
+    char text[256];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    int rc = key_parse(text, n, key);
+    OPENSSL_cleanse(text, sizeof text);
+    if (rc < 0)
+        return att_fail(err, ATT_ERR_INTERNAL, "key file %s must hold 64 hex characters", path);
     return 0;
 }
 
 int srv_token_key_load(const char *path, srv_token_key *key, att_error *err)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            if (errno != ENOENT)
-                return att_fail(err, ATT_ERR_INTERNAL, "cannot open key file: %s", strerror(errno));
-            int rc = key_create(path, key, err);
-            if (rc <= 0)
-                return rc;
-            continue;
-        }
-        struct stat st;
-        if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
-            fclose(f);
-            return att_fail(err, ATT_ERR_INTERNAL,
-                            "key file is readable by group or others (chmod 600 it)");
-        }
-        char text[256];
-        size_t n = fread(text, 1, sizeof text, f);
-        fclose(f);
-        if (key_parse(text, n, key) < 0)
-            return att_fail(err, ATT_ERR_INTERNAL, "key file must hold 64 hex characters");
-        return 0;
+        int rc = srv_key_file_read(path, key->bytes, err);
+        if (rc != -ATT_ERR_NOT_FOUND)
+            return rc;
+        if (srv_random_bytes(key->bytes, sizeof key->bytes, err) < 0)
+            return -ATT_ERR_INTERNAL;
+        rc = srv_key_file_create(path, key->bytes, err);
+        if (rc <= 0)
+            return rc;
+        /* another process created it first: read theirs */
     }
-    return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file");
+    return att_fail(err, ATT_ERR_INTERNAL, "cannot create key file %s", path);
 }
 
 static int mac_payload(const srv_token_key *key, const char *payload, size_t len,

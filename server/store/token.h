@@ -33,6 +33,25 @@ typedef struct {
     unsigned char nonce[SRV_TOKEN_NONCE_BYTES];
 } srv_token_claims;
 
+/* Key files (the invitation key here, the key-encryption key of
+ * keyring.h): 32 bytes as 64 hex digits and a newline, mode 0600. */
+#define SRV_KEY_FILE_BYTES 32
+
+/* Reads a key file into key. ATT_ERR_NOT_FOUND when it does not exist; a
+ * file readable by group or others, or not holding 64 hex digits, is
+ * refused (internal). The messages name the path. */
+int srv_key_file_read(const char *path, unsigned char key[SRV_KEY_FILE_BYTES], att_error *err);
+
+/* Creates path (0600) holding key: written whole to a temporary file and
+ * fsynced, linked into place (never replacing a file already there), then
+ * the directory fsynced. 0 when created, 1 when the file already existed
+ * (left as it was), or a negative code with err set. */
+int srv_key_file_create(const char *path, const unsigned char key[SRV_KEY_FILE_BYTES],
+                        att_error *err);
+
+/* fsyncs the directory that holds path (after a link or rename into it). */
+int srv_key_file_sync_dir(const char *path, att_error *err);
+
 /* Reads the key (64 hex chars) from path; when the file does not exist,
  * creates it with mode 0600 holding a fresh random key. Returns 0 or a
  * negative code (internal) with err set. */
