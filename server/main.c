@@ -155,6 +155,13 @@ static int give_demo_room(srv_server *srv, const char *owner, att_error *err)
 
 int main(int argc, char **argv)
 {
+    /* First of all, before any key is loaded: no core dump (a core would
+     * hold the KEK, the room keys and decrypted sessions). */
+    att_error dump_err = {0};
+    if (srv_secure_no_core_dumps(&dump_err) < 0) {
+        fprintf(stderr, "attune-server: %s\n", dump_err.message);
+        return 1;
+    }
     /* SIGTERM/SIGINT only write a byte to a pipe; the signal thread turns it
      * into a stop request. (libev's own SIGINT watcher, installed by lws,
      * calls the same stop path on the service thread.) */

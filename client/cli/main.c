@@ -25,6 +25,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* First of all, before any key is loaded: no core dump (a core would
+     * hold the KEK, the room keys and decrypted sessions). */
+    att_error dump_err = {0};
+    if (srv_secure_no_core_dumps(&dump_err) < 0) {
+        fprintf(stderr, "attune: %s\n", dump_err.message);
+        return CLI_EXIT_FAIL;
+    }
     /* --allow-root may come anywhere; it is taken out before the
      * subcommand parses its own options. */
     int allow_root = 0, n = 1;

@@ -84,14 +84,17 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Starts the server; resolves once it logs "listening".
-export async function startServer({ dataDir = tempDir(), args = [], port } = {}) {
+// Starts the server; resolves once it logs "listening". `cwd` is its working
+// directory; `wrap` an argv that runs it (e.g. ['sh', '-c', 'ulimit -c
+// unlimited; exec "$0" "$@"']: the server's pid is the wrapper's).
+export async function startServer({ dataDir = tempDir(), args = [], port, cwd, wrap = [] } = {}) {
   port = port ?? (await freePort());
-  const proc = spawn(
+  const argv = [
+    ...wrap,
     serverBin(),
-    ['--data', privateDir(dataDir), '--listen', '127.0.0.1', '--port', String(port), ...(AS_ROOT ? ['--allow-root'] : []), ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    ...['--data', privateDir(dataDir), '--listen', '127.0.0.1', '--port', String(port), ...(AS_ROOT ? ['--allow-root'] : []), ...args],
+  ];
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logs = [];
   const stdout = [];
   let errText = '';
