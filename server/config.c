@@ -51,7 +51,16 @@ static const att_option options[] = {
     {"web-dir", "DIR", "static files served at /", ATTUNE_WEB_DIR, TEXT(web_dir)},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/", ATTUNE_PROTOCOL_DIR,
      TEXT(protocol_dir)},
-    {"public-url", "URL", "base URL printed in invitations", "http://HOST:PORT", TEXT(public_url)},
+    {"public-url", "URL",
+     "base URL printed in invitations; an https:// one (a TLS proxy in front) also makes the "
+     "login cookie Secure and adds Strict-Transport-Security",
+     "http://HOST:PORT (https:// with --tls-cert)", TEXT(public_url)},
+    {"tls-cert", "FILE",
+     "serve HTTPS and WSS on --port with this certificate (PEM, the leaf first, then its "
+     "intermediates); needs --tls-key. TLS 1.2 and 1.3 only; SIGHUP loads both files again",
+     "none: plain HTTP", TEXT(tls_cert)},
+    {"tls-key", "FILE", "the private key of --tls-cert (PEM, not encrypted)", "none",
+     TEXT(tls_key)},
     {"origin", "ORIGIN",
      "allow WebSocket connections from this browser Origin (repeatable); requests "
      "without an Origin header (non-browser clients) are always allowed",
@@ -186,7 +195,9 @@ void srv_config_usage(FILE *out)
                  "options (default in brackets; none can be changed while running):\n");
     att_options_print_help(&option_table, 28, out);
     fprintf(out, "\nSignals: SIGTERM or SIGINT stops accepting, flushes the log, closes clients\n"
-                 "with 1001 and exits 0.\n");
+                 "with 1001 and exits 0. SIGHUP loads --tls-cert and --tls-key again (new\n"
+                 "handshakes get the new certificate, open connections stay; a file that does\n"
+                 "not load leaves the old certificate in place and is logged).\n");
 }
 
 static void set_defaults(srv_config *c)
@@ -335,6 +346,21 @@ int srv_config_parse(int argc, char **argv, srv_config *c, att_error *err)
         rc = att_options_parse_argv(&option_table, argc - 1, argv + 1, c, apply, c, err);
     if (rc < 0)
         return rc;
+    if (!c->tls_cert[0] != !c->tls_key[0])
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        c->tls_cert[0]
+                            ? "--tls-cert needs --tls-key (the certificate's private key)"
+                            : "--tls-key needs --tls-cert (the certificate it belongs to)");
+    if (c->tls_cert[0] && !c->public_url[0]) {
+        /* Invitations and the Host check name the https:// origin. */
+        const char *host = c->listen;
+        if (!host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+            host = "localhost";
+        int v6 = strchr(host, ':') != NULL;
+        if ((size_t)snprintf(c->public_url, sizeof c->public_url, "https://%s%s%s:%d",
+                             v6 ? "[" : "", host, v6 ? "]" : "", c->port) >= sizeof c->public_url)
+            return att_fail(err, ATT_ERR_BAD_MESSAGE, "--listen: address too long");
+    }
     if (!c->key_file[0]) {
         if ((size_t)snprintf(c->key_file, sizeof c->key_file, "%s/secret.key", c->data_dir) >=
             sizeof c->key_file)

@@ -4,7 +4,9 @@
  *
  * Owns nothing but the srv_config value (strings are copied into it). Runs
  * on main's thread before anything else starts; none of these settings can
- * be reloaded while the server runs (restart to change them). */
+ * be reloaded while the server runs (restart to change them). The one thing
+ * re-read while running is what --tls-cert and --tls-key name: SIGHUP loads
+ * those same paths again (server.c). */
 #ifndef SRV_CONFIG_H
 #define SRV_CONFIG_H
 
@@ -30,7 +32,7 @@ typedef struct {
     char key_file[SRV_PATH_MAX];        /* --key-file; empty: DATA/secret.key */
     char web_dir[SRV_PATH_MAX];         /* --web-dir */
     char protocol_dir[SRV_PATH_MAX];    /* --protocol-dir */
-    char public_url[256];               /* --public-url; empty: http://HOST:PORT */
+    char public_url[256];               /* --public-url; empty: http(s)://HOST:PORT */
     char origins[SRV_MAX_ORIGINS][256]; /* --origin (repeatable) */
     int n_origins;
     double rate;                   /* --rate: messages per second per connection */
@@ -60,6 +62,10 @@ typedef struct {
     int room_idle_evict_s;         /* --room-idle-evict-s: any other quiet room */
     /* --crisis-file; "" for the built-in directory only */
     char crisis_file[SRV_PATH_MAX];
+    /* --tls-cert (PEM chain, leaf first) and --tls-key (PEM, unencrypted):
+     * both or neither; "" for plain HTTP. */
+    char tls_cert[SRV_PATH_MAX];
+    char tls_key[SRV_PATH_MAX];
     /* Connections and requests (peer.h, http.c): --trusted-proxy and
      * --allowed-host (repeatable), --max-conns-per-address, --max-conns
      * (HTTP and WebSocket together), --body-timeout (a request body's whole

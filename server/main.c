@@ -1,8 +1,9 @@
 /* main.c - attune-server's entry: parse the configuration, then serve (with
  * --demo: create or reuse the demo room and print its invitations first) or
  * --verify a data directory. Owns the server value and the signal thread,
- * which waits for SIGTERM/SIGINT (through a self-pipe) and only sets the
- * stop flag and wakes the service loop. */
+ * which waits for SIGTERM/SIGINT/SIGHUP (through a self-pipe) and only sets
+ * the stop flag (or, for SIGHUP, the TLS reload flag) and wakes the service
+ * loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +56,10 @@ static void *signal_thread(void *p)
         if (n <= 0)
             return NULL;
         srv_log("info", "signal", "{s:i}", "signal", sig);
+        if (sig == SIGHUP) { /* the certificate's files again, on the service thread */
+            srv_server_request_tls_reload(a->srv);
+            continue;
+        }
         atomic_store(&a->srv->stop_requested, 1);
         srv_server_wake(a->srv);
     }
@@ -162,9 +167,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "attune-server: %s\n", dump_err.message);
         return 1;
     }
-    /* SIGTERM/SIGINT only write a byte to a pipe; the signal thread turns it
-     * into a stop request. (libev's own SIGINT watcher, installed by lws,
-     * calls the same stop path on the service thread.) */
+    /* SIGTERM/SIGINT/SIGHUP only write a byte to a pipe; the signal thread
+     * turns it into a stop request (SIGHUP: a TLS reload request). (libev's
+     * own SIGINT watcher, installed by lws, calls the same stop path on the
+     * service thread.) */
     signal_thread_arg sig = {0};
     int fds[2];
     if (pipe(fds) != 0 || fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
@@ -181,6 +187,7 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     srv_config cfg;

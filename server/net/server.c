@@ -9,8 +9,10 @@
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include "api.h"
 #include "config_store.h"
 #include "conn.h"
@@ -21,6 +23,7 @@
 #include "review.h"
 #include "sessions.h"
 #include "tickets.h"
+#include "tls.h"
 #include "ws.h"
 
 void srv_server_wake(void *arg)
@@ -85,12 +88,29 @@ static void discard_batch(srv_store_batch *b, void *arg)
     (void)b; /* jobs stay linked in their rooms and are freed with them */
 }
 
+/* A key file others may read is worth a line in the log, not a refusal:
+ * the operator's certificate tooling decides its modes. */
+static void warn_key_mode(const srv_config *cfg, const srv_tls_pair *pair)
+{
+    if (pair->key_mode & 077)
+        srv_log("warn", "tls_key_readable", "{s:s,s:s}", "file", cfg->tls_key, "why",
+                "the TLS private key file is open to group or others (chmod 600)");
+}
+
 int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
 {
     memset(srv, 0, sizeof *srv);
     srv->cfg = cfg;
     srv->rooms_armed_ms = -1;
-    int rc = att_catalog_load_dir(cfg->protocol_dir, &srv->catalog, err);
+    int rc;
+    /* The certificate first: a wrong path fails the start with its own
+     * message before anything else is opened. */
+    if (cfg->tls_cert[0]) {
+        if ((rc = srv_tls_pair_load(cfg->tls_cert, cfg->tls_key, &srv->tls_first, err)) < 0)
+            return rc;
+        warn_key_mode(cfg, &srv->tls_first);
+    }
+    rc = att_catalog_load_dir(cfg->protocol_dir, &srv->catalog, err);
     if (rc < 0)
         return rc;
     if ((rc = srv_store_open(cfg->data_dir, &srv->store, err)) < 0)
@@ -160,6 +180,7 @@ void srv_server_close(srv_server *srv)
     srv->tx_buf = NULL;
     free(srv->drain_frames);
     srv->drain_frames = NULL;
+    srv_tls_pair_free(&srv->tls_first);
 }
 
 /* accept() failed (EMFILE/ENFILE; srv_log_lws_emit calls this on the
@@ -329,6 +350,76 @@ void srv_server_begin_stop(srv_server *srv)
     lws_sul_schedule(srv->ctx, 0, &srv->stop_sul, stop_step, 1);
 }
 
+/* ---- TLS ---- */
+
+/* LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS (protocols[0], while
+ * lws_create_context makes the vhost; user: its SSL_CTX): our settings and
+ * the pair srv_server_open checked. lws loads no certificate itself (no
+ * ssl_cert_filepath: tls.h says why). -1 fails the context. */
+static int tls_vhost_ready(srv_server *srv, SSL_CTX *ctx)
+{
+    if (srv_tls_configure(ctx, &srv->tls_error) < 0 ||
+        srv_tls_install(ctx, &srv->tls_first, &srv->tls_error) < 0)
+        return -1;
+    srv->tls_ctx = ctx;
+    srv_log("info", "tls_serving", "{s:s,s:s,s:s}", "cert", srv->cfg->tls_cert, "serial",
+            srv->tls_first.serial, "not_after", srv->tls_first.not_after);
+    srv_tls_pair_free(&srv->tls_first); /* the SSL_CTX holds its own references */
+    return 0;
+}
+
+/* The "http" protocol's callback with the vhost's TLS set-up in front. */
+static int http_and_tls_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                                 void *in, size_t len)
+{
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS)
+        return tls_vhost_ready(lws_context_user(lws_get_context(wsi)), user);
+    return srv_http_callback(wsi, reason, user, in, len);
+}
+
+void srv_server_request_tls_reload(srv_server *srv)
+{
+    atomic_store(&srv->tls_reload_requested, 1);
+    srv_server_wake(srv);
+}
+
+void srv_server_reload_tls(srv_server *srv)
+{
+    const srv_config *cfg = srv->cfg;
+    if (!srv->tls_ctx) {
+        srv_log("info", "tls_reload_skipped", "{s:s}", "why", "not serving TLS (no --tls-cert)");
+        return;
+    }
+    att_error err = {0};
+    srv_tls_pair pair;
+    int rc = srv_tls_pair_load(cfg->tls_cert, cfg->tls_key, &pair, &err);
+    if (rc == 0)
+        rc = srv_tls_install(srv->tls_ctx, &pair, &err);
+    if (rc < 0) {
+        srv_log("error", "tls_reload_failed", "{s:s,s:s}", "error", err.message, "served",
+                "the certificate loaded before, unchanged");
+    } else {
+        srv_log("info", "tls_reloaded", "{s:s,s:s,s:s}", "cert", cfg->tls_cert, "serial",
+                pair.serial, "not_after", pair.not_after);
+        warn_key_mode(cfg, &pair);
+    }
+    srv_tls_pair_free(&pair);
+}
+
+/* Loopback only: nobody else can read what crosses it. */
+static int listens_on_loopback_only(const char *listen)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(listen, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, listen, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, listen, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0; /* an interface name, a host name, "" (every address) */
+}
+
 int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), void *arg,
                    att_error *err)
 {
@@ -338,7 +429,7 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     srv->max_conns = fit_max_conns(srv);
 
     const struct lws_protocols protocols[] = {
-        {"http", srv_http_callback, srv_http_pss_size(), 0, 0, NULL, 0},
+        {"http", http_and_tls_callback, srv_http_pss_size(), 0, 0, NULL, 0},
         {SRV_SUBPROTOCOL, srv_ws_callback, sizeof(srv_conn), 2048, 0, NULL, SRV_TX_BATCH_BYTES},
         {SRV_API_PROTOCOL, srv_api_callback, srv_api_pss_size(), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -380,6 +471,26 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     info.options = LWS_SERVER_OPTION_LIBEV;
     info.headers = srv_api_security_headers();
     info.count_threads = 1;
+    /* TLS on the same port for HTTPS and WSS, set up by tls_vhost_ready.
+     * HTTP/1.1 only in ALPN: lws would offer h2, under which the API's
+     * responses and the WebSocket upgrade (RFC 8441) take other paths. A
+     * plain-HTTP request on the TLS port fails its handshake (no redirect:
+     * the address it asked for would already have crossed in the clear). */
+    const int tls = cfg->tls_cert[0] != '\0';
+    if (tls) {
+        info.options |=
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+        info.alpn = "http/1.1";
+    }
+    /* HSTS when the browser reaches us over https: here, or through a TLS
+     * proxy that --public-url names (the same rule makes the login cookie
+     * Secure, api.c). A browser ignores it over plain http, so a wrong
+     * --public-url cannot lock anyone out of a plain-HTTP server. */
+    if (tls || strncasecmp(cfg->public_url, "https://", 8) == 0) {
+        srv->hsts_header = (struct lws_protocol_vhost_options){
+            srv_api_security_headers(), NULL, "strict-transport-security:", "max-age=31536000"};
+        info.headers = &srv->hsts_header;
+    }
     /* An IPv4 literal must bind exactly that address: lws' dual-stack path
      * would otherwise listen on every interface. */
     if (strchr(cfg->listen, '.') && !strchr(cfg->listen, ':'))
@@ -394,6 +505,13 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
     assert(info.extensions == NULL);
 
     srv->ctx = lws_create_context(&info);
+    if (!srv->ctx && srv->tls_error.message[0])
+        return att_fail(err, srv->tls_error.code, "TLS: %s", srv->tls_error.message);
+    if (srv->ctx && tls && !srv->tls_ctx) {
+        lws_context_destroy(srv->ctx);
+        srv->ctx = NULL;
+        return att_fail(err, ATT_ERR_INTERNAL, "lws made no TLS context for the vhost");
+    }
     if (!srv->ctx)
         return att_fail(err, ATT_ERR_INTERNAL,
                         "cannot create the lws context on libev (is libwebsockets-evlib-ev "
@@ -414,8 +532,13 @@ int srv_server_run(srv_server *srv, void (*ready)(srv_server *srv, void *arg), v
      * an API request; srv_room_get), which also records the `left` a crash
      * left unrecorded, so start-up does not grow with history. */
     heartbeat(&srv->heartbeat_sul); /* also arms the rooms' timer */
-    srv_log("info", "listening", "{s:s,s:i,s:I,s:s}", "listen", cfg->listen, "port", cfg->port,
-            "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev");
+    if (!tls && !listens_on_loopback_only(cfg->listen))
+        srv_log("warn", "plaintext_listen", "{s:s,s:s}", "listen", cfg->listen, "why",
+                "plain HTTP on a non-loopback address: passwords, invitation links and what "
+                "participants write cross the network in the clear unless a TLS proxy is in "
+                "front (--tls-cert/--tls-key, or deploy/nginx/attune.conf)");
+    srv_log("info", "listening", "{s:s,s:i,s:I,s:s,s:b}", "listen", cfg->listen, "port", cfg->port,
+            "rooms", (json_int_t)srv->metrics.rooms, "loop", "libev", "tls", tls);
     if (ready)
         ready(srv, arg);
     while (!srv->loop_done)

@@ -7,8 +7,9 @@
  * becomes it) unless marked otherwise. The store thread (store_sqlite.c)
  * only commits batches and calls srv_server_wake (which calls
  * lws_cancel_service, the one lws function that is safe from another
- * thread). The signal thread (main.c) only sets `stop_requested` and calls
- * srv_server_wake.
+ * thread). The signal thread (main.c) only sets `stop_requested` (SIGTERM)
+ * or `tls_reload_requested` (SIGHUP) and calls srv_server_wake; the service
+ * thread acts on them at WAIT_CANCELLED.
  *
  * Ownership. srv_server owns the catalog, the store, the room service
  * (room_service.h: the rooms, their jobs and its outbox), the API's state
@@ -35,6 +36,7 @@
 #include "metrics.h"
 #include "room_service.h"
 #include "store.h"
+#include "tls.h"
 #include "token.h"
 
 typedef struct srv_server srv_server;
@@ -83,6 +85,18 @@ struct srv_server {
     lws_sorted_usec_list_t accept_sul;
     int max_conns;
     srv_log_limiter refusal_log;
+    /* TLS (tls.h), when --tls-cert is given: the pair srv_server_open read
+     * and checked, installed once lws has made the vhost's SSL_CTX (then
+     * freed); that SSL_CTX (lws', borrowed; NULL when serving plain HTTP);
+     * why installing failed, for srv_server_run's message; SIGHUP's reload
+     * request (any thread). */
+    srv_tls_pair tls_first;
+    SSL_CTX *tls_ctx;
+    att_error tls_error;
+    atomic_int tls_reload_requested;
+    /* Strict-Transport-Security in front of the API's security headers
+     * (the vhost's header list) when served over TLS, here or at a proxy. */
+    struct lws_protocol_vhost_options hsts_header;
 };
 
 /* Any thread: wakes the service loop (lws_cancel_service). */
@@ -98,6 +112,14 @@ void srv_server_close(srv_server *srv);
 /* Service thread: stop accepting, record `left`, wait for the store, close
  * every client with 1001 and leave the loop. */
 void srv_server_begin_stop(srv_server *srv);
+/* Any thread (main.c's signal thread on SIGHUP): asks the service thread
+ * to load --tls-cert and --tls-key again (srv_server_reload_tls). */
+void srv_server_request_tls_reload(srv_server *srv);
+/* Service thread: loads the certificate pair again from the configured
+ * paths and serves it to new handshakes; open connections keep theirs. A
+ * pair that does not load or install leaves the served one in place; both
+ * outcomes are logged (tls_reloaded, tls_reload_failed). */
+void srv_server_reload_tls(srv_server *srv);
 /* Arms the room service's one timer for its earliest deadline (after a
  * call into the service may have moved it; srv_ws_drain calls it). */
 void srv_server_arm_rooms(srv_server *srv);

@@ -320,6 +320,8 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* Not tied to any wsi: the store (or the signal thread) woke us. */
         srv_rooms_on_store_completions(srv->rooms);
         srv_ws_drain(srv);
+        if (atomic_exchange(&srv->tls_reload_requested, 0))
+            srv_server_reload_tls(srv);
         if (atomic_load(&srv->stop_requested) && !srv->stopping)
             srv_server_begin_stop(srv);
         return 0;
