@@ -693,6 +693,9 @@ static void on_server_message(join_session *s, const char *data, size_t len)
                             "them for the new one.\n");
         else if (reason && strcmp(reason, "session_ended") == 0)
             fprintf(s->out, "attune: this session is over, so its link no longer opens it.\n");
+        else if (reason && strcmp(reason, "room_erased") == 0)
+            fprintf(s->out, "attune: this session has been deleted, as was asked; nothing of it "
+                            "is kept, and its link no longer opens anything.\n");
         else
             fprintf(s->out, "attune: the server is closing the connection (%s)\n",
                     reason ? reason : "?");

@@ -115,7 +115,7 @@ export class RoomConnection {
       this.stopHeartbeat();
       this.failPending({ code: 'disconnected', message: 'connection closed' });
       if (e.code === 4401) {
-        // bye says why: bad_token, revoked, session_ended, logged_out.
+        // bye says why: bad_token, revoked, session_ended, logged_out, room_erased.
         this.stopped = true;
         this.setStatus('failed', { reason: this.byeReason || 'bad_token' });
       } else if (e.code === 4409) {

@@ -154,6 +154,10 @@ function showEnded(reason) {
       forgetToken();
       showProblem('This session has ended', 'The session this link was for is over, so the link no longer opens it. Thank you for taking part.');
       break;
+    case 'room_erased':
+      forgetToken();
+      showProblem('This session has been deleted', 'As was asked, this session and everything said in it have been deleted for good. Nothing of it is kept, so this link no longer opens anything. Thank you for taking part.');
+      break;
     default:
       forgetToken();
       showProblem('This link does not work', kindError({ code: 'bad_token' }));
