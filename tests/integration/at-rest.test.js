@@ -20,7 +20,8 @@
 //     keys backup (`attune backup --keys`);
 //   - the server's stdout and stderr (its logs) and the CLI's output;
 //   - a core dump: the server runs with `ulimit -c unlimited` in an empty
-//     working directory and is killed with SIGABRT after the session. Its
+//     working directory and is killed with SIGABRT after the session (and
+//     once more with SIGSEGV after a restart that reopened the room). Its
 //     /proc/PID/limits must show a core limit of 0 (soft and hard); where
 //     this process may raise it again (root with CAP_SYS_RESOURCE) it does,
 //     so only PR_SET_DUMPABLE 0 stands between the abort and a core. A
@@ -328,7 +329,11 @@ test('a whole session leaves no readable text or chosen id at rest', async (t) =
   await sleep(200);
   {
     const wal = path.join(dataDir, 'attune.db-wal');
-    assert.ok(fs.existsSync(wal) && fs.statSync(wal).size > 0, 'the WAL holds the session (no checkpoint yet)');
+    assert.ok(fs.existsSync(wal) && fs.statSync(wal).size > 0, 'the WAL holds the session');
+    const metrics = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+    const ckpt = /^attune_store_checkpoints_total (\d+)/m.exec(metrics);
+    assert.ok(ckpt, 'the server reports its checkpoints');
+    assert.equal(ckpt[1], '0', 'no checkpoint has run: the session is only in the WAL');
     assert.ok(fs.existsSync(path.join(dataDir, 'attune.db-shm')), 'the SHM file exists while the server runs');
     const { files, hits } = searchDir('running data directory', dataDir);
     t.diagnostic(`searched while running: ${files.map((f) => path.relative(dataDir, f)).join(', ')}`);
@@ -399,6 +404,24 @@ test('a whole session leaves no readable text or chosen id at rest', async (t) =
     assert.deepEqual(hits, [], 'no marker or chosen id in the data directory after a clean stop');
     assert.deepEqual(modesUnder(dataDir), [], 'every file under the data directory 0600, the directory 0700, after the stop');
   }
+
+  // --- SIGSEGV too, with the room's key and its folded session in memory ---
+  srv = await startServer({ dataDir, cwd, wrap: ULIMIT_WRAP });
+  const out3 = captureOutput(srv.proc);
+  {
+    const c = await Client.connect(srv.wsUrl);
+    const { ack } = await c.hello(room.tokens.therapist);
+    assert.equal(ack.type, 'ack', 'the room opens (its key unwrapped, its log folded)');
+    assert.deepEqual(coreLimits(srv.proc.pid), { soft: '0', hard: '0' });
+    if (raised) assert.ok(raiseCoreLimit(srv.proc.pid));
+    srv.proc.kill('SIGSEGV');
+    // A sanitizer build catches SIGSEGV and exits with its report instead.
+    await srv.exited;
+    await sleep(300);
+    assert.deepEqual(fs.readdirSync(cwd), [], 'no core file in the server\'s working directory after SIGSEGV');
+  }
+  outputs.push(['third server output', out3()], ['third server logs', Buffer.from(srv.logs.map((l) => JSON.stringify(l)).join('\n'))]);
+  srv = null;
 
   // --- every log and every line printed ---
   assert.deepEqual(outputs.flatMap(([label, buf]) => hitsIn(label, buf)), [], 'no marker or chosen id in any log or output');
