@@ -39,6 +39,10 @@
 // the copy open no event and say why, with no KEK and with a wrong one; no
 // marker is in the copy. Every file under the data directory is 0600 and
 // the directory 0700; the KEK file is 0600.
+//
+// Last, every old data directory of tests/fixtures is migrated by this
+// build and none of its old payload bytes (legacy plaintext texts, seals
+// under the deleted DATA/data.key) is left in any of its files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -47,7 +51,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, createRoom, Client, tempDir, inputFor, actorOf, sleep, attune, serverBin, cliBin,
-  helloAckOf, AS_ROOT,
+  helloAckOf, AS_ROOT, ROOT,
 } from './harness.js';
 
 // --- features other parts of issue 12 bring: each check runs once its part is built ---
@@ -466,5 +470,76 @@ test('the data directory without its KEK opens no event', { skip: NO_KEK }, asyn
     assert.deepEqual(searchDir('copy after the attempts', copy).hits, []);
   } finally {
     fs.rmSync(elsewhere, { recursive: true, force: true });
+  }
+});
+
+// Every data directory an earlier release wrote (tests/fixtures), migrated
+// by this build: none of its old payload bytes is left in any file, neither
+// a legacy plaintext row's text nor an old seal under DATA/data.key (which
+// the migration deletes, but which old backups of the directory carried),
+// not in a free page, not in a WAL. Each fixture is copied first and only
+// the copy is read (sqlite3 leaves -wal and -shm files beside what it opens).
+const FIXTURES = ['protocol1', 'store-v0/data', 'store-v1/data', 'store-v2/data']
+  .map((f) => path.join(ROOT, 'tests', 'fixtures', f))
+  .filter((f) => fs.existsSync(path.join(f, 'attune.db')));
+const HAS_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
+
+test('migrating an old data directory leaves none of its old payloads readable', {
+  skip: NO_KEK || (HAS_SQLITE3 ? false : 'the sqlite3 command is not installed (deploy/setup.sh installs it)'),
+}, async (t) => {
+  assert.ok(FIXTURES.length > 0, 'fixtures to migrate');
+  for (const fixture of FIXTURES) {
+    const where = tempDir('atrest-migrate');
+    try {
+      const copy = path.join(where, 'data');
+      fs.cpSync(fixture, copy, { recursive: true, filter: (f) => !/\.(md|mjs)$/.test(f) });
+      fs.chmodSync(copy, 0o700);
+      const rows = spawnSync('sqlite3', [path.join(copy, 'attune.db'), 'SELECT hex(payload) FROM events'], { encoding: 'utf8' });
+      assert.equal(rows.status, 0, rows.stderr);
+      const payloads = rows.stdout.trim().split('\n').filter(Boolean).map((h) => Buffer.from(h, 'hex'));
+      // sqlite3 may have left a WAL and SHM: the migration takes them as they are.
+      const oldKey = fs.existsSync(path.join(copy, 'data.key')) ? fs.readFileSync(path.join(copy, 'data.key'), 'utf8').trim() : null;
+
+      // The needles: of a sealed row, its nonce and the start of its
+      // ciphertext (random bytes); of a plaintext row, every text in it
+      // that someone wrote (notes, messages, inputs: strings of 6 bytes or
+      // more under those keys).
+      const needlesOf = [];
+      let plain = 0;
+      for (const p of payloads) {
+        if (p[0] === 0x7b) {
+          plain++;
+          const texts = [];
+          const walk = (v, k) => {
+            if (typeof v === 'string' && /^(text|note|what_|in_my|request|reflection|response)/.test(k || '') && Buffer.byteLength(v) >= 6) texts.push(v);
+            else if (v && typeof v === 'object') for (const [kk, x] of Object.entries(v)) walk(x, Array.isArray(v) ? k : kk);
+          };
+          walk(JSON.parse(p.toString('utf8')));
+          for (const s of texts) needlesOf.push([`plaintext ${JSON.stringify(s)}`, Buffer.from(s)], [`plaintext ${JSON.stringify(s)} escaped`, Buffer.from(jsonEscaped(s))]);
+        } else {
+          needlesOf.push([`old seal version ${p[0]}`, p.subarray(1, 1 + 28)]);
+        }
+      }
+
+      // Control: before the migration every needle is in the copy.
+      const before = Buffer.concat(filesUnder(copy).map((f) => fs.readFileSync(f)));
+      const absent = needlesOf.filter(([, n]) => before.indexOf(n) < 0).map(([what]) => what);
+      assert.deepEqual(absent, [], `${path.relative(ROOT, fixture)}: the needles are in the old files`);
+
+      const v = spawnSync(serverBin(), ['--verify', copy, ...(AS_ROOT ? ['--allow-root'] : [])], { encoding: 'utf8', cwd: where });
+      assert.equal(v.status, 0, `${fixture} migrates: ${v.stderr}`);
+      assert.ok(!fs.existsSync(path.join(copy, 'data.key')), `${fixture}: the old data key is deleted`);
+      const hits = [];
+      for (const f of filesUnder(copy)) {
+        const buf = fs.readFileSync(f);
+        for (const [what, n] of needlesOf) if (buf.indexOf(n) >= 0) hits.push(`${path.relative(where, f)}: ${what}`);
+        if (oldKey && buf.includes(oldKey)) hits.push(`${path.relative(where, f)}: the old data key`);
+      }
+      assert.deepEqual(hits, [], `${path.relative(ROOT, fixture)}: nothing of the old payloads is left`);
+      assert.deepEqual(modesUnder(copy), [], `${path.relative(ROOT, fixture)}: every file 0600 after the migration`);
+      t.diagnostic(`${path.relative(ROOT, fixture)}: ${payloads.length} old payloads (${plain} plaintext), ${needlesOf.length} needles, 0 found`);
+    } finally {
+      fs.rmSync(where, { recursive: true, force: true });
+    }
   }
 });
