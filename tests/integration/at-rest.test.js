@@ -30,7 +30,8 @@
 //     directory at all (kernel.core_pattern): when it does, the server's
 //     empty directory proves no core was written; when it does not, the test
 //     says that check is vacuous here (server/test/test_secure_start.c
-//     checks the kernel's dumpable flag in-process either way).
+//     checks the kernel's dumpable flag in-process either way). `attune
+//     replay`, slowed down and killed with SIGABRT mid-way, the same.
 // 0 hits everywhere. Positive control: `attune replay` with the KEK prints
 // the markers (the search would see them if they were stored in the clear).
 //
@@ -328,6 +329,26 @@ test('a whole session leaves no readable text or chosen id at rest', async (t) =
   const replayed = markers.filter((m) => replay.stdout.includes(`MARKER-${m.hex}`)).length;
   assert.ok(replayed >= markers.length / 2, `attune replay prints the session's markers (${replayed} of ${markers.length})`);
   assert.ok(hitsIn('control', Buffer.from(replay.stdout)).length > 0, 'the search finds markers in plain text');
+
+  // `attune` holds the KEK and decrypted events too: a slowed-down replay
+  // under ulimit -c unlimited, killed with SIGABRT mid-way, leaves no core.
+  {
+    const replayCwd = path.join(parent, 'replay-cwd');
+    fs.mkdirSync(replayCwd);
+    const slow = spawn(ULIMIT_WRAP[0], [...ULIMIT_WRAP.slice(1), cliBin(), 'replay', '--data', dataDir, '--room', room.room, '--speed', '0.0001', '--no-color'],
+      { cwd: replayCwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const slowOut = captureOutput(slow);
+    const slowExit = new Promise((r) => slow.on('exit', (code, signal) => r({ code, signal })));
+    const deadline = Date.now() + 5000;
+    // Its first event printed: the room's key is unwrapped and events opened.
+    while (slowOut().length === 0 && Date.now() < deadline) await sleep(20);
+    assert.ok(slowOut().length > 0, 'the slowed replay has begun printing');
+    assert.deepEqual(coreLimits(slow.pid), { soft: '0', hard: '0' }, "attune set its own core limit to 0");
+    slow.kill('SIGABRT');
+    assert.equal((await slowExit).signal, 'SIGABRT', 'the replay was still running when aborted');
+    await sleep(300);
+    assert.deepEqual(fs.readdirSync(replayCwd), [], 'no core file from attune');
+  }
 
   // --- the data directory while the server runs, before any checkpoint ---
   await sleep(200);
