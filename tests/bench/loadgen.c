@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/ssl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -194,6 +195,7 @@ struct gen {
     int bound_on_source; /* connections on the current one */
     struct in_addr next_source;
     const char *origin;
+    SSL_CTX *tls; /* --tls: every connection over TLS; NULL: plain */
     const char *tokens_path;
     int rooms_wanted, room_offset, connections_wanted;
     int window;
@@ -931,6 +933,11 @@ static void start_member(gen *g, member *m)
         errno = ENOMEM;
         return start_failed(g, m, "ws_client_start", fd);
     }
+    if (g->tls && ws_client_use_tls(&m->ws, g->tls) < 0) {
+        ws_client_free(&m->ws); /* closes fd */
+        errno = ENOMEM;
+        return start_failed(g, m, "ws_client_use_tls", -1);
+    }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = m};
     if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         ws_client_free(&m->ws);
@@ -1411,6 +1418,8 @@ static void usage(FILE *out)
             "                        (ADDR+1, ...), under the server's per-address cap\n"
             "                        (--max-conns-per-address, 256) [200; 0: all from ADDR]\n"
             "  --origin URL          Origin header to send (none by default)\n"
+            "  --tls                 connect with TLS (wss; the server's certificate is not\n"
+            "                        checked: a loopback benchmark)\n"
             "  --server-pid PID      read the server's CPU and RSS from /proc\n"
             "  --rooms R             closed/open: rooms to drive (1000)\n"
             "  --room-offset K       skip the first K complete rooms of the file (0)\n"
@@ -1461,6 +1470,7 @@ int main(int argc, char **argv)
                                          {"settle", required_argument, 0, 'S'},
                                          {"connect-parallel", required_argument, 0, 'c'},
                                          {"setup-timeout", required_argument, 0, 'T'},
+                                         {"tls", no_argument, 0, 'L'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -1525,6 +1535,12 @@ int main(int argc, char **argv)
             break;
         case 'T':
             g->setup_timeout_s = atof(optarg);
+            break;
+        case 'L':
+            if (!(g->tls = SSL_CTX_new(TLS_client_method())) ||
+                SSL_CTX_set_min_proto_version(g->tls, TLS1_2_VERSION) != 1)
+                die("cannot set up TLS");
+            SSL_CTX_set_verify(g->tls, SSL_VERIFY_NONE, NULL);
             break;
         case 'v':
             g->verbose = 1;
@@ -1638,6 +1654,7 @@ int main(int argc, char **argv)
     bench_latency_free(&g->delivery);
     bench_latency_free(&g->ack_latency);
     bench_latency_free(&g->send_lateness);
+    SSL_CTX_free(g->tls);
     free(g);
     return ok ? 0 : 1;
 }

@@ -23,7 +23,9 @@
 # with STARTUP_SESSIONS; MODES=review runs bench_review, with REVIEW_EVENTS,
 # REVIEW_SESSIONS, REVIEW_LIVE), KEEP_DATA=1 to keep the temp data directory,
 # SKIP_BUILD=1 to use the binaries already in BUILD_DIR, SERVER_ARGS for more
-# attune-server flags (e.g. SERVER_ARGS="--commit-window-us 1000").
+# attune-server flags (e.g. SERVER_ARGS="--commit-window-us 1000"), TLS=1 to
+# serve and connect with TLS (a throwaway self-signed certificate made with
+# the openssl command; attune-server --tls-cert/--tls-key, loadgen --tls).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,7 +103,9 @@ cleanup() {
     if [ "${KEEP_DATA:-0}" = 1 ]; then
         echo "data kept in $DATA"
     else
-        rm -rf "$DATA"
+        # DATA.kek: the key-encryption key attune-server keeps beside its data
+        # directory by default (none before issue 12).
+        rm -rf "$DATA" "$DATA.kek" "$DATA.tls"
     fi
 }
 trap cleanup EXIT
@@ -116,10 +120,22 @@ seq $((need - 1)) | xargs -P 4 -I{} "$SERVER" --data "$DATA" --port "$PORT" \
     --create-room enactment >>"$DATA/tokens.txt" 2>>"$DATA/create.log"
 echo "   $(grep -c '^room ' "$DATA/tokens.txt") rooms in $((($(date +%s%N) - start) / 1000000)) ms"
 
+TLS_SERVER_ARGS=()
+TLS_LOADGEN_ARGS=()
+if [ "${TLS:-0}" = 1 ]; then
+    mkdir -m 700 "$DATA.tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$DATA.tls/key.pem" -out "$DATA.tls/cert.pem" 2>/dev/null
+    TLS_SERVER_ARGS=(--tls-cert "$DATA.tls/cert.pem" --tls-key "$DATA.tls/key.pem")
+    TLS_LOADGEN_ARGS=(--tls)
+    say "TLS on (self-signed P-256 certificate)"
+fi
+
 start_server() {
     taskset -c "$SERVER_CPU" "$SERVER" --data "$DATA" --port "$PORT" \
         --rate 1000000 --burst 1000000 --link-events-per-minute 0 --room-events-per-minute 0 \
-        ${SERVER_ARGS:-} >"$DATA/server.out" 2>>"$DATA/server.log" &
+        "${TLS_SERVER_ARGS[@]}" ${SERVER_ARGS:-} >"$DATA/server.out" 2>>"$DATA/server.log" &
     SERVER_PID=$!
     for _ in $(seq 200); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -145,7 +161,7 @@ loadgen() {
     # spreads them, 200 a source, under the server's per-address cap), so one
     # run's TIME_WAIT ports never block the next run's connections.
     taskset -c "$GEN_CPU" "$LOADGEN" --tokens "$DATA/tokens.txt" --port "$PORT" \
-        --server-pid "$SERVER_PID" "$@"
+        --server-pid "$SERVER_PID" "${TLS_LOADGEN_ARGS[@]}" "$@"
 }
 
 say "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), " \

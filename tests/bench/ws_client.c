@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "ws_frame.h"
 
@@ -436,18 +437,80 @@ int ws_client_feed(ws_client *c, const unsigned char *data, size_t len, ws_messa
     return rc;
 }
 
+/* TLS: drives the handshake. 0 when done, 1 when it waits for the socket
+ * (*want_write says which way), or a negative code. */
+static int tls_handshake(ws_client *c, int *want_write)
+{
+    *want_write = 0;
+    if (c->tls_ready)
+        return 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_ready = 1;
+        return 0;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want_write = e == SSL_ERROR_WANT_WRITE;
+        return 1;
+    }
+    return fail(c, WS_E_IO, "TLS handshake failed (SSL error %d)", e);
+}
+
+int ws_client_use_tls(ws_client *c, void *ssl_ctx)
+{
+    SSL *ssl = SSL_new(ssl_ctx);
+    if (!ssl || SSL_set_fd(ssl, c->fd) != 1) {
+        SSL_free(ssl);
+        return fail(c, WS_E_NOMEM, "SSL_new failed");
+    }
+    /* The out buffer may be reallocated between a WANT_WRITE and the retry. */
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_connect_state(ssl);
+    c->ssl = ssl;
+    return 0;
+}
+
+/* One read from the socket or the TLS connection: > 0 bytes, 0 at end of
+ * stream, -1 with errno EAGAIN when nothing is there yet, or a WS_E code
+ * (< -1) on failure. */
+static ssize_t read_some(ws_client *c, unsigned char *buf, size_t cap)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, cap, 0);
+    int want_write, h = tls_handshake(c, &want_write);
+    if (h != 0) {
+        errno = EAGAIN;
+        return h < 0 ? WS_E_IO : -1;
+    }
+    int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+        return 0;
+    return fail(c, WS_E_IO, "TLS read failed (SSL error %d)", e);
+}
+
 int ws_client_read(ws_client *c, unsigned char *scratch, size_t scratch_size, ws_message_fn fn,
                    void *arg)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, scratch, scratch_size, 0);
+        errno = 0;
+        ssize_t n = read_some(c, scratch, scratch_size);
         if (n > 0) {
             int rc = ws_client_feed(c, scratch, (size_t)n, fn, arg);
             if (rc < 0)
                 return rc;
             /* A short read means the socket is drained (epoll is
-             * level-triggered, so a late byte wakes us again). */
-            if ((size_t)n < scratch_size)
+             * level-triggered, so a late byte wakes us again). Not over
+             * TLS: OpenSSL may hold decrypted bytes the socket no longer
+             * signals, so read until it would block. */
+            if ((size_t)n < scratch_size && !c->ssl)
                 return 0;
             continue;
         }
@@ -456,6 +519,8 @@ int ws_client_read(ws_client *c, unsigned char *scratch, size_t scratch_size, ws
                 return 1;
             return fail(c, WS_E_IO, "server ended TCP without a close frame");
         }
+        if (n < -1)
+            return (int)n;
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -464,18 +529,51 @@ int ws_client_read(ws_client *c, unsigned char *scratch, size_t scratch_size, ws
     }
 }
 
+/* One write to the socket or the TLS connection, like read_some. */
+static ssize_t write_some(ws_client *c, const unsigned char *buf, size_t len, int *want_write)
+{
+    *want_write = 1;
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+    int h = tls_handshake(c, want_write);
+    if (h != 0) {
+        errno = EAGAIN;
+        return h < 0 ? WS_E_IO : -1;
+    }
+    int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want_write = e == SSL_ERROR_WANT_WRITE;
+        errno = EAGAIN;
+        return -1;
+    }
+    return fail(c, WS_E_IO, "TLS write failed (SSL error %d)", e);
+}
+
 int ws_client_flush(ws_client *c)
 {
+    int want_write = 0;
+    if (c->ssl && !c->tls_ready) {
+        int h = tls_handshake(c, &want_write);
+        if (h != 0)
+            return h < 0 ? h : want_write;
+    }
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = write_some(c, c->out.data + c->out_off, c->out.len - c->out_off, &want_write);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
         }
+        if (n < -1)
+            return (int)n;
         if (n < 0 && errno == EINTR)
             continue;
+        /* Waiting on readability (TLS) needs no write watch: reads are
+         * always watched. */
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 1;
+            return want_write;
         return fail(c, WS_E_IO, "send: %s", n < 0 ? strerror(errno) : "wrote nothing");
     }
     c->out_off = 0;
@@ -490,6 +588,9 @@ size_t ws_client_pending(const ws_client *c)
 
 void ws_client_free(ws_client *c)
 {
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    c->tls_ready = 0;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;

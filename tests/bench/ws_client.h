@@ -12,6 +12,13 @@
  * ws_client_read when the fd is readable and ws_client_flush when it is
  * writable (or after queueing).
  *
+ * TLS (ws_client_use_tls): the same calls run over an OpenSSL client
+ * connection instead of the bare socket; the TLS handshake is driven from
+ * ws_client_flush and ws_client_read as the socket allows (WANT_READ waits
+ * for readability, which the caller always watches; WANT_WRITE answers 1 so
+ * the caller watches writability). The benchmark does not check the
+ * server's certificate (loopback, a throwaway self-signed one).
+ *
  * Threads: single-threaded; all calls come from the generator's loop thread.
  * Errors: functions return 0 (or a documented positive value) on success and
  * a negative WS_E* code on failure, with a reason in c->error. */
@@ -63,6 +70,8 @@ typedef struct {
     int msg_active;           /* a fragmented text message is in progress */
     uint64_t mask_state;      /* xorshift state for frame masks */
     int close_code;           /* the server's close code, or -1 */
+    void *ssl;                /* SSL *, owned; NULL: plain TCP */
+    int tls_ready;            /* the TLS handshake is done */
     char error[160];
 } ws_client;
 
@@ -81,6 +90,11 @@ int ws_client_start(ws_client *c, int fd, const char *host, const char *path, co
 int ws_client_start_with_key(ws_client *c, int fd, const char *host, const char *path,
                              const char *protocol, const char *origin, uint64_t seed,
                              const unsigned char key[16]);
+
+/* Runs the connection over TLS (after ws_client_start, before any I/O):
+ * ssl_ctx is an SSL_CTX * the caller keeps for the connection's life.
+ * Returns 0 or WS_E_NOMEM. */
+int ws_client_use_tls(ws_client *c, void *ssl_ctx);
 
 /* Parses bytes received from the server: the handshake response, then
  * frames. Complete text messages go to fn; pings queue a pong, a close
