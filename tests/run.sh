@@ -3,8 +3,9 @@
 # under AddressSanitizer + UndefinedBehaviorSanitizer, the C unit tests again
 # in an optimised Release build and in one with Debian's hardening flags, the
 # libFuzzer targets for a bounded time, the protocol schema tests, the
-# server's integration tests and the browser tests. Every build here treats
-# warnings as errors (ATTUNE_WERROR). Exits non-zero on the first failure.
+# server's integration tests and the browser tests (twice: over plain HTTP,
+# then over TLS). Every build here treats warnings as errors (ATTUNE_WERROR).
+# Exits non-zero on the first failure.
 set -eu
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -79,9 +80,13 @@ done
 
 # The protocol schema tests, the server integration tests and the command
 # line tests run inside ctest above (twice: release and sanitizers); the
-# browser tests run once, against the release build.
+# browser tests run against the release build twice: over http:// and ws://,
+# then over https:// and wss:// (ATTUNE_E2E_TLS=1: the server's own TLS with
+# a throwaway CA, Chromium pinned to that one certificate; tests/e2e/harness.mjs).
 step "browser tests (Chromium, playwright-core)"
 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/
+step "browser tests over TLS (https, wss; a test CA made for the run)"
+ATTUNE_E2E_TLS=1 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/
 
 echo
 echo "all tests passed"

@@ -2,16 +2,27 @@
 // temporary data directory), drives Debian's Chromium through playwright-core
 // (never a downloaded browser), records every WebSocket frame a page
 // receives, runs axe-core and saves screenshots under tests/artifacts/.
+//
+// ATTUNE_E2E_TLS=1 runs the same tests over https:// and wss://: a throwaway
+// CA and a certificate for 127.0.0.1 are made for this process
+// (tests/integration/pki.js), every server starts with --tls-cert/--tls-key,
+// Chromium trusts exactly that certificate
+// (--ignore-certificate-errors-spki-list pins its public key; no blanket
+// ignore-certificate-errors), and the tests' own node clients trust the CA
+// (server.fetch, server.webSocket).
 
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
+import { makeCa, issueServerCert } from '../integration/pki.js';
 
 const require = createRequire(import.meta.url);
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,6 +38,44 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/** Whether this run is over TLS (ATTUNE_E2E_TLS=1). */
+export const TLS = process.env.ATTUNE_E2E_TLS === '1';
+
+let pki = null;
+/** The process's test CA and server certificate (TLS mode), made on first use. */
+function testPki() {
+  if (!pki) {
+    const dir = mkdtempSync(join(tmpdir(), 'attune-e2e-pki-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const ca = makeCa(dir);
+    const cert = issueServerCert(ca, { serial: '5e2e', certPath: join(dir, 'server.pem'), keyPath: join(dir, 'server-key.pem') });
+    pki = { ...cert, ca: readFileSync(ca.caCert) };
+  }
+  return pki;
+}
+
+/**
+ * fetch() for the tests' own requests: the global one over http, over https
+ * one that trusts the test CA (Node 20's fetch takes no CA). Resolves with a
+ * Response.
+ */
+export function nodeFetch(url, { method = 'GET', headers = {}, body } = {}) {
+  if (!url.startsWith('https:')) return fetch(url, { method, headers, body });
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca: testPki().ca, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => {
+        const list = Object.entries(res.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]));
+        const empty = [101, 204, 205, 304].includes(res.statusCode);
+        resolve(new Response(empty ? null : Buffer.concat(chunks), { status: res.statusCode, headers: list }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 function builtBinary(...parts) {
   const buildDir = process.env.ATTUNE_BUILD_DIR || join(repo, 'build');
@@ -66,7 +115,7 @@ async function waitHealthy(base, child, deadlineMs) {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`attune-server exited with ${child.exitCode}`);
     try {
-      const res = await fetch(`${base}/healthz`);
+      const res = await nodeFetch(`${base}/healthz`);
       if (res.ok) return;
     } catch {
       /* not listening yet */
@@ -86,6 +135,7 @@ async function spawnServer(port, data, base, extraArgs = []) {
       '--web-dir', join(repo, 'client', 'web'),
       '--protocol-dir', process.env.ATTUNE_PROTOCOL_DIR || join(repo, 'protocol'),
       '--public-url', base,
+      ...(TLS ? ['--tls-cert', testPki().cert, '--tls-key', testPki().key] : []),
       ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -146,7 +196,7 @@ function addTherapist(data, name, password, extra = []) {
 export async function startServer({ therapists = [], supervisors = [], args = [] } = {}) {
   const port = await freePort();
   const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${TLS ? 'https' : 'http'}://127.0.0.1:${port}`;
   for (const t of therapists) await addTherapist(data, t.name, t.password);
   for (const t of supervisors) await addTherapist(data, t.name, t.password, ['--supervisor']);
   let { child, invites } = await spawnServer(port, data, base, args);
@@ -154,6 +204,14 @@ export async function startServer({ therapists = [], supervisors = [], args = []
     base,
     invites,
     data, // the data directory (e.g. for tests/bench/bench_review make)
+    /** fetch(base + path) from the test itself (nodeFetch: trusts the test CA in TLS mode). */
+    fetch(path, init) {
+      return nodeFetch(`${base}${path}`, init);
+    },
+    /** A WebSocket (the ws package) to the server's /ws, as another device would open it. */
+    webSocket(protocol = 'attune.v1') {
+      return new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, protocol, TLS ? { ca: testPki().ca } : {});
+    },
     /** An observer invitation for the demo room, made with the `attune` command-line tool. */
     async observerUrl() {
       const cli = builtBinary('client', 'attune');
@@ -196,7 +254,9 @@ export async function loginPage(context, base, { name, password }) {
 }
 
 export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  // In TLS mode: this one certificate is accepted, by its public key.
+  const args = TLS ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${testPki().spki}`] : CHROMIUM_ARGS;
+  return chromium.launch({ executablePath: CHROMIUM, args, headless: true });
 }
 
 /** Opens an invitation in its own browser context; records frames and page errors. */
@@ -208,6 +268,9 @@ export async function openParticipant(browser, url, width) {
   const sent = [];
   const problems = [];
   page.on('websocket', (ws) => {
+    // In TLS mode every socket the app opens must be wss:// (the page's own
+    // scheme picks it: client/web/js/connection.js).
+    if (TLS && !ws.url().startsWith('wss://')) problems.push(`websocket not over TLS: ${ws.url()}`);
     ws.on('framereceived', (f) => received.push(String(f.payload)));
     ws.on('framesent', (f) => sent.push(String(f.payload)));
   });

@@ -15,7 +15,6 @@ import http from 'node:http';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots, artifacts } from './harness.mjs';
 
 /** Resolves when the server records that `role` left the room: seen from a
@@ -23,7 +22,7 @@ import { startServer, launchBrowser, openParticipant, axeViolations, screenshots
  * page's own socket closing (it may not, once the page has gone). */
 function serverSeesLeave(role, timeoutMs = 8000) {
   const token = server.invites.therapist.split('#token=')[1];
-  const ws = new WebSocket(`${server.base.replace(/^http/, 'ws')}/ws`, 'attune.v1');
+  const ws = server.webSocket();
   let ready;
   const opened = new Promise((resolve) => (ready = resolve));
   const left = new Promise((resolve, reject) => {
@@ -227,7 +226,7 @@ describe('leave quickly, leave no trace, and the practice crisis lines', { timeo
   });
 
   it('the crisis page lists the practice lines first, then the international directory', async () => {
-    const res = await fetch(`${server.base}/api/crisis`);
+    const res = await server.fetch('/api/crisis');
     assert.equal(res.status, 200);
     assert.equal((await res.json()).country, 'Testland');
 

@@ -14,7 +14,6 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { startServer, launchBrowser, openParticipant, axeViolations, screenshots } from './harness.mjs';
 import { waitTurn, speakerRound, checkIn } from './enactment-steps.mjs';
 
@@ -73,7 +72,7 @@ function card() {
 
 /** A raw protocol client (as from another device) with a partner's token; collects every message. */
 function rawClient(token) {
-  const ws = new WebSocket(`${server.base.replace(/^http/, 'ws')}/ws`, 'attune.v1');
+  const ws = server.webSocket();
   const got = [];
   let next = 1;
   const waiters = [];
