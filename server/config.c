@@ -44,10 +44,16 @@ static const att_option options[] = {
     {"listen", "ADDR", "address to listen on (0.0.0.0 for all)", "127.0.0.1", TEXT(listen)},
     {"port", "N", "TCP port for HTTP and the WebSocket endpoint /ws", "8080",
      NUMBER(INT, port, 0, 65535)},
-    {"data", "DIR", "data directory: the event log (attune.db) and the key", "./data",
-     TEXT(data_dir)},
+    {"data", "DIR", "data directory: the event log (attune.db), the wrapped room keys (keys.db)",
+     "./data", TEXT(data_dir)},
     {"key-file", "FILE", "invitation signing key; created (mode 0600) when missing",
      "DATA/secret.key", TEXT(key_file)},
+    {"kek-file", "FILE",
+     "the key-encryption key (64 hex digits, mode 0600, outside the data directory) that "
+     "wraps every room's key in DATA/keys.db; created only while keys.db holds no key. "
+     "Without it nothing in the data directory can be read: keep it, and apart from backups",
+     "$CREDENTIALS_DIRECTORY/attune-kek when set, else DATA.kek beside the data directory",
+     TEXT(kek_file)},
     {"web-dir", "DIR", "static files served at /", ATTUNE_WEB_DIR, TEXT(web_dir)},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/", ATTUNE_PROTOCOL_DIR,
      TEXT(protocol_dir)},

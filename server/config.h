@@ -30,6 +30,7 @@ typedef struct {
     int port;                           /* --port */
     char data_dir[SRV_PATH_MAX];        /* --data */
     char key_file[SRV_PATH_MAX];        /* --key-file; empty: DATA/secret.key */
+    char kek_file[SRV_PATH_MAX];        /* --kek-file; empty: srv_kek_default_path */
     char web_dir[SRV_PATH_MAX];         /* --web-dir */
     char protocol_dir[SRV_PATH_MAX];    /* --protocol-dir */
     char public_url[256];               /* --public-url; empty: http(s)://HOST:PORT */
@@ -87,5 +88,12 @@ int srv_config_parse(int argc, char **argv, srv_config *cfg, att_error *err);
 
 /* Prints every option with its default. */
 void srv_config_usage(FILE *out);
+
+/* The KEK file to open the keyring with: --kek-file, or NULL for the
+ * keyring's default (srv_kek_default_path). */
+static inline const char *srv_config_kek_file(const srv_config *c)
+{
+    return c->kek_file[0] ? c->kek_file : NULL;
+}
 
 #endif

@@ -9,5 +9,6 @@ int cli_cmd_token(int argc, char **argv);
 int cli_cmd_replay(int argc, char **argv);
 int cli_cmd_join(int argc, char **argv);
 int cli_cmd_therapist(int argc, char **argv);
+int cli_cmd_keys(int argc, char **argv);
 
 #endif

@@ -23,6 +23,14 @@ typedef struct {
     srv_token_key key;    /* valid when want_key was set */
 } cli_data;
 
+/* The --kek-file option every subcommand that opens a data directory
+ * takes (its value goes to cli_data_open). */
+#define CLI_KEK_FILE_OPTION                                                                        \
+    {                                                                                              \
+        "kek-file", "FILE",                                                                        \
+            "the key-encryption key [$CREDENTIALS_DIRECTORY/attune-kek, else DATA.kek beside DIR]" \
+    }
+
 /* Opens the data directory. An existing database is required unless
  * create is set (room create makes the directory and the database like the
  * server does). key_file NULL means DATA/secret.key; protocol_dir NULL

@@ -17,7 +17,8 @@ static void usage(FILE *out)
             "  token         print one invitation token (partners, therapist, observer)\n"
             "  replay        print a session from the store as a transcript (--follow, --speed)\n"
             "  join URL      take part in a session from the terminal\n"
-            "  therapist     add, list or remove therapist accounts (dashboard logins)\n\n"
+            "  therapist     add, list or remove therapist accounts (dashboard logins)\n"
+            "  keys rotate   rewrap every room key under a new key-encryption key\n\n"
             "`attune COMMAND --help` describes each one. attune refuses to run as root\n"
             "unless given --allow-root (anywhere on the line) or ATTUNE_ALLOW_ROOT=1.\n"
             "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
         return cli_cmd_therapist(argc - 2, argv + 2);
     if (strcmp(cmd, "join") == 0)
         return cli_cmd_join(argc - 2, argv + 2);
+    if (strcmp(cmd, "keys") == 0)
+        return cli_cmd_keys(argc - 2, argv + 2);
     fprintf(stderr, "attune: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
