@@ -193,6 +193,15 @@ int64_t srv_room_resume_point(const srv_room *room, att_role role, int64_t aud_s
  * each one's summary first. */
 void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms);
 
+/* Erasing a room (store/erase.h does the whole erase; this is the live
+ * part, called first): closes every member (4401, bye `room_erased`,
+ * recording nothing), stops the room's timers, drops its summary waiting
+ * for the cache, and frees it from memory. 0 also when the room is not in
+ * memory. ATT_ERR_ROOM_BUSY (nothing freed yet, members already closed)
+ * while a commit of the room is still with the store: call again a moment
+ * later. */
+int srv_rooms_erase(srv_rooms *svc, const char *id, att_error *err);
+
 /* ---- members ---- */
 /* A good hello: queues the hello ack (id: the hello's), attaches m as
  * `role` (replacing an older connection of the same seat: closed 4409) and

@@ -322,6 +322,14 @@ srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
     }
     if (fold_log(svc->store, svc->catalog, &svc->opt.room, id, &r->durable, &r->script,
                  r->aud_index, err) < 0) {
+        /* A log that does not check (store.h: a broken chain, a seal that
+         * does not open, a missing key) is not served: the caller answers
+         * with an error, and the log says why (seqs, never content). */
+        srv_store_room meta;
+        att_error ignored = {0};
+        if (err->code != ATT_ERR_NOT_FOUND ||
+            srv_store_get_room(svc->store, id, &meta, &ignored) == 0)
+            srv_log("error", "room_refused", "{s:s,s:s}", "room", id, "reason", err->message);
         index_clear(r->aud_index);
         free(r);
         return NULL;
@@ -1589,6 +1597,62 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
      * glibc's freed pages back, so RSS follows the rooms in memory. */
     if (evicted >= SRV_EVICT_TRIM)
         malloc_trim(0);
+}
+
+/* --- erasing a room in memory (room_service.h, srv_rooms_erase) ----------- */
+
+/* A summary still waiting for the cache must not be written back after
+ * the store deleted the room's rows. */
+static void pending_drop(srv_rooms *svc, const char *id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < svc->n_pending_summaries; i++) {
+        struct srv_pending_summary *p = &svc->pending_summaries[i];
+        if (strcmp(p->room_id, id) == 0)
+            free(p->summary);
+        else
+            svc->pending_summaries[kept++] = *p;
+    }
+    svc->n_pending_summaries = kept;
+}
+
+int srv_rooms_erase(srv_rooms *svc, const char *id, att_error *err)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    pending_drop(svc, id);
+    srv_room *r = srv_rooms_find(svc, id);
+    if (!r)
+        return 0;
+    /* Everyone goes at once, and records nothing: the room's log is about
+     * to be destroyed, so a `left` would only be one more event to erase. */
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
+    {
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        srv_rooms_close_member(svc, m, SRV_CLOSE_BAD_TOKEN, "room_erased", ATT_LEFT_CLOSED);
+        srv_room_detach(svc, m, ATT_LEFT_CLOSED, 0);
+    }
+    /* No timer may record anything more (the detector's silence, presence). */
+    srv_deadlines_cancel(&svc->deadlines, &r->deadline);
+    srv_deadlines_cancel(&svc->deadlines, &r->presence);
+    r->deadline_armed = -1;
+    r->presence_armed = 0;
+    /* A commit the store still holds borrows the room's job; its state
+     * broadcast is still to come. Both take milliseconds, and with its
+     * members gone and its timers off nothing new starts, so the caller
+     * asks again shortly (the API answers 503 with Retry-After). */
+    if (r->jobs.count || r->state_dirty)
+        return att_fail(err, ATT_ERR_ROOM_BUSY,
+                        "the room has a commit in flight; try again in a moment");
+    for (srv_room **link = &svc->room_table[hash_id(id) % svc->room_buckets]; *link;
+         link = &(*link)->hash_next)
+        if (*link == r) {
+            *link = r->hash_next;
+            break;
+        }
+    svc->metrics->rooms--;
+    srv_log("info", "room_unloaded_for_erase", "{s:s}", "room", id);
+    room_free(r);
+    return 0;
 }
 
 /* The detector's clock: one deadline per room in the service's heap,
