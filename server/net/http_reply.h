@@ -1,6 +1,8 @@
 /* http_reply.h - the one writer of the server's HTTP responses: a status, the
  * headers every answer carries (Content-Type and Content-Length, Cache-Control:
- * no-store, and the vhost's security headers), the few that some carry
+ * no-store, and the vhost's security headers: api.c's, behind
+ * Strict-Transport-Security when the browser reaches us over https, see
+ * srv_server_run), the few that some carry
  * (Set-Cookie, Retry-After, Connection: close), and the body, written from
  * WRITEABLE one lws_write at a time in pieces of at most 16 KiB.
  *
