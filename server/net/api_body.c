@@ -83,6 +83,17 @@ int srv_api_body_observer(const char *bytes, size_t len, srv_observer_body *out,
     return 0;
 }
 
+int srv_api_body_erase(const char *bytes, size_t len, srv_erase_body *out, att_error *err)
+{
+    *out = (srv_erase_body){0};
+    int rc;
+    if ((rc = parse_object(bytes, len, &out->doc, err)))
+        return rc;
+    if ((rc = string_member(out->doc, "confirm", &out->confirm, NULL, err)))
+        return fail_parse(&out->doc, rc);
+    return 0;
+}
+
 int srv_api_body_reissue(const char *bytes, size_t len, att_role *role, att_error *err)
 {
     *role = ATT_ROLE_NONE;

@@ -45,6 +45,12 @@ typedef struct {
     const char *name; /* NUL-terminated, any length: validity is the caller's */
 } srv_observer_body;
 
+/* POST /api/rooms/{id}/erase {"confirm"}: the room id typed again. */
+typedef struct {
+    json_t *doc;
+    const char *confirm; /* NUL-terminated; the caller compares it with the room's id */
+} srv_erase_body;
+
 /* POST /api/rooms {"exercise"}: the id of the script the room runs. */
 typedef struct {
     json_t *doc;
@@ -58,6 +64,7 @@ typedef struct {
 int srv_api_body_login(const char *bytes, size_t len, srv_login_body *out, att_error *err);
 int srv_api_body_password(const char *bytes, size_t len, srv_password_body *out, att_error *err);
 int srv_api_body_observer(const char *bytes, size_t len, srv_observer_body *out, att_error *err);
+int srv_api_body_erase(const char *bytes, size_t len, srv_erase_body *out, att_error *err);
 /* POST /api/rooms/{id}/invites {"role"}: the role whose links are reissued,
  * one of partner_a, partner_b, therapist, observer. Owns nothing. */
 int srv_api_body_reissue(const char *bytes, size_t len, att_role *role, att_error *err);

@@ -138,6 +138,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_failure(rc, &err, room.doc);
     }
 
+    srv_erase_body erase;
+    memset(&err, 0, sizeof err);
+    json_t *confirm = string_of(ref, "confirm");
+    rc = srv_api_body_erase(bytes, size, &erase, &err);
+    if ((rc == 0) != (confirm != NULL))
+        fail("erase: accepted or refused against the body");
+    if (rc == 0) {
+        check_same_text(erase.confirm, confirm);
+        json_decref(erase.doc);
+    } else {
+        check_failure(rc, &err, erase.doc);
+    }
+
     json_decref(ref);
     free(bytes);
     return 0;
