@@ -58,9 +58,21 @@ import {
 // --- features other parts of issue 12 bring: each check runs once its part is built ---
 const serverHelp = spawnSync(serverBin(), ['--help'], { encoding: 'utf8' }).stdout || '';
 const cliHelp = spawnSync(cliBin(), ['--help'], { encoding: 'utf8' }).stdout || '';
-const HAS_KEK = serverHelp.includes('--kek-file');
+// Per-room keys are in use when a new room leaves a keys.db and no data.key.
+function storeUsesRoomKeys() {
+  if (!serverHelp.includes('--kek-file')) return false;
+  const probe = tempDir('atrest-probe');
+  try {
+    const data = path.join(probe, 'data');
+    const r = spawnSync(serverBin(), ['--create-room', 'enactment', '--data', data, ...(AS_ROOT ? ['--allow-root'] : [])], { encoding: 'utf8' });
+    return r.status === 0 && fs.existsSync(path.join(data, 'keys.db')) && !fs.existsSync(path.join(data, 'data.key'));
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true });
+  }
+}
+const HAS_KEK = storeUsesRoomKeys();
 const HAS_BACKUP = /^\s*backup\b/m.test(cliHelp);
-const NO_KEK = HAS_KEK ? false : 'the key hierarchy (--kek-file, keys.db) is not built yet';
+const NO_KEK = HAS_KEK ? false : 'the store does not use per-room keys yet (--kek-file, keys.db, no data.key)';
 const NO_BACKUP = HAS_BACKUP ? false : '`attune backup` is not built yet';
 
 // --- the markers ---
