@@ -37,7 +37,10 @@ before(async () => {
   srv = await startServer({ dataDir, args: ['--tls-cert', certPath, '--tls-key', keyPath] });
 });
 after(async () => {
-  if (srv) await srv.stop();
+  if (!srv) return;
+  // A clean exit after the reloads (under the sanitizers: no leak, no error).
+  const { code } = await srv.stop();
+  assert.equal(code, 0, srv.logs.filter((l) => l.unparsed).map((l) => l.unparsed).join('\n'));
 });
 
 // A program run to its end without blocking this process (the server's log
