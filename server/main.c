@@ -84,14 +84,20 @@ static int verify(const srv_config *cfg)
 {
     att_error err = {0};
     att_catalog *cat = NULL;
+    srv_keyring *keys = NULL;
     srv_store *store = NULL;
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
+    /* An old data directory migrates here, so its KEK may be made (only
+     * while keys.db holds no key). */
     if (rc == 0)
-        rc = srv_store_open(cfg->verify_dir, &store, &err);
+        rc = srv_keyring_open(cfg->verify_dir, srv_config_kek_file(cfg), 1, &keys, &err);
+    if (rc == 0)
+        rc = srv_store_open(cfg->verify_dir, keys, &store, &err);
     att_room_config rooms = srv_config_room(cfg);
     if (rc == 0)
         rc = srv_admin_verify(store, cat, &rooms, stdout, &err);
     srv_store_close(store);
+    srv_keyring_close(keys);
     att_catalog_free(cat);
     if (rc < 0) {
         srv_log("error", "verify_failed", "{s:s}", "error", err.message);
@@ -106,13 +112,16 @@ static int create_room(const srv_config *cfg)
 {
     att_error err = {0};
     att_catalog *cat = NULL;
+    srv_keyring *keys = NULL;
     srv_store *store = NULL;
     srv_invites *invites = NULL;
     srv_token_key key;
     char id[ATT_ROOM_ID_BYTES + 1];
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
     if (rc == 0)
-        rc = srv_store_open(cfg->data_dir, &store, &err);
+        rc = srv_keyring_open(cfg->data_dir, srv_config_kek_file(cfg), 1, &keys, &err);
+    if (rc == 0)
+        rc = srv_store_open(cfg->data_dir, keys, &store, &err);
     if (rc == 0)
         rc = srv_invites_open(cfg->data_dir, &invites, &err);
     if (rc == 0)
@@ -134,6 +143,7 @@ static int create_room(const srv_config *cfg)
     }
     srv_invites_close(invites);
     srv_store_close(store);
+    srv_keyring_close(keys);
     att_catalog_free(cat);
     if (rc < 0) {
         srv_log("error", "create_room_failed", "{s:s}", "error", err.message);

@@ -25,8 +25,13 @@ int cli_data_open(const char *data_dir, int create, int want_key, const char *ke
         return -1;
     }
     att_error e = {0};
-    if (srv_store_open(data_dir, &out->store, &e) < 0) {
+    /* The keys first: the store borrows them. The KEK is made only for a
+     * data directory whose keys.db holds no key yet (a new one, or one of
+     * the formats before per-room keys, which the store then migrates). */
+    if (srv_keyring_open(data_dir, NULL, 1, &out->keys, &e) < 0 ||
+        srv_store_open(data_dir, out->keys, &out->store, &e) < 0) {
         fprintf(err, "attune: %s\n", e.message);
+        cli_data_close(out);
         return -1;
     }
     if (want_key) {
@@ -55,6 +60,7 @@ int cli_data_open(const char *data_dir, int create, int want_key, const char *ke
 void cli_data_close(cli_data *d)
 {
     srv_store_close(d->store);
+    srv_keyring_close(d->keys);
     att_catalog_free(d->catalog);
     memset(d, 0, sizeof *d);
 }

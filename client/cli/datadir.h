@@ -1,10 +1,11 @@
 /* datadir.h - what the offline subcommands (room, token, replay) open from
- * the server's data directory: the event store (DATA/attune.db), the
+ * the server's data directory: the keyring (DATA/keys.db, and the KEK
+ * beside the data directory), the event store (DATA/attune.db), the
  * invitation key (DATA/secret.key unless --key-file) and the protocol
  * catalog. Same files and defaults as attune-server.
  *
- * Ownership: cli_data owns the store and the catalog it opened; release
- * both with cli_data_close. */
+ * Ownership: cli_data owns the keyring, the store and the catalog it
+ * opened; release them with cli_data_close. */
 #ifndef CLI_DATADIR_H
 #define CLI_DATADIR_H
 
@@ -18,6 +19,7 @@
 #define CLI_DEFAULT_BASE_URL "http://127.0.0.1:8080"
 
 typedef struct {
+    srv_keyring *keys;    /* owned: the rooms' keys (keyring.h); the store borrows them */
     srv_store *store;     /* owned */
     att_catalog *catalog; /* owned; NULL unless requested */
     srv_token_key key;    /* valid when want_key was set */

@@ -113,7 +113,11 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
     rc = att_catalog_load_dir(cfg->protocol_dir, &srv->catalog, err);
     if (rc < 0)
         return rc;
-    if ((rc = srv_store_open(cfg->data_dir, &srv->store, err)) < 0)
+    /* The keys first (the KEK is created on a fresh data directory only):
+     * the store borrows them for every seal. */
+    if ((rc = srv_keyring_open(cfg->data_dir, srv_config_kek_file(cfg), 1, &srv->keys, err)) < 0)
+        return rc;
+    if ((rc = srv_store_open(cfg->data_dir, srv->keys, &srv->store, err)) < 0)
         return rc;
     if ((rc = srv_token_key_load(cfg->key_file, &srv->key, err)) < 0)
         return rc;
@@ -176,6 +180,9 @@ void srv_server_close(srv_server *srv)
     srv->invites = NULL;
     att_catalog_free(srv->catalog);
     srv->catalog = NULL;
+    /* Last: everything above that sealed or opened borrowed it. */
+    srv_keyring_close(srv->keys);
+    srv->keys = NULL;
     free(srv->tx_buf);
     srv->tx_buf = NULL;
     free(srv->drain_frames);

@@ -46,6 +46,7 @@ struct srv_server {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     att_catalog *catalog;
+    srv_keyring *keys; /* keyring.h: the rooms' data keys; the store borrows it */
     srv_store *store;
     srv_token_key key;
     struct srv_invites *invites; /* invites.h: the links' records */

@@ -2,8 +2,17 @@
  * exercise, creation time), each room's events as payloads keyed by (room,
  * seq) with their event type beside them, and a few named settings. The
  * SQLite implementation lives in store_sqlite.c; payloads are encrypted at
- * rest there (seal.h: AES-256-GCM, the type authenticated with them).
- * Another database can come later behind this same interface.
+ * rest there (seal.h: AES-256-GCM under the room's own data key, padded to
+ * a bucket, the type authenticated with them). The keys are the keyring's
+ * (keyring.h: DATA/keys.db, wrapped by a key-encryption key kept outside
+ * the data directory); the store borrows it.
+ *
+ * What DATA/attune.db holds in the clear, because the store must see it:
+ * each room's id, exercise and creation time; each event's room, seq and
+ * type name; the sealed payload's bucket size (not its length); settings
+ * and the room summaries cache (counts and statuses, no text anyone
+ * wrote). Everything a participant or therapist wrote is inside a sealed
+ * payload. Another database can come later behind this same interface.
  *
  * Threads: one store thread (started by srv_store_start) commits appended
  * batches in groups: everything queued when it wakes goes into one
@@ -24,6 +33,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "attune/types.h"
+#include "keyring.h"
 
 #define SRV_STORE_ID_BYTES 64
 #define SRV_STORE_EXERCISE_BYTES 64
@@ -70,9 +80,17 @@ typedef void (*srv_store_notify_fn)(void *arg);
 /* Caller's thread, from srv_store_close: a batch that was never taken back. */
 typedef void (*srv_store_discard_fn)(srv_store_batch *batch, void *arg);
 
-/* Opens (creating when missing) DIR/attune.db with WAL and synchronous=FULL.
+/* Opens (creating when missing) DIR/attune.db with WAL and synchronous=FULL,
+ * migrating an older format. The store borrows keys (the data directory's
+ * keyring, open until after srv_store_close) for every room's key.
+ *
+ * The migration to store format 3 (issue 12) makes each room's key in the
+ * keyring and reseals every event of the older formats (legacy plaintext,
+ * and seals under the one key DATA/data.key) under it, in one transaction;
+ * once that has committed, DATA/data.key is overwritten and deleted. It
+ * fails, changing nothing, when sealed events exist and data.key does not.
  * Returns 0 or a negative code with err set. */
-int srv_store_open(const char *dir, srv_store **out, att_error *err);
+int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_error *err);
 
 /* Starts the store thread with a group commit window of window_us
  * microseconds (0: commit whatever is queued at once). notify and discard
@@ -84,9 +102,12 @@ int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
  * the store. Safe on a store that was never started; NULL is a no-op. */
 void srv_store_close(srv_store *s);
 
-/* Creates a room and stores its first event (seq 1, of type room_created)
- * in one transaction, synchronously (room creation is rare; the live path
- * uses append). Fails with ATT_ERR_BAD_MESSAGE when the id exists. */
+/* Creates a room, its data key (in the keyring, durable first) and its
+ * first event (seq 1, of type room_created) in one transaction,
+ * synchronously (room creation is rare; the live path uses append; the
+ * store's write lock is held while keys.db syncs the key). Fails with
+ * ATT_ERR_BAD_MESSAGE when the id exists; the key is erased again when the
+ * room was not stored. */
 int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
                           size_t len, att_error *err);
 
@@ -110,9 +131,7 @@ typedef enum {
 /* One stored event, valid only during the callback. */
 typedef struct {
     int64_t seq;
-    /* Its type name ("turn"), NULL when the stored payload does not say. For
-     * payloads sealed with their type (seal.h) the column, authenticated by
-     * the seal; for older rows (legacy plaintext) read from the payload. */
+    /* Its type name ("turn"): the type column, authenticated by the seal. */
     const char *type;
     const char *payload; /* the event object's JSON text, NUL-terminated */
     size_t len;
@@ -124,7 +143,11 @@ typedef srv_walk (*srv_stored_event_fn)(const srv_stored_event *ev, void *arg, a
  * (upto_seq < 0: no upper bound), in seq order, at most `limit` events
  * (limit <= 0: no limit). Returns CONTINUE when the range (or limit) was
  * read through, STOP or PAUSE when fn answered so, FAILED with err set when
- * fn failed or the store did (a payload that does not open, SQLite). */
+ * fn failed or the store did: a payload that does not open under the room's
+ * key (tampered, or not a version 0x03 seal: a plaintext row written into
+ * the database is refused), a room whose key is gone (erased; err's code
+ * ATT_ERR_NOT_FOUND), SQLite. A room with no events in the range needs no
+ * key. */
 srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_seq,
                                int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
                                att_error *err);

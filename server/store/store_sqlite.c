@@ -1,8 +1,10 @@
 /* store_sqlite.c - the event log in SQLite (see store.h).
  *
- * Payloads are sealed (AES-256-GCM, seal.h) on their way in and opened on
- * their way out, so the database file never holds what participants wrote
- * in the clear; callers see plaintext JSON only.
+ * Payloads are sealed (AES-256-GCM, seal.h) under their room's own key
+ * (keyring.h) on their way in and opened on their way out, so the database
+ * file never holds what participants wrote in the clear, nor a key that
+ * opens it; callers see plaintext JSON only. The store thread and the walks
+ * take each room's key from the keyring's cache (no SQL per batch).
  *
  * Three connections: `writer`, used only by the store thread for appends;
  * `reader`, used by the caller's thread for reads, room creation and
@@ -22,12 +24,14 @@
 #include "store.h"
 #include "clock.h"
 #include "schema.h"
+#include "keyring.h"
 #include "log.h"
 #include "seal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -68,7 +72,7 @@ struct srv_store {
     sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_savepoint, *w_release, *w_rollback_to;
     sqlite3_stmt *r_read;
     sqlite3_stmt *r_last_seq;
-    srv_seal_key key;
+    srv_keyring *keys;         /* borrowed: the rooms' data keys */
     srv_seal_buf seal_scratch; /* store thread only */
     srv_seal_buf open_scratch; /* reader side (the caller's thread) */
 
@@ -131,29 +135,58 @@ static int type_from_payload(const char *payload, size_t len, char out[SRV_SEAL_
     return ok ? 0 : -1;
 }
 
-/* Rows the type-column migration rewrites per pass (their sealed payloads
- * are held in memory while the pass's SELECT is reset). */
+/* Rows a migration pass rewrites at once (their payloads are held in
+ * memory while the pass's SELECT is reset). */
 #define FILL_CHUNK 128
+
+/* What the store's migration steps share (schema.h's arg): the keyring
+ * that holds the rooms' keys, the data directory (its data.key, the one
+ * key of the formats before per-room keys, loaded when a row needs it),
+ * and what the reseal step did, which srv_store_open reports and finishes
+ * (deleting data.key) once the migration's transaction has committed. */
+typedef struct {
+    srv_keyring *keys;
+    const char *dir;
+    srv_seal_key legacy;
+    int legacy_state; /* 0: not looked for, 1: loaded, -1: there is none */
+    int resealed_now; /* the reseal step ran in this migration */
+    int64_t rooms, events, unreadable;
+} store_migration;
+
+/* The data key of the older formats, loaded on first use; NULL when the
+ * data directory has none (err not set then), -1 on a read failure. */
+static int legacy_key(store_migration *m, const srv_seal_key **out, att_error *err)
+{
+    if (m->legacy_state == 0) {
+        int rc = srv_legacy_key_load(m->dir, &m->legacy, err);
+        if (rc < 0 && rc != -ATT_ERR_NOT_FOUND)
+            return rc;
+        m->legacy_state = rc == 0 ? 1 : -1;
+    }
+    *out = m->legacy_state == 1 ? &m->legacy : NULL;
+    return 0;
+}
 
 typedef struct {
     char room[SRV_STORE_ID_BYTES + 1];
     int64_t seq;
     char type[SRV_SEAL_TYPE_MAX + 1];
-    srv_seal_buf resealed; /* empty: the payload stays as it is (plaintext) */
+    srv_seal_buf resealed; /* empty: the row stays as it is */
 } fill_row;
 
-/* Store migration step 2: the type column of the rows written before it,
- * from each payload (opened with the data key), resealed with its type
- * (seal.h version 0x02) so the column is authenticated. Legacy plaintext
- * rows keep their payload (their type is read from it). A row that does
- * not open or name its type keeps NULL and fails its fold as it did. Runs
- * in the migration's transaction: a failure leaves the database as it was. */
+/* Store migration step 1 (1 -> 2): the type column of the rows written
+ * before it, from each payload (opened with the data key; legacy plaintext
+ * as itself). A row that does not open or name its type keeps NULL. Until
+ * issue 12 this step also resealed each row as version 0x02; step 2 now
+ * reseals every row under its room's key in the same transaction, so this
+ * one only fills the column. */
 static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
 {
-    const srv_seal_key *key = arg;
+    store_migration *m = arg;
     sqlite3_stmt *sel = NULL, *upd = NULL;
     fill_row *rows = calloc(FILL_CHUNK, sizeof *rows);
     srv_seal_buf opened = {0};
+    const srv_seal_key *key = NULL;
     int rc = 0;
     if (!rows)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
@@ -161,10 +194,8 @@ static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
                            "SELECT room, seq, payload FROM events WHERE type IS NULL AND "
                            "(room, seq) > (?1, ?2) ORDER BY room, seq LIMIT ?3",
                            -1, &sel, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "UPDATE events SET type = ?3, payload = coalesce(?4, payload) "
-                           "WHERE room = ?1 AND seq = ?2",
-                           -1, &upd, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(db, "UPDATE events SET type = ?3 WHERE room = ?1 AND seq = ?2", -1, &upd,
+                           NULL) != SQLITE_OK) {
         rc = db_fail(err, db, "prepare the type migration");
         goto out;
     }
@@ -178,24 +209,21 @@ static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
         while (rc == 0 && (step = sqlite3_step(sel)) == SQLITE_ROW) {
             fill_row *row = &rows[n++];
             const char *room = (const char *)sqlite3_column_text(sel, 0);
-            const void *sealed = sqlite3_column_blob(sel, 2);
+            const unsigned char *sealed = sqlite3_column_blob(sel, 2);
             size_t len = (size_t)sqlite3_column_bytes(sel, 2);
             snprintf(row->room, sizeof row->room, "%s", room ? room : "");
             row->seq = sqlite3_column_int64(sel, 1);
             row->type[0] = '\0';
-            row->resealed.len = 0;
             snprintf(last_room, sizeof last_room, "%s", row->room);
             last_seq = row->seq;
+            if (len > 0 && sealed[0] != '{' && (rc = legacy_key(m, &key, err)) < 0)
+                break;
             att_error ignored = {0};
-            if (srv_unseal(key, row->room, row->seq, NULL, sealed ? sealed : "", len, &opened, NULL,
-                           &ignored) < 0 ||
-                type_from_payload((const char *)opened.data, opened.len, row->type) < 0) {
+            if (srv_unseal_legacy(key, row->room, row->seq, NULL,
+                                  sealed ? sealed : (const void *)"", len, &opened, NULL,
+                                  &ignored) < 0 ||
+                type_from_payload((const char *)opened.data, opened.len, row->type) < 0)
                 row->type[0] = '\0'; /* left NULL */
-                continue;
-            }
-            if (len > 0 && ((const char *)sealed)[0] != '{')
-                rc = srv_seal(key, row->room, row->seq, row->type, opened.data, opened.len,
-                              &row->resealed, err);
         }
         if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
             rc = db_fail(err, db, "read events to migrate");
@@ -206,11 +234,6 @@ static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
             sqlite3_bind_text(upd, 1, rows[i].room, -1, SQLITE_STATIC);
             sqlite3_bind_int64(upd, 2, rows[i].seq);
             sqlite3_bind_text(upd, 3, rows[i].type, -1, SQLITE_STATIC);
-            if (rows[i].resealed.len)
-                sqlite3_bind_blob(upd, 4, rows[i].resealed.data, (int)rows[i].resealed.len,
-                                  SQLITE_STATIC);
-            else /* plaintext: keep it (UPDATE ... payload = payload) */
-                sqlite3_bind_null(upd, 4);
             if (sqlite3_step(upd) != SQLITE_DONE)
                 rc = db_fail(err, db, "migrate an event's type");
             sqlite3_reset(upd);
@@ -221,9 +244,193 @@ static int fill_event_types(sqlite3 *db, void *arg, att_error *err)
 out:
     sqlite3_finalize(sel);
     sqlite3_finalize(upd);
-    for (int i = 0; i < FILL_CHUNK; i++)
+    free(rows);
+    if (opened.data)
+        OPENSSL_cleanse(opened.data, opened.cap);
+    srv_seal_buf_free(&opened);
+    return rc;
+}
+
+/* Reseals one chunk of a room's rows (after seq *after, at most
+ * FILL_CHUNK) under the room's key; *n_out: rows read. */
+static int reseal_chunk(sqlite3 *db, sqlite3_stmt *sel, sqlite3_stmt *upd, store_migration *m,
+                        const char *room, const srv_seal_key *room_key, int64_t *after,
+                        fill_row *rows, srv_seal_buf *opened, int *n_out, att_error *err)
+{
+    int n = 0, rc = 0, step;
+    sqlite3_bind_text(sel, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(sel, 2, *after);
+    sqlite3_bind_int(sel, 3, FILL_CHUNK);
+    while (rc == 0 && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        fill_row *row = &rows[n++];
+        row->seq = *after = sqlite3_column_int64(sel, 0);
+        row->resealed.len = 0;
+        const char *column_type = (const char *)sqlite3_column_text(sel, 1);
+        const unsigned char *sealed = sqlite3_column_blob(sel, 2);
+        size_t len = (size_t)sqlite3_column_bytes(sel, 2);
+        const srv_seal_key *data_key = NULL;
+        if (len > 0 && sealed[0] != '{' && (rc = legacy_key(m, &data_key, err)) < 0)
+            break;
+        int type_checked = 0;
+        att_error why = {0};
+        int opened_rc =
+            srv_unseal_legacy(data_key, room, row->seq, column_type,
+                              sealed ? sealed : (const void *)"", len, opened, &type_checked, &why);
+        if (opened_rc == -ATT_ERR_NOT_FOUND) {
+            rc = att_fail(err, ATT_ERR_INTERNAL,
+                          "store: room %s's events are sealed under %s/data.key, which is "
+                          "missing; put it back (it is in any backup of the data directory "
+                          "from before this version) and start again: without it they cannot "
+                          "be read",
+                          room, m->dir);
+            break;
+        }
+        /* A type the old seal did not vouch for is the payload's, as reads
+         * believed it; a row that does not open or name its type is left as
+         * it was (reads refuse it, as they failed on it before). */
+        int typed = 0;
+        if (opened_rc == 0 && type_checked)
+            typed = snprintf(row->type, sizeof row->type, "%s", column_type) > 0;
+        else if (opened_rc == 0)
+            typed = type_from_payload((const char *)opened->data, opened->len, row->type) == 0;
+        if (!typed) {
+            m->unreadable++;
+            continue;
+        }
+        rc = srv_seal(room_key, room, row->seq, row->type, opened->data, opened->len,
+                      &row->resealed, err);
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = db_fail(err, db, "read events to reseal");
+    sqlite3_reset(sel);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (!rows[i].resealed.len)
+            continue;
+        sqlite3_bind_text(upd, 1, room, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(upd, 2, rows[i].seq);
+        sqlite3_bind_text(upd, 3, rows[i].type, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(upd, 4, rows[i].resealed.data, (int)rows[i].resealed.len, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE)
+            rc = db_fail(err, db, "reseal an event");
+        sqlite3_reset(upd);
+        m->events++;
+    }
+    *n_out = n;
+    return rc;
+}
+
+/* Every room id the database knows, from its rooms table and its events
+ * (a room with events but no row is resealed too), in id order; *out is
+ * malloc'd, the caller frees it. */
+static int list_all_rooms(sqlite3 *db, char (**out)[SRV_STORE_ID_BYTES + 1], size_t *n_out,
+                          att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char(*ids)[SRV_STORE_ID_BYTES + 1] = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    *out = NULL;
+    *n_out = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM rooms UNION SELECT DISTINCT room FROM events", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(err, db, "list rooms to reseal");
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (n == cap) {
+            size_t grown = cap ? 2 * cap : 64;
+            void *p = realloc(ids, grown * sizeof *ids);
+            if (!p) {
+                rc = att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+                break;
+            }
+            ids = p;
+            cap = grown;
+        }
+        if (!id || strlen(id) > SRV_STORE_ID_BYTES) {
+            rc = att_fail(err, ATT_ERR_INTERNAL, "store: a stored room id is not valid");
+            break;
+        }
+        snprintf(ids[n++], sizeof ids[0], "%s", id);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, db, "list rooms to reseal");
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n_out = n;
+    return 0;
+}
+
+/* Store migration step 2 (2 -> 3, issue 12): every room gets its own data
+ * key in the keyring, and every event (legacy plaintext, version 0x01 and
+ * 0x02 under DATA/data.key) is resealed as version 0x03 (padded) under its
+ * room's key, in the migration's transaction. The keys go to keys.db (its
+ * own database) first, all in one transaction there that is durable
+ * before a row is sealed under them: a crash before this transaction
+ * commits leaves the events as they were and keys that the next run finds
+ * and reuses (it makes only the missing ones). srv_store_open deletes
+ * data.key after the commit. */
+static int reseal_under_room_keys(sqlite3 *db, void *arg, att_error *err)
+{
+    store_migration *m = arg;
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    fill_row *rows = calloc(FILL_CHUNK, sizeof *rows);
+    char(*rooms)[SRV_STORE_ID_BYTES + 1] = NULL;
+    const char **names = NULL;
+    size_t n_rooms = 0;
+    srv_seal_buf opened = {0};
+    srv_seal_key room_key;
+    int rc = 0;
+    m->resealed_now = 1;
+    if (!rows)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+    if (!m->keys) {
+        rc = att_fail(err, ATT_ERR_INTERNAL, "store: no keyring to migrate with");
+        goto out;
+    }
+    if ((rc = list_all_rooms(db, &rooms, &n_rooms, err)) < 0)
+        goto out;
+    if (!(names = calloc(n_rooms ? n_rooms : 1, sizeof *names))) {
+        rc = att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_rooms; i++)
+        names[i] = rooms[i];
+    if (n_rooms && (rc = srv_keyring_ensure_room_keys(m->keys, names, n_rooms, NULL, err)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, type, payload FROM events WHERE room = ?1 AND seq > ?2 "
+                           "ORDER BY seq LIMIT ?3",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE events SET type = ?3, payload = ?4 WHERE room = ?1 AND seq = ?2",
+                           -1, &upd, NULL) != SQLITE_OK) {
+        rc = db_fail(err, db, "prepare the reseal migration");
+        goto out;
+    }
+    for (size_t i = 0; rc == 0 && i < n_rooms; i++) {
+        if ((rc = srv_keyring_room_key(m->keys, rooms[i], &room_key, err)) < 0)
+            break;
+        m->rooms++;
+        int64_t after = 0;
+        int n = FILL_CHUNK;
+        while (rc == 0 && n == FILL_CHUNK)
+            rc = reseal_chunk(db, sel, upd, m, rooms[i], &room_key, &after, rows, &opened, &n, err);
+        OPENSSL_cleanse(&room_key, sizeof room_key);
+    }
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    for (int i = 0; i < FILL_CHUNK && rows; i++)
         srv_seal_buf_free(&rows[i].resealed);
     free(rows);
+    free(names);
+    free(rooms);
+    if (opened.data)
+        OPENSSL_cleanse(opened.data, opened.cap);
     srv_seal_buf_free(&opened);
     return rc;
 }
@@ -247,6 +454,9 @@ static const srv_schema_step schema_steps[] = {
     /* 1 -> 2 (issue 11): each event's type beside its payload, so walks
      * tell events apart without parsing them. */
     {"ALTER TABLE events ADD COLUMN type TEXT;", fill_event_types},
+    /* 2 -> 3 (issue 12): every payload sealed (version 0x03, padded) under
+     * its room's own key; no plaintext row survives it. */
+    {NULL, reseal_under_room_keys},
 };
 
 /* The room summaries cache (its own module): the HTTP.md summary of a room
@@ -319,8 +529,30 @@ static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-int srv_store_open(const char *dir, srv_store **out, att_error *err)
+/* After the migration committed: data.key, the one key of the older
+ * formats, opens nothing any more (every row is sealed under its room's
+ * key), so it goes; also when a crash came between the commit and its
+ * deletion last time. */
+static int destroy_legacy_key(const char *dir, const store_migration *m, att_error *err)
 {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/data.key", dir) >= (int)sizeof path)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: path too long");
+    if (m->resealed_now && m->rooms > 0)
+        srv_log("info", "store_resealed", "{s:I,s:I,s:I}", "rooms", (json_int_t)m->rooms, "events",
+                (json_int_t)m->events, "unreadable_left", (json_int_t)m->unreadable);
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (srv_legacy_key_destroy(dir, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    srv_log("info", "legacy_data_key_destroyed", "{s:s}", "path", path);
+    return 0;
+}
+
+int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_error *err)
+{
+    if (!keys)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: no keyring");
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return att_fail(err, ATT_ERR_INTERNAL, "store: cannot create %s: %s", dir, strerror(errno));
     char path[4096];
@@ -334,11 +566,14 @@ int srv_store_open(const char *dir, srv_store **out, att_error *err)
     pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_cond_init(&s->hold_cv, NULL);
     s->db_fd = -1;
-    if (srv_seal_key_load(dir, &s->key, err) < 0 ||
-        open_conn(path, READER_CACHE_KIB, &s->reader, err) < 0 ||
-        srv_schema_migrate_steps(s->reader, "store", schema_steps,
-                                 (int)(sizeof schema_steps / sizeof schema_steps[0]), &s->key,
-                                 err) < 0 ||
+    s->keys = keys;
+    store_migration migration = {.keys = keys, .dir = dir};
+    int migrated = open_conn(path, READER_CACHE_KIB, &s->reader, err) == 0 &&
+                   srv_schema_migrate_steps(s->reader, "store", schema_steps,
+                                            (int)(sizeof schema_steps / sizeof schema_steps[0]),
+                                            &migration, err) == 0;
+    OPENSSL_cleanse(&migration.legacy, sizeof migration.legacy);
+    if (!migrated || destroy_legacy_key(dir, &migration, err) < 0 ||
         srv_schema_migrate(s->reader, "room_summaries", summary_steps,
                            (int)(sizeof summary_steps / sizeof summary_steps[0]), err) < 0 ||
         open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
@@ -411,9 +646,13 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
                                  "store: batch starts at seq %lld but the log ends at %lld",
                                  (long long)b->first_seq, (long long)last);
         } else {
+            /* The room's key from the keyring's cache: a hash probe, no SQL.
+             * A room whose key is gone (erased) stores nothing more. */
+            srv_seal_key key;
+            b->result = srv_keyring_room_key(s->keys, b->room_id, &key, &b->error);
             for (int i = 0; i < b->n && b->result == 0; i++) {
                 if ((b->result =
-                         srv_seal(&s->key, b->room_id, b->first_seq + i, b->type[i], b->payload[i],
+                         srv_seal(&key, b->room_id, b->first_seq + i, b->type[i], b->payload[i],
                                   b->payload_len[i], &s->seal_scratch, &b->error)) < 0)
                     break;
                 sqlite3_bind_text(s->w_insert, 1, b->room_id, -1, SQLITE_STATIC);
@@ -425,6 +664,7 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
                     b->result = db_fail(&b->error, db, "insert");
                 sqlite3_reset(s->w_insert);
             }
+            OPENSSL_cleanse(&key, sizeof key);
         }
         if (b->result < 0)
             run_stmt(db, s->w_rollback_to, "rollback to", NULL);
@@ -642,9 +882,11 @@ void srv_store_close(srv_store *s)
     pthread_cond_destroy(&s->ckpt_wake);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
+    /* the open scratch held what participants wrote */
+    if (s->open_scratch.data)
+        OPENSSL_cleanse(s->open_scratch.data, s->open_scratch.cap);
     srv_seal_buf_free(&s->seal_scratch);
     srv_seal_buf_free(&s->open_scratch);
-    memset(&s->key, 0, sizeof s->key);
     free(s);
 }
 
@@ -698,6 +940,24 @@ void srv_store_fail_nth_batch(srv_store *s, int nth)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The new room's data key, made in keys.db (durable) while the store's
+ * write lock is held and the room's row is inserted but not committed. A
+ * key already there for a room that has no row is left over from a
+ * creation that failed or crashed before its commit (every creator holds
+ * the lock from its key to its commit): nothing was ever sealed under it
+ * that was stored, so it is replaced. */
+static int make_room_key(srv_keyring *keys, const char *room, srv_seal_key *out, att_error *err)
+{
+    int rc = srv_keyring_new_room_key(keys, room, out, err);
+    if (rc != -ATT_ERR_BAD_MESSAGE)
+        return rc;
+    srv_log("warn", "room_key_replaced", "{s:s,s:s}", "room", room, "why",
+            "a key left over from a creation that did not commit");
+    if ((rc = srv_keyring_erase_room(keys, room, err)) < 0)
+        return rc;
+    return srv_keyring_new_room_key(keys, room, out, err);
+}
+
 int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
                           size_t len, att_error *err)
 {
@@ -705,7 +965,8 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
     if (exec_sql(db, "BEGIN IMMEDIATE", err) < 0)
         return -ATT_ERR_INTERNAL;
     sqlite3_stmt *st = NULL;
-    int rc = 0;
+    srv_seal_key key;
+    int rc = 0, keyed = 0;
     if (sqlite3_prepare_v2(db, "INSERT INTO rooms (id, exercise, created_at) VALUES (?1, ?2, ?3)",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(err, db, "prepare");
@@ -725,6 +986,9 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
         rc = db_fail(err, db, "insert room");
         goto out;
     }
+    if ((rc = make_room_key(s->keys, room->id, &key, err)) < 0)
+        goto out;
+    keyed = 1;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO events (room, seq, type, payload) VALUES (?1, 1, ?2, ?3)",
                            -1, &st, NULL) != SQLITE_OK) {
@@ -732,7 +996,7 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
         goto out;
     }
     srv_seal_buf sealed = {0};
-    if ((rc = srv_seal(&s->key, room->id, 1, ROOM_CREATED, first_event, len, &sealed, err)) < 0) {
+    if ((rc = srv_seal(&key, room->id, 1, ROOM_CREATED, first_event, len, &sealed, err)) < 0) {
         sqlite3_finalize(st);
         goto out;
     }
@@ -748,6 +1012,13 @@ out:
         rc = -ATT_ERR_INTERNAL;
     if (rc < 0)
         exec_sql(db, "ROLLBACK", NULL);
+    /* A key for a room that was not stored is harmless (the next creation
+     * of that id replaces it) but has no use: erase it. */
+    att_error ignored = {0};
+    if (rc < 0 && keyed && srv_keyring_erase_room(s->keys, room->id, &ignored) < 0)
+        srv_log("warn", "room_key_not_erased", "{s:s,s:s}", "room", room->id, "error",
+                ignored.message);
+    OPENSSL_cleanse(&key, sizeof key);
     return rc;
 }
 
@@ -800,13 +1071,16 @@ int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, voi
 
 /* Runs st (READ_EVENTS_SQL: the events of room_id in (after_seq,
  * upto_seq], at most limit; upto_seq < 0: no upper bound, limit <= 0: no
- * limit) on db, opening each event with key into scratch and passing it to
- * fn; resets st after. */
-static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal_key *key,
+ * limit) on db, opening each event under the room's key (from keys, taken
+ * at the first row, so a walk of a room with no events needs none) into
+ * scratch and passing it to fn; resets st after. */
+static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, srv_keyring *keys,
                                    srv_seal_buf *scratch, const char *room_id, int64_t after_seq,
                                    int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
                                    att_error *err)
 {
+    srv_seal_key key;
+    int have_key = 0;
     sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
@@ -818,21 +1092,32 @@ static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal
         const char *column_type = (const char *)sqlite3_column_text(st, 1);
         const char *sealed = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        int type_checked = 0;
-        if (srv_unseal(key, room_id, ev.seq, column_type, sealed ? sealed : "", len, scratch,
-                       &type_checked, err) < 0) {
+        if (!have_key) {
+            att_error why = {0};
+            int rc = srv_keyring_room_key(keys, room_id, &key, &why);
+            if (rc == -ATT_ERR_NOT_FOUND)
+                att_fail(err, ATT_ERR_NOT_FOUND,
+                         "store: room %s has events but no data key (erased, or DATA/keys.db "
+                         "is not this data directory's): they cannot be read",
+                         room_id);
+            else if (rc < 0)
+                att_fail(err, -rc, "%s", why.message);
+            if (rc < 0) {
+                how = SRV_WALK_FAILED;
+                break;
+            }
+            have_key = 1;
+        }
+        /* Only a version 0x03 seal under the room's key opens: it
+         * authenticates the type column too. */
+        if (srv_unseal(&key, room_id, ev.seq, column_type, sealed ? sealed : "", len, scratch,
+                       err) < 0) {
             how = SRV_WALK_FAILED;
             break;
         }
         ev.payload = (const char *)scratch->data;
         ev.len = scratch->len;
-        /* A type the seal did not vouch for is not believed: read it from
-         * the payload (legacy rows only; the migration resealed the rest). */
-        char own_type[SRV_SEAL_TYPE_MAX + 1];
-        if (type_checked)
-            ev.type = column_type;
-        else if (type_from_payload(ev.payload, ev.len, own_type) == 0)
-            ev.type = own_type;
+        ev.type = column_type;
         if ((how = fn(&ev, arg, err)) != SRV_WALK_CONTINUE)
             break;
     }
@@ -842,6 +1127,8 @@ static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, const srv_seal
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (have_key)
+        OPENSSL_cleanse(&key, sizeof key);
     return how;
 }
 
@@ -849,7 +1136,7 @@ srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_
                                int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
                                att_error *err)
 {
-    return walk_sealed_events(s->reader, s->r_read, &s->key, &s->open_scratch, room_id, after_seq,
+    return walk_sealed_events(s->reader, s->r_read, s->keys, &s->open_scratch, room_id, after_seq,
                               upto_seq, limit, fn, arg, err);
 }
 
@@ -997,7 +1284,7 @@ int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t
 struct srv_store_reader {
     sqlite3 *db;
     sqlite3_stmt *read;
-    srv_seal_key key;
+    srv_keyring *keys; /* the store's (any thread may use it) */
     srv_seal_buf scratch;
 };
 
@@ -1007,8 +1294,9 @@ void srv_store_reader_close(srv_store_reader *r)
         return;
     sqlite3_finalize(r->read);
     sqlite3_close(r->db);
+    if (r->scratch.data)
+        OPENSSL_cleanse(r->scratch.data, r->scratch.cap);
     srv_seal_buf_free(&r->scratch);
-    memset(&r->key, 0, sizeof r->key);
     free(r);
 }
 
@@ -1018,7 +1306,7 @@ int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
     srv_store_reader *r = calloc(1, sizeof *r);
     if (!r)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
-    r->key = s->key;
+    r->keys = s->keys;
     if (!path || open_conn(path, READER_CACHE_KIB, &r->db, err) < 0 ||
         prepare(r->db, READ_EVENTS_SQL, &r->read, err) < 0) {
         if (!path)
@@ -1034,6 +1322,6 @@ srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, 
                                       int64_t upto_seq, int limit, srv_stored_event_fn fn,
                                       void *arg, att_error *err)
 {
-    return walk_sealed_events(r->db, r->read, &r->key, &r->scratch, room_id, after_seq, upto_seq,
+    return walk_sealed_events(r->db, r->read, r->keys, &r->scratch, room_id, after_seq, upto_seq,
                               limit, fn, arg, err);
 }

@@ -187,9 +187,12 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     att_error err = {0};
     att_catalog *cat = NULL;
+    srv_keyring *keys = NULL;
     srv_store *store = NULL;
     CHECK_INT(att_catalog_load_dir(ATTUNE_SOURCE_DIR "/protocol", &cat, &err), 0);
-    CHECK_INT(srv_store_open(dir, &store, &err), 0);
+    /* the KEK beside the data directory (DIR.kek), the keys in it */
+    CHECK_INT(srv_keyring_open(dir, NULL, 1, &keys, &err), 0);
+    CHECK_INT(srv_store_open(dir, keys, &store, &err), 0);
     notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     CHECK_INT(srv_store_start(store, 0, on_notify, NULL, &n, &err), 0);
     char room_id[ATT_ROOM_ID_BYTES + 1];
@@ -376,9 +379,10 @@ int main(void)
     wait_commits(svc, &n);
     srv_store_close(store);
     srv_rooms_free(svc);
+    srv_keyring_close(keys);
     att_catalog_free(cat);
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s.kek", dir, dir);
     CHECK_INT(system(cmd), 0);
     return check_done("rooms");
 }

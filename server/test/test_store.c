@@ -3,9 +3,14 @@
  * nothing of it is stored, reopen after close, settings, the room summaries
  * cache (current only at the room's last seq) and its scan, and a WAL that
  * checkpoints and starts again under sustained appends instead of growing.
- * Then the previous release's data directory (tests/fixtures/store-v1):
- * its migration is one transaction, and afterwards every event (with its
- * type in the new column) and every account is there. */
+ * First the older formats' data directories (tests/fixtures/store-v1,
+ * from before the type column, and store-v2, from before per-room keys,
+ * with legacy plaintext rows): each migration is one transaction (a
+ * failure part way, or a missing data.key, changes nothing; the rooms'
+ * keys made before it are reused), and afterwards every event (with its
+ * type) and every account is there, every payload sealed under its room's
+ * key, data.key deleted, and a plaintext row written in later refused. */
+#define _GNU_SOURCE /* memmem */
 #include "accounts.h"
 #include "attune/catalog.h"
 #include "check.h"
@@ -115,7 +120,7 @@ static void fill(srv_store_batch *b, const char *room, int64_t first, int n, int
  * enough to cross the checkpoint threshold many times: every event must be
  * stored, and the WAL must have been started again (its file stays far
  * below what was written through it). */
-static void sustained_appends(srv_store *s, notifier *n, const char *dir)
+static void sustained_appends(srv_store *s, srv_keyring *keys, notifier *n, const char *dir)
 {
     enum { ROOMS = 4, ROUNDS = 700, PER = 16, SIZE = 3000 };
     static char big[PER][SIZE + 1];
@@ -135,6 +140,9 @@ static void sustained_appends(srv_store *s, notifier *n, const char *dir)
         srv_store_batch *b = &batches[r];
         memset(b, 0, sizeof *b);
         snprintf(b->room_id, sizeof b->room_id, "wal%d", r);
+        /* rooms without a room_created event: only their keys */
+        srv_seal_key key;
+        CHECK_INT(srv_keyring_new_room_key(keys, b->room_id, &key, &err), 0);
         b->first_seq = next[r];
         b->n = PER;
         for (int i = 0; i < PER; i++) {
@@ -174,7 +182,7 @@ static void sustained_appends(srv_store *s, notifier *n, const char *dir)
     }
     /* About 12 pages per batch went through the WAL (~100 MiB in all);
      * restarted after each checkpoint, its file stays near the threshold. */
-    char wal[300];
+    char wal[400];
     snprintf(wal, sizeof wal, "%s/attune.db-wal", dir);
     struct stat st;
     CHECK_INT(stat(wal, &st), 0);
@@ -200,10 +208,13 @@ static int note_stale(const char *id, int64_t last_seq, void *arg)
     return 0;
 }
 
-/* ---- the previous release's format (tests/fixtures/store-v1) ---------- */
+/* ---- older formats (tests/fixtures/store-v1, store-v2) ---------------- */
 
 #define V1_FIXTURE ATTUNE_SOURCE_DIR "/tests/fixtures/store-v1/data"
 #define V1_DEMO_EVENTS 18 /* README.md: what make.mjs recorded */
+#define V2_FIXTURE ATTUNE_SOURCE_DIR "/tests/fixtures/store-v2/data"
+#define V2_EVENTS 21 /* README.md: clinic-1 1, legacy-1 1, the demo room 19 */
+#define V2_DEMO_EVENTS 19
 
 static int64_t count_sql(sqlite3 *db, const char *sql)
 {
@@ -221,11 +232,43 @@ static int has_type_column(sqlite3 *db)
            1;
 }
 
+/* Payloads that are version 0x03 seals of a bucket's length (seal.h:
+ * 128, 256, ... 4096, then multiples of 4096, plus the 29 bytes around). */
+static int64_t count_v3_bucketed(sqlite3 *db)
+{
+    return count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'03' AND "
+                         "length(payload) - 29 IN (128, 256, 512, 1024, 2048, 4096) OR "
+                         "(substr(payload, 1, 1) = x'03' AND (length(payload) - 29) % 4096 = 0 "
+                         "AND length(payload) > 4096)");
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* A fixture copied into ROOT/data (the KEK beside it, ROOT/data.kek).
+ * A checkout gives the key files 0644; the key loader wants 0600. */
+static void copy_fixture(const char *fixture, const char *root, char *dir, size_t dir_size,
+                         const char *leave_out)
+{
+    char cmd[1200];
+    snprintf(dir, dir_size, "%s/data", root);
+    CHECK_INT(mkdir(dir, 0700), 0);
+    snprintf(cmd, sizeof cmd, "cp -a '%s'/. '%s'/ && chmod 600 '%s'/*", fixture, dir, dir);
+    CHECK_INT(system(cmd), 0);
+    if (leave_out) {
+        snprintf(cmd, sizeof cmd, "rm '%s/%s'", dir, leave_out);
+        CHECK_INT(system(cmd), 0);
+    }
+}
+
 typedef struct {
     int64_t events, expect_seq;
     int typed_as_payload; /* events whose type equals their payload's "type" */
-    int private_messages, notes;
-    char room[SRV_STORE_ID_BYTES + 1];
+    int private_messages, notes, calm_note;
 } v1_walk;
 
 static srv_walk v1_event(const srv_stored_event *ev, void *arg, att_error *err)
@@ -241,8 +284,11 @@ static srv_walk v1_event(const srv_stored_event *ev, void *arg, att_error *err)
         w->typed_as_payload++;
     if (ev->type && strcmp(ev->type, "private_message") == 0)
         w->private_messages++;
-    if (ev->type && strcmp(ev->type, "note") == 0)
+    if (ev->type && strcmp(ev->type, "note") == 0) {
         w->notes++;
+        if (memmem(ev->payload, ev->len, "A calm start.", 13))
+            w->calm_note++;
+    }
     json_decref(obj);
     return SRV_WALK_CONTINUE;
 }
@@ -265,19 +311,47 @@ static int v1_invite(const srv_invite_record *rec, void *arg)
     return 0;
 }
 
+/* Walks and folds every listed room: each event in order, typed as its
+ * payload says; returns the events seen, *demo_walk the demo room's. */
+static int64_t walk_and_fold(srv_store *s, char ids[][SRV_STORE_ID_BYTES + 1], int n,
+                             v1_walk *demo_walk)
+{
+    att_error err = {0};
+    att_catalog *cat = NULL;
+    CHECK_INT(att_catalog_load_dir(ATTUNE_SOURCE_DIR "/protocol", &cat, &err), 0);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        v1_walk w = {.expect_seq = 1};
+        CHECK_INT(srv_store_walk_events(s, ids[i], 0, -1, 0, v1_event, &w, &err),
+                  SRV_WALK_CONTINUE);
+        CHECK_MSG(w.typed_as_payload == w.events, "%s: %d of %lld typed", ids[i],
+                  w.typed_as_payload, (long long)w.events);
+        total += w.events;
+        att_room *room = malloc(sizeof *room);
+        CHECK(room != NULL);
+        CHECK_INT(srv_log_fold_room(s, cat, NULL, ids[i], NULL, room, NULL, &err), 0);
+        CHECK_INT(room->seq, w.events);
+        if (strncmp(ids[i], "demo-", 5) == 0) {
+            CHECK_INT(room->status, ATT_STATUS_ACTIVE);
+            *demo_walk = w;
+        }
+        free(room);
+    }
+    att_catalog_free(cat);
+    return total;
+}
+
 static void migrates_store_v1(void)
 {
-    char dir[] = "/tmp/attune-store-v1-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char cmd[600], path[300];
-    /* A checkout gives the key files 0644; the key loader wants 0600. */
-    snprintf(cmd, sizeof cmd, "cp -a '%s'/. '%s'/ && chmod 600 '%s'/*", V1_FIXTURE, dir, dir);
-    CHECK_INT(system(cmd), 0);
+    char root[] = "/tmp/attune-store-v1-XXXXXX", dir[300];
+    CHECK(mkdtemp(root) != NULL);
+    copy_fixture(V1_FIXTURE, root, dir, sizeof dir, NULL);
+    char cmd[600], path[400];
     snprintf(path, sizeof path, "%s/attune.db", dir);
     att_error err = {0};
 
-    /* As the previous release left it: store format 1, no type column,
-     * every payload sealed as version 0x01. */
+    /* As the release before types left it: store format 1, no type column,
+     * every payload sealed as version 0x01 under data.key. */
     sqlite3 *db = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
     CHECK_INT(srv_schema_version(db, "store", &err), 1);
@@ -286,31 +360,47 @@ static void migrates_store_v1(void)
     CHECK_INT(events, V1_DEMO_EVENTS + 1);
     CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'01'"),
               events);
-    /* A migration that fails part way (the fifth event's rewrite is refused)
-     * leaves the database as it was: one transaction. */
+    /* A migration that fails part way (the fifth event's reseal under its
+     * room's key is refused, after the type step and after the rooms' keys
+     * were made in keys.db) leaves the database as it was: one
+     * transaction; data.key stays. */
     CHECK_INT(sqlite3_exec(db,
                            "CREATE TRIGGER refuse_fifth BEFORE UPDATE ON events WHEN NEW.seq = 5 "
+                           "AND substr(NEW.payload, 1, 1) = x'03' "
                            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
                            NULL, NULL, NULL),
               SQLITE_OK);
+    srv_keyring *keys = NULL;
+    CHECK_INT(srv_keyring_open(dir, NULL, 1, &keys, &err), 0);
     srv_store *s = NULL;
-    CHECK(srv_store_open(dir, &s, &err) < 0);
+    CHECK(srv_store_open(dir, keys, &s, &err) < 0);
     CHECK(strstr(err.message, "refused by the test") != NULL);
     CHECK_INT(srv_schema_version(db, "store", &err), 1);
     CHECK(!has_type_column(db));
     CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'01'"),
               events);
+    CHECK(file_exists(dir, "data.key"));
     CHECK_INT(sqlite3_exec(db, "DROP TRIGGER refuse_fifth", NULL, NULL, NULL), SQLITE_OK);
+    /* As after a crash: the keys the failed run made are durable in
+     * keys.db, and the next run reuses them. */
+    srv_keyring_close(keys);
+    keys = NULL;
+    CHECK_INT(srv_keyring_open(dir, NULL, 0, &keys, &err), 0);
+    srv_seal_key made_before, used;
+    CHECK_INT(srv_keyring_room_key(keys, "clinic-1", &made_before, &err), 0);
 
-    /* Opened by this build: migrated to format 2, every event typed and
-     * resealed with its type (version 0x02). */
-    CHECK_INT(srv_store_open(dir, &s, &err), 0);
-    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    /* Opened by this build: migrated, every event typed and resealed under
+     * its room's key (version 0x03, padded), data.key deleted. */
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
+    int version = srv_schema_version(db, "store", &err);
+    CHECK(version >= 3);
     CHECK(has_type_column(db));
     CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE type IS NOT NULL"), events);
-    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'02'"),
-              events);
+    CHECK_INT(count_v3_bucketed(db), events);
     CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE type = 'room_created'"), 2);
+    CHECK(!file_exists(dir, "data.key"));
+    CHECK_INT(srv_keyring_room_key(keys, "clinic-1", &used, &err), 0);
+    CHECK(memcmp(used.bytes, made_before.bytes, sizeof used.bytes) == 0);
     char ids[4][SRV_STORE_ID_BYTES + 1] = {{0}};
     CHECK_INT(srv_store_list_rooms(s, v1_room, ids, &err), 0);
     CHECK_STR(ids[0], "clinic-1");
@@ -319,29 +409,11 @@ static void migrates_store_v1(void)
 
     /* Every event reads back, in order, its type beside it as its payload
      * says, and every room still folds. */
-    att_catalog *cat = NULL;
-    CHECK_INT(att_catalog_load_dir(ATTUNE_SOURCE_DIR "/protocol", &cat, &err), 0);
-    int64_t total = 0;
-    for (int i = 0; i < 2; i++) {
-        v1_walk w = {.expect_seq = 1};
-        CHECK_INT(srv_store_walk_events(s, ids[i], 0, -1, 0, v1_event, &w, &err),
-                  SRV_WALK_CONTINUE);
-        CHECK_INT(w.typed_as_payload, w.events);
-        total += w.events;
-        att_room *room = malloc(sizeof *room);
-        CHECK(room != NULL);
-        CHECK_INT(srv_log_fold_room(s, cat, NULL, ids[i], NULL, room, NULL, &err), 0);
-        CHECK_INT(room->seq, w.events);
-        if (i == 1) {
-            CHECK_INT(w.events, V1_DEMO_EVENTS);
-            CHECK_INT(w.private_messages, 1);
-            CHECK_INT(w.notes, 1);
-            CHECK_INT(room->status, ATT_STATUS_ACTIVE);
-        }
-        free(room);
-    }
-    CHECK_INT(total, events);
-    att_catalog_free(cat);
+    v1_walk demo = {0};
+    CHECK_INT(walk_and_fold(s, ids, 2, &demo), events);
+    CHECK_INT(demo.events, V1_DEMO_EVENTS);
+    CHECK_INT(demo.private_messages, 1);
+    CHECK_INT(demo.notes, 1);
     srv_store_close(s);
 
     /* Every account, its kind and password, and what it owns; every
@@ -370,25 +442,139 @@ static void migrates_store_v1(void)
     srv_invites_close(inv);
 
     /* Opening again migrates nothing more. */
-    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
     srv_store_close(s);
-    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    CHECK_INT(srv_schema_version(db, "store", &err), version);
     sqlite3_close(db);
-    printf("store: the previous release's directory migrated: %lld events, 2 accounts\n",
+    srv_keyring_close(keys);
+    printf("store: the type-less directory (v1) migrated: %lld events, 2 accounts\n",
            (long long)events);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    CHECK_INT(system(cmd), 0);
+}
+
+/* The format before per-room keys (tests/fixtures/store-v2): version 0x02
+ * seals under data.key and two legacy plaintext rows. Without data.key
+ * the migration fails and changes nothing; with it, every event opens
+ * under its room's key, typed, data.key is gone, and a plaintext row
+ * written into the migrated database is refused. */
+static void migrates_store_v2(void)
+{
+    char root[] = "/tmp/attune-store-v2-XXXXXX", dir[300], path[400], cmd[600];
+    att_error err = {0};
+    srv_keyring *keys = NULL;
+    srv_store *s = NULL;
+    sqlite3 *db = NULL;
+
+    /* data.key missing: the sealed rows cannot be resealed; it says so and
+     * leaves the database at format 2. */
+    CHECK(mkdtemp(root) != NULL);
+    copy_fixture(V2_FIXTURE, root, dir, sizeof dir, "data.key");
+    CHECK_INT(srv_keyring_open(dir, NULL, 1, &keys, &err), 0);
+    CHECK(srv_store_open(dir, keys, &s, &err) < 0);
+    CHECK_MSG(strstr(err.message, "data.key") != NULL && strstr(err.message, "missing") != NULL,
+              "%s", err.message);
+    snprintf(path, sizeof path, "%s/attune.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'02'"),
+              V2_EVENTS - 2);
+    sqlite3_close(db);
+    srv_keyring_close(keys);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    CHECK_INT(system(cmd), 0);
+
+    /* As the format-2 release left it. */
+    snprintf(root, sizeof root, "/tmp/attune-store-v2-XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    copy_fixture(V2_FIXTURE, root, dir, sizeof dir, NULL);
+    snprintf(path, sizeof path, "%s/attune.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(srv_schema_version(db, "store", &err), 2);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events"), V2_EVENTS);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'02'"),
+              V2_EVENTS - 2);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE substr(payload, 1, 1) = x'7b'"), 2);
+    int64_t json_bytes =
+        count_sql(db, "SELECT sum(CASE WHEN substr(payload, 1, 1) = x'7b' THEN length(payload) "
+                      "ELSE length(payload) - 29 END) FROM events");
+
+    CHECK_INT(srv_keyring_open(dir, NULL, 1, &keys, &err), 0);
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
+    CHECK(srv_schema_version(db, "store", &err) >= 3);
+    CHECK_INT(count_v3_bucketed(db), V2_EVENTS);
+    CHECK_INT(count_sql(db, "SELECT count(*) FROM events WHERE type IS NOT NULL"), V2_EVENTS);
+    CHECK(!file_exists(dir, "data.key"));
+    CHECK(file_exists(dir, "keys.db"));
+    int64_t stored = count_sql(db, "SELECT sum(length(payload)) FROM events");
+    printf("store: v2 fixture padded: %lld bytes of JSON stored as %lld\n", (long long)json_bytes,
+           (long long)stored);
+    char ids[4][SRV_STORE_ID_BYTES + 1] = {{0}};
+    CHECK_INT(srv_store_list_rooms(s, v1_room, ids, &err), 0);
+    int n_rooms = 0;
+    while (n_rooms < 4 && ids[n_rooms][0])
+        n_rooms++;
+    CHECK_INT(n_rooms, 3);
+    v1_walk demo = {0};
+    CHECK_INT(walk_and_fold(s, ids, n_rooms, &demo), V2_EVENTS);
+    CHECK_INT(demo.events, V2_DEMO_EVENTS);
+    CHECK_INT(demo.private_messages, 2);
+    CHECK_INT(demo.notes, 1);
+    CHECK_INT(demo.calm_note, 1); /* the plaintext row, resealed */
+    /* each room its own key */
+    srv_seal_key k1, k2;
+    CHECK_INT(srv_keyring_room_key(keys, "clinic-1", &k1, &err), 0);
+    CHECK_INT(srv_keyring_room_key(keys, "legacy-1", &k2, &err), 0);
+    CHECK(memcmp(k1.bytes, k2.bytes, sizeof k1.bytes) != 0);
+    srv_store_close(s);
+
+    /* A plaintext row written into the migrated database is refused, a
+     * new one or one replacing a sealed payload; the walk's error holds
+     * none of its text. */
+    CHECK_INT(sqlite3_exec(db,
+                           "INSERT INTO events (room, seq, type, payload) VALUES ('clinic-1', 2, "
+                           "'note', CAST('{\"type\":\"note\",\"text\":\"forged note\"}' AS BLOB))",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    CHECK_INT(
+        sqlite3_exec(db,
+                     "UPDATE events SET payload = CAST('{\"type\":\"room_created\"}' AS BLOB) "
+                     "WHERE room = 'legacy-1' AND seq = 1",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
+    v1_walk w = {.expect_seq = 1};
+    CHECK_INT(srv_store_walk_events(s, "clinic-1", 0, -1, 0, v1_event, &w, &err), SRV_WALK_FAILED);
+    CHECK(strstr(err.message, "forged") == NULL);
+    CHECK_INT(w.events, 1); /* seq 1 opened, seq 2 did not */
+    memset(&w, 0, sizeof w);
+    w.expect_seq = 1;
+    CHECK_INT(srv_store_walk_events(s, "legacy-1", 0, -1, 0, v1_event, &w, &err), SRV_WALK_FAILED);
+    CHECK_INT(w.events, 0);
+    srv_store_close(s);
+    sqlite3_close(db);
+    srv_keyring_close(keys);
+    printf("store: the per-room-key-less directory (v2) migrated: %d events, 2 of them "
+           "plaintext\n",
+           V2_EVENTS);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     CHECK_INT(system(cmd), 0);
 }
 
 int main(void)
 {
     migrates_store_v1();
+    migrates_store_v2();
 
-    char dir[] = "/tmp/attune-store-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    char root[] = "/tmp/attune-store-XXXXXX", dir[300];
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(dir, sizeof dir, "%s/data", root);
+    CHECK_INT(mkdir(dir, 0700), 0);
     att_error err = {0};
+    srv_keyring *keys = NULL;
+    CHECK_INT(srv_keyring_open(dir, NULL, 1, &keys, &err), 0);
     srv_store *s = NULL;
-    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
     notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     CHECK_INT(srv_store_start(s, SRV_STORE_DEFAULT_WINDOW_US, on_notify, NULL, &n, &err), 0);
 
@@ -472,7 +658,7 @@ int main(void)
     CHECK_INT(srv_store_last_seq(s, "roomA", &last, &err), 0);
     CHECK_INT(last, next_a - 1);
 
-    sustained_appends(s, &n, dir);
+    sustained_appends(s, keys, &n, dir);
 
     /* Injected commit failure: the whole group fails, nothing is stored. */
     srv_store_fail_nth_batch(s, 1);
@@ -550,7 +736,7 @@ int main(void)
 
     /* Reopen: everything is there. */
     s = NULL;
-    CHECK_INT(srv_store_open(dir, &s, &err), 0);
+    CHECK_INT(srv_store_open(dir, keys, &s, &err), 0);
     int rooms = 0;
     CHECK_INT(srv_store_list_rooms(s, count_rooms, &rooms, &err), 0);
     CHECK_INT(rooms, 2);
@@ -572,9 +758,10 @@ int main(void)
     fill(&idle, "roomA", next_a, 1, 60);
     CHECK(srv_store_append(s, &idle, &err) < 0);
     srv_store_close(s);
+    srv_keyring_close(keys);
 
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     CHECK_INT(system(cmd), 0);
     return check_done("store");
 }

@@ -287,6 +287,7 @@ static int make_sessions(const char *dir, int n_rooms, int64_t events, const cha
 {
     att_error err = {0};
     att_catalog *cat = NULL;
+    srv_keyring *keys = NULL;
     srv_store *store = NULL;
     srv_accounts *accounts = NULL;
     bench_scripts scripts = {0};
@@ -294,7 +295,8 @@ static int make_sessions(const char *dir, int n_rooms, int64_t events, const cha
     char *checkin = NULL;
     int rc = g ? 0 : -1;
     if (rc == 0 && (att_catalog_load_dir(ATTUNE_PROTOCOL_DIR, &cat, &err) < 0 ||
-                    srv_store_open(dir, &store, &err) < 0 ||
+                    srv_keyring_open(dir, NULL, 1, &keys, &err) < 0 ||
+                    srv_store_open(dir, keys, &store, &err) < 0 ||
                     srv_store_start(store, 0, NULL, NULL, NULL, &err) < 0 ||
                     (owner && srv_accounts_open(dir, 1, &accounts, &err) < 0)))
         rc = -1;
@@ -355,6 +357,7 @@ static int make_sessions(const char *dir, int n_rooms, int64_t events, const cha
     bench_scripts_free(&scripts);
     srv_accounts_close(accounts);
     srv_store_close(store);
+    srv_keyring_close(keys);
     att_catalog_free(cat);
     free(g);
     return rc;

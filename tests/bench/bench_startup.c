@@ -233,10 +233,12 @@ static void build_dir(const char *dir, int sessions, const att_catalog *cat,
                       session_log shapes[SHAPES])
 {
     att_error err = {0};
+    srv_keyring *keys = NULL;
     srv_store *store = NULL;
     srv_accounts *acc = NULL;
     mkdir(dir, 0700);
-    if (srv_store_open(dir, &store, &err) < 0 ||
+    if (srv_keyring_open(dir, NULL, 1, &keys, &err) < 0 ||
+        srv_store_open(dir, keys, &store, &err) < 0 ||
         srv_store_start(store, 2000, NULL, NULL, NULL, &err) < 0)
         die("store", &err);
     if (srv_accounts_open(dir, 1, &acc, &err) < 0 ||
@@ -293,6 +295,7 @@ static void build_dir(const char *dir, int sessions, const att_catalog *cat,
         }
     }
     srv_store_close(store); /* commits what is queued */
+    srv_keyring_close(keys);
     srv_accounts_close(acc);
     free(slots);
     printf("built %s: %d sessions, %lld events, in %.1f s\n", dir, sessions, events,

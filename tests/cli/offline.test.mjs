@@ -152,11 +152,18 @@ const LEGACY = (() => {
 })();
 
 test('replay prints a protocol 1 log as it was recorded', (t) => {
+  // Written as a build from before sealing and before versioned migrations
+  // stored it (plaintext JSON rows, store format 0): the current build's
+  // migration reseals them under the room's key when replay opens the
+  // directory. (A plaintext row written into a current database is refused.)
   const dir = tempDir();
-  assert.equal(attune(['room', 'create', '--data', dir, '--room', 'old']).code, 0);
+  fs.chmodSync(dir, 0o700);
   const py = spawnSync('python3', ['-c',
     'import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); evs=json.loads(sys.argv[2])\n' +
-    'c.execute("DELETE FROM events WHERE room=?", ("old",))\n' +
+    'c.executescript("CREATE TABLE rooms (id TEXT PRIMARY KEY, exercise TEXT NOT NULL, created_at INTEGER NOT NULL);' +
+    ' CREATE TABLE events (room TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;' +
+    ' CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);")\n' +
+    'c.execute("INSERT INTO rooms VALUES (?, ?, ?)", ("old", "enactment", evs[0]["at"]))\n' +
     'for i, e in enumerate(evs): c.execute("INSERT INTO events (room, seq, payload) VALUES (?, ?, ?)", ("old", i + 1, json.dumps(e).encode()))\n' +
     'c.commit()',
     path.join(dir, 'attune.db'), JSON.stringify(LEGACY)], { encoding: 'utf8' });

@@ -1,15 +1,19 @@
 /* fuzz_unseal.c - libFuzzer target for encryption at rest
- * (server/store/seal.h) under a fixed test key. Each input is used two ways:
+ * (server/store/seal.h) under a fixed test room key. Each input is used
+ * three ways:
  *  - as a stored payload: srv_unseal must not crash or read out of bounds,
- *    with or without a stored type, and opens it only when it is legacy
- *    plaintext (first byte '{'), as exactly those bytes and with no type
- *    authenticated; anything else would be a forged AES-GCM tag;
- *  - as the plaintext of an event sealed here (room, seq and type picked by
- *    its first bytes): it opens to the same bytes with its type
- *    authenticated, does not open under another room, seq, type or key,
- *    and with one byte changed never opens, except that a first byte
- *    turned into '{' reads, as legacy plaintext, the changed bytes
- *    themselves (never the sealed plaintext). */
+ *    with or without a stored type, and never opens it: there is no
+ *    plaintext path (a '{' payload is refused like any other), and opening
+ *    anything else would be a forged AES-GCM tag;
+ *  - the same bytes through the migration's srv_unseal_legacy: legacy
+ *    plaintext opens as exactly those bytes with no type authenticated,
+ *    nothing else opens (no data key matches), and without a data key a
+ *    sealed-looking payload says the key is missing;
+ *  - as the JSON of an event sealed here (room, seq and type picked by its
+ *    first bytes): the stored length is its bucket's (srv_seal_bucket) plus
+ *    the overhead, whatever its length inside the bucket; it opens to the
+ *    same bytes; it does not open under another room, seq, type or key;
+ *    with one byte changed, or cut one byte short, it never opens. */
 #include "seal.h"
 
 #include <stdint.h>
@@ -42,21 +46,27 @@ static void open_stored(const srv_seal_key *key, const uint8_t *data, size_t siz
                         srv_seal_buf *buf)
 {
     att_error err = {0};
+    if (srv_unseal(key, rooms[0], 7, type, data, size, buf, &err) == 0)
+        fail("a payload it did not seal opened");
     int checked = -1;
-    if (srv_unseal(key, rooms[0], 7, type, data, size, buf, &checked, &err) == 0) {
+    int rc = srv_unseal_legacy(key, rooms[0], 7, type, data, size, buf, &checked, &err);
+    if (rc == 0) {
         if (size == 0 || data[0] != '{')
-            fail("a payload it did not seal opened");
+            fail("a legacy payload it did not seal opened");
         if (checked != 0 || buf->len != size || memcmp(buf->data, data, size) != 0 ||
             buf->data[size] != 0)
             fail("legacy plaintext did not open as itself");
     }
+    rc = srv_unseal_legacy(NULL, rooms[0], 7, type, data, size, buf, &checked, &err);
+    if (rc == 0 && (size == 0 || data[0] != '{'))
+        fail("a sealed legacy payload opened without a data key");
 }
 
 static int opens(const srv_seal_key *key, const char *room, int64_t seq, const char *type,
-                 const srv_seal_buf *sealed, srv_seal_buf *out, int *checked)
+                 const srv_seal_buf *sealed, size_t len, srv_seal_buf *out)
 {
     att_error err = {0};
-    return srv_unseal(key, room, seq, type, sealed->data, sealed->len, out, checked, &err) == 0;
+    return srv_unseal(key, room, seq, type, sealed->data, len, out, &err) == 0;
 }
 
 static void round_trip(const srv_seal_key *key, const uint8_t *data, size_t size,
@@ -70,31 +80,29 @@ static void round_trip(const srv_seal_key *key, const uint8_t *data, size_t size
     att_error err = {0};
     if (srv_seal(key, room, seq, type, data, size, sealed, &err) < 0)
         fail("could not seal");
-    if (sealed->len != size + SRV_SEAL_OVERHEAD)
-        fail("a sealed payload has the wrong length");
-    int checked = -1;
-    if (!opens(key, room, seq, type, sealed, out, &checked))
+    size_t bucket = srv_seal_bucket(size);
+    if (bucket < size + SRV_SEAL_PREFIX_BYTES || sealed->len != bucket + SRV_SEAL_OVERHEAD)
+        fail("a sealed payload is not its bucket's length");
+    if (!opens(key, room, seq, type, sealed, sealed->len, out))
         fail("a sealed payload does not open");
-    if (checked != 1 || out->len != size || memcmp(out->data, data, size) != 0 ||
-        out->data[size] != 0)
+    if (out->len != size || memcmp(out->data, data, size) != 0 || out->data[size] != 0)
         fail("a sealed payload opens to other bytes");
 
     srv_seal_key other = test_key(1);
-    if (opens(&other, room, seq, type, sealed, out, &checked) ||
-        opens(key, room, seq + 1, type, sealed, out, &checked) ||
-        opens(key, room == rooms[0] ? rooms[1] : rooms[0], seq, type, sealed, out, &checked) ||
-        opens(key, room, seq, type == types[0] ? types[1] : types[0], sealed, out, &checked) ||
-        opens(key, room, seq, NULL, sealed, out, &checked))
+    if (opens(&other, room, seq, type, sealed, sealed->len, out) ||
+        opens(key, room, seq + 1, type, sealed, sealed->len, out) ||
+        opens(key, room == rooms[0] ? rooms[1] : rooms[0], seq, type, sealed, sealed->len, out) ||
+        opens(key, room, seq, type == types[0] ? types[1] : types[0], sealed, sealed->len, out) ||
+        opens(key, room, seq, NULL, sealed, sealed->len, out))
         fail("a sealed payload opened under another key, room, seq or type");
+    if (opens(key, room, seq, type, sealed, sealed->len - 1, out))
+        fail("a sealed payload cut short opened");
 
     size_t at = ((size_t)pick[5] << 8 | pick[6]) % sealed->len;
     uint8_t mask = pick[7] ? pick[7] : 0x80;
     sealed->data[at] ^= mask;
-    if (opens(key, room, seq, type, sealed, out, &checked)) {
-        if (at != 0 || sealed->data[0] != '{' || checked != 0 || out->len != sealed->len ||
-            memcmp(out->data, sealed->data, sealed->len) != 0)
-            fail("a sealed payload with one byte changed opened");
-    }
+    if (opens(key, room, seq, type, sealed, sealed->len, out))
+        fail("a sealed payload with one byte changed opened");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

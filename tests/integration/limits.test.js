@@ -305,9 +305,13 @@ describe('files and users', () => {
     fs.chmodSync(dir, 0o700);
     const srv = await start({ dataDir: dir });
     createRoom(dir);
-    const files = fs.readdirSync(dir).filter((f) => /^(attune\.db(-wal|-shm)?|secret\.key|data\.key)$/.test(f));
-    for (const f of ['attune.db', 'attune.db-wal', 'attune.db-shm', 'secret.key', 'data.key']) assert.ok(files.includes(f), f);
+    const files = fs.readdirSync(dir).filter((f) => /^(attune\.db(-wal|-shm)?|secret\.key|keys\.db)$/.test(f));
+    for (const f of ['attune.db', 'attune.db-wal', 'attune.db-shm', 'secret.key', 'keys.db']) assert.ok(files.includes(f), f);
     for (const f of files) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+    // No data key in the data directory any more (issue 12): the rooms' keys
+    // are wrapped in keys.db under the KEK, which is beside it (DIR.kek).
+    assert.ok(!fs.readdirSync(dir).includes('data.key'), 'no data.key');
+    assert.equal(fs.statSync(`${dir}.kek`).mode & 0o777, 0o600, 'the KEK');
     await srv.stop();
   });
 
