@@ -212,6 +212,51 @@ typedef struct {
 } srv_store_stats;
 void srv_store_get_stats(srv_store *s, srv_store_stats *out);
 
+/* ---- tamper evidence (chain.h) ----
+ *
+ * Every stored event carries its link of the room's hash chain (the column
+ * events.chain) and each room has one authenticated head (room_heads: the
+ * last seq, its link, and a MAC under the room's head key), written in the
+ * same transaction as the events. Walks (srv_store_walk_events, the
+ * reader's) check each link as they read, starting from the stored link
+ * of after_seq; a walk that reaches the head checks the head's MAC, and one
+ * that reads to the end of the log checks that it ended at the head. A
+ * mismatch fails the walk (FAILED, ATT_ERR_INTERNAL) with a message that
+ * names the first bad seq and what is wrong, never what an event says. */
+
+/* What srv_store_verify_room found. */
+typedef struct {
+    int64_t events;        /* events read and checked */
+    int64_t head_seq;      /* the stored head's seq (0: no head) */
+    char head_hex[64 + 1]; /* the head's link, hex ("" without a head) */
+    int64_t bad_seq;       /* the first bad event's seq; 0 when none is named */
+    char problem[256];     /* "" when verified; else what is wrong, one line */
+} srv_chain_report;
+
+/* Checks the whole of a room's log against its chain, its seals and its
+ * head, and names the FIRST problem: an event edited (its payload, type
+ * or link changed: its seal does not open or its link does not follow), dropped
+ * (a seq missing), inserted (past the head, or a copy of another event),
+ * reordered (a payload sealed for another seq), the log truncated (the head
+ * says more), or the head itself forged or missing. Returns 0 when the room
+ * verifies, 1 when it does not (out says why), or a negative code with err
+ * set when it could not check (no such room: ATT_ERR_NOT_FOUND; SQLite).
+ * The caller's thread (the reader connection), like the walks. */
+int srv_store_verify_room(srv_store *s, const char *room, srv_chain_report *out, att_error *err);
+
+/* Erases a room from the store: its data key first (srv_keyring_erase_room,
+ * durable before any row goes, so a crash midway leaves rows nobody can
+ * open), then its rows in events, rooms, room_heads and room_summaries in
+ * one transaction (with secure_delete, so freed pages are zeroed), then a
+ * passive WAL checkpoint so the database file drops them soon. Copies of the
+ * events taken before (backups) cannot be opened for this room any more;
+ * the WAL may hold the old pages until it starts again. The caller makes
+ * sure nothing appends to the room meanwhile (the whole erase closes its
+ * members and frees it in the room service first). ATT_ERR_NOT_FOUND
+ * when the store has no such room (its key is erased anyway). Caller's
+ * thread. */
+int srv_store_erase_room(srv_store *s, const char *room, att_error *err);
+
 /* Testing: make the transaction that commits the nth batch from now fail
  * (1 = the next one); 0 disables. Caller's thread. */
 void srv_store_fail_nth_batch(srv_store *s, int nth);

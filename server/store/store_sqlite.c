@@ -6,6 +6,12 @@
  * opens it; callers see plaintext JSON only. The store thread and the walks
  * take each room's key from the keyring's cache (no SQL per batch).
  *
+ * Tamper evidence (store.h, chain.h): each append reads the room's head
+ * (one primary-key lookup, in place of a max(seq)), links every event it
+ * stores to the one before (events.chain) and moves the head, MAC'd under
+ * the room's head key, in the same savepoint; walks check the links as
+ * they read and the head when they reach it.
+ *
  * Three connections: `writer`, used only by the store thread for appends;
  * `reader`, used by the caller's thread for reads, room creation and
  * settings; and `ckpt`, used only by the checkpoint thread. WAL lets reads
@@ -25,6 +31,7 @@
 #include "clock.h"
 #include "schema.h"
 #include "keyring.h"
+#include "chain.h"
 #include "log.h"
 #include "seal.h"
 
@@ -38,6 +45,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,24 +65,36 @@
 #define READER_CACHE_KIB 2048
 /* The first event of every room (its type is the protocol's wire name). */
 #define ROOM_CREATED "room_created"
-/* A room's events after ?2 through ?3, at most ?4 (both readers). */
+/* A room's events from ?2 through ?3, at most ?4 (both readers). A walk
+ * after seq N reads from N itself: that row's stored link is where the
+ * chain check starts (chain.h). */
 #define READ_EVENTS_SQL                                                                            \
-    "SELECT seq, type, payload FROM events WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "            \
+    "SELECT seq, type, payload, chain FROM events WHERE room = ?1 AND seq >= ?2 AND seq <= ?3 "    \
     "ORDER BY seq LIMIT ?4"
+/* A room's authenticated head (one primary-key lookup). */
+#define READ_HEAD_SQL "SELECT seq, chain, mac FROM room_heads WHERE room = ?1"
+#define PUT_HEAD_SQL                                                                               \
+    "INSERT INTO room_heads (room, seq, chain, mac) VALUES (?1, ?2, ?3, ?4) "                      \
+    "ON CONFLICT (room) DO UPDATE SET seq = excluded.seq, chain = excluded.chain, "                \
+    "mac = excluded.mac"
 
 struct srv_store {
     sqlite3 *reader;
     sqlite3 *writer;
     sqlite3 *ckpt;
-    sqlite3_stmt *w_last_seq;
+    sqlite3_stmt *w_head;     /* the room's head: its last seq and link */
+    sqlite3_stmt *w_put_head; /* the head after a batch */
     sqlite3_stmt *w_insert;
     /* Transaction control, prepared once instead of parsed per group. */
     sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_savepoint, *w_release, *w_rollback_to;
     sqlite3_stmt *r_read;
     sqlite3_stmt *r_last_seq;
-    srv_keyring *keys;         /* borrowed: the rooms' data keys */
-    srv_seal_buf seal_scratch; /* store thread only */
-    srv_seal_buf open_scratch; /* reader side (the caller's thread) */
+    sqlite3_stmt *r_head;
+    srv_chain_hasher *w_hasher; /* store thread only */
+    srv_chain_hasher *r_hasher; /* reader side (the caller's thread) */
+    srv_keyring *keys;          /* borrowed: the rooms' data keys */
+    srv_seal_buf seal_scratch;  /* store thread only */
+    srv_seal_buf open_scratch;  /* reader side (the caller's thread) */
 
     pthread_t thread;
     int started;
@@ -435,6 +455,170 @@ out:
     return rc;
 }
 
+/* Reads the room's head with st (READ_HEAD_SQL): its seq and link, and
+ * its MAC when mac is not NULL. A room without a head ends at 0 with the
+ * zero link (a room yet to be created). 0, or -1 when SQLite fails or the
+ * row is malformed. */
+static int read_head(sqlite3_stmt *st, const char *room, int64_t *seq, srv_chain_link *link,
+                     srv_chain_link *mac)
+{
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st), rc = 0;
+    memset(link, 0, sizeof *link);
+    if (mac)
+        memset(mac, 0, sizeof *mac);
+    *seq = 0;
+    if (step == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        const void *c = sqlite3_column_blob(st, 1);
+        const void *m = sqlite3_column_blob(st, 2);
+        if (!c || sqlite3_column_bytes(st, 1) != SRV_CHAIN_BYTES || !m ||
+            sqlite3_column_bytes(st, 2) != SRV_CHAIN_BYTES)
+            rc = -1;
+        else {
+            memcpy(link->bytes, c, SRV_CHAIN_BYTES);
+            if (mac)
+                memcpy(mac->bytes, m, SRV_CHAIN_BYTES);
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = -1;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The room's head: (seq, link) MAC'd under the room's head key. */
+static int put_head(srv_chain_hasher *h, sqlite3 *db, sqlite3_stmt *st, const char *room,
+                    const srv_chain_key *head_key, int64_t seq, const srv_chain_link *link,
+                    att_error *err)
+{
+    srv_chain_link mac;
+    int rc = srv_chain_head_mac(h, head_key, room, seq, link, &mac, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob(st, 3, link->bytes, SRV_CHAIN_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, mac.bytes, SRV_CHAIN_BYTES, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(err, db, "write the room's head");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The head key of a room from the keyring (wiped by the caller). */
+static int room_head_key(srv_keyring *keys, srv_chain_hasher *h, const char *room,
+                         srv_chain_key *out, att_error *err)
+{
+    srv_seal_key key;
+    int rc = srv_keyring_room_key(keys, room, &key, err);
+    if (rc == 0)
+        rc = srv_chain_head_key(h, &key, out, err);
+    srv_chain_wipe(&key, sizeof key);
+    return rc;
+}
+
+/* Links one room's events in seq order (after the migration's reseal, so
+ * over the stored 0x03 seals) and writes its head. Chunked like the other
+ * steps: the links of a chunk are kept while its SELECT is reset. */
+static int chain_room(sqlite3 *db, sqlite3_stmt *sel, sqlite3_stmt *upd, sqlite3_stmt *head,
+                      srv_chain_hasher *h, srv_keyring *keys, const char *room, att_error *err)
+{
+    int64_t seqs[FILL_CHUNK];
+    srv_chain_link links[FILL_CHUNK];
+    srv_chain_link prev = {{0}};
+    int64_t after = 0;
+    int n = FILL_CHUNK, rc = 0;
+    while (rc == 0 && n == FILL_CHUNK) {
+        int step;
+        n = 0;
+        sqlite3_bind_text(sel, 1, room, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(sel, 2, after);
+        sqlite3_bind_int(sel, 3, FILL_CHUNK);
+        while (rc == 0 && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+            seqs[n] = after = sqlite3_column_int64(sel, 0);
+            const char *type = (const char *)sqlite3_column_text(sel, 1);
+            const void *sealed = sqlite3_column_blob(sel, 2);
+            size_t len = (size_t)sqlite3_column_bytes(sel, 2);
+            rc = srv_chain_next(h, &prev, room, seqs[n], type, sealed, len, &links[n], err);
+            prev = links[n++];
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = db_fail(err, db, "read events to chain");
+        sqlite3_reset(sel);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            sqlite3_bind_blob(upd, 1, links[i].bytes, SRV_CHAIN_BYTES, SQLITE_STATIC);
+            sqlite3_bind_text(upd, 2, room, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(upd, 3, seqs[i]);
+            if (sqlite3_step(upd) != SQLITE_DONE)
+                rc = db_fail(err, db, "store an event's link");
+            sqlite3_reset(upd);
+        }
+    }
+    if (rc < 0 || after == 0)
+        return rc; /* a room without events has no head */
+    srv_chain_key head_key;
+    rc = room_head_key(keys, h, room, &head_key, err);
+    if (rc == -ATT_ERR_NOT_FOUND)
+        rc = att_fail(err, ATT_ERR_INTERNAL, "store: room %s has events but no key to chain them",
+                      room);
+    if (rc == 0)
+        rc = put_head(h, db, head, room, &head_key, after, &prev, err);
+    srv_chain_wipe(&head_key, sizeof head_key);
+    return rc;
+}
+
+/* Store migration step 3 (3 -> 4, issue 12): every room's hash chain over
+ * its stored events and its authenticated head, in the migration's
+ * transaction. Rooms one at a time (an index seek each). */
+static int fill_chains(sqlite3 *db, void *arg, att_error *err)
+{
+    store_migration *m = arg;
+    sqlite3_stmt *next_room = NULL, *sel = NULL, *upd = NULL, *head = NULL;
+    srv_chain_hasher *h = NULL;
+    int rc = 0;
+    if (!m->keys)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: no keyring to migrate with");
+    if ((rc = srv_chain_hasher_new(&h, err)) < 0)
+        return rc;
+    if (sqlite3_prepare_v2(db, "SELECT min(room) FROM events WHERE room > ?1", -1, &next_room,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT seq, type, payload FROM events WHERE room = ?1 AND seq > ?2 "
+                           "ORDER BY seq LIMIT ?3",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "UPDATE events SET chain = ?1 WHERE room = ?2 AND seq = ?3", -1,
+                           &upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, PUT_HEAD_SQL, -1, &head, NULL) != SQLITE_OK) {
+        rc = db_fail(err, db, "prepare the chain migration");
+        goto out;
+    }
+    char room[SRV_STORE_ID_BYTES + 1] = "";
+    for (;;) {
+        sqlite3_bind_text(next_room, 1, room, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(next_room);
+        const char *id =
+            step == SQLITE_ROW ? (const char *)sqlite3_column_text(next_room, 0) : NULL;
+        if (step == SQLITE_ROW && id && strlen(id) > SRV_STORE_ID_BYTES)
+            rc = att_fail(err, ATT_ERR_INTERNAL, "store: a stored room id is not valid");
+        else if (step != SQLITE_ROW)
+            rc = db_fail(err, db, "list rooms to chain");
+        if (rc == 0 && id)
+            snprintf(room, sizeof room, "%s", id);
+        sqlite3_reset(next_room);
+        if (rc < 0 || !id)
+            break;
+        if ((rc = chain_room(db, sel, upd, head, h, m->keys, room, err)) < 0)
+            break;
+    }
+out:
+    sqlite3_finalize(next_room);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    sqlite3_finalize(head);
+    srv_chain_hasher_free(h);
+    return rc;
+}
+
 /* The store's migrations (schema.h): steps[i] takes version i to i + 1.
  * Never edit a step a release has run: append one. */
 static const srv_schema_step schema_steps[] = {
@@ -457,6 +641,15 @@ static const srv_schema_step schema_steps[] = {
     /* 2 -> 3 (issue 12): every payload sealed (version 0x03, padded) under
      * its room's own key; no plaintext row survives it. */
     {NULL, reseal_under_room_keys},
+    /* 3 -> 4 (issue 12): tamper evidence (chain.h): each event's link of
+     * its room's hash chain, and each room's authenticated head. */
+    {"ALTER TABLE events ADD COLUMN chain BLOB;"
+     "CREATE TABLE IF NOT EXISTS room_heads ("
+     "  room TEXT PRIMARY KEY,"
+     "  seq INTEGER NOT NULL,"
+     "  chain BLOB NOT NULL,"
+     "  mac BLOB NOT NULL) WITHOUT ROWID;",
+     fill_chains},
 };
 
 /* The room summaries cache (its own module): the HTTP.md summary of a room
@@ -578,9 +771,10 @@ int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_erro
                            (int)(sizeof summary_steps / sizeof summary_steps[0]), err) < 0 ||
         open_conn(path, WRITER_CACHE_KIB, &s->writer, err) < 0 ||
         open_conn(path, 2048, &s->ckpt, err) < 0 ||
-        prepare(s->writer, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
-                &s->w_last_seq, err) < 0 ||
-        prepare(s->writer, "INSERT INTO events (room, seq, type, payload) VALUES (?1, ?2, ?3, ?4)",
+        prepare(s->writer, READ_HEAD_SQL, &s->w_head, err) < 0 ||
+        prepare(s->writer, PUT_HEAD_SQL, &s->w_put_head, err) < 0 ||
+        prepare(s->writer,
+                "INSERT INTO events (room, seq, type, payload, chain) VALUES (?1, ?2, ?3, ?4, ?5)",
                 &s->w_insert, err) < 0 ||
         prepare(s->writer, "BEGIN IMMEDIATE", &s->w_begin, err) < 0 ||
         prepare(s->writer, "COMMIT", &s->w_commit, err) < 0 ||
@@ -590,7 +784,10 @@ int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_erro
         prepare(s->writer, "ROLLBACK TO batch", &s->w_rollback_to, err) < 0 ||
         prepare(s->reader, READ_EVENTS_SQL, &s->r_read, err) < 0 ||
         prepare(s->reader, "SELECT coalesce(max(seq), 0) FROM events WHERE room = ?1",
-                &s->r_last_seq, err) < 0) {
+                &s->r_last_seq, err) < 0 ||
+        prepare(s->reader, READ_HEAD_SQL, &s->r_head, err) < 0 ||
+        srv_chain_hasher_new(&s->w_hasher, err) < 0 ||
+        srv_chain_hasher_new(&s->r_hasher, err) < 0) {
         srv_store_close(s);
         return -ATT_ERR_INTERNAL;
     }
@@ -634,13 +831,12 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
         }
         if ((b->result = run_stmt(db, s->w_savepoint, "savepoint", &b->error)) < 0)
             continue;
-        sqlite3_bind_text(s->w_last_seq, 1, b->room_id, -1, SQLITE_STATIC);
+        /* Where the log ends: the room's head (one primary-key lookup), whose
+         * link the batch's first event chains to. */
         int64_t last = -1;
-        if (sqlite3_step(s->w_last_seq) == SQLITE_ROW)
-            last = sqlite3_column_int64(s->w_last_seq, 0);
-        sqlite3_reset(s->w_last_seq);
-        if (last < 0) {
-            b->result = db_fail(&b->error, db, "last seq");
+        srv_chain_link prev;
+        if (read_head(s->w_head, b->room_id, &last, &prev, NULL) < 0) {
+            b->result = db_fail(&b->error, db, "read the room's head");
         } else if (last + 1 != b->first_seq) {
             b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
                                  "store: batch starts at seq %lld but the log ends at %lld",
@@ -649,22 +845,34 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
             /* The room's key from the keyring's cache: a hash probe, no SQL.
              * A room whose key is gone (erased) stores nothing more. */
             srv_seal_key key;
+            srv_chain_key head_key;
             b->result = srv_keyring_room_key(s->keys, b->room_id, &key, &b->error);
+            if (b->result == 0)
+                b->result = srv_chain_head_key(s->w_hasher, &key, &head_key, &b->error);
             for (int i = 0; i < b->n && b->result == 0; i++) {
-                if ((b->result =
-                         srv_seal(&key, b->room_id, b->first_seq + i, b->type[i], b->payload[i],
-                                  b->payload_len[i], &s->seal_scratch, &b->error)) < 0)
+                int64_t seq = b->first_seq + i;
+                if ((b->result = srv_seal(&key, b->room_id, seq, b->type[i], b->payload[i],
+                                          b->payload_len[i], &s->seal_scratch, &b->error)) < 0 ||
+                    (b->result = srv_chain_next(s->w_hasher, &prev, b->room_id, seq, b->type[i],
+                                                s->seal_scratch.data, s->seal_scratch.len, &prev,
+                                                &b->error)) < 0)
                     break;
                 sqlite3_bind_text(s->w_insert, 1, b->room_id, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(s->w_insert, 2, b->first_seq + i);
+                sqlite3_bind_int64(s->w_insert, 2, seq);
                 sqlite3_bind_text(s->w_insert, 3, b->type[i], -1, SQLITE_STATIC);
                 sqlite3_bind_blob(s->w_insert, 4, s->seal_scratch.data, (int)s->seal_scratch.len,
                                   SQLITE_STATIC);
+                sqlite3_bind_blob(s->w_insert, 5, prev.bytes, SRV_CHAIN_BYTES, SQLITE_STATIC);
                 if (sqlite3_step(s->w_insert) != SQLITE_DONE)
                     b->result = db_fail(&b->error, db, "insert");
                 sqlite3_reset(s->w_insert);
             }
+            /* The head moves with the events, in the same savepoint. */
+            if (b->result == 0)
+                b->result = put_head(s->w_hasher, db, s->w_put_head, b->room_id, &head_key,
+                                     b->first_seq + b->n - 1, &prev, &b->error);
             OPENSSL_cleanse(&key, sizeof key);
+            srv_chain_wipe(&head_key, sizeof head_key);
         }
         if (b->result < 0)
             run_stmt(db, s->w_rollback_to, "rollback to", NULL);
@@ -868,11 +1076,13 @@ void srv_store_close(srv_store *s)
             s->discard(b, s->arg);
         b = next;
     }
-    sqlite3_stmt *stmts[] = {s->w_last_seq, s->w_insert,    s->w_begin,   s->w_commit,
-                             s->w_rollback, s->w_savepoint, s->w_release, s->w_rollback_to,
-                             s->r_read,     s->r_last_seq};
+    sqlite3_stmt *stmts[] = {s->w_head,        s->w_put_head, s->w_insert,    s->w_begin,
+                             s->w_commit,      s->w_rollback, s->w_savepoint, s->w_release,
+                             s->w_rollback_to, s->r_read,     s->r_last_seq,  s->r_head};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
+    srv_chain_hasher_free(s->w_hasher);
+    srv_chain_hasher_free(s->r_hasher);
     if (s->db_fd >= 0)
         close(s->db_fd);
     sqlite3_close(s->ckpt);
@@ -990,23 +1200,39 @@ int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *
         goto out;
     keyed = 1;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO events (room, seq, type, payload) VALUES (?1, 1, ?2, ?3)",
+                           "INSERT INTO events (room, seq, type, payload, chain) "
+                           "VALUES (?1, 1, ?2, ?3, ?4)",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(err, db, "prepare");
         goto out;
     }
     srv_seal_buf sealed = {0};
-    if ((rc = srv_seal(&key, room->id, 1, ROOM_CREATED, first_event, len, &sealed, err)) < 0) {
+    /* The chain's first link (after 32 zero bytes) and the first head. */
+    srv_chain_link first = {{0}};
+    srv_chain_key head_key;
+    if ((rc = srv_seal(&key, room->id, 1, ROOM_CREATED, first_event, len, &sealed, err)) < 0 ||
+        (rc = srv_chain_next(s->r_hasher, &first, room->id, 1, ROOM_CREATED, sealed.data,
+                             sealed.len, &first, err)) < 0 ||
+        (rc = srv_chain_head_key(s->r_hasher, &key, &head_key, err)) < 0) {
+        srv_seal_buf_free(&sealed);
         sqlite3_finalize(st);
         goto out;
     }
     sqlite3_bind_text(st, 1, room->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ROOM_CREATED, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, sealed.data, (int)sealed.len, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 4, first.bytes, SRV_CHAIN_BYTES, SQLITE_STATIC);
     srv_seal_buf_free(&sealed);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(err, db, "insert first event");
     sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && sqlite3_prepare_v2(db, PUT_HEAD_SQL, -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(err, db, "prepare");
+    if (rc == 0)
+        rc = put_head(s->r_hasher, db, st, room->id, &head_key, 1, &first, err);
+    sqlite3_finalize(st);
+    srv_chain_wipe(&head_key, sizeof head_key);
 out:
     if (rc == 0 && exec_sql(db, "COMMIT", err) < 0)
         rc = -ATT_ERR_INTERNAL;
@@ -1069,66 +1295,191 @@ int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, voi
     return rc;
 }
 
-/* Runs st (READ_EVENTS_SQL: the events of room_id in (after_seq,
- * upto_seq], at most limit; upto_seq < 0: no upper bound, limit <= 0: no
- * limit) on db, opening each event under the room's key (from keys, taken
- * at the first row, so a walk of a room with no events needs none) into
- * scratch and passing it to fn; resets st after. */
-static srv_walk walk_sealed_events(sqlite3 *db, sqlite3_stmt *st, srv_keyring *keys,
-                                   srv_seal_buf *scratch, const char *room_id, int64_t after_seq,
+/* What a walk reads with: one connection's statements and buffers (the
+ * store's reader, or a srv_store_reader of another thread). */
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *read; /* READ_EVENTS_SQL */
+    sqlite3_stmt *head; /* READ_HEAD_SQL */
+    srv_chain_hasher *hasher;
+    srv_keyring *keys;
+    srv_seal_buf *scratch;
+} walk_conn;
+
+/* A walk's chain check: the head read before the events (so the events'
+ * snapshot is as new as the head's or newer: a walk may see events a
+ * commit added after the head was read, never miss the head's), the link
+ * of the event before the next one, and the room's keys taken at the first
+ * row (a walk of a room with no events needs none). */
+typedef struct {
+    const walk_conn *c;
+    const char *room;
+    int have_head;
+    int64_t head_seq;
+    srv_chain_link head_link, head_mac;
+    srv_chain_link prev; /* the link of the event last read */
+    int64_t last_seq;    /* the event last read (0: none; the anchor counts) */
+    int have_key;
+    srv_seal_key key;
+} chain_check;
+
+static int chain_fail(att_error *err, const chain_check *cc, int64_t seq, const char *what)
+{
+    return att_fail(err, ATT_ERR_INTERNAL, "store: room %s, event %lld: %s", cc->room,
+                    (long long)seq, what);
+}
+
+static int check_take_key(chain_check *cc, att_error *err)
+{
+    if (cc->have_key)
+        return 0;
+    att_error why = {0};
+    int rc = srv_keyring_room_key(cc->c->keys, cc->room, &cc->key, &why);
+    if (rc == -ATT_ERR_NOT_FOUND)
+        return att_fail(err, ATT_ERR_NOT_FOUND,
+                        "store: room %s has events but no data key (erased, or DATA/keys.db "
+                        "is not this data directory's): they cannot be read",
+                        cc->room);
+    if (rc < 0)
+        return att_fail(err, -rc, "%s", why.message);
+    cc->have_key = 1;
+    return 0;
+}
+
+/* The event at the head's seq: its link must be the head's, and the head's
+ * MAC must hold under the room's head key. */
+static int check_head(chain_check *cc, int64_t seq, const srv_chain_link *link, att_error *err)
+{
+    if (!cc->have_head || seq != cc->head_seq)
+        return 0;
+    if (!srv_chain_same(link, &cc->head_link, sizeof *link))
+        return chain_fail(err, cc, seq,
+                          "the room's head names another link here (events were changed and "
+                          "the chain recomputed)");
+    srv_chain_key head_key;
+    srv_chain_link mac;
+    int rc = srv_chain_head_key(cc->c->hasher, &cc->key, &head_key, err);
+    if (rc == 0)
+        rc = srv_chain_head_mac(cc->c->hasher, &head_key, cc->room, seq, link, &mac, err);
+    srv_chain_wipe(&head_key, sizeof head_key);
+    if (rc < 0)
+        return rc;
+    if (!srv_chain_same(&mac, &cc->head_mac, sizeof mac))
+        return chain_fail(err, cc, seq,
+                          "the room's head does not authenticate (the head was edited, or the "
+                          "key is not this room's)");
+    return 0;
+}
+
+/* Runs c->read (READ_EVENTS_SQL) for the events of room_id in (after_seq,
+ * upto_seq], at most limit (upto_seq < 0: no upper bound, limit <= 0: no
+ * limit), checking each one's seq and link (store.h: tamper evidence),
+ * opening it under the room's key into c->scratch and passing it to fn;
+ * resets the statements after. */
+static srv_walk walk_sealed_events(const walk_conn *c, const char *room_id, int64_t after_seq,
                                    int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
                                    att_error *err)
 {
-    srv_seal_key key;
-    int have_key = 0;
+    chain_check cc = {.c = c, .room = room_id};
+    int64_t head_seq = 0;
+    if (read_head(c->head, room_id, &head_seq, &cc.head_link, &cc.head_mac) < 0) {
+        db_fail(err, c->db, "read the room's head");
+        return SRV_WALK_FAILED;
+    }
+    cc.head_seq = head_seq;
+    /* read_head's zero link and seq 0 mean no head row */
+    cc.have_head = head_seq > 0;
+    /* after_seq > 0: the row at after_seq itself comes first (the anchor:
+     * its stored link is where checking starts), so one more row. */
+    int anchored = after_seq <= 0;
+    sqlite3_stmt *st = c->read;
     sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after_seq);
+    sqlite3_bind_int64(st, 2, anchored ? 1 : after_seq);
     sqlite3_bind_int64(st, 3, upto_seq < 0 ? INT64_MAX : upto_seq);
-    sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : limit);
+    sqlite3_bind_int64(st, 4, limit <= 0 ? -1 : (int64_t)limit + !anchored);
     srv_walk how = SRV_WALK_CONTINUE;
-    int step;
+    int step, delivered = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         srv_stored_event ev = {.seq = sqlite3_column_int64(st, 0)};
         const char *column_type = (const char *)sqlite3_column_text(st, 1);
         const char *sealed = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        if (!have_key) {
-            att_error why = {0};
-            int rc = srv_keyring_room_key(keys, room_id, &key, &why);
-            if (rc == -ATT_ERR_NOT_FOUND)
-                att_fail(err, ATT_ERR_NOT_FOUND,
-                         "store: room %s has events but no data key (erased, or DATA/keys.db "
-                         "is not this data directory's): they cannot be read",
-                         room_id);
-            else if (rc < 0)
-                att_fail(err, -rc, "%s", why.message);
+        const void *stored_link = sqlite3_column_blob(st, 3);
+        int link_ok = stored_link && sqlite3_column_bytes(st, 3) == SRV_CHAIN_BYTES;
+        int rc = check_take_key(&cc, err);
+        if (rc == 0 && !anchored) {
+            /* The anchor: believed as stored (a walk from the start checks it). */
+            if (ev.seq != after_seq)
+                rc = chain_fail(err, &cc, after_seq, "missing (dropped) where the walk resumes");
+            else if (!link_ok)
+                rc = chain_fail(err, &cc, ev.seq, "no link stored (inserted, or its link erased)");
+            else
+                memcpy(cc.prev.bytes, stored_link, SRV_CHAIN_BYTES);
+            if (rc == 0)
+                rc = check_head(&cc, ev.seq, &cc.prev, err);
             if (rc < 0) {
                 how = SRV_WALK_FAILED;
                 break;
             }
-            have_key = 1;
+            anchored = 1;
+            cc.last_seq = ev.seq;
+            continue;
         }
+        srv_chain_link link;
+        if (rc == 0 && ev.seq != cc.last_seq + 1)
+            rc = chain_fail(err, &cc, cc.last_seq + 1, "missing (dropped): the log skips it");
+        if (rc == 0)
+            rc = srv_chain_next(c->hasher, &cc.prev, room_id, ev.seq, column_type,
+                                sealed ? sealed : "", len, &link, err);
+        if (rc == 0 && (!link_ok || !srv_chain_same(&link, stored_link, sizeof link)))
+            rc = chain_fail(err, &cc, ev.seq,
+                            "does not follow the event before it in the room's chain (edited, "
+                            "inserted or reordered)");
+        if (rc == 0)
+            rc = check_head(&cc, ev.seq, &link, err);
         /* Only a version 0x03 seal under the room's key opens: it
          * authenticates the type column too. */
-        if (srv_unseal(&key, room_id, ev.seq, column_type, sealed ? sealed : "", len, scratch,
-                       err) < 0) {
+        if (rc == 0)
+            rc = srv_unseal(&cc.key, room_id, ev.seq, column_type, sealed ? sealed : "", len,
+                            c->scratch, err);
+        if (rc < 0) {
             how = SRV_WALK_FAILED;
             break;
         }
-        ev.payload = (const char *)scratch->data;
-        ev.len = scratch->len;
+        cc.prev = link;
+        cc.last_seq = ev.seq;
+        delivered++;
+        ev.payload = (const char *)c->scratch->data;
+        ev.len = c->scratch->len;
         ev.type = column_type;
         if ((how = fn(&ev, arg, err)) != SRV_WALK_CONTINUE)
             break;
     }
     if (how == SRV_WALK_CONTINUE && step != SQLITE_DONE) {
-        db_fail(err, db, "read events");
+        db_fail(err, c->db, "read events");
         how = SRV_WALK_FAILED;
+    }
+    /* Read through to the end of the log: it must end at (or, with
+     * commits since the head was read, past) the head. */
+    int to_end = (limit <= 0 || delivered < limit) && (upto_seq < 0 || upto_seq >= cc.head_seq);
+    if (how == SRV_WALK_CONTINUE && to_end) {
+        if (!cc.have_head && cc.last_seq > 0) {
+            chain_fail(err, &cc, cc.last_seq, "the room has no authenticated head (removed)");
+            how = SRV_WALK_FAILED;
+        } else if (cc.have_head && cc.last_seq < cc.head_seq &&
+                   (cc.last_seq > 0 || after_seq <= cc.head_seq)) {
+            char what[128];
+            snprintf(what, sizeof what,
+                     "missing: the log ends at event %lld but its head says %lld (truncated)",
+                     (long long)cc.last_seq, (long long)cc.head_seq);
+            chain_fail(err, &cc, cc.last_seq + 1, what);
+            how = SRV_WALK_FAILED;
+        }
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (have_key)
-        OPENSSL_cleanse(&key, sizeof key);
+    if (cc.have_key)
+        OPENSSL_cleanse(&cc.key, sizeof cc.key);
     return how;
 }
 
@@ -1136,8 +1487,8 @@ srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_
                                int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
                                att_error *err)
 {
-    return walk_sealed_events(s->reader, s->r_read, s->keys, &s->open_scratch, room_id, after_seq,
-                              upto_seq, limit, fn, arg, err);
+    walk_conn c = {s->reader, s->r_read, s->r_head, s->r_hasher, s->keys, &s->open_scratch};
+    return walk_sealed_events(&c, room_id, after_seq, upto_seq, limit, fn, arg, err);
 }
 
 int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err)
@@ -1279,11 +1630,277 @@ int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t
     return rc;
 }
 
+/* ---- verify and erase (store.h) ---- */
+
+/* What srv_store_verify_room reads with. */
+typedef struct {
+    srv_store *s;
+    const char *room;
+    srv_seal_key key;
+    sqlite3_stmt *copy_of; /* another row with the same payload bytes */
+    sqlite3_stmt *others;  /* the room's other rows (seq, type) */
+    srv_chain_report *out;
+} verifier;
+
+static int verify_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, att_error *err)
+{
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : db_fail(err, db, "prepare");
+}
+
+/* Notes the first problem (seq 0: none named) and returns 1 (broken). */
+__attribute__((format(printf, 3, 4))) static int report(srv_chain_report *out, int64_t seq,
+                                                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    out->bad_seq = seq;
+    vsnprintf(out->problem, sizeof out->problem, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* The seq of another row of the room whose payload is byte for byte this
+ * one (a copy inserted), 0 when none. */
+static int64_t copy_of(verifier *v, int64_t seq, const void *sealed, size_t len)
+{
+    sqlite3_stmt *st = v->copy_of;
+    sqlite3_bind_text(st, 1, v->room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob(st, 3, sealed, (int)len, SQLITE_STATIC);
+    int64_t found = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return found;
+}
+
+/* The seq of another row of the room this payload was sealed for (opens
+ * with that row's seq and its type or this row's), 0 when none: a payload
+ * moved there (reordered). Verify only: one unseal per row of the room. */
+static int64_t sealed_for(verifier *v, int64_t seq, const char *type, const void *sealed,
+                          size_t len, srv_seal_buf *scratch)
+{
+    sqlite3_stmt *st = v->others;
+    sqlite3_bind_text(st, 1, v->room, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    int64_t found = 0;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t other = sqlite3_column_int64(st, 0);
+        const char *other_type = (const char *)sqlite3_column_text(st, 1);
+        att_error ignored = {0};
+        if ((other_type && srv_unseal(&v->key, v->room, other, other_type, sealed, len, scratch,
+                                      &ignored) == 0) ||
+            (type &&
+             srv_unseal(&v->key, v->room, other, type, sealed, len, scratch, &ignored) == 0))
+            found = other;
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+/* One row that does not check: what happened to it. */
+static int classify(verifier *v, int64_t seq, const char *type, const void *sealed, size_t len,
+                    int opens, srv_seal_buf *scratch)
+{
+    int64_t j = copy_of(v, seq, sealed, len);
+    if (j)
+        return report(v->out, seq, "inserted: a copy of event %lld", (long long)j);
+    if (!opens) {
+        int64_t m = sealed_for(v, seq, type, sealed, len, scratch);
+        if (m)
+            return report(v->out, seq, "reordered: it holds the payload sealed for event %lld",
+                          (long long)m);
+        return report(v->out, seq,
+                      "edited: its payload or type was changed (its seal does not open)");
+    }
+    return report(v->out, seq, "edited: its stored link was changed");
+}
+
+int srv_store_verify_room(srv_store *s, const char *room, srv_chain_report *out, att_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = s->reader;
+    verifier v = {.s = s, .room = room, .out = out};
+    sqlite3_stmt *rows = NULL;
+    srv_seal_buf scratch = {0};
+    srv_chain_key head_key;
+    int have_key = 0, rc;
+    int64_t head_seq = 0;
+    srv_chain_link head_link, head_mac, mac;
+    srv_store_room meta;
+    if ((rc = srv_store_get_room(s, room, &meta, err)) < 0)
+        return rc;
+    if (read_head(s->r_head, room, &head_seq, &head_link, &head_mac) < 0)
+        return db_fail(err, db, "read the room's head");
+    out->head_seq = head_seq;
+    if (head_seq > 0)
+        srv_chain_hex(&head_link, out->head_hex);
+    att_error why = {0};
+    rc = srv_keyring_room_key(s->keys, room, &v.key, &why);
+    if (rc == -ATT_ERR_NOT_FOUND)
+        return report(out, 0,
+                      "the room's data key is gone (erased): its events cannot be opened or "
+                      "checked");
+    if (rc < 0)
+        return att_fail(err, -rc, "%s", why.message);
+    have_key = 1;
+    int head_ok = 0;
+    if (head_seq > 0) {
+        if ((rc = srv_chain_head_key(s->r_hasher, &v.key, &head_key, err)) < 0 ||
+            (rc = srv_chain_head_mac(s->r_hasher, &head_key, room, head_seq, &head_link, &mac,
+                                     err)) < 0)
+            goto out;
+        head_ok = srv_chain_same(&mac, &head_mac, sizeof mac);
+    }
+    if ((rc = verify_prepare(db,
+                             "SELECT seq, type, payload, chain FROM events WHERE room = ?1 "
+                             "ORDER BY seq",
+                             &rows, err)) < 0 ||
+        (rc = verify_prepare(db,
+                             "SELECT seq FROM events WHERE room = ?1 AND seq <> ?2 AND "
+                             "payload = ?3 ORDER BY seq LIMIT 1",
+                             &v.copy_of, err)) < 0 ||
+        (rc = verify_prepare(db, "SELECT seq, type FROM events WHERE room = ?1 AND seq <> ?2",
+                             &v.others, err)) < 0)
+        goto out;
+    sqlite3_bind_text(rows, 1, room, -1, SQLITE_STATIC);
+    srv_chain_link prev = {{0}};
+    int64_t last = 0;
+    int step;
+    rc = 0;
+    while (rc == 0 && (step = sqlite3_step(rows)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(rows, 0);
+        const char *type = (const char *)sqlite3_column_text(rows, 1);
+        const void *sealed = sqlite3_column_blob(rows, 2);
+        size_t len = (size_t)sqlite3_column_bytes(rows, 2);
+        const void *stored = sqlite3_column_blob(rows, 3);
+        int stored_ok = stored && sqlite3_column_bytes(rows, 3) == SRV_CHAIN_BYTES;
+        if (!sealed)
+            sealed = "";
+        if (head_ok && seq > head_seq) {
+            int64_t j = copy_of(&v, seq, sealed, len);
+            if (j)
+                snprintf(out->problem, sizeof out->problem,
+                         "inserted: past the room's head (event %lld), a copy of event %lld",
+                         (long long)head_seq, (long long)j);
+            else
+                snprintf(out->problem, sizeof out->problem,
+                         "inserted: past the room's head (event %lld)", (long long)head_seq);
+            out->bad_seq = seq;
+            rc = 1;
+            break;
+        }
+        if (seq != last + 1) {
+            rc = report(out, last + 1, "dropped: missing from the log");
+            break;
+        }
+        srv_chain_link link;
+        if ((rc = srv_chain_next(s->r_hasher, &prev, room, seq, type, sealed, len, &link, err)) < 0)
+            break;
+        att_error ignored = {0};
+        int opens =
+            type && srv_unseal(&v.key, room, seq, type, sealed, len, &scratch, &ignored) == 0;
+        int linked = stored_ok && srv_chain_same(&link, stored, sizeof link);
+        if (!opens || !linked) {
+            rc = classify(&v, seq, type, sealed, len, opens, &scratch);
+            break;
+        }
+        prev = link;
+        last = seq;
+        out->events++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(err, db, "read events");
+    if (rc != 0)
+        goto out;
+    if (head_seq == 0 && last > 0)
+        rc = report(out, 0, "the room has no authenticated head (removed)");
+    else if (head_seq > 0 && !head_ok)
+        rc = report(out, 0,
+                    "the room's head does not authenticate (the head was edited, or the key is "
+                    "not this room's)");
+    else if (last < head_seq) {
+        snprintf(out->problem, sizeof out->problem,
+                 "truncated: the log ends at event %lld but its head says %lld", (long long)last,
+                 (long long)head_seq);
+        out->bad_seq = last + 1;
+        rc = 1;
+    } else if (head_seq > 0 && !srv_chain_same(&prev, &head_link, sizeof prev))
+        rc = report(out, head_seq,
+                    "edited: the chain was recomputed and no longer reaches the room's head "
+                    "(event %lld)",
+                    (long long)head_seq);
+out:
+    sqlite3_finalize(rows);
+    sqlite3_finalize(v.copy_of);
+    sqlite3_finalize(v.others);
+    if (scratch.data)
+        OPENSSL_cleanse(scratch.data, scratch.cap);
+    srv_seal_buf_free(&scratch);
+    if (have_key) {
+        OPENSSL_cleanse(&v.key, sizeof v.key);
+        srv_chain_wipe(&head_key, sizeof head_key);
+    }
+    return rc;
+}
+
+/* Runs one statement on the reader with the room bound as ?1; *changes:
+ * rows it deleted. */
+static int delete_rows(sqlite3 *db, const char *sql, const char *room, int *changes, att_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(err, db, "prepare the erase");
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(err, db, "erase");
+    sqlite3_finalize(st);
+    *changes = sqlite3_changes(db);
+    return rc;
+}
+
+int srv_store_erase_room(srv_store *s, const char *room, att_error *err)
+{
+    /* The key first and durable: from here on no copy of the room's events
+     * opens, whatever happens to the rows. */
+    int rc = srv_keyring_erase_room(s->keys, room, err);
+    if (rc < 0)
+        return rc;
+    sqlite3 *db = s->reader;
+    int n_events = 0, n_rooms = 0, n = 0;
+    /* secure_delete zeroes the freed pages' contents in the database file. */
+    if (exec_sql(db, "PRAGMA secure_delete=ON", err) < 0 ||
+        exec_sql(db, "BEGIN IMMEDIATE", err) < 0) {
+        exec_sql(db, "PRAGMA secure_delete=OFF", NULL);
+        return -ATT_ERR_INTERNAL;
+    }
+    if ((rc = delete_rows(db, "DELETE FROM events WHERE room = ?1", room, &n_events, err)) == 0 &&
+        (rc = delete_rows(db, "DELETE FROM room_heads WHERE room = ?1", room, &n, err)) == 0 &&
+        (rc = delete_rows(db, "DELETE FROM room_summaries WHERE room = ?1", room, &n, err)) == 0)
+        rc = delete_rows(db, "DELETE FROM rooms WHERE id = ?1", room, &n_rooms, err);
+    if (rc == 0 && exec_sql(db, "COMMIT", err) < 0)
+        rc = -ATT_ERR_INTERNAL;
+    if (rc < 0)
+        exec_sql(db, "ROLLBACK", NULL);
+    att_error ignored = {0};
+    exec_sql(db, "PRAGMA secure_delete=OFF", &ignored);
+    if (rc < 0)
+        return rc;
+    /* Passive: copies what it can now without waiting on the store thread
+     * (the checkpoint thread finishes the rest). */
+    (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    srv_log("info", "room_erased_from_store", "{s:s,s:I}", "room", room, "events",
+            (json_int_t)n_events);
+    if (!n_rooms && !n_events)
+        return att_fail(err, ATT_ERR_NOT_FOUND, "store: no room %s (its key is erased anyway)",
+                        room);
+    return 0;
+}
+
 /* ---- a reader for another thread (store.h) ---- */
 
 struct srv_store_reader {
     sqlite3 *db;
     sqlite3_stmt *read;
+    sqlite3_stmt *head;
+    srv_chain_hasher *hasher;
     srv_keyring *keys; /* the store's (any thread may use it) */
     srv_seal_buf scratch;
 };
@@ -1293,6 +1910,8 @@ void srv_store_reader_close(srv_store_reader *r)
     if (!r)
         return;
     sqlite3_finalize(r->read);
+    sqlite3_finalize(r->head);
+    srv_chain_hasher_free(r->hasher);
     sqlite3_close(r->db);
     if (r->scratch.data)
         OPENSSL_cleanse(r->scratch.data, r->scratch.cap);
@@ -1308,7 +1927,9 @@ int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     r->keys = s->keys;
     if (!path || open_conn(path, READER_CACHE_KIB, &r->db, err) < 0 ||
-        prepare(r->db, READ_EVENTS_SQL, &r->read, err) < 0) {
+        prepare(r->db, READ_EVENTS_SQL, &r->read, err) < 0 ||
+        prepare(r->db, READ_HEAD_SQL, &r->head, err) < 0 ||
+        srv_chain_hasher_new(&r->hasher, err) < 0) {
         if (!path)
             att_fail(err, ATT_ERR_INTERNAL, "store: no database path for a reader");
         srv_store_reader_close(r);
@@ -1322,6 +1943,6 @@ srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, 
                                       int64_t upto_seq, int limit, srv_stored_event_fn fn,
                                       void *arg, att_error *err)
 {
-    return walk_sealed_events(r->db, r->read, r->keys, &r->scratch, room_id, after_seq, upto_seq,
-                              limit, fn, arg, err);
+    walk_conn c = {r->db, r->read, r->head, r->hasher, r->keys, &r->scratch};
+    return walk_sealed_events(&c, room_id, after_seq, upto_seq, limit, fn, arg, err);
 }
