@@ -32,6 +32,7 @@ static const cli_option options[] = {
     {"no-color", NULL, "never use ANSI colours (default: only when stdout is a terminal)"},
     {"poll-ms", "MS", "--follow: how often to look for new events [250]"},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command replay_cmd = {
     "attune replay --data DIR --room ID [--speed X] [--follow] [--no-color] [--verify]",
@@ -181,7 +182,8 @@ int cli_cmd_replay(int argc, char **argv)
     }
 
     cli_data d;
-    if (cli_data_open(data, 0, 0, NULL, 1, cli_get(&replay_cmd, &a, "protocol-dir"), &d, stderr) <
+    if (cli_data_open(data, cli_get(&replay_cmd, &a, "kek-file"), 0, 0, NULL, 1,
+                      cli_get(&replay_cmd, &a, "protocol-dir"), &d, stderr) <
         0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;

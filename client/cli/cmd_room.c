@@ -29,6 +29,7 @@ static const cli_option create_options[] = {
     {"key-file", "FILE", "invitation signing key, created (0600) when missing [DATA/secret.key]"},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
     {"owner", "NAME", "the therapist account whose dashboard shows the room [none]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command create_cmd = {
     "attune room create --data DIR [--exercise ID] [--owner NAME] [--base-url URL] "
@@ -43,12 +44,13 @@ static const cli_command create_cmd = {
 
 static const cli_option list_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command list_cmd = {
     "attune room list --data DIR",
     "Lists the rooms in the store: id, exercise, creation time (UTC) and last seq.",
     list_options,
-    1,
+    (int)(sizeof list_options / sizeof list_options[0]),
     0,
     0};
 
@@ -102,7 +104,8 @@ static int room_create(int argc, char **argv)
         return CLI_EXIT_USAGE;
 
     cli_data d;
-    if (cli_data_open(data, 1, 1, cli_get(&create_cmd, &a, "key-file"), 1,
+    if (cli_data_open(data, cli_get(&create_cmd, &a, "kek-file"), 1, 1,
+                      cli_get(&create_cmd, &a, "key-file"), 1,
                       cli_get(&create_cmd, &a, "protocol-dir"), &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
@@ -210,7 +213,7 @@ static int room_list(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cli_data d;
-    if (cli_data_open(data, 0, 0, NULL, 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(data, cli_get(&list_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     list_ctx ctx = {d.store, 0, 0};
     att_error e = {0};

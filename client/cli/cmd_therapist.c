@@ -21,6 +21,7 @@
 static const cli_option add_options[] = {
     {"data", "DIR", "the server's data directory (created when missing) [required]"},
     {"supervisor", NULL, "a supervisor's account (a named observer therapists invite) [therapist]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command add_cmd = {
     "attune therapist add NAME --data DIR [--supervisor]",
@@ -30,12 +31,13 @@ static const cli_command add_cmd = {
     "at least 10 characters. NAME: 1..64 of A-Z a-z 0-9 . _ - @. Works while\n"
     "attune-server runs on the same directory.",
     add_options,
-    2,
+    (int)(sizeof add_options / sizeof add_options[0]),
     1,
     1};
 
 static const cli_option passwd_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command passwd_cmd = {
     "attune therapist passwd NAME --data DIR",
@@ -43,22 +45,24 @@ static const cli_command passwd_cmd = {
     "account ends, in a running attune-server within a second, with the live views\n"
     "opened through them.",
     passwd_options,
-    1,
+    (int)(sizeof passwd_options / sizeof passwd_options[0]),
     1,
     1};
 
 static const cli_option list_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command list_cmd = {"attune therapist list --data DIR",
                                      "Lists the therapist accounts: name and creation time (UTC).",
                                      list_options,
-                                     1,
+                                     (int)(sizeof list_options / sizeof list_options[0]),
                                      0,
                                      0};
 
 static const cli_option remove_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command remove_cmd = {
     "attune therapist remove NAME --data DIR",
@@ -66,7 +70,7 @@ static const cli_command remove_cmd = {
     "second). Its rooms stay on no dashboard: an account added again under that name\n"
     "is a new account and does not get them.",
     remove_options,
-    1,
+    (int)(sizeof remove_options / sizeof remove_options[0]),
     1,
     1};
 
@@ -160,9 +164,10 @@ static int parse(const cli_command *cmd, int argc, char **argv, cli_args *a, int
 
 /* Opens the data directory's store (so its tables exist, as the server
  * makes them) and the accounts. */
-static int open_accounts(const char *data, int create, cli_data *d, srv_accounts **acc)
+static int open_accounts(const char *data, const char *kek_file, int create, cli_data *d,
+                         srv_accounts **acc)
 {
-    if (cli_data_open(data, create, 0, NULL, 0, NULL, d, stderr) < 0)
+    if (cli_data_open(data, kek_file, create, 0, NULL, 0, NULL, d, stderr) < 0)
         return -1;
     att_error e = {0};
     if (srv_accounts_open(data, create, acc, &e) < 0) {
@@ -195,7 +200,8 @@ static int therapist_add(int argc, char **argv)
         cli_get(&add_cmd, &a, "supervisor") ? SRV_ACCOUNT_SUPERVISOR : SRV_ACCOUNT_THERAPIST;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&add_cmd, &a, "data"), 1, &d, &acc) < 0) {
+    if (open_accounts(cli_get(&add_cmd, &a, "data"), cli_get(&add_cmd, &a, "kek-file"), 1, &d,
+                      &acc) < 0) {
         OPENSSL_cleanse(password, sizeof password);
         return CLI_EXIT_FAIL;
     }
@@ -222,7 +228,8 @@ static int therapist_passwd(int argc, char **argv)
     const char *name = a.positional[0];
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&passwd_cmd, &a, "data"), 0, &d, &acc) < 0)
+    if (open_accounts(cli_get(&passwd_cmd, &a, "data"), cli_get(&passwd_cmd, &a, "kek-file"), 0, &d,
+                      &acc) < 0)
         return CLI_EXIT_FAIL;
     /* Asked before the password is typed, so nobody types one for nothing. */
     att_error e = {0};
@@ -279,7 +286,8 @@ static int therapist_list(int argc, char **argv)
         return rc;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&list_cmd, &a, "data"), 0, &d, &acc) < 0)
+    if (open_accounts(cli_get(&list_cmd, &a, "data"), cli_get(&list_cmd, &a, "kek-file"), 0, &d,
+                      &acc) < 0)
         return CLI_EXIT_FAIL;
     att_error e = {0};
     int count = 0;
@@ -301,7 +309,8 @@ static int therapist_remove(int argc, char **argv)
         return rc;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&remove_cmd, &a, "data"), 0, &d, &acc) < 0)
+    if (open_accounts(cli_get(&remove_cmd, &a, "data"), cli_get(&remove_cmd, &a, "kek-file"), 0, &d,
+                      &acc) < 0)
         return CLI_EXIT_FAIL;
     att_error e = {0};
     rc = srv_accounts_remove(acc, a.positional[0], &e);

@@ -19,6 +19,7 @@ static const cli_option options[] = {
     {"role", "ROLE", "partner_a, partner_b, therapist or observer [required]"},
     {"ttl", "SECONDS", "lifetime of the token, at most 2592000 (30 days) [604800, 7 days]"},
     {"key-file", "FILE", "invitation signing key [DATA/secret.key]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command token_cmd = {
     "attune token --data DIR --room ID --role ROLE [--ttl SECONDS]\n"
@@ -37,6 +38,7 @@ static const cli_option revoke_options[] = {
     {"role", "ROLE", "partner_a, partner_b, therapist or observer (with --room)"},
     {"stdin", NULL, "revoke the one link whose token (or invitation URL) is read from stdin"},
     {"key-file", "FILE", "invitation signing key [DATA/secret.key]"},
+    CLI_KEK_FILE_OPTION,
 };
 static const cli_command revoke_cmd = {
     "attune token revoke --data DIR (--room ID --role ROLE | --stdin)",
@@ -113,7 +115,8 @@ static int token_revoke(int argc, char **argv)
     if (from_stdin && read_token(token, sizeof token) < 0)
         return CLI_EXIT_USAGE;
     cli_data d;
-    if (cli_data_open(data, 0, 1, cli_get(&revoke_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(data, cli_get(&revoke_cmd, &a, "kek-file"), 0, 1,
+                      cli_get(&revoke_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     srv_invites *inv = NULL;
     att_error e = {0};
@@ -184,7 +187,8 @@ int cli_cmd_token(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cli_data d;
-    if (cli_data_open(data, 0, 1, cli_get(&token_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(data, cli_get(&token_cmd, &a, "kek-file"), 0, 1,
+                      cli_get(&token_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     att_error e = {0};

@@ -5,8 +5,9 @@
 #include <sys/stat.h>
 #include "secure_start.h"
 
-int cli_data_open(const char *data_dir, int create, int want_key, const char *key_file,
-                  int want_catalog, const char *protocol_dir, cli_data *out, FILE *err)
+int cli_data_open(const char *data_dir, const char *kek_file, int create, int want_key,
+                  const char *key_file, int want_catalog, const char *protocol_dir, cli_data *out,
+                  FILE *err)
 {
     memset(out, 0, sizeof *out);
     char path[4096];
@@ -28,7 +29,7 @@ int cli_data_open(const char *data_dir, int create, int want_key, const char *ke
     /* The keys first: the store borrows them. The KEK is made only for a
      * data directory whose keys.db holds no key yet (a new one, or one of
      * the formats before per-room keys, which the store then migrates). */
-    if (srv_keyring_open(data_dir, NULL, 1, &out->keys, &e) < 0 ||
+    if (srv_keyring_open(data_dir, kek_file, 1, &out->keys, &e) < 0 ||
         srv_store_open(data_dir, out->keys, &out->store, &e) < 0) {
         fprintf(err, "attune: %s\n", e.message);
         cli_data_close(out);

@@ -35,11 +35,14 @@ typedef struct {
 
 /* Opens the data directory. An existing database is required unless
  * create is set (room create makes the directory and the database like the
- * server does). key_file NULL means DATA/secret.key; protocol_dir NULL
- * means the built-in protocol directory. Returns 0, or -1 after printing
- * the reason to err. */
-int cli_data_open(const char *data_dir, int create, int want_key, const char *key_file,
-                  int want_catalog, const char *protocol_dir, cli_data *out, FILE *err);
+ * server does). kek_file NULL means the keyring's default
+ * (srv_kek_default_path: the credentials directory's, else DATA.kek);
+ * key_file NULL means DATA/secret.key; protocol_dir NULL means the
+ * built-in protocol directory. Returns 0, or -1 after printing the reason
+ * to err. */
+int cli_data_open(const char *data_dir, const char *kek_file, int create, int want_key,
+                  const char *key_file, int want_catalog, const char *protocol_dir, cli_data *out,
+                  FILE *err);
 void cli_data_close(cli_data *d);
 
 #endif
