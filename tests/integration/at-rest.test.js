@@ -55,24 +55,9 @@ import {
   helloAckOf, AS_ROOT, ROOT,
 } from './harness.js';
 
-// --- features other parts of issue 12 bring: each check runs once its part is built ---
-const serverHelp = spawnSync(serverBin(), ['--help'], { encoding: 'utf8' }).stdout || '';
+// --- `attune backup` (issue 12 item 7): its check runs once it is built ---
 const cliHelp = spawnSync(cliBin(), ['--help'], { encoding: 'utf8' }).stdout || '';
-// Per-room keys are in use when a new room leaves a keys.db and no data.key.
-function storeUsesRoomKeys() {
-  if (!serverHelp.includes('--kek-file')) return false;
-  const probe = tempDir('atrest-probe');
-  try {
-    const data = path.join(probe, 'data');
-    const r = spawnSync(serverBin(), ['--create-room', 'enactment', '--data', data, ...(AS_ROOT ? ['--allow-root'] : [])], { encoding: 'utf8' });
-    return r.status === 0 && fs.existsSync(path.join(data, 'keys.db')) && !fs.existsSync(path.join(data, 'data.key'));
-  } finally {
-    fs.rmSync(probe, { recursive: true, force: true });
-  }
-}
-const HAS_KEK = storeUsesRoomKeys();
 const HAS_BACKUP = /^\s*backup\b/m.test(cliHelp);
-const NO_KEK = HAS_KEK ? false : 'the store does not use per-room keys yet (--kek-file, keys.db, no data.key)';
 const NO_BACKUP = HAS_BACKUP ? false : '`attune backup` is not built yet';
 
 // --- the markers ---
@@ -464,7 +449,7 @@ test('a whole session leaves no readable text or chosen id at rest', async (t) =
   assert.deepEqual(outputs.flatMap(([label, buf]) => hitsIn(label, buf)), [], 'no marker or chosen id in any log or output');
 });
 
-test('the data directory without its KEK opens no event', { skip: NO_KEK }, async () => {
+test('the data directory without its KEK opens no event', async () => {
   assert.ok(room?.room, 'the session test ran first');
   assert.ok(fs.existsSync(kekFile), `the KEK is beside the data directory, at ${kekFile}`);
   assert.equal(fs.statSync(kekFile).mode & 0o777, 0o600, 'the KEK file is 0600');
@@ -518,7 +503,7 @@ const FIXTURES = ['protocol1', 'store-v0/data', 'store-v1/data', 'store-v2/data'
 const HAS_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
 
 test('migrating an old data directory leaves none of its old payloads readable', {
-  skip: NO_KEK || (HAS_SQLITE3 ? false : 'the sqlite3 command is not installed (deploy/setup.sh installs it)'),
+  skip: HAS_SQLITE3 ? false : 'the sqlite3 command is not installed (deploy/setup.sh installs it)',
 }, async (t) => {
   assert.ok(FIXTURES.length > 0, 'fixtures to migrate');
   for (const fixture of FIXTURES) {
