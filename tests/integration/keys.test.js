@@ -127,7 +127,7 @@ test('keys rotate under a running server: no event lost, every room opens after 
   assert.ok(srv.logs.some((l) => l.event === 'listening'));
 
   const acked = await stream.stop();
-  await srv.stop();
+  assert.deepEqual(await srv.stop(), { code: 0, signal: null }, 'a clean exit (the sanitizers report at exit)');
 
   // every room folds with the rotated KEK; room 0 holds every acked note
   const v = verifyWith(data);
@@ -147,7 +147,7 @@ test('keys rotate under a running server: no event lost, every room opens after 
   await t.close();
   const again = await request(srv, 'POST', '/api/rooms', { cookie: await loginCookie(srv, 'tina', PW), json: { exercise: 'enactment' } });
   assert.equal(again.status, 201, again.text);
-  await srv.stop();
+  assert.deepEqual(await srv.stop(), { code: 0, signal: null }, 'a clean exit (the sanitizers report at exit)');
 
   // the old KEK opens nothing now, and says which KEK it would need
   const oldFile = path.join(base, 'old.kek');
@@ -188,7 +188,7 @@ test('keys rotate --new-kek-file: the old file stays, the running server refuses
     'the log says what to do',
   );
   const acked = await stream.stop();
-  await srv.stop();
+  assert.deepEqual(await srv.stop(), { code: 0, signal: null }, 'a clean exit (the sanitizers report at exit)');
 
   // the old file no longer starts it; the operator's does
   await assert.rejects(startServer({ dataDir: data, args: FAST }), /did not wrap/);
@@ -198,7 +198,7 @@ test('keys rotate --new-kek-file: the old file stays, the running server refuses
   srv = await startServer({ dataDir: data, args: [...FAST, '--kek-file', opKek] });
   const ok = await request(srv, 'POST', '/api/rooms', { cookie: await loginCookie(srv, 'tina', PW), json: { exercise: 'enactment' } });
   assert.equal(ok.status, 201, ok.text);
-  await srv.stop();
+  assert.deepEqual(await srv.stop(), { code: 0, signal: null }, 'a clean exit (the sanitizers report at exit)');
 });
 
 test('the KEK: never inside the data directory, never recreated over existing keys', async () => {
