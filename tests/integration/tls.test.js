@@ -7,7 +7,9 @@
 // against the trust store it is given (SSL_CERT_FILE); SIGHUP serves a new
 // certificate to the next handshake without dropping open connections, and
 // a bad new pair leaves the old one served; bad flags and files stop the
-// start with a readable message; plain HTTP on a non-loopback address warns.
+// start with a readable message; plain HTTP on a non-loopback address warns;
+// behind a TLS proxy (an https:// --public-url) the plain-HTTP answers carry
+// HSTS and the Secure cookie too, and without one neither.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -264,5 +266,27 @@ test('plain HTTP on a non-loopback address logs a warning at start', { skip }, a
     assert.match(warn.why, /in the clear unless a TLS proxy is in front/);
   } finally {
     await plain.stop();
+  }
+});
+
+test('behind a TLS proxy (an https:// --public-url): HSTS and a Secure cookie over plain HTTP to the proxy; neither without', { skip }, async () => {
+  const { request } = await import('./http.js');
+  const dir = tempDir('tls-proxied');
+  fs.chmodSync(dir, 0o700);
+  addAccount(dir, 'dana', PASSWORD);
+  for (const [publicUrl, behindTls] of [['https://attune.clinic.example', true], ['', false]]) {
+    const s = await startServer({ dataDir: dir, args: publicUrl ? ['--public-url', publicUrl, '--allowed-host', '127.0.0.1'] : [] });
+    try {
+      for (const p of ['/healthz', '/', '/no-such-file']) {
+        const r = await request(s, 'GET', p);
+        assert.equal(r.headers['strict-transport-security'], behindTls ? 'max-age=31536000' : undefined, `${publicUrl || 'plain'} ${p}`);
+      }
+      const login = await request(s, 'POST', '/api/login', { json: { username: 'dana', password: PASSWORD } });
+      assert.equal(login.status, 200, login.text);
+      assert.equal(/; Secure/.test(login.headers['set-cookie'][0]), behindTls, login.headers['set-cookie'][0]);
+      assert.ok(s.logs.some((l) => l.event === 'listening' && l.tls === false));
+    } finally {
+      await s.stop();
+    }
   }
 });
