@@ -73,23 +73,31 @@ struct srv_keyring {
 
 /* ---- the KEK ---- */
 
-static void kek_derive(kek_state *k)
+/* The KEK's id (SHA-256 of a label and the KEK, first 8 bytes in hex) and
+ * the wrapping key (HMAC-SHA256 of a label under the KEK). */
+static int kek_derive(kek_state *k, att_error *err)
 {
     unsigned char digest[32];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     static const char id_label[] = "attune kek id v1";
     unsigned int dlen = 0;
-    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-        EVP_DigestUpdate(md, id_label, sizeof id_label - 1) &&
-        EVP_DigestUpdate(md, k->kek, sizeof k->kek) && EVP_DigestFinal_ex(md, digest, &dlen))
-        srv_hex_encode(digest, SRV_KEK_ID_CHARS / 2, k->id);
-    else
-        snprintf(k->id, sizeof k->id, "%s", "0000000000000000");
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(md, id_label, sizeof id_label - 1) &&
+             EVP_DigestUpdate(md, k->kek, sizeof k->kek) && EVP_DigestFinal_ex(md, digest, &dlen) &&
+             dlen == sizeof digest;
     EVP_MD_CTX_free(md);
     static const char wrap_label[] = "attune kek wrap v1";
     unsigned int wlen = 0;
-    HMAC(EVP_sha256(), k->kek, (int)sizeof k->kek, (const unsigned char *)wrap_label,
-         sizeof wrap_label - 1, k->wrap_key, &wlen);
+    ok = ok &&
+         HMAC(EVP_sha256(), k->kek, (int)sizeof k->kek, (const unsigned char *)wrap_label,
+              sizeof wrap_label - 1, k->wrap_key, &wlen) &&
+         wlen == sizeof k->wrap_key;
+    if (!ok) {
+        OPENSSL_cleanse(k, sizeof *k);
+        return att_fail(err, ATT_ERR_INTERNAL, "keyring: cannot derive from the KEK (OpenSSL)");
+    }
+    srv_hex_encode(digest, SRV_KEK_ID_CHARS / 2, k->id);
+    return 0;
 }
 
 static void kek_wipe(kek_state *k)
@@ -142,8 +150,7 @@ static int kek_read(const char *path, kek_state *k, att_error *err)
         kek_wipe(k);
         return rc;
     }
-    kek_derive(k);
-    return 0;
+    return kek_derive(k, err);
 }
 
 int srv_kek_default_path(const char *data_dir, char *out, size_t out_size, att_error *err)
@@ -591,7 +598,7 @@ static int keyring_load(srv_keyring *k, const char *data_dir, const char *kek_fi
             if (rc == 1) /* another process made it first: use theirs */
                 rc = kek_read(k->kek_path, &k->kek, err);
             else if (rc == 0)
-                kek_derive(&k->kek);
+                rc = kek_derive(&k->kek, err);
         } else {
             rc = att_fail(err, ATT_ERR_INTERNAL,
                           "keyring: no key-encryption key at %s; without it nothing in the data "
@@ -984,7 +991,7 @@ int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char
             rc = att_fail(err, ATT_ERR_INTERNAL, "keyring: %s appeared during the rotation",
                           pending);
         if (rc == 0)
-            kek_derive(&next);
+            rc = kek_derive(&next, err);
     }
     if (rc == 0 && strcmp(next.id, k->kek.id) == 0)
         rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "keyring: the new KEK is the current one (%s)",
