@@ -18,7 +18,10 @@ static void usage(FILE *out)
             "  replay        print a session from the store as a transcript (--follow, --speed)\n"
             "  join URL      take part in a session from the terminal\n"
             "  therapist     add, list or remove therapist accounts (dashboard logins)\n"
-            "  keys rotate   rewrap every room key under a new key-encryption key\n\n"
+            "  keys rotate   rewrap every room key under a new key-encryption key\n"
+            "  verify        check rooms' logs against their hash chains and heads\n"
+            "  backup        copy the events (or, --keys, the wrapped keys) while the server runs\n"
+            "  restore       put a backup into a new data directory and check every room\n\n"
             "`attune COMMAND --help` describes each one. attune refuses to run as root\n"
             "unless given --allow-root (anywhere on the line) or ATTUNE_ALLOW_ROOT=1.\n"
             "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
@@ -75,6 +78,12 @@ int main(int argc, char **argv)
         return cli_cmd_join(argc - 2, argv + 2);
     if (strcmp(cmd, "keys") == 0)
         return cli_cmd_keys(argc - 2, argv + 2);
+    if (strcmp(cmd, "verify") == 0)
+        return cli_cmd_verify(argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0)
+        return cli_cmd_backup(argc - 2, argv + 2);
+    if (strcmp(cmd, "restore") == 0)
+        return cli_cmd_restore(argc - 2, argv + 2);
     fprintf(stderr, "attune: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
