@@ -17,6 +17,7 @@
  * miss and cached then. */
 #include "keyring.h"
 #include "clock.h"
+#include "log.h"
 #include "random.h"
 #include "room_id.h"
 #include "schema.h"
@@ -532,10 +533,18 @@ static int load_room_keys(srv_keyring *k, att_error *err)
         const unsigned char *w = sqlite3_column_blob(st, 1);
         size_t wlen = (size_t)sqlite3_column_bytes(st, 1);
         unsigned char key[SRV_SEAL_KEY_BYTES];
-        if (!room || !srv_room_id_valid(room))
+        att_error why = {0};
+        if (!room || !srv_room_id_valid(room)) {
             result = att_fail(err, ATT_ERR_INTERNAL, "keyring: keys.db holds a bad room id");
-        else if ((result = unwrap_key(&k->kek, "room", room, w, wlen, key, err)) == 0)
+        } else if (unwrap_key(&k->kek, "room", room, w, wlen, key, &why) == 0) {
             result = cache_put(k, room, key, err);
+        } else {
+            /* The KEK is the right one (keys.db names it), so this row was
+             * damaged or tampered with: that room cannot be opened (its
+             * lookups fail saying so), every other room still can. */
+            srv_log("error", "room_key_unreadable", "{s:s,s:s}", "room", room, "error",
+                    why.message);
+        }
         OPENSSL_cleanse(key, sizeof key);
     }
     if (result == 0 && rc != SQLITE_DONE)

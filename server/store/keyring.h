@@ -48,7 +48,9 @@ int srv_kek_default_path(const char *data_dir, char *out, size_t out_size, att_e
  * allow_create is set and keys.db holds no wrapped key yet; otherwise the
  * error names the file. A KEK file inside the data directory, or readable
  * by group or others, is refused. A KEK that did not wrap the stored keys
- * fails with the ids of both. */
+ * fails with the ids of both. One stored key that does not open under the
+ * right KEK (damaged, tampered with) is logged and only that room's
+ * lookups fail. */
 int srv_keyring_open(const char *data_dir, const char *kek_file, int allow_create,
                      srv_keyring **out, att_error *err);
 void srv_keyring_close(srv_keyring *k);

@@ -9,6 +9,8 @@
 #include "keyring.h"
 #include "token.h"
 
+#include <sqlite3.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,34 @@ static void test_keys(void)
     bytes = check_read_file(keysdb, &len);
     CHECK(bytes && !memmem(bytes, len, "room-a", 6));
     free(bytes);
+
+    /* a damaged wrapped key, and one moved to another room's row: those
+     * rooms do not open (saying why), the others do */
+    srv_seal_key c;
+    CHECK_INT(srv_keyring_open(data, kek, 0, &k, &err), 0);
+    CHECK_INT(srv_keyring_new_room_key(k, "room-c", &c, &err), 0);
+    CHECK_INT(srv_keyring_new_room_key(k, "room-d", &c, &err), 0);
+    srv_keyring_close(k);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(keysdb, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "UPDATE room_keys SET wrapped = (SELECT wrapped FROM room_keys WHERE "
+                           "room = 'room-b') WHERE room = 'room-c';"
+                           "UPDATE room_keys SET wrapped = substr(wrapped, 1, 20) || X'00' || "
+                           "substr(wrapped, 22) WHERE room = 'room-d';",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(srv_keyring_open(data, kek, 0, &k, &err), 0);
+    CHECK_INT(srv_keyring_room_key(k, "room-b", &a2, &err), 0);
+    CHECK(memcmp(b.bytes, a2.bytes, sizeof b.bytes) == 0);
+    CHECK_INT(srv_keyring_room_key(k, "room-c", &a2, &err), -ATT_ERR_INTERNAL);
+    CHECK(strstr(err.message, "does not open") != NULL);
+    CHECK_INT(srv_keyring_room_key(k, "room-d", &a2, &err), -ATT_ERR_INTERNAL);
+    CHECK(strstr(err.message, "does not open") != NULL);
+    CHECK_INT(srv_keyring_erase_room(k, "room-c", &err), 0);
+    CHECK_INT(srv_keyring_erase_room(k, "room-d", &err), 0);
+    srv_keyring_close(k);
 
     /* another KEK: refused, both ids named */
     unsigned char other_key[SRV_KEY_FILE_BYTES];
