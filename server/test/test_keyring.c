@@ -239,7 +239,15 @@ static void test_rotation(void)
     CHECK(memcmp(got.bytes, r1.bytes, sizeof got.bytes) == 0);
     CHECK_INT(srv_keyring_service_key(k, "audit", &svc2, &err), 0);
     CHECK(memcmp(svc.bytes, svc2.bytes, sizeof svc.bytes) == 0);
+    /* another process (the attune command) makes a room under the new KEK */
+    srv_seal_key rx;
+    CHECK_INT(srv_keyring_new_room_key(k, "rx", &rx, &err), 0);
     srv_keyring_close(k);
+
+    /* the running keyring's first lookup of it misses its cache, finds it
+     * wrapped by a KEK it has not loaded and rereads the KEK file */
+    CHECK_INT(srv_keyring_room_key(running, "rx", &got, &err), 0);
+    CHECK(memcmp(got.bytes, rx.bytes, sizeof got.bytes) == 0);
 
     /* the running keyring: cached keys still work; a new room key reloads
      * the (rewritten) KEK file and is wrapped under the new KEK */
@@ -291,7 +299,7 @@ static void test_rotation(void)
     size_t before_len = 0, after_len = 0;
     char *before = check_read_file(kek, &before_len);
     CHECK_INT(srv_keyring_rotate_ex(data, kek, opkek, SRV_ROTATE_COMPLETE, &rot, &err), 0);
-    CHECK_INT(rot.n_rewrapped, 5);
+    CHECK_INT(rot.n_rewrapped, 6); /* r1-r4, rx, audit */
     CHECK_STR(rot.kek_path, opkek);
     char *after = check_read_file(kek, &after_len);
     CHECK(before && after && before_len == after_len && memcmp(before, after, before_len) == 0);
