@@ -85,6 +85,8 @@ static int keys_rotate(int argc, char **argv)
     } else {
         printf("the new KEK is in %s (the old one is gone)\n", r.kek_path);
     }
+    /* Recorded under the new KEK's keys (the audit key was rewrapped too). */
+    cli_audit_note_kek(data, r.kek_path, SRV_AUDIT_KEYS_ROTATED, NULL, NULL, stderr);
     return CLI_EXIT_OK;
 }
 

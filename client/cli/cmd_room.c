@@ -1,4 +1,5 @@
-/* cmd_room.c - `attune room create` and `attune room list`: rooms in the
+/* cmd_room.c - `attune room create`, `attune room list` and `attune room
+ * erase` (erase.h: the same erase as the dashboard's): rooms in the
  * server's store, created exactly as attune-server creates its demo room
  * (room_created as seq 1) and announced with one invitation line per
  * member. */
@@ -16,6 +17,7 @@
 #include "attune/names.h"
 #include "b64url.h"
 #include "datadir.h"
+#include "erase.h"
 #include "random.h"
 #include "invite.h"
 
@@ -53,6 +55,26 @@ static const cli_command list_cmd = {
     (int)(sizeof list_options / sizeof list_options[0]),
     0,
     0};
+
+static const cli_option erase_options[] = {
+    {"data", "DIR", "the server's data directory [required]"},
+    {"yes", NULL, "erase without asking to type the room id again"},
+    CLI_KEK_FILE_OPTION,
+};
+static const cli_command erase_cmd = {
+    "attune room erase ROOM --data DIR [--yes]",
+    "Erases a room for good: revokes its invitation links, takes its observers\n"
+    "off it, destroys its data key (DATA/keys.db), then deletes its events, its\n"
+    "summary and its place on the dashboard; the audit log records that it was\n"
+    "erased, by whom and when (never what it held). Backups of attune.db taken\n"
+    "before cannot be read for this room any more; a backup of keys.db taken\n"
+    "before still holds its key (see the README). Asks you to type the room id\n"
+    "unless --yes. Works while attune-server runs: within about a second it\n"
+    "closes the room's connections (bye room_erased) and forgets the room.",
+    erase_options,
+    (int)(sizeof erase_options / sizeof erase_options[0]),
+    1,
+    1};
 
 static int random_room_id(char *out, size_t size, FILE *err)
 {
@@ -213,7 +235,8 @@ static int room_list(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cli_data d;
-    if (cli_data_open(data, cli_get(&list_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(data, cli_get(&list_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
+        0)
         return CLI_EXIT_FAIL;
     list_ctx ctx = {d.store, 0, 0};
     att_error e = {0};
@@ -225,16 +248,101 @@ static int room_list(int argc, char **argv)
     return (rc != 0 || ctx.failed) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+/* Reads one line from stdin: 1 when it is exactly `room`. */
+static int confirmed_on_stdin(const char *room)
+{
+    fprintf(stderr,
+            "attune: this destroys room %s's key and deletes its events for good; it cannot be\n"
+            "        undone, and backups of its events taken before cannot be read for it either.\n"
+            "        Type the room id to erase it: ",
+            room);
+    fflush(stderr);
+    char line[256];
+    if (!fgets(line, sizeof line, stdin))
+        return 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, room) == 0;
+}
+
+static int room_erase(int argc, char **argv)
+{
+    cli_args a;
+    if (cli_parse(&erase_cmd, argc, argv, &a, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        cli_print_help(&erase_cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    const char *data = cli_get(&erase_cmd, &a, "data");
+    const char *room = a.positional[0];
+    if (!data) {
+        fprintf(stderr, "attune: --data DIR is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (!srv_room_id_valid(room)) {
+        fprintf(stderr, "attune: ROOM: 1..64 characters of A-Z a-z 0-9 _ -\n");
+        return CLI_EXIT_USAGE;
+    }
+    cli_data d;
+    if (cli_data_open(data, cli_get(&erase_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
+        0)
+        return CLI_EXIT_FAIL;
+    int rc = CLI_EXIT_FAIL;
+    srv_accounts *accounts = NULL;
+    srv_invites *invites = NULL;
+    srv_audit *audit = NULL;
+    att_error e = {0};
+    if (srv_accounts_open(data, 0, &accounts, &e) < 0 || srv_invites_open(data, &invites, &e) < 0 ||
+        srv_audit_open(data, d.keys, &audit, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        goto out;
+    }
+    srv_store_room meta;
+    int64_t owner = 0;
+    if (srv_store_get_room(d.store, room, &meta, &e) == -ATT_ERR_NOT_FOUND &&
+        srv_accounts_get_owner_id(accounts, room, &owner, &e) == -ATT_ERR_NOT_FOUND) {
+        fprintf(stderr, "attune: no room %s in %s\n", room, data);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (!cli_get(&erase_cmd, &a, "yes") && !confirmed_on_stdin(room)) {
+        fprintf(stderr, "attune: that is not the room id; nothing was erased\n");
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    char actor[SRV_AUDIT_ACTOR_MAX + 1];
+    srv_audit_cli_actor(actor);
+    srv_erase_deps deps = {d.store, invites, accounts, audit};
+    srv_erase_result done;
+    if (srv_erase_room(&deps, room, actor, 0, srv_now_ms(), &done, &e) < 0) {
+        fprintf(stderr, "attune: %s\n", e.message);
+        goto out;
+    }
+    printf("erased %s: key destroyed, %s, %d link(s) revoked, audit entry %lld\n", room,
+           done.store_had_room ? "events deleted" : "no events were left", done.links_revoked,
+           (long long)done.audit_id);
+    rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+    srv_audit_close(audit);
+    srv_invites_close(invites);
+    srv_accounts_close(accounts);
+    cli_data_close(&d);
+    return rc;
+}
+
 int cli_cmd_room(int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "create") == 0)
         return room_create(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return room_list(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "erase") == 0)
+        return room_erase(argc - 1, argv + 1);
     FILE *out = (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))
                     ? stdout
                     : stderr;
     fprintf(out, "usage: attune room create --data DIR [options]  (see attune room create --help)\n"
-                 "       attune room list --data DIR\n");
+                 "       attune room list --data DIR\n"
+                 "       attune room erase ROOM --data DIR [--yes]\n");
     return out == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }

@@ -135,6 +135,9 @@ static int token_revoke(int argc, char **argv)
             printf("revoked %d %s %s\n", n, claims.room, att_role_name(claims.role));
             if (n == 0)
                 fprintf(stderr, "attune: that link was already revoked\n");
+            else
+                cli_audit_note(d.keys, data, SRV_AUDIT_LINKS_REVOKED, claims.room,
+                               att_role_name(claims.role), stderr);
         }
     } else {
         srv_store_room meta;
@@ -147,6 +150,8 @@ static int token_revoke(int argc, char **argv)
             fprintf(stderr, "attune: %s\n", e.message);
         } else {
             printf("revoked %d %s %s\n", n, room, att_role_name(role));
+            cli_audit_note(d.keys, data, SRV_AUDIT_LINKS_REVOKED, room, att_role_name(role),
+                           stderr);
         }
     }
     if (n >= 0)

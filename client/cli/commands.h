@@ -5,6 +5,7 @@
 #define CLI_COMMANDS_H
 
 #include <stdio.h>
+#include "audit.h"
 #include "store.h"
 
 int cli_cmd_room(int argc, char **argv);
@@ -16,6 +17,18 @@ int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_backup(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
+int cli_cmd_audit(int argc, char **argv);
+
+/* cmd_audit.c: records in DATA's audit log (audit.h) that this command,
+ * as "cli:<unix user>", did `action` to `room` (NULL: none); detail NULL
+ * or a fixed word. 0, or -1 after printing why to err (the caller's work
+ * is done either way; say so, do not undo it). */
+int cli_audit_note(srv_keyring *keys, const char *data_dir, srv_audit_action action,
+                   const char *room, const char *detail, FILE *err);
+/* The same for a command that holds no keyring: opens DATA's with kek_file
+ * (NULL: the default), never creating a KEK. */
+int cli_audit_note_kek(const char *data_dir, const char *kek_file, srv_audit_action action,
+                       const char *room, const char *detail, FILE *err);
 
 /* cmd_verify.c: checks `room` (NULL: every room) of an open store and
  * prints one line each (`attune verify`, `attune restore`); CLI_EXIT_FAIL

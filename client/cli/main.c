@@ -21,7 +21,9 @@ static void usage(FILE *out)
             "  keys rotate   rewrap every room key under a new key-encryption key\n"
             "  verify        check rooms' logs against their hash chains and heads\n"
             "  backup        copy the events (or, --keys, the wrapped keys) while the server runs\n"
-            "  restore       put a backup into a new data directory and check every room\n\n"
+            "  restore       put a backup into a new data directory and check every room\n"
+            "  room erase    destroy a room's key and delete its rows, for good\n"
+            "  audit         print and check the audit log (who did what to which room)\n\n"
             "`attune COMMAND --help` describes each one. attune refuses to run as root\n"
             "unless given --allow-root (anywhere on the line) or ATTUNE_ALLOW_ROOT=1.\n"
             "exit codes: 0 success, 1 failure (store, network or server), 2 bad usage or input\n");
@@ -84,6 +86,8 @@ int main(int argc, char **argv)
         return cli_cmd_backup(argc - 2, argv + 2);
     if (strcmp(cmd, "restore") == 0)
         return cli_cmd_restore(argc - 2, argv + 2);
+    if (strcmp(cmd, "audit") == 0)
+        return cli_cmd_audit(argc - 2, argv + 2);
     fprintf(stderr, "attune: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

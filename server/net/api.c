@@ -25,8 +25,10 @@
 #include "accounts.h"
 #include "admin.h"
 #include "api_body.h"
+#include "audit.h"
 #include "config_store.h"
 #include "crisis.h"
+#include "erase.h"
 #include "hasher.h"
 #include "http.h"
 #include "http_reply.h"
@@ -39,6 +41,7 @@
 #include "server.h"
 #include "sessions.h"
 #include "tickets.h"
+#include "ws.h"
 #include "attune/buf.h"
 #include "attune/names.h"
 
@@ -48,6 +51,8 @@ struct srv_api {
     srv_login_limit *limit;
     srv_hasher *hasher;
     srv_room_events *events; /* GET /api/rooms/events streams */
+    srv_audit *audit;        /* who opened, exported, revoked, erased (audit.h) */
+    int64_t erased_seen;     /* the last audit entry the erase sweep looked at */
     uint64_t next_request_id;
     lws_dll2_owner_t waiting;   /* api_req.wait_link: logins being checked */
     lws_dll2_owner_t reviewing; /* api_req.wait_link: log pages being built (review.h) */
@@ -175,11 +180,63 @@ static srv_session_account_state session_account_valid(void *arg, int64_t accoun
     return account_state(found, acct.password_gen, password_gen);
 }
 
+/* A room `attune room erase` erased in another process while this server
+ * runs: its live members close (bye room_erased), it leaves memory, and
+ * this process's cached copy of its key goes; then the store's erase runs
+ * again, for any event this server stored for it in the second before it
+ * noticed. */
+typedef struct {
+    srv_server *srv;
+    int64_t seen; /* the last entry dealt with */
+    int busy;     /* a room still had a commit in flight: again next sweep */
+} erased_sweep;
+
+static int erase_noticed(const srv_audit_row *row, void *arg)
+{
+    erased_sweep *w = arg;
+    srv_server *srv = w->srv;
+    att_error err = {0};
+    if (srv_room_id_valid(row->room)) {
+        /* This process's own erases come by too; they find nothing left. */
+        int was_live = srv_rooms_find(srv->rooms, row->room) != NULL;
+        if (srv_rooms_erase(srv->rooms, row->room, &err) == -ATT_ERR_ROOM_BUSY) {
+            w->busy = 1;
+            return 1;
+        }
+        if (srv_keyring_erase_room(srv->keys, row->room, &err) < 0 ||
+            (srv_store_erase_room(srv->store, row->room, &err) < 0 &&
+             err.code != ATT_ERR_NOT_FOUND))
+            srv_log("error", "erase_not_finished", "{s:s,s:s}", "room", row->room, "error",
+                    err.message);
+        if (was_live) {
+            srv_api_room_changed(srv, row->room);
+            srv_log("info", "room_erased_elsewhere", "{s:s,s:s}", "room", row->room, "by",
+                    row->actor);
+        }
+    }
+    w->seen = row->id;
+    return 0;
+}
+
+static void sweep_erased(srv_server *srv)
+{
+    srv_api *api = srv->api;
+    erased_sweep w = {srv, api->erased_seen, 0};
+    srv_audit_filter f = {.action = srv_audit_action_name(SRV_AUDIT_ERASED),
+                          .after_id = api->erased_seen};
+    att_error err = {0};
+    if (srv_audit_walk(api->audit, &f, erase_noticed, &w, &err) < 0)
+        srv_log("error", "erase_sweep_failed", "{s:s}", "error", err.message);
+    api->erased_seen = w.seen;
+    srv_ws_drain(srv);
+}
+
 void srv_api_sweep(srv_server *srv)
 {
     srv_api *api = srv->api;
     if (!api)
         return;
+    sweep_erased(srv);
     srv_sessions_sweep(api->sessions, srv_now_ms());
     if (srv_sessions_count(api->sessions) == 0)
         return;
@@ -240,6 +297,20 @@ void srv_api_tick(srv_server *srv, int64_t now_mono)
         srv_room_events_tick(srv->api->events, now_mono);
 }
 
+static int take_last_id(const srv_audit_row *row, void *arg)
+{
+    *(int64_t *)arg = row->id;
+    return 1;
+}
+
+/* The newest audit entry's id (0 for none): the erase sweep starts there. */
+static int audit_last_id(srv_audit *audit, int64_t *out, att_error *err)
+{
+    *out = 0;
+    srv_audit_filter newest = {.limit = 1, .newest_first = 1};
+    return srv_audit_walk(audit, &newest, take_last_id, out, err) < 0 ? -ATT_ERR_INTERNAL : 0;
+}
+
 int srv_api_open(srv_server *srv, att_error *err)
 {
     srv_api *api = calloc(1, sizeof *api);
@@ -258,6 +329,10 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     if (rc == 0)
         rc = srv_room_events_new(api->accounts, room_list_text, srv, &api->events, err);
+    if (rc == 0)
+        rc = srv_audit_open(srv->cfg->data_dir, srv->keys, &api->audit, err);
+    if (rc == 0)
+        rc = audit_last_id(api->audit, &api->erased_seen, err);
     if (rc == 0 && srv_sessions_set_end_hook(api->sessions, close_session_streams, api) < 0)
         rc = att_fail(err, ATT_ERR_INTERNAL, "sessions: no room for another end hook");
     return rc;
@@ -270,6 +345,7 @@ void srv_api_close(srv_server *srv)
         return;
     srv_hasher_stop(api->hasher);
     srv_room_events_free(api->events);
+    srv_audit_close(api->audit);
     srv_accounts_close(api->accounts);
     srv_sessions_free(api->sessions);
     srv_login_limit_free(api->limit);
@@ -403,6 +479,31 @@ static int internal_error(struct lws *wsi, api_req *q, const att_error *err)
 {
     srv_log("error", "api_failed", "{s:s,s:s}", "path", q->path, "error", err->message);
     return respond_error(wsi, q, 500, "internal", "the server could not do this");
+}
+
+/* Records what the logged-in account did to a room (audit.h): at once, on
+ * this thread (a small transaction; the actions are rare). Opens and
+ * exports coalesce (`once`): a dashboard rereading a room, a live view
+ * reconnecting, a replay paging through a log are one entry per ten
+ * minutes. A failure (a full disk, an audit log edited outside attune,
+ * which refuses appends) is logged, not answered: the therapist's work goes
+ * on and the log line says what the audit log is missing. */
+static void audit_note(srv_server *srv, const srv_session_info *sess, srv_audit_action action,
+                       const char *room, const char *detail, int once)
+{
+    srv_audit_entry e = {.at = srv_now_ms(),
+                         .actor = sess->account,
+                         .actor_id = sess->account_id,
+                         .action = action,
+                         .room = room,
+                         .detail = detail};
+    att_error err = {0};
+    int rc = once ? srv_audit_record_once(srv->api->audit, &e, SRV_AUDIT_COALESCE_MS, NULL, &err)
+                  : srv_audit_record(srv->api->audit, &e, NULL, &err);
+    if (rc < 0)
+        srv_log("error", "audit_failed", "{s:s,s:s,s:s,s:s}", "action",
+                srv_audit_action_name(action), "room", room ? room : "", "by", sess->account,
+                "error", err.message);
 }
 
 /* The two limit keys of an attempt: the account together with the client
@@ -964,8 +1065,10 @@ static int room_detail(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r
 /* POST /api/rooms/{id}/observers {name} (remove: .../observers/remove):
  * the room's therapist invites a supervisor's account to observe, or
  * takes the invitation back (their live view closes, 4401 bye revoked). */
-static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *r, int remove)
+static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call,
+                        int remove)
 {
+    srv_room *r = call->room;
     att_error err = {0};
     srv_observer_body body;
     const char *name =
@@ -988,6 +1091,9 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
         return internal_error(wsi, q, &err);
     if (remove)
         srv_links_close_observer(srv, srv_room_id(r), acct.id);
+    if (rc > 0)
+        audit_note(srv, &call->sess, remove ? SRV_AUDIT_OBSERVER_REMOVED : SRV_AUDIT_OBSERVER_ADDED,
+                   srv_room_id(r), acct.name, 0);
     json_t *observers = observer_names(srv, srv_room_id(r), &err);
     if (!observers)
         return internal_error(wsi, q, &err);
@@ -996,12 +1102,12 @@ static int do_observers(struct lws *wsi, srv_server *srv, api_req *q, srv_room *
 
 static int do_add_observer(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
-    return do_observers(wsi, srv, q, call->room, 0);
+    return do_observers(wsi, srv, q, call, 0);
 }
 
 static int do_remove_observer(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
-    return do_observers(wsi, srv, q, call->room, 1);
+    return do_observers(wsi, srv, q, call, 1);
 }
 
 /* POST /api/rooms/{id}/invites {role}: revokes every live link of the
@@ -1031,6 +1137,9 @@ static int do_reissue(struct lws *wsi, srv_server *srv, api_req *q, const api_ca
     }
     srv_log("info", "links_revoked", "{s:s,s:s,s:i,s:s}", "room", srv_room_id(r), "role",
             att_role_name(role), "revoked", revoked, "by", sess->account);
+    audit_note(srv, sess, SRV_AUDIT_LINKS_REVOKED, srv_room_id(r), att_role_name(role), 0);
+    if (att_role_is_partner(role))
+        audit_note(srv, sess, SRV_AUDIT_LINK_ISSUED, srv_room_id(r), att_role_name(role), 0);
     return respond_json(wsi, q, 200,
                         json_pack("{s:s,s:i,s:o,s:o}", "role", att_role_name(role), "revoked",
                                   revoked, "url", url, "invitations", list));
@@ -1069,6 +1178,7 @@ static int do_observer_ticket(struct lws *wsi, srv_server *srv, api_req *q,
     srv_room *r = ok ? srv_rooms_get(srv->rooms, room_id, &err) : NULL;
     if (!r)
         return respond_error(wsi, q, 404, "not_found", "no such room");
+    audit_note(srv, sess, SRV_AUDIT_OBSERVED, room_id, NULL, 1);
     return do_ticket(wsi, srv, q, r, sess, ATT_ROLE_OBSERVER);
 }
 
@@ -1080,7 +1190,10 @@ static int do_open_ticket(struct lws *wsi, srv_server *srv, api_req *q, const ap
         return do_observer_ticket(wsi, srv, q, &call->sess, call->room_id);
     int failed = 0;
     srv_room *r = owned_room(wsi, srv, q, &call->sess, call->room_id, &failed);
-    return r ? do_ticket(wsi, srv, q, r, &call->sess, ATT_ROLE_THERAPIST) : failed;
+    if (!r)
+        return failed;
+    audit_note(srv, &call->sess, SRV_AUDIT_OPENED, call->room_id, NULL, 1);
+    return do_ticket(wsi, srv, q, r, &call->sess, ATT_ROLE_THERAPIST);
 }
 
 static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
@@ -1111,6 +1224,7 @@ static int do_create_room(struct lws *wsi, srv_server *srv, api_req *q, const ap
     srv_room_events_account_changed(srv->api->events, sess->account_id);
     srv_log("info", "room_created", "{s:s,s:s,s:s}", "room", id, "exercise", script->id, "owner",
             name);
+    audit_note(srv, sess, SRV_AUDIT_CREATED, id, NULL, 0);
     return room_detail(wsi, srv, q, r, 201, name);
 }
 
@@ -1171,6 +1285,10 @@ static int do_room_log(struct lws *wsi, srv_server *srv, api_req *q, const api_c
     srv_review_job *job = calloc(1, sizeof *job);
     if (!job)
         return -1;
+    /* Reading the log is exporting it (the replay, the report): noted once
+     * per reading, at its first page. */
+    if (after == 0)
+        audit_note(srv, &call->sess, SRV_AUDIT_EXPORTED, room_id, NULL, 1);
     /* The first page says what the session is; later pages only go on. */
     if (after == 0) {
         json_t *summary = NULL;
@@ -1298,7 +1416,159 @@ static int do_activity(struct lws *wsi, srv_server *srv, api_req *q, const api_c
 
 static int do_room(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
 {
+    audit_note(srv, &call->sess, SRV_AUDIT_OPENED, call->room_id, NULL, 1);
     return room_detail(wsi, srv, q, call->room, 200, NULL);
+}
+
+/* The supervisors invited to a room, by account id (their dashboards
+ * change when it is erased). */
+typedef struct {
+    int64_t ids[32];
+    size_t n;
+} account_ids;
+
+static int collect_account(int64_t account_id, void *arg)
+{
+    account_ids *a = arg;
+    if (a->n < sizeof a->ids / sizeof a->ids[0])
+        a->ids[a->n++] = account_id;
+    return 0;
+}
+
+/* POST /api/rooms/{id}/erase {"confirm": ID}: the room's therapist erases
+ * it for good (erase.h). First the live room goes (its members closed,
+ * 4401 bye room_erased; freed from memory), then the store's key and
+ * rows, invitations, observers and ownership, and the audit log says so.
+ * A room with a commit still in flight answers 503 (Retry-After: 1); its
+ * members are already gone then, so the retry finds it quiet. */
+static int do_erase(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    const char *room_id = call->room_id;
+    att_error err = {0};
+    srv_erase_body body;
+    int confirmed = srv_api_body_erase(q->body, q->body_len, &body, &err) == 0 &&
+                    strcmp(body.confirm, room_id) == 0;
+    json_decref(body.doc);
+    if (!confirmed)
+        return respond_error(wsi, q, 400, "bad_request",
+                             "send {\"confirm\": ROOM_ID} with this room's id: erasing cannot be "
+                             "undone");
+    int rc = srv_rooms_erase(srv->rooms, room_id, &err);
+    srv_ws_drain(srv); /* the closes go out now */
+    if (rc == -ATT_ERR_ROOM_BUSY) {
+        q->extra.retry_after_s = 1;
+        return respond_error(wsi, q, 503, "busy", "the room is finishing a write; try again");
+    }
+    if (rc < 0)
+        return internal_error(wsi, q, &err);
+    account_ids observers = {{0}, 0};
+    if (srv_invites_observers(srv->invites, room_id, collect_account, &observers, &err) < 0)
+        return internal_error(wsi, q, &err);
+    srv_erase_deps deps = {srv->store, srv->invites, srv->api->accounts, srv->api->audit};
+    srv_erase_result done;
+    rc = srv_erase_room(&deps, room_id, call->sess.account, call->sess.account_id, srv_now_ms(),
+                        &done, &err);
+    /* Whatever was done, the dashboards show it (a partial erase leaves the
+     * room on its owner's, to be erased again). */
+    srv_room_events_account_changed(srv->api->events, call->sess.account_id);
+    for (size_t i = 0; i < observers.n; i++)
+        srv_room_events_account_changed(srv->api->events, observers.ids[i]);
+    if (rc == -ATT_ERR_NOT_FOUND)
+        return respond_error(wsi, q, 404, "not_found", "no such room");
+    if (rc < 0)
+        return internal_error(wsi, q, &err);
+    srv_links_close_revoked(srv); /* anyone left on a link of it */
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:s,s:i,s:I}", "erased", room_id, "links_revoked",
+                                  done.links_revoked, "audit_id", (json_int_t)done.audit_id));
+}
+
+/* GET /api/rooms/{id}/verify: whether the room's stored record is the one
+ * that was written (store.h, srv_store_verify_room: every event's seal and
+ * chain link, and the head's MAC). Runs here, on the service thread: one
+ * read of the whole log (about a millisecond per thousand events), asked
+ * for once by the report page. */
+static int do_verify(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    att_error err = {0};
+    srv_chain_report rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = srv_store_verify_room(srv->store, call->room_id, &rep, &err);
+    if (rc == -ATT_ERR_NOT_FOUND)
+        return respond_error(wsi, q, 404, "not_found", "no such room");
+    if (rc < 0)
+        return internal_error(wsi, q, &err);
+    if (rc == 1)
+        srv_log("warn", "record_not_verified", "{s:s,s:I,s:s}", "room", call->room_id, "seq",
+                (json_int_t)rep.bad_seq, "problem", rep.problem);
+    json_t *head = rep.head_seq > 0 ? json_pack("{s:I,s:s}", "seq", (json_int_t)rep.head_seq,
+                                                "hash", rep.head_hex)
+                                    : json_null();
+    json_t *out = json_pack("{s:b,s:I,s:o}", "verified", rc == 0, "events", (json_int_t)rep.events,
+                            "head", head);
+    if (out && rc == 1) {
+        json_object_set_new(out, "problem", json_string(rep.problem));
+        if (rep.bad_seq > 0)
+            json_object_set_new(out, "bad_seq", json_integer(rep.bad_seq));
+    }
+    return respond_json(wsi, q, 200, out);
+}
+
+/* GET /api/audit?before=ID&limit=N: the caller's own audit entries, newest
+ * first, a page at a time (next_before: the next page's before, null at
+ * the end). Only what this account did: by account id, so a later account
+ * of the same name sees nothing of an earlier one's. */
+typedef struct {
+    json_t *list;
+    int64_t last_id;
+} audit_page;
+
+static int add_audit_row(const srv_audit_row *row, void *arg)
+{
+    audit_page *p = arg;
+    p->last_id = row->id;
+    json_t *item =
+        json_pack("{s:I,s:I,s:s,s:s,s:s}", "id", (json_int_t)row->id, "at", (json_int_t)row->at,
+                  "action", row->action, "room", row->room, "detail", row->detail);
+    return !item || json_array_append_new(p->list, item) ? -1 : 0;
+}
+
+#define AUDIT_PAGE_DEFAULT 50
+#define AUDIT_PAGE_MAX 200
+
+static int query_int(struct lws *wsi, const char *name_eq, int64_t min, int64_t max,
+                     int64_t *value);
+
+static int do_audit(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
+{
+    int64_t before = 0, limit = AUDIT_PAGE_DEFAULT;
+    if (query_int(wsi, "before=", 1, INT64_MAX, &before) < 0 ||
+        query_int(wsi, "limit=", 1, AUDIT_PAGE_MAX, &limit) < 0)
+        return respond_error(wsi, q, 400, "bad_request",
+                             "before is an entry id, limit is 1 to 200 entries");
+    audit_page page = {json_array(), 0};
+    if (!page.list)
+        return -1;
+    /* One more than asked for says whether there is a next page. */
+    srv_audit_filter f = {.actor_id = call->sess.account_id,
+                          .before_id = before,
+                          .limit = (int)limit + 1,
+                          .newest_first = 1};
+    att_error err = {0};
+    if (srv_audit_walk(srv->api->audit, &f, add_audit_row, &page, &err) != 0) {
+        json_decref(page.list);
+        if (!err.message[0])
+            att_fail(&err, ATT_ERR_INTERNAL, "cannot list the audit log");
+        return internal_error(wsi, q, &err);
+    }
+    json_t *next = json_null();
+    if (json_array_size(page.list) > (size_t)limit) {
+        json_array_remove(page.list, (size_t)limit);
+        json_t *last = json_array_get(page.list, (size_t)limit - 1);
+        next = json_integer(json_integer_value(json_object_get(last, "id")));
+    }
+    return respond_json(wsi, q, 200,
+                        json_pack("{s:o,s:o}", "entries", page.list, "next_before", next));
 }
 
 static int no_endpoint(struct lws *wsi, srv_server *srv, api_req *q, const api_call *call)
@@ -1339,11 +1609,14 @@ static const api_route routes[] = {
     {METHOD_POST, "/api/activity", ROUTE_LOGIN, 1, do_activity},
     {METHOD_POST, "/api/password", ROUTE_LOGIN, 1, do_password},
     {METHOD_GET, "/api/exercises", ROUTE_LOGIN, 0, do_exercises},
+    {METHOD_GET, "/api/audit", ROUTE_LOGIN, 0, do_audit},
     {METHOD_GET, "/api/rooms", ROUTE_LOGIN, 0, do_list_rooms},
     {METHOD_POST, "/api/rooms", ROUTE_LOGIN, 1, do_create_room},
     {METHOD_GET, "/api/rooms/events", ROUTE_LOGIN, 0, do_room_events},
     {METHOD_GET, "/api/rooms/{id}", ROUTE_ROOM, 0, do_room},
     {METHOD_GET, "/api/rooms/{id}/log", ROUTE_OWNER, 0, do_room_log},
+    {METHOD_GET, "/api/rooms/{id}/verify", ROUTE_OWNER, 0, do_verify},
+    {METHOD_POST, "/api/rooms/{id}/erase", ROUTE_OWNER, 1, do_erase},
     {METHOD_POST, "/api/rooms/{id}/invites", ROUTE_ROOM, 1, do_reissue},
     /* a supervisor's ticket is for a room they observe: do_open_ticket checks */
     {METHOD_POST, "/api/rooms/{id}/ticket", ROUTE_LOGIN, 0, do_open_ticket},

@@ -6,6 +6,9 @@
 // Suspicions are counted apart (suspected, confirmed, dismissed); a private
 // message, a request for a private word or a held check-in in any room raises
 // an alert that stays until the therapist says they have seen it.
+// A room's therapist can delete its session permanently (after typing the
+// room id in a dialog that says what that means: POST /api/rooms/{id}/erase),
+// and "My activity" lists their own audit entries (GET /api/audit).
 
 import { h, replaceChildren, formatClock } from './dom.js';
 import { staffRoleName } from './words.js';
@@ -199,6 +202,74 @@ function statusBody(room, rerender) {
   ];
 }
 
+const ERASE_RETRIES = 8;
+
+/** POST .../erase, again while the server says the room is finishing a write (503). */
+async function eraseRoom(id) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await staffApi('POST', `/api/rooms/${encodeURIComponent(id)}/erase`, { confirm: id });
+    } catch (err) {
+      if (err.status !== 503 || attempt >= ERASE_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, (err.retryAfterS || 1) * 1000));
+    }
+  }
+}
+
+/**
+ * The confirmation before a session is deleted for good: what it means in
+ * plain words, and the room id typed again (the button stays off until it
+ * matches). Resolves when the dialog closes.
+ */
+function confirmErase(room, onErased) {
+  const inputId = `erase-${room.id}-confirm`;
+  const input = h('input', { id: inputId, type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', 'aria-describedby': `${inputId}-hint` });
+  const go = h('button', { type: 'submit', class: 'danger', disabled: true }, 'Delete permanently');
+  const keep = h('button', { type: 'button', class: 'secondary' }, 'Keep it');
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const dialog = h(
+    'dialog',
+    { class: 'sheet erase-sheet', 'aria-labelledby': `${inputId}-h` },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('h2', { id: `${inputId}-h` }, 'Delete this session permanently?'),
+      h('p', {}, `This deletes the ${exerciseTitle(room)} session in room ${room.id} and everything said in it: both partners’ words, your notes, the replay and the report. It cannot be undone.`),
+      h('p', {}, 'Anyone still in the room is disconnected, and the partners’ links stop working. Its key is destroyed, so backups of the sessions cannot be read for it any more; only an older backup of the keys could, and whoever runs Attune for your practice can destroy those. The activity log keeps only that you deleted it, and when.'),
+      h('div', { class: 'field' }, h('label', { for: inputId }, `Type the room id, ${room.id}, to confirm`), input, h('p', { id: `${inputId}-hint`, class: 'hint' }, 'The id is shown on the room’s card.')),
+      error,
+      h('div', { class: 'form-actions' }, go, keep),
+    ),
+  );
+  input.addEventListener('input', () => {
+    go.disabled = input.value.trim() !== room.id;
+  });
+  keep.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => dialog.remove());
+  dialog.querySelector('form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (input.value.trim() !== room.id) return;
+    go.disabled = true;
+    keep.disabled = true;
+    error.hidden = true;
+    go.textContent = 'Deleting…';
+    try {
+      await eraseRoom(room.id);
+      dialog.close();
+      onErased();
+    } catch (err) {
+      error.textContent = err.status === 404 ? 'This room is already gone.' : apiProblem(err);
+      error.hidden = false;
+      go.textContent = 'Delete permanently';
+      go.disabled = false;
+      keep.disabled = false;
+    }
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  input.focus();
+}
+
 function buildCard(room) {
   const headingId = `room-${room.id}-h`;
   const title = h('h3', { id: headingId }, exerciseTitle(room));
@@ -218,6 +289,25 @@ function buildCard(room) {
         h('a', { class: 'button-link', href: `replay.html${q}` }, 'Replay'),
         h('a', { class: 'button-link', href: `report.html${q}` }, 'Report'),
       );
+  if (!supervisor) {
+    const erase = h('button', { type: 'button', class: 'quiet-button erase', 'aria-haspopup': 'dialog' }, 'Delete this session permanently');
+    erase.addEventListener('click', () =>
+      confirmErase(room, () => {
+        const card = cards.get(room.id);
+        if (card) card.el.remove();
+        cards.delete(room.id);
+        // The new room's links, if this was it, open nothing any more.
+        const fresh = document.getElementById('new-room');
+        if (!fresh.hidden && fresh.textContent.includes(`Room ${room.id} is ready`)) {
+          replaceChildren(fresh);
+          fresh.hidden = true;
+        }
+        announce(`The session in room ${room.id} has been deleted permanently.`);
+        loadActivity(true);
+      }),
+    );
+    actions.append(erase);
+  }
   const problem = h('p', { class: 'form-error', role: 'alert', hidden: true });
   live.addEventListener('click', async () => {
     live.disabled = true;
@@ -455,6 +545,63 @@ function wireCreate() {
   });
 }
 
+// "My activity": the therapist's own audit entries (GET /api/audit), newest
+// first, a page at a time; loaded when the section is opened.
+const ACTIVITY = {
+  created: () => 'Created the room',
+  opened: () => 'Opened the room',
+  observed: () => 'Observed the live view',
+  exported: () => 'Read the session record (replay or report)',
+  links_revoked: (d) => `Withdrew the links for ${staffRoleName(d)}`,
+  link_issued: (d) => `Issued a new link for ${staffRoleName(d)}`,
+  observer_added: (d) => `Invited ${d} to observe`,
+  observer_removed: (d) => `Took back ${d}’s invitation to observe`,
+  erased: () => 'Deleted the session permanently',
+  keys_rotated: () => 'Rotated the keys',
+  backup: () => 'Made a backup',
+  restored: () => 'Restored from a backup',
+};
+
+let activityNext = null;
+let activityLoaded = false;
+
+function activityRow(e) {
+  const words = ACTIVITY[e.action] ? ACTIVITY[e.action](e.detail) : e.action;
+  return h('li', { class: 'activity-entry', dataset: { action: e.action, room: e.room } }, h('span', { class: 'time' }, dateTime(e.at)), ' ', h('span', { class: 'what' }, words), e.room ? h('span', { class: 'room-id' }, ` · room ${e.room}`) : null);
+}
+
+async function loadActivity(fresh) {
+  const list = document.getElementById('activity-list');
+  const more = document.getElementById('activity-more');
+  const status = document.getElementById('activity-status');
+  if (fresh) {
+    if (!activityLoaded) return; // not opened yet: it loads when it is
+    replaceChildren(list);
+    activityNext = null;
+  }
+  const q = activityNext ? `?before=${activityNext}` : '';
+  status.textContent = 'Loading…';
+  try {
+    const { entries, next_before: next } = await staffApi('GET', `/api/audit${q}`);
+    activityLoaded = true;
+    activityNext = next;
+    list.append(...entries.map(activityRow));
+    more.hidden = !next;
+    status.textContent = list.childElementCount ? '' : 'Nothing yet.';
+  } catch (err) {
+    status.textContent = apiProblem(err);
+  }
+}
+
+function wireActivity() {
+  const box = document.getElementById('activity');
+  box.hidden = false;
+  box.addEventListener('toggle', () => {
+    if (box.open && !activityLoaded) loadActivity(false);
+  });
+  document.getElementById('activity-more').addEventListener('click', () => loadActivity(false));
+}
+
 // A supervisor's dashboard: the rooms they observe, each with its live view
 // only (no links to hand out, no rooms to create).
 let supervisor = false;
@@ -467,6 +614,7 @@ async function start() {
     document.getElementById('rooms-empty').textContent = 'No rooms to observe yet. A therapist who invites you to observe a room will make it appear here.';
   } else {
     wireCreate();
+    wireActivity();
     await loadExercises();
   }
   subscribe();

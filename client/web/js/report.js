@@ -5,11 +5,14 @@
 // (suspected, confirmed, dismissed); pauses as pauses; the check-in answers
 // and the private line, marked private; takeovers; the therapist's private
 // notes. Read from the stored log and its final folded state; prints cleanly
-// to PDF.
+// to PDF. At the top, whether the stored record is the one that was written
+// (GET /api/rooms/{id}/verify: every event's seal and hash chain, and the
+// head's MAC): "Record verified" with the head's seq and a short hash, or a
+// warning that says what did not check.
 
 import { h, replaceChildren, formatClock, formatDuration } from './dom.js';
 import { staffRoleName, RUPTURE_KIND, SOURCE, REPAIR_HOW } from './words.js';
-import { apiProblem } from './api.js';
+import { apiProblem, staffApi } from './api.js';
 import { startStaffPage } from './staff-shell.js';
 import { SessionLog } from './session-log.js';
 import { evidenceText, logText } from './event-text.js';
@@ -359,7 +362,29 @@ function notesSection(log, model) {
   );
 }
 
-function summarySection(log, roomId) {
+/** The record check's line: verified with the head, or a clear warning. */
+function recordCheck(check) {
+  if (!check) {
+    return h('p', { class: 'record-check unknown hint', dataset: { verified: 'unknown' } }, 'The record could not be checked just now; reload the page to try again.');
+  }
+  if (check.verified) {
+    const head = check.head ? `head #${check.head.seq}, ${String(check.head.hash).slice(0, 12)}` : 'no events yet';
+    return h(
+      'p',
+      { class: 'record-check verified', dataset: { verified: 'yes' } },
+      h('strong', {}, 'Record verified'),
+      ` · ${check.events} ${check.events === 1 ? 'event' : 'events'}, ${head}. Every event is sealed and chained to the one before it, up to a head signed with this room’s key: this is the record as it was written.`,
+    );
+  }
+  return h(
+    'div',
+    { class: 'record-check broken', role: 'alert', dataset: { verified: 'no' } },
+    h('p', {}, h('strong', {}, 'The record does not verify.'), ' The stored events are not exactly the ones that were written: ', check.problem || 'something in them was changed.', check.bad_seq ? ` (first at event ${check.bad_seq})` : ''),
+    h('p', {}, 'Do not rely on this report. Keep it as it is and tell whoever runs Attune for your practice.'),
+  );
+}
+
+function summarySection(log, roomId, check) {
   const last = log.finalState;
   const ex = log.exercise;
   const ended =
@@ -386,6 +411,7 @@ function summarySection(log, roomId) {
         ['Record', `${log.length} events; final state hash ${String(log.stateHash || '').slice(0, 16)}…`],
       ].map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
     ),
+    recordCheck(check),
     h('div', { class: 'report-actions' }, print, h('a', { class: 'button-link', href: `replay.html${q}` }, 'Open the replay'), h('a', { class: 'button-link', href: 'dashboard.html' }, 'Back to your rooms')),
   );
 }
@@ -404,6 +430,12 @@ async function start() {
   try {
     log = await SessionLog.load(roomId, { states: 'none' });
   } catch (err) {
+    // The server refuses to serve a log whose chain is broken: say so.
+    const check = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/verify`).catch(() => null);
+    if (check && !check.verified) {
+      replaceChildren(app, h('section', { class: 'card problem' }, h('h1', {}, 'This report could not be made'), recordCheck(check), h('p', {}, h('a', { href: 'dashboard.html' }, 'Back to your rooms'))));
+      return;
+    }
     problem('This report could not be made', apiProblem(err));
     return;
   }
@@ -411,6 +443,8 @@ async function start() {
     problem('Nothing recorded yet', 'This room has no events yet.');
     return;
   }
+  // A missing answer is said as such, never as "verified".
+  const check = await staffApi('GET', `/api/rooms/${encodeURIComponent(roomId)}/verify`).catch(() => null);
   const model = log.modelAtEnd();
   document.title = `Report · ${log.exercise.title} · ${new Date(log.startAt).toLocaleDateString()} · Attune`;
   replaceChildren(
@@ -418,7 +452,7 @@ async function start() {
     h(
       'div',
       { class: 'report' },
-      summarySection(log, roomId),
+      summarySection(log, roomId, check),
       PARTNERS.map((role) => partnerSection(log, model, role)),
       ruptureSection(log, model),
       suspicionSection(log, model),
