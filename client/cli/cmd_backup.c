@@ -25,7 +25,8 @@ static const cli_command backup_cmd = {
     "the copy 0600; an existing copy is never overwritten. Neither copy holds the\n"
     "key-encryption key (it lives outside the data directory: keep it apart).\n"
     "Keep the keys apart from the events: a room erased since the events were\n"
-    "copied stays unreadable in them only while no older keys.db survives.",
+    "copied stays unreadable in them only while no older keys.db survives.\n"
+    "The backup is recorded in DIR's audit log (which needs the KEK: --kek-file).",
     backup_options,
     (int)(sizeof backup_options / sizeof backup_options[0]),
     1,
@@ -70,6 +71,10 @@ int cli_cmd_backup(int argc, char **argv)
     }
     printf("backed up %s/%s to %s/%s\n", data, keys ? SRV_BACKUP_KEYS_FILE : SRV_BACKUP_EVENTS_FILE,
            dest, keys ? SRV_BACKUP_KEYS_FILE : SRV_BACKUP_EVENTS_FILE);
+    /* After the copy, so the copy never holds its own entry; a log that
+     * cannot record it leaves the backup made (said on stderr). */
+    (void)cli_audit_note_kek(data, cli_get(&backup_cmd, &a, "kek-file"), SRV_AUDIT_BACKUP, NULL,
+                             keys ? "keys" : "events", stderr);
     return CLI_EXIT_OK;
 }
 
@@ -100,6 +105,7 @@ int cli_cmd_restore(int argc, char **argv)
                       stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = cli_verify_rooms(d.store, NULL, stdout);
+    (void)cli_audit_note(d.keys, data, SRV_AUDIT_RESTORED, NULL, NULL, stderr);
     cli_data_close(&d);
     return rc;
 }
