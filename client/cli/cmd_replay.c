@@ -183,8 +183,7 @@ int cli_cmd_replay(int argc, char **argv)
 
     cli_data d;
     if (cli_data_open(data, cli_get(&replay_cmd, &a, "kek-file"), 0, 0, NULL, 1,
-                      cli_get(&replay_cmd, &a, "protocol-dir"), &d, stderr) <
-        0)
+                      cli_get(&replay_cmd, &a, "protocol-dir"), &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     att_error e = {0};
