@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential dpkg-dev cmake pkg-config clang libclang-rt-14-dev libjansson-dev libssl-dev
-  libsqlite3-dev sqlite3 libwebsockets-dev libwebsockets-evlib-ev libev-dev nodejs npm
+  libsqlite3-dev sqlite3 libpq-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev nodejs npm
   ca-certificates"
 [ "${1:-}" = "--browser" ] && PKGS="$PKGS chromium"
 

@@ -92,6 +92,11 @@
 #define SRV_CLOSE_BAD_TOKEN 4401
 #define SRV_CLOSE_HELLO_TIMEOUT 4408
 #define SRV_CLOSE_REPLACED 4409
+/* The room is served by another node now, or is moving there (a takeover
+ * fenced this node's appends, another node asked for it, this node lost
+ * its own lease, or it is held elsewhere and was asked for): reconnect with
+ * the same link after the usual backoff (PROTOCOL.md, bye room_moved). */
+#define SRV_CLOSE_ROOM_MOVED 4503
 
 /* Events replayed per catch-up step while a member catches up. */
 #define SRV_REPLAY_CHUNK 64

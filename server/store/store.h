@@ -72,6 +72,9 @@ struct srv_store_batch {
     int64_t committed_ns; /* monotonic clock when its transaction ended */
     int64_t commit_ns;    /* how long its transaction (incl. fsync) took */
     int group_size;       /* batches committed in the same transaction */
+    /* 1 when the store refused it because the room's lease moved to
+     * another node (its epoch is no longer ours); result < 0 then. */
+    int fenced;
 };
 
 /* Store thread: called after completed batches were added to the completion
@@ -260,5 +263,54 @@ int srv_store_erase_room(srv_store *s, const char *room, att_error *err);
 /* Testing: make the transaction that commits the nth batch from now fail
  * (1 = the next one); 0 disables. Caller's thread. */
 void srv_store_fail_nth_batch(srv_store *s, int nth);
+
+/* ---- one writer per room across nodes (issue 13) ----
+ *
+ * A store several nodes share (PostgreSQL, store_pg.h) lets a node append to
+ * a room only while it holds the room's lease. Every append carries the
+ * room's epoch (the fencing token the store remembers from the acquisition)
+ * and its expected first seq, and stores nothing when either has moved: an
+ * old owner that wakes after a takeover can never append; its batch comes
+ * back with result < 0 and `fenced` = 1, and the room service closes the
+ * room's members with SRV_CLOSE_ROOM_MOVED so they reconnect to the node
+ * that holds it now. The SQLite store belongs to one node: acquire always
+ * succeeds (epoch 1), release and wanted do nothing, nothing is fenced. */
+#define SRV_STORE_NODE_BYTES 127
+
+typedef struct {
+    int64_t epoch;    /* this node's term for the room (0 when not ours) */
+    int64_t last_seq; /* the room's stored head at acquisition */
+    /* When another live node holds it: that node's id and its public
+     * WebSocket base URL ("" when unknown). */
+    char holder[SRV_STORE_NODE_BYTES + 1];
+    char holder_url[256];
+} srv_store_lease;
+
+/* Takes the room's lease for this node (service thread). Returns 0 when
+ * this node holds it now (it was free, its owner's node lease had expired
+ * or the owner's session is gone, or it was ours already); 1 when another
+ * live node holds it (out->holder says which; the store records that this
+ * node wants it, so the holder hands it off: srv_store_take_wanted); a
+ * negative code with err set on failure (no such room: ATT_ERR_NOT_FOUND). */
+int srv_store_acquire_room(srv_store *s, const char *room, srv_store_lease *out, att_error *err);
+
+/* Gives up the room's lease (when the room service forgets the room; also
+ * on a clean stop). A lease already lost is not an error. */
+int srv_store_release_room(srv_store *s, const char *room, att_error *err);
+
+/* Rooms this node holds that another node has asked for since the last
+ * call (the store thread looks every lease renewal, ~2 s). Writes up to max
+ * ids into out and returns how many (0 for SQLite). Service thread. */
+int srv_store_take_wanted(srv_store *s, char (*out)[SRV_STORE_ID_BYTES + 1], int max);
+
+/* 1 while this node's own lease is current (it could renew it within the
+ * lease time by its monotonic clock); 0 when it could not: the room service
+ * then closes every member with SRV_CLOSE_ROOM_MOVED. Always 1 for SQLite.
+ * Any thread. */
+int srv_store_node_alive(srv_store *s);
+
+/* Which kind of store this is ("sqlite" or "postgresql"), for /healthz and
+ * the logs. */
+const char *srv_store_kind(const srv_store *s);
 
 #endif
