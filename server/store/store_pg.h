@@ -50,6 +50,12 @@ typedef struct {
     int lease_ms;          /* 0: SRV_PG_DEFAULT_LEASE_MS */
 } srv_pg_store_options;
 
+/* The PostgreSQL store as a srv_store (store.h's functions dispatch to the
+ * srv_pg_store_* ones through store_backend.h's table); defined in
+ * store_pg.c. */
+int srv_store_open_pg(const srv_pg_store_options *opt, srv_keyring *keys, srv_store **out,
+                      att_error *err);
+
 int srv_pg_store_open(const srv_pg_store_options *opt, srv_keyring *keys, srv_pg_store **out,
                       att_error *err);
 /* This node's id (NAME:boot-id). */
