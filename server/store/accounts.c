@@ -1,7 +1,9 @@
-/* accounts.c - staff accounts and room ownership in SQLite (see
- * accounts.h). */
+/* accounts.c - staff accounts and room ownership in SQLite or PostgreSQL
+ * (see accounts.h). Every public function that touches rows dispatches to
+ * its pg_ twin when the handle was opened on PostgreSQL. */
 #include "accounts.h"
 #include "clock.h"
+#include "pg.h"
 #include "random.h"
 #include "schema.h"
 
@@ -25,7 +27,8 @@
 #define SCRYPT_MAXMEM (64u * 1024 * 1024)
 
 struct srv_accounts {
-    sqlite3 *db;
+    sqlite3 *db; /* the SQLite backend, or NULL */
+    srv_pg *pg;  /* the PostgreSQL backend, or NULL */
 };
 
 /* The accounts' migrations (schema.h): steps[i] takes version i to i + 1. */
@@ -127,6 +130,7 @@ void srv_accounts_close(srv_accounts *a)
     if (!a)
         return;
     sqlite3_close(a->db);
+    srv_pg_close(a->pg);
     free(a);
 }
 
@@ -284,6 +288,379 @@ static int prepare_with_password(srv_accounts *a, const char *sql, const char *n
     return 0;
 }
 
+/* ---- PostgreSQL backend. Blocking statements on the caller's thread (the
+ * lws service thread in attune-server, for now: see accounts.h). Every
+ * parameter is text; salts and hashes travel as hex (decode/encode), ids
+ * and times as decimal. */
+
+static const char pg_schema[] =
+    /* No "already exists, skipping" notices on every start after the first. */
+    "SET LOCAL client_min_messages = warning;"
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY," /* a sequence: never reused */
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL DEFAULT 'therapist' CHECK (kind IN ('therapist', 'supervisor')),"
+    "  salt BYTEA NOT NULL,"
+    "  hash BYTEA NOT NULL,"
+    "  scrypt_log2_n INTEGER NOT NULL,"
+    "  scrypt_r INTEGER NOT NULL,"
+    "  scrypt_p INTEGER NOT NULL,"
+    "  password_gen BIGINT NOT NULL DEFAULT 1,"
+    "  created_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS room_owners ("
+    "  room TEXT PRIMARY KEY,"
+    "  account_id BIGINT,"
+    "  former_owner TEXT);"
+    "CREATE INDEX IF NOT EXISTS room_owners_by_account ON room_owners (account_id);";
+
+int srv_accounts_open_pg(const char *uri, int create, srv_accounts **out, att_error *err)
+{
+    (void)create; /* the tables are created when missing either way */
+    *out = NULL;
+    srv_accounts *a = calloc(1, sizeof *a);
+    if (!a)
+        return att_fail(err, ATT_ERR_INTERNAL, "accounts: out of memory");
+    int rc = srv_pg_connect(uri, "attune-accounts", &a->pg, err);
+    if (rc == 0)
+        rc = srv_pg_exec_script(a->pg, pg_schema, err);
+    if (rc < 0) {
+        srv_accounts_close(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+int srv_accounts_is_pg(const srv_accounts *a)
+{
+    return a->pg != NULL;
+}
+
+static void hex_of(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* 0 when text is exactly 2 * n hex digits, decoded into out. */
+static int bytes_of_hex(const char *text, unsigned char *out, size_t n)
+{
+    if (strlen(text) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+typedef struct {
+    char text[24];
+} pg_int_text;
+
+static pg_int_text int_text(int64_t v)
+{
+    pg_int_text t;
+    snprintf(t.text, sizeof t.text, "%lld", (long long)v);
+    return t;
+}
+
+static int64_t int_at(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int pg_run(srv_accounts *a, const char *sql, int n, const char *const *params,
+                  PGresult **out, att_error *err)
+{
+    return srv_pg_exec(a->pg, sql, n, params, NULL, NULL, out, err);
+}
+
+/* Rows a command changed (its PQcmdTuples). */
+static long changed(const PGresult *res)
+{
+    return strtol(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+/* The hex texts of a record's salt and hash and its parameters as text, in
+ * the order of the password columns. */
+typedef struct {
+    char salt[2 * SALT_BYTES + 1], hash[2 * HASH_BYTES + 1];
+    pg_int_text log2_n, r, p;
+} pg_password_text;
+
+static void password_text(const srv_password_record *rec, pg_password_text *t)
+{
+    hex_of(rec->salt, SALT_BYTES, t->salt);
+    hex_of(rec->hash, HASH_BYTES, t->hash);
+    t->log2_n = int_text(rec->scrypt_log2_n);
+    t->r = int_text(rec->scrypt_r);
+    t->p = int_text(rec->scrypt_p);
+}
+
+static int pg_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
+                       const char *password, size_t len, int64_t *id_out, att_error *err)
+{
+    srv_password_record rec;
+    int rc = srv_password_hash_new(password, len, &rec, err);
+    if (rc < 0)
+        return rc;
+    pg_password_text t;
+    password_text(&rec, &t);
+    pg_int_text now = int_text(srv_now_ms());
+    const char *params[8] = {name,     t.salt,   t.hash,   t.log2_n.text,
+                             t.r.text, t.p.text, now.text, srv_account_kind_name(kind)};
+    PGresult *res = NULL;
+    /* ON CONFLICT: a taken name is an answer, not a failed statement. */
+    rc = pg_run(a,
+                "INSERT INTO accounts (name, salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, "
+                "created_at, kind) VALUES ($1, decode($2, 'hex'), decode($3, 'hex'), $4, $5, $6, "
+                "$7, $8) ON CONFLICT (name) DO NOTHING RETURNING id",
+                8, params, &res, err);
+    if (rc == 0) {
+        if (PQntuples(res) == 0)
+            rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
+        else if (id_out)
+            *id_out = int_at(res, 0, 0);
+    }
+    PQclear(res);
+    OPENSSL_cleanse(&rec, sizeof rec);
+    OPENSSL_cleanse(&t, sizeof t);
+    return rc;
+}
+
+static int pg_store_password(srv_accounts *a, int64_t account_id, int64_t expected_gen,
+                             const srv_password_record *rec, int64_t *gen_out, att_error *err)
+{
+    pg_password_text t;
+    password_text(rec, &t);
+    pg_int_text id = int_text(account_id), gen = int_text(expected_gen);
+    const char *params[7] = {id.text, gen.text, t.salt, t.hash, t.log2_n.text, t.r.text, t.p.text};
+    PGresult *res = NULL;
+    int rc = pg_run(a,
+                    "UPDATE accounts SET salt = decode($3, 'hex'), hash = decode($4, 'hex'), "
+                    "scrypt_log2_n = $5, scrypt_r = $6, scrypt_p = $7, "
+                    "password_gen = password_gen + 1 WHERE id = $1 AND password_gen = $2",
+                    7, params, &res, err);
+    if (rc == 0) {
+        if (changed(res) == 0)
+            rc = att_fail(err, ATT_ERR_NOT_FOUND, "the account is gone or its password changed");
+        else if (gen_out)
+            *gen_out = expected_gen + 1;
+    }
+    PQclear(res);
+    OPENSSL_cleanse(&t, sizeof t);
+    return rc;
+}
+
+static int pg_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
+                           att_error *err)
+{
+    srv_password_record rec;
+    int rc = srv_password_hash_new(password, len, &rec, err);
+    if (rc < 0)
+        return rc;
+    pg_password_text t;
+    password_text(&rec, &t);
+    const char *params[6] = {name, t.salt, t.hash, t.log2_n.text, t.r.text, t.p.text};
+    PGresult *res = NULL;
+    rc = pg_run(a,
+                "UPDATE accounts SET salt = decode($2, 'hex'), hash = decode($3, 'hex'), "
+                "scrypt_log2_n = $4, scrypt_r = $5, scrypt_p = $6, "
+                "password_gen = password_gen + 1 WHERE name = $1",
+                6, params, &res, err);
+    if (rc == 0 && changed(res) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no account named %s", name);
+    PQclear(res);
+    OPENSSL_cleanse(&rec, sizeof rec);
+    OPENSSL_cleanse(&t, sizeof t);
+    return rc;
+}
+
+/* A statement with one parameter whose changed-row count of 0 means
+ * not_found (naming what). */
+static int pg_change_one(srv_accounts *a, const char *sql, int n, const char *const *params,
+                         const char *not_found, att_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(a, sql, n, params, &res, err);
+    if (rc == 0 && not_found && changed(res) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "%s", not_found);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_remove(srv_accounts *a, const char *name, att_error *err)
+{
+    char what[SRV_ACCOUNT_NAME_MAX + 32];
+    snprintf(what, sizeof what, "no account named %.*s", SRV_ACCOUNT_NAME_MAX, name);
+    const char *params[1] = {name};
+    return pg_change_one(a, "DELETE FROM accounts WHERE name = $1", 1, params, what, err);
+}
+
+static void pg_read_account(const PGresult *res, int row, srv_account *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = int_at(res, row, 0);
+    snprintf(out->name, sizeof out->name, "%s", PQgetvalue(res, row, 1));
+    out->kind = kind_from_text((const unsigned char *)PQgetvalue(res, row, 2));
+    out->password_gen = int_at(res, row, 3);
+    out->created_at = int_at(res, row, 4);
+}
+
+/* sql selects ACCOUNT_COLUMNS by its one parameter: 1 found, 0 not. */
+static int pg_get_one(srv_accounts *a, const char *sql, const char *param, srv_account *out,
+                      att_error *err)
+{
+    const char *params[1] = {param};
+    PGresult *res = NULL;
+    int rc = pg_run(a, sql, 1, params, &res, err);
+    if (rc == 0 && PQntuples(res) > 0) {
+        if (out)
+            pg_read_account(res, 0, out);
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+#define PG_ACCOUNT_COLUMNS "id, name, kind, password_gen, created_at"
+
+static int pg_list(srv_accounts *a, int (*fn)(const srv_account *acct, void *arg), void *arg,
+                   att_error *err)
+{
+    PGresult *res = NULL;
+    /* COLLATE "C": byte order, as SQLite's BINARY collation lists them. */
+    int rc = pg_run(a, "SELECT " PG_ACCOUNT_COLUMNS " FROM accounts ORDER BY name COLLATE \"C\"", 0,
+                    NULL, &res, err);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        srv_account acct;
+        pg_read_account(res, i, &acct);
+        rc = fn(&acct, arg);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* out already holds the dummy record; filled from the row when found. */
+static int pg_lookup(srv_accounts *a, const char *name, srv_password_record *out, att_error *err)
+{
+    const char *params[1] = {name};
+    PGresult *res = NULL;
+    int rc = pg_run(a,
+                    "SELECT encode(salt, 'hex'), encode(hash, 'hex'), scrypt_log2_n, scrypt_r, "
+                    "scrypt_p, id, password_gen, kind FROM accounts WHERE name = $1",
+                    1, params, &res, err);
+    if (rc == 0 && PQntuples(res) > 0) {
+        unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
+        if (bytes_of_hex(PQgetvalue(res, 0, 0), salt, SALT_BYTES) == 0 &&
+            bytes_of_hex(PQgetvalue(res, 0, 1), hash, HASH_BYTES) == 0) {
+            memcpy(out->salt, salt, SALT_BYTES);
+            memcpy(out->hash, hash, HASH_BYTES);
+            out->scrypt_log2_n = (int)int_at(res, 0, 2);
+            out->scrypt_r = (int)int_at(res, 0, 3);
+            out->scrypt_p = (int)int_at(res, 0, 4);
+            out->account_id = int_at(res, 0, 5);
+            out->password_gen = int_at(res, 0, 6);
+            out->kind = kind_from_text((const unsigned char *)PQgetvalue(res, 0, 7));
+            out->found = 1;
+        } else {
+            rc = att_fail(err, ATT_ERR_INTERNAL, "accounts: malformed hash for %s", name);
+        }
+        OPENSSL_cleanse(salt, sizeof salt);
+        OPENSSL_cleanse(hash, sizeof hash);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Records the owner; the account is found by name (by_name) or id. Like
+ * SQLite's INSERT OR REPLACE, a replaced row forgets its former_owner. */
+static int pg_set_owner(srv_accounts *a, const char *room, const char *account, int by_name,
+                        att_error *err)
+{
+    char what[SRV_ACCOUNT_NAME_MAX + 40];
+    snprintf(what, sizeof what, by_name ? "no account named %.*s" : "no account with id %.*s",
+             SRV_ACCOUNT_NAME_MAX, account);
+    const char *params[2] = {room, account};
+    return pg_change_one(a,
+                         by_name ? "INSERT INTO room_owners (room, account_id) "
+                                   "SELECT $1, id FROM accounts WHERE name = $2 "
+                                   "ON CONFLICT (room) DO UPDATE SET account_id = "
+                                   "EXCLUDED.account_id, former_owner = NULL"
+                                 : "INSERT INTO room_owners (room, account_id) "
+                                   "SELECT $1, id FROM accounts WHERE id = $2 "
+                                   "ON CONFLICT (room) DO UPDATE SET account_id = "
+                                   "EXCLUDED.account_id, former_owner = NULL",
+                         2, params, what, err);
+}
+
+static int pg_owner_of(srv_accounts *a, const char *room, char *name_out, int64_t *id_out,
+                       att_error *err)
+{
+    const char *params[1] = {room};
+    PGresult *res = NULL;
+    int rc = pg_run(a,
+                    "SELECT a.name, a.id FROM room_owners o JOIN accounts a "
+                    "ON a.id = o.account_id WHERE o.room = $1",
+                    1, params, &res, err);
+    if (rc == 0 && PQntuples(res) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "room %s has no owner", room);
+    else if (rc == 0) {
+        if (name_out)
+            snprintf(name_out, SRV_ACCOUNT_NAME_MAX + 1, "%s", PQgetvalue(res, 0, 0));
+        if (id_out)
+            *id_out = int_at(res, 0, 1);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Owned rooms that exist in the event store: its `rooms` table (id,
+ * created_at, as store_pg.c keeps them) in the same database. Before the
+ * store has made that table no room exists, so none is listed. */
+static int pg_owned_rooms(srv_accounts *a, const char *account, int by_name,
+                          int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(a, "SELECT to_regclass('rooms') IS NOT NULL", 0, NULL, &res, err);
+    int have_rooms = rc == 0 && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (rc < 0 || !have_rooms)
+        return rc;
+    const char *params[1] = {account};
+    res = NULL;
+    rc = pg_run(a,
+                by_name ? "SELECT o.room FROM room_owners o JOIN accounts a ON a.id = o.account_id "
+                          "JOIN rooms r ON r.id = o.room WHERE a.name = $1 "
+                          "ORDER BY r.created_at DESC, r.id COLLATE \"C\" DESC"
+                        : "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "
+                          "WHERE o.account_id = $1 "
+                          "ORDER BY r.created_at DESC, r.id COLLATE \"C\" DESC",
+                1, params, &res, err);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = fn(PQgetvalue(res, i, 0), arg);
+    PQclear(res);
+    return rc;
+}
+
 int srv_accounts_add(srv_accounts *a, const char *name, const char *password, size_t len,
                      att_error *err)
 {
@@ -296,6 +673,8 @@ int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind ki
     if (!srv_account_name_valid(name))
         return att_fail(err, ATT_ERR_BAD_MESSAGE,
                         "a name is 1..64 characters of A-Z a-z 0-9 . _ - @");
+    if (a->pg)
+        return pg_add_kind(a, name, kind, password, len, id_out, err);
     srv_password_record rec;
     sqlite3_stmt *st = NULL;
     int rc = prepare_with_password(
@@ -322,6 +701,8 @@ int srv_accounts_add_kind(srv_accounts *a, const char *name, srv_account_kind ki
 int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t expected_gen,
                                 const srv_password_record *rec, int64_t *gen_out, att_error *err)
 {
+    if (a->pg)
+        return pg_store_password(a, account_id, expected_gen, rec, gen_out, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "UPDATE accounts SET salt = ?3, hash = ?4, scrypt_log2_n = ?5, "
@@ -346,6 +727,8 @@ int srv_accounts_store_password(srv_accounts *a, int64_t account_id, int64_t exp
 int srv_accounts_set_password(srv_accounts *a, const char *name, const char *password, size_t len,
                               att_error *err)
 {
+    if (a->pg)
+        return pg_set_password(a, name, password, len, err);
     srv_password_record rec;
     sqlite3_stmt *st = NULL;
     int rc = prepare_with_password(a,
@@ -366,6 +749,8 @@ int srv_accounts_set_password(srv_accounts *a, const char *name, const char *pas
 
 int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err)
 {
+    if (a->pg)
+        return pg_remove(a, name, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "DELETE FROM accounts WHERE name = ?1", &st, err);
     if (rc < 0)
@@ -381,6 +766,9 @@ int srv_accounts_remove(srv_accounts *a, const char *name, att_error *err)
 
 int srv_accounts_exists(srv_accounts *a, const char *name, att_error *err)
 {
+    if (a->pg)
+        return pg_get_one(a, "SELECT " PG_ACCOUNT_COLUMNS " FROM accounts WHERE name = $1", name,
+                          NULL, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "SELECT 1 FROM accounts WHERE name = ?1", &st, err);
     if (rc < 0)
@@ -426,6 +814,9 @@ static int get_one(srv_accounts *a, sqlite3_stmt *st, srv_account *out, att_erro
 
 int srv_accounts_get(srv_accounts *a, const char *name, srv_account *out, att_error *err)
 {
+    if (a->pg)
+        return pg_get_one(a, "SELECT " PG_ACCOUNT_COLUMNS " FROM accounts WHERE name = $1", name,
+                          out, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE name = ?1", &st, err);
     if (rc < 0)
@@ -436,6 +827,9 @@ int srv_accounts_get(srv_accounts *a, const char *name, srv_account *out, att_er
 
 int srv_accounts_get_by_id(srv_accounts *a, int64_t id, srv_account *out, att_error *err)
 {
+    if (a->pg)
+        return pg_get_one(a, "SELECT " PG_ACCOUNT_COLUMNS " FROM accounts WHERE id = $1",
+                          int_text(id).text, out, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1", &st, err);
     if (rc < 0)
@@ -447,6 +841,8 @@ int srv_accounts_get_by_id(srv_accounts *a, int64_t id, srv_account *out, att_er
 int srv_accounts_list(srv_accounts *a, int (*fn)(const srv_account *acct, void *arg), void *arg,
                       att_error *err)
 {
+    if (a->pg)
+        return pg_list(a, fn, arg, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY name", &st, err);
     if (rc < 0)
@@ -476,6 +872,8 @@ int srv_accounts_lookup(srv_accounts *a, const char *name, srv_password_record *
     out->scrypt_r = SCRYPT_R;
     out->scrypt_p = SCRYPT_P;
     sqlite3_stmt *st = NULL;
+    if (a->pg)
+        return pg_lookup(a, name, out, err);
     int rc = prepare(a,
                      "SELECT salt, hash, scrypt_log2_n, scrypt_r, scrypt_p, id, password_gen, "
                      "kind FROM accounts WHERE name = ?1",
@@ -534,6 +932,8 @@ int srv_accounts_verify(srv_accounts *a, const char *name, const char *password,
 
 int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner, att_error *err)
 {
+    if (a->pg)
+        return pg_set_owner(a, room, owner, 1, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "INSERT OR REPLACE INTO room_owners (room, account_id) "
@@ -553,6 +953,8 @@ int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner,
 
 int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id, att_error *err)
 {
+    if (a->pg)
+        return pg_set_owner(a, room, int_text(account_id).text, 0, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "INSERT OR REPLACE INTO room_owners (room, account_id) "
@@ -574,6 +976,8 @@ int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account
 static int owner_of(srv_accounts *a, const char *room, char *name_out, int64_t *id_out,
                     att_error *err)
 {
+    if (a->pg)
+        return pg_owner_of(a, room, name_out, id_out, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "SELECT a.name, a.id FROM room_owners o JOIN accounts a "
@@ -610,6 +1014,10 @@ int srv_accounts_get_owner_id(srv_accounts *a, const char *room, int64_t *id_out
 
 int srv_accounts_clear_owner(srv_accounts *a, const char *room, att_error *err)
 {
+    if (a->pg) {
+        const char *params[1] = {room};
+        return pg_change_one(a, "DELETE FROM room_owners WHERE room = $1", 1, params, NULL, err);
+    }
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "DELETE FROM room_owners WHERE room = ?1", &st, err);
     if (rc < 0)
@@ -642,6 +1050,8 @@ static int each_room(srv_accounts *a, sqlite3_stmt *st, int (*fn)(const char *ro
 int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
                              int (*fn)(const char *room, void *arg), void *arg, att_error *err)
 {
+    if (a->pg)
+        return pg_owned_rooms(a, owner, 1, fn, arg, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "SELECT o.room FROM room_owners o JOIN accounts a ON a.id = o.account_id "
@@ -657,6 +1067,8 @@ int srv_accounts_owned_rooms(srv_accounts *a, const char *owner,
 int srv_accounts_owned_rooms_id(srv_accounts *a, int64_t account_id,
                                 int (*fn)(const char *room, void *arg), void *arg, att_error *err)
 {
+    if (a->pg)
+        return pg_owned_rooms(a, int_text(account_id).text, 0, fn, arg, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "

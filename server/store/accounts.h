@@ -18,6 +18,9 @@
  * time and, for an unknown name, still runs scrypt on a dummy salt so the
  * answer takes the same time.
  *
+ * srv_accounts_open_pg keeps the same tables in PostgreSQL instead, for
+ * several nodes on one database (issue 13).
+ *
  * Threads: a srv_accounts handle is used by one thread at a time (the lws
  * service thread in attune-server, main's thread in the `attune` command);
  * several processes may open the same database (SQLite waits for the
@@ -59,6 +62,20 @@ const char *srv_account_kind_name(srv_account_kind kind);
 /* Opens (creating the tables when missing) DIR/attune.db. The directory is
  * created (0700) when create is set, else it must exist. */
 int srv_accounts_open(const char *dir, int create, srv_accounts **out, att_error *err);
+/* Opens the same tables (accounts, room_owners; created when missing,
+ * under pg.h's schema lock) in a PostgreSQL database (a libpq URI), so
+ * several nodes share accounts and room ownership: a write through one
+ * handle is seen by every other at its next read. create is accepted for
+ * symmetry (the database must exist). Every function below then runs
+ * blocking statements on the caller's thread: in attune-server that is the
+ * lws service thread for now (acceptable while these are one indexed row
+ * each; a login's scrypt stays on the hasher thread). A statement cut off
+ * by a lost connection fails (pg.h: outcome unknown) and the next call
+ * reconnects. Owned-room listings join the PostgreSQL event store's
+ * `rooms` table (store_pg.h) in the same database. */
+int srv_accounts_open_pg(const char *uri, int create, srv_accounts **out, att_error *err);
+/* 1 when a was opened on PostgreSQL. */
+int srv_accounts_is_pg(const srv_accounts *a);
 void srv_accounts_close(srv_accounts *a);
 
 /* 1 when name is a valid account name: 1..64 bytes of A-Z a-z 0-9 . _ - @ */
