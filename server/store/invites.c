@@ -1,5 +1,8 @@
-/* invites.c - invitation records in SQLite (see invites.h). */
+/* invites.c - invitation records in SQLite or PostgreSQL (see invites.h).
+ * Every public function that touches rows dispatches to its pg_ twin when
+ * the handle was opened on PostgreSQL. */
 #include "invites.h"
+#include "pg.h"
 #include "random.h"
 #include "schema.h"
 #include "attune/names.h"
@@ -11,8 +14,9 @@
 #include <string.h>
 
 struct srv_invites {
-    sqlite3 *db;
+    sqlite3 *db;        /* the SQLite backend, or NULL */
     sqlite3_stmt *find; /* by nonce hash: every hello, so prepared once */
+    srv_pg *pg;         /* the PostgreSQL backend, or NULL */
 };
 
 /* The invites' migrations (schema.h): steps[i] takes version i to i + 1. */
@@ -85,6 +89,7 @@ void srv_invites_close(srv_invites *inv)
         return;
     sqlite3_finalize(inv->find);
     sqlite3_close(inv->db);
+    srv_pg_close(inv->pg);
     free(inv);
 }
 
@@ -106,6 +111,280 @@ static int nonce_hash(const unsigned char nonce[SRV_TOKEN_NONCE_BYTES], unsigned
     return 0;
 }
 
+/* ---- PostgreSQL backend (srv_invites_open_pg). Blocking statements on
+ * the caller's thread; every parameter is text, the nonce hash as hex. */
+
+static const char pg_schema[] =
+    /* No "already exists, skipping" notices on every start after the first. */
+    "SET LOCAL client_min_messages = warning;"
+    "CREATE TABLE IF NOT EXISTS invites ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  nonce_hash BYTEA NOT NULL UNIQUE," /* SHA-256 of the token's nonce */
+    "  room TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  issued_at BIGINT NOT NULL,"  /* ms */
+    "  expires_at BIGINT NOT NULL," /* ms */
+    "  issued_by TEXT NOT NULL,"
+    "  revoked_at BIGINT,"   /* ms; NULL while valid */
+    "  revoked_rev BIGINT);" /* order of revocation, for every node's sweep */
+    "CREATE INDEX IF NOT EXISTS invites_by_room ON invites (room, role);"
+    "CREATE INDEX IF NOT EXISTS invites_by_revoked_rev ON invites (revoked_rev)"
+    "  WHERE revoked_rev IS NOT NULL;"
+    /* The revocation counter: one row, whose lock orders revocations, so a
+     * higher number always commits after a lower one (a sequence would
+     * not: a sweep that saw 6 could miss a 5 committed later). */
+    "CREATE TABLE IF NOT EXISTS invite_revision ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  rev BIGINT NOT NULL);"
+    "INSERT INTO invite_revision VALUES (1, 0) ON CONFLICT DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS room_observers ("
+    "  room TEXT NOT NULL,"
+    "  account_id BIGINT NOT NULL,"
+    "  added_at BIGINT NOT NULL,"                      /* ms */
+    "  added_seq BIGINT GENERATED ALWAYS AS IDENTITY," /* the order added, within one ms */
+    "  PRIMARY KEY (room, account_id));"
+    "CREATE INDEX IF NOT EXISTS room_observers_by_account ON room_observers (account_id);";
+
+int srv_invites_open_pg(const char *uri, srv_invites **out, att_error *err)
+{
+    *out = NULL;
+    srv_invites *inv = calloc(1, sizeof *inv);
+    if (!inv)
+        return att_fail(err, ATT_ERR_INTERNAL, "invites: out of memory");
+    int rc = srv_pg_connect(uri, "attune-invites", &inv->pg, err);
+    if (rc == 0)
+        rc = srv_pg_exec_script(inv->pg, pg_schema, err);
+    if (rc < 0) {
+        srv_invites_close(inv);
+        return rc;
+    }
+    *out = inv;
+    return 0;
+}
+
+typedef struct {
+    char text[24];
+} pg_int_text;
+
+static pg_int_text int_text(int64_t v)
+{
+    pg_int_text t;
+    snprintf(t.text, sizeof t.text, "%lld", (long long)v);
+    return t;
+}
+
+static int64_t int_at(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void hex_of(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int pg_run(srv_invites *inv, const char *sql, int n, const char *const *params,
+                  PGresult **out, att_error *err)
+{
+    return srv_pg_exec(inv->pg, sql, n, params, NULL, NULL, out, err);
+}
+
+/* A statement whose answer is how many rows it changed. */
+static int pg_changes(srv_invites *inv, const char *sql, int n, const char *const *params,
+                      att_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(inv, sql, n, params, &res, err);
+    if (rc == 0)
+        rc = (int)strtol(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_insert(srv_invites *inv, const unsigned char hash[32], const char *room,
+                     att_role role, int64_t now_ms, int64_t expires_ms, const char *issued_by,
+                     int64_t *id_out, att_error *err)
+{
+    char hex[65];
+    hex_of(hash, 32, hex);
+    pg_int_text issued = int_text(now_ms), expires = int_text(expires_ms);
+    const char *params[6] = {hex, room, att_role_name(role), issued.text, expires.text, issued_by};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "INSERT INTO invites (nonce_hash, room, role, issued_at, expires_at,"
+                    " issued_by) VALUES (decode($1, 'hex'), $2, $3, $4, $5, $6) RETURNING id",
+                    6, params, &res, err);
+    if (rc == 0 && id_out)
+        *id_out = int_at(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_find(srv_invites *inv, const unsigned char hash[32], srv_invite_record *out,
+                   att_error *err)
+{
+    char hex[65];
+    hex_of(hash, 32, hex);
+    const char *params[1] = {hex};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "SELECT id, room, role, issued_at, expires_at, issued_by,"
+                    " COALESCE(revoked_at, 0) FROM invites WHERE nonce_hash = decode($1, 'hex')",
+                    1, params, &res, err);
+    if (rc == 0 && PQntuples(res) == 0)
+        rc = att_fail(err, ATT_ERR_NOT_FOUND, "no invitation record");
+    else if (rc == 0) {
+        memset(out, 0, sizeof *out);
+        out->id = int_at(res, 0, 0);
+        snprintf(out->room, sizeof out->room, "%s", PQgetvalue(res, 0, 1));
+        out->role = att_role_from_name(PQgetvalue(res, 0, 2));
+        out->issued_at = int_at(res, 0, 3);
+        out->expires_at = int_at(res, 0, 4);
+        snprintf(out->issued_by, sizeof out->issued_by, "%s", PQgetvalue(res, 0, 5));
+        out->revoked_at = int_at(res, 0, 6);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Marks rows revoked with the next revocation number, in one statement:
+ * the counter row's lock (taken before any invite row's) serializes
+ * revokers on every node until their commit. */
+#define PG_REVOKE_SET                                                                              \
+    "WITH next AS (UPDATE invite_revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "          \
+    "UPDATE invites SET revoked_at = $1, revoked_rev = (SELECT rev FROM next)"
+
+static int pg_revoke_role(srv_invites *inv, const char *room, att_role role, int64_t now_ms,
+                          att_error *err)
+{
+    pg_int_text now = int_text(now_ms);
+    const char *params[3] = {now.text, room, att_role_name(role)};
+    return pg_changes(inv, PG_REVOKE_SET " WHERE room = $2 AND role = $3 AND revoked_at IS NULL", 3,
+                      params, err);
+}
+
+static int pg_revoke_id(srv_invites *inv, int64_t id, int64_t now_ms, att_error *err)
+{
+    pg_int_text now = int_text(now_ms), idt = int_text(id);
+    const char *params[2] = {now.text, idt.text};
+    int rc = pg_changes(inv, PG_REVOKE_SET " WHERE id = $2 AND revoked_at IS NULL", 2, params, err);
+    return rc < 0 ? rc : rc > 0;
+}
+
+static int pg_list(srv_invites *inv, const char *room,
+                   int (*fn)(const srv_invite_record *rec, void *arg), void *arg, att_error *err)
+{
+    const char *params[1] = {room};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "SELECT id, role, issued_at, expires_at, issued_by,"
+                    " COALESCE(revoked_at, 0) FROM invites WHERE room = $1 ORDER BY id",
+                    1, params, &res, err);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        srv_invite_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.id = int_at(res, i, 0);
+        snprintf(rec.room, sizeof rec.room, "%s", room);
+        rec.role = att_role_from_name(PQgetvalue(res, i, 1));
+        rec.issued_at = int_at(res, i, 2);
+        rec.expires_at = int_at(res, i, 3);
+        snprintf(rec.issued_by, sizeof rec.issued_by, "%s", PQgetvalue(res, i, 4));
+        rec.revoked_at = int_at(res, i, 5);
+        rc = fn(&rec, arg);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_revision(srv_invites *inv, int64_t *rev_out, att_error *err)
+{
+    PGresult *res = NULL;
+    int rc = pg_run(inv, "SELECT COALESCE(MAX(revoked_rev), 0) FROM invites", 0, NULL, &res, err);
+    if (rc == 0)
+        *rev_out = int_at(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64_t id, void *arg),
+                            void *arg, int64_t *rev_out, att_error *err)
+{
+    pg_int_text after = int_text(after_rev);
+    const char *params[1] = {after.text};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "SELECT id, revoked_rev FROM invites WHERE revoked_rev > $1"
+                    " ORDER BY revoked_rev",
+                    1, params, &res, err);
+    int64_t rev = after_rev;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        rev = int_at(res, i, 1);
+        fn(int_at(res, i, 0), arg);
+    }
+    PQclear(res);
+    if (rc == 0)
+        *rev_out = rev;
+    return rc;
+}
+
+/* The observers' statements: $1 room, $2 account id, $3 (when n is 3) now. */
+static int pg_observer_change(srv_invites *inv, const char *sql, int n, const char *room,
+                              int64_t account_id, int64_t now_ms, att_error *err)
+{
+    pg_int_text id = int_text(account_id), now = int_text(now_ms);
+    const char *params[3] = {room, id.text, now.text};
+    return pg_changes(inv, sql, n, params, err);
+}
+
+static int pg_is_observer(srv_invites *inv, const char *room, int64_t account_id, att_error *err)
+{
+    pg_int_text id = int_text(account_id);
+    const char *params[2] = {room, id.text};
+    PGresult *res = NULL;
+    int rc = pg_run(inv, "SELECT 1 FROM room_observers WHERE room = $1 AND account_id = $2", 2,
+                    params, &res, err);
+    if (rc == 0)
+        rc = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_observers(srv_invites *inv, const char *room,
+                        int (*fn)(int64_t account_id, void *arg), void *arg, att_error *err)
+{
+    const char *params[1] = {room};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "SELECT account_id FROM room_observers WHERE room = $1"
+                    " ORDER BY added_at, added_seq",
+                    1, params, &res, err);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = fn(int_at(res, i, 0), arg);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_observed_rooms(srv_invites *inv, int64_t account_id,
+                             int (*fn)(const char *room, void *arg), void *arg, att_error *err)
+{
+    pg_int_text id = int_text(account_id);
+    const char *params[1] = {id.text};
+    PGresult *res = NULL;
+    int rc = pg_run(inv,
+                    "SELECT room FROM room_observers WHERE account_id = $1"
+                    " ORDER BY added_at DESC, added_seq DESC",
+                    1, params, &res, err);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = fn(PQgetvalue(res, i, 0), arg);
+    PQclear(res);
+    return rc;
+}
+
 int srv_invites_issue(srv_invites *inv, const srv_token_key *key, const char *room, att_role role,
                       int64_t ttl_s, const char *issued_by, int64_t now_ms, char *token_out,
                       size_t token_size, int64_t *id_out, att_error *err)
@@ -121,6 +400,12 @@ int srv_invites_issue(srv_invites *inv, const srv_token_key *key, const char *ro
     int rc = srv_token_issue(key, room, role, expires_s, nonce, token_out, token_size, err);
     if (rc < 0)
         return rc;
+    if (inv->pg) {
+        rc = pg_insert(inv, hash, room, role, now_ms, expires_s * 1000, issued_by, id_out, err);
+        if (rc < 0)
+            token_out[0] = '\0'; /* never hand out a token without its record */
+        return rc;
+    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "INSERT INTO invites (nonce_hash, room, role, issued_at, expires_at,"
@@ -151,6 +436,8 @@ static int find_by_nonce(srv_invites *inv, const unsigned char nonce[SRV_TOKEN_N
     unsigned char hash[32];
     if (nonce_hash(nonce, hash, err) < 0)
         return -ATT_ERR_INTERNAL;
+    if (inv->pg)
+        return pg_find(inv, hash, out, err);
     if (!inv->find &&
         sqlite3_prepare_v3(inv->db,
                            "SELECT id, room, role, issued_at, expires_at, issued_by,"
@@ -212,6 +499,8 @@ int srv_invites_verify(srv_invites *inv, const srv_token_key *key, const char *t
 int srv_invites_revoke_role(srv_invites *inv, const char *room, att_role role, int64_t now_ms,
                             att_error *err)
 {
+    if (inv->pg)
+        return pg_revoke_role(inv, room, role, now_ms, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            REVOKE_SET " WHERE room = ?2 AND role = ?3 AND revoked_at IS NULL", -1,
@@ -240,6 +529,8 @@ int srv_invites_revoke_token(srv_invites *inv, const srv_token_key *key, const c
         return rc;
     if (rec.revoked_at)
         return 0;
+    if (inv->pg)
+        return pg_revoke_id(inv, rec.id, now_ms, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db, REVOKE_SET " WHERE id = ?2 AND revoked_at IS NULL", -1, &st,
                            NULL) != SQLITE_OK)
@@ -256,6 +547,8 @@ int srv_invites_revoke_token(srv_invites *inv, const srv_token_key *key, const c
 int srv_invites_list(srv_invites *inv, const char *room,
                      int (*fn)(const srv_invite_record *rec, void *arg), void *arg, att_error *err)
 {
+    if (inv->pg)
+        return pg_list(inv, room, fn, arg, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "SELECT id, role, issued_at, expires_at, issued_by,"
@@ -285,6 +578,8 @@ int srv_invites_list(srv_invites *inv, const char *room,
 
 int srv_invites_revision(srv_invites *inv, int64_t *rev_out, att_error *err)
 {
+    if (inv->pg)
+        return pg_revision(inv, rev_out, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db, "SELECT COALESCE(MAX(revoked_rev), 0) FROM invites", -1, &st,
                            NULL) != SQLITE_OK)
@@ -299,6 +594,8 @@ int srv_invites_revision(srv_invites *inv, int64_t *rev_out, att_error *err)
 int srv_invites_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64_t id, void *arg),
                               void *arg, int64_t *rev_out, att_error *err)
 {
+    if (inv->pg)
+        return pg_revoked_since(inv, after_rev, fn, arg, rev_out, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "SELECT id, revoked_rev FROM invites WHERE revoked_rev > ?"
@@ -337,6 +634,11 @@ static int exec_bound(srv_invites *inv, const char *sql, const char *room, int64
 int srv_invites_add_observer(srv_invites *inv, const char *room, int64_t account_id, int64_t now_ms,
                              att_error *err)
 {
+    if (inv->pg)
+        return pg_observer_change(inv,
+                                  "INSERT INTO room_observers (room, account_id, added_at)"
+                                  " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                  3, room, account_id, now_ms, err);
     return exec_bound(inv,
                       "INSERT INTO room_observers (room, account_id, added_at) VALUES (?1, ?2, ?3)"
                       " ON CONFLICT DO NOTHING",
@@ -346,12 +648,18 @@ int srv_invites_add_observer(srv_invites *inv, const char *room, int64_t account
 int srv_invites_remove_observer(srv_invites *inv, const char *room, int64_t account_id,
                                 att_error *err)
 {
+    if (inv->pg)
+        return pg_observer_change(inv,
+                                  "DELETE FROM room_observers WHERE room = $1 AND account_id = $2",
+                                  2, room, account_id, 0, err);
     return exec_bound(inv, "DELETE FROM room_observers WHERE room = ?1 AND account_id = ?2", room,
                       account_id, 0, err);
 }
 
 int srv_invites_is_observer(srv_invites *inv, const char *room, int64_t account_id, att_error *err)
 {
+    if (inv->pg)
+        return pg_is_observer(inv, room, account_id, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "SELECT 1 FROM room_observers WHERE room = ? AND account_id = ?", -1,
@@ -369,6 +677,8 @@ int srv_invites_is_observer(srv_invites *inv, const char *room, int64_t account_
 int srv_invites_observers(srv_invites *inv, const char *room,
                           int (*fn)(int64_t account_id, void *arg), void *arg, att_error *err)
 {
+    if (inv->pg)
+        return pg_observers(inv, room, fn, arg, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "SELECT account_id FROM room_observers WHERE room = ? ORDER BY added_at",
@@ -387,6 +697,8 @@ int srv_invites_observers(srv_invites *inv, const char *room,
 int srv_invites_observed_rooms(srv_invites *inv, int64_t account_id,
                                int (*fn)(const char *room, void *arg), void *arg, att_error *err)
 {
+    if (inv->pg)
+        return pg_observed_rooms(inv, account_id, fn, arg, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(inv->db,
                            "SELECT room FROM room_observers WHERE account_id = ?"

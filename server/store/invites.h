@@ -52,6 +52,19 @@ typedef struct {
 /* Opens DIR/attune.db (which must exist or be creatable) and brings the
  * invites tables to this build's version. */
 int srv_invites_open(const char *dir, srv_invites **out, att_error *err);
+/* Opens the same tables (invites, room_observers, and invite_revision, the
+ * revocation counter; created when missing, under pg.h's schema lock) in a
+ * PostgreSQL database (a libpq URI), so every node verifies every node's
+ * links and sees every revocation at its next sweep. Revocation numbers
+ * stay increasing across nodes, and a number is visible only after every
+ * lower one (one counter row, locked by each revocation until it
+ * commits). Every function then runs blocking statements on the caller's
+ * thread: in attune-server that is the lws service thread for now (one
+ * indexed row per hello; acceptable until the hello path goes
+ * asynchronous). A statement cut off by a lost connection fails (pg.h:
+ * outcome unknown; an issue that failed so hands out no token) and the next
+ * call reconnects. */
+int srv_invites_open_pg(const char *uri, srv_invites **out, att_error *err);
 void srv_invites_close(srv_invites *inv);
 
 /* bad_message (with a message naming the cap) unless 1 <= ttl_s <= cap. */
