@@ -1,6 +1,7 @@
 /* sessions.h - staff login sessions: the `attune_session` cookie value (32
  * random bytes, base64url) maps to a session, which has an id of its own
- * (nonzero, unique in the process, never reused while it runs) and belongs
+ * (nonzero, unique in the process, never reused while it runs; with
+ * PostgreSQL, unique across nodes and never reused) and belongs
  * to one account (accounts.h: its immutable id, name, kind and the password
  * generation the login checked).
  *
@@ -18,11 +19,38 @@
  * gone), so what was opened with the session (WebSockets, event streams)
  * can close, and is logged (`session_ended` with the account and why:
  * logout, idle, lifetime, account_removed, password_changed, evicted,
- * ended).
+ * ended, and with PostgreSQL ended_elsewhere: its row went on another
+ * node).
  *
  * Only a SHA-256 of each cookie value is kept, and lookups compare those in
  * constant time, so neither memory nor timing gives a live cookie away.
- * Sessions live in memory: a restart logs everybody out.
+ * Without PostgreSQL, sessions live in memory: a restart logs everybody
+ * out.
+ *
+ * With PostgreSQL (srv_sessions_attach_pg), a table login_sessions shared
+ * by every node holds each session (the SHA-256 of its cookie, never the
+ * cookie; account id, name, kind, generation, started_at, last_active), so
+ * a session started on one node is found on every other by its cookie, and
+ * a node restarted or lost logs nobody out. The table decides:
+ * - touch/find by cookie read the row (index lookup by digest), so a
+ *   session ended anywhere is not found, and one started elsewhere is
+ *   cached here for lookups by id and for the end hooks;
+ * - get/activity by id answer from this node's cache, which every sweep
+ *   brings in step with the table (a cached session whose row is gone ends
+ *   here as ended_elsewhere, activity written by other nodes counts here),
+ *   so an end elsewhere reaches a WebSocket here within one sweep;
+ * - renewals are written back at most once a second per session;
+ * - logout, end_id, end_account, revalidation and expiry delete the rows
+ *   (the sweep deletes every expired row, whichever node made it; an end
+ *   that could not be written is retried at each sweep), so they end the
+ *   session on every node.
+ * Every node must run with the same idle_ms and lifetime_ms and clocks
+ * kept in step (ntp): each judges expiry with its own. A database error
+ * makes lookups answer "no session" (fail closed) and is logged
+ * (session_store_failed, no cookie or digest). Statements are blocking on
+ * the service thread for now (one indexed row per request; acceptable
+ * until the API goes asynchronous). srv_sessions_count counts this node's
+ * cache.
  *
  * Times are srv_now_ms() values (ms since the epoch).
  *
@@ -65,6 +93,11 @@ typedef void (*srv_session_end_fn)(void *arg, uint64_t session_id, const char *a
 /* idle_ms and lifetime_ms > 0. */
 int srv_sessions_new(int64_t idle_ms, int64_t lifetime_ms, srv_sessions **out, att_error *err);
 void srv_sessions_free(srv_sessions *s);
+
+/* Backs the table with PostgreSQL (a libpq URI; the login_sessions table
+ * is created when missing). Call before the first srv_sessions_start; the
+ * connection is the table's and is closed by srv_sessions_free. */
+int srv_sessions_attach_pg(srv_sessions *s, const char *uri, att_error *err);
 
 /* Adds an end hook (called in the order added). Fails when
  * SRV_SESSIONS_MAX_HOOKS are set. */
