@@ -7,7 +7,8 @@
  * lifetime holds however active; logout, end by account and revalidation
  * on one node end the session on the other (by cookie at once, by id and
  * through its end hooks at its next sweep); a restarted node still finds
- * its sessions; and the sweep of any node deletes expired rows. */
+ * its sessions; the sweep of any node deletes expired rows; and a logout
+ * whose connection was cut (pg_terminate_backend) still ends the session. */
 #include "check.h"
 #include "pg_test.h"
 #include "sessions.h"
@@ -209,6 +210,30 @@ static void two_nodes(const char *uri)
     srv_sessions_sweep(n1, t2 + 1500 + idle);
     CHECK_INT(sql_int(uri, "SELECT count(*) FROM login_sessions", NULL), 0);
     CHECK_INT(srv_sessions_count(n1), 0);
+
+    /* The connection lost under a logout: the logout still ends the
+     * session in the table (the end is written again on a new
+     * connection), and lookups go on. */
+    const int64_t t3 = 4000000;
+    char c8[SRV_SESSION_COOKIE_BYTES];
+    srv_session_info i8;
+    CHECK_INT(srv_sessions_start(n1, &dana, t3, c8, &i8, &err), 0);
+    CHECK_INT(sql_int(uri,
+                      "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                      "pg_stat_activity WHERE application_name = $1) AS t",
+                      "attune-sessions"),
+              1);
+    srv_sessions_end(n1, c8);
+    CHECK_INT(sql_int(uri,
+                      "SELECT count(*) FROM login_sessions WHERE digest = sha256(convert_to($1, "
+                      "'UTF8'))",
+                      c8),
+              0);
+    CHECK_INT(srv_sessions_find(n1, c8, t3 + 10, &seen), 0);
+    CHECK_INT(srv_sessions_count(n1), 0);
+    char c9[SRV_SESSION_COOKIE_BYTES];
+    CHECK_INT(srv_sessions_start(n1, &dana, t3, c9, NULL, &err), 0);
+    CHECK_INT(srv_sessions_find(n1, c9, t3 + 10, &seen), 1);
     srv_sessions_free(n1);
 }
 
