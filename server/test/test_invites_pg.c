@@ -4,14 +4,19 @@
  * checks with two handles as two nodes: a token verifies only with its
  * record, on either node; revoked, expired, foreign and unrecorded tokens
  * are refused; revocations made on one node are numbered and reach the
- * other's sweep; the TTL cap; listing; observers by account id. */
+ * other's sweep, and a revocation number never shows before a lower one
+ * (a revocation waits while another node's is uncommitted); the TTL cap;
+ * listing; observers by account id. */
 #include "check.h"
 #include "invites.h"
 #include "pg_test.h"
 #include "random.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int count_id(int64_t id, void *arg)
 {
@@ -197,6 +202,84 @@ static void test_records(const char *uri, const srv_token_key *key, const srv_to
     srv_invites_close(inv);
 }
 
+typedef struct {
+    srv_invites *inv;
+    int result;
+    atomic_int done;
+} revoke_job;
+
+static void *revoke_partner_b(void *arg)
+{
+    revoke_job *job = arg;
+    att_error err = {0};
+    job->result =
+        srv_invites_revoke_role(job->inv, "room-3", ATT_ROLE_PARTNER_B, 1800000000000, &err);
+    atomic_store(&job->done, 1);
+    return NULL;
+}
+
+/* Another node's revocation holds number N+1 uncommitted; this node's
+ * revocation must wait for it (and take N+2), so a sweep in between sees
+ * neither and a sweep after sees both in order: none is skipped. */
+static void test_revocation_order(const char *uri, const srv_token_key *key)
+{
+    srv_invites *inv = NULL, *cli = NULL;
+    att_error err = {0};
+    CHECK_INT(srv_invites_open_pg(uri, &inv, &err), 0);
+    CHECK_INT(srv_invites_open_pg(uri, &cli, &err), 0);
+    const int64_t now = 1800000000000;
+    char tok[SRV_TOKEN_MAX];
+    int64_t id_a = 0, id_b = 0, rev0 = -1, rev = -1;
+    CHECK_INT(srv_invites_issue(inv, key, "room-3", ATT_ROLE_PARTNER_A, 3600, "alice", now, tok,
+                                sizeof tok, &id_a, &err),
+              0);
+    CHECK_INT(srv_invites_issue(inv, key, "room-3", ATT_ROLE_PARTNER_B, 3600, "alice", now, tok,
+                                sizeof tok, &id_b, &err),
+              0);
+    CHECK_INT(srv_invites_revision(inv, &rev0, &err), 0);
+
+    PGconn *other = PQconnectdb(uri);
+    CHECK(PQstatus(other) == CONNECTION_OK);
+    PGresult *r = PQexec(other, "BEGIN");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "WITH next AS (UPDATE invite_revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
+             "UPDATE invites SET revoked_at = 1, revoked_rev = (SELECT rev FROM next) "
+             "WHERE id = %lld",
+             (long long)id_a);
+    r = PQexec(other, sql);
+    CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(other));
+    PQclear(r);
+
+    revoke_job job = {.inv = cli, .result = -1};
+    atomic_init(&job.done, 0);
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, revoke_partner_b, &job), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK_INT(atomic_load(&job.done), 0); /* waiting for the other node's commit */
+    id_list seen = {0};
+    CHECK_INT(srv_invites_revoked_since(inv, rev0, collect_id, &seen, &rev, &err), 0);
+    CHECK_INT(seen.n, 0);
+    CHECK_INT(rev, rev0);
+
+    r = PQexec(other, "COMMIT");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(other);
+    pthread_join(th, NULL);
+    CHECK_INT(job.result, 1);
+    CHECK_INT(srv_invites_revoked_since(inv, rev0, collect_id, &seen, &rev, &err), 0);
+    CHECK_INT(seen.n, 2);
+    CHECK_INT(seen.ids[0], id_a);
+    CHECK_INT(seen.ids[1], id_b);
+    CHECK(rev >= rev0 + 2); /* numbers may have gaps (a revocation of nothing) */
+    srv_invites_close(cli);
+    srv_invites_close(inv);
+}
+
 int main(void)
 {
     char uri[512];
@@ -206,5 +289,6 @@ int main(void)
     CHECK_INT(srv_random_bytes(key.bytes, sizeof key.bytes, &err), 0);
     CHECK_INT(srv_random_bytes(other.bytes, sizeof other.bytes, &err), 0);
     test_records(uri, &key, &other);
+    test_revocation_order(uri, &key);
     return check_done("test_invites_pg");
 }
