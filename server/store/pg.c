@@ -16,6 +16,14 @@ int srv_pg_is_uri(const char *location)
                         strncmp(location, "postgres://", 11) == 0);
 }
 
+/* NOTICEs ("relation already exists, skipping") would go to stderr, which
+ * is the server's JSON log: drop them; errors reach callers as results. */
+static void drop_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* libpq keywords we set unless the URI already does. */
 static int open_conn(srv_pg *c, att_error *err)
 {
@@ -35,6 +43,7 @@ static int open_conn(srv_pg *c, att_error *err)
     c->conn = PQconnectdbParams(keys, vals, 1);
     if (!c->conn)
         return att_fail(err, ATT_ERR_INTERNAL, "postgresql: out of memory");
+    PQsetNoticeProcessor(c->conn, drop_notice, NULL);
     if (PQstatus(c->conn) != CONNECTION_OK) {
         int rc = att_fail(err, ATT_ERR_INTERNAL, "postgresql: cannot connect: %s",
                           PQerrorMessage(c->conn));
@@ -102,6 +111,7 @@ static int ensure_conn(srv_pg *c, att_error *err)
         return 0;
     if (c->conn) {
         PQreset(c->conn);
+        PQsetNoticeProcessor(c->conn, drop_notice, NULL);
         if (PQstatus(c->conn) == CONNECTION_OK)
             return 0;
         PQfinish(c->conn);
