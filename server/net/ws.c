@@ -82,6 +82,12 @@ static void do_hello(srv_conn *conn, att_msg *m)
         return;
     }
     srv_room *r = srv_rooms_get(srv->rooms, claims.room, &err);
+    if (!r && err.code == ATT_ERR_ROOM_BUSY) {
+        /* Another node serves the room, or this one is letting it go: the
+         * client reconnects after its backoff (PROTOCOL.md, room_moved). */
+        srv_conn_begin_close(conn, SRV_CLOSE_ROOM_MOVED, SRV_BYE_ROOM_MOVED, ATT_LEFT_CLOSED);
+        return;
+    }
     if (!r) {
         reject_token(conn, m, err.code == ATT_ERR_NOT_FOUND ? "room not found" : err.message);
         return;

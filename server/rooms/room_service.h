@@ -64,6 +64,18 @@
  *      sender) --room_rebuild: durable folded again from the store,
  *      generation++ (jobs of the old generation are not re-folded)--> rebuilt
  *
+ * One writer per room (issue 13; store.h's leases, always granted by the
+ * SQLite store). srv_rooms_get folds a room only once this node holds its
+ * lease (srv_store_acquire_room). A serving room stops being served (its
+ * members closed with bye room_moved, SRV_CLOSE_ROOM_MOVED, recording
+ * nothing; its timers stopped; srv_rooms_find no longer sees it) when a
+ * batch of it comes back fenced (another node took it over), when another
+ * node asks for it (srv_store_take_wanted, looked at by srv_rooms_sweep),
+ * or when this node's own lease lapses (srv_store_node_alive); once the
+ * store has handed back its jobs in flight (dropped: no ack, no broadcast,
+ * no rebuild) srv_rooms_sweep forgets it, releasing its lease unless it
+ * was lost. Eviction and erasing release the lease too.
+ *
  * Invariants (asserted, in every build type: rooms/CMakeLists.txt): every
  * entry point runs on the service thread (SRV_ASSERT_SERVICE_THREAD); a
  * command's first event is the live seq + 1 (room_submit); a member joins
@@ -97,6 +109,8 @@
  * its own lease, or it is held elsewhere and was asked for): reconnect with
  * the same link after the usual backoff (PROTOCOL.md, bye room_moved). */
 #define SRV_CLOSE_ROOM_MOVED 4503
+/* The bye reason sent with SRV_CLOSE_ROOM_MOVED. */
+#define SRV_BYE_ROOM_MOVED "room_moved"
 
 /* Events replayed per catch-up step while a member catches up. */
 #define SRV_REPLAY_CHUNK 64
@@ -169,12 +183,20 @@ void srv_rooms_tick(srv_rooms *svc, int64_t now_ms);
 void srv_rooms_on_store_completions(srv_rooms *svc);
 /* Jobs still waiting for the store. */
 int srv_rooms_jobs_in_flight(const srv_rooms *svc);
+/* Testing: the nth store completion from now (1 = the next) is taken as
+ * fenced (result < 0, fenced = 1), as a store several nodes share reports a
+ * takeover; 0 disables. */
+void srv_rooms_fence_nth_completion(srv_rooms *svc, int nth);
 /* Records `left` (reason shutdown) for every member of every room. */
 void srv_rooms_leave_all(srv_rooms *svc);
 
 /* ---- rooms ---- */
-/* Finds a room in memory or loads it from the store (fold of its log).
- * NULL with err set (not_found) when it does not exist. Rooms are loaded
+/* Finds a room in memory or loads it from the store (fold of its log,
+ * under the room's lease). NULL with err set: not_found when it does not
+ * exist; ATT_ERR_ROOM_BUSY when another live node holds it or this node is
+ * letting it go (the shell closes a hello's connection with bye
+ * SRV_BYE_ROOM_MOVED and SRV_CLOSE_ROOM_MOVED: it reconnects after its
+ * backoff, by when the room has moved). Rooms are loaded
  * when first needed (a hello, an API request), never all at start-up; a
  * loaded room whose log still shows members present (the server that held
  * it crashed) gets their `left` (reason shutdown) at once. */
@@ -193,9 +215,12 @@ int srv_room_idle(const srv_room *room);
 /* The room seq after which a member of `role` resuming from its own seq
  * `aud_seq` continues (the room seq of its event aud_seq; 0 for 0). */
 int64_t srv_room_resume_point(const srv_room *room, att_role role, int64_t aud_seq);
-/* Once a second (monotonic ms): frees rooms that have been quiet for
- * --room-evict-s (ended sessions) or --room-idle-evict-s (others), caching
- * each one's summary first. */
+/* Once a second (monotonic ms): lets go of the rooms another node asked
+ * for, or of every room when this node's lease lapsed (see One writer per
+ * room above), forgets the rooms let go of whose jobs are back, and frees
+ * rooms that have been quiet for --room-evict-s (ended sessions) or
+ * --room-idle-evict-s (others), caching each one's summary first and
+ * releasing their leases. */
 void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms);
 
 /* Erasing a room (store/erase.h does the whole erase; this is the live

@@ -249,13 +249,35 @@ void srv_rooms_free(srv_rooms *svc)
     free(svc);
 }
 
-srv_room *srv_rooms_find(srv_rooms *svc, const char *id)
+/* The room in the table, also one that is going (see srv_room_tenure). */
+static srv_room *table_find(srv_rooms *svc, const char *id)
 {
-    SRV_ASSERT_SERVICE_THREAD(svc);
     for (srv_room *r = svc->room_table[hash_id(id) % svc->room_buckets]; r; r = r->hash_next)
         if (strcmp(r->id, id) == 0)
             return r;
     return NULL;
+}
+
+srv_room *srv_rooms_find(srv_rooms *svc, const char *id)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    srv_room *r = table_find(svc, id);
+    return r && r->tenure == SRV_ROOM_SERVING ? r : NULL;
+}
+
+static void unlink_room(srv_rooms *svc, srv_room *r)
+{
+    for (srv_room **link = &svc->room_table[hash_id(r->id) % svc->room_buckets]; *link;
+         link = &(*link)->hash_next)
+        if (*link == r) {
+            *link = r->hash_next;
+            return;
+        }
+}
+
+static int refuse_moved(att_error *err)
+{
+    return att_fail(err, ATT_ERR_ROOM_BUSY, "the room is served by another node");
 }
 
 /* Notes where each audience's numbering meets the log while a room folds
@@ -309,9 +331,14 @@ static void clear_stale_presence(srv_room *r);
 srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
 {
     SRV_ASSERT_SERVICE_THREAD(svc);
-    srv_room *r = srv_rooms_find(svc, id);
-    if (r)
+    srv_room *r = table_find(svc, id);
+    if (r && r->tenure == SRV_ROOM_SERVING)
         return r;
+    if (r) {
+        /* Going to another node: its members reconnect there. */
+        refuse_moved(err);
+        return NULL;
+    }
     int64_t t0 = srv_mono_ns();
     r = malloc(sizeof *r);
     if (r)
@@ -1033,6 +1060,12 @@ static void clear_stale_presence(srv_room *r)
         srv_log("info", "stale_presence_cleared", "{s:s,s:i}", "room", r->id, "members", n_roles);
 }
 
+void srv_rooms_fence_nth_completion(srv_rooms *svc, int nth)
+{
+    SRV_ASSERT_SERVICE_THREAD(svc);
+    svc->fence_nth = nth > 0 ? nth : 0;
+}
+
 int srv_rooms_jobs_in_flight(const srv_rooms *svc)
 {
     SRV_ASSERT_SERVICE_THREAD(svc);
@@ -1060,6 +1093,37 @@ static void resync_members(srv_room *r)
         srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
         srv_rooms_close_member(r->svc, m, SRV_CLOSE_INTERNAL, NULL, ATT_LEFT_CLOSED);
     }
+}
+
+/* This node stops serving the room (another node asked for it, took it
+ * over, or this node's own lease lapsed): every member is closed with
+ * bye room_moved (SRV_CLOSE_ROOM_MOVED) to reconnect to the node that
+ * serves it, recording nothing (the room is not ours to write any more,
+ * or will not be in a moment: the next owner's fold records the `left` of
+ * whoever it finds present, clear_stale_presence), and no timer of the
+ * room fires again. Its jobs in flight still come back from the store and
+ * are dropped (complete_job); srv_rooms_sweep forgets the room after. */
+static void room_let_go(srv_room *r, srv_room_tenure tenure)
+{
+    srv_rooms *svc = r->svc;
+    if (r->tenure != SRV_ROOM_SERVING)
+        return;
+    r->tenure = tenure;
+    SRV_LIST_FOR_EACH_SAFE(&r->members, k, k_next)
+    {
+        srv_member *m = SRV_CONTAINER_OF(k, srv_member, link);
+        srv_rooms_close_member(svc, m, SRV_CLOSE_ROOM_MOVED, SRV_BYE_ROOM_MOVED, ATT_LEFT_CLOSED);
+        srv_room_detach(svc, m, ATT_LEFT_CLOSED, 0);
+    }
+    srv_deadlines_cancel(&svc->deadlines, &r->deadline);
+    srv_deadlines_cancel(&svc->deadlines, &r->presence);
+    r->deadline_armed = -1;
+    r->presence_armed = 0;
+    free(r->seats); /* pending lefts and tallies: the next owner's to record */
+    r->seats = NULL;
+    srv_log("info", "room_moving", "{s:s,s:s,s:I,s:i}", "room", r->id, "why",
+            tenure == SRV_ROOM_HANDING_OFF ? "wanted" : "lost", "seq", (json_int_t)r->durable.seq,
+            "jobs", (int)r->jobs.count);
 }
 
 /* A member that gets live frames: in a room, caught up, not being closed. */
@@ -1127,6 +1191,24 @@ static void complete_job(srv_rooms *svc, srv_job *job)
     srv_histogram_add(&svc->metrics->commit, (double)b->commit_ns / 1e9);
     srv_histogram_add(&svc->metrics->durable, (double)(srv_mono_ns() - b->queued_ns) / 1e9);
     const char *id = job->has_id ? job->id : NULL;
+    if (r->tenure != SRV_ROOM_SERVING || (b->result < 0 && b->fenced)) {
+        /* Not ours any more. A fenced batch stored nothing (another node
+         * took the room over); nothing is rebuilt (that would read a log
+         * another node writes), nobody is acked or told: the sender's
+         * client resends on the node that serves the room now. */
+        if (b->result < 0 && b->fenced) {
+            svc->metrics->store_failures++;
+            srv_log("warn", "room_fenced", "{s:s,s:I,s:i}", "room", r->id, "seq",
+                    (json_int_t)b->first_seq, "events", b->n);
+            room_let_go(r, SRV_ROOM_LOST);
+        }
+        if (!r->jobs.count) {
+            live_give_back(svc, r->live);
+            r->live = NULL;
+        }
+        job_free(job);
+        return;
+    }
     if (b->result < 0) {
         svc->metrics->store_failures++;
         srv_log("error", "store_commit_failed", "{s:s,s:I,s:i,s:s}", "room", r->id, "seq",
@@ -1226,6 +1308,10 @@ void srv_rooms_on_store_completions(srv_rooms *svc)
     srv_store_batch *b = srv_store_take_completed(svc->store);
     while (b) {
         srv_store_batch *next = b->next;
+        if (svc->fence_nth > 0 && --svc->fence_nth == 0) {
+            b->result = -ATT_ERR_INTERNAL;
+            b->fenced = 1; /* as a store shared by nodes reports a takeover */
+        }
         complete_job(svc, b->owner);
         b = next;
     }
@@ -1535,6 +1621,8 @@ void srv_rooms_save_summaries(srv_rooms *svc)
     SRV_ASSERT_SERVICE_THREAD(svc);
     for (size_t i = 0; svc->room_table && i < svc->room_buckets; i++)
         for (srv_room *r = svc->room_table[i]; r; r = r->hash_next) {
+            if (r->tenure != SRV_ROOM_SERVING)
+                continue; /* the node serving it now keeps its summary */
             att_error err = {0};
             json_t *summary = srv_room_summary(svc, r, &err);
             if (summary)
@@ -1554,6 +1642,20 @@ static int room_quiet(const srv_room *r)
     return srv_room_idle(r) && !r->live && !r->state_dirty && !anyone_present(&r->durable);
 }
 
+/* A room that is going, once the store has handed back all its jobs. */
+static void forget_gone_room(srv_rooms *svc, srv_room *r)
+{
+    if (r->state_dirty) {
+        srv_list_remove(&svc->dirty_rooms, &r->dirty_link);
+        r->state_dirty = 0;
+    }
+    unlink_room(svc, r);
+    svc->metrics->rooms--;
+    srv_log("info", "room_forgotten", "{s:s,s:I,s:b}", "room", r->id, "seq",
+            (json_int_t)r->durable.seq, "released", r->tenure == SRV_ROOM_HANDING_OFF);
+    room_free(r);
+}
+
 void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
 {
     SRV_ASSERT_SERVICE_THREAD(svc);
@@ -1565,6 +1667,14 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
         srv_room **link = &svc->room_table[b];
         while (*link) {
             srv_room *r = *link;
+            if (r->tenure != SRV_ROOM_SERVING) {
+                if (r->jobs.count) {
+                    link = &r->hash_next; /* the store still borrows its jobs */
+                    continue;
+                }
+                forget_gone_room(svc, r); /* unlinks it: *link is the next */
+                continue;
+            }
             if (!room_quiet(r)) {
                 r->quiet_since_ms = 0;
                 link = &r->hash_next;
@@ -1620,7 +1730,7 @@ int srv_rooms_erase(srv_rooms *svc, const char *id, att_error *err)
 {
     SRV_ASSERT_SERVICE_THREAD(svc);
     pending_drop(svc, id);
-    srv_room *r = srv_rooms_find(svc, id);
+    srv_room *r = table_find(svc, id);
     if (!r)
         return 0;
     /* Everyone goes at once, and records nothing: the room's log is about
@@ -1643,12 +1753,7 @@ int srv_rooms_erase(srv_rooms *svc, const char *id, att_error *err)
     if (r->jobs.count || r->state_dirty)
         return att_fail(err, ATT_ERR_ROOM_BUSY,
                         "the room has a commit in flight; try again in a moment");
-    for (srv_room **link = &svc->room_table[hash_id(id) % svc->room_buckets]; *link;
-         link = &(*link)->hash_next)
-        if (*link == r) {
-            *link = r->hash_next;
-            break;
-        }
+    unlink_room(svc, r);
     svc->metrics->rooms--;
     srv_log("info", "room_unloaded_for_erase", "{s:s}", "room", id);
     room_free(r);

@@ -85,6 +85,18 @@ typedef struct {
  * are counted in the seat's `reconnected`. */
 #define SRV_OBSERVER_JOINS_PER_WINDOW 4
 
+/* Whether this node still serves a room (issue 13, one writer per room).
+ * A room that is going has no members (closed with SRV_CLOSE_ROOM_MOVED),
+ * no timers, and is not handed to anyone (srv_rooms_get refuses it,
+ * srv_rooms_find does not see it); it stays in the table only until the
+ * store has handed back its jobs in flight (they borrow it), then
+ * srv_rooms_sweep forgets it. */
+typedef enum {
+    SRV_ROOM_SERVING = 0,
+    SRV_ROOM_HANDING_OFF, /* another node asked for it: released once forgotten */
+    SRV_ROOM_LOST,        /* fenced, or this node's lease lapsed: not ours to release */
+} srv_room_tenure;
+
 struct srv_room {
     srv_room *hash_next;
     srv_rooms *svc;
@@ -109,6 +121,7 @@ struct srv_room {
     int64_t presence_armed;                 /* ms, 0 when unarmed */
     /* Monotonic ms since which the room has been evictable, 0 while not. */
     int64_t quiet_since_ms;
+    srv_room_tenure tenure;
     /* Last, so a new room clears only what comes before it and att_room_init
      * clears only the room's head: an idle room's rupture array stays
      * untouched and out of RSS. */
@@ -149,6 +162,7 @@ struct srv_rooms {
     int warm_done;
     uint64_t warm_folded, warm_skipped;
     int64_t next_link_sweep_ms; /* monotonic ms; links.c looks for ended links then */
+    int fence_nth;              /* testing: srv_rooms_fence_nth_completion */
 };
 
 /* Asks the shell to close m (links.c, rooms.c). */

@@ -5,7 +5,10 @@
  * member before the store has it (ack and broadcast only after durable), a
  * failed commit (the store's fault hook) and the rebuild after it, the
  * silence deadline firing through the deadline API, the visibility of a
- * staff-only event per role, and the outbox's close of a replaced member. */
+ * staff-only event per role, the outbox's close of a replaced member, and a
+ * fenced batch (a takeover by another node): every member closed with
+ * room_moved, nothing acked or rebuilt, the room forgotten and folded
+ * afresh when next needed. */
 #include "check.h"
 
 #include <pthread.h>
@@ -374,6 +377,55 @@ int main(void)
     CHECK(caps[0] > 0 && caps[0] == ob->cap_items);
     CHECK(caps[1] > 0 && caps[1] == ob->cap_msgs);
     CHECK(caps[2] > 0 && caps[2] == ob->bytes.cap);
+
+    /* --- a fenced batch: the room was taken over by another node --------- */
+    CHECK_INT(srv_room_committed(r)->seq, srv_room_live(r)->seq);
+    uint64_t rooms_before = metrics.rooms, members_before = metrics.members;
+    srv_rooms_fence_nth_completion(svc, 1);
+    command(svc, &a2, "{\"type\":\"private_message\",\"id\":\"f1\",\"text\":\"fenced one\"}");
+    command(svc, &b2, "{\"type\":\"private_message\",\"id\":\"f2\",\"text\":\"y\"}");
+    CHECK_INT(srv_rooms_jobs_in_flight(svc), 2);
+    wait_commits(svc, &n);
+    drain(svc, &rd);
+    /* every member goes, told to reconnect where the room is served now */
+    CHECK_INT(rd.box[4].close_code, SRV_CLOSE_ROOM_MOVED);
+    CHECK(rd.box[4].close_bye && strcmp(rd.box[4].close_bye, "room_moved") == 0);
+    CHECK_INT(rd.box[5].close_code, SRV_CLOSE_ROOM_MOVED);
+    CHECK(rd.box[5].close_bye && strcmp(rd.box[5].close_bye, "room_moved") == 0);
+    CHECK(a2.room == NULL && b2.room == NULL);
+    CHECK_INT(metrics.members, members_before - 2);
+    /* neither command is acked, refused or broadcast: both clients resend
+     * on the other node (the one behind the fenced batch is dropped too) */
+    CHECK_INT(count_with(&rd, 4, "\"f1\""), 0);
+    CHECK_INT(count_with(&rd, 5, "\"f2\""), 0);
+    CHECK_INT(count_with(&rd, 4, "private_message"), 0);
+    CHECK_INT(count_with(&rd, 5, "\"type\":\"event\""), 0);
+    CHECK_INT(count_with(&rd, 4, "\"type\":\"state\""), 0);
+    /* not served any more, not rebuilt (no room_rebuilt: its seq is what it was) */
+    CHECK(srv_rooms_find(svc, room_id) == NULL);
+    err = (att_error){0};
+    CHECK(srv_rooms_get(svc, room_id, &err) == NULL);
+    CHECK_INT(err.code, ATT_ERR_ROOM_BUSY);
+    CHECK_INT(srv_rooms_next_deadline(svc), -1); /* its timers are off */
+    CHECK_INT(metrics.rooms, rooms_before);      /* until the sweep forgets it */
+    srv_rooms_sweep(svc, 1);
+    CHECK_INT(metrics.rooms, rooms_before - 1);
+    inbox_clear(&rd);
+    /* The SQLite store grants the lease again (it stored both batches: the
+     * fence was the test's): the room is folded afresh from the log, and the
+     * members it shows present (a2, b2 and the therapist forgotten above
+     * without a `left`) get theirs, the takeover path. */
+    r = srv_rooms_get(svc, room_id, &err);
+    CHECK(r != NULL);
+    if (!r)
+        return check_done("rooms");
+    CHECK_INT(metrics.rooms, rooms_before);
+    CHECK_INT(srv_rooms_jobs_in_flight(svc), 3); /* the three stale `left` */
+    wait_commits(svc, &n);
+    join(svc, r, &a2, ATT_ROLE_PARTNER_A, &rd);
+    CHECK_INT(count_with(&rd, 4, "fenced one"), 1); /* stored after all: folded afresh */
+    wait_commits(svc, &n);
+    inbox_clear(&rd);
 
     srv_rooms_leave_all(svc);
     wait_commits(svc, &n);
