@@ -1,0 +1,285 @@
+/* test_store_pg.c - the PostgreSQL event store (store_pg.h) on a real
+ * PostgreSQL (ATTUNE_TEST_PG; pg_test.h gives each run a fresh database):
+ * create/read/walk, group commit across rooms, fencing between two stores
+ * on one database (two nodes), a stale-epoch append, a verify that finds an
+ * edited payload, erase. */
+#include "check.h"
+#include "pg_test.h"
+#include "store/store_pg.h"
+#include "store/keyring.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char uri[512];
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int notified;
+} waiter;
+
+static void on_notify(void *arg)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->notified++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Takes completed batches until n came back (or 10 s passed). */
+static int collect(srv_pg_store *s, waiter *w, srv_store_batch **out, int n)
+{
+    int got = 0;
+    for (int tries = 0; got < n && tries < 1000; tries++) {
+        for (srv_store_batch *b = srv_pg_store_take_completed(s); b; b = b->next)
+            out[got++] = b;
+        if (got < n) {
+            pthread_mutex_lock(&w->lock);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 10 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->cv, &w->lock, &ts);
+            pthread_mutex_unlock(&w->lock);
+        }
+    }
+    return got;
+}
+
+static srv_walk collect_event(const srv_stored_event *ev, void *arg, att_error *err)
+{
+    (void)err;
+    char *buf = arg;
+    size_t used = strlen(buf);
+    snprintf(buf + used, 4096 - used, "%lld:%s:%.*s;", (long long)ev->seq, ev->type, (int)ev->len,
+             ev->payload);
+    return SRV_WALK_CONTINUE;
+}
+
+static void make_room(srv_pg_store *s, const char *id)
+{
+    srv_store_room room = {.created_at = 1700000000000};
+    snprintf(room.id, sizeof room.id, "%s", id);
+    snprintf(room.exercise, sizeof room.exercise, "enactment");
+    att_error err = {0};
+    CHECK_MSG(srv_pg_store_create_room(s, &room, "{\"type\":\"room_created\"}", 23, &err) == 0,
+              "%s", err.message);
+}
+
+static void fill(srv_store_batch *b, const char *room, int64_t first, int n, const char *text)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->room_id, sizeof b->room_id, "%s", room);
+    b->first_seq = first;
+    b->n = n;
+    for (int i = 0; i < n; i++) {
+        b->payload[i] = text;
+        b->payload_len[i] = strlen(text);
+        b->type[i] = "turn";
+    }
+}
+
+static int64_t count_rows(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    return n;
+}
+
+int main(void)
+{
+    pg_test_fresh_db("store", uri, sizeof uri);
+    char dir[] = "/tmp/attune-store-pg-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    char kek[600];
+    snprintf(kek, sizeof kek, "%s.kek", dir);
+    att_error err = {0};
+    srv_keyring *keys = NULL;
+    CHECK_MSG(srv_keyring_open(dir, kek, 1, &keys, &err) == 0, "%s", err.message);
+    if (!keys)
+        return check_done("store_pg");
+
+    srv_pg_store_options opt = {
+        .uri = uri, .node_name = "a:1", .ws_url = "ws://a", .lease_ms = 3000};
+    srv_pg_store *a = NULL;
+    CHECK_MSG(srv_pg_store_open(&opt, keys, &a, &err) == 0, "%s", err.message);
+    if (!a)
+        return check_done("store_pg");
+    CHECK(strncmp(srv_pg_store_node_id(a), "a:1:", 4) == 0);
+    CHECK(srv_pg_store_node_alive(a));
+
+    /* Create, read, walk. */
+    make_room(a, "r1");
+    make_room(a, "r2");
+    srv_store_room room = {0};
+    CHECK(srv_pg_store_get_room(a, "r1", &room, &err) == 0);
+    CHECK_STR(room.exercise, "enactment");
+    CHECK_INT(room.created_at, 1700000000000);
+    CHECK(srv_pg_store_get_room(a, "nope", &room, &err) == -ATT_ERR_NOT_FOUND);
+    srv_store_room dup = {.created_at = 1};
+    snprintf(dup.id, sizeof dup.id, "r1");
+    snprintf(dup.exercise, sizeof dup.exercise, "x");
+    CHECK(srv_pg_store_create_room(a, &dup, "{}", 2, &err) == -ATT_ERR_BAD_MESSAGE);
+    int64_t last = -1;
+    CHECK(srv_pg_store_last_seq(a, "r1", &last, &err) == 0);
+    CHECK_INT(last, 1);
+
+    /* Settings and summaries. */
+    char value[64];
+    CHECK(srv_pg_store_get_setting(a, "demo", value, sizeof value, &err) == -ATT_ERR_NOT_FOUND);
+    CHECK(srv_pg_store_set_setting(a, "demo", "r1", &err) == 0);
+    CHECK(srv_pg_store_set_setting(a, "demo", "r2", &err) == 0);
+    CHECK(srv_pg_store_get_setting(a, "demo", value, sizeof value, &err) == 0);
+    CHECK_STR(value, "r2");
+    srv_store_summary sum = {"r1", 1, "{\"n\":1}"};
+    CHECK(srv_pg_store_put_summaries(a, &sum, 1, &err) == 0);
+    char *got = NULL;
+    CHECK(srv_pg_store_get_summary(a, "r1", &got, &err) == 0);
+    CHECK(got && strcmp(got, "{\"n\":1}") == 0);
+    free(got);
+
+    /* Group commit across rooms. */
+    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    CHECK_MSG(srv_pg_store_start(a, 2000, on_notify, NULL, &w, &err) == 0, "%s", err.message);
+    enum { N = 20 };
+    srv_store_batch batches[N];
+    for (int i = 0; i < N; i++) {
+        fill(&batches[i], i % 2 ? "r2" : "r1", 2 + i / 2, 1, "{\"type\":\"turn\",\"x\":1}");
+        CHECK(srv_pg_store_append(a, &batches[i], &err) == 0);
+    }
+    srv_store_batch *done[N + 8];
+    CHECK_INT(collect(a, &w, done, N), N);
+    int ok = 0, grouped = 0;
+    for (int i = 0; i < N; i++) {
+        ok += done[i]->result == 0;
+        grouped += done[i]->group_size > 1;
+        if (done[i]->result != 0)
+            fprintf(stderr, "batch failed: %s\n", done[i]->error.message);
+    }
+    CHECK_INT(ok, N);
+    CHECK(grouped > 0);
+    CHECK(srv_pg_store_get_summary(a, "r1", &got, &err) == -ATT_ERR_NOT_FOUND); /* stale now */
+    CHECK(srv_pg_store_last_seq(a, "r1", &last, &err) == 0);
+    CHECK_INT(last, 11);
+    char text[4096] = "";
+    CHECK(srv_pg_store_walk_events(a, "r1", 0, 2, 0, collect_event, text, &err) ==
+          SRV_WALK_CONTINUE);
+    CHECK_STR(text,
+              "1:room_created:{\"type\":\"room_created\"};2:turn:{\"type\":\"turn\",\"x\":1};");
+    text[0] = '\0';
+    CHECK_MSG(srv_pg_store_walk_events(a, "r1", 9, -1, 0, collect_event, text, &err) ==
+                  SRV_WALK_CONTINUE,
+              "%s", err.message);
+    CHECK(strncmp(text, "10:turn:", 8) == 0 && strstr(text, "11:turn:"));
+    srv_pg_store_reader *rd = NULL;
+    CHECK(srv_pg_store_reader_open(a, &rd, &err) == 0);
+    text[0] = '\0';
+    CHECK(srv_pg_store_reader_walk_events(rd, "r2", 0, -1, 3, collect_event, text, &err) ==
+          SRV_WALK_CONTINUE);
+    CHECK(strstr(text, "3:turn:") && !strstr(text, "4:turn:"));
+    srv_pg_store_reader_close(rd);
+    srv_chain_report rep;
+    CHECK(srv_pg_store_verify_room(a, "r1", &rep, &err) == 0);
+    CHECK_INT(rep.events, 11);
+    CHECK_INT(rep.head_seq, 11);
+
+    /* A gap is refused, not fenced. */
+    srv_store_batch gap;
+    fill(&gap, "r1", 20, 1, "{\"type\":\"turn\"}");
+    CHECK(srv_pg_store_append(a, &gap, &err) == 0);
+    CHECK_INT(collect(a, &w, done, 1), 1);
+    CHECK(done[0]->result < 0 && !done[0]->fenced);
+
+    /* Fencing: node b takes r1 over (a's lease still valid: b is told a
+     * holds it; once a's node lease has run out b takes it). */
+    srv_pg_store_options optb = {
+        .uri = uri, .node_name = "b:1", .ws_url = "ws://b", .lease_ms = 3000};
+    srv_pg_store *b = NULL;
+    CHECK_MSG(srv_pg_store_open(&optb, keys, &b, &err) == 0, "%s", err.message);
+    srv_store_lease lease;
+    CHECK_INT(srv_pg_store_acquire_room(b, "r1", &lease, &err), 1);
+    CHECK_STR(lease.holder, srv_pg_store_node_id(a));
+    CHECK_STR(lease.holder_url, "ws://a");
+    PGconn *admin = PQconnectdb(uri);
+    CHECK(PQstatus(admin) == CONNECTION_OK);
+    /* a sees it is wanted at its next renewal (every lease/3 = 1 s) */
+    char wanted[4][SRV_STORE_ID_BYTES + 1];
+    int n_wanted = 0;
+    for (int i = 0; i < 40 && n_wanted == 0; i++) {
+        usleep(100000);
+        n_wanted = srv_pg_store_take_wanted(a, wanted, 4);
+    }
+    CHECK_INT(n_wanted, 1);
+    CHECK(n_wanted == 1 && strcmp(wanted[0], "r1") == 0);
+    /* a's lease expires (as if hung): b takes it with a new epoch */
+    PQclear(
+        PQexec(admin, "UPDATE nodes SET lease_until = now() - interval '1 s' WHERE id LIKE 'a:%'"));
+    CHECK_MSG(srv_pg_store_acquire_room(b, "r1", &lease, &err) == 0, "%s", err.message);
+    CHECK_INT(lease.epoch, 2);
+    CHECK_INT(lease.last_seq, 11);
+    /* a's next append is fenced and stores nothing */
+    srv_store_batch stale;
+    fill(&stale, "r1", 12, 2, "{\"type\":\"turn\",\"stale\":1}");
+    CHECK(srv_pg_store_append(a, &stale, &err) == 0);
+    CHECK_INT(collect(a, &w, done, 1), 1);
+    CHECK(done[0]->result < 0 && done[0]->fenced == 1);
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM events WHERE room = 'r1'"), 11);
+    /* the new owner goes on at 12, no gap */
+    waiter wb = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    CHECK(srv_pg_store_start(b, 0, on_notify, NULL, &wb, &err) == 0);
+    srv_store_batch next;
+    fill(&next, "r1", 12, 1, "{\"type\":\"turn\",\"b\":1}");
+    CHECK(srv_pg_store_append(b, &next, &err) == 0);
+    CHECK_INT(collect(b, &wb, done, 1), 1);
+    CHECK_MSG(done[0]->result == 0, "%s", done[0]->error.message);
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM events WHERE room = 'r1' AND epoch = 2"), 1);
+    CHECK_INT(count_rows(admin, "SELECT max(seq) - count(*) FROM events WHERE room = 'r1'"), 0);
+    /* the stale owner's same append again: still 0 rows */
+    fill(&stale, "r1", 13, 1, "{\"type\":\"turn\",\"stale\":2}");
+    CHECK(srv_pg_store_append(a, &stale, &err) == 0);
+    CHECK_INT(collect(a, &w, done, 1), 1);
+    CHECK(done[0]->result < 0 && done[0]->fenced == 1);
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM events WHERE room = 'r1'"), 12);
+    CHECK(srv_pg_store_verify_room(b, "r1", &rep, &err) == 0);
+    CHECK_INT(rep.events, 12);
+    /* release: the room is free again */
+    CHECK(srv_pg_store_release_room(b, "r1", &err) == 0);
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM rooms WHERE id = 'r1' AND owner IS NULL"), 1);
+
+    /* verify finds an edited payload; a walk refuses it */
+    PQclear(PQexec(admin, "UPDATE events SET payload = set_byte(payload, 20, get_byte(payload, "
+                          "20) # 1) WHERE room = 'r2' AND seq = 5"));
+    CHECK(srv_pg_store_verify_room(a, "r2", &rep, &err) == 1);
+    CHECK_INT(rep.bad_seq, 5);
+    CHECK(rep.problem[0] != '\0');
+    CHECK(srv_pg_store_walk_events(a, "r2", 0, -1, 0, collect_event, (text[0] = '\0', text),
+                                   &err) == SRV_WALK_FAILED);
+
+    /* erase: key and rows gone */
+    CHECK(srv_pg_store_erase_room(a, "r2", &err) == 0);
+    CHECK(srv_pg_store_get_room(a, "r2", &room, &err) == -ATT_ERR_NOT_FOUND);
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM events WHERE room = 'r2'"), 0);
+    CHECK(srv_pg_store_erase_room(a, "r2", &err) == -ATT_ERR_NOT_FOUND);
+
+    PQfinish(admin);
+    srv_pg_store_close(b);
+    srv_pg_store_close(a);
+    srv_keyring_close(keys);
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, kek);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+    return check_done("store_pg");
+}
