@@ -22,6 +22,7 @@
 #include "room_id.h"
 #include "schema.h"
 #include "token.h"
+#include "pg.h"
 #include "b64url.h"
 
 #include <errno.h>
@@ -64,7 +65,8 @@ typedef struct {
 
 struct srv_keyring {
     pthread_mutex_t lock;
-    sqlite3 *db;
+    sqlite3 *db; /* keys.db, or NULL with PostgreSQL */
+    srv_pg *pg;  /* the PostgreSQL connection, or NULL with keys.db */
     char data_dir[PATH_MAX];
     char kek_path[PATH_MAX];
     kek_state kek;
@@ -558,6 +560,7 @@ void srv_keyring_close(srv_keyring *k)
     if (!k)
         return;
     sqlite3_close(k->db);
+    srv_pg_close(k->pg);
     if (k->slots) {
         OPENSSL_cleanse(k->slots, k->cap * sizeof *k->slots);
         free(k->slots);
@@ -658,10 +661,13 @@ void srv_keyring_kek_id(const srv_keyring *k, char out[SRV_KEK_ID_CHARS + 1])
 /* Under the lock, inside a write transaction: makes sure the loaded KEK is
  * the one keys.db names (a rotation may have run since the open), reloading
  * the KEK file when it is not. */
+static int pg_meta_kek_id(srv_keyring *k, const char *lock, char out[SRV_KEK_ID_CHARS + 1],
+                          att_error *err);
+
 static int kek_current(srv_keyring *k, att_error *err)
 {
     char want[SRV_KEK_ID_CHARS + 1];
-    if (meta_kek_id(k->db, want, err) < 0)
+    if ((k->pg ? pg_meta_kek_id(k, " FOR SHARE", want, err) : meta_kek_id(k->db, want, err)) < 0)
         return -ATT_ERR_INTERNAL;
     if (!want[0] || strcmp(want, k->kek.id) == 0)
         return 0;
@@ -690,11 +696,326 @@ static int valid_service_name(const char *name)
     return 1;
 }
 
+/* ---- PostgreSQL (srv_keyring_open_pg) ----
+ *
+ * The same three tables as keys.db, prefixed so they cannot clash with the
+ * event store's in a shared database. Every node on the database holds the
+ * same KEK, so every node unwraps the same rows. Writers order themselves
+ * on the keyring_meta row: a key insert holds it FOR SHARE (inserts run
+ * side by side), a rotation FOR UPDATE (it waits for them and they for
+ * it), so a key is never wrapped under a KEK a committed rotation has
+ * left. */
+
+static const char pg_schema[] = "CREATE TABLE IF NOT EXISTS keyring_room_keys ("
+                                "  room text PRIMARY KEY,"
+                                "  kek_id text NOT NULL,"
+                                "  wrapped bytea NOT NULL,"
+                                "  created_at bigint NOT NULL);"
+                                "CREATE TABLE IF NOT EXISTS keyring_service_keys ("
+                                "  name text PRIMARY KEY,"
+                                "  kek_id text NOT NULL,"
+                                "  wrapped bytea NOT NULL,"
+                                "  created_at bigint NOT NULL);"
+                                "CREATE TABLE IF NOT EXISTS keyring_meta ("
+                                "  key text PRIMARY KEY,"
+                                "  value text NOT NULL);";
+
+static int pg_sql(srv_keyring *k, const char *sql, int n, const char *const *params,
+                  const int *lengths, const int *formats, PGresult **out, att_error *err)
+{
+    return srv_pg_exec(k->pg, sql, n, params, lengths, formats, out, err);
+}
+
+static void pg_rollback(srv_keyring *k)
+{
+    att_error ignored;
+    pg_sql(k, "ROLLBACK", 0, NULL, NULL, NULL, NULL, &ignored);
+}
+
+/* lock: "" or " FOR SHARE" or " FOR UPDATE". */
+static int pg_meta_kek_id(srv_keyring *k, const char *lock, char out[SRV_KEK_ID_CHARS + 1],
+                          att_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT value FROM keyring_meta WHERE key = 'kek_id'%s", lock);
+    PGresult *r = NULL;
+    out[0] = '\0';
+    if (pg_sql(k, sql, 0, NULL, NULL, NULL, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    if (PQntuples(r) == 1)
+        snprintf(out, SRV_KEK_ID_CHARS + 1, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* Unescapes a bytea column (text format) into buf. */
+static size_t pg_wrapped(const PGresult *r, int row, int col, unsigned char *buf, size_t cap)
+{
+    size_t len = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &len);
+    if (!raw)
+        return 0;
+    size_t n = len <= cap ? len : 0;
+    if (n)
+        memcpy(buf, raw, n);
+    OPENSSL_cleanse(raw, len);
+    PQfreemem(raw);
+    return n;
+}
+
+static int pg_read_stored_key(srv_keyring *k, const char *kind, const char *name,
+                              unsigned char key[SRV_SEAL_KEY_BYTES], att_error *err)
+{
+    const char *sql = strcmp(kind, "room") == 0
+                          ? "SELECT kek_id, wrapped FROM keyring_room_keys WHERE room = $1"
+                          : "SELECT kek_id, wrapped FROM keyring_service_keys WHERE name = $1";
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGresult *r = NULL;
+        if (pg_sql(k, sql, 1, &name, NULL, NULL, &r, err) < 0)
+            return -ATT_ERR_INTERNAL;
+        if (PQntuples(r) != 1) {
+            PQclear(r);
+            return att_fail(err, ATT_ERR_NOT_FOUND, "keyring: %s %s has no key", kind, name);
+        }
+        int other_kek = strcmp(PQgetvalue(r, 0, 0), k->kek.id) != 0;
+        unsigned char wrapped[WRAPPED_BYTES + 1];
+        size_t wlen = pg_wrapped(r, 0, 1, wrapped, sizeof wrapped);
+        PQclear(r);
+        if (!other_kek)
+            return unwrap_key(&k->kek, kind, name, wrapped, wlen, key, err);
+        /* wrapped by a KEK a rotation (on any node) made after our open */
+        if (attempt == 0 && kek_current(k, err) < 0)
+            return -ATT_ERR_INTERNAL;
+    }
+    return att_fail(err, ATT_ERR_INTERNAL, "keyring: the key of %s %s names another KEK", kind,
+                    name);
+}
+
+/* Inserts the wrapped key unless the name has one: 1 when inserted, 0
+ * when another node's row was there first. Inside the caller's
+ * transaction. */
+static int pg_insert_wrapped(srv_keyring *k, const char *kind, const char *name,
+                             const unsigned char wrapped[WRAPPED_BYTES], att_error *err)
+{
+    const char *sql = strcmp(kind, "room") == 0
+                          ? "INSERT INTO keyring_room_keys (room, kek_id, wrapped, created_at)"
+                            " VALUES ($1, $2, $3, $4) ON CONFLICT (room) DO NOTHING"
+                          : "INSERT INTO keyring_service_keys (name, kek_id, wrapped, created_at)"
+                            " VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING";
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)(srv_now_ms() / 1000));
+    const char *params[4] = {name, k->kek.id, (const char *)wrapped, now};
+    const int lengths[4] = {0, 0, WRAPPED_BYTES, 0};
+    const int formats[4] = {0, 0, 1, 0};
+    PGresult *r = NULL;
+    if (pg_sql(k, sql, 4, params, lengths, formats, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    int inserted = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    return inserted;
+}
+
+/* BAD_MESSAGE when the name already has a key. */
+static int pg_insert_key(srv_keyring *k, const char *kind, const char *name,
+                         const unsigned char key[SRV_SEAL_KEY_BYTES], att_error *err)
+{
+    if (pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    unsigned char wrapped[WRAPPED_BYTES];
+    int rc = kek_current(k, err);
+    if (rc == 0)
+        rc = wrap_key(&k->kek, kind, name, key, wrapped, err);
+    if (rc == 0 && (rc = pg_insert_wrapped(k, kind, name, wrapped, err)) == 0)
+        rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "keyring: %s %s already has a key", kind, name);
+    if (rc < 0) {
+        pg_rollback(k);
+        return rc;
+    }
+    return pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err);
+}
+
+/* ensure_room_keys on PostgreSQL: one transaction, ON CONFLICT DO NOTHING,
+ * then the rooms another node keyed first are read back, so two nodes
+ * ensuring one room at once end with the one key that was stored. */
+static int pg_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t n,
+                               srv_seal_key *made, size_t *made_at, size_t *n_new, att_error *err)
+{
+    *n_new = 0;
+    if (pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    int rc = kek_current(k, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cache_find(k, rooms[i]))
+            continue;
+        unsigned char wrapped[WRAPPED_BYTES];
+        if ((rc = srv_random_bytes(made[*n_new].bytes, SRV_SEAL_KEY_BYTES, err)) < 0 ||
+            (rc = wrap_key(&k->kek, "room", rooms[i], made[*n_new].bytes, wrapped, err)) < 0)
+            break;
+        rc = pg_insert_wrapped(k, "room", rooms[i], wrapped, err);
+        if (rc == 1) {
+            made_at[(*n_new)++] = i;
+            rc = 0;
+        }
+    }
+    if (rc < 0) {
+        pg_rollback(k);
+        return rc;
+    }
+    if (pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    /* rooms another node keyed first: their stored key, into the cache */
+    for (size_t i = 0, j = 0; rc == 0 && i < n; i++) {
+        if (j < *n_new && made_at[j] == i) {
+            j++;
+            continue;
+        }
+        if (cache_find(k, rooms[i]))
+            continue;
+        unsigned char key[SRV_SEAL_KEY_BYTES];
+        rc = pg_read_stored_key(k, "room", rooms[i], key, err);
+        if (rc == 0)
+            rc = cache_put(k, rooms[i], key, err);
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    return rc;
+}
+
+/* DELETE is durable at its commit, but PostgreSQL has no secure_delete:
+ * the deleted tuple (the wrapped key, never the key itself) stays in the
+ * table's file until VACUUM frees its space and something overwrites it,
+ * and it stays in the WAL, in base backups and on standbys until those
+ * are recycled. So erase runs VACUUM on the table straight after (not in
+ * a transaction: each statement here is its own); a VACUUM that fails is
+ * logged, not returned, since the key is already gone from every reader.
+ * What makes an old copy of the wrapped key useless is the KEK: rotate it
+ * and destroy the old one (keyring.h). */
+static int pg_erase_room(srv_keyring *k, const char *room, att_error *err)
+{
+    if (pg_sql(k, "DELETE FROM keyring_room_keys WHERE room = $1", 1, &room, NULL, NULL, NULL,
+               err) < 0)
+        return -ATT_ERR_INTERNAL;
+    att_error why = {0};
+    if (pg_sql(k, "VACUUM keyring_room_keys", 0, NULL, NULL, NULL, NULL, &why) < 0)
+        srv_log("warn", "key_vacuum_failed", "{s:s}", "error", why.message);
+    return 0;
+}
+
+static int pg_load_room_keys(srv_keyring *k, att_error *err)
+{
+    PGresult *r = NULL;
+    if (pg_sql(k, "SELECT room, wrapped FROM keyring_room_keys", 0, NULL, NULL, NULL, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    int result = 0;
+    for (int i = 0; result == 0 && i < PQntuples(r); i++) {
+        const char *room = PQgetvalue(r, i, 0);
+        unsigned char wrapped[WRAPPED_BYTES + 1], key[SRV_SEAL_KEY_BYTES];
+        size_t wlen = pg_wrapped(r, i, 1, wrapped, sizeof wrapped);
+        att_error why = {0};
+        if (!srv_room_id_valid(room))
+            result =
+                att_fail(err, ATT_ERR_INTERNAL, "keyring: keyring_room_keys holds a bad room id");
+        else if (unwrap_key(&k->kek, "room", room, wrapped, wlen, key, &why) == 0)
+            result = cache_put(k, room, key, err);
+        else
+            srv_log("error", "room_key_unreadable", "{s:s,s:s}", "room", room, "error",
+                    why.message);
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    PQclear(r);
+    return result;
+}
+
+/* Opens the tables and loads the matching KEK and the room keys, in one
+ * transaction that holds the meta row (a rotation on another node is
+ * wholly before or after it) under an advisory lock (two nodes opening an
+ * empty database at once agree on one KEK id). */
+static int pg_keyring_load(srv_keyring *k, const char *uri, const char *kek_file, int allow_create,
+                           att_error *err)
+{
+    if (!kek_file || !kek_file[0])
+        return att_fail(err, ATT_ERR_INVALID_INPUT,
+                        "keyring: with a PostgreSQL store the key-encryption key file must be "
+                        "given (--kek-file FILE, the same KEK on every node)");
+    if (snprintf(k->kek_path, sizeof k->kek_path, "%s", kek_file) >= (int)sizeof k->kek_path)
+        return att_fail(err, ATT_ERR_INTERNAL, "keyring: KEK path too long");
+    if (srv_pg_connect(uri, "attune-keyring", &k->pg, err) < 0 ||
+        srv_pg_exec_script(k->pg, pg_schema, err) < 0 ||
+        pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    /* 'keyring' as bytes: the key of the open's advisory lock */
+    int rc = pg_sql(k, "SELECT pg_advisory_xact_lock(7666804926361725287)", 0, NULL, NULL, NULL,
+                    NULL, err);
+    char want[SRV_KEK_ID_CHARS + 1] = "";
+    PGresult *r = NULL;
+    long long n_keys = 0;
+    if (rc == 0)
+        rc = pg_meta_kek_id(k, " FOR UPDATE", want, err);
+    if (rc == 0 && (rc = pg_sql(k,
+                                "SELECT (SELECT count(*) FROM keyring_room_keys) +"
+                                " (SELECT count(*) FROM keyring_service_keys)",
+                                0, NULL, NULL, NULL, &r, err)) == 0) {
+        n_keys = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (rc == 0 && n_keys == 0)
+        want[0] = '\0';
+    if (rc == 0)
+        rc = kek_load_matching(k->kek_path, want, 1, &k->kek, err);
+    if (rc == -ATT_ERR_NOT_FOUND) {
+        if (allow_create && n_keys == 0) {
+            rc = srv_random_bytes(k->kek.kek, sizeof k->kek.kek, err);
+            if (rc == 0)
+                rc = srv_key_file_create(k->kek_path, k->kek.kek, err);
+            if (rc == 1)
+                rc = kek_read(k->kek_path, &k->kek, err);
+            else if (rc == 0)
+                rc = kek_derive(&k->kek, err);
+        } else {
+            rc = att_fail(err, ATT_ERR_INTERNAL,
+                          "keyring: no key-encryption key at %s; without it nothing in the "
+                          "database can be read",
+                          k->kek_path);
+        }
+    }
+    if (rc == 0 && strcmp(want, k->kek.id) != 0) {
+        const char *id = k->kek.id;
+        rc = pg_sql(k,
+                    "INSERT INTO keyring_meta (key, value) VALUES ('kek_id', $1)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    1, &id, NULL, NULL, NULL, err);
+    }
+    if (rc == 0)
+        rc = pg_load_room_keys(k, err);
+    if (rc < 0) {
+        pg_rollback(k);
+        return rc;
+    }
+    return pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err);
+}
+
+int srv_keyring_open_pg(const char *uri, const char *kek_file, int allow_create, srv_keyring **out,
+                        att_error *err)
+{
+    srv_keyring *k = calloc(1, sizeof *k);
+    if (!k)
+        return att_fail(err, ATT_ERR_INTERNAL, "keyring: out of memory");
+    pthread_mutex_init(&k->lock, NULL);
+    int rc = pg_keyring_load(k, uri, kek_file, allow_create, err);
+    if (rc < 0) {
+        srv_keyring_close(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
 /* Reads one wrapped key (kind "room" or "service") and unwraps it.
  * NOT_FOUND when there is none. Under the lock. */
 static int read_stored_key(srv_keyring *k, const char *kind, const char *name,
                            unsigned char key[SRV_SEAL_KEY_BYTES], att_error *err)
 {
+    if (k->pg)
+        return pg_read_stored_key(k, kind, name, key, err);
     const char *sql = strcmp(kind, "room") == 0
                           ? "SELECT kek_id, wrapped FROM room_keys WHERE room = ?1"
                           : "SELECT kek_id, wrapped FROM service_keys WHERE name = ?1";
@@ -739,6 +1060,8 @@ static int read_stored_key(srv_keyring *k, const char *kind, const char *name,
 static int insert_key(srv_keyring *k, const char *kind, const char *name,
                       const unsigned char key[SRV_SEAL_KEY_BYTES], att_error *err)
 {
+    if (k->pg)
+        return pg_insert_key(k, kind, name, key, err);
     const char *sql = strcmp(kind, "room") == 0
                           ? "INSERT INTO room_keys (room, kek_id, wrapped, created_at)"
                             " VALUES (?1, ?2, ?3, ?4)"
@@ -827,6 +1150,18 @@ int srv_keyring_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_
     }
     size_t n_new = 0;
     pthread_mutex_lock(&k->lock);
+    if (k->pg) {
+        int rc = pg_ensure_room_keys(k, rooms, n, made, made_at, &n_new, err);
+        for (size_t j = 0; rc == 0 && j < n_new; j++)
+            rc = cache_put(k, rooms[made_at[j]], made[j].bytes, err);
+        pthread_mutex_unlock(&k->lock);
+        if (rc == 0 && n_made)
+            *n_made = (int)n_new;
+        OPENSSL_cleanse(made, (n ? n : 1) * sizeof *made);
+        free(made);
+        free(made_at);
+        return rc;
+    }
     sqlite3_stmt *st = NULL;
     int rc = exec(k->db, "BEGIN IMMEDIATE", err);
     if (rc == 0)
@@ -875,6 +1210,13 @@ int srv_keyring_erase_room(srv_keyring *k, const char *room, att_error *err)
     if (!srv_room_id_valid(room))
         return att_fail(err, ATT_ERR_BAD_MESSAGE, "keyring: invalid room id");
     pthread_mutex_lock(&k->lock);
+    if (k->pg) {
+        int prc = pg_erase_room(k, room, err);
+        if (prc == 0)
+            cache_remove(k, room);
+        pthread_mutex_unlock(&k->lock);
+        return prc;
+    }
     int rc = 0;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(k->db, "DELETE FROM room_keys WHERE room = ?1", -1, &st, NULL) !=

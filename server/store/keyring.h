@@ -53,6 +53,21 @@ int srv_kek_default_path(const char *data_dir, char *out, size_t out_size, att_e
  * lookups fail. */
 int srv_keyring_open(const char *data_dir, const char *kek_file, int allow_create,
                      srv_keyring **out, att_error *err);
+/* The same keyring in a PostgreSQL database (a libpq URI), shared by
+ * every node on it: tables keyring_room_keys, keyring_service_keys and
+ * keyring_meta, created when missing, holding what keys.db holds.
+ * kek_file is required (there is no data directory to default beside);
+ * every node is given the same KEK. Concurrent creation of one room's key
+ * on two nodes stores one key (ON CONFLICT DO NOTHING, then read back).
+ * Erase is a DELETE then a VACUUM of the table: PostgreSQL has no
+ * secure_delete, so the wrapped (never the plain) key's bytes may stay in
+ * the table's file until overwritten, and in WAL, base backups and
+ * standbys until recycled; an erased key is unrecoverable from those only
+ * once the KEK is rotated and the old KEK destroyed. Rotation on
+ * PostgreSQL is not built yet (srv_keyring_rotate takes a data
+ * directory). */
+int srv_keyring_open_pg(const char *uri, const char *kek_file, int allow_create, srv_keyring **out,
+                        att_error *err);
 void srv_keyring_close(srv_keyring *k);
 
 /* The room's data key. ATT_ERR_NOT_FOUND when the room has none (never
