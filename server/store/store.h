@@ -313,4 +313,8 @@ int srv_store_node_alive(srv_store *s);
  * the logs. */
 const char *srv_store_kind(const srv_store *s);
 
+/* This node's id in a shared store (PostgreSQL: NAME:boot-id), for
+ * /healthz and the logs; "" for SQLite. */
+const char *srv_store_node_id(const srv_store *s);
+
 #endif

@@ -1,4 +1,7 @@
-/* store_sqlite.c - the event log in SQLite (see store.h).
+/* store_sqlite.c - the event log in SQLite (see store.h): one node's store,
+ * behind store.c's dispatch as the "sqlite" srv_store_ops table
+ * (store_backend.h); srv_store_open makes it. Its leases are trivial: a
+ * room is always this node's (epoch 1), nothing is ever fenced.
  *
  * Payloads are sealed (AES-256-GCM, seal.h) under their room's own key
  * (keyring.h) on their way in and opened on their way out, so the database
@@ -27,7 +30,7 @@
  * the few frames committed meanwhile, so the WAL is wholly copied and the
  * writer's next transaction starts it again from the beginning instead of
  * letting it grow. */
-#include "store.h"
+#include "store_backend.h"
 #include "clock.h"
 #include "schema.h"
 #include "keyring.h"
@@ -78,7 +81,9 @@
     "ON CONFLICT (room) DO UPDATE SET seq = excluded.seq, chain = excluded.chain, "                \
     "mac = excluded.mac"
 
-struct srv_store {
+typedef struct sqlite_store sqlite_store;
+
+struct sqlite_store {
     sqlite3 *reader;
     sqlite3 *writer;
     sqlite3 *ckpt;
@@ -703,7 +708,7 @@ static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db;
     (void)name;
-    srv_store *s = arg;
+    sqlite_store *s = arg;
     pthread_mutex_lock(&s->lock);
     s->wal_pages = pages;
     /* A WAL smaller than at the last attempt has started again. One that
@@ -742,7 +747,12 @@ static int destroy_legacy_key(const char *dir, const store_migration *m, att_err
     return 0;
 }
 
-int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_error *err)
+static void sq_close(void *impl);
+static srv_store_batch *sq_take_completed(void *impl);
+
+/* srv_store_open's work: the SQLite store itself (wrapped at the end of
+ * this file). */
+static int sq_open(const char *dir, srv_keyring *keys, sqlite_store **out, att_error *err)
 {
     if (!keys)
         return att_fail(err, ATT_ERR_INTERNAL, "store: no keyring");
@@ -751,7 +761,7 @@ int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_erro
     char path[4096];
     if (snprintf(path, sizeof path, "%s/attune.db", dir) >= (int)sizeof path)
         return att_fail(err, ATT_ERR_INTERNAL, "store: path too long");
-    srv_store *s = calloc(1, sizeof *s);
+    sqlite_store *s = calloc(1, sizeof *s);
     if (!s)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     pthread_mutex_init(&s->lock, NULL);
@@ -788,12 +798,12 @@ int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_erro
         prepare(s->reader, READ_HEAD_SQL, &s->r_head, err) < 0 ||
         srv_chain_hasher_new(&s->w_hasher, err) < 0 ||
         srv_chain_hasher_new(&s->r_hasher, err) < 0) {
-        srv_store_close(s);
+        sq_close(s);
         return -ATT_ERR_INTERNAL;
     }
     if ((s->db_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         att_fail(err, ATT_ERR_INTERNAL, "store: cannot open %s: %s", path, strerror(errno));
-        srv_store_close(s);
+        sq_close(s);
         return -ATT_ERR_INTERNAL;
     }
     sqlite3_wal_hook(s->writer, wal_grew, s);
@@ -813,7 +823,7 @@ static int run_stmt(sqlite3 *db, sqlite3_stmt *st, const char *what, att_error *
 
 /* Store thread: commits one group of batches in one transaction. Each batch
  * runs inside a savepoint so that one bad batch (a seq gap) fails alone. */
-static void commit_group(srv_store *s, srv_store_batch *group, int inject_failure)
+static void commit_group(sqlite_store *s, srv_store_batch *group, int inject_failure)
 {
     sqlite3 *db = s->writer;
     int64_t t0 = srv_mono_ns();
@@ -824,6 +834,7 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
     int tx_ok = run_stmt(db, s->w_begin, "begin", &txerr) == 0;
     for (srv_store_batch *b = group; b; b = b->next) {
         b->result = 0;
+        b->fenced = 0; /* one node's store: no other writer can move a room */
         b->group_size = n_group;
         if (!tx_ok) {
             b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", txerr.message);
@@ -903,7 +914,7 @@ static void commit_group(srv_store *s, srv_store_batch *group, int inject_failur
 
 static void *store_thread(void *arg)
 {
-    srv_store *s = arg;
+    sqlite_store *s = arg;
     (void)prctl(PR_SET_NAME, "attune-store"); /* for top -H and the benchmark */
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -971,7 +982,7 @@ static void *store_thread(void *arg)
  * starts the WAL again from its beginning. */
 static void *ckpt_thread(void *arg)
 {
-    srv_store *s = arg;
+    sqlite_store *s = arg;
     (void)prctl(PR_SET_NAME, "attune-ckpt");
     /* Its passes are bursts of CPU (thousands of page copies) on the core
      * the service and store threads share; at nice 0 a turn that arrives
@@ -1029,9 +1040,10 @@ static void *ckpt_thread(void *arg)
     return NULL;
 }
 
-int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
+static int sq_start(void *impl, int window_us, srv_store_notify_fn notify,
                     srv_store_discard_fn discard, void *arg, att_error *err)
 {
+    sqlite_store *s = impl;
     s->window_ns = (int64_t)(window_us > 0 ? window_us : 0) * 1000;
     s->notify = notify;
     s->discard = discard;
@@ -1046,7 +1058,7 @@ int srv_store_start(srv_store *s, int window_us, srv_store_notify_fn notify,
 }
 
 /* Sets a thread's stop flag under the lock, wakes it and joins it. */
-static void stop_thread(srv_store *s, pthread_t thread, int *started, int *stop_flag,
+static void stop_thread(sqlite_store *s, pthread_t thread, int *started, int *stop_flag,
                         pthread_cond_t *wake)
 {
     if (!*started)
@@ -1059,8 +1071,9 @@ static void stop_thread(srv_store *s, pthread_t thread, int *started, int *stop_
     *started = 0;
 }
 
-void srv_store_close(srv_store *s)
+static void sq_close(void *impl)
 {
+    sqlite_store *s = impl;
     if (!s)
         return;
     /* The checkpoint thread first: the store thread may be waiting on its
@@ -1069,7 +1082,7 @@ void srv_store_close(srv_store *s)
     stop_thread(s, s->thread, &s->started, &s->stopping, &s->wake);
     /* Batches appended but never committed cannot exist here (the thread
      * drains the queue before it exits); completed ones go back. */
-    srv_store_batch *b = srv_store_take_completed(s);
+    srv_store_batch *b = sq_take_completed(s);
     while (b) {
         srv_store_batch *next = b->next;
         if (s->discard)
@@ -1100,8 +1113,9 @@ void srv_store_close(srv_store *s)
     free(s);
 }
 
-int srv_store_append(srv_store *s, srv_store_batch *b, att_error *err)
+static int sq_append(void *impl, srv_store_batch *b, att_error *err)
 {
+    sqlite_store *s = impl;
     if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
         return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
     for (int i = 0; i < b->n; i++)
@@ -1126,8 +1140,9 @@ int srv_store_append(srv_store *s, srv_store_batch *b, att_error *err)
     return 0;
 }
 
-srv_store_batch *srv_store_take_completed(srv_store *s)
+static srv_store_batch *sq_take_completed(void *impl)
 {
+    sqlite_store *s = impl;
     pthread_mutex_lock(&s->lock);
     srv_store_batch *list = s->done_head;
     s->done_head = s->done_tail = NULL;
@@ -1135,16 +1150,18 @@ srv_store_batch *srv_store_take_completed(srv_store *s)
     return list;
 }
 
-void srv_store_get_stats(srv_store *s, srv_store_stats *out)
+static void sq_get_stats(void *impl, srv_store_stats *out)
 {
+    sqlite_store *s = impl;
     pthread_mutex_lock(&s->lock);
     out->checkpoints = s->checkpoints;
     out->wal_pages = s->wal_pages;
     pthread_mutex_unlock(&s->lock);
 }
 
-void srv_store_fail_nth_batch(srv_store *s, int nth)
+static void sq_fail_nth_batch(void *impl, int nth)
 {
+    sqlite_store *s = impl;
     pthread_mutex_lock(&s->lock);
     s->fail_nth = nth;
     pthread_mutex_unlock(&s->lock);
@@ -1168,9 +1185,10 @@ static int make_room_key(srv_keyring *keys, const char *room, srv_seal_key *out,
     return srv_keyring_new_room_key(keys, room, out, err);
 }
 
-int srv_store_create_room(srv_store *s, const srv_store_room *room, const char *first_event,
+static int sq_create_room(void *impl, const srv_store_room *room, const char *first_event,
                           size_t len, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3 *db = s->reader;
     if (exec_sql(db, "BEGIN IMMEDIATE", err) < 0)
         return -ATT_ERR_INTERNAL;
@@ -1255,8 +1273,9 @@ static void room_from_row(sqlite3_stmt *st, srv_store_room *out)
     out->created_at = sqlite3_column_int64(st, 2);
 }
 
-int srv_store_get_room(srv_store *s, const char *id, srv_store_room *out, att_error *err)
+static int sq_get_room(void *impl, const char *id, srv_store_room *out, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->reader, "SELECT id, exercise, created_at FROM rooms WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
@@ -1274,9 +1293,10 @@ int srv_store_get_room(srv_store *s, const char *id, srv_store_room *out, att_er
     return rc;
 }
 
-int srv_store_list_rooms(srv_store *s, int (*fn)(const srv_store_room *room, void *arg), void *arg,
+static int sq_list_rooms(void *impl, int (*fn)(const srv_store_room *room, void *arg), void *arg,
                          att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->reader,
                            "SELECT id, exercise, created_at FROM rooms ORDER BY created_at, id", -1,
@@ -1483,16 +1503,17 @@ static srv_walk walk_sealed_events(const walk_conn *c, const char *room_id, int6
     return how;
 }
 
-srv_walk srv_store_walk_events(srv_store *s, const char *room_id, int64_t after_seq,
-                               int64_t upto_seq, int limit, srv_stored_event_fn fn, void *arg,
-                               att_error *err)
+static srv_walk sq_walk_events(void *impl, const char *room_id, int64_t after_seq, int64_t upto_seq,
+                               int limit, srv_stored_event_fn fn, void *arg, att_error *err)
 {
+    sqlite_store *s = impl;
     walk_conn c = {s->reader, s->r_read, s->r_head, s->r_hasher, s->keys, &s->open_scratch};
     return walk_sealed_events(&c, room_id, after_seq, upto_seq, limit, fn, arg, err);
 }
 
-int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err)
+static int sq_last_seq(void *impl, const char *room_id, int64_t *out, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = s->r_last_seq;
     sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
     int rc = 0;
@@ -1504,8 +1525,9 @@ int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_erro
     return rc;
 }
 
-int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_size, att_error *err)
+static int sq_get_setting(void *impl, const char *key, char *out, size_t out_size, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->reader, "SELECT value FROM settings WHERE key = ?1", -1, &st, NULL) !=
         SQLITE_OK)
@@ -1526,8 +1548,9 @@ int srv_store_get_setting(srv_store *s, const char *key, char *out, size_t out_s
     return rc;
 }
 
-int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_error *err)
+static int sq_set_setting(void *impl, const char *key, const char *value, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->reader,
                            "INSERT INTO settings (key, value) VALUES (?1, ?2) "
@@ -1541,8 +1564,9 @@ int srv_store_set_setting(srv_store *s, const char *key, const char *value, att_
     return rc;
 }
 
-int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_error *err)
+static int sq_get_summary(void *impl, const char *room_id, char **out, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     *out = NULL;
     if (sqlite3_prepare_v2(s->reader,
@@ -1566,11 +1590,12 @@ int srv_store_get_summary(srv_store *s, const char *room_id, char **out, att_err
     return rc;
 }
 
-int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit,
+static int sq_scan_stale_summaries(void *impl, const char *after_id, int limit,
                                    char last_out[SRV_STORE_ID_BYTES + 1], int *n_out,
                                    int (*fn)(const char *room_id, int64_t last_seq, void *arg),
                                    void *arg, att_error *err)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = NULL;
     *n_out = 0;
     last_out[0] = '\0';
@@ -1599,8 +1624,9 @@ int srv_store_scan_stale_summaries(srv_store *s, const char *after_id, int limit
     return rc;
 }
 
-int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t n, att_error *err)
+static int sq_put_summaries(void *impl, const srv_store_summary *items, size_t n, att_error *err)
 {
+    sqlite_store *s = impl;
     if (n == 0)
         return 0;
     sqlite3_stmt *st = NULL;
@@ -1634,7 +1660,7 @@ int srv_store_put_summaries(srv_store *s, const srv_store_summary *items, size_t
 
 /* What srv_store_verify_room reads with. */
 typedef struct {
-    srv_store *s;
+    sqlite_store *s;
     const char *room;
     srv_seal_key key;
     sqlite3_stmt *copy_of; /* another row with the same payload bytes */
@@ -1714,8 +1740,9 @@ static int classify(verifier *v, int64_t seq, const char *type, const void *seal
     return report(v->out, seq, "edited: its stored link was changed");
 }
 
-int srv_store_verify_room(srv_store *s, const char *room, srv_chain_report *out, att_error *err)
+static int sq_verify_room(void *impl, const char *room, srv_chain_report *out, att_error *err)
 {
+    sqlite_store *s = impl;
     memset(out, 0, sizeof *out);
     sqlite3 *db = s->reader;
     verifier v = {.s = s, .room = room, .out = out};
@@ -1726,7 +1753,7 @@ int srv_store_verify_room(srv_store *s, const char *room, srv_chain_report *out,
     int64_t head_seq = 0;
     srv_chain_link head_link, head_mac, mac;
     srv_store_room meta;
-    if ((rc = srv_store_get_room(s, room, &meta, err)) < 0)
+    if ((rc = sq_get_room(s, room, &meta, err)) < 0)
         return rc;
     if (read_head(s->r_head, room, &head_seq, &head_link, &head_mac) < 0)
         return db_fail(err, db, "read the room's head");
@@ -1856,8 +1883,9 @@ static int delete_rows(sqlite3 *db, const char *sql, const char *room, int *chan
     return rc;
 }
 
-int srv_store_erase_room(srv_store *s, const char *room, att_error *err)
+static int sq_erase_room(void *impl, const char *room, att_error *err)
 {
+    sqlite_store *s = impl;
     /* The key first and durable: from here on no copy of the room's events
      * opens, whatever happens to the rows. */
     int rc = srv_keyring_erase_room(s->keys, room, err);
@@ -1896,7 +1924,9 @@ int srv_store_erase_room(srv_store *s, const char *room, att_error *err)
 
 /* ---- a reader for another thread (store.h) ---- */
 
-struct srv_store_reader {
+typedef struct sqlite_reader sqlite_reader;
+
+struct sqlite_reader {
     sqlite3 *db;
     sqlite3_stmt *read;
     sqlite3_stmt *head;
@@ -1905,8 +1935,9 @@ struct srv_store_reader {
     srv_seal_buf scratch;
 };
 
-void srv_store_reader_close(srv_store_reader *r)
+static void sq_reader_close(void *reader)
 {
+    sqlite_reader *r = reader;
     if (!r)
         return;
     sqlite3_finalize(r->read);
@@ -1919,10 +1950,11 @@ void srv_store_reader_close(srv_store_reader *r)
     free(r);
 }
 
-int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
+static int sq_reader_open(void *impl, void **out, att_error *err)
 {
+    sqlite_store *s = impl;
     const char *path = sqlite3_db_filename(s->reader, "main");
-    srv_store_reader *r = calloc(1, sizeof *r);
+    sqlite_reader *r = calloc(1, sizeof *r);
     if (!r)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     r->keys = s->keys;
@@ -1932,17 +1964,96 @@ int srv_store_reader_open(srv_store *s, srv_store_reader **out, att_error *err)
         srv_chain_hasher_new(&r->hasher, err) < 0) {
         if (!path)
             att_fail(err, ATT_ERR_INTERNAL, "store: no database path for a reader");
-        srv_store_reader_close(r);
+        sq_reader_close(r);
         return -ATT_ERR_INTERNAL;
     }
     *out = r;
     return 0;
 }
 
-srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, int64_t after_seq,
+static srv_walk sq_reader_walk_events(void *reader, const char *room_id, int64_t after_seq,
                                       int64_t upto_seq, int limit, srv_stored_event_fn fn,
                                       void *arg, att_error *err)
 {
+    sqlite_reader *r = reader;
     walk_conn c = {r->db, r->read, r->head, r->hasher, r->keys, &r->scratch};
     return walk_sealed_events(&c, room_id, after_seq, upto_seq, limit, fn, arg, err);
+}
+
+/* ---- one node's store: the leases are trivially ours (store.h) ---- */
+
+static int sq_acquire_room(void *impl, const char *room, srv_store_lease *out, att_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = sq_get_room(impl, room, &(srv_store_room){0}, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = sq_last_seq(impl, room, &out->last_seq, err)) < 0)
+        return rc;
+    out->epoch = 1;
+    return 0;
+}
+
+static int sq_release_room(void *impl, const char *room, att_error *err)
+{
+    (void)impl;
+    (void)room;
+    (void)err;
+    return 0;
+}
+
+static int sq_take_wanted(void *impl, char (*out)[SRV_STORE_ID_BYTES + 1], int max)
+{
+    (void)impl;
+    (void)out;
+    (void)max;
+    return 0;
+}
+
+static int sq_node_alive(void *impl)
+{
+    (void)impl;
+    return 1;
+}
+
+static const struct srv_store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .start = sq_start,
+    .close = sq_close,
+    .create_room = sq_create_room,
+    .get_room = sq_get_room,
+    .list_rooms = sq_list_rooms,
+    .walk_events = sq_walk_events,
+    .reader_open = sq_reader_open,
+    .reader_close = sq_reader_close,
+    .reader_walk_events = sq_reader_walk_events,
+    .last_seq = sq_last_seq,
+    .append = sq_append,
+    .take_completed = sq_take_completed,
+    .get_summary = sq_get_summary,
+    .scan_stale_summaries = sq_scan_stale_summaries,
+    .put_summaries = sq_put_summaries,
+    .get_setting = sq_get_setting,
+    .set_setting = sq_set_setting,
+    .get_stats = sq_get_stats,
+    .verify_room = sq_verify_room,
+    .erase_room = sq_erase_room,
+    .fail_nth_batch = sq_fail_nth_batch,
+    .acquire_room = sq_acquire_room,
+    .release_room = sq_release_room,
+    .take_wanted = sq_take_wanted,
+    .node_alive = sq_node_alive,
+    .node_id = NULL,
+};
+
+int srv_store_open(const char *dir, srv_keyring *keys, srv_store **out, att_error *err)
+{
+    *out = NULL;
+    sqlite_store *s = NULL;
+    int rc = sq_open(dir, keys, &s, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = srv_store_wrap(&sqlite_ops, s, out, err)) < 0)
+        sq_close(s);
+    return rc;
 }
