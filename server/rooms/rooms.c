@@ -275,6 +275,16 @@ static void unlink_room(srv_rooms *svc, srv_room *r)
         }
 }
 
+/* Gives the room's lease back (a room this node stops serving while it
+ * still holds it); a failure only delays another node's takeover until
+ * the lease expires. */
+static void release_lease(srv_rooms *svc, const char *id)
+{
+    att_error err = {0};
+    if (srv_store_release_room(svc->store, id, &err) < 0)
+        srv_log("warn", "room_release_failed", "{s:s,s:s}", "room", id, "error", err.message);
+}
+
 static int refuse_moved(att_error *err)
 {
     return att_fail(err, ATT_ERR_ROOM_BUSY, "the room is served by another node");
@@ -334,16 +344,34 @@ srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
     srv_room *r = table_find(svc, id);
     if (r && r->tenure == SRV_ROOM_SERVING)
         return r;
-    if (r) {
-        /* Going to another node: its members reconnect there. */
+    if (r || !srv_store_node_alive(svc->store)) {
+        /* Going to another node (or this node's own lease has lapsed):
+         * its members reconnect there. */
         refuse_moved(err);
         return NULL;
     }
     int64_t t0 = srv_mono_ns();
+    /* One writer per room: fold and serve only under the room's lease. A
+     * room another live node holds is refused (the store has recorded
+     * that this node wants it, so the holder hands it off and the
+     * member's reconnect lands here again once it has). */
+    srv_store_lease lease;
+    int held = srv_store_acquire_room(svc->store, id, &lease, err);
+    if (held < 0) {
+        if (err->code != ATT_ERR_NOT_FOUND)
+            srv_log("error", "room_lease_failed", "{s:s,s:s}", "room", id, "error", err->message);
+        return NULL;
+    }
+    if (held == 1) {
+        srv_log("info", "room_held_elsewhere", "{s:s,s:s}", "room", id, "holder", lease.holder);
+        refuse_moved(err);
+        return NULL;
+    }
     r = malloc(sizeof *r);
     if (r)
         memset(r, 0, offsetof(srv_room, durable));
     if (!r) {
+        release_lease(svc, id);
         att_fail(err, ATT_ERR_INTERNAL, "out of memory");
         return NULL;
     }
@@ -359,6 +387,7 @@ srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
             srv_log("error", "room_refused", "{s:s,s:s}", "room", id, "reason", err->message);
         index_clear(r->aud_index);
         free(r);
+        release_lease(svc, id);
         return NULL;
     }
     snprintf(r->id, sizeof r->id, "%s", id);
@@ -1526,7 +1555,12 @@ static json_t *summary_cold(srv_rooms *svc, const char *id, att_error *err)
         return NULL;
     }
     rc = fold_log(svc->store, svc->catalog, &svc->opt.room, id, scratch, &script, NULL, err);
-    if (rc == 0 && anyone_present(scratch)) {
+    /* On a store several nodes share, members the log shows present may
+     * well be connected to the node serving the room: loading it here
+     * would ask that node for it (srv_store_acquire_room), so the summary
+     * shows them as the log does. */
+    int one_node = strcmp(srv_store_kind(svc->store), "sqlite") == 0;
+    if (rc == 0 && one_node && anyone_present(scratch)) {
         /* Members left present by a crash: load the room for real, which
          * records their `left`, rather than show them present. */
         live_give_back(svc, scratch);
@@ -1642,6 +1676,41 @@ static int room_quiet(const srv_room *r)
     return srv_room_idle(r) && !r->live && !r->state_dirty && !anyone_present(&r->durable);
 }
 
+/* Rooms this node holds that another node has asked for: their members
+ * go there (the handoff); rooms this node holds but has not in memory are
+ * simply released. */
+static void hand_off_wanted(srv_rooms *svc)
+{
+    enum { WANTED_BATCH = 64 };
+    char wanted[WANTED_BATCH][SRV_STORE_ID_BYTES + 1];
+    int n;
+    do {
+        n = srv_store_take_wanted(svc->store, wanted, WANTED_BATCH);
+        for (int i = 0; i < n; i++) {
+            srv_room *r = table_find(svc, wanted[i]);
+            if (r)
+                room_let_go(r, SRV_ROOM_HANDING_OFF);
+            else
+                release_lease(svc, wanted[i]);
+        }
+    } while (n == WANTED_BATCH);
+}
+
+/* This node could not renew its own lease in time: another node may take
+ * any of its rooms at any moment, so it serves none of them. */
+static void let_go_of_all(srv_rooms *svc)
+{
+    int rooms = 0;
+    for (size_t b = 0; b < svc->room_buckets; b++)
+        for (srv_room *r = svc->room_table[b]; r; r = r->hash_next)
+            if (r->tenure == SRV_ROOM_SERVING) {
+                room_let_go(r, SRV_ROOM_LOST);
+                rooms++;
+            }
+    if (rooms)
+        srv_log("warn", "node_lease_lost", "{s:i}", "rooms", rooms);
+}
+
 /* A room that is going, once the store has handed back all its jobs. */
 static void forget_gone_room(srv_rooms *svc, srv_room *r)
 {
@@ -1653,6 +1722,8 @@ static void forget_gone_room(srv_rooms *svc, srv_room *r)
     svc->metrics->rooms--;
     srv_log("info", "room_forgotten", "{s:s,s:I,s:b}", "room", r->id, "seq",
             (json_int_t)r->durable.seq, "released", r->tenure == SRV_ROOM_HANDING_OFF);
+    if (r->tenure == SRV_ROOM_HANDING_OFF)
+        release_lease(svc, r->id);
     room_free(r);
 }
 
@@ -1661,6 +1732,10 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
     SRV_ASSERT_SERVICE_THREAD(svc);
     if (svc->stopping)
         return; /* rooms in memory at stop have their summaries saved at exit */
+    if (!srv_store_node_alive(svc->store))
+        let_go_of_all(svc);
+    else
+        hand_off_wanted(svc);
     const srv_room_options *cfg = &svc->opt;
     int evicted = 0;
     for (size_t b = 0; b < svc->room_buckets; b++) {
@@ -1698,6 +1773,7 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
             svc->metrics->rooms_evicted++;
             srv_log("info", "room_evicted", "{s:s,s:I,s:b}", "room", r->id, "seq",
                     (json_int_t)r->durable.seq, "ended", ended);
+            release_lease(svc, r->id);
             room_free(r);
             evicted++;
         }
@@ -1756,6 +1832,8 @@ int srv_rooms_erase(srv_rooms *svc, const char *id, att_error *err)
     unlink_room(svc, r);
     svc->metrics->rooms--;
     srv_log("info", "room_unloaded_for_erase", "{s:s}", "room", id);
+    if (r->tenure != SRV_ROOM_LOST)
+        release_lease(svc, r->id);
     room_free(r);
     return 0;
 }
