@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential dpkg-dev cmake pkg-config clang libclang-rt-14-dev libjansson-dev libssl-dev
   libsqlite3-dev sqlite3 libpq-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev nodejs npm
   ca-certificates"
-[ "${1:-}" = "--browser" ] && PKGS="$PKGS chromium"
+# The tests also need a PostgreSQL server (the multi-node store's tests run
+# a throwaway cluster) and nginx (the cluster's proxy).
+[ "${1:-}" = "--browser" ] && PKGS="$PKGS chromium postgresql-15 nginx-light"
 
 missing=""
 for p in $PKGS; do

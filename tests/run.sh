@@ -20,6 +20,16 @@ step "setup"
 sh deploy/setup.sh --browser
 npm ci --no-audit --no-fund --loglevel=error
 
+# A throwaway PostgreSQL cluster on loopback for the PostgreSQL store's
+# tests (ATTUNE_TEST_PG: each test makes a database of its own), stopped and
+# removed however the run ends.
+step "PostgreSQL for the tests"
+PG_DIR=$(mktemp -d -u -t attune-pg.XXXXXX)
+trap 'sh tests/pg/cluster.sh stop "$PG_DIR"' EXIT
+ATTUNE_TEST_PG=$(sh tests/pg/cluster.sh start "$PG_DIR")
+export ATTUNE_TEST_PG
+echo "cluster at $ATTUNE_TEST_PG"
+
 step "build and unit tests (release)"
 ATTUNE_WERROR=ON sh deploy/build.sh
 ctest --test-dir build --output-on-failure -j2
