@@ -3,7 +3,9 @@
  * (attune/options.h) reads both the command line and the file with it. */
 #include "config.h"
 #include "crisis.h"
+#include "pg.h"
 #include "store.h"
+#include "store_pg.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -46,6 +48,17 @@ static const att_option options[] = {
      NUMBER(INT, port, 0, 65535)},
     {"data", "DIR", "data directory: the event log (attune.db), the wrapped room keys (keys.db)",
      "./data", TEXT(data_dir)},
+    {"store", "URI",
+     "keep the event log, room keys, accounts, invitations and login sessions in PostgreSQL "
+     "(a libpq URI, postgresql://USER@HOST:PORT/DB; several hosts for a standby), shared by "
+     "every node of a cluster; needs --kek-file (the same on every node)",
+     "none: SQLite in the data directory", TEXT(store_uri)},
+    {"node-name", "NAME", "this node's name in a cluster (a boot id is added to it)",
+     "HOST:PORT", TEXT(node_name)},
+    {"node-lease-ms", "N",
+     "a cluster node's lease: another node takes its rooms when it has not renewed it for this "
+     "long (a node whose process died loses them at once)",
+     "6000", NUMBER(INT, node_lease_ms, 1000, 60000)},
     {"key-file", "FILE", "invitation signing key; created (mode 0600) when missing",
      "DATA/secret.key", TEXT(key_file)},
     {"kek-file", "FILE",
@@ -219,6 +232,7 @@ static void set_defaults(srv_config *c)
     c->burst = 40;
     c->max_queue_bytes = 1 << 20;
     c->commit_window_us = SRV_STORE_DEFAULT_WINDOW_US;
+    c->node_lease_ms = SRV_PG_DEFAULT_LEASE_MS;
     c->hello_timeout_s = 10;
     c->ping_s = 30;
     c->token_ttl_s = 7 * 24 * 3600;
@@ -352,6 +366,13 @@ int srv_config_parse(int argc, char **argv, srv_config *c, att_error *err)
         rc = att_options_parse_argv(&option_table, argc - 1, argv + 1, c, apply, c, err);
     if (rc < 0)
         return rc;
+    if (c->store_uri[0] && !srv_pg_is_uri(c->store_uri))
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "--store: not a PostgreSQL URI (postgresql://USER@HOST:PORT/DB)");
+    if (c->store_uri[0] && !c->kek_file[0])
+        return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                        "--store needs --kek-file: every node of a cluster is given the same "
+                        "key-encryption key");
     if (!c->tls_cert[0] != !c->tls_key[0])
         return att_fail(err, ATT_ERR_BAD_MESSAGE,
                         c->tls_cert[0]

@@ -317,10 +317,16 @@ int srv_api_open(srv_server *srv, att_error *err)
     if (!api)
         return att_fail(err, ATT_ERR_INTERNAL, "out of memory");
     srv->api = api;
-    int rc = srv_accounts_open(srv->cfg->data_dir, 1, &api->accounts, err);
+    /* A cluster node (--store) shares accounts and login sessions with
+     * the others, so any node serves /api and none logs anyone out. */
+    const char *shared = srv->cfg->store_uri[0] ? srv->cfg->store_uri : NULL;
+    int rc = shared ? srv_accounts_open_pg(shared, 1, &api->accounts, err)
+                    : srv_accounts_open(srv->cfg->data_dir, 1, &api->accounts, err);
     if (rc == 0)
         rc = srv_sessions_new((int64_t)srv->cfg->session_idle_s * 1000,
                               (int64_t)srv->cfg->session_lifetime_s * 1000, &api->sessions, err);
+    if (rc == 0 && shared)
+        rc = srv_sessions_attach_pg(api->sessions, shared, err);
     if (rc == 0)
         rc = srv_login_limit_new(&api->limit, err);
     if (rc == 0)

@@ -3,8 +3,11 @@
  * main's thread, which becomes the lws service thread in srv_server_run;
  * srv_server_wake may be called from any thread. */
 #include "server.h"
+#include "store_pg.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <assert.h>
 #include <ev.h>
 #include <stdlib.h>
@@ -115,13 +118,41 @@ int srv_server_open(srv_server *srv, const srv_config *cfg, att_error *err)
         return rc;
     /* The keys first (the KEK is created on a fresh data directory only):
      * the store borrows them for every seal. */
-    if ((rc = srv_keyring_open(cfg->data_dir, srv_config_kek_file(cfg), 1, &srv->keys, err)) < 0)
-        return rc;
-    if ((rc = srv_store_open(cfg->data_dir, srv->keys, &srv->store, err)) < 0)
-        return rc;
+    if (cfg->store_uri[0]) {
+        /* A cluster node: keys, events and invitations are the shared
+         * database's (store_pg.h); the data directory keeps this node's
+         * own files (secret.key: the same on every node). */
+        char node_name[sizeof cfg->node_name + 16];
+        if (cfg->node_name[0])
+            snprintf(node_name, sizeof node_name, "%s", cfg->node_name);
+        else
+            snprintf(node_name, sizeof node_name, "%s:%d", cfg->listen, cfg->port);
+        /* The SQLite store made the data directory; here it holds only
+         * this node's own files. */
+        if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST)
+            return att_fail(err, ATT_ERR_INTERNAL, "cannot create the data directory %s: %s",
+                            cfg->data_dir, strerror(errno));
+        srv_pg_store_options opt = {.uri = cfg->store_uri,
+                                    .node_name = node_name,
+                                    .ws_url = cfg->public_url,
+                                    .lease_ms = cfg->node_lease_ms};
+        if ((rc = srv_keyring_open_pg(cfg->store_uri, srv_config_kek_file(cfg), 1, &srv->keys,
+                                      err)) < 0)
+            return rc;
+        if ((rc = srv_store_open_pg(&opt, srv->keys, &srv->store, err)) < 0)
+            return rc;
+        if ((rc = srv_invites_open_pg(cfg->store_uri, &srv->invites, err)) < 0)
+            return rc;
+    } else {
+        if ((rc = srv_keyring_open(cfg->data_dir, srv_config_kek_file(cfg), 1, &srv->keys, err)) <
+            0)
+            return rc;
+        if ((rc = srv_store_open(cfg->data_dir, srv->keys, &srv->store, err)) < 0)
+            return rc;
+        if ((rc = srv_invites_open(cfg->data_dir, &srv->invites, err)) < 0)
+            return rc;
+    }
     if ((rc = srv_token_key_load(cfg->key_file, &srv->key, err)) < 0)
-        return rc;
-    if ((rc = srv_invites_open(cfg->data_dir, &srv->invites, err)) < 0)
         return rc;
     srv_rooms_deps deps = {
         .store = srv->store,

@@ -12,7 +12,7 @@
 # mktemp -d); everything lives inside it: the data directories, the logs, the
 # Unix sockets and the ports chosen. The servers listen on 127.0.0.1 only and
 # trust the superuser "attune" there: never for anything but tests. PORT
-# defaults to the first free one from 55432 up. start and stop are
+# defaults to the first free one from 25432 up. start and stop are
 # idempotent: start on a running DIR prints the URI again, stop on a missing
 # DIR does nothing. initdb refuses to run as root, so as root every
 # PostgreSQL command runs as the postgres user (runuser), which owns DIR.
@@ -40,20 +40,24 @@ as_pg() {
   fi
 }
 
+# Any socket on the port counts, not only listeners: a client connection
+# whose ephemeral source port it is blocks the bind too.
 port_in_use() {
-  ss -ltnH "sport = :$1" 2>/dev/null | grep -q .
+  ss -tanH "sport = :$1" 2>/dev/null | grep -q .
 }
 
 free_port() {
-  p=55432
-  while [ "$p" -lt 55532 ]; do
+  # Below the kernel's ephemeral range (32768-60999 on Debian), so no
+  # outgoing connection takes the port between the check and the bind.
+  p=25432
+  while [ "$p" -lt 25532 ]; do
     if ! port_in_use "$p"; then
       echo "$p"
       return 0
     fi
     p=$((p + 1))
   done
-  echo "cluster.sh: no free port in 55432-55531" >&2
+  echo "cluster.sh: no free port in 25432-25531" >&2
   return 1
 }
 
