@@ -53,8 +53,8 @@ static const att_option options[] = {
      "(a libpq URI, postgresql://USER@HOST:PORT/DB; several hosts for a standby), shared by "
      "every node of a cluster; needs --kek-file (the same on every node)",
      "none: SQLite in the data directory", TEXT(store_uri)},
-    {"node-name", "NAME", "this node's name in a cluster (a boot id is added to it)",
-     "HOST:PORT", TEXT(node_name)},
+    {"node-name", "NAME", "this node's name in a cluster (a boot id is added to it)", "HOST:PORT",
+     TEXT(node_name)},
     {"node-lease-ms", "N",
      "a cluster node's lease: another node takes its rooms when it has not renewed it for this "
      "long (a node whose process died loses them at once)",

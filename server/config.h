@@ -25,15 +25,15 @@ typedef enum { SRV_MODE_SERVE, SRV_MODE_VERIFY, SRV_MODE_CREATE_ROOM, SRV_MODE_H
 
 typedef struct {
     srv_mode mode;
-    int demo;                           /* --demo */
-    char listen[64];                    /* --listen */
-    int port;                           /* --port */
-    char data_dir[SRV_PATH_MAX];        /* --data */
+    int demo;                    /* --demo */
+    char listen[64];             /* --listen */
+    int port;                    /* --port */
+    char data_dir[SRV_PATH_MAX]; /* --data */
     /* --store: a PostgreSQL URI (store_pg.h); empty: the SQLite store in
      * the data directory. */
     char store_uri[1024];
-    char node_name[128]; /* --node-name; empty: HOST:PORT */
-    int node_lease_ms;   /* --node-lease-ms */
+    char node_name[128];                /* --node-name; empty: HOST:PORT */
+    int node_lease_ms;                  /* --node-lease-ms */
     char key_file[SRV_PATH_MAX];        /* --key-file; empty: DATA/secret.key */
     char kek_file[SRV_PATH_MAX];        /* --kek-file; empty: srv_kek_default_path */
     char web_dir[SRV_PATH_MAX];         /* --web-dir */
