@@ -93,6 +93,11 @@ done
 # browser tests run against the release build twice: over http:// and ws://,
 # then over https:// and wss:// (ATTUNE_E2E_TLS=1: the server's own TLS with
 # a throwaway CA, Chromium pinned to that one certificate; tests/e2e/harness.mjs).
+# Two nodes on the throwaway cluster: one node per room, room_moved for
+# the other, kill -9 and SIGSTOP of the holder (tests/cluster/).
+step "two nodes on PostgreSQL (failover, fencing)"
+ATTUNE_BUILD_DIR="$PWD/build" node --test tests/cluster/
+
 step "browser tests (Chromium, playwright-core)"
 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/
 step "browser tests over TLS (https, wss; a test CA made for the run)"
