@@ -90,8 +90,7 @@ int srv_pg_store_put_summaries(srv_pg_store *s, const srv_store_summary *items, 
                                att_error *err);
 int srv_pg_store_get_setting(srv_pg_store *s, const char *key, char *out, size_t out_size,
                              att_error *err);
-int srv_pg_store_set_setting(srv_pg_store *s, const char *key, const char *value,
-                             att_error *err);
+int srv_pg_store_set_setting(srv_pg_store *s, const char *key, const char *value, att_error *err);
 void srv_pg_store_get_stats(srv_pg_store *s, srv_store_stats *out);
 int srv_pg_store_verify_room(srv_pg_store *s, const char *room, srv_chain_report *out,
                              att_error *err);
