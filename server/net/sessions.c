@@ -197,21 +197,6 @@ static void pg_failed(const char *what, const att_error *err)
     srv_log("error", "session_store_failed", "{s:s,s:s}", "what", what, "error", err->message);
 }
 
-static int64_t int_at(const PGresult *res, int row, int col)
-{
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static void hex_of(const unsigned char *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* Runs a statement of up to 3 integer parameters (as decimal text). */
 static int pg_run_ints(srv_sessions *s, const char *sql, int n, const int64_t *values,
                        PGresult **out, att_error *err)
@@ -239,8 +224,9 @@ static void log_end(uint64_t id, const char *name, const char *why)
 static void ended_rows(srv_sessions *s, const PGresult *res, const char *why)
 {
     for (int r = 0; r < PQntuples(res); r++) {
-        uint64_t id = (uint64_t)int_at(res, r, 0);
-        const char *reason = why ? why : expiry_of(s, int_at(res, r, 2), int_at(res, r, 3));
+        uint64_t id = (uint64_t)srv_pg_int_at(res, r, 0);
+        const char *reason =
+            why ? why : expiry_of(s, srv_pg_int_at(res, r, 2), srv_pg_int_at(res, r, 3));
         long i = find_id(s, id);
         if (i >= 0)
             drop(s, (size_t)i, reason);
@@ -352,10 +338,10 @@ static void pg_sweep(srv_sessions *s, int64_t now)
         session *e = &s->items[i];
         int found = 0;
         for (int r = 0; r < rows && !found; r++) {
-            if ((uint64_t)int_at(res, r, 0) != e->id)
+            if ((uint64_t)srv_pg_int_at(res, r, 0) != e->id)
                 continue;
             found = 1;
-            int64_t stored = int_at(res, r, 1);
+            int64_t stored = srv_pg_int_at(res, r, 1);
             if (stored > e->last_active)
                 e->last_active = stored;
             if (stored > e->stored_active)
@@ -374,8 +360,8 @@ static void pg_sweep(srv_sessions *s, int64_t now)
  * cache ends its least recently active session, as a full table does. */
 static long pg_cache(srv_sessions *s, const PGresult *res, int r, const unsigned char digest[32])
 {
-    uint64_t id = (uint64_t)int_at(res, r, 0);
-    int64_t last_active = int_at(res, r, 6);
+    uint64_t id = (uint64_t)srv_pg_int_at(res, r, 0);
+    int64_t last_active = srv_pg_int_at(res, r, 6);
     long i = find_id(s, id);
     if (i >= 0) {
         session *e = &s->items[i];
@@ -398,12 +384,12 @@ static long pg_cache(srv_sessions *s, const PGresult *res, int r, const unsigned
     memset(e, 0, sizeof *e);
     memcpy(e->digest, digest, 32);
     e->id = id;
-    e->account_id = int_at(res, r, 1);
-    e->password_gen = int_at(res, r, 2);
+    e->account_id = srv_pg_int_at(res, r, 1);
+    e->password_gen = srv_pg_int_at(res, r, 2);
     e->kind = strcmp(PQgetvalue(res, r, 3), "supervisor") == 0 ? SRV_ACCOUNT_SUPERVISOR
                                                                : SRV_ACCOUNT_THERAPIST;
     snprintf(e->name, sizeof e->name, "%s", PQgetvalue(res, r, 4));
-    e->started_at = int_at(res, r, 5);
+    e->started_at = srv_pg_int_at(res, r, 5);
     e->last_active = last_active;
     e->stored_active = last_active;
     return (long)s->n++;
@@ -428,7 +414,7 @@ static int pg_start(srv_sessions *s, const unsigned char digest[32], const srv_a
                     int64_t now, uint64_t *id_out, att_error *err)
 {
     char hex[65], account_id[24], gen[24], at[24];
-    hex_of(digest, 32, hex);
+    srv_hex_encode(digest, 32, hex);
     snprintf(account_id, sizeof account_id, "%lld", (long long)acct->id);
     snprintf(gen, sizeof gen, "%lld", (long long)acct->password_gen);
     snprintf(at, sizeof at, "%lld", (long long)now);
@@ -441,7 +427,7 @@ static int pg_start(srv_sessions *s, const unsigned char digest[32], const srv_a
                          "$5, $6, $6) RETURNING id",
                          6, params, NULL, NULL, &res, err);
     if (rc == 0)
-        *id_out = (uint64_t)int_at(res, 0, 0);
+        *id_out = (uint64_t)srv_pg_int_at(res, 0, 0);
     PQclear(res);
     return rc;
 }
@@ -541,7 +527,7 @@ static int use(srv_sessions *s, long i, int64_t now, int renew, srv_session_info
 static long pg_find_cookie(srv_sessions *s, const unsigned char d[32])
 {
     char hex[65];
-    hex_of(d, 32, hex);
+    srv_hex_encode(d, 32, hex);
     const char *params[1] = {hex};
     PGresult *res = NULL;
     att_error err = {0};
@@ -606,7 +592,7 @@ void srv_sessions_end(srv_sessions *s, const char *cookie)
     }
     /* The row, whichever node made it; then the cached entry. */
     char hex[65];
-    hex_of(d, 32, hex);
+    srv_hex_encode(d, 32, hex);
     const char *params[1] = {hex};
     PGresult *res = NULL;
     att_error err = {0};
@@ -671,7 +657,7 @@ static void pg_revalidate(srv_sessions *s,
         return;
     }
     for (int r = 0; r < PQntuples(pairs); r++) {
-        int64_t v[2] = {int_at(pairs, r, 0), int_at(pairs, r, 1)};
+        int64_t v[2] = {srv_pg_int_at(pairs, r, 0), srv_pg_int_at(pairs, r, 1)};
         srv_session_account_state st = check(arg, v[0], v[1]);
         if (st == SRV_SESSION_ACCOUNT_OK)
             continue;

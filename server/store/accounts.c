@@ -3,6 +3,7 @@
  * its pg_ twin when the handle was opened on PostgreSQL. */
 #include "accounts.h"
 #include "clock.h"
+#include "b64url.h"
 #include "pg.h"
 #include "random.h"
 #include "schema.h"
@@ -336,57 +337,6 @@ int srv_accounts_is_pg(const srv_accounts *a)
     return a->pg != NULL;
 }
 
-static void hex_of(const unsigned char *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* 0 when text is exactly 2 * n hex digits, decoded into out. */
-static int bytes_of_hex(const char *text, unsigned char *out, size_t n)
-{
-    if (strlen(text) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-typedef struct {
-    char text[24];
-} pg_int_text;
-
-static pg_int_text int_text(int64_t v)
-{
-    pg_int_text t;
-    snprintf(t.text, sizeof t.text, "%lld", (long long)v);
-    return t;
-}
-
-static int64_t int_at(const PGresult *res, int row, int col)
-{
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
 static int pg_run(srv_accounts *a, const char *sql, int n, const char *const *params,
                   PGresult **out, att_error *err)
 {
@@ -403,16 +353,16 @@ static long changed(const PGresult *res)
  * the order of the password columns. */
 typedef struct {
     char salt[2 * SALT_BYTES + 1], hash[2 * HASH_BYTES + 1];
-    pg_int_text log2_n, r, p;
+    srv_pg_int_text log2_n, r, p;
 } pg_password_text;
 
 static void password_text(const srv_password_record *rec, pg_password_text *t)
 {
-    hex_of(rec->salt, SALT_BYTES, t->salt);
-    hex_of(rec->hash, HASH_BYTES, t->hash);
-    t->log2_n = int_text(rec->scrypt_log2_n);
-    t->r = int_text(rec->scrypt_r);
-    t->p = int_text(rec->scrypt_p);
+    srv_hex_encode(rec->salt, SALT_BYTES, t->salt);
+    srv_hex_encode(rec->hash, HASH_BYTES, t->hash);
+    t->log2_n = srv_pg_int_text_of(rec->scrypt_log2_n);
+    t->r = srv_pg_int_text_of(rec->scrypt_r);
+    t->p = srv_pg_int_text_of(rec->scrypt_p);
 }
 
 static int pg_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
@@ -424,7 +374,7 @@ static int pg_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
         return rc;
     pg_password_text t;
     password_text(&rec, &t);
-    pg_int_text now = int_text(srv_now_ms());
+    srv_pg_int_text now = srv_pg_int_text_of(srv_now_ms());
     const char *params[8] = {name,     t.salt,   t.hash,   t.log2_n.text,
                              t.r.text, t.p.text, now.text, srv_account_kind_name(kind)};
     PGresult *res = NULL;
@@ -438,7 +388,7 @@ static int pg_add_kind(srv_accounts *a, const char *name, srv_account_kind kind,
         if (PQntuples(res) == 0)
             rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "there is already an account named %s", name);
         else if (id_out)
-            *id_out = int_at(res, 0, 0);
+            *id_out = srv_pg_int_at(res, 0, 0);
     }
     PQclear(res);
     OPENSSL_cleanse(&rec, sizeof rec);
@@ -451,7 +401,7 @@ static int pg_store_password(srv_accounts *a, int64_t account_id, int64_t expect
 {
     pg_password_text t;
     password_text(rec, &t);
-    pg_int_text id = int_text(account_id), gen = int_text(expected_gen);
+    srv_pg_int_text id = srv_pg_int_text_of(account_id), gen = srv_pg_int_text_of(expected_gen);
     const char *params[7] = {id.text, gen.text, t.salt, t.hash, t.log2_n.text, t.r.text, t.p.text};
     PGresult *res = NULL;
     int rc = pg_run(a,
@@ -518,11 +468,11 @@ static int pg_remove(srv_accounts *a, const char *name, att_error *err)
 static void pg_read_account(const PGresult *res, int row, srv_account *out)
 {
     memset(out, 0, sizeof *out);
-    out->id = int_at(res, row, 0);
+    out->id = srv_pg_int_at(res, row, 0);
     snprintf(out->name, sizeof out->name, "%s", PQgetvalue(res, row, 1));
     out->kind = kind_from_text((const unsigned char *)PQgetvalue(res, row, 2));
-    out->password_gen = int_at(res, row, 3);
-    out->created_at = int_at(res, row, 4);
+    out->password_gen = srv_pg_int_at(res, row, 3);
+    out->created_at = srv_pg_int_at(res, row, 4);
 }
 
 /* sql selects ACCOUNT_COLUMNS by its one parameter: 1 found, 0 not. */
@@ -570,15 +520,16 @@ static int pg_lookup(srv_accounts *a, const char *name, srv_password_record *out
                     1, params, &res, err);
     if (rc == 0 && PQntuples(res) > 0) {
         unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
-        if (bytes_of_hex(PQgetvalue(res, 0, 0), salt, SALT_BYTES) == 0 &&
-            bytes_of_hex(PQgetvalue(res, 0, 1), hash, HASH_BYTES) == 0) {
+        const char *salt_hex = PQgetvalue(res, 0, 0), *hash_hex = PQgetvalue(res, 0, 1);
+        if (srv_hex_decode(salt_hex, strlen(salt_hex), salt, SALT_BYTES) == 0 &&
+            srv_hex_decode(hash_hex, strlen(hash_hex), hash, HASH_BYTES) == 0) {
             memcpy(out->salt, salt, SALT_BYTES);
             memcpy(out->hash, hash, HASH_BYTES);
-            out->scrypt_log2_n = (int)int_at(res, 0, 2);
-            out->scrypt_r = (int)int_at(res, 0, 3);
-            out->scrypt_p = (int)int_at(res, 0, 4);
-            out->account_id = int_at(res, 0, 5);
-            out->password_gen = int_at(res, 0, 6);
+            out->scrypt_log2_n = (int)srv_pg_int_at(res, 0, 2);
+            out->scrypt_r = (int)srv_pg_int_at(res, 0, 3);
+            out->scrypt_p = (int)srv_pg_int_at(res, 0, 4);
+            out->account_id = srv_pg_int_at(res, 0, 5);
+            out->password_gen = srv_pg_int_at(res, 0, 6);
             out->kind = kind_from_text((const unsigned char *)PQgetvalue(res, 0, 7));
             out->found = 1;
         } else {
@@ -627,7 +578,7 @@ static int pg_owner_of(srv_accounts *a, const char *room, char *name_out, int64_
         if (name_out)
             snprintf(name_out, SRV_ACCOUNT_NAME_MAX + 1, "%s", PQgetvalue(res, 0, 0));
         if (id_out)
-            *id_out = int_at(res, 0, 1);
+            *id_out = srv_pg_int_at(res, 0, 1);
     }
     PQclear(res);
     return rc;
@@ -829,7 +780,7 @@ int srv_accounts_get_by_id(srv_accounts *a, int64_t id, srv_account *out, att_er
 {
     if (a->pg)
         return pg_get_one(a, "SELECT " PG_ACCOUNT_COLUMNS " FROM accounts WHERE id = $1",
-                          int_text(id).text, out, err);
+                          srv_pg_int_text_of(id).text, out, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = ?1", &st, err);
     if (rc < 0)
@@ -954,7 +905,7 @@ int srv_accounts_set_owner(srv_accounts *a, const char *room, const char *owner,
 int srv_accounts_set_owner_id(srv_accounts *a, const char *room, int64_t account_id, att_error *err)
 {
     if (a->pg)
-        return pg_set_owner(a, room, int_text(account_id).text, 0, err);
+        return pg_set_owner(a, room, srv_pg_int_text_of(account_id).text, 0, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "INSERT OR REPLACE INTO room_owners (room, account_id) "
@@ -1068,7 +1019,7 @@ int srv_accounts_owned_rooms_id(srv_accounts *a, int64_t account_id,
                                 int (*fn)(const char *room, void *arg), void *arg, att_error *err)
 {
     if (a->pg)
-        return pg_owned_rooms(a, int_text(account_id).text, 0, fn, arg, err);
+        return pg_owned_rooms(a, srv_pg_int_text_of(account_id).text, 0, fn, arg, err);
     sqlite3_stmt *st = NULL;
     int rc = prepare(a,
                      "SELECT o.room FROM room_owners o JOIN rooms r ON r.id = o.room "

@@ -2,6 +2,7 @@
  * Every public function that touches rows dispatches to its pg_ twin when
  * the handle was opened on PostgreSQL. */
 #include "invites.h"
+#include "b64url.h"
 #include "pg.h"
 #include "random.h"
 #include "schema.h"
@@ -162,32 +163,6 @@ int srv_invites_open_pg(const char *uri, srv_invites **out, att_error *err)
     return 0;
 }
 
-typedef struct {
-    char text[24];
-} pg_int_text;
-
-static pg_int_text int_text(int64_t v)
-{
-    pg_int_text t;
-    snprintf(t.text, sizeof t.text, "%lld", (long long)v);
-    return t;
-}
-
-static int64_t int_at(const PGresult *res, int row, int col)
-{
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static void hex_of(const unsigned char *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static int pg_run(srv_invites *inv, const char *sql, int n, const char *const *params,
                   PGresult **out, att_error *err)
 {
@@ -211,8 +186,8 @@ static int pg_insert(srv_invites *inv, const unsigned char hash[32], const char 
                      int64_t *id_out, att_error *err)
 {
     char hex[65];
-    hex_of(hash, 32, hex);
-    pg_int_text issued = int_text(now_ms), expires = int_text(expires_ms);
+    srv_hex_encode(hash, 32, hex);
+    srv_pg_int_text issued = srv_pg_int_text_of(now_ms), expires = srv_pg_int_text_of(expires_ms);
     const char *params[6] = {hex, room, att_role_name(role), issued.text, expires.text, issued_by};
     PGresult *res = NULL;
     int rc = pg_run(inv,
@@ -220,7 +195,7 @@ static int pg_insert(srv_invites *inv, const unsigned char hash[32], const char 
                     " issued_by) VALUES (decode($1, 'hex'), $2, $3, $4, $5, $6) RETURNING id",
                     6, params, &res, err);
     if (rc == 0 && id_out)
-        *id_out = int_at(res, 0, 0);
+        *id_out = srv_pg_int_at(res, 0, 0);
     PQclear(res);
     return rc;
 }
@@ -229,7 +204,7 @@ static int pg_find(srv_invites *inv, const unsigned char hash[32], srv_invite_re
                    att_error *err)
 {
     char hex[65];
-    hex_of(hash, 32, hex);
+    srv_hex_encode(hash, 32, hex);
     const char *params[1] = {hex};
     PGresult *res = NULL;
     int rc = pg_run(inv,
@@ -240,13 +215,13 @@ static int pg_find(srv_invites *inv, const unsigned char hash[32], srv_invite_re
         rc = att_fail(err, ATT_ERR_NOT_FOUND, "no invitation record");
     else if (rc == 0) {
         memset(out, 0, sizeof *out);
-        out->id = int_at(res, 0, 0);
+        out->id = srv_pg_int_at(res, 0, 0);
         snprintf(out->room, sizeof out->room, "%s", PQgetvalue(res, 0, 1));
         out->role = att_role_from_name(PQgetvalue(res, 0, 2));
-        out->issued_at = int_at(res, 0, 3);
-        out->expires_at = int_at(res, 0, 4);
+        out->issued_at = srv_pg_int_at(res, 0, 3);
+        out->expires_at = srv_pg_int_at(res, 0, 4);
         snprintf(out->issued_by, sizeof out->issued_by, "%s", PQgetvalue(res, 0, 5));
-        out->revoked_at = int_at(res, 0, 6);
+        out->revoked_at = srv_pg_int_at(res, 0, 6);
     }
     PQclear(res);
     return rc;
@@ -262,7 +237,7 @@ static int pg_find(srv_invites *inv, const unsigned char hash[32], srv_invite_re
 static int pg_revoke_role(srv_invites *inv, const char *room, att_role role, int64_t now_ms,
                           att_error *err)
 {
-    pg_int_text now = int_text(now_ms);
+    srv_pg_int_text now = srv_pg_int_text_of(now_ms);
     const char *params[3] = {now.text, room, att_role_name(role)};
     return pg_changes(inv, PG_REVOKE_SET " WHERE room = $2 AND role = $3 AND revoked_at IS NULL", 3,
                       params, err);
@@ -270,7 +245,7 @@ static int pg_revoke_role(srv_invites *inv, const char *room, att_role role, int
 
 static int pg_revoke_id(srv_invites *inv, int64_t id, int64_t now_ms, att_error *err)
 {
-    pg_int_text now = int_text(now_ms), idt = int_text(id);
+    srv_pg_int_text now = srv_pg_int_text_of(now_ms), idt = srv_pg_int_text_of(id);
     const char *params[2] = {now.text, idt.text};
     int rc = pg_changes(inv, PG_REVOKE_SET " WHERE id = $2 AND revoked_at IS NULL", 2, params, err);
     return rc < 0 ? rc : rc > 0;
@@ -288,13 +263,13 @@ static int pg_list(srv_invites *inv, const char *room,
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         srv_invite_record rec;
         memset(&rec, 0, sizeof rec);
-        rec.id = int_at(res, i, 0);
+        rec.id = srv_pg_int_at(res, i, 0);
         snprintf(rec.room, sizeof rec.room, "%s", room);
         rec.role = att_role_from_name(PQgetvalue(res, i, 1));
-        rec.issued_at = int_at(res, i, 2);
-        rec.expires_at = int_at(res, i, 3);
+        rec.issued_at = srv_pg_int_at(res, i, 2);
+        rec.expires_at = srv_pg_int_at(res, i, 3);
         snprintf(rec.issued_by, sizeof rec.issued_by, "%s", PQgetvalue(res, i, 4));
-        rec.revoked_at = int_at(res, i, 5);
+        rec.revoked_at = srv_pg_int_at(res, i, 5);
         rc = fn(&rec, arg);
     }
     PQclear(res);
@@ -306,7 +281,7 @@ static int pg_revision(srv_invites *inv, int64_t *rev_out, att_error *err)
     PGresult *res = NULL;
     int rc = pg_run(inv, "SELECT COALESCE(MAX(revoked_rev), 0) FROM invites", 0, NULL, &res, err);
     if (rc == 0)
-        *rev_out = int_at(res, 0, 0);
+        *rev_out = srv_pg_int_at(res, 0, 0);
     PQclear(res);
     return rc;
 }
@@ -314,7 +289,7 @@ static int pg_revision(srv_invites *inv, int64_t *rev_out, att_error *err)
 static int pg_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64_t id, void *arg),
                             void *arg, int64_t *rev_out, att_error *err)
 {
-    pg_int_text after = int_text(after_rev);
+    srv_pg_int_text after = srv_pg_int_text_of(after_rev);
     const char *params[1] = {after.text};
     PGresult *res = NULL;
     int rc = pg_run(inv,
@@ -323,8 +298,8 @@ static int pg_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64
                     1, params, &res, err);
     int64_t rev = after_rev;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        rev = int_at(res, i, 1);
-        fn(int_at(res, i, 0), arg);
+        rev = srv_pg_int_at(res, i, 1);
+        fn(srv_pg_int_at(res, i, 0), arg);
     }
     PQclear(res);
     if (rc == 0)
@@ -336,14 +311,14 @@ static int pg_revoked_since(srv_invites *inv, int64_t after_rev, int (*fn)(int64
 static int pg_observer_change(srv_invites *inv, const char *sql, int n, const char *room,
                               int64_t account_id, int64_t now_ms, att_error *err)
 {
-    pg_int_text id = int_text(account_id), now = int_text(now_ms);
+    srv_pg_int_text id = srv_pg_int_text_of(account_id), now = srv_pg_int_text_of(now_ms);
     const char *params[3] = {room, id.text, now.text};
     return pg_changes(inv, sql, n, params, err);
 }
 
 static int pg_is_observer(srv_invites *inv, const char *room, int64_t account_id, att_error *err)
 {
-    pg_int_text id = int_text(account_id);
+    srv_pg_int_text id = srv_pg_int_text_of(account_id);
     const char *params[2] = {room, id.text};
     PGresult *res = NULL;
     int rc = pg_run(inv, "SELECT 1 FROM room_observers WHERE room = $1 AND account_id = $2", 2,
@@ -364,7 +339,7 @@ static int pg_observers(srv_invites *inv, const char *room,
                     " ORDER BY added_at, added_seq",
                     1, params, &res, err);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        rc = fn(int_at(res, i, 0), arg);
+        rc = fn(srv_pg_int_at(res, i, 0), arg);
     PQclear(res);
     return rc;
 }
@@ -372,7 +347,7 @@ static int pg_observers(srv_invites *inv, const char *room,
 static int pg_observed_rooms(srv_invites *inv, int64_t account_id,
                              int (*fn)(const char *room, void *arg), void *arg, att_error *err)
 {
-    pg_int_text id = int_text(account_id);
+    srv_pg_int_text id = srv_pg_int_text_of(account_id);
     const char *params[1] = {id.text};
     PGresult *res = NULL;
     int rc = pg_run(inv,

@@ -19,6 +19,9 @@
 #define SRV_PG_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include "attune/types.h"
 
 typedef struct srv_pg srv_pg;
@@ -50,5 +53,22 @@ int srv_pg_exec_script(srv_pg *c, const char *script, att_error *err);
 /* Copies the libpq error of res (or of the connection when res is NULL)
  * into err with code ATT_ERR_INTERNAL, prefixed by what; returns the code. */
 int srv_pg_fail(srv_pg *c, const PGresult *res, const char *what, att_error *err);
+
+/* An integer as a text parameter, and a result's integer column. */
+typedef struct {
+    char text[24];
+} srv_pg_int_text;
+
+static inline srv_pg_int_text srv_pg_int_text_of(int64_t v)
+{
+    srv_pg_int_text t;
+    snprintf(t.text, sizeof t.text, "%lld", (long long)v);
+    return t;
+}
+
+static inline int64_t srv_pg_int_at(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
 
 #endif
