@@ -1324,10 +1324,7 @@ int srv_pg_store_node_alive(srv_pg_store *s)
     return alive;
 }
 
-/* ---- as a srv_store (store_backend.h) ----
- * store_backend.h (helper "split") is not on main yet when this is written:
- * until it is, srv_store_open_pg is not defined and nothing calls it. */
-#if defined(__has_include) && __has_include("store_backend.h")
+/* ---- as a srv_store (store_backend.h) ---- */
 #include "store_backend.h"
 
 static int op_start(void *i, int w, srv_store_notify_fn n, srv_store_discard_fn d, void *a,
@@ -1484,4 +1481,3 @@ int srv_store_open_pg(const srv_pg_store_options *opt, srv_keyring *keys, srv_st
         srv_pg_store_close(s);
     return rc;
 }
-#endif
