@@ -4,6 +4,9 @@
 #include "store_backend.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include "clock.h"
+#include "seal.h"
 
 struct srv_store_reader {
     const struct srv_store_ops *ops;
@@ -101,6 +104,20 @@ srv_walk srv_store_reader_walk_events(srv_store_reader *r, const char *room_id, 
 int srv_store_last_seq(srv_store *s, const char *room_id, int64_t *out, att_error *err)
 {
     return s->ops->last_seq(s->impl, room_id, out, err);
+}
+
+int srv_store_batch_prepare(srv_store_batch *b, att_error *err)
+{
+    if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
+        return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
+    for (int i = 0; i < b->n; i++)
+        if (!b->type[i] || !b->type[i][0] || strlen(b->type[i]) > SRV_SEAL_TYPE_MAX)
+            return att_fail(err, ATT_ERR_INTERNAL, "store: batch event %d has no type", i);
+    b->next = NULL;
+    b->result = 0;
+    b->fenced = 0;
+    b->queued_ns = srv_mono_ns();
+    return 0;
 }
 
 int srv_store_append(srv_store *s, srv_store_batch *batch, att_error *err)

@@ -70,6 +70,11 @@ struct srv_store {
  * negative code with err set. */
 int srv_store_wrap(const struct srv_store_ops *ops, void *impl, srv_store **out, att_error *err);
 
+/* What every backend's append does first: refuses a malformed batch (no
+ * events, too many, no seq, an event without a type) and resets what the
+ * store thread writes back (next, result, fenced, queued_ns). */
+int srv_store_batch_prepare(srv_store_batch *b, att_error *err);
+
 /* The backend object behind s (for a backend's own tests), or NULL when s
  * is not of the backend whose table ops is. */
 void *srv_store_impl(srv_store *s, const struct srv_store_ops *ops);

@@ -15,6 +15,7 @@
  * check the same things. Results are read in binary (int8 big-endian,
  * bytea raw). */
 #include "store_pg.h"
+#include "store_backend.h"
 #include "pg.h"
 #include "chain.h"
 #include "clock.h"
@@ -686,15 +687,9 @@ void srv_pg_store_close(srv_pg_store *s)
 
 int srv_pg_store_append(srv_pg_store *s, srv_store_batch *b, att_error *err)
 {
-    if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
-    for (int i = 0; i < b->n; i++)
-        if (!b->type[i] || !b->type[i][0] || strlen(b->type[i]) > SRV_SEAL_TYPE_MAX)
-            return att_fail(err, ATT_ERR_INTERNAL, "store: batch event %d has no type", i);
-    b->next = NULL;
-    b->result = 0;
-    b->fenced = 0;
-    b->queued_ns = srv_mono_ns();
+    int rc = srv_store_batch_prepare(b, err);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&s->lock);
     if (s->stopping || !s->started) {
         pthread_mutex_unlock(&s->lock);
@@ -1325,7 +1320,6 @@ int srv_pg_store_node_alive(srv_pg_store *s)
 }
 
 /* ---- as a srv_store (store_backend.h) ---- */
-#include "store_backend.h"
 
 static int op_start(void *i, int w, srv_store_notify_fn n, srv_store_discard_fn d, void *a,
                     att_error *e)

@@ -1116,14 +1116,9 @@ static void sq_close(void *impl)
 static int sq_append(void *impl, srv_store_batch *b, att_error *err)
 {
     sqlite_store *s = impl;
-    if (b->n < 1 || b->n > SRV_STORE_MAX_BATCH || b->first_seq < 1)
-        return att_fail(err, ATT_ERR_INTERNAL, "store: malformed batch");
-    for (int i = 0; i < b->n; i++)
-        if (!b->type[i] || !b->type[i][0] || strlen(b->type[i]) > SRV_SEAL_TYPE_MAX)
-            return att_fail(err, ATT_ERR_INTERNAL, "store: batch event %d has no type", i);
-    b->next = NULL;
-    b->result = 0;
-    b->queued_ns = srv_mono_ns();
+    int rc = srv_store_batch_prepare(b, err);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&s->lock);
     if (s->stopping || !s->started) {
         pthread_mutex_unlock(&s->lock);
