@@ -335,8 +335,10 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     if (rc == 0)
         rc = srv_room_events_new(api->accounts, room_list_text, srv, &api->events, err);
+    /* and one audit log, so what a therapist did shows whichever node served it */
     if (rc == 0)
-        rc = srv_audit_open(srv->cfg->data_dir, srv->keys, &api->audit, err);
+        rc = shared ? srv_audit_open_pg(shared, srv->keys, &api->audit, err)
+                    : srv_audit_open(srv->cfg->data_dir, srv->keys, &api->audit, err);
     if (rc == 0)
         rc = audit_last_id(api->audit, &api->erased_seen, err);
     if (rc == 0 && srv_sessions_set_end_hook(api->sessions, close_session_streams, api) < 0)

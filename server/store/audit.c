@@ -1,7 +1,11 @@
-/* audit.c - the audit log in SQLite: chained entries and a MAC'd head (see
- * audit.h). */
+/* audit.c - the audit log in SQLite or PostgreSQL: chained entries and a
+ * MAC'd head (see audit.h). What an entry may hold, the hash chain, the
+ * head's MAC, the append check and verify are one copy for both backends;
+ * only the statements differ (the "backend" sections below). */
 #include "audit.h"
+#include "b64url.h"
 #include "keyring.h"
+#include "pg.h"
 #include "room_id.h"
 #include "schema.h"
 
@@ -16,7 +20,8 @@
 #include <unistd.h>
 
 struct srv_audit {
-    sqlite3 *db;
+    sqlite3 *db; /* the SQLite backend, or NULL */
+    srv_pg *pg;  /* the PostgreSQL backend, or NULL */
     unsigned char head_key[SRV_SEAL_KEY_BYTES];
 };
 
@@ -133,8 +138,98 @@ void srv_audit_close(srv_audit *a)
     if (!a)
         return;
     sqlite3_close(a->db);
+    srv_pg_close(a->pg);
     OPENSSL_cleanse(a->head_key, sizeof a->head_key);
     free(a);
+}
+
+/* ---- PostgreSQL: the same two tables, shared by every node ----
+ *
+ * Appends from all nodes are serialised by a transaction-scoped advisory
+ * lock (AUDIT_APPEND_LOCK): a row lock on the head would not do before
+ * the first entry, when there is no head row to lock. Under READ
+ * COMMITTED each statement after the lock sees every append committed
+ * before it, so the next id is always the last one + 1 and no two nodes
+ * chain onto the same entry. The triggers refuse UPDATE, DELETE and
+ * TRUNCATE on audit_log for every role (a superuser or the table's owner
+ * can disable them; the chain and the head's MAC catch what is done
+ * then). */
+static const char pg_schema[] =
+    "CREATE TABLE IF NOT EXISTS audit_log ("
+    "  id bigint PRIMARY KEY CHECK (id > 0)," /* 1, 2, 3 ... without gaps */
+    "  at bigint NOT NULL,"
+    "  actor text NOT NULL,"
+    "  actor_id bigint NOT NULL,"
+    "  action text NOT NULL,"
+    "  room text NOT NULL,"
+    "  detail text NOT NULL,"
+    "  hash bytea NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_by_actor_id ON audit_log (actor_id, id);"
+    "CREATE INDEX IF NOT EXISTS audit_by_room ON audit_log (room, id);"
+    "CREATE TABLE IF NOT EXISTS audit_head ("
+    "  one integer PRIMARY KEY CHECK (one = 1),"
+    "  id bigint NOT NULL,"
+    "  hash bytea NOT NULL,"
+    "  mac bytea NOT NULL);"
+    "CREATE OR REPLACE FUNCTION audit_log_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+    "  $$BEGIN RAISE EXCEPTION 'the audit log is append-only'; END$$;"
+    "CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log"
+    "  FOR EACH ROW EXECUTE FUNCTION audit_log_refuse();"
+    "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse();";
+
+/* 'auditlog' as bytes: the advisory lock every append takes. */
+#define AUDIT_APPEND_LOCK "7022629598041763687"
+/* Rows a PostgreSQL walk reads per statement (bounded memory on a long
+ * log, one snapshot throughout when the caller holds one). */
+#define PG_WALK_PAGE 500
+
+int srv_audit_open_pg_key(const char *uri, const srv_seal_key *head_key, srv_audit **out,
+                          att_error *err)
+{
+    *out = NULL;
+    srv_audit *a = calloc(1, sizeof *a);
+    if (!a)
+        return att_fail(err, ATT_ERR_INTERNAL, "audit: out of memory");
+    memcpy(a->head_key, head_key->bytes, sizeof a->head_key);
+    int rc = srv_pg_connect(uri, "attune-audit", &a->pg, err);
+    if (rc == 0)
+        rc = srv_pg_exec_script(a->pg, pg_schema, err);
+    if (rc < 0) {
+        srv_audit_close(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+int srv_audit_open_pg(const char *uri, struct srv_keyring *keys, srv_audit **out, att_error *err)
+{
+    srv_seal_key key;
+    int rc = srv_keyring_service_key(keys, SRV_AUDIT_KEY_NAME, &key, err);
+    if (rc == 0)
+        rc = srv_audit_open_pg_key(uri, &key, out, err);
+    OPENSSL_cleanse(&key, sizeof key);
+    return rc;
+}
+
+int srv_audit_is_pg(const srv_audit *a)
+{
+    return a->pg != NULL;
+}
+
+static int pg_sql(srv_audit *a, const char *sql, int n, const char *const *params,
+                  const int *lengths, const int *formats, PGresult **out, att_error *err)
+{
+    return srv_pg_exec(a->pg, sql, n, params, lengths, formats, out, err);
+}
+
+/* A bytea column selected as encode(col, 'hex'): its 32 bytes, or 0 when
+ * it is not 32 bytes long. */
+static int pg_hash_at(const PGresult *r, int row, int col, unsigned char out[32])
+{
+    const char *hex = PQgetvalue(r, row, col);
+    return srv_hex_decode(hex, strlen(hex), out, 32) == 0;
 }
 
 /* ---- what an entry may hold ---- */
@@ -221,30 +316,65 @@ static int head_mac(const srv_audit *a, int64_t id, const unsigned char hash[32]
     return 0;
 }
 
+/* ---- backend: the head and the last entry ---- */
+
+/* *mac_ok: whether mac is the head key's MAC over (id, hash). */
+static int head_mac_check(const srv_audit *a, int64_t id, const unsigned char hash[32],
+                          const unsigned char mac[32], int *mac_ok, att_error *err)
+{
+    unsigned char want[32];
+    if (head_mac(a, id, hash, want, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    *mac_ok = CRYPTO_memcmp(want, mac, 32) == 0;
+    return 0;
+}
+
+static int pg_read_head(srv_audit *a, int64_t *id, unsigned char hash[32], int *mac_ok,
+                        att_error *err)
+{
+    PGresult *r = NULL;
+    if (pg_sql(a,
+               "SELECT id, encode(hash, 'hex'), encode(mac, 'hex') FROM audit_head WHERE one = 1",
+               0, NULL, NULL, NULL, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    int found = PQntuples(r) == 1;
+    int rc = 0;
+    unsigned char mac[32];
+    if (found) {
+        *id = srv_pg_int_at(r, 0, 0);
+        if (pg_hash_at(r, 0, 1, hash) && pg_hash_at(r, 0, 2, mac))
+            rc = head_mac_check(a, *id, hash, mac, mac_ok, err);
+        else
+            memset(hash, 0, 32);
+    }
+    PQclear(r);
+    return rc < 0 ? rc : found;
+}
+
 /* The stored head: 1 with it, 0 when there is none, negative on failure.
  * *mac_ok says whether its MAC checks. */
 static int read_head(srv_audit *a, int64_t *id, unsigned char hash[32], int *mac_ok, att_error *err)
 {
+    *mac_ok = 0;
+    if (a->pg)
+        return pg_read_head(a, id, hash, mac_ok, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(a->db, "SELECT id, hash, mac FROM audit_head WHERE one = 1", -1, &st,
                            NULL) != SQLITE_OK)
         return db_fail(err, a->db, "prepare");
     int rc = sqlite3_step(st);
     int found = 0;
-    *mac_ok = 0;
     if (rc == SQLITE_ROW) {
         found = 1;
         *id = sqlite3_column_int64(st, 0);
         const void *h = sqlite3_column_blob(st, 1);
         const void *m = sqlite3_column_blob(st, 2);
-        unsigned char want[32];
         if (h && m && sqlite3_column_bytes(st, 1) == 32 && sqlite3_column_bytes(st, 2) == 32) {
             memcpy(hash, h, 32);
-            if (head_mac(a, *id, hash, want, err) < 0) {
+            if (head_mac_check(a, *id, hash, m, mac_ok, err) < 0) {
                 sqlite3_finalize(st);
                 return -ATT_ERR_INTERNAL;
             }
-            *mac_ok = CRYPTO_memcmp(want, m, 32) == 0;
         } else {
             memset(hash, 0, 32);
         }
@@ -259,6 +389,20 @@ static int read_head(srv_audit *a, int64_t *id, unsigned char hash[32], int *mac
 /* The last stored entry's id and hash: 1, 0 when the log is empty. */
 static int read_last(srv_audit *a, int64_t *id, unsigned char hash[32], att_error *err)
 {
+    if (a->pg) {
+        PGresult *r = NULL;
+        if (pg_sql(a, "SELECT id, encode(hash, 'hex') FROM audit_log ORDER BY id DESC LIMIT 1", 0,
+                   NULL, NULL, NULL, &r, err) < 0)
+            return -ATT_ERR_INTERNAL;
+        int found = PQntuples(r) == 1;
+        if (found) {
+            *id = srv_pg_int_at(r, 0, 0);
+            if (!pg_hash_at(r, 0, 1, hash))
+                memset(hash, 0xff, 32); /* never a real hash: the head will not match */
+        }
+        PQclear(r);
+        return found;
+    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(a->db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", -1,
                            &st, NULL) != SQLITE_OK)
@@ -281,40 +425,76 @@ static int read_last(srv_audit *a, int64_t *id, unsigned char hash[32], att_erro
     return found;
 }
 
+/* ---- backend: transactions ---- */
+
 static int exec(srv_audit *a, const char *sql, att_error *err)
 {
+    if (a->pg)
+        return pg_sql(a, sql, 0, NULL, NULL, NULL, NULL, err);
     return sqlite3_exec(a->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(err, a->db, sql);
 }
 
-/* Inside the transaction: the new entry after the trusted head. */
-static int append_locked(srv_audit *a, const srv_audit_entry *e, int64_t *id_out, att_error *err)
+static void rollback(srv_audit *a)
 {
-    int64_t head_id = 0, last_id = 0;
-    unsigned char head_hash[32] = {0}, last_hash[32] = {0};
-    int mac_ok = 0;
-    int have_head = read_head(a, &head_id, head_hash, &mac_ok, err);
-    if (have_head < 0)
-        return have_head;
-    int have_last = read_last(a, &last_id, last_hash, err);
-    if (have_last < 0)
-        return have_last;
-    /* Appending signs a new head over the stored chain, so the stored
-     * chain must be the one the old head signed: else an edit made since
-     * would be laundered into a valid-looking log. */
-    if (have_head != have_last || (have_head && !mac_ok) ||
-        (have_head && (head_id != last_id || memcmp(head_hash, last_hash, 32) != 0)))
-        return att_fail(err, ATT_ERR_INTERNAL,
-                        "audit: the log's head does not match its entries (edited outside "
-                        "attune?); nothing recorded; run attune audit");
-    int64_t id = last_id + 1;
-    const char *action = srv_audit_action_name(e->action);
-    const char *room = e->room ? e->room : "";
-    const char *detail = e->detail ? e->detail : "";
-    unsigned char hash[32], mac[32];
-    if (entry_hash(last_hash, id, e->at, e->actor_id, e->actor, action, room, detail, hash, err) <
-            0 ||
-        head_mac(a, id, hash, mac, err) < 0)
+    att_error ignored;
+    exec(a, "ROLLBACK", &ignored);
+}
+
+/* A write transaction that no other appender (process or node) runs
+ * beside: SQLite's write lock first (BEGIN IMMEDIATE), or PostgreSQL's
+ * advisory lock (see pg_schema). */
+static int begin_append(srv_audit *a, att_error *err)
+{
+    if (!a->pg)
+        return exec(a, "BEGIN IMMEDIATE", err);
+    if (exec(a, "BEGIN", err) < 0)
         return -ATT_ERR_INTERNAL;
+    if (exec(a, "SELECT pg_advisory_xact_lock(" AUDIT_APPEND_LOCK ")", err) < 0) {
+        rollback(a);
+        return -ATT_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+/* A read transaction with one snapshot for all its statements. */
+static int begin_read(srv_audit *a, att_error *err)
+{
+    return exec(a, a->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", err);
+}
+
+/* ---- backend: writing an entry and its head ---- */
+
+static int pg_store_entry(srv_audit *a, int64_t id, const srv_audit_entry *e, const char *action,
+                          const char *room, const char *detail, const unsigned char hash[32],
+                          const unsigned char mac[32], att_error *err)
+{
+    srv_pg_int_text id_t = srv_pg_int_text_of(id), at_t = srv_pg_int_text_of(e->at),
+                    actor_id_t = srv_pg_int_text_of(e->actor_id);
+    const char *row[8] = {id_t.text, at_t.text, e->actor, actor_id_t.text,
+                          action,    room,      detail,   (const char *)hash};
+    const int row_len[8] = {0, 0, 0, 0, 0, 0, 0, 32};
+    const int row_fmt[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    if (pg_sql(a,
+               "INSERT INTO audit_log (id, at, actor, actor_id, action, room, detail, hash)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               8, row, row_len, row_fmt, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    const char *head[3] = {id_t.text, (const char *)hash, (const char *)mac};
+    const int head_len[3] = {0, 32, 32};
+    const int head_fmt[3] = {0, 1, 1};
+    return pg_sql(a,
+                  "INSERT INTO audit_head (one, id, hash, mac) VALUES (1, $1, $2, $3)"
+                  " ON CONFLICT (one) DO UPDATE SET id = excluded.id,"
+                  " hash = excluded.hash, mac = excluded.mac",
+                  3, head, head_len, head_fmt, NULL, err);
+}
+
+static int store_entry(srv_audit *a, int64_t id, const srv_audit_entry *e, const char *action,
+                       const char *room, const char *detail, const unsigned char hash[32],
+                       const unsigned char mac[32], att_error *err)
+{
+    if (a->pg)
+        return pg_store_entry(a, id, e, action, room, detail, hash, mac, err);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(a->db,
                            "INSERT INTO audit_log (id, at, actor, actor_id, action, room, detail, "
@@ -346,6 +526,40 @@ static int append_locked(srv_audit *a, const srv_audit_entry *e, int64_t *id_out
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return db_fail(err, a->db, "move the head");
+    return 0;
+}
+
+/* Inside the transaction: the new entry after the trusted head. */
+static int append_locked(srv_audit *a, const srv_audit_entry *e, int64_t *id_out, att_error *err)
+{
+    int64_t head_id = 0, last_id = 0;
+    unsigned char head_hash[32] = {0}, last_hash[32] = {0};
+    int mac_ok = 0;
+    int have_head = read_head(a, &head_id, head_hash, &mac_ok, err);
+    if (have_head < 0)
+        return have_head;
+    int have_last = read_last(a, &last_id, last_hash, err);
+    if (have_last < 0)
+        return have_last;
+    /* Appending signs a new head over the stored chain, so the stored
+     * chain must be the one the old head signed: else an edit made since
+     * would be laundered into a valid-looking log. */
+    if (have_head != have_last || (have_head && !mac_ok) ||
+        (have_head && (head_id != last_id || memcmp(head_hash, last_hash, 32) != 0)))
+        return att_fail(err, ATT_ERR_INTERNAL,
+                        "audit: the log's head does not match its entries (edited outside "
+                        "attune?); nothing recorded; run attune audit");
+    int64_t id = last_id + 1;
+    const char *action = srv_audit_action_name(e->action);
+    const char *room = e->room ? e->room : "";
+    const char *detail = e->detail ? e->detail : "";
+    unsigned char hash[32], mac[32];
+    if (entry_hash(last_hash, id, e->at, e->actor_id, e->actor, action, room, detail, hash, err) <
+            0 ||
+        head_mac(a, id, hash, mac, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    if (store_entry(a, id, e, action, room, detail, hash, mac, err) < 0)
+        return -ATT_ERR_INTERNAL;
     if (id_out)
         *id_out = id;
     return 0;
@@ -356,16 +570,33 @@ static int append_locked(srv_audit *a, const srv_audit_entry *e, int64_t *id_out
 static int recent_entry(srv_audit *a, const srv_audit_entry *e, int64_t since, int64_t *id_out,
                         att_error *err)
 {
+    const char *room = e->room ? e->room : "";
+    const char *action = srv_audit_action_name(e->action);
+    if (a->pg) {
+        srv_pg_int_text actor_id = srv_pg_int_text_of(e->actor_id), at = srv_pg_int_text_of(since);
+        const char *params[5] = {room, e->actor, actor_id.text, action, at.text};
+        PGresult *r = NULL;
+        if (pg_sql(a,
+                   "SELECT id FROM audit_log WHERE room = $1 AND actor = $2 AND actor_id = $3"
+                   " AND action = $4 AND at >= $5 ORDER BY id DESC LIMIT 1",
+                   5, params, NULL, NULL, &r, err) < 0)
+            return -ATT_ERR_INTERNAL;
+        int found = PQntuples(r) == 1;
+        if (found && id_out)
+            *id_out = srv_pg_int_at(r, 0, 0);
+        PQclear(r);
+        return found;
+    }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(a->db,
                            "SELECT id FROM audit_log WHERE room = ? AND actor = ? AND actor_id = ?"
                            " AND action = ? AND at >= ? ORDER BY id DESC LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(err, a->db, "prepare");
-    sqlite3_bind_text(st, 1, e->room ? e->room : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, e->actor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, e->actor_id);
-    sqlite3_bind_text(st, 4, srv_audit_action_name(e->action), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, since);
     int rc = sqlite3_step(st);
     int found = rc == SQLITE_ROW;
@@ -383,15 +614,17 @@ static int record(srv_audit *a, const srv_audit_entry *e, int64_t window_ms, int
     int rc = entry_check(e, err);
     if (rc < 0)
         return rc;
-    /* IMMEDIATE: the write lock first, so the server and the `attune`
-     * command appending at once cannot both take the same next id. */
-    if (exec(a, "BEGIN IMMEDIATE", err) < 0)
+    /* The appenders ordered first, so the server, other nodes and the
+     * `attune` command appending at once cannot take the same next id. */
+    if (begin_append(a, err) < 0)
         return -ATT_ERR_INTERNAL;
     int recent = window_ms > 0 ? recent_entry(a, e, e->at - window_ms, id_out, err) : 0;
     rc = recent < 0 ? recent : recent ? 0 : append_locked(a, e, id_out, err);
+    /* A COMMIT lost with the connection (PostgreSQL) fails saying its
+     * outcome is unknown: the entry may be stored; nothing retries it. */
     if (rc == 0 && exec(a, "COMMIT", err) == 0)
         return 0;
-    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+    rollback(a);
     return rc < 0 ? rc : -ATT_ERR_INTERNAL;
 }
 
@@ -406,7 +639,7 @@ int srv_audit_record_once(srv_audit *a, const srv_audit_entry *e, int64_t window
     return record(a, e, window_ms, id_out, err);
 }
 
-/* ---- reading ---- */
+/* ---- backend: reading ---- */
 
 static const char *text_col(sqlite3_stmt *st, int i)
 {
@@ -430,9 +663,67 @@ static void read_row(sqlite3_stmt *st, srv_audit_row *row)
         memset(row->hash, 0, 32);
 }
 
+/* The walk in pages of PG_WALK_PAGE, each page starting past the last
+ * row of the one before. */
+static int pg_walk(srv_audit *a, const srv_audit_filter *f,
+                   int (*fn)(const srv_audit_row *row, void *arg), void *arg, att_error *err)
+{
+    const srv_audit_filter none = {0};
+    if (!f)
+        f = &none;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, at, actor, actor_id, action, room, detail, encode(hash, 'hex')"
+             " FROM audit_log WHERE ($1::text IS NULL OR room = $1)"
+             " AND ($2::text IS NULL OR actor = $2) AND ($3::bigint <= 0 OR actor_id = $3)"
+             " AND ($4::bigint <= 0 OR id < $4) AND ($5::text IS NULL OR action = $5)"
+             " AND id > $6::bigint ORDER BY id %s LIMIT $7::bigint",
+             f->newest_first ? "DESC" : "ASC");
+    int64_t before = f->before_id, after = f->after_id;
+    int64_t left = f->limit > 0 ? f->limit : -1; /* -1: no limit */
+    srv_pg_int_text actor_id = srv_pg_int_text_of(f->actor_id);
+    for (;;) {
+        int64_t page = left < 0 || left > PG_WALK_PAGE ? PG_WALK_PAGE : left;
+        srv_pg_int_text before_t = srv_pg_int_text_of(before), after_t = srv_pg_int_text_of(after),
+                        page_t = srv_pg_int_text_of(page);
+        const char *params[7] = {f->room,   f->actor,     actor_id.text, before_t.text,
+                                 f->action, after_t.text, page_t.text};
+        PGresult *r = NULL;
+        if (pg_sql(a, sql, 7, params, NULL, NULL, &r, err) < 0)
+            return -ATT_ERR_INTERNAL;
+        int n = PQntuples(r), stop = 0;
+        for (int i = 0; !stop && i < n; i++) {
+            srv_audit_row row;
+            row.id = srv_pg_int_at(r, i, 0);
+            row.at = srv_pg_int_at(r, i, 1);
+            row.actor = PQgetvalue(r, i, 2);
+            row.actor_id = srv_pg_int_at(r, i, 3);
+            row.action = PQgetvalue(r, i, 4);
+            row.room = PQgetvalue(r, i, 5);
+            row.detail = PQgetvalue(r, i, 6);
+            if (!pg_hash_at(r, i, 7, row.hash))
+                memset(row.hash, 0, 32);
+            stop = fn(&row, arg);
+            if (f->newest_first)
+                before = row.id;
+            else
+                after = row.id;
+        }
+        PQclear(r);
+        if (stop)
+            return stop;
+        if (left > 0)
+            left -= n;
+        if (n < page || left == 0)
+            return 0;
+    }
+}
+
 int srv_audit_walk(srv_audit *a, const srv_audit_filter *f,
                    int (*fn)(const srv_audit_row *row, void *arg), void *arg, att_error *err)
 {
+    if (a->pg)
+        return pg_walk(a, f, fn, arg, err);
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT id, at, actor, actor_id, action, room, detail, hash FROM audit_log"
@@ -524,16 +815,16 @@ int srv_audit_verify(srv_audit *a, srv_audit_check *out, att_error *err)
     verify_ctx v = {out, {0}, 1, err, 0};
     /* One read transaction, so a concurrent append cannot move the head
      * between the walk and the head's read. */
-    if (exec(a, "BEGIN", err) < 0)
+    if (begin_read(a, err) < 0)
         return -ATT_ERR_INTERNAL;
     int rc = srv_audit_walk(a, NULL, verify_row, &v, err);
     if (rc < 0 || v.failed) {
-        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        rollback(a);
         return rc < 0 ? rc : -ATT_ERR_INTERNAL;
     }
     int mac_ok = 0;
     int have_head = read_head(a, &out->head_id, out->head_hash, &mac_ok, err);
-    sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+    rollback(a);
     if (have_head < 0)
         return have_head;
     if (!out->ok)

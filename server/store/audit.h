@@ -21,8 +21,20 @@
  * empty log, which verifies (the head would have to live outside the
  * database to catch that; keys.db is not for events).
  *
+ * With PostgreSQL (srv_audit_open_pg, attune-server --store) the same two
+ * tables live in the shared database and every node appends to the one
+ * log: an append takes a transaction-scoped advisory lock first, so
+ * appends from all nodes and the `attune` command form one chain, ids
+ * 1..n without a gap, never two entries chained onto one. The head is
+ * MAC'd under the same service key, which every node unwraps from the
+ * shared keyring (the same KEK on every node). A node that loses its
+ * connection while an append commits gets an error saying the outcome is
+ * unknown; the entry may be stored, and nothing retries it.
+ *
  * Append-only: this interface has no update and no delete, and triggers
- * refuse UPDATE and DELETE on audit_log from any connection. An erased
+ * refuse UPDATE and DELETE on audit_log from any connection (and, on
+ * PostgreSQL, TRUNCATE; a superuser or the table's owner can disable a
+ * trigger, and the chain catches what is changed then). An erased
  * room's entries stay (they say that it was erased, not what it held).
  *
  * Threads: a handle is used by one thread at a time. In attune-server that
@@ -33,7 +45,9 @@
  * erase), and srv_audit_record_once coalesces repeated opens, so this is
  * not on any participant's turn. The `attune` command uses it on main's
  * thread; several processes may append at once (BEGIN IMMEDIATE orders
- * them).
+ * them; on PostgreSQL, the advisory lock, across nodes too). On
+ * PostgreSQL each call is a few blocking round trips to the database on
+ * the caller's thread (about a millisecond on loopback).
  *
  * Ownership: srv_audit_open allocates the handle (it keeps a copy of the
  * head key, wiped by srv_audit_close); entries handed to callbacks are
@@ -111,6 +125,14 @@ typedef struct {
 int srv_audit_open(const char *dir, struct srv_keyring *keys, srv_audit **out, att_error *err);
 int srv_audit_open_key(const char *dir, const srv_seal_key *head_key, srv_audit **out,
                        att_error *err);
+/* The same log in a PostgreSQL database (a libpq URI), shared by every
+ * node on it: tables audit_log and audit_head (and the triggers), created
+ * when missing under pg.h's schema lock. */
+int srv_audit_open_pg(const char *uri, struct srv_keyring *keys, srv_audit **out, att_error *err);
+int srv_audit_open_pg_key(const char *uri, const srv_seal_key *head_key, srv_audit **out,
+                          att_error *err);
+/* 1 when the log is in PostgreSQL. */
+int srv_audit_is_pg(const srv_audit *a);
 void srv_audit_close(srv_audit *a);
 
 /* Appends one entry and moves the head, in one transaction. Refuses (and
