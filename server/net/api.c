@@ -890,6 +890,16 @@ static int owns_room(struct lws *wsi, srv_server *srv, api_req *q, const srv_ses
 /* The room if it exists and the account owns it; else NULL after
  * answering 404 (someone else's room is as invisible as a missing one) or
  * 500. */
+/* 503 room_moved + Retry-After: the room is served by another node (or
+ * its lease is changing hands): the proxy routes the retry by room, and it
+ * lands on the holder, or here once the lease has moved. */
+static int room_moved_error(struct lws *wsi, api_req *q)
+{
+    q->extra.retry_after_s = 1;
+    return respond_error(wsi, q, 503, "room_moved",
+                         "the room is served by another node right now; try again");
+}
+
 static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q,
                             const srv_session_info *sess, const char *room_id, int *failed)
 {
@@ -903,12 +913,16 @@ static srv_room *owned_room(struct lws *wsi, srv_server *srv, api_req *q,
         srv_room *r = srv_rooms_get(srv->rooms, room_id, &err);
         if (r)
             return r;
-        rc = err.code == ATT_ERR_NOT_FOUND ? -ATT_ERR_NOT_FOUND : -ATT_ERR_INTERNAL;
+        rc = err.code == ATT_ERR_NOT_FOUND   ? -ATT_ERR_NOT_FOUND
+             : err.code == ATT_ERR_ROOM_BUSY ? -ATT_ERR_ROOM_BUSY
+                                             : -ATT_ERR_INTERNAL;
     } else if (rc == 0) {
         rc = -ATT_ERR_NOT_FOUND;
     }
     if (rc == -ATT_ERR_NOT_FOUND)
         *failed = respond_error(wsi, q, 404, "not_found", "no such room");
+    else if (rc == -ATT_ERR_ROOM_BUSY)
+        *failed = room_moved_error(wsi, q);
     else
         *failed = internal_error(wsi, q, &err);
     return NULL;
@@ -1184,6 +1198,8 @@ static int do_observer_ticket(struct lws *wsi, srv_server *srv, api_req *q,
     if (ok < 0)
         return internal_error(wsi, q, &err);
     srv_room *r = ok ? srv_rooms_get(srv->rooms, room_id, &err) : NULL;
+    if (!r && ok && err.code == ATT_ERR_ROOM_BUSY)
+        return room_moved_error(wsi, q);
     if (!r)
         return respond_error(wsi, q, 404, "not_found", "no such room");
     audit_note(srv, sess, SRV_AUDIT_OBSERVED, room_id, NULL, 1);

@@ -358,8 +358,12 @@ srv_room *srv_rooms_get(srv_rooms *svc, const char *id, att_error *err)
     srv_store_lease lease;
     int held = srv_store_acquire_room(svc->store, id, &lease, err);
     if (held < 0) {
-        if (err->code != ATT_ERR_NOT_FOUND)
+        if (err->code != ATT_ERR_NOT_FOUND) {
+            /* The database did not answer in time (a lock held by a frozen
+             * node, a failover): the member retries, as for a moved room. */
             srv_log("error", "room_lease_failed", "{s:s,s:s}", "room", id, "error", err->message);
+            refuse_moved(err);
+        }
         return NULL;
     }
     if (held == 1) {

@@ -27,8 +27,8 @@ static void drop_notice(void *arg, const char *message)
 /* libpq keywords we set unless the URI already does. */
 static int open_conn(srv_pg *c, att_error *err)
 {
-    const char *keys[5] = {"dbname", "application_name", NULL, NULL, NULL};
-    const char *vals[5] = {c->uri, c->app, NULL, NULL, NULL};
+    const char *keys[6] = {"dbname", "application_name", NULL, NULL, NULL, NULL};
+    const char *vals[6] = {c->uri, c->app, NULL, NULL, NULL, NULL};
     int n = 2;
     if (!strstr(c->uri, "target_session_attrs")) {
         keys[n] = "target_session_attrs";
@@ -37,6 +37,15 @@ static int open_conn(srv_pg *c, att_error *err)
     if (!strstr(c->uri, "connect_timeout")) {
         keys[n] = "connect_timeout";
         vals[n++] = "5";
+    }
+    /* Bounded waits. A node frozen inside a transaction (SIGSTOP, a long
+     * pause) keeps its row locks until PostgreSQL ends its session: after
+     * SRV_PG_IDLE_TX_MS idle in a transaction it does, and meanwhile no
+     * statement of ours waits more than SRV_PG_LOCK_WAIT_MS for a lock (a
+     * room's acquire on the service thread fails and the member retries). */
+    if (!strstr(c->uri, "options")) {
+        keys[n] = "options";
+        vals[n++] = SRV_PG_SESSION_OPTIONS;
     }
     /* expand_dbname = 1: the URI in dbname is expanded, later keywords
      * override what it says. */
@@ -151,9 +160,13 @@ int srv_pg_exec_script(srv_pg *c, const char *script, att_error *err)
     int rc = srv_pg_exec(c, "BEGIN", 0, NULL, NULL, NULL, NULL, err);
     if (rc < 0)
         return rc;
+    /* Schema changes wait for each other as long as they take (nodes
+     * starting together), not SRV_PG_LOCK_WAIT_MS. */
+    rc = srv_pg_exec(c, "SET LOCAL lock_timeout = 0", 0, NULL, NULL, NULL, NULL, err);
     /* One constant key for every Attune schema change: 'attune' as bytes. */
-    rc = srv_pg_exec(c, "SELECT pg_advisory_xact_lock(6384934101634410853)", 0, NULL, NULL, NULL,
-                     NULL, err);
+    if (rc == 0)
+        rc = srv_pg_exec(c, "SELECT pg_advisory_xact_lock(6384934101634410853)", 0, NULL, NULL,
+                         NULL, NULL, err);
     if (rc == 0) {
         PGresult *res = PQexec(c->conn, script);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

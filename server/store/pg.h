@@ -26,6 +26,15 @@
 
 typedef struct srv_pg srv_pg;
 
+/* Every connection's session settings (libpq "options", unless the URI
+ * sets its own): a lock is waited for at most SRV_PG_LOCK_WAIT_MS, and a
+ * session idle inside a transaction for SRV_PG_IDLE_TX_MS is ended by
+ * PostgreSQL, so a frozen node (SIGSTOP) cannot hold rows others need for
+ * longer than that. Schema scripts wait for each other without a bound. */
+#define SRV_PG_LOCK_WAIT_MS 2000
+#define SRV_PG_IDLE_TX_MS 5000
+#define SRV_PG_SESSION_OPTIONS "-c lock_timeout=2000 -c idle_in_transaction_session_timeout=5000"
+
 /* 1 when location is a PostgreSQL URI (postgresql:// or postgres://). */
 int srv_pg_is_uri(const char *location);
 
