@@ -22,6 +22,7 @@
 #include "log.h"
 #include "secure_start.h"
 #include "server.h"
+#include "store_pg.h"
 #include "attune/names.h"
 
 /* The write end of the self-pipe. The one piece of global state: a POSIX
@@ -118,12 +119,26 @@ static int create_room(const srv_config *cfg)
     srv_token_key key;
     char id[ATT_ROOM_ID_BYTES + 1];
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
-    if (rc == 0)
+    if (rc == 0 && cfg->store_uri[0]) {
+        /* A cluster's room: created in the shared database, owned (epoch 1)
+         * by this short-lived process's node row; the first node a member
+         * reaches takes it over once this process has exited. */
+        srv_pg_store_options opt = {.uri = cfg->store_uri,
+                                    .node_name = cfg->node_name[0] ? cfg->node_name : "create-room",
+                                    .ws_url = cfg->public_url,
+                                    .lease_ms = cfg->node_lease_ms};
+        rc = srv_keyring_open_pg(cfg->store_uri, srv_config_kek_file(cfg), 1, &keys, &err);
+        if (rc == 0)
+            rc = srv_store_open_pg(&opt, keys, &store, &err);
+        if (rc == 0)
+            rc = srv_invites_open_pg(cfg->store_uri, &invites, &err);
+    } else if (rc == 0) {
         rc = srv_keyring_open(cfg->data_dir, srv_config_kek_file(cfg), 1, &keys, &err);
-    if (rc == 0)
-        rc = srv_store_open(cfg->data_dir, keys, &store, &err);
-    if (rc == 0)
-        rc = srv_invites_open(cfg->data_dir, &invites, &err);
+        if (rc == 0)
+            rc = srv_store_open(cfg->data_dir, keys, &store, &err);
+        if (rc == 0)
+            rc = srv_invites_open(cfg->data_dir, &invites, &err);
+    }
     if (rc == 0)
         rc = srv_token_key_load(cfg->key_file, &key, &err);
     if (rc == 0)
