@@ -93,9 +93,12 @@ done
 # browser tests run against the release build twice: over http:// and ws://,
 # then over https:// and wss:// (ATTUNE_E2E_TLS=1: the server's own TLS with
 # a throwaway CA, Chromium pinned to that one certificate; tests/e2e/harness.mjs).
-# Two nodes on the throwaway cluster: one node per room, room_moved for
-# the other, kill -9 and SIGSTOP of the holder (tests/cluster/).
-step "two nodes on PostgreSQL (failover, fencing)"
+# The failure campaign on the throwaway cluster (tests/cluster/): two nodes
+# (one node per room, room_moved for the other, kill -9 and SIGSTOP of the
+# holder); three nodes behind nginx under load with kill -9 of a room's
+# owner; PostgreSQL's own failover to a synchronous standby (a cluster of
+# the test's own, cluster.sh standby/crash/promote).
+step "several nodes on PostgreSQL (failover, fencing, nginx, standby)"
 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/cluster/
 
 step "browser tests (Chromium, playwright-core)"
