@@ -1311,13 +1311,160 @@ static int rewrap_table(sqlite3 *db, const char *kind, const kek_state *from, co
     return rc;
 }
 
-int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char *new_kek_file,
-                          srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err)
+/* Rewraps every row of one PostgreSQL table from `from` to `to`, inside
+ * the caller's transaction: the rows locked FOR UPDATE (an erase waits),
+ * then rewritten PG_REWRAP_BATCH at a time by one UPDATE over unnest()ed
+ * arrays (names and hex), not one round trip per key. Names are room ids
+ * or service names: [A-Za-z0-9_-], nothing an array literal must quote. */
+#define PG_REWRAP_BATCH 500
+static int pg_rewrap_table(srv_keyring *k, const char *kind, const kek_state *from,
+                           const kek_state *to, int *n, att_error *err)
+{
+    int is_room = strcmp(kind, "room") == 0;
+    PGresult *r = NULL;
+    if (pg_sql(k,
+               is_room ? "SELECT room, kek_id, wrapped FROM keyring_room_keys FOR UPDATE"
+                       : "SELECT name, kek_id, wrapped FROM keyring_service_keys FOR UPDATE",
+               0, NULL, NULL, NULL, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    const char *update = is_room ? "UPDATE keyring_room_keys AS t SET kek_id = $1,"
+                                   " wrapped = decode(v.w, 'hex')"
+                                   " FROM unnest($2::text[], $3::text[]) AS v(name, w)"
+                                   " WHERE t.room = v.name"
+                                 : "UPDATE keyring_service_keys AS t SET kek_id = $1,"
+                                   " wrapped = decode(v.w, 'hex')"
+                                   " FROM unnest($2::text[], $3::text[]) AS v(name, w)"
+                                   " WHERE t.name = v.name";
+    int rows = PQntuples(r), rc = 0;
+    /* one batch's arrays: '{' names ',' ... '}' and the same of hex */
+    size_t names_cap = 2 + (size_t)PG_REWRAP_BATCH * (SRV_ROOM_ID_MAX + 1);
+    size_t hex_cap = 2 + (size_t)PG_REWRAP_BATCH * (2 * WRAPPED_BYTES + 1);
+    char *names = malloc(names_cap), *hexes = malloc(hex_cap);
+    if (!names || !hexes)
+        rc = att_fail(err, ATT_ERR_INTERNAL, "keyring: out of memory");
+    for (int start = 0; rc == 0 && start < rows; start += PG_REWRAP_BATCH) {
+        int end = start + PG_REWRAP_BATCH < rows ? start + PG_REWRAP_BATCH : rows;
+        size_t nl = 0, hl = 0;
+        names[nl++] = '{';
+        hexes[hl++] = '{';
+        for (int i = start; rc == 0 && i < end; i++) {
+            const char *name = PQgetvalue(r, i, 0);
+            const char *row_kek = PQgetvalue(r, i, 1);
+            unsigned char wrapped[WRAPPED_BYTES + 1], key[SRV_SEAL_KEY_BYTES];
+            size_t wlen = pg_wrapped(r, i, 2, wrapped, sizeof wrapped);
+            if (is_room ? !srv_room_id_valid(name) : !valid_service_name(name))
+                rc =
+                    att_fail(err, ATT_ERR_INTERNAL, "keyring: a bad %s name in the database", kind);
+            else if (strcmp(row_kek, from->id) != 0)
+                rc = att_fail(err, ATT_ERR_INTERNAL,
+                              "keyring: the key of %s %s names KEK %s, not %s", kind, name, row_kek,
+                              from->id);
+            if (rc == 0)
+                rc = unwrap_key(from, kind, name, wrapped, wlen, key, err);
+            if (rc == 0)
+                rc = wrap_key(to, kind, name, key, wrapped, err);
+            OPENSSL_cleanse(key, sizeof key);
+            if (rc == 0) {
+                if (i > start) {
+                    names[nl++] = ',';
+                    hexes[hl++] = ',';
+                }
+                size_t len = strlen(name);
+                memcpy(names + nl, name, len);
+                nl += len;
+                srv_hex_encode(wrapped, WRAPPED_BYTES, hexes + hl);
+                hl += 2 * WRAPPED_BYTES;
+            }
+        }
+        names[nl++] = '}';
+        names[nl] = '\0';
+        hexes[hl++] = '}';
+        hexes[hl] = '\0';
+        PGresult *u = NULL;
+        const char *params[3] = {to->id, names, hexes};
+        if (rc == 0 && (rc = pg_sql(k, update, 3, params, NULL, NULL, &u, err)) == 0) {
+            if (atoi(PQcmdTuples(u)) != end - start)
+                rc = att_fail(err, ATT_ERR_INTERNAL,
+                              "keyring: a %s key changed during the "
+                              "rotation",
+                              kind);
+            else
+                *n += end - start;
+            PQclear(u);
+        }
+    }
+    if (hexes)
+        OPENSSL_cleanse(hexes, hex_cap);
+    free(names);
+    free(hexes);
+    PQclear(r);
+    return rc;
+}
+
+/* Step 2 of a rotation on PostgreSQL (see srv_keyring_rotate_pg_ex): one
+ * transaction that holds the keyring_meta row FOR UPDATE (a key insert on
+ * any node holds it FOR SHARE, so inserts wait for the rotation and it for
+ * them; one that waited reads the new KEK id and reloads its KEK file).
+ * 1 when the rewrap committed, 0 when stopped before (stop), negative on
+ * failure; *committed_unknown is set when the COMMIT's outcome could not
+ * be read back (the connection was lost and no reconnect answered). */
+static int pg_rotate_commit(srv_keyring *k, const kek_state *next, srv_rotate_stop stop,
+                            int *n_rewrapped, int *committed_unknown, att_error *err)
+{
+    *committed_unknown = 0;
+    if (pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    char want[SRV_KEK_ID_CHARS + 1];
+    int rc = pg_meta_kek_id(k, " FOR UPDATE", want, err);
+    if (rc == 0 && strcmp(want, k->kek.id) != 0)
+        rc = att_fail(err, ATT_ERR_INTERNAL,
+                      "keyring: the database changed KEK during the rotation (%s, not %s)", want,
+                      k->kek.id);
+    if (rc == 0)
+        rc = pg_rewrap_table(k, "room", &k->kek, next, n_rewrapped, err);
+    if (rc == 0)
+        rc = pg_rewrap_table(k, "service", &k->kek, next, n_rewrapped, err);
+    if (rc == 0) {
+        const char *id = next->id;
+        rc = pg_sql(k, "UPDATE keyring_meta SET value = $1 WHERE key = 'kek_id'", 1, &id, NULL,
+                    NULL, NULL, err);
+    }
+    if (rc < 0 || stop == SRV_ROTATE_STOP_BEFORE_COMMIT) {
+        pg_rollback(k); /* as a crash before the commit would: nothing stored */
+        return rc < 0 ? rc : 0;
+    }
+    if (pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err) == 0)
+        return 1;
+    /* The connection may have gone with the COMMIT on its way: read back
+     * (srv_pg_exec reconnects) which KEK the database names now. */
+    att_error why = {0};
+    if (pg_meta_kek_id(k, "", want, &why) < 0) {
+        *committed_unknown = 1;
+        return att_fail(err, ATT_ERR_INTERNAL,
+                        "keyring: the rotation's commit was lost with the connection and could "
+                        "not be read back (%s); the old and the new KEK are both kept: the next "
+                        "open takes whichever the database names",
+                        why.message);
+    }
+    if (strcmp(want, next->id) == 0)
+        return 1; /* it committed before the connection went */
+    return att_fail(err, ATT_ERR_INTERNAL,
+                    "keyring: the rotation did not commit (the database still names KEK %s); "
+                    "nothing changed",
+                    want);
+}
+
+/* A rotation on a data directory (data_dir) or a PostgreSQL database
+ * (uri): keyring.h says in which order and why. */
+static int rotate(const char *data_dir, const char *uri, const char *kek_file,
+                  const char *new_kek_file, srv_rotate_stop stop, srv_keyring_rotation *out,
+                  att_error *err)
 {
     memset(out, 0, sizeof *out);
     /* Opening finishes a rotation that crashed after its commit. */
     srv_keyring *k = NULL;
-    if (srv_keyring_open(data_dir, kek_file, 0, &k, err) < 0)
+    if ((data_dir ? srv_keyring_open(data_dir, kek_file, 0, &k, err)
+                  : srv_keyring_open_pg(uri, kek_file, 0, &k, err)) < 0)
         return -ATT_ERR_INTERNAL;
     snprintf(out->old_kek_id, sizeof out->old_kek_id, "%s", k->kek.id);
     char pending[PATH_MAX];
@@ -1325,7 +1472,7 @@ int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char
     memset(&next, 0, sizeof next);
     int rc = 0;
     if (new_kek_file) {
-        if ((rc = kek_path_check(data_dir, new_kek_file, err)) == 0 &&
+        if ((rc = data_dir ? kek_path_check(data_dir, new_kek_file, err) : 0) == 0 &&
             (rc = kek_read(new_kek_file, &next, err)) == -ATT_ERR_NOT_FOUND)
             rc = att_fail(err, ATT_ERR_INTERNAL, "keyring: no new KEK file %s", new_kek_file);
     } else if ((rc = new_kek_path(k->kek_path, pending, sizeof pending, err)) == 0) {
@@ -1348,7 +1495,17 @@ int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char
         rc = att_fail(err, ATT_ERR_BAD_MESSAGE, "keyring: the new KEK is the current one (%s)",
                       next.id);
     /* Step 2: one transaction rewraps every key and records the new id. */
-    if (rc == 0 && (rc = exec(k->db, "BEGIN IMMEDIATE", err)) == 0) {
+    int keep_pending = 0;
+    if (rc == 0 && !data_dir) {
+        rc = pg_rotate_commit(k, &next, stop, &out->n_rewrapped, &keep_pending, err);
+        if (rc == 0) { /* stopped before the commit, as a crash would: KEK.new left */
+            kek_wipe(&next);
+            srv_keyring_close(k);
+            return 0;
+        }
+        if (rc == 1)
+            rc = 0;
+    } else if (rc == 0 && (rc = exec(k->db, "BEGIN IMMEDIATE", err)) == 0) {
         char want[SRV_KEK_ID_CHARS + 1];
         rc = meta_kek_id(k->db, want, err);
         if (rc == 0 && strcmp(want, k->kek.id) != 0)
@@ -1372,7 +1529,7 @@ int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char
         else
             rollback(k->db);
     }
-    if (rc < 0 && !new_kek_file && next.id[0])
+    if (rc < 0 && !new_kek_file && next.id[0] && !keep_pending)
         unlink(pending); /* not committed: the old KEK stays the one */
     if (rc == 0 && stop == SRV_ROTATE_STOP_BEFORE_RENAME) {
         kek_wipe(&next);
@@ -1396,6 +1553,34 @@ int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char
     }
     kek_wipe(&next);
     srv_keyring_close(k);
+    return rc;
+}
+
+int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char *new_kek_file,
+                          srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err)
+{
+    return rotate(data_dir, NULL, kek_file, new_kek_file, stop, out, err);
+}
+
+int srv_keyring_rotate_pg_ex(const char *uri, const char *kek_file, const char *new_kek_file,
+                             srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err)
+{
+    if (!kek_file || !kek_file[0]) {
+        memset(out, 0, sizeof *out);
+        return att_fail(err, ATT_ERR_INVALID_INPUT,
+                        "keyring: with a PostgreSQL store the key-encryption key file must be "
+                        "given (--kek-file FILE)");
+    }
+    return rotate(NULL, uri, kek_file, new_kek_file, stop, out, err);
+}
+
+int srv_keyring_rotate_pg(const char *uri, const char *kek_file, const char *new_kek_file,
+                          int *n_rewrapped, att_error *err)
+{
+    srv_keyring_rotation r;
+    int rc = srv_keyring_rotate_pg_ex(uri, kek_file, new_kek_file, SRV_ROTATE_COMPLETE, &r, err);
+    if (n_rewrapped)
+        *n_rewrapped = r.n_rewrapped;
     return rc;
 }
 

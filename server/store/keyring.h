@@ -63,9 +63,8 @@ int srv_keyring_open(const char *data_dir, const char *kek_file, int allow_creat
  * secure_delete, so the wrapped (never the plain) key's bytes may stay in
  * the table's file until overwritten, and in WAL, base backups and
  * standbys until recycled; an erased key is unrecoverable from those only
- * once the KEK is rotated and the old KEK destroyed. Rotation on
- * PostgreSQL is not built yet (srv_keyring_rotate takes a data
- * directory). */
+ * once the KEK is rotated and the old KEK destroyed
+ * (srv_keyring_rotate_pg). */
 int srv_keyring_open_pg(const char *uri, const char *kek_file, int allow_create, srv_keyring **out,
                         att_error *err);
 void srv_keyring_close(srv_keyring *k);
@@ -131,5 +130,36 @@ typedef enum {
  * finds keys.db naming KEK.new's id. */
 int srv_keyring_rotate_ex(const char *data_dir, const char *kek_file, const char *new_kek_file,
                           srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err);
+
+/* The same rotation of the keyring in a PostgreSQL database (a libpq URI;
+ * srv_keyring_open_pg), with the same steps and the same promise: (1) the
+ * new KEK is written to KEK.new and fsynced (or new_kek_file is read);
+ * (2) one transaction rewraps every row of keyring_room_keys and
+ * keyring_service_keys and records the new KEK's id in keyring_meta; (3)
+ * KEK.new is renamed over KEK (not with new_kek_file). Until (2) commits
+ * the old KEK opens everything and KEK.new is unused; from then the
+ * database names the new KEK's id and srv_keyring_open_pg takes KEK.new
+ * when KEK no longer matches (and finishes the rename). A COMMIT whose
+ * outcome is lost with the connection is read back on a new connection
+ * before anything is removed: committed, the rotation goes on to (3); not
+ * committed, KEK.new is removed; unreadable, both files are kept and the
+ * error says so. kek_file is required (no data directory to default
+ * beside).
+ *
+ * Several nodes: each node holds its own copy of the KEK file, and the
+ * rotation renames only the copy on the machine it runs on. Nodes keep
+ * serving the rooms whose keys they hold; a node that must wrap or unwrap
+ * a key after the rotation (a new room, a room it has not opened yet)
+ * reloads its KEK file and, finding the old KEK, looks in KEK.new beside
+ * it. So: put the new KEK on every node as KEK.new (the path each node's
+ * --kek-file names, plus ".new"), run the rotation with --new-kek-file
+ * pointing at it, and each node's next open renames KEK.new over KEK. A
+ * key insert holds the keyring_meta row FOR SHARE and the rotation FOR
+ * UPDATE, so a key is never stored wrapped under the KEK a committed
+ * rotation replaced. */
+int srv_keyring_rotate_pg_ex(const char *uri, const char *kek_file, const char *new_kek_file,
+                             srv_rotate_stop stop, srv_keyring_rotation *out, att_error *err);
+int srv_keyring_rotate_pg(const char *uri, const char *kek_file, const char *new_kek_file,
+                          int *n_rewrapped, att_error *err);
 
 #endif
