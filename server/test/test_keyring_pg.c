@@ -49,9 +49,9 @@ static void copy_key(const char *from, const char *to)
     CHECK_INT(srv_key_file_create(to, key, &err), 0);
 }
 
-static void room_name(char out[16], int i)
+static void room_name(char out[24], int i)
 {
-    snprintf(out, 16, "room-%03d", i);
+    snprintf(out, 24, "room-%03d", i);
 }
 
 /* One integer from SQL on the test's own connection. */
@@ -91,7 +91,7 @@ static void *make_rooms(void *arg)
     att_error err = {0};
     for (int j = 0; j < N_ROOMS; j++) {
         int i = m->reverse ? N_ROOMS - 1 - j : j;
-        char room[16];
+        char room[24];
         room_name(room, i);
         srv_seal_key key;
         if (m->batch) {
@@ -114,7 +114,7 @@ static void *make_more(void *arg)
     maker *m = arg;
     att_error err = {0};
     for (int i = m->start; i < m->start + m->n; i++) {
-        char room[16];
+        char room[24];
         room_name(room, i);
         srv_seal_key key;
         if (srv_keyring_new_room_key(m->k, room, &key, &err) < 0) {
@@ -131,7 +131,7 @@ static void check_same_keys(srv_keyring *a, srv_keyring *b, int n)
     att_error err = {0};
     int differ = 0, failed = 0;
     for (int i = 0; i < n; i++) {
-        char room[16];
+        char room[24];
         room_name(room, i);
         srv_seal_key ka, kb;
         if (srv_keyring_room_key(a, room, &ka, &err) < 0 ||
