@@ -15,6 +15,13 @@
  * Every mode prints the server's CPU (from /proc/PID/stat, with --server-pid)
  * and the generator's own CPU (getrusage), so a saturated generator shows.
  *
+ * Several nodes (issue 13): --ports P1,P2,... connects room i's members to
+ * the i mod N-th port (all three to the same node, so the room's first
+ * hello makes that node its holder); --room-in-url puts ?room=ID in the
+ * WebSocket URL (a proxy routing by room, deploy/nginx/attune-cluster.conf);
+ * --server-pid may be given once per node (CPU summed) and --db-pid once per
+ * database process (PostgreSQL's backends, shown apart).
+ *
  * Protocol 2: every member's wire numbers the events it may see 1, 2, 3...
  * (its own audience), so the three members of a room see the same event
  * under different seqs. What they all see alike is the order of the events
@@ -71,6 +78,8 @@
 #define ARRIVAL_RING 128
 #define PENDING_PER_ROOM 32
 #define READ_SCRATCH (256 * 1024)
+#define MAX_NODES 16
+#define MAX_DB_PIDS 64
 
 typedef enum { MODE_IDLE, MODE_CLOSED, MODE_OPEN } run_mode;
 
@@ -189,6 +198,9 @@ struct gen {
     run_mode mode;
     const char *host;
     int port;
+    int ports[MAX_NODES]; /* --ports: room i on ports[i % n_ports]; else {port} */
+    int n_ports;
+    int room_in_url; /* /ws?room=ID */
     const char *bind_ip;
     int per_source;      /* connections per source address, then the next (0: one) */
     int sources_used;    /* source addresses bound so far */
@@ -201,10 +213,13 @@ struct gen {
     int window;
     double rate, duration_s, warmup_s, settle_s, setup_timeout_s;
     int connect_parallel;
-    pid_t server_pid;
+    pid_t server_pid[MAX_NODES]; /* CPU summed over them; threads shown for one */
+    int n_server_pids;
+    pid_t db_pid[MAX_DB_PIDS];
+    int n_db_pids;
     int verbose;
-    struct sockaddr_in server_addr;
-    char host_header[96];
+    struct sockaddr_in server_addr[MAX_NODES]; /* one per port */
+    char host_header[MAX_NODES][96];
 
     /* state */
     room *rooms;
@@ -925,10 +940,14 @@ static void start_member(gen *g, member *m)
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
             return start_failed(g, m, "bind", fd);
     }
-    if (connect(fd, (struct sockaddr *)&g->server_addr, sizeof g->server_addr) < 0 &&
+    int node = (int)(m->room - g->rooms) % g->n_ports;
+    if (connect(fd, (struct sockaddr *)&g->server_addr[node], sizeof g->server_addr[node]) < 0 &&
         errno != EINPROGRESS)
         return start_failed(g, m, "connect", fd);
-    if (ws_client_start(&m->ws, fd, g->host_header, "/ws", "attune.v1", g->origin,
+    char path[96] = "/ws";
+    if (g->room_in_url)
+        snprintf(path, sizeof path, "/ws?room=%s", m->room->id);
+    if (ws_client_start(&m->ws, fd, g->host_header[node], path, "attune.v1", g->origin,
                         rng_next(&g->rng)) < 0) {
         errno = ENOMEM;
         return start_failed(g, m, "ws_client_start", fd);
@@ -1107,8 +1126,8 @@ static void teardown(gen *g)
 #define MAX_SERVER_THREADS 16
 
 typedef struct {
-    int64_t wall_ns, self_cpu_ns, server_cpu_ns;
-    int server_ok;
+    int64_t wall_ns, self_cpu_ns, server_cpu_ns, db_cpu_ns;
+    int server_ok, db_ok, n_nodes;
     bench_thread_cpu threads[MAX_SERVER_THREADS];
     int n_threads;
 } snapshot;
@@ -1116,9 +1135,24 @@ typedef struct {
 static snapshot take_snapshot(const gen *g)
 {
     snapshot s = {.wall_ns = srv_mono_ns(), .self_cpu_ns = bench_self_cpu_ns()};
-    s.server_ok = g->server_pid > 0 && bench_proc_cpu_ns(g->server_pid, &s.server_cpu_ns) == 0;
-    if (s.server_ok)
-        s.n_threads = bench_proc_threads(g->server_pid, s.threads, MAX_SERVER_THREADS);
+    s.server_ok = g->n_server_pids > 0;
+    s.n_nodes = g->n_server_pids;
+    for (int i = 0; i < g->n_server_pids; i++) {
+        int64_t ns = 0;
+        if (bench_proc_cpu_ns(g->server_pid[i], &ns) < 0)
+            s.server_ok = 0;
+        s.server_cpu_ns += ns;
+    }
+    if (s.server_ok && g->n_server_pids == 1)
+        s.n_threads = bench_proc_threads(g->server_pid[0], s.threads, MAX_SERVER_THREADS);
+    /* A backend gone by the end counts as 0 there: only those alive at
+     * both ends are summed (the nodes' connections live the whole run). */
+    s.db_ok = g->n_db_pids > 0;
+    for (int i = 0; i < g->n_db_pids; i++) {
+        int64_t ns = 0;
+        if (bench_proc_cpu_ns(g->db_pid[i], &ns) == 0)
+            s.db_cpu_ns += ns;
+    }
     return s;
 }
 
@@ -1146,10 +1180,14 @@ static void print_cpu(const snapshot *a, const snapshot *b)
 {
     double wall = (double)(b->wall_ns - a->wall_ns);
     if (a->server_ok && b->server_ok)
-        printf("  server CPU: %.1f %% of a core",
-               100.0 * (double)(b->server_cpu_ns - a->server_cpu_ns) / wall);
+        printf("  server CPU: %.1f %% of a core%s",
+               100.0 * (double)(b->server_cpu_ns - a->server_cpu_ns) / wall,
+               a->n_nodes > 1 ? " (all nodes)" : "");
     else
         printf("  server CPU: unknown (no --server-pid)");
+    if (a->db_ok && b->db_ok)
+        printf("; database CPU: %.1f %% of a core",
+               100.0 * (double)(b->db_cpu_ns - a->db_cpu_ns) / wall);
     printf("; generator CPU: %.1f %% of a core (getrusage; 100 %% = generator saturated)\n",
            100.0 * (double)(b->self_cpu_ns - a->self_cpu_ns) / wall);
     if (a->server_ok && b->server_ok)
@@ -1217,7 +1255,7 @@ static void drain(gen *g, int (*cond)(gen *), int64_t max_ns)
 static void run_idle(gen *g)
 {
     int64_t rss_before = -1, rss_after = -1;
-    if (g->server_pid > 0 && bench_proc_rss_kib(g->server_pid, &rss_before) < 0)
+    if (g->n_server_pids > 0 && bench_proc_rss_kib(g->server_pid[0], &rss_before) < 0)
         rss_before = -1;
     setup(g);
     /* let the server settle (joined events committed, buffers trimmed),
@@ -1226,7 +1264,7 @@ static void run_idle(gen *g)
     snapshot a = take_snapshot(g);
     run_until(g, a.wall_ns + (int64_t)(g->duration_s * NS_PER_S));
     snapshot b = take_snapshot(g);
-    if (g->server_pid > 0 && bench_proc_rss_kib(g->server_pid, &rss_after) < 0)
+    if (g->n_server_pids > 0 && bench_proc_rss_kib(g->server_pid[0], &rss_after) < 0)
         rss_after = -1;
     printf("idle: %d connections in %d rooms, authenticated (hello acked) and idle\n", g->ready,
            g->n_rooms);
@@ -1239,7 +1277,7 @@ static void run_idle(gen *g)
                (double)rss_after * 1024.0 / g->ready);
     } else {
         printf("  server RSS: unknown (%s)\n",
-               g->server_pid <= 0 ? "no --server-pid" : "unreadable, or no connection");
+               g->n_server_pids <= 0 ? "no --server-pid" : "unreadable, or no connection");
     }
     printf("  held idle for %.1f s after a %.1f s settle\n", g->duration_s, g->settle_s);
     print_cpu(&a, &b);
@@ -1411,6 +1449,8 @@ static void usage(FILE *out)
             "                        are read from the tokens; only complete rooms are used\n"
             "  --host ADDR           server IPv4 address (127.0.0.1)\n"
             "  --port N              server port (8080)\n"
+            "  --ports P1,P2,...     several nodes: room i's members connect to port i mod N\n"
+            "  --room-in-url         connect to /ws?room=ID (a proxy routing by room)\n"
             "  --bind-ip ADDR        first source address for the connections (e.g. 127.1.0.1,\n"
             "                        to keep each run's ephemeral ports apart); default\n"
             "                        127.0.0.1 when the server is on loopback\n"
@@ -1420,7 +1460,9 @@ static void usage(FILE *out)
             "  --origin URL          Origin header to send (none by default)\n"
             "  --tls                 connect with TLS (wss; the server's certificate is not\n"
             "                        checked: a loopback benchmark)\n"
-            "  --server-pid PID      read the server's CPU and RSS from /proc\n"
+            "  --server-pid PID      read the server's CPU and RSS from /proc (repeatable: one\n"
+            "                        per node, CPU summed, RSS and threads of the first)\n"
+            "  --db-pid PID          a database process whose CPU to show (repeatable)\n"
             "  --rooms R             closed/open: rooms to drive (1000)\n"
             "  --room-offset K       skip the first K complete rooms of the file (0)\n"
             "  --connections N       idle: connections, in ceil(N/3) rooms (19000)\n"
@@ -1456,6 +1498,9 @@ int main(int argc, char **argv)
                                          {"tokens", required_argument, 0, 't'},
                                          {"host", required_argument, 0, 'H'},
                                          {"port", required_argument, 0, 'p'},
+                                         {"ports", required_argument, 0, 'P'},
+                                         {"room-in-url", no_argument, 0, 'U'},
+                                         {"db-pid", required_argument, 0, 'D'},
                                          {"bind-ip", required_argument, 0, 'b'},
                                          {"per-source", required_argument, 0, 'A'},
                                          {"origin", required_argument, 0, 'o'},
@@ -1504,7 +1549,27 @@ int main(int argc, char **argv)
             g->origin = optarg;
             break;
         case 's':
-            g->server_pid = (pid_t)atoi(optarg);
+            if (g->n_server_pids == MAX_NODES)
+                die("at most %d --server-pid", MAX_NODES);
+            g->server_pid[g->n_server_pids++] = (pid_t)atoi(optarg);
+            break;
+        case 'D':
+            if (g->n_db_pids == MAX_DB_PIDS)
+                die("at most %d --db-pid", MAX_DB_PIDS);
+            g->db_pid[g->n_db_pids++] = (pid_t)atoi(optarg);
+            break;
+        case 'P':
+            for (char *p = optarg, *end; *p; p = *end ? end + 1 : end) {
+                long v = strtol(p, &end, 10);
+                if (end == p || (*end && *end != ',') || v < 1 || v > 65535)
+                    die("--ports %s: a comma-separated list of ports", optarg);
+                if (g->n_ports == MAX_NODES)
+                    die("--ports: at most %d", MAX_NODES);
+                g->ports[g->n_ports++] = (int)v;
+            }
+            break;
+        case 'U':
+            g->room_in_url = 1;
             break;
         case 'r':
             g->rooms_wanted = atoi(optarg);
@@ -1560,15 +1625,19 @@ int main(int argc, char **argv)
     if (g->rooms_wanted < 1 || g->connections_wanted < 1 || g->window < 1 || g->rate <= 0 ||
         g->duration_s <= 0 || g->warmup_s < 0 || g->connect_parallel < 1 || g->room_offset < 0)
         die("an option is out of range (see --help)");
-    g->server_addr.sin_family = AF_INET;
-    g->server_addr.sin_port = htons((uint16_t)g->port);
-    if (inet_pton(AF_INET, g->host, &g->server_addr.sin_addr) != 1)
-        die("--host %s is not an IPv4 address", g->host);
-    if (!g->bind_ip && (ntohl(g->server_addr.sin_addr.s_addr) >> 24) == 127)
+    if (g->n_ports == 0)
+        g->ports[g->n_ports++] = g->port;
+    for (int i = 0; i < g->n_ports; i++) {
+        g->server_addr[i].sin_family = AF_INET;
+        g->server_addr[i].sin_port = htons((uint16_t)g->ports[i]);
+        if (inet_pton(AF_INET, g->host, &g->server_addr[i].sin_addr) != 1)
+            die("--host %s is not an IPv4 address", g->host);
+        snprintf(g->host_header[i], sizeof g->host_header[i], "%s:%d", g->host, g->ports[i]);
+    }
+    if (!g->bind_ip && (ntohl(g->server_addr[0].sin_addr.s_addr) >> 24) == 127)
         g->bind_ip = "127.0.0.1";
     if (g->bind_ip && inet_pton(AF_INET, g->bind_ip, &g->next_source) != 1)
         die("--bind-ip %s is not an IPv4 address", g->bind_ip);
-    snprintf(g->host_header, sizeof g->host_header, "%s:%d", g->host, g->port);
     g->rng = (uint64_t)srv_mono_ns() | 1;
 
     load_tokens(g);
@@ -1614,11 +1683,12 @@ int main(int argc, char **argv)
     if (g->epfd < 0 || !g->scratch)
         die("epoll_create1 or malloc failed");
 
-    printf("loadgen: mode %s, server %s:%d%s%s\n",
+    printf("loadgen: mode %s, server %s:%d%s%s%s\n",
            g->mode == MODE_IDLE     ? "idle"
            : g->mode == MODE_CLOSED ? "closed"
                                     : "open",
-           g->host, g->port, g->bind_ip ? ", from " : "", g->bind_ip ? g->bind_ip : "");
+           g->host, g->ports[0], g->n_ports > 1 ? " and more (rooms spread over the ports)" : "",
+           g->bind_ip ? ", from " : "", g->bind_ip ? g->bind_ip : "");
     if (g->bind_ip && g->per_source)
         printf("loadgen: %d connections per source address from %s on\n", g->per_source,
                g->bind_ip);

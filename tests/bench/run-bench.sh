@@ -26,6 +26,21 @@
 # attune-server flags (e.g. SERVER_ARGS="--commit-window-us 1000"), TLS=1 to
 # serve and connect with TLS (a throwaway self-signed certificate made with
 # the openssl command; attune-server --tls-cert/--tls-key, loadgen --tls).
+#
+# STORE=pg (issue 13): the rooms and the nodes on PostgreSQL. PG_URI is a
+# libpq URI of a database this script may create databases from (e.g.
+# tests/pg/cluster.sh's); the run gets a fresh database of its own (dropped
+# at the end unless KEEP_DATA=1), one KEK and signing key shared by every
+# node, the rooms made with `attune-server --create-room --store`. NODES=N
+# (default 1) starts N nodes on ports PORT..PORT+N-1, all pinned to
+# SERVER_CPU; loadgen connects room i to node i mod N directly (every member
+# of a room to the same node, which takes the room's lease at the first
+# hello) with ?room=ID in the URL, sums the nodes' CPU and shows the
+# database's (the run's backends and PostgreSQL's WAL writer, checkpointer
+# and background writer) apart. PostgreSQL runs where its caller started it
+# (run-pg-bench.sh pins it to SERVER_CPU too). Modes closed and open only.
+# tests/bench/run-pg-bench.sh runs SQLite, PostgreSQL with 1 node and with 3
+# and prints them as one table.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,6 +56,22 @@ OPEN_RATE=${OPEN_RATE:-3000}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 MODES=${MODES:-"closed open idle"}
+STORE=${STORE:-sqlite}
+NODES=${NODES:-1}
+case $STORE in
+sqlite) [ "$NODES" = 1 ] || {
+    echo "NODES=$NODES needs STORE=pg (one SQLite node per data directory)" >&2
+    exit 2
+} ;;
+pg) [ -n "${PG_URI:-}" ] || {
+    echo "STORE=pg needs PG_URI (e.g. from tests/pg/cluster.sh start DIR)" >&2
+    exit 2
+} ;;
+*)
+    echo "STORE must be sqlite or pg" >&2
+    exit 2
+    ;;
+esac
 
 say() { printf '== %s\n' "$*"; }
 
@@ -95,28 +126,49 @@ ulimit -n "$(ulimit -Hn)"
 
 DATA=$(mktemp -d /tmp/attune-bench.XXXXXX)
 SERVER_PID=
+SERVER_PIDS=()
+PG_DB=
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    for pid in "${SERVER_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if [ "${KEEP_DATA:-0}" = 1 ]; then
-        echo "data kept in $DATA"
+        echo "data kept in $DATA${PG_DB:+ and database $PG_DB}"
     else
         # DATA.kek: the key-encryption key attune-server keeps beside its data
         # directory by default (none before issue 12).
         rm -rf "$DATA" "$DATA.kek" "$DATA.tls"
+        if [ -n "$PG_DB" ]; then
+            psql -X -q "$PG_URI" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true
+        fi
     fi
 }
 trap cleanup EXIT
 
-idle_rooms=$(((IDLE_CONNS + 2) / 3))
+# The store's flags, for --create-room and for every node.
+STORE_ARGS=()
+if [ "$STORE" = pg ]; then
+    PG_DB=attune_bench_$$
+    psql -X -q "$PG_URI" -c "CREATE DATABASE $PG_DB" >/dev/null
+    RUN_URI=$(printf '%s' "$PG_URI" | sed -E "s#/[^/?]*(\?|$)#/$PG_DB\1#")
+    openssl rand -hex 32 >"$DATA.kek"
+    chmod 600 "$DATA.kek"
+    STORE_ARGS=(--store "$RUN_URI" --kek-file "$DATA.kek" --key-file "$DATA/secret.key")
+fi
+
+# The idle mode's rooms only when it runs (they are the most).
+idle_rooms=0
+[[ " $MODES " == *" idle "* ]] && idle_rooms=$(((IDLE_CONNS + 2) / 3))
 need=$((CLOSED_ROOMS + OPEN_ROOMS))
 [ "$idle_rooms" -gt "$need" ] && need=$idle_rooms
 say "creating $need rooms (enactment) in $DATA"
 start=$(date +%s%N)
-"$SERVER" --data "$DATA" --port "$PORT" --create-room enactment >"$DATA/tokens.txt" 2>>"$DATA/create.log"
-seq $((need - 1)) | xargs -P 4 -I{} "$SERVER" --data "$DATA" --port "$PORT" \
+"$SERVER" --data "$DATA" --port "$PORT" "${STORE_ARGS[@]}" --create-room enactment \
+    >"$DATA/tokens.txt" 2>>"$DATA/create.log"
+seq $((need - 1)) | xargs -P 4 -I{} "$SERVER" --data "$DATA" --port "$PORT" "${STORE_ARGS[@]}" \
     --create-room enactment >>"$DATA/tokens.txt" 2>>"$DATA/create.log"
 echo "   $(grep -c '^room ' "$DATA/tokens.txt") rooms in $((($(date +%s%N) - start) / 1000000)) ms"
 
@@ -132,40 +184,83 @@ if [ "${TLS:-0}" = 1 ]; then
     say "TLS on (self-signed P-256 certificate)"
 fi
 
-start_server() {
-    taskset -c "$SERVER_CPU" "$SERVER" --data "$DATA" --port "$PORT" \
+# Node k (0-based) of NODES: port PORT+k; on SQLite the one node is the
+# data directory's server as before.
+start_node() {
+    local k=$1 port=$((PORT + $1)) data=$DATA log=$DATA/server.log out=$DATA/server.out
+    if [ "$STORE" = pg ]; then
+        data=$DATA/node$k
+        log=$DATA/node$k.log
+        out=$DATA/node$k.out
+    fi
+    taskset -c "$SERVER_CPU" "$SERVER" --data "$data" --port "$port" "${STORE_ARGS[@]}" \
         --rate 1000000 --burst 1000000 --link-events-per-minute 0 --room-events-per-minute 0 \
-        "${TLS_SERVER_ARGS[@]}" ${SERVER_ARGS:-} >"$DATA/server.out" 2>>"$DATA/server.log" &
-    SERVER_PID=$!
+        "${TLS_SERVER_ARGS[@]}" ${SERVER_ARGS:-} >"$out" 2>>"$log" &
+    SERVER_PIDS+=($!)
     for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
         sleep 0.1
     done
     echo "attune-server did not start listening; its log:" >&2
-    tail -20 "$DATA/server.log" >&2
+    tail -20 "$log" >&2
     exit 1
 }
 
+start_server() {
+    SERVER_PIDS=()
+    for k in $(seq 0 $((NODES - 1))); do
+        start_node "$k"
+    done
+    SERVER_PID=${SERVER_PIDS[0]}
+}
+
 stop_server() {
-    kill -TERM "$SERVER_PID"
-    local rc=0
-    wait "$SERVER_PID" || rc=$?
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$pid"
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        local rc=0
+        wait "$pid" || rc=$?
+        [ "$rc" -eq 0 ] || echo "   (attune-server $pid exited with status $rc after SIGTERM)"
+    done
+    SERVER_PIDS=()
     SERVER_PID=
-    [ "$rc" -eq 0 ] || echo "   (attune-server exited with status $rc after SIGTERM)"
+}
+
+# PostgreSQL's processes that work for this run: its backends (the nodes'
+# connections) and the shared writers.
+db_pid_args() {
+    [ "$STORE" = pg ] || return 0
+    psql -X -At "$RUN_URI" -c "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+        AND (datname = current_database()
+             OR backend_type IN ('walwriter', 'checkpointer', 'background writer'))" |
+        sed 's/^/--db-pid /'
 }
 
 loadgen() {
     # Each mode connects from its own loopback source addresses (loadgen
     # spreads them, 200 a source, under the server's per-address cap), so one
     # run's TIME_WAIT ports never block the next run's connections.
+    local nodes=(--server-pid "$SERVER_PID")
+    if [ "$STORE" = pg ]; then
+        local ports=$PORT
+        nodes=()
+        for k in $(seq 0 $((NODES - 1))); do
+            [ "$k" -gt 0 ] && ports=$ports,$((PORT + k))
+            nodes+=(--server-pid "${SERVER_PIDS[$k]}")
+        done
+        # shellcheck disable=SC2207 # pids: no spaces
+        nodes+=(--ports "$ports" --room-in-url $(db_pid_args))
+    fi
     taskset -c "$GEN_CPU" "$LOADGEN" --tokens "$DATA/tokens.txt" --port "$PORT" \
-        --server-pid "$SERVER_PID" "${TLS_LOADGEN_ARGS[@]}" "$@"
+        "${nodes[@]}" "${TLS_LOADGEN_ARGS[@]}" "$@"
 }
 
 say "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), " \
     "Linux $(uname -r); server on CPU $SERVER_CPU, generator on CPU $GEN_CPU"
+[ "$STORE" = pg ] && say "store: PostgreSQL ($NODES node(s) on CPU $SERVER_CPU, all sharing it)"
 for mode in $MODES; do
     start_server
     case $mode in
