@@ -1087,6 +1087,7 @@ static void setup(gen *g)
         printf("; %d of %d rooms active (both consents%s)", rooms_active(g), g->n_rooms,
                g->checkin_answers ? " and safety check-ins" : "");
     printf("\n");
+    fflush(stdout); /* a script may wait for this line (run-bench.sh's failover) */
 }
 
 /* Closes every connection with 1000 and waits for the close handshakes. */

@@ -41,6 +41,11 @@
 # (run-pg-bench.sh pins it to SERVER_CPU too). Modes closed and open only.
 # tests/bench/run-pg-bench.sh runs SQLite, PostgreSQL with 1 node and with 3
 # and prints them as one table.
+#
+# MODES=failover (STORE=pg, NODES >= 2): the open loop's load on its rooms,
+# and meanwhile tests/bench/failover-time.mjs joins FAILOVER_ROOMS (30) other
+# rooms, kill -9s node 0 and times every member of its rooms resumed on a
+# survivor (loadgen does not reconnect: its own rooms on node 0 just end).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,6 +61,7 @@ OPEN_RATE=${OPEN_RATE:-3000}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 MODES=${MODES:-"closed open idle"}
+FAILOVER_ROOMS=${FAILOVER_ROOMS:-30}
 STORE=${STORE:-sqlite}
 NODES=${NODES:-1}
 case $STORE in
@@ -163,6 +169,7 @@ fi
 idle_rooms=0
 [[ " $MODES " == *" idle "* ]] && idle_rooms=$(((IDLE_CONNS + 2) / 3))
 need=$((CLOSED_ROOMS + OPEN_ROOMS))
+[[ " $MODES " == *" failover "* ]] && need=$((need + FAILOVER_ROOMS))
 [ "$idle_rooms" -gt "$need" ] && need=$idle_rooms
 say "creating $need rooms (enactment) in $DATA"
 start=$(date +%s%N)
@@ -218,7 +225,7 @@ start_server() {
 
 stop_server() {
     for pid in "${SERVER_PIDS[@]}"; do
-        kill -TERM "$pid"
+        kill -TERM "$pid" 2>/dev/null || true # failover: node 0 is gone
     done
     for pid in "${SERVER_PIDS[@]}"; do
         local rc=0
@@ -273,6 +280,32 @@ for mode in $MODES; do
         say "open loop"
         loadgen --mode open --rooms "$OPEN_ROOMS" --room-offset "$CLOSED_ROOMS" \
             --rate "$OPEN_RATE" --duration "$DURATION" --warmup "$WARMUP" --bind-ip 127.2.0.1
+        ;;
+    failover)
+        if [ "$STORE" != pg ] || [ "$NODES" -lt 2 ]; then
+            echo "mode failover needs STORE=pg and NODES >= 2" >&2
+            exit 2
+        fi
+        say "kill -9 of node 0 (pid $SERVER_PID) under the open loop's load"
+        loadgen --mode open --rooms "$OPEN_ROOMS" --room-offset "$CLOSED_ROOMS" \
+            --rate "$OPEN_RATE" --duration "$DURATION" --warmup "$WARMUP" --bind-ip 127.4.0.1 \
+            >"$DATA/failover-load.txt" &
+        load_pid=$!
+        until grep -q '^setup:' "$DATA/failover-load.txt" 2>/dev/null; do
+            kill -0 "$load_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        sleep "$WARMUP"
+        ports=$PORT
+        for k in $(seq 1 $((NODES - 1))); do ports=$ports,$((PORT + k)); done
+        fo_rc=0
+        taskset -c "$GEN_CPU" node "$ROOT/tests/bench/failover-time.mjs" --tokens "$DATA/tokens.txt" \
+            --ports "$ports" --kill-pid "$SERVER_PID" --rooms "$FAILOVER_ROOMS" \
+            --room-offset $((CLOSED_ROOMS + OPEN_ROOMS)) || fo_rc=$?
+        wait "$load_pid" || true
+        echo "   the load meanwhile (its rooms on node 0 end at the kill):"
+        sed 's/^/   /' "$DATA/failover-load.txt"
+        [ "$fo_rc" -eq 0 ] || echo "   (failover-time.mjs exited with status $fo_rc)"
         ;;
     idle)
         say "idle connections"
