@@ -1,14 +1,10 @@
 /* store_pg.c - the event store on PostgreSQL (store_pg.h).
  *
- * This first version keeps store.h's contract with a BLOCKING writer on
- * the store thread: a group is BEGIN, per batch a savepoint, the fenced
- * head update of multinode.md §3.3 (rooms.last_seq and rooms.epoch must
- * be what this node expects, else 0 rows and nothing stored), the events
- * with their links, the MAC'd head row, then COMMIT. A batch completes only
- * after its COMMIT result came back (synchronous_commit on). Pipelining
- * (several groups in flight) is not built yet; a connection lost with a
- * COMMIT sent fails the group's batches as "outcome unknown" after reading
- * back whether they landed (see resolve_unknown).
+ * The store thread's writer is pipelined and non-blocking (see "the store
+ * thread" below): groups of fenced appends (multinode.md 3.3), several in
+ * flight, each committed by its pipeline's sync; a batch completes only
+ * after that commit came back. Reads and room management run blocking on
+ * the caller's connection (pg.h).
  *
  * Payloads are sealed (seal.h) under the room's key from the keyring and
  * chained (chain.h) exactly as store_sqlite.c does, so verify and walks
@@ -26,11 +22,15 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ROOM_CREATED "room_created"
 
@@ -62,10 +62,18 @@ static const char SCHEMA[] =
     "ON CONFLICT (room) DO UPDATE SET seq = excluded.seq, chain = excluded.chain, "                \
     "mac = excluded.mac"
 
+#define NODE_LOCK_SQL "SELECT pg_advisory_lock(hashtext('attune-node:' || $1))"
+
 typedef struct {
     char room[SRV_STORE_ID_BYTES + 1];
     int64_t epoch;
+    uint64_t gen;   /* new for every change of lease */
+    int head_state; /* store thread: 0 unknown, 1 head_seq/head_link known, -1 read failed */
+    int64_t head_seq;
+    srv_chain_link head_link;
 } room_epoch;
+
+typedef struct segment segment; /* a pipeline in flight on the writer (below) */
 
 struct srv_pg_store {
     char *uri;
@@ -85,14 +93,25 @@ struct srv_pg_store {
     srv_store_discard_fn discard;
     void *arg;
 
+    int wake_fd; /* eventfd: append and close wake the store thread */
+    /* The store thread's alone: the writer's pipelines in flight (a ring
+     * of MAX_SEGMENTS), how many are groups, whether a lease renewal and a
+     * head read are among them, whether the writer is usable. */
+    segment *segs;
+    int seg_head, n_segs, n_groups, lease_pending, heads_pending, up;
+    int64_t next_recover_ns;
+
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t wake;
     int stopping;
     srv_store_batch *queue_head, *queue_tail;
     srv_store_batch *done_head, *done_tail;
     int fail_nth;
     room_epoch *epochs; /* the rooms this node acquired, with their epoch */
     size_t n_epochs, cap_epochs;
+    uint32_t *slots; /* index into epochs (+1; 0 empty), n_slots a power of two */
+    size_t n_slots;
+    uint64_t next_gen;
+    srv_pg_writer_stats rstats;
     int64_t renewed_ns; /* monotonic time of the last successful lease renewal */
     char (*wanted)[SRV_STORE_ID_BYTES + 1];
     size_t n_wanted;
@@ -160,51 +179,164 @@ static int run_plain(srv_pg *c, const char *sql, att_error *err)
     return run(c, sql, 0, NULL, NULL, NULL, NULL, err);
 }
 
-/* ---- epochs (service thread writes, store thread reads) ---- */
+/* ---- held rooms: epoch and, for the store thread, the head ----
+ *
+ * The service thread sets a room's epoch (acquire, create) and drops it
+ * (release, erase); the store thread reads it for every batch and keeps
+ * there the room's head as its own appends left it (seq + chain link), so
+ * it can seal and chain the next batch without waiting for the previous
+ * group's results. Every change of lease gives the entry a new gen: a head
+ * read for an older one is not applied. An index (open addressing, rebuilt
+ * on growth and removal) finds a room without scanning. Under s->lock. */
+
+static uint32_t room_hash(const char *room)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)room; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static void index_rebuild(srv_pg_store *s)
+{
+    memset(s->slots, 0, s->n_slots * sizeof *s->slots);
+    for (size_t i = 0; i < s->n_epochs; i++) {
+        size_t k = room_hash(s->epochs[i].room) & (s->n_slots - 1);
+        while (s->slots[k])
+            k = (k + 1) & (s->n_slots - 1);
+        s->slots[k] = (uint32_t)i + 1;
+    }
+}
+
+static room_epoch *find_room(srv_pg_store *s, const char *room)
+{
+    if (!s->n_slots)
+        return NULL;
+    for (size_t k = room_hash(room) & (s->n_slots - 1); s->slots[k];
+         k = (k + 1) & (s->n_slots - 1)) {
+        room_epoch *e = &s->epochs[s->slots[k] - 1];
+        if (strcmp(e->room, room) == 0)
+            return e;
+    }
+    return NULL;
+}
 
 static int64_t epoch_of(srv_pg_store *s, const char *room)
 {
-    int64_t e = 0;
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->n_epochs; i++)
-        if (strcmp(s->epochs[i].room, room) == 0) {
-            e = s->epochs[i].epoch;
-            break;
-        }
+    room_epoch *e = find_room(s, room);
+    int64_t epoch = e ? e->epoch : 0;
     pthread_mutex_unlock(&s->lock);
-    return e;
+    return epoch;
 }
 
 static int set_epoch(srv_pg_store *s, const char *room, int64_t epoch, att_error *err)
 {
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    size_t i = 0;
-    while (i < s->n_epochs && strcmp(s->epochs[i].room, room) != 0)
-        i++;
+    room_epoch *e = find_room(s, room);
     if (epoch == 0) {
-        if (i < s->n_epochs)
-            s->epochs[i] = s->epochs[--s->n_epochs];
-    } else if (i < s->n_epochs) {
-        s->epochs[i].epoch = epoch;
+        if (e) {
+            *e = s->epochs[--s->n_epochs];
+            index_rebuild(s);
+        }
+    } else if (e) {
+        if (e->epoch != epoch) {
+            e->epoch = epoch;
+            e->gen = ++s->next_gen;
+            e->head_state = 0;
+        }
     } else {
         if (s->n_epochs == s->cap_epochs) {
             size_t cap = s->cap_epochs ? 2 * s->cap_epochs : 64;
             room_epoch *p = realloc(s->epochs, cap * sizeof *p);
-            if (!p)
+            uint32_t *slots = p ? calloc(2 * cap, sizeof *slots) : NULL;
+            if (!slots) {
+                if (p)
+                    s->epochs = p;
                 rc = att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
-            else {
+            } else {
                 s->epochs = p;
                 s->cap_epochs = cap;
+                free(s->slots);
+                s->slots = slots;
+                s->n_slots = 2 * cap;
+                index_rebuild(s);
             }
         }
         if (rc == 0) {
-            snprintf(s->epochs[s->n_epochs].room, sizeof s->epochs[0].room, "%s", room);
-            s->epochs[s->n_epochs++].epoch = epoch;
+            e = &s->epochs[s->n_epochs];
+            memset(e, 0, sizeof *e);
+            snprintf(e->room, sizeof e->room, "%s", room);
+            e->epoch = epoch;
+            e->gen = ++s->next_gen;
+            size_t k = room_hash(e->room) & (s->n_slots - 1);
+            while (s->slots[k])
+                k = (k + 1) & (s->n_slots - 1);
+            s->slots[k] = (uint32_t)++s->n_epochs;
         }
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+/* What the store thread knows of a held room (epoch 0: not held). */
+typedef struct {
+    int64_t epoch;
+    uint64_t gen;
+    int head_state; /* 0 unknown (read it first), 1 known, -1 its last read failed */
+    int64_t head_seq;
+    srv_chain_link head_link;
+} room_view;
+
+static room_view view_locked(srv_pg_store *s, const char *room)
+{
+    room_view v = {0};
+    room_epoch *e = find_room(s, room);
+    if (e) {
+        v.epoch = e->epoch;
+        v.gen = e->gen;
+        v.head_state = e->head_state;
+        v.head_seq = e->head_seq;
+        v.head_link = e->head_link;
+    }
+    return v;
+}
+
+/* Sets the head the store thread knows (state 1) or that its read failed
+ * (-1), unless the lease changed since gen. */
+static void note_head(srv_pg_store *s, const char *room, uint64_t gen, int state, int64_t seq,
+                      const srv_chain_link *link)
+{
+    pthread_mutex_lock(&s->lock);
+    room_epoch *e = find_room(s, room);
+    if (e && e->gen == gen) {
+        e->head_state = state;
+        e->head_seq = seq;
+        if (link)
+            e->head_link = *link;
+        else
+            memset(&e->head_link, 0, sizeof e->head_link);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* After a batch of the room failed or was fenced: read the head again. */
+static void forget_head(srv_pg_store *s, const char *room)
+{
+    pthread_mutex_lock(&s->lock);
+    room_epoch *e = find_room(s, room);
+    if (e)
+        e->head_state = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void forget_heads(srv_pg_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_epochs; i++)
+        s->epochs[i].head_state = 0;
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- open, close ---- */
@@ -232,8 +364,7 @@ static int renew_lease(srv_pg_store *s, srv_pg *c, att_error *err)
 static int take_node_lock(srv_pg_store *s, srv_pg *c, att_error *err)
 {
     const char *p[1] = {s->node_id};
-    return run(c, "SELECT pg_advisory_lock(hashtext('attune-node:' || $1))", 1, p, NULL, NULL, NULL,
-               err);
+    return run(c, NODE_LOCK_SQL, 1, p, NULL, NULL, NULL, err);
 }
 
 int srv_pg_store_open(const srv_pg_store_options *opt, srv_keyring *keys, srv_pg_store **out,
@@ -246,7 +377,7 @@ int srv_pg_store_open(const srv_pg_store_options *opt, srv_keyring *keys, srv_pg
     if (!s)
         return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->keys = keys;
     s->lease_ms = opt->lease_ms > 0 ? opt->lease_ms : SRV_PG_DEFAULT_LEASE_MS;
     unsigned char boot[8];
@@ -261,6 +392,10 @@ int srv_pg_store_open(const srv_pg_store_options *opt, srv_keyring *keys, srv_pg
     snprintf(s->ws_url, sizeof s->ws_url, "%s", opt->ws_url ? opt->ws_url : "");
     char app[SRV_STORE_NODE_BYTES + 32];
     snprintf(app, sizeof app, "attune-writer-%s", s->node_id);
+    if (s->wake_fd < 0) {
+        srv_pg_store_close(s);
+        return att_fail(err, ATT_ERR_INTERNAL, "store: no eventfd: %s", strerror(errno));
+    }
     if (!(s->uri = strdup(opt->uri ? opt->uri : "")) ||
         srv_pg_connect(s->uri, "attune-reader", &s->reader, err) < 0 ||
         srv_pg_exec_script(s->reader, SCHEMA, err) < 0 ||
@@ -281,7 +416,7 @@ const char *srv_pg_store_node_id(const srv_pg_store *s)
     return s->node_id;
 }
 
-/* ---- the store thread ---- */
+/* ---- room heads (the walks read them; create_room writes the first) ---- */
 
 /* Reads the room's head (seq, link) on c; a room without a head is at 0
  * with the zero link. */
@@ -326,239 +461,564 @@ static int put_head(srv_chain_hasher *h, srv_pg *c, const char *room, const srv_
     return run(c, PUT_HEAD_SQL, 4, p, len, fmt, NULL, err);
 }
 
-/* One batch inside the group's transaction (in a savepoint of its own).
- * Returns 0 (stored), 1 (fenced or out of sequence: nothing stored, result
- * set), or a negative code when the connection failed. */
-static int append_batch(srv_pg_store *s, srv_store_batch *b, att_error *conn_err)
+/* ---- the store thread: a pipelined, non-blocking writer ----
+ *
+ * The writer connection runs in pipeline mode, non-blocking; the thread
+ * waits in poll() on its socket and on wake_fd (an eventfd that append
+ * and close write to). What it sends is a ring of pipelines ("segments"),
+ * each ended by a sync, whose results come back in order:
+ *  - a group: one fenced append per batch (APPEND_SQL), in the implicit
+ *    transaction of the pipeline, which the sync commits. No explicit
+ *    BEGIN/COMMIT: after an error inside BEGIN..COMMIT the session stays in
+ *    an aborted transaction past the sync and the groups already sent
+ *    behind it would abort too (libpq docs, 34.5.1.3); the implicit one is
+ *    rolled back at its sync and the next group starts clean. A batch
+ *    completes only when its group's sync result came back, i.e. after the
+ *    commit is durable (synchronous_commit on);
+ *  - a lease renewal plus the read of rooms other nodes want, every
+ *    lease/3, between groups without waiting for them;
+ *  - a read of room heads the thread does not know yet.
+ * Up to MAX_GROUPS_IN_FLIGHT groups are in flight. Each held room's head
+ * is kept in memory (room_epoch) and advanced as batches are sent, so the
+ * next group is sealed and chained before the previous one committed. A
+ * batch that fails or is fenced makes the room's head unknown; groups
+ * already in flight with later batches of the room fail the head check
+ * (0 rows, "out of sequence") and the head is read again, after them in
+ * the pipeline.
+ *
+ * Connection lost (or a FATAL error: the session ends, and with a
+ * synchronous standby a commit can be done locally when the FATAL comes)
+ * with groups in flight: their batches' outcome is unknown. The thread
+ * reconnects (for up to RECOVER_MS), retakes the node lock, reads back
+ * (seq, epoch) of each: all there with our epoch -> stored; none and the
+ * room's epoch still ours -> re-sent with the very bytes sent before (the
+ * head check stores it at most once); else fenced. Completions keep the
+ * order in which the batches were sent. */
+
+#define MAX_GROUPS_IN_FLIGHT 4
+#define MAX_SEGMENTS (MAX_GROUPS_IN_FLIGHT + 2) /* + one lease renewal + one head read */
+#define MAX_GROUP_BATCHES 256
+#define RECOVER_MS 10000
+
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_BYTEA_ARRAY 1001
+#define OID_TEXT_ARRAY 1009
+
+/* $1 room, $2 epoch, $3 first seq, $4 types, $5 links, $6 sealed payloads,
+ * $7 the head's link, $8 its MAC. The head row moves only when the epoch
+ * is still ours and the log ends right before the batch; else nothing is
+ * stored and the row says why (the room's epoch and last seq as this
+ * statement's snapshot saw them). */
+#define APPEND_SQL                                                                                 \
+    "WITH head AS (UPDATE rooms SET last_seq = $3 + cardinality($6::bytea[]) - 1 "                 \
+    "  WHERE id = $1 AND epoch = $2 AND last_seq = $3 - 1 RETURNING id), "                         \
+    "ev AS (INSERT INTO events (room, seq, epoch, type, chain, payload) "                          \
+    "  SELECT head.id, $3 + t.i - 1, $2, t.ty, t.ch, t.p FROM head, "                              \
+    "  unnest($4::text[], $5::bytea[], $6::bytea[]) WITH ORDINALITY AS t(ty, ch, p, i) "           \
+    "  RETURNING seq), "                                                                           \
+    "hd AS (INSERT INTO room_heads (room, seq, chain, mac) "                                       \
+    "  SELECT head.id, $3 + cardinality($6::bytea[]) - 1, $7, $8 FROM head "                       \
+    "  ON CONFLICT (room) DO UPDATE SET seq = excluded.seq, chain = excluded.chain, "              \
+    "  mac = excluded.mac RETURNING room) "                                                        \
+    "SELECT (SELECT count(*) FROM ev)::int8, (SELECT count(*) FROM hd)::int8, r.epoch, "           \
+    "r.last_seq FROM (VALUES (1)) AS one(x) LEFT JOIN rooms r ON r.id = $1"
+#define HEADS_SQL "SELECT room, seq, chain FROM room_heads WHERE room = ANY($1::text[])"
+#define RENEW_SQL                                                                                  \
+    "INSERT INTO nodes (id, ws_url, lease_until) VALUES ($1, $2, now() + $3::int * "               \
+    "interval '1 ms') ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until"
+#define WANTED_SQL                                                                                 \
+    "SELECT id FROM rooms WHERE owner = $1 AND wanted_by IS NOT NULL AND wanted_by <> $1"
+#define READBACK_SQL                                                                               \
+    "SELECT (count(*) FILTER (WHERE epoch = $4::int8))::int8, count(*)::int8, "                    \
+    "(SELECT epoch FROM rooms WHERE id = $1) FROM events WHERE room = $1 AND seq BETWEEN "         \
+    "$2::int8 AND $3::int8"
+#define INJECT_SQL "DO $$BEGIN RAISE EXCEPTION 'injected commit failure'; END$$"
+
+/* A growable byte buffer: binary parameters. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} bytes;
+
+static int bytes_put(bytes *b, const void *p, size_t n)
 {
-    srv_pg *c = s->writer;
-    int64_t epoch = epoch_of(s, b->room_id);
-    if (epoch == 0) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int bytes_u32(bytes *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    return bytes_put(b, x, 4);
+}
+
+/* PostgreSQL's binary array format: one dimension from 1, no NULLs. */
+static int array_begin(bytes *b, uint32_t elem_oid, int n)
+{
+    b->len = 0;
+    return bytes_u32(b, 1) < 0 || bytes_u32(b, 0) < 0 || bytes_u32(b, elem_oid) < 0 ||
+                   bytes_u32(b, (uint32_t)n) < 0 || bytes_u32(b, 1) < 0
+               ? -1
+               : 0;
+}
+
+static int array_elem(bytes *b, const void *p, size_t n)
+{
+    return bytes_u32(b, (uint32_t)n) < 0 ? -1 : bytes_put(b, p, n);
+}
+
+static void bytes_free(bytes *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+enum {
+    ITEM_SEND,    /* its append is (to be) sent in its group's pipeline */
+    ITEM_DONE,    /* its result is known (result, fenced set) */
+    ITEM_UNKNOWN, /* sent, the connection was lost before the group's sync came back */
+};
+
+/* One batch of a group, with its append's parameters as sent: kept until
+ * the batch completes, so an unknown outcome is re-sent byte for byte. */
+typedef struct {
+    srv_store_batch *b;
+    int state;
+    int answered; /* its append stored the batch (pending the group's sync) */
+    int64_t epoch;
+    char epoch_b[8], first_b[8];
+    bytes types, links, payloads;
+    unsigned char head_link[SRV_CHAIN_BYTES], head_mac[SRV_CHAIN_BYTES];
+} group_item;
+
+typedef enum { SEG_GROUP, SEG_LEASE, SEG_HEADS } seg_kind;
+
+struct segment {
+    seg_kind kind;
+    int idx;          /* the statement whose results come next */
+    int pending_null; /* a result of statement idx came, the NULL after it not yet */
+    int failed;       /* an ERROR came back: nothing of this pipeline committed */
+    char error[256];
+    int64_t sent_ns;
+    /* SEG_GROUP */
+    group_item *items;
+    int n_items;
+    int *sent; /* statement k is the append of items[sent[k]] */
+    int n_sent;
+    /* SEG_HEADS */
+    char (*rooms)[SRV_STORE_ID_BYTES + 1];
+    uint64_t *gens;
+    int n_rooms, answered;
+    bytes param;
+};
+
+static void item_free(group_item *it)
+{
+    bytes_free(&it->types);
+    bytes_free(&it->links);
+    bytes_free(&it->payloads);
+}
+
+static void seg_free(segment *seg)
+{
+    for (int i = 0; i < seg->n_items; i++)
+        item_free(&seg->items[i]);
+    free(seg->items);
+    free(seg->sent);
+    free(seg->rooms);
+    free(seg->gens);
+    bytes_free(&seg->param);
+    memset(seg, 0, sizeof *seg);
+}
+
+static segment *seg_at(srv_pg_store *s, int k)
+{
+    return &s->segs[(s->seg_head + k) % MAX_SEGMENTS];
+}
+
+static segment *seg_push(srv_pg_store *s, seg_kind kind)
+{
+    segment *seg = seg_at(s, s->n_segs++);
+    memset(seg, 0, sizeof *seg);
+    seg->kind = kind;
+    seg->sent_ns = srv_mono_ns();
+    if (kind == SEG_GROUP)
+        s->n_groups++;
+    else if (kind == SEG_HEADS)
+        s->heads_pending = 1;
+    else
+        s->lease_pending = 1;
+    return seg;
+}
+
+static void seg_pop(srv_pg_store *s)
+{
+    segment *seg = seg_at(s, 0);
+    if (seg->kind == SEG_GROUP)
+        s->n_groups--;
+    else if (seg->kind == SEG_HEADS)
+        s->heads_pending = 0;
+    else
+        s->lease_pending = 0;
+    seg_free(seg);
+    s->seg_head = (s->seg_head + 1) % MAX_SEGMENTS;
+    s->n_segs--;
+}
+
+static void wake(srv_pg_store *s)
+{
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is already set, the thread wakes anyway. */
+    }
+}
+
+/* Hands completed batches (linked by next) to the caller's thread. */
+static void hand_over(srv_pg_store *s, srv_store_batch *head, srv_store_batch *tail)
+{
+    if (!head)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (s->done_tail)
+        s->done_tail->next = head;
+    else
+        s->done_head = head;
+    s->done_tail = tail;
+    pthread_mutex_unlock(&s->lock);
+    if (s->notify)
+        s->notify(s->arg);
+}
+
+/* Seals and chains the batch after the room's head as this thread knows
+ * it, into the item's parameters, and advances that head. 0, or < 0 with
+ * the batch's result set (then it is not sent). */
+static int prepare_item(srv_pg_store *s, group_item *it)
+{
+    srv_store_batch *b = it->b;
+    pthread_mutex_lock(&s->lock);
+    room_view v = view_locked(s, b->room_id);
+    pthread_mutex_unlock(&s->lock);
+    if (v.epoch == 0) {
         b->fenced = 1;
-        b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "store: room %s is not held by this node",
-                             b->room_id);
-        return 1;
+        return b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                                    "store: room %s is not held by this node", b->room_id);
     }
-    char eb[8], fb[8], lb[8];
-    put_i64(eb, epoch);
-    put_i64(fb, b->first_seq);
-    put_i64(lb, b->first_seq + b->n - 1);
-    const char *hp[4] = {b->room_id, eb, fb, lb};
-    int hl[4] = {0, 8, 8, 8}, hf[4] = {0, 1, 1, 1};
-    PGresult *r = NULL;
-    int rc;
-    if ((rc = run_plain(c, "SAVEPOINT batch", conn_err)) < 0)
-        return rc;
-    /* The fence: the head row moves only when the epoch is still ours and
-     * the log ends right before this batch. */
-    rc = run(c,
-             "UPDATE rooms SET last_seq = $4::int8 WHERE id = $1 AND epoch = $2::int8 AND "
-             "last_seq = $3::int8 - 1 "
-             "RETURNING id",
-             4, hp, hl, hf, &r, conn_err);
-    if (rc < 0)
-        return rc;
-    int moved = PQntuples(r) == 1;
-    PQclear(r);
-    if (!moved) {
-        /* Why: the epoch moved (fenced) or the seq did. */
-        const char *p[1] = {b->room_id};
-        if ((rc = run(c, "SELECT epoch, last_seq FROM rooms WHERE id = $1", 1, p, NULL, NULL, &r,
-                      conn_err)) < 0)
-            return rc;
-        int64_t now_epoch = PQntuples(r) == 1 ? get_i64(r, 0, 0) : 0;
-        int64_t last = PQntuples(r) == 1 ? get_i64(r, 0, 1) : 0;
-        PQclear(r);
-        if (now_epoch != epoch) {
-            b->fenced = 1;
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
-                                 "store: room %s moved to another node (epoch %lld, ours %lld)",
-                                 b->room_id, (long long)now_epoch, (long long)epoch);
-        } else {
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
-                                 "store: batch starts at seq %lld but the log ends at %lld",
-                                 (long long)b->first_seq, (long long)last);
-        }
-        return run_plain(c, "RELEASE batch", conn_err) < 0 ? -ATT_ERR_INTERNAL : 1;
+    if (v.head_state != 1) {
+        note_head(s, b->room_id, v.gen, 0, 0, NULL); /* read it again for the next one */
+        return b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                                    "store: room %s: its head could not be read", b->room_id);
     }
-    int64_t head_seq;
-    srv_chain_link prev;
-    att_error why = {0};
-    if ((rc = read_head(c, b->room_id, &head_seq, &prev, NULL, &why)) < 0) {
-        *conn_err = why;
-        return rc;
-    }
+    if (v.head_seq + 1 != b->first_seq)
+        return b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                                    "store: batch starts at seq %lld but the log ends at %lld",
+                                    (long long)b->first_seq, (long long)v.head_seq);
     srv_seal_key key;
     srv_chain_key head_key;
-    int brc = 0;
-    if (head_seq + 1 != b->first_seq)
-        brc = att_fail(&b->error, ATT_ERR_INTERNAL,
-                       "store: room %s: its head is at %lld, not before %lld", b->room_id,
-                       (long long)head_seq, (long long)b->first_seq);
-    if (brc == 0)
-        brc = srv_keyring_room_key(s->keys, b->room_id, &key, &b->error);
-    if (brc == 0 && (brc = srv_chain_head_key(s->w_hasher, &key, &head_key, &b->error)) < 0)
-        OPENSSL_cleanse(&key, sizeof key);
-    int have_key = brc == 0;
-    for (int i = 0; i < b->n && brc == 0 && rc == 0; i++) {
-        int64_t seq = b->first_seq + i;
-        if ((brc = srv_seal(&key, b->room_id, seq, b->type[i], b->payload[i], b->payload_len[i],
-                            &s->seal_scratch, &b->error)) < 0 ||
-            (brc = srv_chain_next(s->w_hasher, &prev, b->room_id, seq, b->type[i],
-                                  s->seal_scratch.data, s->seal_scratch.len, &prev, &b->error)) < 0)
-            break;
-        char sb[8];
-        put_i64(sb, seq);
-        const char *p[6] = {b->room_id,
-                            sb,
-                            eb,
-                            b->type[i],
-                            (const char *)prev.bytes,
-                            (const char *)s->seal_scratch.data};
-        int l[6] = {0, 8, 8, 0, SRV_CHAIN_BYTES, (int)s->seal_scratch.len};
-        int f[6] = {0, 1, 1, 0, 1, 1};
-        rc = run(c,
-                 "INSERT INTO events (room, seq, epoch, type, chain, payload) VALUES ($1, $2, "
-                 "$3, $4, $5, $6)",
-                 6, p, l, f, NULL, conn_err);
-    }
-    if (brc == 0 && rc == 0)
-        rc = put_head(s->w_hasher, c, b->room_id, &head_key, b->first_seq + b->n - 1, &prev,
-                      conn_err);
-    if (have_key) {
-        OPENSSL_cleanse(&key, sizeof key);
-        srv_chain_wipe(&head_key, sizeof head_key);
-    }
+    int rc = srv_keyring_room_key(s->keys, b->room_id, &key, &b->error);
     if (rc < 0)
-        return rc;
-    if (brc < 0) {
-        b->result = brc;
-        if (run_plain(c, "ROLLBACK TO batch", conn_err) < 0)
-            return -ATT_ERR_INTERNAL;
-        return run_plain(c, "RELEASE batch", conn_err) < 0 ? -ATT_ERR_INTERNAL : 1;
+        return b->result = rc;
+    if ((rc = srv_chain_head_key(s->w_hasher, &key, &head_key, &b->error)) < 0) {
+        OPENSSL_cleanse(&key, sizeof key);
+        return b->result = rc;
     }
-    return run_plain(c, "RELEASE batch", conn_err) < 0 ? -ATT_ERR_INTERNAL : 0;
+    srv_chain_link prev = v.head_link;
+    if (array_begin(&it->types, OID_TEXT, b->n) < 0 ||
+        array_begin(&it->links, OID_BYTEA, b->n) < 0 ||
+        array_begin(&it->payloads, OID_BYTEA, b->n) < 0)
+        rc = att_fail(&b->error, ATT_ERR_INTERNAL, "store: out of memory");
+    for (int i = 0; i < b->n && rc == 0; i++) {
+        int64_t seq = b->first_seq + i;
+        if ((rc = srv_seal(&key, b->room_id, seq, b->type[i], b->payload[i], b->payload_len[i],
+                           &s->seal_scratch, &b->error)) < 0 ||
+            (rc = srv_chain_next(s->w_hasher, &prev, b->room_id, seq, b->type[i],
+                                 s->seal_scratch.data, s->seal_scratch.len, &prev, &b->error)) < 0)
+            break;
+        if (array_elem(&it->types, b->type[i], strlen(b->type[i])) < 0 ||
+            array_elem(&it->links, prev.bytes, SRV_CHAIN_BYTES) < 0 ||
+            array_elem(&it->payloads, s->seal_scratch.data, s->seal_scratch.len) < 0)
+            rc = att_fail(&b->error, ATT_ERR_INTERNAL, "store: out of memory");
+    }
+    int64_t last = b->first_seq + b->n - 1;
+    srv_chain_link mac;
+    if (rc == 0)
+        rc = srv_chain_head_mac(s->w_hasher, &head_key, b->room_id, last, &prev, &mac, &b->error);
+    OPENSSL_cleanse(&key, sizeof key);
+    srv_chain_wipe(&head_key, sizeof head_key);
+    if (rc < 0)
+        return b->result = rc;
+    memcpy(it->head_link, prev.bytes, SRV_CHAIN_BYTES);
+    memcpy(it->head_mac, mac.bytes, SRV_CHAIN_BYTES);
+    it->epoch = v.epoch;
+    put_i64(it->epoch_b, v.epoch);
+    put_i64(it->first_b, b->first_seq);
+    note_head(s, b->room_id, v.gen, 1, last, &prev);
+    return 0;
 }
 
-/* After a connection lost with COMMIT sent: did each batch land? Reads back
- * (seq, epoch) on a fresh connection; all there with our epoch: stored;
- * none: not stored (failed, the caller's retry path applies; the head
- * check makes a resend harmless). */
-static void resolve_unknown(srv_pg_store *s, srv_store_batch *group)
+static int send_item(PGconn *conn, const group_item *it)
 {
-    att_error err = {0};
-    srv_pg_close(s->writer);
-    s->writer = NULL;
-    char app[SRV_STORE_NODE_BYTES + 32];
-    snprintf(app, sizeof app, "attune-writer-%s", s->node_id);
-    int ok = srv_pg_connect(s->uri, app, &s->writer, &err) == 0 &&
-             take_node_lock(s, s->writer, &err) == 0;
-    for (srv_store_batch *b = group; b; b = b->next) {
-        if (b->result != 0 || b->fenced)
+    const srv_store_batch *b = it->b;
+    const char *v[8] = {b->room_id,
+                        it->epoch_b,
+                        it->first_b,
+                        it->types.data,
+                        it->links.data,
+                        it->payloads.data,
+                        (const char *)it->head_link,
+                        (const char *)it->head_mac};
+    int l[8] = {(int)strlen(b->room_id),
+                8,
+                8,
+                (int)it->types.len,
+                (int)it->links.len,
+                (int)it->payloads.len,
+                SRV_CHAIN_BYTES,
+                SRV_CHAIN_BYTES};
+    int f[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    return PQsendQueryPrepared(conn, "attune_append", 8, v, l, f, 1) ? 0 : -1;
+}
+
+/* Sends a group's appends (its items in state ITEM_SEND) and the sync.
+ * -1: the connection failed. */
+static int send_group(srv_pg_store *s, segment *seg, int inject)
+{
+    PGconn *conn = srv_pg_conn(s->writer);
+    seg->n_sent = 0;
+    seg->idx = seg->pending_null = seg->failed = 0;
+    seg->error[0] = '\0';
+    seg->sent_ns = srv_mono_ns();
+    for (int i = 0; i < seg->n_items; i++) {
+        group_item *it = &seg->items[i];
+        it->answered = 0;
+        if (it->state != ITEM_SEND)
             continue;
+        seg->sent[seg->n_sent++] = i;
+        if (send_item(conn, it) < 0)
+            return -1;
+    }
+    if (inject && !PQsendQueryParams(conn, INJECT_SQL, 0, NULL, NULL, NULL, NULL, 1))
+        return -1;
+    return PQpipelineSync(conn) ? 0 : -1;
+}
+
+/* Sends the next group from the queue, or a read of the heads it needs
+ * first. -1: the connection failed. */
+static int send_next(srv_pg_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = 0;
+    srv_store_batch *b = s->queue_head;
+    for (; b && n < MAX_GROUP_BATCHES; b = b->next, n++) {
+        room_view v = view_locked(s, b->room_id);
+        if (v.epoch != 0 && v.head_state == 0)
+            break;
+    }
+    if (n == 0) {
+        /* The first batch's room head is unknown: read the heads of the
+         * unknown rooms among the next batches (after the groups in
+         * flight, so what it reads includes them). */
+        segment *seg = seg_push(s, SEG_HEADS);
+        seg->rooms = calloc(MAX_GROUP_BATCHES, sizeof *seg->rooms);
+        seg->gens = calloc(MAX_GROUP_BATCHES, sizeof *seg->gens);
+        int k = 0;
+        for (b = s->queue_head; b && seg->rooms && seg->gens && k < MAX_GROUP_BATCHES;
+             b = b->next, k++) {
+            room_view v = view_locked(s, b->room_id);
+            if (v.epoch == 0 || v.head_state != 0)
+                continue;
+            int dup = 0;
+            for (int j = 0; j < seg->n_rooms && !dup; j++)
+                dup = strcmp(seg->rooms[j], b->room_id) == 0;
+            if (!dup) {
+                memcpy(seg->rooms[seg->n_rooms], b->room_id, sizeof seg->rooms[0]);
+                seg->gens[seg->n_rooms++] = v.gen;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        int ok = seg->rooms && seg->gens && array_begin(&seg->param, OID_TEXT, seg->n_rooms) == 0;
+        for (int j = 0; ok && j < seg->n_rooms; j++)
+            ok = array_elem(&seg->param, seg->rooms[j], strlen(seg->rooms[j])) == 0;
         if (!ok) {
+            srv_log("error", "store_out_of_memory", "{s:s}", "what", "head read");
+            /* Sent empty: the sync completes it and the read is retried. */
+            seg->n_rooms = 0;
+            return PQpipelineSync(srv_pg_conn(s->writer)) ? 0 : -1;
+        }
+        PGconn *conn = srv_pg_conn(s->writer);
+        const char *v[1] = {seg->param.data};
+        int l[1] = {(int)seg->param.len}, f[1] = {1};
+        if (!PQsendQueryPrepared(conn, "attune_heads", 1, v, l, f, 1))
+            return -1;
+        return PQpipelineSync(conn) ? 0 : -1;
+    }
+    srv_store_batch *group = s->queue_head;
+    s->queue_head = b;
+    if (!b)
+        s->queue_tail = NULL;
+    int inject = 0;
+    if (s->fail_nth > 0) {
+        if (s->fail_nth <= n) {
+            inject = 1;
+            s->fail_nth = 0;
+        } else {
+            s->fail_nth -= n;
+        }
+    }
+    if (s->n_groups + 1 > s->rstats.max_groups_in_flight)
+        s->rstats.max_groups_in_flight = s->n_groups + 1;
+    pthread_mutex_unlock(&s->lock);
+    group_item *items = calloc((size_t)n, sizeof *items);
+    int *sent = calloc((size_t)n, sizeof *sent);
+    if (!items || !sent) {
+        /* Out of memory: the batches fail at once (this may complete them
+         * before groups in flight for the same rooms; rare enough). */
+        free(items);
+        free(sent);
+        srv_store_batch *tail = NULL;
+        for (srv_store_batch *x = group; x != b; x = x->next) {
+            x->result = att_fail(&x->error, ATT_ERR_INTERNAL, "store: out of memory");
+            forget_head(s, x->room_id);
+            tail = x;
+        }
+        tail->next = NULL;
+        hand_over(s, group, tail);
+        return 0;
+    }
+    segment *seg = seg_push(s, SEG_GROUP);
+    seg->items = items;
+    seg->sent = sent;
+    seg->n_items = n;
+    b = group;
+    for (int i = 0; i < n; i++, b = b->next) {
+        group_item *it = &seg->items[i];
+        it->b = b;
+        it->state = prepare_item(s, it) == 0 ? ITEM_SEND : ITEM_DONE;
+    }
+    return send_group(s, seg, inject);
+}
+
+static int send_lease(srv_pg_store *s)
+{
+    PGconn *conn = srv_pg_conn(s->writer);
+    seg_push(s, SEG_LEASE);
+    char ms[32];
+    snprintf(ms, sizeof ms, "%d", s->lease_ms);
+    const char *p[3] = {s->node_id, s->ws_url, ms};
+    if (!PQsendQueryPrepared(conn, "attune_renew", 3, p, NULL, NULL, 1) ||
+        !PQsendQueryPrepared(conn, "attune_wanted", 1, p, NULL, NULL, 1))
+        return -1;
+    return PQpipelineSync(conn) ? 0 : -1;
+}
+
+/* A group's sync came back: every batch completes, in the order sent. */
+static void complete_group(srv_pg_store *s, segment *seg)
+{
+    int64_t t1 = srv_mono_ns();
+    srv_store_batch *head = NULL, *tail = NULL;
+    for (int i = 0; i < seg->n_items; i++) {
+        group_item *it = &seg->items[i];
+        srv_store_batch *b = it->b;
+        if (it->state == ITEM_SEND && (seg->failed || !it->answered)) {
+            b->result =
+                att_fail(&b->error, ATT_ERR_INTERNAL, "store: the transaction did not commit: %s",
+                         seg->failed ? seg->error : "no answer to its append");
+            forget_head(s, b->room_id);
+        } else if (it->state == ITEM_SEND) {
+            b->result = 0;
+        } else if (it->state == ITEM_UNKNOWN) {
             b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
                                  "store: lost the database mid-commit and could not read back "
-                                 "(outcome unknown): %s",
-                                 err.message);
-            continue;
+                                 "(outcome unknown)");
+            forget_head(s, b->room_id);
+        } else if (b->result < 0) {
+            forget_head(s, b->room_id);
         }
-        int64_t epoch = epoch_of(s, b->room_id);
-        char fb[8], lb[8];
-        put_i64(fb, b->first_seq);
-        put_i64(lb, b->first_seq + b->n - 1);
-        const char *p[3] = {b->room_id, fb, lb};
-        int l[3] = {0, 8, 8}, f[3] = {0, 1, 1};
-        PGresult *r = NULL;
-        if (run(s->writer,
-                "SELECT seq, epoch FROM events WHERE room = $1 AND seq BETWEEN $2 AND $3", 3, p, l,
-                f, &r, &b->error) < 0) {
-            b->result = -ATT_ERR_INTERNAL;
-            continue;
-        }
-        int rows = PQntuples(r), ours = 0;
-        for (int i = 0; i < rows; i++)
-            ours += get_i64(r, i, 1) == epoch;
-        PQclear(r);
-        if (rows == b->n && ours == b->n)
-            b->result = 0; /* committed */
-        else if (rows == 0)
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
-                                 "store: the transaction did not commit (connection lost)");
-        else {
-            b->fenced = 1;
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
-                                 "store: room %s: another node wrote these seqs", b->room_id);
-        }
-    }
-}
-
-static void commit_group(srv_pg_store *s, srv_store_batch *group, int inject)
-{
-    int64_t t0 = srv_mono_ns();
-    int n_group = 0;
-    for (srv_store_batch *b = group; b; b = b->next)
-        n_group++;
-    att_error cerr = {0};
-    int rc = run_plain(s->writer, "BEGIN", &cerr);
-    for (srv_store_batch *b = group; b; b = b->next) {
-        b->result = 0;
-        b->fenced = 0;
-        b->group_size = n_group;
-        if (rc < 0) {
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
-            continue;
-        }
-        int brc = append_batch(s, b, &cerr);
-        if (brc < 0) {
-            rc = brc;
-            b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
-        }
-    }
-    if (rc == 0) {
-        if (inject) {
-            att_error ignored;
-            run_plain(s->writer, "ROLLBACK", &ignored);
-            for (srv_store_batch *b = group; b; b = b->next)
-                if (b->result == 0)
-                    b->result =
-                        att_fail(&b->error, ATT_ERR_INTERNAL, "store: injected commit failure");
-        } else if (run_plain(s->writer, "COMMIT", &cerr) < 0) {
-            if (PQstatus(srv_pg_conn(s->writer)) != CONNECTION_OK)
-                resolve_unknown(s, group);
-            else
-                for (srv_store_batch *b = group; b; b = b->next)
-                    if (b->result == 0)
-                        b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", cerr.message);
-        }
-    } else {
-        att_error ignored;
-        if (PQstatus(srv_pg_conn(s->writer)) == CONNECTION_OK)
-            run_plain(s->writer, "ROLLBACK", &ignored);
-        else if (srv_pg_exec(s->writer, "SELECT 1", 0, NULL, NULL, NULL, NULL, &ignored) == 0)
-            (void)take_node_lock(s, s->writer, &ignored); /* reconnected: our lock again */
-    }
-    int64_t t1 = srv_mono_ns();
-    for (srv_store_batch *b = group; b; b = b->next) {
+        b->group_size = seg->n_items;
         b->committed_ns = t1;
-        b->commit_ns = t1 - t0;
+        b->commit_ns = t1 - seg->sent_ns;
+        b->next = NULL;
+        if (tail)
+            tail->next = b;
+        else
+            head = b;
+        tail = b;
+    }
+    hand_over(s, head, tail);
+}
+
+/* An append's row: stored, or why not (fenced / out of sequence). */
+static void on_append(srv_pg_store *s, group_item *it, const PGresult *r)
+{
+    srv_store_batch *b = it->b;
+    int one = PQntuples(r) == 1 && PQnfields(r) == 4;
+    if (one && get_i64(r, 0, 0) == b->n && get_i64(r, 0, 1) == 1) {
+        it->answered = 1;
+        return;
+    }
+    it->state = ITEM_DONE;
+    forget_head(s, b->room_id);
+    if (!one || PQgetisnull(r, 0, 2)) {
+        b->fenced = 1;
+        b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "store: room %s is gone", b->room_id);
+        return;
+    }
+    int64_t epoch = get_i64(r, 0, 2), last = get_i64(r, 0, 3);
+    if (epoch != it->epoch) {
+        b->fenced = 1;
+        b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                             "store: room %s moved to another node (epoch %lld, ours %lld)",
+                             b->room_id, (long long)epoch, (long long)it->epoch);
+    } else if (last == b->first_seq - 1) {
+        /* The snapshot says the append fits, yet it stored nothing: the
+         * row changed while the append waited for its lock (a takeover). */
+        b->fenced = 1;
+        b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                             "store: room %s was taken over while its append waited", b->room_id);
+    } else {
+        b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                             "store: batch starts at seq %lld but the log ends at %lld",
+                             (long long)b->first_seq, (long long)last);
     }
 }
 
-/* Renews the node lease and notes the rooms others want, between groups. */
-static void housekeeping(srv_pg_store *s)
+static void on_heads(srv_pg_store *s, segment *seg, const PGresult *r)
 {
-    att_error err = {0};
-    if (renew_lease(s, s->writer, &err) < 0) {
-        srv_log("warn", "node_lease_not_renewed", "{s:s}", "error", err.message);
-        return;
+    seg->answered = 1;
+    for (int j = 0; j < seg->n_rooms; j++) {
+        int state = 1;
+        int64_t seq = 0;
+        srv_chain_link link = {{0}};
+        for (int i = 0; i < PQntuples(r); i++) {
+            if (strcmp(PQgetvalue(r, i, 0), seg->rooms[j]) != 0)
+                continue;
+            if (PQgetlength(r, i, 2) != SRV_CHAIN_BYTES) {
+                state = -1;
+                srv_log("error", "room_head_malformed", "{s:s}", "room", seg->rooms[j]);
+            } else {
+                seq = get_i64(r, i, 1);
+                memcpy(link.bytes, PQgetvalue(r, i, 2), SRV_CHAIN_BYTES);
+            }
+        }
+        note_head(s, seg->rooms[j], seg->gens[j], state, seq, &link);
     }
-    const char *p[1] = {s->node_id};
-    PGresult *r = NULL;
-    if (run(s->writer,
-            "SELECT id FROM rooms WHERE owner = $1 AND wanted_by IS NOT NULL AND wanted_by <> $1",
-            1, p, NULL, NULL, &r, &err) < 0)
-        return;
+}
+
+static void on_wanted(srv_pg_store *s, const PGresult *r)
+{
     int n = PQntuples(r);
     pthread_mutex_lock(&s->lock);
     void *grown = n ? realloc(s->wanted, (size_t)n * sizeof *s->wanted) : NULL;
@@ -570,7 +1030,337 @@ static void housekeeping(srv_pg_store *s)
         s->n_wanted = (size_t)n;
     }
     pthread_mutex_unlock(&s->lock);
-    PQclear(r);
+}
+
+static void copy_error(segment *seg, const PGresult *r)
+{
+    const char *msg = PQresultErrorMessage(r);
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        len--;
+    snprintf(seg->error, sizeof seg->error, "%.*s", (int)len, msg);
+}
+
+static void on_result(srv_pg_store *s, segment *seg, const PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR && !seg->failed) {
+        seg->failed = 1;
+        copy_error(seg, r);
+    }
+    switch (seg->kind) {
+    case SEG_GROUP:
+        if (st == PGRES_TUPLES_OK && seg->idx < seg->n_sent)
+            on_append(s, &seg->items[seg->sent[seg->idx]], r);
+        break;
+    case SEG_HEADS:
+        if (st == PGRES_TUPLES_OK && seg->idx == 0)
+            on_heads(s, seg, r);
+        break;
+    case SEG_LEASE:
+        if (st == PGRES_COMMAND_OK && seg->idx == 0) {
+            pthread_mutex_lock(&s->lock);
+            s->renewed_ns = seg->sent_ns;
+            pthread_mutex_unlock(&s->lock);
+        } else if (st == PGRES_TUPLES_OK && seg->idx == 1) {
+            on_wanted(s, r);
+        }
+        break;
+    }
+}
+
+static void finish_segment(srv_pg_store *s, segment *seg)
+{
+    if (seg->kind == SEG_GROUP) {
+        complete_group(s, seg);
+    } else if (seg->kind == SEG_HEADS) {
+        if (!seg->answered)
+            for (int j = 0; j < seg->n_rooms; j++)
+                note_head(s, seg->rooms[j], seg->gens[j], -1, 0, NULL);
+        if (seg->failed)
+            srv_log("error", "room_heads_not_read", "{s:s}", "error", seg->error);
+    } else if (seg->failed) {
+        srv_log("warn", "node_lease_not_renewed", "{s:s}", "error", seg->error);
+    }
+}
+
+/* A FATAL (not ERROR) severity ends the session; the outcome of what was
+ * in flight is then unknown. */
+static int session_ended(PGconn *conn, const PGresult *r)
+{
+    if (PQstatus(conn) == CONNECTION_BAD)
+        return 1;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}
+
+/* Reads every result that arrived. -1: the connection is lost. */
+static int process_results(srv_pg_store *s)
+{
+    PGconn *conn = srv_pg_conn(s->writer);
+    while (s->n_segs > 0 && !PQisBusy(conn)) {
+        segment *seg = seg_at(s, 0);
+        PGresult *r = PQgetResult(conn);
+        if (!r) {
+            if (!seg->pending_null)
+                break;
+            seg->pending_null = 0;
+            seg->idx++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            finish_segment(s, seg);
+            seg_pop(s);
+            continue;
+        }
+        if (seg->pending_null) {
+            seg->pending_null = 0;
+            seg->idx++;
+        }
+        if (st == PGRES_FATAL_ERROR && session_ended(conn, r)) {
+            PQclear(r);
+            return -1;
+        }
+        on_result(s, seg, r);
+        PQclear(r);
+        seg->pending_null = 1;
+    }
+    return PQstatus(conn) == CONNECTION_BAD ? -1 : 0;
+}
+
+/* The connection is gone: what was in flight waits for recover(). Groups
+ * that saw an ERROR did not commit; other sent appends are unknown; the
+ * lease renewal and head reads are dropped (sent again later). */
+static void lost(srv_pg_store *s)
+{
+    s->up = 0;
+    pthread_mutex_lock(&s->lock);
+    s->rstats.connections_lost++;
+    pthread_mutex_unlock(&s->lock);
+    segment keep[MAX_SEGMENTS];
+    int n = 0;
+    while (s->n_segs > 0) {
+        segment *seg = seg_at(s, 0);
+        if (seg->kind == SEG_GROUP) {
+            for (int i = 0; i < seg->n_items; i++) {
+                group_item *it = &seg->items[i];
+                if (it->state != ITEM_SEND)
+                    continue;
+                if (seg->failed) {
+                    it->state = ITEM_DONE;
+                    it->b->result =
+                        att_fail(&it->b->error, ATT_ERR_INTERNAL,
+                                 "store: the transaction did not commit: %s", seg->error);
+                } else {
+                    it->state = ITEM_UNKNOWN;
+                }
+            }
+            keep[n++] = *seg;
+            memset(seg, 0, sizeof *seg); /* moved to keep */
+            seg->kind = SEG_GROUP;
+        }
+        seg_pop(s);
+    }
+    for (int i = 0; i < n; i++) {
+        *seg_at(s, s->n_segs++) = keep[i];
+        s->n_groups++;
+    }
+}
+
+/* run() on the writer without its silent reconnect: a new session would
+ * lack the node lock, the settings and the prepared statements. */
+static int run_on(srv_pg *c, const char *sql, int n, const char *const *v, const int *len,
+                  const int *fmt, PGresult **out, att_error *err)
+{
+    PGconn *conn = srv_pg_conn(c);
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return att_fail(err, ATT_ERR_INTERNAL, "postgresql: the writer's connection is lost");
+    return run(c, sql, n, v, len, fmt, out, err);
+}
+
+/* Session settings and prepared statements, before pipeline mode. */
+static int writer_setup(srv_pg_store *s, att_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d", s->lease_ms);
+    int rc = run_on(s->writer, "SET synchronous_commit = on", 0, NULL, NULL, NULL, NULL, err);
+    if (rc == 0)
+        rc = run_on(s->writer, sql, 0, NULL, NULL, NULL, NULL, err);
+    static const struct {
+        const char *name, *sql;
+        int n;
+        Oid types[8];
+    } stmts[] = {
+        {"attune_append",
+         APPEND_SQL,
+         8,
+         {OID_TEXT, OID_INT8, OID_INT8, OID_TEXT_ARRAY, OID_BYTEA_ARRAY, OID_BYTEA_ARRAY, OID_BYTEA,
+          OID_BYTEA}},
+        {"attune_heads", HEADS_SQL, 1, {OID_TEXT_ARRAY}},
+        {"attune_renew", RENEW_SQL, 3, {0}},
+        {"attune_wanted", WANTED_SQL, 1, {0}},
+    };
+    PGconn *conn = srv_pg_conn(s->writer);
+    for (size_t i = 0; rc == 0 && i < sizeof stmts / sizeof stmts[0]; i++) {
+        PGresult *r = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].n,
+                                stmts[i].types[0] ? stmts[i].types : NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = srv_pg_fail(s->writer, r, "prepare", err);
+        PQclear(r);
+    }
+    return rc;
+}
+
+static int enter_pipeline(srv_pg_store *s, att_error *err)
+{
+    PGconn *conn = srv_pg_conn(s->writer);
+    if (PQsetnonblocking(conn, 1) != 0 || PQenterPipelineMode(conn) != 1)
+        return srv_pg_fail(s->writer, NULL, "pipeline mode", err);
+    return 0;
+}
+
+/* A new writer session: connect, the node lock (waiting a bounded time for
+ * a dying session of ours to let it go), settings, statements. */
+static int writer_connect(srv_pg_store *s, att_error *err)
+{
+    srv_pg_close(s->writer);
+    s->writer = NULL;
+    char app[SRV_STORE_NODE_BYTES + 32];
+    snprintf(app, sizeof app, "attune-writer-%s", s->node_id);
+    int rc = srv_pg_connect(s->uri, app, &s->writer, err);
+    const char *p[1] = {s->node_id};
+    if (rc == 0)
+        rc = run_on(s->writer, "SET lock_timeout = 3000", 0, NULL, NULL, NULL, NULL, err);
+    if (rc == 0)
+        rc = run_on(s->writer, NODE_LOCK_SQL, 1, p, NULL, NULL, NULL, err);
+    if (rc == 0)
+        rc = run_on(s->writer, "SET lock_timeout = 0", 0, NULL, NULL, NULL, NULL, err);
+    if (rc == 0)
+        rc = writer_setup(s, err);
+    return rc;
+}
+
+/* Reads back each unknown append (blocking, before pipeline mode). */
+static int resolve_unknown(srv_pg_store *s, att_error *err)
+{
+    for (int k = 0; k < s->n_segs; k++) {
+        segment *seg = seg_at(s, k);
+        for (int i = 0; i < seg->n_items; i++) {
+            group_item *it = &seg->items[i];
+            if (it->state != ITEM_UNKNOWN)
+                continue;
+            srv_store_batch *b = it->b;
+            char lb[8];
+            put_i64(lb, b->first_seq + b->n - 1);
+            const char *p[4] = {b->room_id, it->first_b, lb, it->epoch_b};
+            int l[4] = {0, 8, 8, 8}, f[4] = {0, 1, 1, 1};
+            PGresult *r = NULL;
+            int rc = run_on(s->writer, READBACK_SQL, 4, p, l, f, &r, err);
+            if (rc < 0)
+                return rc;
+            int64_t ours = get_i64(r, 0, 0), rows = get_i64(r, 0, 1);
+            int64_t epoch = PQgetisnull(r, 0, 2) ? 0 : get_i64(r, 0, 2);
+            PQclear(r);
+            pthread_mutex_lock(&s->lock);
+            if (ours == b->n) {
+                it->state = ITEM_DONE;
+                b->result = 0;
+                s->rstats.unknown_committed++;
+            } else if (rows == 0 && epoch == it->epoch) {
+                it->state = ITEM_SEND;
+                s->rstats.unknown_resent++;
+            } else {
+                it->state = ITEM_DONE;
+                b->fenced = 1;
+                b->result = att_fail(&b->error, ATT_ERR_INTERNAL,
+                                     "store: room %s: after a lost connection its seqs are "
+                                     "another node's or its epoch moved",
+                                     b->room_id);
+                s->rstats.unknown_fenced++;
+            }
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+    return 0;
+}
+
+/* After a lost connection: a new session, every unknown outcome resolved,
+ * the groups that had been in flight sent again (their appends to re-send,
+ * and a sync that completes all their batches in order). Gives up after
+ * RECOVER_MS: the unknown batches then fail (never acked). 0 or -1. */
+static int recover(srv_pg_store *s)
+{
+    int64_t deadline = srv_mono_ns() + (int64_t)RECOVER_MS * 1000000;
+    att_error err = {0};
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            if (srv_mono_ns() >= deadline)
+                break;
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (writer_connect(s, &err) < 0 || resolve_unknown(s, &err) < 0 ||
+            enter_pipeline(s, &err) < 0)
+            continue;
+        forget_heads(s);
+        s->up = 1;
+        for (int k = 0; k < s->n_segs; k++)
+            if (send_group(s, seg_at(s, k), 0) < 0) {
+                lost(s);
+                break;
+            }
+        if (!s->up)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        s->rstats.reconnects++;
+        pthread_mutex_unlock(&s->lock);
+        srv_log("warn", "store_writer_reconnected", "{s:i}", "groups", s->n_segs);
+        return 0;
+    }
+    srv_log("error", "store_writer_down", "{s:s}", "error", err.message);
+    pthread_mutex_lock(&s->lock);
+    for (int k = 0; k < s->n_segs; k++)
+        for (int i = 0; i < seg_at(s, k)->n_items; i++)
+            s->rstats.unknown_failed += seg_at(s, k)->items[i].state == ITEM_UNKNOWN;
+    pthread_mutex_unlock(&s->lock);
+    while (s->n_segs > 0) {
+        segment *seg = seg_at(s, 0);
+        for (int i = 0; i < seg->n_items; i++)
+            if (seg->items[i].state == ITEM_SEND) {
+                seg->items[i].state = ITEM_DONE;
+                seg->items[i].b->result = att_fail(&seg->items[i].b->error, ATT_ERR_INTERNAL,
+                                                   "store: not stored: no connection to the "
+                                                   "database");
+            }
+        complete_group(s, seg);
+        seg_pop(s);
+    }
+    forget_heads(s);
+    return -1;
+}
+
+/* While the database is unreachable: queued batches fail at once. */
+static void fail_queue(srv_pg_store *s, const char *why)
+{
+    pthread_mutex_lock(&s->lock);
+    srv_store_batch *head = s->queue_head, *tail = s->queue_tail;
+    s->queue_head = s->queue_tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+    for (srv_store_batch *b = head; b; b = b->next) {
+        b->result = att_fail(&b->error, ATT_ERR_INTERNAL, "%s", why);
+        b->group_size = 1;
+    }
+    hand_over(s, head, tail);
+}
+
+static void drain_wake(srv_pg_store *s)
+{
+    uint64_t n;
+    if (read(s->wake_fd, &n, sizeof n) < 0) {
+        /* EAGAIN: nothing was written since the last read. */
+    }
 }
 
 static void *store_thread(void *arg)
@@ -578,62 +1368,79 @@ static void *store_thread(void *arg)
     srv_pg_store *s = arg;
     int64_t renew_every = (int64_t)s->lease_ms * 1000000 / 3;
     int64_t next_renew = srv_mono_ns() + renew_every;
-    pthread_mutex_lock(&s->lock);
+    att_error err = {0};
+    s->up = writer_setup(s, &err) == 0 && enter_pipeline(s, &err) == 0;
+    if (!s->up)
+        srv_log("warn", "store_writer_not_ready", "{s:s}", "error", err.message);
     for (;;) {
-        while (!s->queue_head && !s->stopping && srv_mono_ns() < next_renew) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        pthread_mutex_lock(&s->lock);
+        int stopping = s->stopping;
+        int64_t oldest = s->queue_head ? s->queue_head->queued_ns : -1;
+        pthread_mutex_unlock(&s->lock);
+        int64_t now = srv_mono_ns();
+        if (stopping && oldest < 0 && s->n_segs == 0)
+            break;
+        if (!s->up) {
+            if (now >= s->next_recover_ns && (oldest >= 0 || s->n_segs > 0 || now >= next_renew)) {
+                if (recover(s) < 0)
+                    s->next_recover_ns = srv_mono_ns() + 1000000000LL;
+                continue;
             }
-            pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-        }
-        if (srv_mono_ns() >= next_renew) {
-            pthread_mutex_unlock(&s->lock);
-            housekeeping(s);
-            next_renew = srv_mono_ns() + renew_every;
-            pthread_mutex_lock(&s->lock);
+            if (oldest >= 0) {
+                fail_queue(s, "store: not stored: no connection to the database");
+                continue;
+            }
+            if (stopping)
+                break;
+            struct pollfd pfd = {s->wake_fd, POLLIN, 0};
+            int64_t ms = (s->next_recover_ns - now) / 1000000 + 1;
+            if (poll(&pfd, 1, (int)(ms < 1000 ? ms : 1000)) > 0)
+                drain_wake(s);
             continue;
         }
-        if (!s->queue_head && s->stopping)
-            break;
-        int64_t wait_ns = s->queue_head->queued_ns + s->window_ns - srv_mono_ns();
-        if (wait_ns > 0 && !s->stopping) {
-            pthread_mutex_unlock(&s->lock);
-            struct timespec ts = {0, (long)wait_ns};
-            nanosleep(&ts, NULL);
-            pthread_mutex_lock(&s->lock);
+        int64_t wait_ns = next_renew - now;
+        if (now >= next_renew && !s->lease_pending && s->n_segs < MAX_SEGMENTS) {
+            if (send_lease(s) < 0) {
+                lost(s);
+                continue;
+            }
+            next_renew = now + renew_every;
+            wait_ns = 0;
         }
-        srv_store_batch *group = s->queue_head, *tail = s->queue_tail;
-        s->queue_head = s->queue_tail = NULL;
-        int inject = 0;
-        if (s->fail_nth > 0) {
-            int n = 0;
-            for (srv_store_batch *b = group; b; b = b->next)
-                n++;
-            if (s->fail_nth <= n) {
-                inject = 1;
-                s->fail_nth = 0;
-            } else {
-                s->fail_nth -= n;
+        if (oldest >= 0 && !s->heads_pending && s->n_groups < MAX_GROUPS_IN_FLIGHT &&
+            s->n_segs < MAX_SEGMENTS) {
+            int64_t due = oldest + s->window_ns;
+            if (stopping || now >= due) {
+                if (send_next(s) < 0) {
+                    lost(s);
+                    continue;
+                }
+                wait_ns = 0;
+            } else if (due - now < wait_ns) {
+                wait_ns = due - now;
             }
         }
-        pthread_mutex_unlock(&s->lock);
-        commit_group(s, group, inject);
-        pthread_mutex_lock(&s->lock);
-        if (s->done_tail)
-            s->done_tail->next = group;
-        else
-            s->done_head = group;
-        s->done_tail = tail;
-        pthread_mutex_unlock(&s->lock);
-        if (s->notify)
-            s->notify(s->arg);
-        pthread_mutex_lock(&s->lock);
+        PGconn *conn = srv_pg_conn(s->writer);
+        int flushing = PQflush(conn);
+        if (flushing < 0) {
+            lost(s);
+            continue;
+        }
+        struct pollfd fds[2] = {{s->wake_fd, POLLIN, 0},
+                                {PQsocket(conn), (short)(POLLIN | (flushing ? POLLOUT : 0)), 0}};
+        int64_t ms = wait_ns <= 0 ? 0 : (wait_ns + 999999) / 1000000;
+        if (poll(fds, 2, (int)(ms < 1000 ? ms : 1000)) < 0)
+            continue;
+        if (fds[0].revents & POLLIN)
+            drain_wake(s);
+        if ((fds[1].revents & (POLLIN | POLLERR | POLLHUP)) &&
+            (!PQconsumeInput(conn) || process_results(s) < 0)) {
+            lost(s);
+            continue;
+        }
+        if (PQstatus(conn) == CONNECTION_BAD)
+            lost(s);
     }
-    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -644,6 +1451,8 @@ int srv_pg_store_start(srv_pg_store *s, int window_us, srv_store_notify_fn notif
     s->notify = notify;
     s->discard = discard;
     s->arg = arg;
+    if (!s->segs && !(s->segs = calloc(MAX_SEGMENTS, sizeof *s->segs)))
+        return att_fail(err, ATT_ERR_INTERNAL, "store: out of memory");
     if (pthread_create(&s->thread, NULL, store_thread, s) != 0)
         return att_fail(err, ATT_ERR_INTERNAL, "store: cannot start thread");
     s->started = 1;
@@ -657,8 +1466,8 @@ void srv_pg_store_close(srv_pg_store *s)
     if (s->started) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
-        pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->lock);
+        wake(s);
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
@@ -669,6 +1478,8 @@ void srv_pg_store_close(srv_pg_store *s)
             s->discard(b, s->arg);
         b = next;
     }
+    while (s->n_segs > 0)
+        seg_pop(s);
     srv_pg_close(s->writer);
     srv_pg_close(s->reader);
     srv_chain_hasher_free(s->r_hasher);
@@ -676,11 +1487,16 @@ void srv_pg_store_close(srv_pg_store *s)
     if (s->open_scratch.data)
         OPENSSL_cleanse(s->open_scratch.data, s->open_scratch.cap);
     srv_seal_buf_free(&s->open_scratch);
+    if (s->seal_scratch.data)
+        OPENSSL_cleanse(s->seal_scratch.data, s->seal_scratch.cap);
     srv_seal_buf_free(&s->seal_scratch);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    free(s->segs);
     free(s->epochs);
+    free(s->slots);
     free(s->wanted);
     free(s->uri);
-    pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -700,8 +1516,8 @@ int srv_pg_store_append(srv_pg_store *s, srv_store_batch *b, att_error *err)
     else
         s->queue_head = b;
     s->queue_tail = b;
-    pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+    wake(s);
     return 0;
 }
 
@@ -719,6 +1535,13 @@ void srv_pg_store_get_stats(srv_pg_store *s, srv_store_stats *out)
     (void)s;
     out->checkpoints = 0;
     out->wal_pages = 0;
+}
+
+void srv_pg_store_get_writer_stats(srv_pg_store *s, srv_pg_writer_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->rstats;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void srv_pg_store_fail_nth_batch(srv_pg_store *s, int nth)

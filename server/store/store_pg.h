@@ -5,9 +5,9 @@
  * --store postgresql://USER@HOST:PORT/DB.
  *
  * Writer: the store thread owns one connection, non-blocking, in pipeline
- * mode; a group commit is one pipelined transaction (BEGIN, one fenced
- * append per batch, the node lease renewal when due, COMMIT, sync), and
- * several groups may be in flight. A batch completes only once its
+ * mode; a group commit is one pipelined transaction (one fenced append per
+ * batch, committed by the pipeline's sync), up to 4 groups are in flight,
+ * and the node lease renewal goes between them. A batch completes only once its
  * group's COMMIT result has come back (synchronous_commit on). A fenced
  * append (the room's epoch or head moved) stores nothing and returns no
  * row, so other rooms' batches in the group still commit. When the
@@ -96,6 +96,20 @@ int srv_pg_store_verify_room(srv_pg_store *s, const char *room, srv_chain_report
                              att_error *err);
 int srv_pg_store_erase_room(srv_pg_store *s, const char *room, att_error *err);
 void srv_pg_store_fail_nth_batch(srv_pg_store *s, int nth);
+
+/* What the writer went through since open (any thread): connections lost
+ * and new sessions made, and how each append whose outcome a lost
+ * connection left unknown was resolved by reading back: committed
+ * (completed as stored), re-sent (nothing stored, the room still ours),
+ * fenced (its seqs are another epoch's), failed (no session within the
+ * bound: not acked). max_groups_in_flight: the most groups sent and not
+ * yet answered at once. */
+typedef struct {
+    uint64_t connections_lost, reconnects;
+    uint64_t unknown_committed, unknown_resent, unknown_fenced, unknown_failed;
+    int max_groups_in_flight;
+} srv_pg_writer_stats;
+void srv_pg_store_get_writer_stats(srv_pg_store *s, srv_pg_writer_stats *out);
 
 int srv_pg_store_acquire_room(srv_pg_store *s, const char *room, srv_store_lease *out,
                               att_error *err);
