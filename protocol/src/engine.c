@@ -552,6 +552,15 @@ int att_engine_decide(const att_room *room, att_role role, const att_msg *cmd, i
     /* The second pass: what the detector reads in the primary events. */
     if (att_detector_after(&out))
         return full(err);
+    /* The command id rides on the sender's own (first) event, with the
+     * count of the command's events: the fold's command table (room.h). */
+    for (int i = 0; cmd->command_id && i < out.n; i++) {
+        if (out_events[i].by == role) {
+            out_events[i].command_id = cmd->command_id;
+            out_events[i].command_events = out.n - i;
+            break;
+        }
+    }
     *n_out = out.n;
     return 0;
 }

@@ -1,8 +1,11 @@
 /* event.c - visibility and the JSON form of room events (their names are
  * names.c's). */
 #include "attune/event.h"
+#include "attune/msg.h"
 #include "attune/names.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AUD(role) (1u << (role))
@@ -206,6 +209,78 @@ json_t *att_event_to_json(const att_event *ev, const att_script *script)
     return o;
 }
 
+/* --- the stored form ---------------------------------------------------- */
+
+#define COMMAND_KEY ",\"command_id\":\""
+#define EVENTS_KEY "\",\"command_events\":"
+
+char *att_event_encode_stored(const att_event *ev, const att_script *script, size_t *len_out)
+{
+    json_t *obj = att_event_to_json(ev, script);
+    size_t len = 0;
+    char *text = obj ? att_json_dump(obj, &len) : NULL;
+    json_decref(obj);
+    if (!text || !ev->command_id) {
+        if (text && len_out)
+            *len_out = len;
+        return text;
+    }
+    size_t id_len = strlen(ev->command_id);
+    /* Only well-formed ids (the codec's check): the cut below relies on the
+     * tail holding no quote or backslash. */
+    if (!att_command_id_ok(ev->command_id, id_len) || ev->command_events < 1 ||
+        ev->command_events > 99 || len < 2 || text[len - 1] != '}') {
+        free(text);
+        return NULL;
+    }
+    size_t cap = len + sizeof COMMAND_KEY + id_len + sizeof EVENTS_KEY + 4;
+    char *out = malloc(cap);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    int n = snprintf(out, cap, "%.*s%s%s%s%d}", (int)(len - 1), text, COMMAND_KEY, ev->command_id,
+                     EVENTS_KEY, ev->command_events);
+    free(text);
+    if (n < 0 || (size_t)n >= cap) {
+        free(out);
+        return NULL;
+    }
+    if (len_out)
+        *len_out = (size_t)n;
+    return out;
+}
+
+size_t att_event_wire_cut(const char *stored, size_t len)
+{
+    /* The tail, read backwards: "}", 1-2 digits, the events key, the id
+     * (16..64 of [A-Za-z0-9_-]), the command key. A sorted dump of an event
+     * object ends with its "type" member, so a text without the tail never
+     * matches. */
+    if (!stored || len < 2 || stored[len - 1] != '}')
+        return len;
+    size_t i = len - 1;
+    size_t digits = 0;
+    while (i > 0 && digits < 3 && stored[i - 1] >= '0' && stored[i - 1] <= '9') {
+        i--;
+        digits++;
+    }
+    size_t klen = sizeof EVENTS_KEY - 1;
+    if (digits < 1 || digits > 2 || i < klen || memcmp(stored + i - klen, EVENTS_KEY, klen) != 0)
+        return len;
+    i -= klen;
+    size_t id_end = i;
+    size_t id_start = id_end;
+    while (id_start > 0 && id_end - id_start < ATT_COMMAND_ID_MAX_BYTES &&
+           att_command_id_char(stored[id_start - 1]))
+        id_start--;
+    klen = sizeof COMMAND_KEY - 1;
+    if (!att_command_id_ok(stored + id_start, id_end - id_start) || id_start < klen + 1 ||
+        memcmp(stored + id_start - klen, COMMAND_KEY, klen) != 0)
+        return len;
+    return id_start - klen;
+}
+
 /* --- decoding ----------------------------------------------------------- */
 
 static int bad(att_error *err, const char *what)
@@ -312,6 +387,15 @@ int att_event_from_json(json_t *obj, const att_script *script, att_event *ev, at
     if (ev->by == ATT_ROLE_NONE)
         return bad(err, "by");
     ev->step = -1;
+    json_t *command = json_object_get(obj, "command_id");
+    if (command) {
+        if (!json_is_string(command) ||
+            !att_command_id_ok(json_string_value(command), json_string_length(command)) ||
+            get_int(obj, "command_events", &v) || v < 1 || v > 99)
+            return bad(err, "command_id");
+        ev->command_id = json_string_value(command);
+        ev->command_events = (int)v;
+    }
     switch (ev->type) {
     case ATT_EV_ROOM_CREATED:
         ev->exercise = get_str(obj, "exercise");

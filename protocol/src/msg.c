@@ -91,6 +91,12 @@ static const type_spec type_specs[ATT_MSG__COUNT] = {
     [ATT_MSG_ASK_THERAPIST] = {0, {{0}}},
 };
 
+int att_msg_takes_command_id(att_msg_type type)
+{
+    return type != ATT_MSG_HELLO && type != ATT_MSG_PING && type != ATT_MSG_TYPING &&
+           (int)type >= 0 && (int)type < (int)ATT_MSG__COUNT;
+}
+
 static const field_spec *find_field(const type_spec *spec, const char *name)
 {
     for (int i = 0; i < spec->n; i++)
@@ -382,6 +388,15 @@ int att_msg_decode(const char *buf, size_t len, att_msg *out, att_error *err)
     {
         if (strcmp(key, "type") == 0 || strcmp(key, "id") == 0)
             continue;
+        if (strcmp(key, "command_id") == 0 && att_msg_takes_command_id(out->type)) {
+            if (!json_is_string(value) ||
+                !att_command_id_ok(json_string_value(value), json_string_length(value)))
+                return att_fail(err, ATT_ERR_BAD_MESSAGE,
+                                "%s.command_id must be %d..%d of A-Z a-z 0-9 _ -", tname,
+                                ATT_COMMAND_ID_MIN_BYTES, ATT_COMMAND_ID_MAX_BYTES);
+            out->command_id = json_string_value(value);
+            continue;
+        }
         if (!find_field(spec, key))
             return att_fail(err, ATT_ERR_BAD_MESSAGE, "unknown member in %s", tname);
     }
@@ -441,6 +456,16 @@ json_t *att_msg_ack(const char *id, int64_t seq)
     if (seq > 0)
         rc |= set_new(o, "seq", json_integer(seq));
     return finish(o, rc);
+}
+
+json_t *att_msg_ack_duplicate(const char *id, int64_t seq)
+{
+    json_t *o = att_msg_ack(id, seq);
+    if (o && json_object_set_new(o, "duplicate", json_true()) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 json_t *att_msg_error(const char *id, att_code code, const char *message)

@@ -40,6 +40,7 @@ int att_room_init(att_room *room, const att_catalog *cat, const att_script *scri
     room->next_rupture_id = 1;
     room->next_suspicion_id = 1;
     room->next_attempt_id = 1;
+    room->newest_command = -1;
     return 0;
 }
 
@@ -65,6 +66,46 @@ void att_room_copy(att_room *dst, const att_room *src)
     size_t used = offsetof(att_room, ruptures) + (size_t)src->n_ruptures * sizeof(att_rupture);
     memcpy(dst, src, used);
     memcpy(dst->suspicions, src->suspicions, (size_t)src->n_suspicions * sizeof(att_suspicion));
+    assert(src->n_commands >= 0 && src->n_commands <= ATT_MAX_COMMANDS);
+    memcpy(dst->commands, src->commands, (size_t)src->n_commands * sizeof(att_command));
+}
+
+const att_command *att_room_find_command(const att_room *room, att_role role, const char *id)
+{
+    if (!id)
+        return NULL;
+    for (int i = 0; i < room->n_commands; i++) {
+        const att_command *c = &room->commands[i];
+        if (c->role == (signed char)role && strcmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* After an event is folded: a command id enters the table (the oldest
+ * leaves once it is full), and the events that follow it within its
+ * command move the seq its sender's ack names. */
+static void note_command(att_room *room, const att_event *ev)
+{
+    if (ev->command_id && (int)ev->by >= 0 && (int)ev->by < ATT_AUDIENCES) {
+        int slot = room->n_commands < ATT_MAX_COMMANDS
+                       ? room->n_commands++
+                       : (room->newest_command + 1) % ATT_MAX_COMMANDS;
+        att_command *c = &room->commands[slot];
+        memset(c, 0, sizeof *c);
+        c->seq = ev->seq;
+        c->last_seq = ev->seq + (ev->command_events > 1 ? ev->command_events - 1 : 0);
+        c->ack_seq = room->aud_seq[ev->by];
+        c->role = (signed char)ev->by;
+        snprintf(c->id, sizeof c->id, "%s", ev->command_id);
+        room->newest_command = slot;
+        return;
+    }
+    if (room->newest_command < 0)
+        return;
+    att_command *c = &room->commands[room->newest_command];
+    if (ev->seq <= c->last_seq && att_event_visible_to(ev, (att_role)c->role))
+        c->ack_seq = room->aud_seq[c->role];
 }
 
 att_role att_room_resolve_actor(const att_room *room, att_actor actor)
@@ -587,6 +628,7 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err)
     assert(room->aud_seq[ATT_ROLE_THERAPIST] == room->seq);
     assert(room->n_ruptures <= ATT_MAX_RUPTURES && room->n_suspicions <= ATT_MAX_SUSPICIONS);
     assert(room->n_attempts <= ATT_MAX_ATTEMPTS);
+    note_command(room, ev);
     return 0;
 }
 

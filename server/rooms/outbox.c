@@ -1,5 +1,6 @@
 /* outbox.c - the room service's requests to the connections (outbox.h). */
 #include "outbox.h"
+#include "attune/event.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,14 @@ int srv_outbox_add_text(srv_outbox *ob, const char *text, size_t len)
 int srv_outbox_add_event(srv_outbox *ob, int64_t seq, const char *payload, size_t len)
 {
     size_t off = ob->bytes.len;
-    if (put_bytes(&ob->bytes, payload, len) < 0) {
+    size_t cut = att_event_wire_cut(payload, len);
+    if (put_bytes(&ob->bytes, payload, cut) < 0 ||
+        (cut < len && put_bytes(&ob->bytes, "}", 1) < 0)) {
+        ob->bytes.len = off;
         ob->dropped++;
         return -1;
     }
-    return add_msg(ob, SRV_OUT_EVENT, seq, off, len);
+    return add_msg(ob, SRV_OUT_EVENT, seq, off, ob->bytes.len - off);
 }
 
 int srv_outbox_add_event_again(srv_outbox *ob, int same_bytes, int64_t seq)

@@ -76,6 +76,8 @@ void srv_outbox_free(srv_outbox *ob);
 /* Writers (the room service). Each returns the new message's index, or -1
  * when out of memory (counted in `dropped`). */
 int srv_outbox_add_text(srv_outbox *ob, const char *text, size_t len);
+/* payload is a stored event (att_event_encode_stored): what goes out is
+ * its wire form, without the command id only its sender's table keeps. */
 int srv_outbox_add_event(srv_outbox *ob, int64_t seq, const char *payload, size_t len);
 /* A message of the same bytes as message `same_bytes` (an event seen by
  * several audiences, each in its own numbering): the bytes are not copied

@@ -175,6 +175,12 @@ static void job_free(srv_job *job)
         free(d);
         d = next;
     }
+    srv_resend *w = job->resends;
+    while (w) {
+        srv_resend *next = w->next;
+        free(w);
+        w = next;
+    }
     free(job);
 }
 
@@ -599,10 +605,8 @@ static void room_submit(srv_room *r, srv_job *job)
     b->n = job->n;
     b->owner = job;
     for (int i = 0; i < job->n; i++) {
-        json_t *obj = att_event_to_json(&job->events[i], r->script);
         size_t len = 0;
-        job->payload[i] = obj ? att_json_dump(obj, &len) : NULL;
-        json_decref(obj);
+        job->payload[i] = att_event_encode_stored(&job->events[i], r->script, &len);
         if (!job->payload[i]) {
             why = "cannot encode event";
             goto fail_live;
@@ -702,12 +706,66 @@ static int room_admit(srv_room *r, att_role role, int n, int64_t now, att_error 
     return 0;
 }
 
+/* Sends m the ack of a resent command: the original's seq, "duplicate". */
+static void reply_duplicate(srv_rooms *svc, srv_member *m, const char *id, int64_t seq)
+{
+    size_t len = 0;
+    json_t *ack = att_msg_ack_duplicate(id, seq);
+    char *text = ack ? att_json_dump(ack, &len) : NULL;
+    json_decref(ack);
+    room_reply(svc, m, text, len);
+}
+
+/* A command whose id the room has recorded for this role (the client
+ * resent it, not knowing whether it got in): nothing is appended or
+ * broadcast. Recorded: the original's ack now. Still on its way to the
+ * store: the original's outcome when it commits. 1 when it was one. */
+static int resent_command(srv_room *r, srv_member *m, const att_msg *msg)
+{
+    const att_command *c = att_room_find_command(srv_room_live(r), m->role, msg->command_id);
+    if (!c)
+        return 0;
+    const char *id = msg->has_id ? msg->id : NULL;
+    if (c->last_seq <= r->durable.seq) {
+        reply_duplicate(r->svc, m, id, c->ack_seq);
+        return 1;
+    }
+    SRV_LIST_FOR_EACH_SAFE(&r->jobs, k, k_next)
+    {
+        srv_job *job = SRV_CONTAINER_OF(k, srv_job, link);
+        if (job->generation != r->generation || c->seq < job->batch.first_seq ||
+            c->seq >= job->batch.first_seq + job->n)
+            continue;
+        srv_resend *w = calloc(1, sizeof *w);
+        if (!w) {
+            srv_room_reply_error(r->svc, m, id, ATT_ERR_INTERNAL, "out of memory");
+            return 1;
+        }
+        w->member_id = m->id;
+        if (id) {
+            w->has_id = 1;
+            snprintf(w->id, sizeof w->id, "%s", id);
+        }
+        w->next = job->resends;
+        job->resends = w;
+        return 1;
+    }
+    /* In live but in no current job: cannot happen (live is durable plus
+     * the current jobs); answered as the store's failure would be. */
+    srv_room_reply_error(r->svc, m, id, ATT_ERR_INTERNAL, "the server could not record this");
+    return 1;
+}
+
 void srv_room_command(srv_rooms *svc, srv_member *m, att_msg *msg)
 {
     SRV_ASSERT_SERVICE_THREAD(svc);
     srv_room *r = m->room;
     assert(r && role_is_seat(m->role));
     int64_t t0 = srv_mono_ns();
+    if (msg->command_id && resent_command(r, m, msg)) {
+        att_msg_release(msg);
+        return;
+    }
     srv_job *job = job_new(m->id);
     if (!job) {
         srv_room_reply_error(svc, m, msg->has_id ? msg->id : NULL, ATT_ERR_INTERNAL,
@@ -1216,6 +1274,19 @@ static void broadcast_events(srv_room *r, srv_job *job,
     }
 }
 
+/* The seq of the last of the job's events `role` may see, in its own
+ * numbering; 0 when it saw none (an ack says nothing of hidden events). */
+static int64_t ack_seq_of(const srv_job *job,
+                          const int64_t aud[ATT_MAX_EVENTS_PER_COMMAND][ATT_AUDIENCES],
+                          att_role role)
+{
+    int64_t seq = 0;
+    for (int k = 0; k < job->n; k++)
+        if (att_event_visible_to(&job->events[k], role))
+            seq = aud[k][role];
+    return seq;
+}
+
 static void complete_job(srv_rooms *svc, srv_job *job)
 {
     srv_room *r = job->room;
@@ -1247,6 +1318,8 @@ static void complete_job(srv_rooms *svc, srv_job *job)
         srv_log("error", "store_commit_failed", "{s:s,s:I,s:i,s:s}", "room", r->id, "seq",
                 (json_int_t)b->first_seq, "events", b->n, "error", b->error.message);
         send_internal(r, job->sender, id);
+        for (srv_resend *w = job->resends; w; w = w->next)
+            send_internal(r, w->member_id, w->has_id ? w->id : NULL);
         if (job->generation == r->generation)
             room_rebuild(r, "store commit failed");
     } else if (b->first_seq != r->durable.seq + 1) {
@@ -1284,19 +1357,26 @@ static void complete_job(srv_rooms *svc, srv_job *job)
             svc->metrics->batches_committed++;
             srv_member *sender = room_member(r, job->sender);
             if (sender) {
-                /* The seq of the last event the sender may see, in its own
-                 * numbering; none when it saw nothing (the ack says nothing
-                 * of hidden events). */
-                int64_t seq = 0;
-                for (int k = 0; k < job->n; k++)
-                    if (att_event_visible_to(&job->events[k], sender->role))
-                        seq = aud[k][sender->role];
                 size_t len = 0;
-                json_t *ack = att_msg_ack(id, seq);
+                json_t *ack = att_msg_ack(id, ack_seq_of(job, aud, sender->role));
                 char *text = ack ? att_json_dump(ack, &len) : NULL;
                 json_decref(ack);
                 if (text)
                     send_text(svc, sender, text, len);
+                free(text);
+            }
+            /* resends of it (a reconnected sender), the same seq */
+            for (srv_resend *w = job->resends; w; w = w->next) {
+                srv_member *again = room_member(r, w->member_id);
+                if (!again)
+                    continue;
+                size_t len = 0;
+                json_t *ack = att_msg_ack_duplicate(w->has_id ? w->id : NULL,
+                                                    ack_seq_of(job, aud, again->role));
+                char *text = ack ? att_json_dump(ack, &len) : NULL;
+                json_decref(ack);
+                if (text)
+                    send_text(svc, again, text, len);
                 free(text);
             }
             broadcast_events(r, job, (const int64_t(*)[ATT_AUDIENCES])aud);

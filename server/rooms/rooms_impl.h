@@ -34,7 +34,19 @@ typedef struct srv_job {
     int n;
     char *payload[ATT_MAX_EVENTS_PER_COMMAND]; /* owned, encoded event objects */
     struct srv_deferred *deferred, **deferred_tail;
+    /* resends of this job's command (same command id) that came while it
+     * waited for its commit: each gets its outcome (rooms.c) */
+    struct srv_resend *resends;
 } srv_job;
+
+/* A resent command waiting for the original's commit: who, and the id its
+ * ack or error echoes. */
+typedef struct srv_resend {
+    struct srv_resend *next;
+    uint64_t member_id;
+    int has_id;
+    char id[ATT_MAX_ID_BYTES + 1];
+} srv_resend;
 
 /* A reply that must not overtake the room's in-flight commits: its text,
  * kept until the job ahead of it completes. */

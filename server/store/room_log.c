@@ -156,10 +156,11 @@ static srv_walk on_page_event(const srv_stored_event *ev, json_t *object, const 
     int hn = snprintf(head, sizeof head, "%s{\"seq\":%" PRId64 ",\"event\":", c->written ? "," : "",
                       ev->seq);
     /* The payload parsed as an event object (the fold read it), so it goes
-     * out as stored. */
-    if (srv_log_buf_put(c->out, head, (size_t)hn) ||
-        srv_log_buf_put(c->out, ev->payload, ev->len) ||
-        (c->opts->with_states && put_state(c) < 0) || put_str(c->out, "}")) {
+     * out as stored, less the command id (its sender's alone; event.h). */
+    size_t cut = att_event_wire_cut(ev->payload, ev->len);
+    if (srv_log_buf_put(c->out, head, (size_t)hn) || srv_log_buf_put(c->out, ev->payload, cut) ||
+        (cut < ev->len && put_str(c->out, "}")) || (c->opts->with_states && put_state(c) < 0) ||
+        put_str(c->out, "}")) {
         att_fail(err, ATT_ERR_INTERNAL, "room log: out of memory");
         return SRV_WALK_FAILED;
     }

@@ -282,6 +282,9 @@ static srv_walk v1_event(const srv_stored_event *ev, void *arg, att_error *err)
     const char *t = json_string_value(json_object_get(obj, "type"));
     if (t && ev->type && strcmp(t, ev->type) == 0)
         w->typed_as_payload++;
+    /* Logs from before command ids: no stored tail, the wire form is the
+     * payload as it is. */
+    CHECK(att_event_wire_cut(ev->payload, ev->len) == ev->len);
     if (ev->type && strcmp(ev->type, "private_message") == 0)
         w->private_messages++;
     if (ev->type && strcmp(ev->type, "note") == 0) {
@@ -331,6 +334,7 @@ static int64_t walk_and_fold(srv_store *s, char ids[][SRV_STORE_ID_BYTES + 1], i
         CHECK(room != NULL);
         CHECK_INT(srv_log_fold_room(s, cat, NULL, ids[i], NULL, room, NULL, &err), 0);
         CHECK_INT(room->seq, w.events);
+        CHECK_INT(room->n_commands, 0);
         if (strncmp(ids[i], "demo-", 5) == 0) {
             CHECK_INT(room->status, ATT_STATUS_ACTIVE);
             *demo_walk = w;

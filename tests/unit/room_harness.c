@@ -29,15 +29,13 @@ static void record(harness *h, att_event *evs, int n)
 {
     json_array_clear(h->last_events);
     for (int i = 0; i < n; i++) {
-        json_t *obj = att_event_to_json(&evs[i], h->room.script);
-        if (!obj) {
+        /* Fold what the store would hold, as every stored log is folded
+         * (att_room_apply_stored): the JSON text, not the struct. */
+        char *text = att_event_encode_stored(&evs[i], h->room.script, NULL);
+        if (!text) {
             fprintf(stderr, "encode failed\n");
             exit(2);
         }
-        /* Fold what the store would hold, as every stored log is folded
-         * (att_room_apply_stored): the JSON text, not the struct. */
-        char *text = json_dumps(obj, JSON_COMPACT);
-        json_decref(obj);
         json_t *stored = NULL;
         att_error err = {0};
         if (!text ||

@@ -191,6 +191,7 @@ int main(void)
         emit("server/error", att_msg_error(NULL, (att_code)code, "explained in words"));
     }
     emit("server/ack", att_msg_ack(NULL, 0));
+    emit("server/ack", att_msg_ack_duplicate("c8", 12));
     static const char *const byes[] = {"replaced", "shutdown", "bad_token", "slow_reader",
                                        "hello_timeout"};
     for (size_t i = 0; i < 5; i++)

@@ -153,6 +153,11 @@ typedef struct {
     int64_t gap_ms;
     /* a protocol 1 rupture_confirmed (it carried the whole rupture, seen by all) */
     int legacy;
+    /* The client's command id (borrowed; NULL for none) on the first event
+     * of the command that produced it, with the command's event count: the
+     * fold's table of recorded commands (room.h). Stored, never on a wire. */
+    const char *command_id;
+    int command_events;
 } att_event;
 
 /* A rupture as events carry it; new reference or NULL. */
@@ -168,6 +173,20 @@ int att_event_visible_to(const att_event *ev, att_role viewer);
 /* The event object ({"type":..,"at":..,"by":..,...}; no seq). The script
  * gives step ids. Returns a new reference or NULL on allocation failure. */
 json_t *att_event_to_json(const att_event *ev, const att_script *script);
+
+/* The stored form of an event: att_event_to_json's text, and when the
+ * event carries a command id, that text with `,"command_id":"ID",
+ * "command_events":N` put before its closing brace (keys sorted, compact,
+ * no spaces). The wire form of a stored event is the stored text without
+ * that tail, so a reader that forwards stored bytes (catch-up, the log
+ * API) strips it without parsing: att_event_wire_cut. Returns a malloc'd
+ * NUL-terminated text the caller frees, NULL on allocation failure. */
+char *att_event_encode_stored(const att_event *ev, const att_script *script, size_t *len_out);
+
+/* Where a stored event's command tail begins: the wire form is
+ * stored[0..cut) followed by "}". Returns len when there is no tail (every
+ * event stored before command ids, and every event without one). */
+size_t att_event_wire_cut(const char *stored, size_t len);
 
 /* Decodes an event object (as produced by att_event_to_json) into ev,
  * borrowing strings and input from obj, which must outlive ev. The seq is

@@ -41,6 +41,10 @@ typedef struct {
     att_msg_type type;
     int has_id;
     char id[ATT_MAX_ID_BYTES + 1];
+    /* the client's command id (every type that appends an event may carry
+     * one; NULL when absent): a resend of a command already recorded is
+     * acked, not recorded twice */
+    const char *command_id;
     /* hello */
     const char *token;
     const char *ticket;  /* a staff ticket (POST /api/rooms/{id}/ticket) instead of a token */
@@ -83,6 +87,11 @@ void att_msg_release(att_msg *m);
 /* Server envelopes; each returns a new reference (NULL on allocation failure).
  * id may be NULL; seq <= 0 omits "seq" from the ack. */
 json_t *att_msg_ack(const char *id, int64_t seq);
+/* The ack of a resent command (its command_id already recorded): the
+ * original's seq and "duplicate":true. */
+json_t *att_msg_ack_duplicate(const char *id, int64_t seq);
+/* 1 when messages of this type may carry a command_id (they append events). */
+int att_msg_takes_command_id(att_msg_type type);
 json_t *att_msg_error(const char *id, att_code code, const char *message);
 json_t *att_msg_event(int64_t seq, json_t *event /* borrowed */);
 json_t *att_msg_bye(const char *reason);

@@ -131,6 +131,23 @@ typedef struct {
 #define ATT_MAX_SUSPICIONS 128
 #define ATT_LANGUAGE_BYTES 16
 
+/* The commands the room remembers by their client command id, so that a
+ * client resending a command after a reconnect (not knowing whether it was
+ * recorded before the connection, or the node, went) gets the original's
+ * ack instead of a second record. The most recent ATT_MAX_COMMANDS: a
+ * resend comes within seconds of the reconnect, while a room records a few
+ * commands a minute, so 128 is hours of a session. Rebuilt by the fold, so
+ * a node that takes a room over knows what the previous one recorded. */
+#define ATT_MAX_COMMANDS 128
+
+typedef struct {
+    int64_t seq;      /* the event that carries the id: the command's first */
+    int64_t last_seq; /* the command's last event */
+    int64_t ack_seq;  /* the sender's numbering of the last of them it may see: the ack's seq */
+    signed char role; /* att_role of the sender */
+    char id[ATT_COMMAND_ID_MAX_BYTES + 1];
+} att_command;
+
 typedef struct {
     const att_catalog *catalog;
     const att_script *script;
@@ -182,30 +199,39 @@ typedef struct {
     int ruptures_dropped; /* ruptures beyond ATT_MAX_RUPTURES (counted, not kept) */
     int n_suspicions;
     int suspicions_dropped;
-    /* The two arrays last: an idle room never touches (and the OS never
+    /* the command table: n_commands in use (slots 0..n-1; a ring once
+     * full, newest_command the latest, -1 for none) */
+    int n_commands;
+    int newest_command;
+    /* The three arrays last: an idle room never touches (and the OS never
      * backs) them; see att_room_init. */
     att_rupture ruptures[ATT_MAX_RUPTURES];
     att_suspicion suspicions[ATT_MAX_SUSPICIONS];
+    att_command commands[ATT_MAX_COMMANDS];
 } att_room;
 
 /* The layout att_room_init and att_room_copy (and a server that clears
- * only what comes before a room) rely on: the two arrays are the last
- * members, rupture slots then suspicion slots, nothing after them. */
+ * only what comes before a room) rely on: the three arrays are the last
+ * members, rupture slots, suspicion slots, command slots, nothing after
+ * them. */
 _Static_assert(offsetof(att_room, suspicions) ==
                    offsetof(att_room, ruptures) + sizeof(att_rupture) * ATT_MAX_RUPTURES,
                "att_room: the suspicion slots follow the rupture slots");
-_Static_assert(offsetof(att_room, suspicions) + sizeof(att_suspicion) * ATT_MAX_SUSPICIONS ==
+_Static_assert(offsetof(att_room, commands) ==
+                   offsetof(att_room, suspicions) + sizeof(att_suspicion) * ATT_MAX_SUSPICIONS,
+               "att_room: the command slots follow the suspicion slots");
+_Static_assert(offsetof(att_room, commands) + sizeof(att_command) * ATT_MAX_COMMANDS ==
                    sizeof(att_room),
-               "att_room: the two arrays are its last members");
+               "att_room: the three arrays are its last members");
 
 /* Prepares an empty room (seq 0) for a script. Its first event must be
  * room_created. Returns 0 or a negative code. */
 int att_room_init(att_room *room, const att_catalog *cat, const att_script *script,
                   const char *room_id, const att_room_config *config, att_error *err);
 
-/* Copies a room: the head, and of the two arrays only the entries in use
- * (an idle room's ~58 KB of rupture and suspicion slots are never read, so
- * they are never touched either). */
+/* Copies a room: the head, and of the three arrays only the entries in use
+ * (an idle room's ~70 KB of rupture, suspicion and command slots are never
+ * read, so they are never touched either). */
 void att_room_copy(att_room *dst, const att_room *src);
 
 /* Folds one event. ev->seq must be room->seq + 1 (a gap or a repeat is a
@@ -219,6 +245,10 @@ int att_room_apply(att_room *room, const att_event *ev, att_error *err);
  * from it). Recovery, the session log and replay all read the log this way. */
 int att_room_apply_stored(att_room *room, int64_t seq, const char *payload, size_t len,
                           json_t **object_out, att_error *err);
+
+/* The command `role` recorded with this command id (among the last
+ * ATT_MAX_COMMANDS), or NULL. */
+const att_command *att_room_find_command(const att_room *room, att_role role, const char *id);
 
 /* The first event of a room. */
 void att_room_created_event(const att_room *room, int64_t now, att_role first_speaker,

@@ -13,6 +13,10 @@
 #define ATT_MAX_TOKEN_BYTES 1024
 #define ATT_MAX_TEXT_BYTES 4000
 #define ATT_MAX_INPUT_MEMBERS 16
+/* A client's command id (PROTOCOL.md section 4): 16..64 of [A-Za-z0-9_-],
+ * chosen by the client, unique for its role in the room. */
+#define ATT_COMMAND_ID_MIN_BYTES 16
+#define ATT_COMMAND_ID_MAX_BYTES 64
 #define ATT_DEFAULT_SILENCE_MS 90000
 /* A partner away this long on their turn is suggested as a withdrawal; a
  * shorter drop is the network, not the person. */
@@ -73,6 +77,10 @@ typedef struct {
  * `return att_fail(err, ATT_ERR_X, "...")`. */
 int att_fail(att_error *err, att_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* 1 when s[0..n) is a well-formed command id; 1 when c may be in one. */
+int att_command_id_ok(const char *s, size_t n);
+int att_command_id_char(char c);
 
 static inline int att_role_is_partner(att_role r)
 {
