@@ -1,7 +1,8 @@
 /* cmd_join.c - `attune join URL`: a terminal participant (protocol 2).
  * Connects to the invitation's server with libwebsockets (wsconn.h:
- * ws://HOST:PORT/ws, or wss:// for an https:// link, subprotocol
- * attune.v1), sends hello, shows the events and the state as they arrive
+ * ws://HOST:PORT/ws?room=ID, or wss:// for an https:// link, subprotocol
+ * attune.v1; the room from the link, or for a link without one from the
+ * hello ack), sends hello, shows the events and the state as they arrive
  * (seqs count in this member's own audience: 1, 2, 3... with no gap), asks
  * a partner the safety check-in while the room is checking in, and when it
  * is this member's turn asks the step's inputs one line at a time from the
@@ -41,7 +42,7 @@ static const cli_option options[] = {
 static const cli_command join_cmd = {
     "attune join [--no-color] [--insecure] URL | -",
     "Takes part in a session from the terminal with an invitation URL\n"
-    "(http://HOST:PORT/#token=... or https://...; an https:// link connects over\n"
+    "(http://HOST:PORT/?room=ROOM#token=... or https://...; an https:// link connects over\n"
     "TLS and checks the server's certificate): given as URL, or `-` to read it from\n"
     "the first line of standard input, or left out to take it from the environment\n"
     "variable ATTUNE_LINK. The link is a secret: on a shared machine prefer `-` or\n"
@@ -124,6 +125,9 @@ typedef struct {
     FILE *out;
     int64_t resume_from;
     int64_t last_seq; /* the highest seq seen (in this member's audience) */
+    /* The room for the socket's URL (/ws?room=ID, by which a proxy routes):
+     * the link's, or the first hello ack's for a link without one. */
+    char room[ATT_ROOM_ID_BYTES + 1];
     /* from the server */
     json_t *ack;   /* hello ack (owned) */
     json_t *state; /* latest state (owned) */
@@ -590,6 +594,9 @@ static void on_hello_ack(join_session *s, json_t *msg)
 {
     json_decref(s->ack);
     s->ack = json_incref(msg);
+    const char *room = sget(msg, "room");
+    if (!s->room[0] && room && strlen(room) < sizeof s->room)
+        snprintf(s->room, sizeof s->room, "%s", room);
     snprintf(s->role, sizeof s->role, "%s", sget(msg, "role") ? sget(msg, "role") : "?");
     s->authed = 1;
     const json_t *ex = json_object_get(msg, "exercise");
@@ -641,7 +648,11 @@ static void on_reply(join_session *s, json_t *msg, int is_error)
     }
     fputc('\n', s->out);
     if (known && kind == REQ_HELLO) {
-        fprintf(s->out, "attune: the server did not accept this invitation\n");
+        if (code && strcmp(code, "wrong_room") == 0)
+            fprintf(s->out, "attune: the link's room= names another session than its invitation; "
+                            "please use the link exactly as it was sent.\n");
+        else
+            fprintf(s->out, "attune: the server did not accept this invitation\n");
         s->quit = 1;
         s->exit_code = CLI_EXIT_FAIL;
     } else if (known && (kind == REQ_TURN || kind == REQ_CHECKIN)) {
@@ -1086,8 +1097,9 @@ static const cli_wsconn_handlers ws_handlers = {on_ws_message, on_ws_input};
 
 static int run(join_session *s, const cli_invite *inv)
 {
-    char why[320];
-    const cli_wsconn_config cfg = {inv->host, inv->port, "/ws", "attune.v1", inv->tls, s->insecure};
+    char why[320], path[16 + ATT_ROOM_ID_BYTES];
+    snprintf(path, sizeof path, "/ws%s%s", s->room[0] ? "?room=" : "", s->room);
+    const cli_wsconn_config cfg = {inv->host, inv->port, path, "attune.v1", inv->tls, s->insecure};
     s->ws = cli_wsconn_open(&cfg, &ws_handlers, s, why, sizeof why);
     if (!s->ws) {
         fprintf(stderr, "attune: %s\n", why);
@@ -1212,6 +1224,7 @@ int cli_cmd_join(int argc, char **argv)
     s->color = cli_use_color(force_on ? 1 : force_off ? 0 : -1);
     s->interactive = isatty(STDIN_FILENO);
     s->resume_from = resume_from;
+    snprintf(s->room, sizeof s->room, "%s", inv.room);
     int rc = run(s, &inv);
     cli_wsconn_free(s->ws);
     cli_form_clear(&s->form);

@@ -1,6 +1,7 @@
 /* invite.c - building and parsing invitation URLs (see invite.h). */
 #include "invite.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,36 @@ int cli_invite_check_base(const char *base, FILE *err)
     if (strchr(base, '#') || strchr(base, '?') || strlen(base) > 512) {
         fprintf(err, "attune: --base-url must be a plain URL (no ? or #, at most 512 bytes)\n");
         return -1;
+    }
+    return 0;
+}
+
+/* The room of the query in [p, end) (?room=ID, among other arguments):
+ * 0 with room set ("" when the URL names none), -1 when room= is empty,
+ * not a room id (1..64 of A-Z a-z 0-9 - _; no escapes) or given twice. */
+static int query_room(const char *p, const char *end, char room[ATT_ROOM_ID_BYTES + 1])
+{
+    room[0] = '\0';
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    if (!q)
+        return 0;
+    for (const char *arg = q + 1; arg < end;) {
+        const char *arg_end = memchr(arg, '&', (size_t)(end - arg));
+        if (!arg_end)
+            arg_end = end;
+        size_t n = (size_t)(arg_end - arg);
+        if (n >= 4 && memcmp(arg, "room", 4) == 0 && (n == 4 || arg[4] == '=')) {
+            const char *id = arg + 5;
+            size_t len = n > 5 ? n - 5 : 0;
+            if (room[0] || len == 0 || len > ATT_ROOM_ID_BYTES)
+                return -1;
+            for (size_t i = 0; i < len; i++)
+                if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_')
+                    return -1;
+            memcpy(room, id, len);
+            room[len] = '\0';
+        }
+        arg = arg_end + 1;
     }
     return 0;
 }
@@ -68,6 +99,10 @@ int cli_invite_parse(const char *url, cli_invite *out, char *why, size_t why_siz
         p = end;
     }
     const char *frag = strchr(p, '#');
+    if (query_room(p, frag ? frag : p + strlen(p), out->room) < 0) {
+        snprintf(why, why_size, "room= in the URL is not a room id");
+        return -1;
+    }
     if (!frag) {
         snprintf(why, why_size, "no #token=... in the URL");
         return -1;

@@ -1,7 +1,8 @@
 /* test_invite.c - `attune join`'s invitation URL parser (cli_invite_parse,
  * invite.h): the four schemes and which of them mean TLS, their default
  * ports, an explicit port, an [IPv6] host, the token among other fragment
- * parameters, and each refusal with its reason. */
+ * parameters, the room of the query (?room=ID, issue 13; none in older
+ * links), and each refusal with its reason. */
 #include "check.h"
 #include "invite.h"
 
@@ -29,8 +30,47 @@ static void refuses(const char *url, const char *reason)
     CHECK_MSG(strstr(why, reason) != NULL, "%s: \"%s\", want \"%s\"", url, why, reason);
 }
 
+static void room_of(const char *url, const char *room, const char *token)
+{
+    cli_invite inv;
+    char why[160] = "";
+    int rc = cli_invite_parse(url, &inv, why, sizeof why);
+    CHECK_MSG(rc == 0, "%s: %s", url, why);
+    if (rc != 0)
+        return;
+    CHECK_STR(inv.room, room);
+    CHECK_STR(inv.token, token);
+}
+
 int main(void)
 {
+    /* the room rides in the query, the token in the fragment */
+    room_of("http://127.0.0.1:8080/?room=demo-x1#token=abc", "demo-x1", "abc");
+    room_of("https://example.org/attune/?room=r_2#token=t", "r_2", "t");
+    room_of("https://h?room=r#token=t", "r", "t");
+    room_of("https://h/?v=1&room=r&w=2#token=t", "r", "t");
+    room_of("https://h/?roomy=1#token=t", "", "t");         /* not room= */
+    room_of("http://127.0.0.1:8080/#token=abc", "", "abc"); /* a link from before issue 13 */
+    room_of("https://h/#token=t&room=x", "", "t");          /* the fragment is not the query */
+    parses("http://[::1]:9/?room=r#token=t", "::1", 9, 0, "t");
+    refuses("https://h/?room=#token=t", "room= in the URL is not a room id");
+    refuses("https://h/?room#token=t", "room= in the URL is not a room id");
+    refuses("https://h/?room=a%20b#token=t", "room= in the URL is not a room id");
+    refuses("https://h/?room=a.b#token=t", "room= in the URL is not a room id");
+    refuses("https://h/?room=a&room=b#token=t", "room= in the URL is not a room id");
+    char long_room[200];
+    strcpy(long_room, "https://h/?room=");
+    size_t r_at = strlen(long_room);
+    memset(long_room + r_at, 'r', ATT_ROOM_ID_BYTES + 1);
+    strcpy(long_room + r_at + ATT_ROOM_ID_BYTES + 1, "#token=t");
+    refuses(long_room, "room= in the URL is not a room id");
+    memmove(long_room + r_at + ATT_ROOM_ID_BYTES, long_room + r_at + ATT_ROOM_ID_BYTES + 1,
+            strlen(long_room + r_at + ATT_ROOM_ID_BYTES + 1) + 1); /* exactly 64 */
+    cli_invite longest;
+    char lwhy[160] = "";
+    CHECK_MSG(cli_invite_parse(long_room, &longest, lwhy, sizeof lwhy) == 0, "%s", lwhy);
+    CHECK_INT(strlen(longest.room), ATT_ROOM_ID_BYTES);
+
     parses("http://127.0.0.1:8080/#token=abc", "127.0.0.1", 8080, 0, "abc");
     parses("http://example.org/#token=abc", "example.org", 80, 0, "abc");
     parses("https://example.org/#token=abc", "example.org", 443, 1, "abc");

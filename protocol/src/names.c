@@ -55,6 +55,7 @@ static const char *const code_names[ATT_ERR__COUNT] = {
     [ATT_ERR_INTERNAL] = "internal",
     [ATT_ERR_ROOM_BUSY] = "room_busy",
     [ATT_ERR_LOG_FULL] = "log_full",
+    [ATT_ERR_WRONG_ROOM] = "wrong_room",
 };
 
 const char *att_role_name(att_role role)

@@ -16,6 +16,7 @@
 #include <libwebsockets.h>
 #include <stdint.h>
 #include "frame.h"
+#include "room_id.h"
 #include "room_service.h"
 
 struct srv_server;
@@ -31,6 +32,9 @@ typedef struct srv_conn {
     struct lws *wsi;
     struct srv_server *srv;
     srv_conn_state state;
+    /* The room the upgrade URL named (/ws?room=ID), or "": a hello for
+     * another room is refused (ws.c). */
+    char url_room[SRV_ROOM_ID_MAX + 1];
     srv_member member;   /* member.id is the connection's id */
     lws_dll2_t all_link; /* srv->conns */
     /* Timers, checked by the server's once-a-second sweep (server.c) rather

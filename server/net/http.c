@@ -20,6 +20,7 @@
 #include "http_reply.h"
 #include "log.h"
 #include "peer.h"
+#include "room_id.h"
 #include "ws.h"
 
 /* A request's per-session data is its answer. */
@@ -273,8 +274,34 @@ static const char *body_refused(struct lws *wsi)
     return "no request body is accepted here";
 }
 
+int srv_http_ws_room(struct lws *wsi, char out[SRV_ROOM_ID_MAX + 1])
+{
+    /* lws keeps each urldecoded argument as a fragment of the URI_ARGS
+     * token. Every one is looked at: a second room= is as wrong as a bad
+     * one (the proxy hashes the first, the server would check another). */
+    int found = 0;
+    out[0] = '\0';
+    for (int i = 0; lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+        /* No argument of /ws is this long: refused rather than skipped
+         * unread (it could be a room= the proxy routed by). */
+        char arg[1024];
+        if (lws_hdr_copy_fragment(wsi, arg, sizeof arg, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+            return -1;
+        if (strcmp(arg, "room") == 0)
+            return -1; /* "?room" with no value */
+        if (strncmp(arg, "room=", 5) != 0)
+            continue;
+        if (found || !srv_room_id_valid(arg + 5))
+            return -1;
+        memcpy(out, arg + 5, strlen(arg + 5) + 1); /* valid: at most SRV_ROOM_ID_MAX */
+        found = 1;
+    }
+    return found;
+}
+
 static int confirm_upgrade(struct lws *wsi, srv_server *srv, const char *upgrade)
 {
+    char room[SRV_ROOM_ID_MAX + 1];
     char uri[64], proto[128];
     int status = 0;
     const char *why = NULL;
@@ -289,6 +316,9 @@ static int confirm_upgrade(struct lws *wsi, srv_server *srv, const char *upgrade
                !strstr(proto, SRV_SUBPROTOCOL)) {
         status = HTTP_STATUS_BAD_REQUEST;
         why = "subprotocol attune.v1 required";
+    } else if (srv_http_ws_room(wsi, room) < 0) {
+        status = HTTP_STATUS_BAD_REQUEST;
+        why = "room= is not a room id";
     } else if (!srv_http_host_allowed(wsi, srv->cfg)) {
         status = HTTP_STATUS_FORBIDDEN;
         why = "host not allowed";

@@ -81,6 +81,17 @@ static void do_hello(srv_conn *conn, att_msg *m)
         reject_token(conn, m, err.message);
         return;
     }
+    if (conn->url_room[0] && strcmp(conn->url_room, claims.room) != 0) {
+        /* Routed by the URL's room to a room the link does not open: never
+         * joined, and final for the client (PROTOCOL.md, wrong_room). */
+        srv->metrics.bad_token_closes++;
+        srv_log("info", "wrong_room", "{s:I,s:s,s:s}", "conn", (json_int_t)conn->member.id,
+                "url_room", conn->url_room, "peer", srv_http_conn_addr(conn->wsi));
+        srv_conn_send_error(conn, m->has_id ? m->id : NULL, ATT_ERR_WRONG_ROOM,
+                            "this invitation is for another room than the URL's room=");
+        srv_conn_begin_close(conn, SRV_CLOSE_BAD_TOKEN, SRV_BYE_WRONG_ROOM, ATT_LEFT_CLOSED);
+        return;
+    }
     srv_room *r = srv_rooms_get(srv->rooms, claims.room, &err);
     if (!r && err.code == ATT_ERR_ROOM_BUSY) {
         /* Another node serves the room, or this one is letting it go: the
@@ -346,6 +357,10 @@ int srv_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         conn->member.id = ++srv->next_conn_id;
         conn->member.role = ATT_ROLE_NONE;
         conn->state = CONN_AWAIT_HELLO;
+        /* The handshake's headers are still there (the upgrade checked the
+         * argument already: confirm_upgrade, http.c). */
+        if (srv_http_ws_room(wsi, conn->url_room) < 0)
+            conn->url_room[0] = '\0';
         conn->tokens = srv->cfg->burst;
         conn->tokens_at = lws_now_usecs();
         conn->heard_at_ms = srv_mono_ms();

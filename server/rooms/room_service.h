@@ -111,6 +111,10 @@
 #define SRV_CLOSE_ROOM_MOVED 4503
 /* The bye reason sent with SRV_CLOSE_ROOM_MOVED. */
 #define SRV_BYE_ROOM_MOVED "room_moved"
+/* A hello whose link or ticket is for another room than the URL's
+ * /ws?room=: closed SRV_CLOSE_BAD_TOKEN with this bye (final, as a bad
+ * link is: a wrong route must never join a room). */
+#define SRV_BYE_WRONG_ROOM "wrong_room"
 
 /* Events replayed per catch-up step while a member catches up. */
 #define SRV_REPLAY_CHUNK 64

@@ -110,12 +110,14 @@ void srv_admin_base_url(const srv_link_options *links, char *out, size_t size)
         snprintf(out, size, "http://%s:%d", host, links->port);
 }
 
-static int url_for(const srv_link_options *links, const char *token, char *out, size_t size,
-                   att_error *err)
+/* The room rides in the query, where a proxy routes by it (the room id is
+ * no secret: /api paths carry it too); the token in the fragment. */
+static int url_for(const srv_link_options *links, const char *room, const char *token, char *out,
+                   size_t size, att_error *err)
 {
     char base[SRV_URL_MAX];
     srv_admin_base_url(links, base, sizeof base);
-    if ((size_t)snprintf(out, size, "%s/#token=%s", base, token) >= size)
+    if ((size_t)snprintf(out, size, "%s/?room=%s#token=%s", base, room, token) >= size)
         return att_fail(err, ATT_ERR_INTERNAL, "invitation URL too long");
     return 0;
 }
@@ -129,7 +131,7 @@ int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_l
                                sizeof token, NULL, err);
     if (rc < 0)
         return rc;
-    return url_for(links, token, out, size, err);
+    return url_for(links, room, token, out, size, err);
 }
 
 static void invite_line(att_role role, const char *url, char out[SRV_INVITE_LINE_MAX])
@@ -191,7 +193,7 @@ int srv_admin_demo(srv_store *store, srv_invites *inv, const att_catalog *cat,
                 return rc;
         }
         char url[SRV_URL_MAX];
-        if ((rc = url_for(links, token, url, sizeof url, err)) < 0)
+        if ((rc = url_for(links, room_id, token, url, sizeof url, err)) < 0)
             return rc;
         invite_line(roles[i], url, lines[i]);
     }

@@ -15,7 +15,7 @@
 #include "token.h"
 
 /* A base URL (at most 512 bytes: `attune room create --base-url`) with
- * /#token= and a token. */
+ * /?room=ROOM#token= and a token. */
 #define SRV_URL_MAX 1024
 /* "invite ROLE URL" */
 #define SRV_INVITE_LINE_MAX (SRV_URL_MAX + 32)
@@ -44,10 +44,11 @@ int srv_admin_create_room_as(srv_store *store, const att_catalog *cat, const cha
  * slash, or http://HOST:PORT). */
 void srv_admin_base_url(const srv_link_options *links, char *out, size_t size);
 
-/* `base/#token=TOKEN` for a new invitation to (room, role), recorded
- * (invites.h) as issued by `issued_by` at now_ms with the lifetime
+/* `base/?room=ROOM#token=TOKEN` for a new invitation to (room, role),
+ * recorded (invites.h) as issued by `issued_by` at now_ms with the lifetime
  * links->token_ttl_s. The token rides in the fragment, so it never reaches
- * an access log. */
+ * an access log; the room (no secret) in the query, so a proxy can route
+ * the page's socket by it (PROTOCOL.md section 1). */
 int srv_admin_invite_url(srv_invites *inv, const srv_token_key *key, const srv_link_options *links,
                          const char *room, att_role role, const char *issued_by, int64_t now_ms,
                          char *out, size_t size, att_error *err);

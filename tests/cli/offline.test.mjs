@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { attune, tempDir, invitations } from './helpers.mjs';
 
-const LINE = /^invite (partner_a|partner_b|therapist) http:\/\/127\.0\.0\.1:8123\/#token=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const LINE = /^invite (partner_a|partner_b|therapist) http:\/\/127\.0\.0\.1:8123\/\?room=[A-Za-z0-9_-]+#token=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 test('room create prints the three invitation lines and stores seq 1', () => {
   const dir = path.join(tempDir(), 'data');

@@ -50,7 +50,7 @@ const stateAt = (m, seq) => m.waitFor((x) => x.type === 'state' && x.seq >= seq,
 test('invitations from room create and token are accepted by the server', { skip }, async () => {
   const inv = createRoom('inv-1');
   for (const role of ['partner_a', 'partner_b', 'therapist']) {
-    assert.ok(inv[role].url.startsWith(`${server.url}/#token=`));
+    assert.ok(inv[role].url.startsWith(`${server.url}/?room=inv-1#token=`), inv[role].url);
     const m = await member(server.port, inv[role].token);
     assert.equal(m.hello.type, 'ack', JSON.stringify(m.hello));
     assert.equal(m.hello.role, role);
@@ -349,6 +349,13 @@ test('attune join as therapist runs commands; a bad invitation fails with exit 1
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /error: bad_token/);
   assert.match(bad.stdout, /did not accept this invitation/);
+  // The link's room rides in the socket's URL: another room there is refused (wrong_room, final).
+  const rerouted = inv.partner_a.url.replace('?room=join-2#', '?room=join-1#');
+  assert.notEqual(rerouted, inv.partner_a.url);
+  const wrong = attune(['join', '--no-color', rerouted], { input: '' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stdout, /error: wrong_room/);
+  assert.match(wrong.stdout, /names another session than its invitation/);
   const refused = attune(['join', `http://127.0.0.1:1/#token=${token}`], { input: '' });
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /cannot connect/);

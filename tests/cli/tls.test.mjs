@@ -69,7 +69,7 @@ async function ok(m, msg) {
 
 test('attune join --insecure takes part through TLS: https:// link, a turn completed', { skip }, async () => {
   const inv = createRoom('tls-1');
-  assert.ok(inv.partner_a.url.startsWith(`https://127.0.0.1:${frontPort}/#token=`));
+  assert.ok(inv.partner_a.url.startsWith(`https://127.0.0.1:${frontPort}/?room=tls-1#token=`));
   const T = await member(server.port, inv.therapist.token);
   const before = handshakes;
   const join = attuneAsync(['join', '--no-color', '--insecure', inv.partner_a.url]);

@@ -218,7 +218,7 @@ export async function startServer({ therapists = [], supervisors = [], args = []
       const list = await run(cli, ['room', 'list', '--data', data]);
       const room = list.split('\n')[1].split(/\s+/)[0];
       const token = (await run(cli, ['token', '--data', data, '--room', room, '--role', 'observer'])).trim();
-      return `${base}/#token=${token}`;
+      return `${base}/?room=${room}#token=${token}`;
     },
     /** Stops the server (SIGTERM) and starts it again on the same port and data. */
     async restart() {
@@ -267,7 +267,9 @@ export async function openParticipant(browser, url, width) {
   const received = [];
   const sent = [];
   const problems = [];
+  const sockets = []; // every socket URL the page opened, in order
   page.on('websocket', (ws) => {
+    sockets.push(ws.url());
     // In TLS mode every socket the app opens must be wss:// (the page's own
     // scheme picks it: client/web/js/connection.js).
     if (TLS && !ws.url().startsWith('wss://')) problems.push(`websocket not over TLS: ${ws.url()}`);
@@ -279,7 +281,7 @@ export async function openParticipant(browser, url, width) {
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   await page.goto(url);
-  return { context, page, received, sent, problems, width };
+  return { context, page, received, sent, problems, sockets, width };
 }
 
 let axeSource = null;

@@ -101,7 +101,9 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     browser = await launchBrowser();
     A = await openParticipant(browser, server.invites.partner_a, 375);
     B = await openParticipant(browser, server.invites.partner_b, 375);
-    T = await openParticipant(browser, server.invites.therapist, 1280);
+    // The therapist's link as made before issue 13 (no ?room=): the page
+    // learns the room from the hello ack and routes every reconnect by it.
+    T = await openParticipant(browser, server.invites.therapist.replace(/\?room=[^#]*/, ''), 1280);
   });
 
   after(async () => {
@@ -157,6 +159,18 @@ describe('room page: a whole Enactment session in three browsers', { timeout: 18
     const hellos = A.sent.map((f) => JSON.parse(f)).filter((m) => m.type === 'hello');
     assert.ok(hellos.length >= 2, 'a second hello after the restart');
     assert.ok(hellos[hellos.length - 1].resume_from > 0, 'the reconnect resumes from the last seq seen');
+    // Every socket names the room, so a proxy can route it (PROTOCOL.md 1);
+    // the old-style link's first one could not, its reconnects do.
+    const room = new URL(server.invites.partner_a).searchParams.get('room');
+    assert.match(room, /^demo-/);
+    const wsRoom = (u) => new URL(u).searchParams.get('room');
+    for (const p of [A, B]) {
+      assert.ok(p.sockets.length >= 2, JSON.stringify(p.sockets));
+      for (const u of p.sockets) assert.equal(wsRoom(u), room, u);
+    }
+    assert.equal(new URL(T.sockets[0]).search, '', T.sockets[0]);
+    assert.ok(T.sockets.length >= 2);
+    for (const u of T.sockets.slice(1)) assert.equal(wsRoom(u), room, u);
   });
 
   it('round 1: partner A speaks, one reflection is rejected and tried again', async () => {

@@ -173,7 +173,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
       await panel.locator(`.invite-${role} .copied`).getByText('✓ Copied').waitFor();
       links[role] = await D.page.evaluate(() => navigator.clipboard.readText());
       assert.equal(links[role], await field.inputValue(), `the ${name} link reached the clipboard`);
-      assert.match(links[role], new RegExp(`^${server.base}/#token=`));
+      assert.match(links[role], new RegExp(`^${server.base}/\\?room=[A-Za-z0-9_-]+#token=`));
     }
     await D.page.waitForFunction(() => /link copied/.test(document.getElementById('announce').textContent));
 
@@ -447,7 +447,7 @@ describe('therapist pages: login, dashboard, a live session, replay and report',
     await row.getByRole('button', { name: 'Revoke and reissue Partner B link' }).click();
     const fresh = row.locator('input.invite-url');
     await fresh.waitFor();
-    assert.match(await fresh.inputValue(), new RegExp(`^${server.base}/#token=`));
+    assert.match(await fresh.inputValue(), new RegExp(`^${server.base}/\\?room=[A-Za-z0-9_-]+#token=`));
     assert.match(await row.innerText(), /1 revoked/);
     // Partner B's open page learns its link was withdrawn.
     await B.page.getByRole('heading', { name: 'This link has been withdrawn' }).waitFor();

@@ -3,10 +3,10 @@
  * to its first NUL is the URL. The parser must not crash or read out of
  * bounds; when it fails it says why; when it succeeds the host is
  * 1..CLI_HOST_MAX-1 bytes, the port 1..65535, tls 0 or 1 and the token 1..
- * ATT_MAX_TOKEN_BYTES bytes without '&', and the URL rebuilt from what it
- * read (http[s]://HOST:PORT/#token=TOKEN, the host in brackets when it
- * holds a character that ends a bare host or starts with '[') parses back
- * to the same. */
+ * ATT_MAX_TOKEN_BYTES bytes without '&', the room "" or a room id, and the
+ * URL rebuilt from what it read (http[s]://HOST:PORT/[?room=ROOM]#token=
+ * TOKEN, the host in brackets when it holds a character that ends a bare
+ * host or starts with '[') parses back to the same. */
 #include "invite.h"
 
 #include <stdint.h>
@@ -34,6 +34,13 @@ static void check_parsed(const cli_invite *inv)
         fail("empty, overlong or unterminated token");
     if (memchr(inv->token, '&', tlen))
         fail("the token runs past '&'");
+    size_t rlen = strnlen(inv->room, sizeof inv->room);
+    if (rlen >= sizeof inv->room)
+        fail("unterminated room");
+    for (size_t i = 0; i < rlen; i++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                    inv->room[i]))
+            fail("the room is not a room id");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -55,14 +62,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_parsed(&inv);
 
     int bracket = inv.host[0] == '[' || strpbrk(inv.host, ":/#?") != NULL;
-    char again[CLI_HOST_MAX + ATT_MAX_TOKEN_BYTES + 64];
-    snprintf(again, sizeof again, "%s://%s%s%s:%d/#token=%s", inv.tls ? "https" : "http",
-             bracket ? "[" : "", inv.host, bracket ? "]" : "", inv.port, inv.token);
+    char again[CLI_HOST_MAX + ATT_MAX_TOKEN_BYTES + ATT_ROOM_ID_BYTES + 80];
+    snprintf(again, sizeof again, "%s://%s%s%s:%d/%s%s#token=%s", inv.tls ? "https" : "http",
+             bracket ? "[" : "", inv.host, bracket ? "]" : "", inv.port,
+             inv.room[0] ? "?room=" : "", inv.room, inv.token);
     cli_invite back;
     if (cli_invite_parse(again, &back, why, sizeof why) < 0)
         fail("the URL rebuilt from a parse does not parse");
     if (strcmp(back.host, inv.host) != 0 || back.port != inv.port || back.tls != inv.tls ||
-        strcmp(back.token, inv.token) != 0)
+        strcmp(back.token, inv.token) != 0 || strcmp(back.room, inv.room) != 0)
         fail("the URL rebuilt from a parse reads differently");
     free(url);
     return 0;

@@ -155,7 +155,7 @@ describe('accounts, sessions and rooms', () => {
     assert.ok(Math.abs(room.created_at - Date.now()) < 60000);
     // Partner links only, shown once; staff open with their login (a ticket).
     assert.deepEqual(Object.keys(invites).sort(), ['partner_a', 'partner_b']);
-    for (const url of Object.values(invites)) assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/#token=`));
+    for (const url of Object.values(invites)) assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?room=${room.id}#token=`));
 
     // Dashboards: alice has both her rooms, newest first; bob has none.
     const aliceList = await request(srv, 'GET', '/api/rooms', { cookie: alice });

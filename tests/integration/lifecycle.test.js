@@ -21,7 +21,7 @@ test('--demo prints the same three invitations on every run', async () => {
     const roles = srv.stdout.slice(0, 3).map((l) => l.split(' ')[1]);
     assert.deepEqual(roles, ['partner_a', 'partner_b', 'therapist']);
     for (const l of srv.stdout.slice(0, 3)) {
-      assert.match(l, /^invite \w+ http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_.-]+$/);
+      assert.match(l, /^invite \w+ http:\/\/127\.0\.0\.1:\d+\/\?room=demo-[A-Za-z0-9_-]+#token=[A-Za-z0-9_.-]+$/);
       const c = await Client.connect(srv.wsUrl);
       const { ack } = await c.hello(tokenOf(l));
       assert.equal(ack.type, 'ack');

@@ -1,10 +1,15 @@
 // The WebSocket link to the server (protocol attune.v1): hello with
 // resume_from, request ids matched to ack/error replies, an application-level
 // heartbeat and automatic reconnection with backoff. It knows nothing about
-// rooms beyond the envelope; callers receive every server message. Also where
-// the invitation token is kept between reloads (takeToken). Staff (the
+// rooms beyond the envelope and the room id in the socket's URL
+// (/ws?room=ID, by which a proxy in front of several nodes routes: the link's
+// or staff page's room, else the one the first hello ack names, kept for
+// every reconnect); callers receive every server message. Also where the
+// invitation token is kept between reloads (takeToken). Staff (the
 // therapist's and an observer's live view) have no token: each (re)connect
-// asks getTicket for a fresh single-use ticket from their login.
+// asks getTicket for a fresh single-use ticket from their login. Close 4503
+// (room_moved: the room is moving to another node) is one more drop: it
+// reconnects after the usual backoff and resumes.
 
 const HEARTBEAT_MS = 20000;
 const HEARTBEAT_TIMEOUT_MS = 10000;
@@ -14,6 +19,7 @@ export class RoomConnection {
   /**
    * @param {object} opts
    * @param {string} opts.url  ws:// or wss:// URL of /ws
+   * @param {string} [opts.room]  the room id, when the link or page names it
    * @param {string} [opts.token]  invitation token (partners, operator links)
    * @param {() => Promise<string>} [opts.getTicket]  a fresh staff ticket per connect
    * @param {() => number} opts.resumeFrom  highest seq seen so far
@@ -33,6 +39,7 @@ export class RoomConnection {
     this.authenticated = false;
     this.stopped = false;
     this.retryAt = null;
+    this.room = opts.room || null;
     window.addEventListener('online', () => this.reconnectNow());
   }
 
@@ -75,7 +82,7 @@ export class RoomConnection {
     this.byeReason = null;
     let ws;
     try {
-      ws = new WebSocket(this.opts.url, 'attune.v1');
+      ws = new WebSocket(withRoom(this.opts.url, this.room), 'attune.v1');
     } catch (err) {
       this.scheduleReconnect();
       return;
@@ -88,6 +95,8 @@ export class RoomConnection {
       if (resume > 0) hello.resume_from = resume;
       this.track(hello).then(
         (ack) => {
+          // An older link has no ?room=: the ack says which, for the reconnects.
+          if (!this.room && typeof ack.room === 'string') this.room = ack.room;
           this.authenticated = true;
           this.attempt = 0;
           this.setStatus('open', { ack });
@@ -115,14 +124,16 @@ export class RoomConnection {
       this.stopHeartbeat();
       this.failPending({ code: 'disconnected', message: 'connection closed' });
       if (e.code === 4401) {
-        // bye says why: bad_token, revoked, session_ended, logged_out, room_erased.
+        // bye says why: bad_token, revoked, session_ended, logged_out, room_erased, wrong_room.
         this.stopped = true;
         this.setStatus('failed', { reason: this.byeReason || 'bad_token' });
       } else if (e.code === 4409) {
         this.stopped = true;
         this.setStatus('replaced', {});
       } else {
-        this.scheduleReconnect();
+        // 4503 room_moved included: the next connect lands on the node that
+        // holds the room once its lease has moved.
+        this.scheduleReconnect(e.code === 4503 ? 'room_moved' : undefined);
       }
     });
   }
@@ -166,13 +177,13 @@ export class RoomConnection {
     this.pending.clear();
   }
 
-  scheduleReconnect() {
+  scheduleReconnect(reason) {
     if (this.stopped) return;
     const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
-    this.setStatus('offline', { retryAt: this.retryAt });
+    this.setStatus('offline', reason ? { retryAt: this.retryAt, reason } : { retryAt: this.retryAt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -224,6 +235,17 @@ export class RoomConnection {
 export function socketUrl(loc) {
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
   return `${scheme}://${loc.host}/ws`;
+}
+
+/** The socket URL with ?room=ID when the room is known (room ids need no escaping; encoded anyway). */
+export function withRoom(url, room) {
+  return room ? `${url}?room=${encodeURIComponent(room)}` : url;
+}
+
+/** The page's ?room= (an invitation link's, or the staff live view's), or null. */
+export function roomFromSearch(search) {
+  const room = new URLSearchParams(search || '').get('room');
+  return room && /^[A-Za-z0-9_-]{1,64}$/.test(room) ? room : null;
 }
 
 export function tokenFromFragment(hash) {

@@ -3,16 +3,18 @@
 // messages into the model and picks the view for the role the server says
 // the token has. Partners get "Leave quickly" (quick-exit.js). Staff open
 // index.html?room=ID from the dashboard without a token: each connect then
-// takes a fresh ticket from their login (POST /api/rooms/ID/ticket).
+// takes a fresh ticket from their login (POST /api/rooms/ID/ticket). The
+// socket carries the room (/ws?room=ID) whenever the page knows it: from the
+// link's or the staff page's ?room=, else from the first hello ack.
 
 import { h, replaceChildren } from './dom.js';
-import { RoomConnection, socketUrl, takeToken, forgetToken, tokenFromFragment } from './connection.js';
+import { RoomConnection, socketUrl, takeToken, forgetToken, tokenFromFragment, roomFromSearch } from './connection.js';
 import { installQuickExit, loadCrisisConfig, onLeave } from './quick-exit.js';
 import { RoomModel } from './model.js';
 import { PartnerView } from './partner-view.js';
 import { TherapistView } from './therapist-view.js';
 import { announcement } from './room-parts.js';
-import { kindError } from './words.js';
+import { kindError, CONNECTION_TEXT } from './words.js';
 import { api } from './api.js';
 
 const app = document.getElementById('app');
@@ -69,6 +71,7 @@ function start() {
     if (tokenFromFragment(location.hash)) location.reload();
   });
   const token = takeToken();
+  const pageRoom = roomFromSearch(location.search);
   const staffRoom = token ? null : new URLSearchParams(location.search).get('room');
   if (!token && !staffRoom) {
     showProblem(
@@ -88,6 +91,7 @@ function start() {
 
   conn = new RoomConnection({
     url: socketUrl(location),
+    room: pageRoom,
     token,
     getTicket: staffRoom
       ? () => api('POST', `/api/rooms/${encodeURIComponent(staffRoom)}/ticket`, {}).then((r) => r.ticket)
@@ -117,7 +121,8 @@ function start() {
           if (!msg.id) notify(kindError(msg));
           break;
         case 'bye':
-          if (msg.reason === 'shutdown') notify('The server is restarting. We will reconnect by ourselves.', 'connection');
+          if (msg.reason === 'shutdown') notify(CONNECTION_TEXT.shutdown, 'connection');
+          else if (msg.reason === 'room_moved') notify(CONNECTION_TEXT.room_moved, 'connection');
           break;
         default:
           break;
@@ -153,6 +158,9 @@ function showEnded(reason) {
     case 'session_ended':
       forgetToken();
       showProblem('This session has ended', 'The session this link was for is over, so the link no longer opens it. Thank you for taking part.');
+      break;
+    case 'wrong_room':
+      showProblem('This link does not fit this address', kindError({ code: 'wrong_room' }));
       break;
     case 'room_erased':
       forgetToken();

@@ -67,6 +67,14 @@ const KIND_ERRORS = {
   disconnected:
     'The connection dropped before that was confirmed. We are reconnecting; your words are kept.',
   already_authenticated: 'This page is already connected.',
+  wrong_room:
+    'The address this page was opened with names another session than the invitation. Please open the link exactly as your therapist sent it.',
+};
+
+// What the page says while its connection comes back by itself (a toast).
+export const CONNECTION_TEXT = {
+  shutdown: 'The server is restarting. We will reconnect by ourselves.',
+  room_moved: 'The session is moving to another server. We are reconnecting by ourselves; nothing is lost.',
 };
 
 export function kindError(error) {

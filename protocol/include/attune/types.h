@@ -63,6 +63,8 @@ typedef enum {
     /* bounded logs (issue 10) */
     ATT_ERR_ROOM_BUSY, /* the room as a whole records events faster than its limit */
     ATT_ERR_LOG_FULL,  /* the room's log has reached its cap */
+    /* routing by room (issue 13) */
+    ATT_ERR_WRONG_ROOM, /* the link or ticket is for another room than /ws?room= names */
     ATT_ERR__COUNT
 } att_code;
 
