@@ -29,7 +29,10 @@
  * MAC'd under the same service key, which every node unwraps from the
  * shared keyring (the same KEK on every node). A node that loses its
  * connection while an append commits gets an error saying the outcome is
- * unknown; the entry may be stored, and nothing retries it.
+ * unknown; the entry may be stored, and nothing retries it. An append
+ * waits for another's lock at most pg.h's lock_timeout (2 s) and fails
+ * then (a node stopped mid-append loses its session, and the lock, after
+ * idle_in_transaction_session_timeout).
  *
  * Append-only: this interface has no update and no delete, and triggers
  * refuse UPDATE and DELETE on audit_log from any connection (and, on

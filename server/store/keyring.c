@@ -834,42 +834,162 @@ static int pg_insert_key(srv_keyring *k, const char *kind, const char *name,
     return pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err);
 }
 
+/* Room keys are written PG_KEY_BATCH at a time: one INSERT over
+ * unnest()ed arrays (room ids and hex), not one round trip per room (20,000
+ * rooms: seconds, not minutes). Room ids are [A-Za-z0-9_-]: nothing an
+ * array literal must quote. */
+#define PG_KEY_BATCH 500
+
+/* Appends name to an array literal being built at *len ("{a,b"). */
+static void array_add(char *buf, size_t *len, const char *name, size_t name_len)
+{
+    char sep = *len == 0 ? '{' : ',';
+    buf[(*len)++] = sep;
+    memcpy(buf + *len, name, name_len);
+    *len += name_len;
+}
+
+static void array_end(char *buf, size_t *len)
+{
+    if (*len == 0)
+        buf[(*len)++] = '{';
+    buf[(*len)++] = '}';
+    buf[*len] = '\0';
+}
+
+/* One batch of pg_ensure_room_keys: the rooms cand[0..nc) with their new
+ * keys in made[0..nc); those stored are moved to the front of made (in
+ * order), their indexes into made_at; *stored: how many. */
+static int pg_insert_room_batch(srv_keyring *k, const char *const *rooms, const size_t *cand,
+                                size_t nc, srv_seal_key *made, size_t *made_at, size_t *stored,
+                                char *names, char *hexes, att_error *err)
+{
+    *stored = 0;
+    size_t nl = 0, hl = 0;
+    int rc = 0;
+    for (size_t c = 0; rc == 0 && c < nc; c++) {
+        unsigned char wrapped[WRAPPED_BYTES];
+        char hex[2 * WRAPPED_BYTES + 1];
+        rc = wrap_key(&k->kek, "room", rooms[cand[c]], made[c].bytes, wrapped, err);
+        if (rc == 0) {
+            array_add(names, &nl, rooms[cand[c]], strlen(rooms[cand[c]]));
+            srv_hex_encode(wrapped, WRAPPED_BYTES, hex);
+            array_add(hexes, &hl, hex, 2 * WRAPPED_BYTES);
+        }
+    }
+    if (rc < 0)
+        return rc;
+    array_end(names, &nl);
+    array_end(hexes, &hl);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)(srv_now_ms() / 1000));
+    const char *params[4] = {k->kek.id, names, hexes, now};
+    PGresult *r = NULL;
+    if (pg_sql(k,
+               "INSERT INTO keyring_room_keys (room, kek_id, wrapped, created_at)"
+               " SELECT v.room, $1, decode(v.w, 'hex'), $4::bigint"
+               " FROM unnest($2::text[], $3::text[]) AS v(room, w)"
+               " ON CONFLICT (room) DO NOTHING RETURNING room",
+               4, params, NULL, NULL, &r, err) < 0)
+        return -ATT_ERR_INTERNAL;
+    /* RETURNING names the rooms stored, in no promised order */
+    unsigned char *was_stored = calloc(nc ? nc : 1, 1);
+    if (!was_stored) {
+        PQclear(r);
+        return att_fail(err, ATT_ERR_INTERNAL, "keyring: out of memory");
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *room = PQgetvalue(r, i, 0);
+        for (size_t c = 0; c < nc; c++)
+            if (!was_stored[c] && strcmp(rooms[cand[c]], room) == 0) {
+                was_stored[c] = 1;
+                break;
+            }
+    }
+    PQclear(r);
+    for (size_t c = 0; c < nc; c++) {
+        if (!was_stored[c])
+            continue;
+        if (*stored != c)
+            made[*stored] = made[c];
+        made_at[(*stored)++] = cand[c];
+    }
+    if (*stored < nc)
+        OPENSSL_cleanse(made + *stored, (nc - *stored) * sizeof *made);
+    free(was_stored);
+    return 0;
+}
+
+static int by_room_name(const void *a, const void *b)
+{
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
 /* ensure_room_keys on PostgreSQL: one transaction, ON CONFLICT DO NOTHING,
  * then the rooms another node keyed first are read back, so two nodes
- * ensuring one room at once end with the one key that was stored. */
+ * ensuring one room at once end with the one key that was stored. The
+ * rooms are inserted in name order whatever the caller's order: an insert
+ * waits on another node's uncommitted row of the same room, so two nodes
+ * ensuring the same rooms in two orders could otherwise deadlock. */
 static int pg_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t n,
                                srv_seal_key *made, size_t *made_at, size_t *n_new, att_error *err)
 {
     *n_new = 0;
-    if (pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err) < 0)
-        return -ATT_ERR_INTERNAL;
-    int rc = kek_current(k, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (cache_find(k, rooms[i]))
-            continue;
-        unsigned char wrapped[WRAPPED_BYTES];
-        if ((rc = srv_random_bytes(made[*n_new].bytes, SRV_SEAL_KEY_BYTES, err)) < 0 ||
-            (rc = wrap_key(&k->kek, "room", rooms[i], made[*n_new].bytes, wrapped, err)) < 0)
-            break;
-        rc = pg_insert_wrapped(k, "room", rooms[i], wrapped, err);
-        if (rc == 1) {
-            made_at[(*n_new)++] = i;
-            rc = 0;
-        }
+    size_t names_cap = 3 + (size_t)PG_KEY_BATCH * (SRV_ROOM_ID_MAX + 1);
+    size_t hex_cap = 3 + (size_t)PG_KEY_BATCH * (2 * WRAPPED_BYTES + 1);
+    char *names = malloc(names_cap), *hexes = malloc(hex_cap);
+    size_t *cand = malloc(PG_KEY_BATCH * sizeof *cand);
+    const char *const **order = malloc((n ? n : 1) * sizeof *order);
+    unsigned char *is_new = calloc(n ? n : 1, 1);
+    if (!names || !hexes || !cand || !order || !is_new) {
+        free(names);
+        free(hexes);
+        free(cand);
+        free(order);
+        free(is_new);
+        return att_fail(err, ATT_ERR_INTERNAL, "keyring: out of memory");
     }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &rooms[i];
+    qsort(order, n, sizeof *order, by_room_name);
+    int rc = pg_sql(k, "BEGIN", 0, NULL, NULL, NULL, NULL, err);
+    if (rc == 0)
+        rc = kek_current(k, err);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        /* the next batch: rooms not cached, each with a new random key */
+        size_t nc = 0;
+        for (; rc == 0 && i < n && nc < PG_KEY_BATCH; i++) {
+            size_t at = (size_t)(order[i] - rooms);
+            if (cache_find(k, rooms[at]))
+                continue;
+            rc = srv_random_bytes(made[*n_new + nc].bytes, SRV_SEAL_KEY_BYTES, err);
+            cand[nc++] = at;
+        }
+        size_t stored = 0;
+        if (rc == 0 && nc > 0)
+            rc = pg_insert_room_batch(k, rooms, cand, nc, made + *n_new, made_at + *n_new, &stored,
+                                      names, hexes, err);
+        *n_new += stored;
+    }
+    OPENSSL_cleanse(hexes, hex_cap);
+    free(names);
+    free(hexes);
+    free(cand);
+    free(order);
     if (rc < 0) {
+        free(is_new);
         pg_rollback(k);
         return rc;
     }
-    if (pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err) < 0)
+    if (pg_sql(k, "COMMIT", 0, NULL, NULL, NULL, NULL, err) < 0) {
+        free(is_new);
         return -ATT_ERR_INTERNAL;
+    }
     /* rooms another node keyed first: their stored key, into the cache */
-    for (size_t i = 0, j = 0; rc == 0 && i < n; i++) {
-        if (j < *n_new && made_at[j] == i) {
-            j++;
-            continue;
-        }
-        if (cache_find(k, rooms[i]))
+    for (size_t j = 0; j < *n_new; j++)
+        is_new[made_at[j]] = 1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (is_new[i] || cache_find(k, rooms[i]))
             continue;
         unsigned char key[SRV_SEAL_KEY_BYTES];
         rc = pg_read_stored_key(k, "room", rooms[i], key, err);
@@ -877,6 +997,7 @@ static int pg_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t 
             rc = cache_put(k, rooms[i], key, err);
         OPENSSL_cleanse(key, sizeof key);
     }
+    free(is_new);
     return rc;
 }
 

@@ -89,17 +89,26 @@ static void *make_rooms(void *arg)
 {
     maker *m = arg;
     att_error err = {0};
+    if (m->batch) {
+        /* other rooms ("ens-..."), 50 to a call of ensure_room_keys */
+        char names[50][24];
+        const char *batch[50];
+        for (int j = 0; j < N_ROOMS; j += 50) {
+            for (int b = 0; b < 50; b++) {
+                int i = m->reverse ? N_ROOMS - 1 - (j + b) : j + b;
+                snprintf(names[b], sizeof names[b], "ens-%03d", i);
+                batch[b] = names[b];
+            }
+            if (srv_keyring_ensure_room_keys(m->k, batch, 50, NULL, &err) < 0)
+                m->failed++;
+        }
+        return NULL;
+    }
     for (int j = 0; j < N_ROOMS; j++) {
         int i = m->reverse ? N_ROOMS - 1 - j : j;
         char room[24];
         room_name(room, i);
         srv_seal_key key;
-        if (m->batch) {
-            const char *one[1] = {room};
-            if (srv_keyring_ensure_room_keys(m->k, one, 1, NULL, &err) < 0)
-                m->failed++;
-            continue;
-        }
         int rc = srv_keyring_new_room_key(m->k, room, &key, &err);
         if (rc == -ATT_ERR_BAD_MESSAGE) /* the other node made it first */
             rc = srv_keyring_room_key(m->k, room, &key, &err);
@@ -144,6 +153,48 @@ static void check_same_keys(srv_keyring *a, srv_keyring *b, int n)
     CHECK_INT(differ, 0);
 }
 
+/* A rotation of many keys (ATTUNE_KEYRING_PG_ROOMS, 5,000 unless set):
+ * how long the one transaction takes, which is how long a node making a
+ * new room meanwhile waits (at most pg.h's lock_timeout). */
+static void test_many(srv_keyring *k, const char *pending, const char *kek)
+{
+    const char *env = getenv("ATTUNE_KEYRING_PG_ROOMS");
+    int n = env && atoi(env) > 0 ? atoi(env) : 5000;
+    char(*names)[24] = calloc((size_t)n, sizeof *names);
+    const char **rooms = calloc((size_t)n, sizeof *rooms);
+    CHECK(names && rooms);
+    if (!names || !rooms) {
+        free(names);
+        free(rooms);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "many-%06d", i);
+        rooms[i] = names[i];
+    }
+    att_error err = {0};
+    int made = 0;
+    int64_t t0 = srv_mono_ms();
+    CHECK_INT(srv_keyring_ensure_room_keys(k, rooms, (size_t)n, &made, &err), 0);
+    int64_t t1 = srv_mono_ms();
+    CHECK_INT(made, n);
+    long long before = sql_int("SELECT count(*) FROM keyring_room_keys") +
+                       sql_int("SELECT count(*) FROM keyring_service_keys");
+    srv_keyring_rotation rot;
+    unlink(pending);
+    CHECK_INT(srv_keyring_rotate_pg_ex(uri, kek, NULL, SRV_ROTATE_COMPLETE, &rot, &err), 0);
+    int64_t t2 = srv_mono_ms();
+    CHECK_INT(rot.n_rewrapped, before);
+    CHECK_INT(rows_not_under(rot.new_kek_id), 0);
+    srv_seal_key got;
+    CHECK_INT(srv_keyring_room_key(k, rooms[n - 1], &got, &err), 0);
+    printf("keyring on PostgreSQL: %d room keys made in one transaction in %lld ms; "
+           "rotation of %lld keys (open, unwrap all, rewrap, commit) in %lld ms\n",
+           n, (long long)(t1 - t0), before, (long long)(t2 - t1));
+    free(names);
+    free(rooms);
+}
+
 int main(void)
 {
     pg_test_fresh_db("keyring", uri, sizeof uri);
@@ -183,14 +234,27 @@ int main(void)
     CHECK_INT(mb.failed, 0);
     CHECK_INT(sql_int("SELECT count(*) FROM keyring_room_keys"), N_ROOMS);
     check_same_keys(ka, kb, N_ROOMS);
-    /* and again through ensure_room_keys (every room has its key: no-ops) */
+    /* the same through ensure_room_keys, in batches, on other rooms */
     ma.batch = mb.batch = 1;
     CHECK_INT(pthread_create(&ta, NULL, make_rooms, &ma), 0);
     CHECK_INT(pthread_create(&tb, NULL, make_rooms, &mb), 0);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     CHECK_INT(ma.failed + mb.failed, 0);
-    CHECK_INT(sql_int("SELECT count(*) FROM keyring_room_keys"), N_ROOMS);
+    CHECK_INT(sql_int("SELECT count(*) FROM keyring_room_keys"), 2 * N_ROOMS);
+    int differ = 0, failed = 0;
+    for (int i = 0; i < N_ROOMS; i++) {
+        char room[24];
+        snprintf(room, sizeof room, "ens-%03d", i);
+        srv_seal_key x, y;
+        if (srv_keyring_room_key(ka, room, &x, &err) < 0 ||
+            srv_keyring_room_key(kb, room, &y, &err) < 0)
+            failed++;
+        else
+            differ += memcmp(x.bytes, y.bytes, sizeof x.bytes) != 0;
+    }
+    CHECK_INT(failed, 0);
+    CHECK_INT(differ, 0);
 
     srv_seal_key audit_a, audit_b, r7, got;
     CHECK_INT(srv_keyring_service_key(ka, "audit", &audit_a, &err), 0);
@@ -209,7 +273,7 @@ int main(void)
     CHECK_INT(srv_keyring_rotate_pg_ex(uri, kek_a, NULL, SRV_ROTATE_COMPLETE, &rot, &err), 0);
     printf("rotation on PostgreSQL: %d keys rewrapped in %lld ms\n", rot.n_rewrapped,
            (long long)(srv_mono_ms() - t0));
-    CHECK_INT(rot.n_rewrapped, N_ROOMS + 1); /* the rooms and "audit" */
+    CHECK_INT(rot.n_rewrapped, 2 * N_ROOMS + 1); /* the rooms and "audit" */
     CHECK_STR(rot.old_kek_id, id0);
     CHECK(strcmp(rot.new_kek_id, id0) != 0);
     CHECK_STR(rot.kek_path, kek_a);
@@ -301,9 +365,9 @@ int main(void)
     pthread_join(tm, NULL);
     CHECK_INT(more.failed, 0);
     CHECK_STR(rot.kek_path, pend_a);
-    CHECK(rot.n_rewrapped >= N_ROOMS + 3); /* the rooms, new-on-a/b, audit, some of B's */
+    CHECK(rot.n_rewrapped >= 2 * N_ROOMS + 3); /* the rooms, new-on-a/b, audit, some of B's */
     CHECK_INT(rows_not_under(rot.new_kek_id), 0);
-    CHECK_INT(sql_int("SELECT count(*) FROM keyring_room_keys"), N_ROOMS + 2 + 100);
+    CHECK_INT(sql_int("SELECT count(*) FROM keyring_room_keys"), 2 * N_ROOMS + 2 + 100);
     /* every node opens with its KEK.new (renamed then); the old is refused */
     CHECK(srv_keyring_open_pg(uri, old, 0, &k, &err) < 0);
     CHECK_INT(srv_keyring_open_pg(uri, kek_a, 0, &k, &err), 0);
@@ -318,6 +382,7 @@ int main(void)
               -ATT_ERR_BAD_MESSAGE);
     srv_keyring_close(k);
     srv_keyring_close(kb);
+    test_many(ka, pend_a, kek_a);
     srv_keyring_close(ka);
     srv_seal_buf_free(&sealed);
     srv_seal_buf_free(&opened);
