@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,7 +99,7 @@ struct srv_pg_store {
      * of MAX_SEGMENTS), how many are groups, whether a lease renewal and a
      * head read are among them, whether the writer is usable. */
     segment *segs;
-    int seg_head, n_segs, n_groups, lease_pending, heads_pending, up;
+    int seg_head, n_segs, n_groups, lease_pending, heads_pending, up, cut_now;
     int64_t next_recover_ns;
 
     pthread_mutex_t lock; /* guards everything below */
@@ -106,6 +107,7 @@ struct srv_pg_store {
     srv_store_batch *queue_head, *queue_tail;
     srv_store_batch *done_head, *done_tail;
     int fail_nth;
+    int cut_after;      /* test hook: groups to send before the socket is cut */
     room_epoch *epochs; /* the rooms this node acquired, with their epoch */
     size_t n_epochs, cap_epochs;
     uint32_t *slots; /* index into epochs (+1; 0 empty), n_slots a power of two */
@@ -878,6 +880,7 @@ static int send_next(srv_pg_store *s)
             s->fail_nth -= n;
         }
     }
+    int cut = s->cut_after > 0 && --s->cut_after == 0;
     if (s->n_groups + 1 > s->rstats.max_groups_in_flight)
         s->rstats.max_groups_in_flight = s->n_groups + 1;
     pthread_mutex_unlock(&s->lock);
@@ -908,6 +911,7 @@ static int send_next(srv_pg_store *s)
         it->b = b;
         it->state = prepare_item(s, it) == 0 ? ITEM_SEND : ITEM_DONE;
     }
+    s->cut_now |= cut;
     return send_group(s, seg, inject);
 }
 
@@ -1316,7 +1320,10 @@ static int recover(srv_pg_store *s)
         pthread_mutex_lock(&s->lock);
         s->rstats.reconnects++;
         pthread_mutex_unlock(&s->lock);
-        srv_log("warn", "store_writer_reconnected", "{s:i}", "groups", s->n_segs);
+        srv_log("warn", "store_writer_reconnected", "{s:i,s:i,s:I,s:s}", "groups", s->n_segs,
+                "attempts", attempt + 1, "ms",
+                (json_int_t)((srv_mono_ns() - deadline) / 1000000 + RECOVER_MS), "last_error",
+                attempt ? err.message : "");
         return 0;
     }
     srv_log("error", "store_writer_down", "{s:s}", "error", err.message);
@@ -1398,14 +1405,18 @@ static void *store_thread(void *arg)
                 drain_wake(s);
             continue;
         }
-        int64_t wait_ns = next_renew - now;
-        if (now >= next_renew && !s->lease_pending && s->n_segs < MAX_SEGMENTS) {
+        /* Woken by results, appends or close; else at the next renewal
+         * or window end. A renewal due while the previous one is still in
+         * flight waits for results, not for time. */
+        int64_t wait_ns = 1000000000LL;
+        if (now < next_renew) {
+            wait_ns = next_renew - now;
+        } else if (!s->lease_pending && s->n_segs < MAX_SEGMENTS) {
             if (send_lease(s) < 0) {
                 lost(s);
                 continue;
             }
             next_renew = now + renew_every;
-            wait_ns = 0;
         }
         if (oldest >= 0 && !s->heads_pending && s->n_groups < MAX_GROUPS_IN_FLIGHT &&
             s->n_segs < MAX_SEGMENTS) {
@@ -1425,6 +1436,13 @@ static void *store_thread(void *arg)
         if (flushing < 0) {
             lost(s);
             continue;
+        }
+        if (flushing == 0 && s->cut_now) {
+            /* The test hook: the group went out whole; the connection
+             * breaks before its answer can come back, as a network cut
+             * would. The server still reads and commits what it got. */
+            s->cut_now = 0;
+            shutdown(PQsocket(conn), SHUT_RDWR);
         }
         struct pollfd fds[2] = {{s->wake_fd, POLLIN, 0},
                                 {PQsocket(conn), (short)(POLLIN | (flushing ? POLLOUT : 0)), 0}};
@@ -1541,6 +1559,13 @@ void srv_pg_store_get_writer_stats(srv_pg_store *s, srv_pg_writer_stats *out)
 {
     pthread_mutex_lock(&s->lock);
     *out = s->rstats;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void srv_pg_store_cut_after_nth_group(srv_pg_store *s, int nth)
+{
+    pthread_mutex_lock(&s->lock);
+    s->cut_after = nth;
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -96,6 +96,10 @@ int srv_pg_store_verify_room(srv_pg_store *s, const char *room, srv_chain_report
                              att_error *err);
 int srv_pg_store_erase_room(srv_pg_store *s, const char *room, att_error *err);
 void srv_pg_store_fail_nth_batch(srv_pg_store *s, int nth);
+/* Test hook: once the nth group from now has been sent whole, the writer
+ * shuts its socket down (a network cut): the server commits what it got,
+ * the writer sees the connection lost with no answer. 0: off. */
+void srv_pg_store_cut_after_nth_group(srv_pg_store *s, int nth);
 
 /* What the writer went through since open (any thread): connections lost
  * and new sessions made, and how each append whose outcome a lost
