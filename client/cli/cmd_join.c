@@ -11,7 +11,14 @@
  *
  * Standard input may be a pipe: lines are queued and each answer waits
  * until a question is open, so a script can feed a whole session; at the
- * end of input the client waits for its outstanding replies and leaves. */
+ * end of input the client waits for its outstanding replies and leaves.
+ *
+ * Every command that records something carries a random command_id
+ * (PROTOCOL.md section 4) and is kept until its ack or error. When the
+ * connection drops (not closed by the server for good), join reconnects
+ * with backoff, resumes from the last seq it saw and, once the replay has
+ * ended, sends every unanswered command again with its command_id: the
+ * server records it once, whether or not the first one got in. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -20,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include "args.h"
 #include "attune/msg.h"
 #include "clock.h"
@@ -73,7 +81,10 @@ static const cli_command join_cmd = {
     "  /cancel (start the current questions again)  /help  /quit\n"
     "Standard input may be a pipe: each answer line waits for its question. While a\n"
     "partner answers a step's questions, a content-free typing signal (at most every\n"
-    "10 s) tells the server they are composing, so it is not taken for silence.",
+    "10 s) tells the server they are composing, so it is not taken for silence.\n"
+    "If the connection drops (or the server restarts), join connects again for about\n"
+    "half a minute, resumes where it was and sends again what the server had not\n"
+    "confirmed; each command carries a random id, so the server records it once.",
     options,
     (int)(sizeof options / sizeof options[0]),
     0,
@@ -102,6 +113,10 @@ static int read_link_line(char *out, size_t size)
 }
 
 #define MAX_PENDING 64
+/* Reconnecting after a drop: the waits before each attempt, then it gives
+ * up (about half a minute in all). */
+static const int RECONNECT_MS[] = {500, 1000, 2000, 4000, 8000, 10000};
+#define N_RECONNECTS ((int)(sizeof RECONNECT_MS / sizeof RECONNECT_MS[0]))
 #define MAX_LINE 65536
 #define DRAIN_MS 400
 #define QUIT_WAIT_MS 3000
@@ -128,6 +143,7 @@ typedef struct {
     /* The room for the socket's URL (/ws?room=ID, by which a proxy routes):
      * the link's, or the first hello ack's for a link without one. */
     char room[ATT_ROOM_ID_BYTES + 1];
+    const char *token; /* the invitation's (borrowed), for each hello */
     /* from the server */
     json_t *ack;   /* hello ack (owned) */
     json_t *state; /* latest state (owned) */
@@ -155,12 +171,14 @@ typedef struct {
     line_node *q_head, *q_tail;
     /* requests awaiting ack/error, in order */
     struct {
-        unsigned id;
+        unsigned id; /* the reply id it was last sent with; 0: waits for a resend */
         req_kind kind;
+        json_t *cmd; /* a command (with its command_id, without id): kept for a resend */
     } pending[MAX_PENDING];
     int n_pending;
     unsigned next_id;
     int turn_pending;
+    int resumed; /* this connection's replay has ended (its first state) */
     /* leaving */
     int quit;
     int exit_code;
@@ -172,23 +190,45 @@ static const char *sget(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-/* Sends {"type":type, "id":..., ...members} (members stolen). */
-static int send_msg(join_session *s, req_kind kind, json_t *msg)
+/* 1 when a message of this type records something (it takes a command id). */
+static int is_command(const json_t *msg)
 {
-    if (!msg)
+    const char *type = sget(msg, "type");
+    return type && strcmp(type, "hello") != 0 && strcmp(type, "ping") != 0 &&
+           strcmp(type, "typing") != 0;
+}
+
+/* A fresh command id: 16 random bytes in base64url (22 characters). */
+static int new_command_id(char out[23])
+{
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char b[18] = {0};
+    if (RAND_bytes(b, 16) != 1)
         return -1;
-    if (s->n_pending == MAX_PENDING) {
-        fprintf(s->out, "  (too many requests waiting for the server; try again)\n");
-        json_decref(msg);
-        return -1;
+    int o = 0;
+    for (int i = 0; i < 18 && o < 22; i += 3) {
+        unsigned v = (unsigned)b[i] << 16 | (unsigned)b[i + 1] << 8 | b[i + 2];
+        for (int k = 3; k >= 0 && o < 22; k--)
+            out[o++] = b64url[(v >> (6 * k)) & 63];
     }
+    out[22] = '\0';
+    return 0;
+}
+
+/* Sends pending entry i with a fresh reply id. 0, or -1 when the
+ * connection is closed (the loop reports it; a command stays for the
+ * resend) or cannot take it. */
+static int transmit(join_session *s, int i, json_t *msg)
+{
     unsigned id = ++s->next_id;
     char idbuf[16];
     snprintf(idbuf, sizeof idbuf, "c%u", id);
-    json_object_set_new(msg, "id", json_string(idbuf));
+    json_t *wire = json_copy(msg);
+    if (wire)
+        json_object_set_new(wire, "id", json_string(idbuf));
     size_t len = 0;
-    char *text = att_json_dump(msg, &len);
-    json_decref(msg);
+    char *text = wire ? att_json_dump(wire, &len) : NULL;
+    json_decref(wire);
     int code;
     const char *reason;
     if (text && cli_wsconn_closed(s->ws, &code, &reason)) {
@@ -203,12 +243,70 @@ static int send_msg(join_session *s, req_kind kind, json_t *msg)
         return -1;
     }
     free(text);
-    s->pending[s->n_pending].id = id;
-    s->pending[s->n_pending].kind = kind;
+    s->pending[i].id = id;
+    return 0;
+}
+
+/* Sends {"type":type, "id":..., ...members} (members stolen); a command
+ * gets its command_id and is kept until it is answered. */
+static int send_msg(join_session *s, req_kind kind, json_t *msg)
+{
+    if (!msg)
+        return -1;
+    if (s->n_pending == MAX_PENDING) {
+        fprintf(s->out, "  (too many requests waiting for the server; try again)\n");
+        json_decref(msg);
+        return -1;
+    }
+    int command = is_command(msg);
+    char command_id[23];
+    if (command && (new_command_id(command_id) < 0 ||
+                    json_object_set_new(msg, "command_id", json_string(command_id)) < 0)) {
+        fprintf(s->out, "attune: cannot make a command id\n");
+        json_decref(msg);
+        return -1;
+    }
+    int i = s->n_pending;
+    if (transmit(s, i, msg) < 0) {
+        json_decref(msg);
+        return -1;
+    }
+    s->pending[i].kind = kind;
+    s->pending[i].cmd = command ? msg : NULL;
+    if (!command)
+        json_decref(msg);
     s->n_pending++;
     if (kind == REQ_TURN || kind == REQ_CHECKIN)
         s->turn_pending = 1;
     return 0;
+}
+
+/* After a drop: what is not a command is forgotten (its reply will not
+ * come), the commands wait for the resend. */
+static void pending_dropped(join_session *s)
+{
+    int kept = 0;
+    for (int i = 0; i < s->n_pending; i++) {
+        if (!s->pending[i].cmd)
+            continue;
+        s->pending[kept] = s->pending[i];
+        s->pending[kept].id = 0;
+        kept++;
+    }
+    s->n_pending = kept;
+}
+
+/* The replay after the hello has ended: the unanswered commands again,
+ * in the order they were first sent, before anything new. */
+static void resend_commands(join_session *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_pending; i++)
+        if (s->pending[i].cmd && s->pending[i].id == 0 && transmit(s, i, s->pending[i].cmd) == 0)
+            n++;
+    if (n > 0)
+        fprintf(s->out, "%s  (sent again what was not confirmed: %d)%s\n", CLI_DIM(s->color), n,
+                CLI_RESET(s->color));
 }
 
 /* Removes the request answered by a reply with this id; returns its kind. */
@@ -218,8 +316,9 @@ static int take_pending(join_session *s, const char *id, req_kind *kind)
         return -1;
     unsigned n = (unsigned)strtoul(id + 1, NULL, 10);
     for (int i = 0; i < s->n_pending; i++) {
-        if (s->pending[i].id == n) {
+        if (n != 0 && s->pending[i].id == n) {
             *kind = s->pending[i].kind;
+            json_decref(s->pending[i].cmd);
             memmove(&s->pending[i], &s->pending[i + 1],
                     (size_t)(s->n_pending - i - 1) * sizeof s->pending[0]);
             s->n_pending--;
@@ -537,6 +636,10 @@ static void start_turn(join_session *s, const char *key)
  * check-in's or the step's). */
 static void on_state(join_session *s)
 {
+    if (s->authed && !s->resumed) {
+        s->resumed = 1;
+        resend_commands(s);
+    }
     char key[160];
     step_key(s->state, key, sizeof key);
     if (strcmp(key, s->shown_key) != 0) {
@@ -592,6 +695,13 @@ static void on_state(join_session *s)
 
 static void on_hello_ack(join_session *s, json_t *msg)
 {
+    if (s->tr_ready) {
+        /* A reconnect: the same room; the transcript goes on with the
+         * first ack (it borrows from it). */
+        s->authed = 1;
+        fprintf(s->out, "%s  (connected again)%s\n", CLI_DIM(s->color), CLI_RESET(s->color));
+        return;
+    }
     json_decref(s->ack);
     s->ack = json_incref(msg);
     const char *room = sget(msg, "room");
@@ -704,7 +814,15 @@ static void on_server_message(join_session *s, const char *data, size_t len)
                             "them for the new one.\n");
         else if (reason && strcmp(reason, "session_ended") == 0)
             fprintf(s->out, "attune: this session is over, so its link no longer opens it.\n");
-        else if (reason && strcmp(reason, "room_erased") == 0)
+        else if (reason && (strcmp(reason, "shutdown") == 0 || strcmp(reason, "room_moved") == 0)) {
+            /* a restart, or the room moving to another node: the close
+             * that follows is a drop, reconnected */
+            fprintf(s->out, "attune: %s; joining again in a moment\n",
+                    reason[0] == 's' ? "the server is restarting" : "the session is moving");
+            fflush(s->out);
+            json_decref(msg);
+            return;
+        } else if (reason && strcmp(reason, "room_erased") == 0)
             fprintf(s->out, "attune: this session has been deleted, as was asked; nothing of it "
                             "is kept, and its link no longer opens anything.\n");
         else
@@ -1032,8 +1150,8 @@ static void pump_lines(join_session *s)
 {
     while (s->q_head && !s->quit && !s->quit_deadline) {
         char *line = s->q_head->text;
-        if (!s->authed && strcmp(line, "/quit") != 0)
-            break; /* commands wait for the hello's answer */
+        if (!(s->authed && s->resumed) && strcmp(line, "/quit") != 0)
+            break; /* commands wait for the hello's answer and its replay */
         if (line[0] == '/') {
             command(s, line);
             pop_line(s);
@@ -1095,25 +1213,65 @@ static int on_ws_input(void *arg, int fd)
 
 static const cli_wsconn_handlers ws_handlers = {on_ws_message, on_ws_input};
 
-static int run(join_session *s, const cli_invite *inv)
+/* Opens the WebSocket and sends the hello (resuming from the last seq
+ * seen); standard input joins the loop once it is on its way, so every
+ * line waits behind it. 0, or -1 with why set. */
+static int connect_ws(join_session *s, const cli_invite *inv, char *why, size_t why_size)
 {
-    char why[320], path[16 + ATT_ROOM_ID_BYTES];
+    /* the room for the URL: the link's, or the first ack's (on a reconnect) */
+    char path[16 + ATT_ROOM_ID_BYTES];
     snprintf(path, sizeof path, "/ws%s%s", s->room[0] ? "?room=" : "", s->room);
     const cli_wsconn_config cfg = {inv->host, inv->port, path, "attune.v1", inv->tls, s->insecure};
-    s->ws = cli_wsconn_open(&cfg, &ws_handlers, s, why, sizeof why);
-    if (!s->ws) {
+    s->ws = cli_wsconn_open(&cfg, &ws_handlers, s, why, why_size);
+    if (!s->ws)
+        return -1;
+    s->authed = 0;
+    s->resumed = 0;
+    int64_t from = s->last_seq > s->resume_from ? s->last_seq : s->resume_from;
+    json_t *hello = json_pack("{s:s,s:s}", "type", "hello", "token", s->token);
+    if (hello && from > 0)
+        json_object_set_new(hello, "resume_from", json_integer(from));
+    if (send_msg(s, REQ_HELLO, hello) < 0) {
+        snprintf(why, why_size, "cannot send the hello");
+        return -1;
+    }
+    if (!s->stdin_eof && cli_wsconn_watch_input(s->ws, STDIN_FILENO) < 0)
+        s->stdin_eof = 1;
+    return 0;
+}
+
+/* The connection dropped: reconnect with backoff. 0 once connected again,
+ * -1 when every attempt failed. */
+static int reconnect(join_session *s, const cli_invite *inv)
+{
+    cli_wsconn_free(s->ws);
+    s->ws = NULL;
+    pending_dropped(s);
+    char why[320] = "";
+    for (int k = 0; k < N_RECONNECTS; k++) {
+        fprintf(s->out, "attune: the connection dropped; joining again in %d ms\n",
+                RECONNECT_MS[k]);
+        fflush(s->out);
+        struct timespec ts = {RECONNECT_MS[k] / 1000, (long)(RECONNECT_MS[k] % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        if (connect_ws(s, inv, why, sizeof why) == 0)
+            return 0;
+        cli_wsconn_free(s->ws);
+        s->ws = NULL;
+    }
+    fprintf(stderr, "attune: %s\n", why);
+    return -1;
+}
+
+static int run(join_session *s, const cli_invite *inv)
+{
+    char why[320];
+    s->token = inv->token;
+    if (connect_ws(s, inv, why, sizeof why) < 0) {
         fprintf(stderr, "attune: %s\n", why);
         return CLI_EXIT_FAIL;
     }
-    json_t *hello = json_pack("{s:s,s:s}", "type", "hello", "token", inv->token);
-    if (hello && s->resume_from > 0)
-        json_object_set_new(hello, "resume_from", json_integer(s->resume_from));
-    if (send_msg(s, REQ_HELLO, hello) < 0)
-        return CLI_EXIT_FAIL;
-    /* Standard input joins the loop once the hello is on its way, so that
-     * every line waits behind it. Closed or unwatchable: no more input. */
-    if (cli_wsconn_watch_input(s->ws, STDIN_FILENO) < 0)
-        s->stdin_eof = 1;
     int64_t drain_until = 0;
     while (!s->quit) {
         if (cli_wsconn_broken(s->ws)) {
@@ -1130,6 +1288,26 @@ static int run(join_session *s, const cli_invite *inv)
         int close_code;
         const char *close_reason;
         if (cli_wsconn_closed(s->ws, &close_code, &close_reason)) {
+            /* A drop (not the server's final word: 4401 with its bye, 4409
+             * replaced; not our own leaving): join again, resume, resend. */
+            int final = close_code == 4401 || close_code == 4409 || close_code == 4408 ||
+                        (close_code == 1000 && s->quit_deadline) || !s->tr_ready;
+            if (!final) {
+                if (reconnect(s, inv) == 0)
+                    continue;
+                int unsent = 0;
+                for (int i = 0; i < s->n_pending; i++)
+                    unsent += s->pending[i].cmd != NULL;
+                if (unsent)
+                    fprintf(s->out, "attune: %d command(s) were not confirmed by the server\n",
+                            unsent);
+                if (s->last_seq > 0)
+                    fprintf(s->out,
+                            "attune: to join again without seeing it all twice: --resume-from "
+                            "%lld\n",
+                            (long long)s->last_seq);
+                return CLI_EXIT_FAIL;
+            }
             if (close_code != 1000 || !s->quit_deadline) {
                 fprintf(s->out, "attune: the connection closed (%d%s%s)\n", close_code,
                         close_reason[0] ? " " : "", close_reason);
@@ -1233,6 +1411,8 @@ int cli_cmd_join(int argc, char **argv)
         cli_transcript_free(&s->tr);
     json_decref(s->ack);
     json_decref(s->state);
+    for (int i = 0; i < s->n_pending; i++)
+        json_decref(s->pending[i].cmd);
     while (s->q_head)
         pop_line(s);
     free(s->in);

@@ -227,8 +227,19 @@ export async function startServer({ therapists = [], supervisors = [], args = []
       ({ child, invites } = await spawnServer(port, data, base, args));
       return invites;
     },
+    /** Stops the server (SIGTERM) and leaves it down until up(). */
+    async down() {
+      const code = await stopChild(child);
+      if (code !== 0) throw new Error(`attune-server exited with ${code} on SIGTERM`);
+      child = null;
+    },
+    /** Starts it again after down(), on the same port and data. */
+    async up() {
+      ({ child, invites } = await spawnServer(port, data, base, args));
+      return invites;
+    },
     async stop() {
-      await stopChild(child);
+      if (child) await stopChild(child);
       await rm(data, { recursive: true, force: true });
     },
   };

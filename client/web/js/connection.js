@@ -10,10 +10,27 @@
 // asks getTicket for a fresh single-use ticket from their login. Close 4503
 // (room_moved: the room is moving to another node) is one more drop: it
 // reconnects after the usual backoff and resumes.
+//
+// Every command that records something gets a random command_id
+// (PROTOCOL.md section 4) and stays in `unacked` until its ack or error:
+// a command sent while offline waits there, and after each (re)connect,
+// once the hello's replay has ended (its state), every unacked command is
+// sent again with the same command_id, in the order it was first sent. The
+// server records it once and acks a resend with the original's seq, so a
+// person's words are neither lost when a link or a node drops before the
+// ack, nor recorded twice.
 
 const HEARTBEAT_MS = 20000;
 const HEARTBEAT_TIMEOUT_MS = 10000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
+// What records nothing takes no command id, and is not kept for a resend.
+const NOT_COMMANDS = new Set(['hello', 'ping', 'typing']);
+
+/** 16 random bytes in base64url (22 characters): a command id. */
+export function newCommandId(crypto = globalThis.crypto) {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 
 export class RoomConnection {
   /**
@@ -32,6 +49,10 @@ export class RoomConnection {
     this.status = 'idle';
     this.nextId = 1;
     this.pending = new Map();
+    // command_id -> {msg, resolve, reject, id}: sent or waiting, not yet
+    // answered; `resumed` once this connection's replay has ended.
+    this.unacked = new Map();
+    this.resumed = false;
     this.attempt = 0;
     this.retryTimer = null;
     this.heartbeatTimer = null;
@@ -53,6 +74,7 @@ export class RoomConnection {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.authenticated = false;
+    this.resumed = false;
     this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
     if (!this.opts.getTicket) {
       this.open({ token: this.opts.token });
@@ -122,13 +144,16 @@ export class RoomConnection {
       if (ws !== this.ws) return;
       this.ws = null;
       this.stopHeartbeat();
+      this.resumed = false;
       this.failPending({ code: 'disconnected', message: 'connection closed' });
       if (e.code === 4401) {
         // bye says why: bad_token, revoked, session_ended, logged_out, room_erased, wrong_room.
         this.stopped = true;
+        this.failUnacked({ code: this.byeReason || 'bad_token', message: 'the link no longer works' });
         this.setStatus('failed', { reason: this.byeReason || 'bad_token' });
       } else if (e.code === 4409) {
         this.stopped = true;
+        this.failUnacked({ code: 'replaced', message: 'another window took this seat' });
         this.setStatus('replaced', {});
       } else {
         // 4503 room_moved included: the next connect lands on the node that
@@ -147,6 +172,12 @@ export class RoomConnection {
       else entry.reject(msg);
     }
     this.opts.onMessage(msg);
+    // The state after the hello ack ends the replay: now what was never
+    // acked goes again, before anything new.
+    if (msg.type === 'state' && this.authenticated && !this.resumed) {
+      this.resumed = true;
+      for (const entry of this.unacked.values()) this.transmit(entry);
+    }
   }
 
   newId(prefix) {
@@ -161,20 +192,61 @@ export class RoomConnection {
     });
   }
 
-  /** Sends a command; resolves with its ack, rejects with an error object. */
+  ready() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN && this.authenticated && this.resumed;
+  }
+
+  /**
+   * Sends a message; resolves with its ack, rejects with an error object.
+   * A command that records something is kept until it is answered: sent
+   * now when connected, else (and again after any drop) once reconnected.
+   */
   send(msg) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.authenticated) {
-      return Promise.reject({ code: 'offline', message: 'not connected' });
+    if (NOT_COMMANDS.has(msg.type)) {
+      if (!this.ready()) return Promise.reject({ code: 'offline', message: 'not connected' });
+      const full = { ...msg, id: this.newId(msg.type === 'ping' ? 'p' : 'm') };
+      const promise = this.track(full);
+      this.ws.send(JSON.stringify(full));
+      return promise;
     }
-    const full = { ...msg, id: this.newId(msg.type === 'ping' ? 'p' : 'm') };
-    const promise = this.track(full);
-    this.ws.send(JSON.stringify(full));
-    return promise;
+    if (this.stopped) return Promise.reject({ code: 'offline', message: 'not connected' });
+    return new Promise((resolve, reject) => {
+      const entry = { msg: { ...msg, command_id: newCommandId() }, resolve, reject, id: null };
+      this.unacked.set(entry.msg.command_id, entry);
+      if (this.ready()) this.transmit(entry);
+    });
+  }
+
+  /** Sends an unacked command on this connection, with a fresh reply id. */
+  transmit(entry) {
+    const id = this.newId('m');
+    entry.id = id;
+    const done = () => this.unacked.get(entry.msg.command_id) === entry && entry.id === id;
+    this.pending.set(id, {
+      type: entry.msg.type,
+      resolve: (ack) => {
+        if (!done()) return;
+        this.unacked.delete(entry.msg.command_id);
+        entry.resolve(ack);
+      },
+      reject: (err) => {
+        // A dropped link keeps it for the resend; a real answer ends it.
+        if (!done() || err.code === 'disconnected') return;
+        this.unacked.delete(entry.msg.command_id);
+        entry.reject(err);
+      },
+    });
+    this.ws.send(JSON.stringify({ ...entry.msg, id }));
   }
 
   failPending(error) {
     for (const entry of this.pending.values()) entry.reject(error);
     this.pending.clear();
+  }
+
+  failUnacked(error) {
+    for (const entry of this.unacked.values()) entry.reject(error);
+    this.unacked.clear();
   }
 
   scheduleReconnect(reason) {
@@ -224,6 +296,7 @@ export class RoomConnection {
   /** Closes for good (no reconnect): used when the person leaves quickly. */
   close() {
     this.stopped = true;
+    this.failUnacked({ code: 'offline', message: 'left' });
     clearTimeout(this.retryTimer);
     this.stopHeartbeat();
     const ws = this.ws;
