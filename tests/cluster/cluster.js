@@ -209,7 +209,7 @@ export class Member {
     this.resumes = []; // times a hello (after the first) completed
     this.ws = null;
     this.ready = false;
-    this.pending = null;
+    this.pending = new Map(); // command id -> resolve, until its reply
     this.sent = 0;
     this.loading = false;
     this.stopped = false;
@@ -226,10 +226,10 @@ export class Member {
       if (m.seq > this.lastSeq) this.lastSeq = m.seq;
     } else if (m.type === 'bye') {
       ws.byeReason = m.reason;
-    } else if ((m.type === 'ack' || m.type === 'error') && this.pending && m.id === this.pending.id) {
-      const p = this.pending;
-      this.pending = null;
-      p.resolve(m);
+    } else if ((m.type === 'ack' || m.type === 'error') && this.pending.has(m.id)) {
+      const resolve = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      resolve(m);
     } else if (m.type === 'state' && ws.helloAcked && !ws.caughtUp) {
       ws.caughtUp = true;
       ws.onCaughtUp();
@@ -290,11 +290,9 @@ export class Member {
         if (this.ws === ws) {
           this.ws = null;
           this.ready = false;
-          if (this.pending) {
-            const p = this.pending;
-            this.pending = null;
-            p.resolve(null);
-          }
+          const lost = [...this.pending.values()];
+          this.pending.clear();
+          for (const resolve of lost) resolve(null);
           if (!this.stopped) this.#reconnect();
         }
         settle(false);
@@ -334,7 +332,7 @@ export class Member {
     const msg =
       this.role === 'therapist' ? { type: 'note', id, text } : { type: 'private_message', id, to: 'therapist', text };
     return new Promise((resolve) => {
-      this.pending = { id, resolve };
+      this.pending.set(id, resolve);
       this.ws.send(JSON.stringify(msg));
     }).then((reply) => {
       if (reply === null) this.unknown.push(text);
@@ -342,6 +340,13 @@ export class Member {
       else this.errors.push({ text, code: reply.code, message: reply.message });
       return reply;
     });
+  }
+
+  // Sends n commands at once, without waiting for their replies (each is
+  // recorded as command() does, when its reply comes or its connection
+  // drops).
+  burst(n) {
+    for (let i = 0; i < n; i++) this.command();
   }
 
   // Loads the room until stopLoad(): a command, its reply, thinkMs, again;
@@ -415,6 +420,10 @@ export function checkMember(member, replay) {
     assert.ok(at && at.event.text === text, `${who}: acked "${text}" is the event at its seq ${seq}`);
   }
   for (const text of member.unknown) assert.ok((count.get(text) || 0) <= 1, `${who}: "${text}" (reply lost) is stored at most once`);
+  // An error reply means "not recorded, may be retried" (PROTOCOL.md 13):
+  // such a command stored anyway would be doubled by the retry.
+  for (const e of member.errors.filter((x) => x.text))
+    assert.equal(count.get(e.text) || 0, 0, `${who}: "${e.text}" answered ${e.code} is not stored`);
 }
 
 // In SQL: every room's seqs are 1..last_seq, once each.
@@ -477,11 +486,17 @@ export async function startCampaign({ uri, roomCount, leaseMs = 3000, nodes: nod
 // After the load: every member's record against a fresh replay of its role
 // (the members leave first: a fresh connection would take their seats).
 export async function checkAll(campaign, uri) {
-  for (const m of campaign.members) await m.close();
+  await checkMembers(campaign.members, campaign.rooms, campaign.nginx.base, uri);
+}
+
+// The same for any members: `rooms` gives the tokens, `base` the node (or
+// nginx) the replays ask.
+export async function checkMembers(members, rooms, base, uri) {
+  for (const m of members) await m.close();
   checkGapless(uri);
-  for (const m of campaign.members) {
-    const r = campaign.rooms.find((x) => x.room === m.room);
-    checkMember(m, await replayOf(campaign.nginx.base, m.room, r.tokens[m.role]));
+  for (const m of members) {
+    const r = rooms.find((x) => x.room === m.room);
+    checkMember(m, await replayOf(base, m.room, r.tokens[m.role]));
   }
 }
 

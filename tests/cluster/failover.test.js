@@ -6,23 +6,9 @@
 // without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import { Client, startServer, tempDir, sleep } from '../integration/harness.js';
-
-const ADMIN = process.env.ATTUNE_TEST_PG;
-
-function psql(uri, sql) {
-  return execFileSync('psql', ['-X', '-q', '-At', uri, '-c', sql], { encoding: 'utf8' }).trim();
-}
-
-function freshDatabase(tag) {
-  const db = `attune_c_${tag}_${process.pid}`;
-  psql(ADMIN, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-  psql(ADMIN, `CREATE DATABASE ${db}`);
-  return ADMIN.replace(/\/[^/?]*(\?|$)/, `/${db}$1`);
-}
+import { Client, startServer, sleep } from '../integration/harness.js';
+import { ADMIN, psql, freshDatabase, sharedKeys } from './cluster.js';
 
 const connect = (server) => Client.connect(server.wsUrl, { origin: server.httpUrl });
 
@@ -36,11 +22,10 @@ function tokensOf(server) {
 }
 
 test('a room has one node; kill -9 of it moves the room to the other', { skip: !ADMIN && 'ATTUNE_TEST_PG is not set', timeout: 60000 }, async () => {
-  const uri = freshDatabase('failover');
-  const keys = tempDir('cluster-keys');
-  const kek = path.join(keys, 'kek');
-  fs.writeFileSync(kek, execFileSync('openssl', ['rand', '-hex', '32']), { mode: 0o600 });
-  const shared = ['--store', uri, '--kek-file', kek, '--key-file', path.join(keys, 'secret.key'), '--node-lease-ms', '3000'];
+  const db = freshDatabase(ADMIN, 'failover');
+  const { uri } = db;
+  const keys = sharedKeys();
+  const shared = ['--store', uri, ...keys.args, '--node-lease-ms', '3000'];
   const one = await startServer({ args: [...shared, '--demo'] });
   const two = await startServer({ args: shared });
   try {
@@ -83,52 +68,9 @@ test('a room has one node; kill -9 of it moves the room to the other', { skip: !
   } finally {
     await one.stop('SIGKILL');
     await two.stop();
+    for (const dir of [one.dataDir, two.dataDir, keys.dir]) fs.rmSync(dir, { recursive: true, force: true });
+    db.drop();
   }
 });
 
-// A stopped owner may be inside a transaction holding the room row's lock:
-// PostgreSQL ends that session after SRV_PG_IDLE_TX_MS (server/store/pg.h),
-// and meanwhile the other node's acquire waits at most SRV_PG_LOCK_WAIT_MS
-// and refuses the member with 4503, who retries.
-const SIGSTOP_SKIP = !ADMIN && 'ATTUNE_TEST_PG is not set';
-
-test('an owner stopped past its lease appends nothing after SIGCONT', { skip: SIGSTOP_SKIP, timeout: 60000 }, async () => {
-  const uri = freshDatabase('sigstop');
-  const keys = tempDir('cluster-keys');
-  const kek = path.join(keys, 'kek');
-  fs.writeFileSync(kek, execFileSync('openssl', ['rand', '-hex', '32']), { mode: 0o600 });
-  const shared = ['--store', uri, '--kek-file', kek, '--key-file', path.join(keys, 'secret.key'), '--node-lease-ms', '2000'];
-  const one = await startServer({ args: [...shared, '--demo'] });
-  const two = await startServer({ args: shared });
-  try {
-    const tokens = tokensOf(one);
-    const a = await connect(one);
-    assert.equal((await a.hello(tokens.partner_a)).ack.type, 'ack');
-    one.proc.kill('SIGSTOP');
-    await sleep(2500); // past its lease; its session (and advisory lock) stay alive
-    let b = null;
-    for (let i = 0; i < 50 && !b; i++) {
-      const c = await connect(two);
-      const r = await c.hello(tokens.partner_b).catch(() => ({}));
-      if (r.ack?.type === 'ack') b = c;
-      else await sleep(100);
-    }
-    assert.ok(b, 'the other node took the room once the lease had expired');
-    assert.equal(psql(uri, 'SELECT epoch FROM rooms'), '2');
-    const takeoverSeq = Number(psql(uri, "SELECT min(seq) FROM events WHERE epoch = 2"));
-    one.proc.kill('SIGCONT');
-    // The old owner's member is closed with room_moved and the old owner
-    // stores nothing under its old epoch from then on.
-    const closed = await Promise.race([a.closed, sleep(8000).then(() => null)]);
-    assert.ok(closed, 'the old owner closed its member');
-    assert.equal(closed.code, 4503);
-    await sleep(500);
-    assert.equal(psql(uri, `SELECT count(*) FROM events WHERE epoch = 1 AND seq >= ${takeoverSeq}`), '0');
-    assert.equal(psql(uri, 'SELECT count(*) = max(seq) FROM events'), 't');
-    await b.close();
-  } finally {
-    one.proc.kill('SIGCONT');
-    await one.stop('SIGKILL');
-    await two.stop();
-  }
-});
+// SIGSTOP of the owner past its lease: sigstop.test.js.
