@@ -254,7 +254,7 @@ export class Member {
       };
       ws.onHello = (m) => {
         if (m.type !== 'ack') {
-          this.errors.push({ hello: true, code: m.code });
+          this.errors.push({ hello: true, code: m.code, at: Date.now() });
           ws.terminate();
           return settle(false);
         }

@@ -4,8 +4,9 @@
 // returns only once the standby has flushed it), three nodes started with
 // the multi-host URI (cluster.sh uri: target_session_attrs=read-write)
 // behind nginx, four rooms under load. The primary crashes (pg_ctl -m
-// immediate) and the standby is promoted; the nodes reconnect to it by
-// themselves. Every command a member had acked is in the promoted
+// immediate) and the standby is promoted, at once or 4 s later (past the
+// nodes' 3 s lease, so every node lets its rooms go meanwhile); the nodes
+// reconnect to it by themselves. Every command a member had acked is in the promoted
 // database, once, at its seq (nothing acked that only the dead primary
 // had); no seq gap; and the session goes on. What a member sees meanwhile
 // is recorded and printed (see the comment at the checks). Needs
@@ -13,15 +14,13 @@
 // started on free ports, or ATTUNE_CLUSTER_PG_PORTS=PRIMARY,STANDBY).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { sleep } from '../integration/harness.js';
 import { ADMIN, pgCluster, startCampaign, checkAll, summary, waitUntil, psql } from './cluster.js';
 
 const ROOMS = 4;
 
-test('PostgreSQL fails over to its synchronous standby under load: zero acked events lost', {
-  skip: !ADMIN && 'ATTUNE_TEST_PG is not set',
-  timeout: 150000,
-}, async () => {
-  const pg = pgCluster('failover');
+async function failover({ tag, outageMs }) {
+  const pg = pgCluster(tag);
   let campaign = null;
   try {
     pg.start();
@@ -37,6 +36,9 @@ test('PostgreSQL fails over to its synchronous standby under load: zero acked ev
     const before = new Map(members.map((m) => [m, { errors: m.errors.length, closes: m.closes.length }]));
     const crashedAt = Date.now();
     pg.crash();
+    // The standby is promoted at once, or after outageMs (past the nodes'
+    // lease: every node's own lease lapses meanwhile).
+    if (outageMs) await sleep(outageMs);
     const promoteStartMs = Date.now() - crashedAt;
     pg.promote();
     const promotedAt = Date.now();
@@ -52,33 +54,59 @@ test('PostgreSQL fails over to its synchronous standby under load: zero acked ev
     const firstAckMs = Math.max(...members.map((m) => m.acked.find((a) => a.at >= promotedAt).at)) - crashedAt;
     for (const m of members) await m.stopLoad();
 
-    // What members see during the failover: commands whose commit failed
-    // are answered with an error (never an ack), commands in flight on a
-    // connection that was closed get no reply, and a member closed by its
-    // node (a lapsed lease: room_moved) reconnects and resumes. Each is
-    // counted here; whichever happened, the checks below hold.
-    const seen = { errors: {}, closes: {} };
+    // What members see during the failover (printed below): commands
+    // whose commit failed are answered with the error internal ("not
+    // recorded, may be retried", never an ack, and checkMember finds them
+    // not stored), commands in flight on a connection that was closed get
+    // no reply, and a member whose node let its room go (its own lease
+    // lapsed while PostgreSQL was away) is closed with room_moved (4503)
+    // and reconnects and resumes. With a quick promotion members mostly
+    // see only a delay of about a second.
+    const seen = { commandErrors: {}, helloErrors: {}, closes: {} };
+    const bump = (o, k) => (o[k] = (o[k] || 0) + 1);
     for (const m of members) {
-      for (const e of m.errors.slice(before.get(m).errors)) seen.errors[e.code ?? JSON.stringify(e)] = (seen.errors[e.code] || 0) + 1;
-      for (const c of m.closes.slice(before.get(m).closes)) {
-        const k = `${c.code}${c.bye ? ` ${c.bye}` : ''}`;
-        seen.closes[k] = (seen.closes[k] || 0) + 1;
-      }
+      for (const e of m.errors.slice(before.get(m).errors))
+        bump(e.hello ? seen.helloErrors : seen.commandErrors, e.code ?? JSON.stringify(e));
+      for (const c of m.closes.slice(before.get(m).closes)) bump(seen.closes, `${c.code}${c.bye ? ` ${c.bye}` : ''}`);
     }
-    const allowed = new Set(['internal']); // PROTOCOL.md 13: not recorded, may be retried
-    for (const code of Object.keys(seen.errors)) assert.ok(allowed.has(code), `an error a member may see during a failover: ${code}`);
+    for (const code of Object.keys(seen.commandErrors))
+      assert.equal(code, 'internal', `a command's error during a failover: ${code}`);
 
     const s = summary(members);
     // Every acked command is on the promoted standby, once, at its seq:
     // nothing was acked that only the dead primary had.
     await checkAll(campaign, uri);
     console.log(
-      `PostgreSQL failover: crash -> promote started ${promoteStartMs} ms, promoted ${promotedAt - crashedAt} ms, ` +
+      `PostgreSQL failover (${tag}): crash -> promote started ${promoteStartMs} ms, promoted ${promotedAt - crashedAt} ms, ` +
         `first ack on every member ${firstAckMs} ms after the crash; ${s.acked} commands acked, ${s.unknown} ` +
-        `without a reply; members saw errors ${JSON.stringify(seen.errors)}, closes ${JSON.stringify(seen.closes)}`,
+        `without a reply; members saw ${JSON.stringify(seen)}`,
     );
+    // A valid link is never refused for good: after 4401 bad_token a
+    // client does not reconnect (PROTOCOL.md 3.2), so a hello that meets
+    // the database's absence must get a retryable answer.
+    const why = [...new Set(campaign.nodes.flatMap((n) => n.server.logs.filter((l) => l.event === 'bad_token').map((l) => l.why)))];
+    for (const code of Object.keys(seen.helloErrors))
+      assert.equal(code, 'internal', `a hello refused while PostgreSQL fails over (the nodes logged: ${JSON.stringify(why)})`);
+    assert.ok(!Object.keys(seen.closes).some((k) => k.startsWith('4401')), 'no member closed 4401');
   } finally {
     if (campaign) await campaign.stop();
     pg.stop();
   }
-});
+}
+
+const OPTS = { skip: !ADMIN && 'ATTUNE_TEST_PG is not set', timeout: 150000 };
+
+test('PostgreSQL fails over to its synchronous standby under load: zero acked events lost', OPTS, () =>
+  failover({ tag: 'pgfo', outageMs: 0 }));
+
+// Open bug (issue 13, reported to the lead with a diff): while PostgreSQL
+// is away a hello whose invitation record cannot be read is refused as
+// bad_token, close 4401, after which a client does not reconnect; and
+// srv_invites_verify formats err->message into itself (the logged reason
+// comes out empty). Every data check passes; the last assertion fails.
+// Runs as todo (reported, not counted) until ws.c/invites.c answer such a
+// hello with a retryable close.
+test('PostgreSQL promoted only after the nodes\' lease ran out: zero acked events lost', {
+  ...OPTS,
+  todo: ADMIN && 'a hello during the outage is refused bad_token/4401 (ws.c do_hello, invites.c srv_invites_verify)',
+}, () => failover({ tag: 'pgfo-slow', outageMs: 4000 }));
