@@ -223,6 +223,40 @@ static room_epoch *find_room(srv_pg_store *s, const char *room)
     return NULL;
 }
 
+static size_t slot_of(srv_pg_store *s, size_t index)
+{
+    size_t mask = s->n_slots - 1;
+    size_t k = room_hash(s->epochs[index].room) & mask;
+    while (s->slots[k] != index + 1)
+        k = (k + 1) & mask;
+    return k;
+}
+
+/* Drops e: its slot goes by backward shift (the probe chains behind it
+ * stay whole), the last entry moves into its place. O(1) on average, so
+ * a sweep that lets many rooms go stays linear. */
+static void remove_room(srv_pg_store *s, room_epoch *e)
+{
+    size_t mask = s->n_slots - 1, i = (size_t)(e - s->epochs), last = s->n_epochs - 1;
+    size_t hole = slot_of(s, i);
+    for (size_t j = (hole + 1) & mask; s->slots[j]; j = (j + 1) & mask) {
+        size_t home = room_hash(s->epochs[s->slots[j] - 1].room) & mask;
+        /* The entry at j may fill the hole unless its home lies cyclically
+         * in (hole, j]. */
+        int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!stays) {
+            s->slots[hole] = s->slots[j];
+            hole = j;
+        }
+    }
+    s->slots[hole] = 0;
+    if (i != last) {
+        s->slots[slot_of(s, last)] = (uint32_t)i + 1;
+        s->epochs[i] = s->epochs[last];
+    }
+    s->n_epochs--;
+}
+
 static int64_t epoch_of(srv_pg_store *s, const char *room)
 {
     pthread_mutex_lock(&s->lock);
@@ -238,10 +272,8 @@ static int set_epoch(srv_pg_store *s, const char *room, int64_t epoch, att_error
     pthread_mutex_lock(&s->lock);
     room_epoch *e = find_room(s, room);
     if (epoch == 0) {
-        if (e) {
-            *e = s->epochs[--s->n_epochs];
-            index_rebuild(s);
-        }
+        if (e)
+            remove_room(s, e);
     } else if (e) {
         if (e->epoch != epoch) {
             e->epoch = epoch;

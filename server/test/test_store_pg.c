@@ -682,6 +682,23 @@ int main(void)
     CHECK_INT(count_rows(admin, "SELECT count(*) FROM events WHERE room = 'r2'"), 0);
     CHECK(srv_pg_store_erase_room(a, "r2", &err) == -ATT_ERR_NOT_FOUND);
 
+    /* The held rooms' index: 200 rooms, released in an interleaved order
+     * (backward-shift deletes, the last entry moved into each hole), each
+     * release still finds its room (it clears the owner only then). */
+    for (int i = 0; i < 200; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "h%d", i);
+        make_room(a, id);
+    }
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = pass; i < 200; i += 3) {
+            char id[16];
+            snprintf(id, sizeof id, "h%d", i);
+            CHECK(srv_pg_store_release_room(a, id, &err) == 0);
+        }
+    CHECK_INT(count_rows(admin, "SELECT count(*) FROM rooms WHERE id LIKE 'h%' AND owner IS NULL"),
+              200);
+
     PQfinish(admin);
     srv_pg_store_close(b);
     timing(keys, 2000, 20, 4);
