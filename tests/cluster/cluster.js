@@ -8,6 +8,7 @@
 // killed by its pid and every directory removed by `campaign.stop()`.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -194,16 +195,23 @@ export async function startNginx(nodePorts) {
 // therapist, the therapist's note), each with a text naming it. It records:
 // every event's seq (each must be the previous + 1, across reconnects),
 // every acked command's seq and text, the commands whose connection
-// dropped before their reply (outcome unknown: never resent, as there are
-// no idempotent command ids yet), and every error reply.
+// dropped before their reply (outcome unknown), and every error reply.
+// Each command carries a command_id (PROTOCOL.md 4), and after each
+// reconnect the member resends, with the same id, every command whose
+// reply it never got, as the clients do: a command the store had committed
+// gets its original seq back ("duplicate": true), one it had not is
+// recorded now; either way once. With commandIds: false it sends none and
+// never resends.
 export class Member {
-  constructor({ base, room, role, token, backoffMs = 50 }) {
-    Object.assign(this, { base, room, role, token, backoffMs });
+  constructor({ base, room, role, token, backoffMs = 50, commandIds = true }) {
+    Object.assign(this, { base, room, role, token, backoffMs, commandIds });
     this.lastSeq = 0;
     this.events = []; // {seq, event}, in the order sent
     this.violations = []; // seqs out of order, doubled or skipped
-    this.acked = []; // {seq, text}
-    this.unknown = []; // texts whose reply never came
+    this.acked = []; // {seq, text, at, duplicate, resent}
+    this.unknown = []; // {text, cid}: commands whose reply never came (not yet resent)
+    this.resent = 0;
+    this.messages = 0;
     this.errors = []; // error replies
     this.closes = []; // {code, reason, bye, at}
     this.resumes = []; // times a hello (after the first) completed
@@ -307,6 +315,7 @@ export class Member {
     while (!this.stopped) {
       if (await this.#attempt()) {
         if (!first) this.resumes.push(Date.now());
+        if (this.commandIds) for (const lost of this.unknown.splice(0)) this.command(lost);
         return;
       }
       if (Date.now() > deadline) throw new Error(`${this.label}: no node took the hello within ${timeoutMs} ms`);
@@ -323,22 +332,33 @@ export class Member {
       });
   }
 
-  // Sends one command; resolves with its reply, or null when the connection
-  // dropped before it came.
-  command() {
-    const n = ++this.sent;
-    const text = `${this.room} ${this.role} #${n}`;
-    const id = `c${n}`;
+  // Sends one command (or resends `again`, {text, cid}); resolves with its
+  // reply, or null when the connection dropped before it came.
+  command(again) {
+    const text = again ? again.text : `${this.room} ${this.role} #${++this.sent}`;
+    const cid = again ? again.cid : this.commandIds ? crypto.randomBytes(16).toString('base64url') : null;
+    if (again) this.resent++;
+    const id = `c${++this.messages}`;
     const msg =
       this.role === 'therapist' ? { type: 'note', id, text } : { type: 'private_message', id, to: 'therapist', text };
+    if (cid) msg.command_id = cid;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
       this.ws.send(JSON.stringify(msg));
     }).then((reply) => {
-      if (reply === null) this.unknown.push(text);
-      else if (reply.type === 'ack') this.acked.push({ seq: reply.seq, text, at: Date.now() });
+      if (reply === null) this.unknown.push({ text, cid });
+      else if (reply.type === 'ack')
+        this.acked.push({ seq: reply.seq, text, at: Date.now(), duplicate: reply.duplicate === true, resent: !!again });
       else this.errors.push({ text, code: reply.code, message: reply.message });
       return reply;
+    });
+  }
+
+  // Waits until every command sent has its reply (resends included).
+  async settled(timeoutMs = 20000) {
+    await waitUntil(() => this.ready && this.pending.size === 0 && (!this.commandIds || this.unknown.length === 0), {
+      timeoutMs,
+      what: `${this.label}'s commands to be answered`,
     });
   }
 
@@ -419,7 +439,15 @@ export function checkMember(member, replay) {
     const at = replay.find((r) => r.seq === seq);
     assert.ok(at && at.event.text === text, `${who}: acked "${text}" is the event at its seq ${seq}`);
   }
-  for (const text of member.unknown) assert.ok((count.get(text) || 0) <= 1, `${who}: "${text}" (reply lost) is stored at most once`);
+  for (const { text } of member.unknown) assert.ok((count.get(text) || 0) <= 1, `${who}: "${text}" (reply lost) is stored at most once`);
+  if (member.commandIds) {
+    // Resent with its command_id until answered: every command sent is
+    // acked (or refused) once, and none is left unanswered.
+    assert.deepEqual(member.unknown, [], `${who}: every command was answered`);
+    const texts = member.acked.map((a) => a.text);
+    assert.equal(new Set(texts).size, texts.length, `${who}: no command acked twice`);
+    assert.equal(texts.length + member.errors.filter((e) => e.text).length, member.sent, `${who}: every command answered once`);
+  }
   // An error reply means "not recorded, may be retried" (PROTOCOL.md 13):
   // such a command stored anyway would be doubled by the retry.
   for (const e of member.errors.filter((x) => x.text))
@@ -492,6 +520,7 @@ export async function checkAll(campaign, uri) {
 // The same for any members: `rooms` gives the tokens, `base` the node (or
 // nginx) the replays ask.
 export async function checkMembers(members, rooms, base, uri) {
+  for (const m of members) await m.settled();
   for (const m of members) await m.close();
   checkGapless(uri);
   for (const m of members) {
@@ -503,6 +532,8 @@ export async function checkMembers(members, rooms, base, uri) {
 export function summary(members) {
   const acked = members.reduce((n, m) => n + m.acked.length, 0);
   const unknown = members.reduce((n, m) => n + m.unknown.length, 0);
+  const resent = members.reduce((n, m) => n + m.resent, 0);
+  const duplicates = members.reduce((n, m) => n + m.acked.filter((a) => a.duplicate).length, 0);
   const errors = members.flatMap((m) => m.errors.map((e) => `${m.label}: ${JSON.stringify(e)}`));
-  return { acked, unknown, errors };
+  return { acked, unknown, resent, duplicates, errors };
 }

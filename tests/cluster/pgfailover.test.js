@@ -72,14 +72,14 @@ async function failover({ tag, outageMs }) {
     for (const code of Object.keys(seen.commandErrors))
       assert.equal(code, 'internal', `a command's error during a failover: ${code}`);
 
-    const s = summary(members);
     // Every acked command is on the promoted standby, once, at its seq:
     // nothing was acked that only the dead primary had.
     await checkAll(campaign, uri);
+    const s = summary(members);
     console.log(
       `PostgreSQL failover (${tag}): crash -> promote started ${promoteStartMs} ms, promoted ${promotedAt - crashedAt} ms, ` +
-        `first ack on every member ${firstAckMs} ms after the crash; ${s.acked} commands acked, ${s.unknown} ` +
-        `without a reply; members saw ${JSON.stringify(seen)}`,
+        `first ack on every member ${firstAckMs} ms after the crash; ${s.acked} commands acked, ${s.resent} ` +
+        `resent after a reconnect (${s.duplicates} stored before); members saw ${JSON.stringify(seen)}`,
     );
     // A valid link is never refused for good: after 4401 bad_token a
     // client does not reconnect (PROTOCOL.md 3.2), so a hello that meets
