@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,24 @@ static void print_invitations(srv_server *srv, void *arg)
     fflush(stdout);
 }
 
+/* The keyring and the event store --verify works on: DIR's SQLite files,
+ * or with --store the shared database as a node opens it (server/net/
+ * server.c), registered under the node name with "-admin" so it is never
+ * mistaken for the serving node. */
+static int open_keys_and_store(const srv_config *cfg, const char *dir, srv_keyring **keys,
+                               srv_store **store, att_error *err)
+{
+    if (!cfg->store_uri[0]) {
+        int rc = srv_keyring_open(dir, srv_config_kek_file(cfg), 1, keys, err);
+        return rc < 0 ? rc : srv_store_open(dir, *keys, store, err);
+    }
+    char node_name[sizeof cfg->node_name + 16];
+    snprintf(node_name, sizeof node_name, "%s-admin", cfg->node_name[0] ? cfg->node_name : "node");
+    srv_pg_store_options opt = {.uri = cfg->store_uri, .node_name = node_name, .ws_url = ""};
+    int rc = srv_keyring_open_pg(cfg->store_uri, srv_config_kek_file(cfg), 1, keys, err);
+    return rc < 0 ? rc : srv_store_open_pg(&opt, *keys, store, err);
+}
+
 static int verify(const srv_config *cfg)
 {
     att_error err = {0};
@@ -91,9 +110,7 @@ static int verify(const srv_config *cfg)
     /* An old data directory migrates here, so its KEK may be made (only
      * while keys.db holds no key). */
     if (rc == 0)
-        rc = srv_keyring_open(cfg->verify_dir, srv_config_kek_file(cfg), 1, &keys, &err);
-    if (rc == 0)
-        rc = srv_store_open(cfg->verify_dir, keys, &store, &err);
+        rc = open_keys_and_store(cfg, cfg->verify_dir, &keys, &store, &err);
     att_room_config rooms = srv_config_room(cfg);
     if (rc == 0)
         rc = srv_admin_verify(store, cat, &rooms, stdout, &err);
@@ -119,6 +136,11 @@ static int create_room(const srv_config *cfg)
     srv_token_key key;
     char id[ATT_ROOM_ID_BYTES + 1];
     int rc = att_catalog_load_dir(cfg->protocol_dir, &cat, &err);
+    /* On PostgreSQL the data directory holds only secret.key (the SQLite
+     * store makes it otherwise). */
+    if (rc == 0 && cfg->store_uri[0] && mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST)
+        rc = att_fail(&err, ATT_ERR_INTERNAL, "cannot create the data directory %s: %s",
+                      cfg->data_dir, strerror(errno));
     if (rc == 0 && cfg->store_uri[0]) {
         /* A cluster's room: created in the shared database, owned (epoch 1)
          * by this short-lived process's node row; the first node a member

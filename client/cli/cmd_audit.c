@@ -19,6 +19,7 @@ static const cli_option options[] = {
     {"room", "ID", "only this room's entries [all]"},
     {"actor", "NAME", "only this actor's entries: an account name, or cli:USER [all]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command audit_cmd = {
     "attune audit --data DIR [--room ID] [--actor NAME]",
@@ -26,7 +27,9 @@ static const cli_command audit_cmd = {
     "detail (a role or a supervisor's account). Then checks the whole log: every\n"
     "entry's chained hash and the head's MAC under the audit key (kept wrapped\n"
     "by the key-encryption key). Exits 1 and names the first bad entry when an\n"
-    "entry was edited, dropped, inserted or reordered outside attune.",
+    "entry was edited, dropped, inserted or reordered outside attune. With --store\n"
+    "the log is still DIR's (attune-server --store keeps it in its data directory),\n"
+    "its head MAC'd under the shared database's audit key.",
     options,
     (int)(sizeof options / sizeof options[0]),
     0,
@@ -52,26 +55,34 @@ static int print_entry(const srv_audit_row *row, void *arg)
     return 0;
 }
 
-int cli_audit_note(srv_keyring *keys, const char *data_dir, srv_audit_action action,
-                   const char *room, const char *detail, FILE *err)
+/* Records entry in an open audit log. */
+static int note(srv_audit *audit, srv_audit_action action, const char *room, const char *detail,
+                att_error *e)
 {
     char actor[SRV_AUDIT_ACTOR_MAX + 1];
     srv_audit_cli_actor(actor);
-    srv_audit *audit = NULL;
-    att_error e = {0};
     srv_audit_entry entry = {.at = srv_now_ms(),
                              .actor = actor,
                              .actor_id = 0,
                              .action = action,
                              .room = room,
                              .detail = detail};
-    int rc = srv_audit_open(data_dir, keys, &audit, &e);
-    if (rc == 0)
-        rc = srv_audit_record(audit, &entry, NULL, &e);
-    srv_audit_close(audit);
-    if (rc < 0)
+    return srv_audit_record(audit, &entry, NULL, e);
+}
+
+int cli_audit_note(cli_data *d, srv_audit_action action, const char *room, const char *detail,
+                   FILE *err)
+{
+    if (cli_data_open_audit(d, err) < 0) {
+        fprintf(err, "attune: the audit log could not record this\n");
+        return -1;
+    }
+    att_error e = {0};
+    if (note(d->audit, action, room, detail, &e) < 0) {
         fprintf(err, "attune: the audit log could not record this: %s\n", e.message);
-    return rc < 0 ? -1 : 0;
+        return -1;
+    }
+    return 0;
 }
 
 int cli_audit_note_kek(const char *data_dir, const char *kek_file, srv_audit_action action,
@@ -83,9 +94,15 @@ int cli_audit_note_kek(const char *data_dir, const char *kek_file, srv_audit_act
         fprintf(err, "attune: the audit log could not record this: %s\n", e.message);
         return -1;
     }
-    int rc = cli_audit_note(keys, data_dir, action, room, detail, err);
+    srv_audit *audit = NULL;
+    int rc = srv_audit_open(data_dir, keys, &audit, &e);
+    if (rc == 0)
+        rc = note(audit, action, room, detail, &e);
+    srv_audit_close(audit);
     srv_keyring_close(keys);
-    return rc;
+    if (rc < 0)
+        fprintf(err, "attune: the audit log could not record this: %s\n", e.message);
+    return rc < 0 ? -1 : 0;
 }
 
 int cli_cmd_audit(int argc, char **argv)
@@ -102,17 +119,14 @@ int cli_cmd_audit(int argc, char **argv)
         fprintf(stderr, "attune: --data DIR is required\n");
         return CLI_EXIT_USAGE;
     }
+    cli_data_options opt = cli_data_options_of(&audit_cmd, &a);
+    opt.want_audit = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&audit_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
-        0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
-    srv_audit *audit = NULL;
+    srv_audit *audit = d.audit;
     att_error e = {0};
     int rc = CLI_EXIT_FAIL;
-    if (srv_audit_open(data, d.keys, &audit, &e) < 0) {
-        fprintf(stderr, "attune: %s\n", e.message);
-        goto out;
-    }
     srv_audit_filter f = {.room = cli_get(&audit_cmd, &a, "room"),
                           .actor = cli_get(&audit_cmd, &a, "actor")};
     int count = 0;
@@ -144,7 +158,6 @@ int cli_cmd_audit(int argc, char **argv)
     if (fflush(stdout) != 0)
         rc = CLI_EXIT_FAIL;
 out:
-    srv_audit_close(audit);
     cli_data_close(&d);
     return rc;
 }

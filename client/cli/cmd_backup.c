@@ -15,6 +15,7 @@ static const cli_option backup_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     {"keys", NULL, "copy the wrapped room keys (DIR/keys.db) instead of the events"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command backup_cmd = {
     "attune backup --data DIR [--keys] [--kek-file FILE] DEST",
@@ -36,6 +37,7 @@ static const cli_option restore_options[] = {
     {"data", "NEWDIR", "the data directory to make (missing or empty) [required]"},
     {"keys", "FILE", "the keys.db to restore with [SRC/keys.db]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command restore_cmd = {
     "attune restore --data NEWDIR [--keys FILE] [--kek-file FILE] SRC",
@@ -61,6 +63,14 @@ int cli_cmd_backup(int argc, char **argv)
     int keys = cli_get(&backup_cmd, &a, "keys") != NULL;
     if (!data || a.n_positional != 1) {
         fprintf(stderr, "attune: --data and DEST are required; usage: %s\n", backup_cmd.usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_get(&backup_cmd, &a, "store")) {
+        fprintf(stderr,
+                "attune: backup: with --store the events, accounts, invitations and wrapped keys "
+                "are in PostgreSQL, which attune does not copy: use pg_dump (a logical copy, "
+                "e.g. pg_dump -Fc -d URI -f FILE; --table 'keyring_*' for the keys alone) or "
+                "pg_basebackup (the whole cluster) instead, and keep the KEK file apart\n");
         return CLI_EXIT_USAGE;
     }
     const char *dest = a.positional[0];
@@ -93,6 +103,13 @@ int cli_cmd_restore(int argc, char **argv)
         fprintf(stderr, "attune: --data and SRC are required; usage: %s\n", restore_cmd.usage);
         return CLI_EXIT_USAGE;
     }
+    if (cli_get(&restore_cmd, &a, "store")) {
+        fprintf(stderr, "attune: restore: a backup of a PostgreSQL store is a pg_dump or "
+                        "pg_basebackup copy: restore it with pg_restore (into a new database) or "
+                        "by starting a cluster from the base backup, then run attune verify "
+                        "--store URI --data DIR --kek-file FILE\n");
+        return CLI_EXIT_USAGE;
+    }
     att_error e = {0};
     if (srv_backup_restore(data, a.positional[0], keys, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
@@ -100,12 +117,12 @@ int cli_cmd_restore(int argc, char **argv)
                                                                             : CLI_EXIT_FAIL;
     }
     printf("restored %s into %s\n", a.positional[0], data);
+    cli_data_options opt = cli_data_options_of(&restore_cmd, &a);
     cli_data d;
-    if (cli_data_open(data, cli_get(&restore_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d,
-                      stderr) < 0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = cli_verify_rooms(d.store, NULL, stdout);
-    (void)cli_audit_note(d.keys, data, SRV_AUDIT_RESTORED, NULL, NULL, stderr);
+    (void)cli_audit_note(&d, SRV_AUDIT_RESTORED, NULL, NULL, stderr);
     cli_data_close(&d);
     return rc;
 }

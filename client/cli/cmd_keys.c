@@ -17,6 +17,7 @@ static const cli_option rotate_options[] = {
     {"new-kek-file", "FILE",
      "the new key-encryption key, made by you (64 hex digits, mode 0600); --kek-file is then "
      "left as it is [a new random KEK written in place of --kek-file]"},
+    CLI_STORE_OPTION,
 };
 static const cli_command rotate_cmd = {
     "attune keys rotate --data DIR [--kek-file FILE] [--new-kek-file FILE]",
@@ -49,6 +50,13 @@ static int keys_rotate(int argc, char **argv)
     const char *data = cli_get(&rotate_cmd, &a, "data");
     if (!data) {
         fprintf(stderr, "attune: --data DIR is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_get(&rotate_cmd, &a, "store")) {
+        /* keyring.h: rotation takes a data directory's keys.db; the
+         * PostgreSQL keyring's is not built yet. */
+        fprintf(stderr, "attune: keys rotate: rotating the key-encryption key of a PostgreSQL "
+                        "store is not built yet; its keys stay wrapped under the current KEK\n");
         return CLI_EXIT_USAGE;
     }
     const char *kek_file = cli_get(&rotate_cmd, &a, "kek-file");

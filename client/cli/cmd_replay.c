@@ -33,6 +33,7 @@ static const cli_option options[] = {
     {"poll-ms", "MS", "--follow: how often to look for new events [250]"},
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command replay_cmd = {
     "attune replay --data DIR --room ID [--speed X] [--follow] [--no-color] [--verify]",
@@ -181,9 +182,10 @@ int cli_cmd_replay(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
 
+    cli_data_options opt = cli_data_options_of(&replay_cmd, &a);
+    opt.want_catalog = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&replay_cmd, &a, "kek-file"), 0, 0, NULL, 1,
-                      cli_get(&replay_cmd, &a, "protocol-dir"), &d, stderr) < 0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     att_error e = {0};
@@ -195,7 +197,7 @@ int cli_cmd_replay(int argc, char **argv)
     }
     if (srv_store_get_room(d.store, room_id, &meta, &e) < 0) {
         if (e.code == ATT_ERR_NOT_FOUND)
-            fprintf(stderr, "attune: no room '%s' in %s\n", room_id, data);
+            fprintf(stderr, "attune: no room '%s' in %s\n", room_id, cli_data_where(&d));
         else
             fprintf(stderr, "attune: %s\n", e.message);
         goto out;

@@ -32,6 +32,7 @@ static const cli_option create_options[] = {
     {"protocol-dir", "DIR", "protocol data: exercises/ and vocab/ [built in]"},
     {"owner", "NAME", "the therapist account whose dashboard shows the room [none]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command create_cmd = {
     "attune room create --data DIR [--exercise ID] [--owner NAME] [--base-url URL] "
@@ -47,6 +48,7 @@ static const cli_command create_cmd = {
 static const cli_option list_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command list_cmd = {
     "attune room list --data DIR",
@@ -60,6 +62,7 @@ static const cli_option erase_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     {"yes", NULL, "erase without asking to type the room id again"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command erase_cmd = {
     "attune room erase ROOM --data DIR [--yes]",
@@ -125,19 +128,19 @@ static int room_create(int argc, char **argv)
     if (cli_invite_check_base(base ? base : CLI_DEFAULT_BASE_URL, stderr) < 0)
         return CLI_EXIT_USAGE;
 
+    cli_data_options opt = cli_data_options_of(&create_cmd, &a);
+    opt.create = 1;
+    opt.want_key = 1;
+    opt.want_catalog = 1;
+    opt.want_accounts = owner != NULL;
+    opt.want_invites = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&create_cmd, &a, "kek-file"), 1, 1,
-                      cli_get(&create_cmd, &a, "key-file"), 1,
-                      cli_get(&create_cmd, &a, "protocol-dir"), &d, stderr) < 0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
-    srv_accounts *accounts = NULL;
-    srv_invites *invites = NULL;
     if (owner) {
         att_error oe = {0};
-        int exists = srv_accounts_open(data, 1, &accounts, &oe) < 0
-                         ? -1
-                         : srv_accounts_exists(accounts, owner, &oe);
+        int exists = srv_accounts_exists(d.accounts, owner, &oe);
         if (exists <= 0) {
             fprintf(stderr, "attune: --owner: %s\n",
                     exists < 0 ? oe.message : "no such therapist (see attune therapist add)");
@@ -167,18 +170,14 @@ static int room_create(int argc, char **argv)
         fprintf(stderr, "attune: %s\n", e.message);
         goto out;
     }
-    if (owner && srv_accounts_set_owner(accounts, meta.id, owner, &e) < 0) {
+    if (owner && srv_accounts_set_owner(d.accounts, meta.id, owner, &e) < 0) {
         fprintf(stderr, "attune: room %s created without an owner: %s\n", meta.id, e.message);
-        goto out;
-    }
-    if (srv_invites_open(data, &invites, &e) < 0) {
-        fprintf(stderr, "attune: room %s created without invitations: %s\n", meta.id, e.message);
         goto out;
     }
     static const att_role members[] = {ATT_ROLE_PARTNER_A, ATT_ROLE_PARTNER_B, ATT_ROLE_THERAPIST};
     char lines[3][SRV_INVITE_LINE_MAX];
     srv_link_options links = {.public_url = base ? base : CLI_DEFAULT_BASE_URL, .token_ttl_s = ttl};
-    if (srv_admin_invite_lines(invites, &d.key, &links, meta.id, members, 3, SRV_INVITE_OPERATOR,
+    if (srv_admin_invite_lines(d.invites, &d.key, &links, meta.id, members, 3, SRV_INVITE_OPERATOR,
                                meta.created_at, lines, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
         goto out;
@@ -188,8 +187,6 @@ static int room_create(int argc, char **argv)
         printf("%s\n", lines[i]);
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
-    srv_invites_close(invites);
-    srv_accounts_close(accounts);
     cli_data_close(&d);
     return rc;
 }
@@ -234,9 +231,9 @@ static int room_list(int argc, char **argv)
         fprintf(stderr, "attune: --data DIR is required\n");
         return CLI_EXIT_USAGE;
     }
+    cli_data_options opt = cli_data_options_of(&list_cmd, &a);
     cli_data d;
-    if (cli_data_open(data, cli_get(&list_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
-        0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     list_ctx ctx = {d.store, 0, 0};
     att_error e = {0};
@@ -283,25 +280,18 @@ static int room_erase(int argc, char **argv)
         fprintf(stderr, "attune: ROOM: 1..64 characters of A-Z a-z 0-9 _ -\n");
         return CLI_EXIT_USAGE;
     }
+    cli_data_options opt = cli_data_options_of(&erase_cmd, &a);
+    opt.want_accounts = opt.want_invites = opt.want_audit = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&erase_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
-        0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
-    srv_accounts *accounts = NULL;
-    srv_invites *invites = NULL;
-    srv_audit *audit = NULL;
     att_error e = {0};
-    if (srv_accounts_open(data, 0, &accounts, &e) < 0 || srv_invites_open(data, &invites, &e) < 0 ||
-        srv_audit_open(data, d.keys, &audit, &e) < 0) {
-        fprintf(stderr, "attune: %s\n", e.message);
-        goto out;
-    }
     srv_store_room meta;
     int64_t owner = 0;
     if (srv_store_get_room(d.store, room, &meta, &e) == -ATT_ERR_NOT_FOUND &&
-        srv_accounts_get_owner_id(accounts, room, &owner, &e) == -ATT_ERR_NOT_FOUND) {
-        fprintf(stderr, "attune: no room %s in %s\n", room, data);
+        srv_accounts_get_owner_id(d.accounts, room, &owner, &e) == -ATT_ERR_NOT_FOUND) {
+        fprintf(stderr, "attune: no room %s in %s\n", room, cli_data_where(&d));
         rc = CLI_EXIT_USAGE;
         goto out;
     }
@@ -312,7 +302,7 @@ static int room_erase(int argc, char **argv)
     }
     char actor[SRV_AUDIT_ACTOR_MAX + 1];
     srv_audit_cli_actor(actor);
-    srv_erase_deps deps = {d.store, invites, accounts, audit};
+    srv_erase_deps deps = {d.store, d.invites, d.accounts, d.audit};
     srv_erase_result done;
     if (srv_erase_room(&deps, room, actor, 0, srv_now_ms(), &done, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
@@ -323,9 +313,6 @@ static int room_erase(int argc, char **argv)
            (long long)done.audit_id);
     rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
-    srv_audit_close(audit);
-    srv_invites_close(invites);
-    srv_accounts_close(accounts);
     cli_data_close(&d);
     return rc;
 }

@@ -22,6 +22,7 @@ static const cli_option add_options[] = {
     {"data", "DIR", "the server's data directory (created when missing) [required]"},
     {"supervisor", NULL, "a supervisor's account (a named observer therapists invite) [therapist]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command add_cmd = {
     "attune therapist add NAME --data DIR [--supervisor]",
@@ -38,6 +39,7 @@ static const cli_command add_cmd = {
 static const cli_option passwd_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command passwd_cmd = {
     "attune therapist passwd NAME --data DIR",
@@ -52,6 +54,7 @@ static const cli_command passwd_cmd = {
 static const cli_option list_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command list_cmd = {"attune therapist list --data DIR",
                                      "Lists the therapist accounts: name and creation time (UTC).",
@@ -63,6 +66,7 @@ static const cli_command list_cmd = {"attune therapist list --data DIR",
 static const cli_option remove_options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command remove_cmd = {
     "attune therapist remove NAME --data DIR",
@@ -162,19 +166,17 @@ static int parse(const cli_command *cmd, int argc, char **argv, cli_args *a, int
     return CLI_EXIT_OK;
 }
 
-/* Opens the data directory's store (so its tables exist, as the server
- * makes them) and the accounts. */
-static int open_accounts(const char *data, const char *kek_file, int create, cli_data *d,
+/* Opens the store (so its tables exist, as the server makes them) and the
+ * accounts: the data directory's, or with --store the shared database's. */
+static int open_accounts(const cli_command *cmd, const cli_args *a, int create, cli_data *d,
                          srv_accounts **acc)
 {
-    if (cli_data_open(data, kek_file, create, 0, NULL, 0, NULL, d, stderr) < 0)
+    cli_data_options opt = cli_data_options_of(cmd, a);
+    opt.create = create;
+    opt.want_accounts = 1;
+    if (cli_data_open(&opt, d, stderr) < 0)
         return -1;
-    att_error e = {0};
-    if (srv_accounts_open(data, create, acc, &e) < 0) {
-        fprintf(stderr, "attune: %s\n", e.message);
-        cli_data_close(d);
-        return -1;
-    }
+    *acc = d->accounts;
     return 0;
 }
 
@@ -200,15 +202,13 @@ static int therapist_add(int argc, char **argv)
         cli_get(&add_cmd, &a, "supervisor") ? SRV_ACCOUNT_SUPERVISOR : SRV_ACCOUNT_THERAPIST;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&add_cmd, &a, "data"), cli_get(&add_cmd, &a, "kek-file"), 1, &d,
-                      &acc) < 0) {
+    if (open_accounts(&add_cmd, &a, 1, &d, &acc) < 0) {
         OPENSSL_cleanse(password, sizeof password);
         return CLI_EXIT_FAIL;
     }
     att_error e = {0};
     rc = srv_accounts_add_kind(acc, name, kind, password, (size_t)n, NULL, &e);
     OPENSSL_cleanse(password, sizeof password);
-    srv_accounts_close(acc);
     cli_data_close(&d);
     if (rc < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
@@ -228,8 +228,7 @@ static int therapist_passwd(int argc, char **argv)
     const char *name = a.positional[0];
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&passwd_cmd, &a, "data"), cli_get(&passwd_cmd, &a, "kek-file"), 0, &d,
-                      &acc) < 0)
+    if (open_accounts(&passwd_cmd, &a, 0, &d, &acc) < 0)
         return CLI_EXIT_FAIL;
     /* Asked before the password is typed, so nobody types one for nothing. */
     att_error e = {0};
@@ -239,7 +238,6 @@ static int therapist_passwd(int argc, char **argv)
             fprintf(stderr, "attune: %s\n", e.message);
         else
             fprintf(stderr, "attune: no account named %s\n", name);
-        srv_accounts_close(acc);
         cli_data_close(&d);
         return exists < 0 ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
@@ -247,13 +245,11 @@ static int therapist_passwd(int argc, char **argv)
     long n = get_password(password, sizeof password);
     if (n < 0) {
         OPENSSL_cleanse(password, sizeof password);
-        srv_accounts_close(acc);
         cli_data_close(&d);
         return CLI_EXIT_USAGE;
     }
     rc = srv_accounts_set_password(acc, name, password, (size_t)n, &e);
     OPENSSL_cleanse(password, sizeof password);
-    srv_accounts_close(acc);
     cli_data_close(&d);
     if (rc < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
@@ -286,8 +282,7 @@ static int therapist_list(int argc, char **argv)
         return rc;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&list_cmd, &a, "data"), cli_get(&list_cmd, &a, "kek-file"), 0, &d,
-                      &acc) < 0)
+    if (open_accounts(&list_cmd, &a, 0, &d, &acc) < 0)
         return CLI_EXIT_FAIL;
     att_error e = {0};
     int count = 0;
@@ -295,7 +290,6 @@ static int therapist_list(int argc, char **argv)
     rc = srv_accounts_list(acc, print_account, &count, &e);
     if (rc < 0)
         fprintf(stderr, "attune: %s\n", e.message);
-    srv_accounts_close(acc);
     cli_data_close(&d);
     return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
@@ -309,12 +303,10 @@ static int therapist_remove(int argc, char **argv)
         return rc;
     cli_data d;
     srv_accounts *acc = NULL;
-    if (open_accounts(cli_get(&remove_cmd, &a, "data"), cli_get(&remove_cmd, &a, "kek-file"), 0, &d,
-                      &acc) < 0)
+    if (open_accounts(&remove_cmd, &a, 0, &d, &acc) < 0)
         return CLI_EXIT_FAIL;
     att_error e = {0};
     rc = srv_accounts_remove(acc, a.positional[0], &e);
-    srv_accounts_close(acc);
     cli_data_close(&d);
     if (rc < 0) {
         fprintf(stderr, "attune: %s\n", e.message);

@@ -20,6 +20,7 @@ static const cli_option options[] = {
     {"ttl", "SECONDS", "lifetime of the token, at most 2592000 (30 days) [604800, 7 days]"},
     {"key-file", "FILE", "invitation signing key [DATA/secret.key]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command token_cmd = {
     "attune token --data DIR --room ID --role ROLE [--ttl SECONDS]\n"
@@ -39,6 +40,7 @@ static const cli_option revoke_options[] = {
     {"stdin", NULL, "revoke the one link whose token (or invitation URL) is read from stdin"},
     {"key-file", "FILE", "invitation signing key [DATA/secret.key]"},
     CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command revoke_cmd = {
     "attune token revoke --data DIR (--room ID --role ROLE | --stdin)",
@@ -114,16 +116,15 @@ static int token_revoke(int argc, char **argv)
     char token[ATT_MAX_TOKEN_BYTES + 1];
     if (from_stdin && read_token(token, sizeof token) < 0)
         return CLI_EXIT_USAGE;
+    cli_data_options opt = cli_data_options_of(&revoke_cmd, &a);
+    opt.want_key = opt.want_invites = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&revoke_cmd, &a, "kek-file"), 0, 1,
-                      cli_get(&revoke_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
-    srv_invites *inv = NULL;
+    srv_invites *inv = d.invites;
     att_error e = {0};
     int rc = CLI_EXIT_FAIL, n = -1;
-    if (srv_invites_open(data, &inv, &e) < 0) {
-        fprintf(stderr, "attune: %s\n", e.message);
-    } else if (from_stdin) {
+    if (from_stdin) {
         srv_token_claims claims;
         n = srv_invites_revoke_token(inv, &d.key, token, srv_now_ms(), &claims, &e);
         if (n < 0 && (e.code == ATT_ERR_BAD_TOKEN || e.code == ATT_ERR_NOT_FOUND)) {
@@ -136,27 +137,24 @@ static int token_revoke(int argc, char **argv)
             if (n == 0)
                 fprintf(stderr, "attune: that link was already revoked\n");
             else
-                cli_audit_note(d.keys, data, SRV_AUDIT_LINKS_REVOKED, claims.room,
-                               att_role_name(claims.role), stderr);
+                cli_audit_note(&d, SRV_AUDIT_LINKS_REVOKED, claims.room, att_role_name(claims.role),
+                               stderr);
         }
     } else {
         srv_store_room meta;
         if (srv_store_get_room(d.store, room, &meta, &e) < 0) {
             fprintf(stderr, "attune: %s\n",
-                    e.code == ATT_ERR_NOT_FOUND ? "no such room in this data directory"
-                                                : e.message);
+                    e.code == ATT_ERR_NOT_FOUND ? "no such room in this store" : e.message);
             rc = e.code == ATT_ERR_NOT_FOUND ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
         } else if ((n = srv_invites_revoke_role(inv, room, role, srv_now_ms(), &e)) < 0) {
             fprintf(stderr, "attune: %s\n", e.message);
         } else {
             printf("revoked %d %s %s\n", n, room, att_role_name(role));
-            cli_audit_note(d.keys, data, SRV_AUDIT_LINKS_REVOKED, room, att_role_name(role),
-                           stderr);
+            cli_audit_note(&d, SRV_AUDIT_LINKS_REVOKED, room, att_role_name(role), stderr);
         }
     }
     if (n >= 0)
         rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-    srv_invites_close(inv);
     cli_data_close(&d);
     return rc;
 }
@@ -191,29 +189,27 @@ int cli_cmd_token(int argc, char **argv)
         fprintf(stderr, "attune: --room: 1..64 characters of A-Z a-z 0-9 _ -\n");
         return CLI_EXIT_USAGE;
     }
+    cli_data_options opt = cli_data_options_of(&token_cmd, &a);
+    opt.want_key = opt.want_invites = 1;
     cli_data d;
-    if (cli_data_open(data, cli_get(&token_cmd, &a, "kek-file"), 0, 1,
-                      cli_get(&token_cmd, &a, "key-file"), 0, NULL, &d, stderr) < 0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
     att_error e = {0};
     srv_store_room meta;
-    srv_invites *inv = NULL;
     char token[SRV_TOKEN_MAX];
     if (srv_store_get_room(d.store, room, &meta, &e) < 0) {
         if (e.code == ATT_ERR_NOT_FOUND)
-            fprintf(stderr, "attune: no room '%s' in %s\n", room, data);
+            fprintf(stderr, "attune: no room '%s' in %s\n", room, cli_data_where(&d));
         else
             fprintf(stderr, "attune: %s\n", e.message);
-    } else if (srv_invites_open(data, &inv, &e) < 0 ||
-               srv_invites_issue(inv, &d.key, room, role, ttl, SRV_INVITE_OPERATOR, srv_now_ms(),
-                                 token, sizeof token, NULL, &e) < 0) {
+    } else if (srv_invites_issue(d.invites, &d.key, room, role, ttl, SRV_INVITE_OPERATOR,
+                                 srv_now_ms(), token, sizeof token, NULL, &e) < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
     } else {
         printf("%s\n", token);
         rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
     }
-    srv_invites_close(inv);
     cli_data_close(&d);
     return rc;
 }

@@ -15,8 +15,8 @@ static const cli_option options[] = {
     {"data", "DIR", "the server's data directory [required]"},
     {"room", "ID", "the room to check"},
     {"all", NULL, "check every room (the default without --room)"},
-    {"kek-file", "FILE",
-     "the key-encryption key [$CREDENTIALS_DIRECTORY/attune-kek, else DIR.kek]"},
+    CLI_KEK_FILE_OPTION,
+    CLI_STORE_OPTION,
 };
 static const cli_command verify_cmd = {
     "attune verify --data DIR [--room ID | --all] [--kek-file FILE]",
@@ -112,9 +112,9 @@ int cli_cmd_verify(int argc, char **argv)
         fprintf(stderr, "attune: --room: 1..64 characters of A-Z a-z 0-9 _ -\n");
         return CLI_EXIT_USAGE;
     }
+    cli_data_options opt = cli_data_options_of(&verify_cmd, &a);
     cli_data d;
-    if (cli_data_open(data, cli_get(&verify_cmd, &a, "kek-file"), 0, 0, NULL, 0, NULL, &d, stderr) <
-        0)
+    if (cli_data_open(&opt, &d, stderr) < 0)
         return CLI_EXIT_FAIL;
     int rc = cli_verify_rooms(d.store, room, stdout);
     cli_data_close(&d);

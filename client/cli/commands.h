@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include "audit.h"
+#include "datadir.h"
 #include "store.h"
 
 int cli_cmd_room(int argc, char **argv);
@@ -19,12 +20,13 @@ int cli_cmd_backup(int argc, char **argv);
 int cli_cmd_restore(int argc, char **argv);
 int cli_cmd_audit(int argc, char **argv);
 
-/* cmd_audit.c: records in DATA's audit log (audit.h) that this command,
- * as "cli:<unix user>", did `action` to `room` (NULL: none); detail NULL
- * or a fixed word. 0, or -1 after printing why to err (the caller's work
- * is done either way; say so, do not undo it). */
-int cli_audit_note(srv_keyring *keys, const char *data_dir, srv_audit_action action,
-                   const char *room, const char *detail, FILE *err);
+/* cmd_audit.c: records in the audit log of d (audit.h; opened by
+ * cli_data_open_audit when it is not yet) that this command, as
+ * "cli:<unix user>", did `action` to `room` (NULL: none); detail NULL or a
+ * fixed word. 0, or -1 after printing why to err (the caller's work is
+ * done either way; say so, do not undo it). */
+int cli_audit_note(cli_data *d, srv_audit_action action, const char *room, const char *detail,
+                   FILE *err);
 /* The same for a command that holds no keyring: opens DATA's with kek_file
  * (NULL: the default), never creating a KEK. */
 int cli_audit_note_kek(const char *data_dir, const char *kek_file, srv_audit_action action,
