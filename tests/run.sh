@@ -3,9 +3,9 @@
 # under AddressSanitizer + UndefinedBehaviorSanitizer, the C unit tests again
 # in an optimised Release build and in one with Debian's hardening flags, the
 # libFuzzer targets for a bounded time, the protocol schema tests, the
-# server's integration tests and the browser tests (twice: over plain HTTP,
-# then over TLS). Every build here treats warnings as errors (ATTUNE_WERROR).
-# Exits non-zero on the first failure.
+# server's integration tests (on SQLite, then on PostgreSQL) and the browser
+# tests (twice: over plain HTTP, then over TLS). Every build here treats
+# warnings as errors (ATTUNE_WERROR). Exits non-zero on the first failure.
 set -eu
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -33,6 +33,13 @@ echo "cluster at $ATTUNE_TEST_PG"
 step "build and unit tests (release)"
 ATTUNE_WERROR=ON sh deploy/build.sh
 ctest --test-dir build --output-on-failure -j2
+
+# ctest ran the integration suite on the embedded SQLite store; once more on
+# the throwaway cluster (a database per data directory, tests/integration/
+# harness.js), release build only: the tests about SQLite files themselves
+# say why they skip.
+step "integration tests against the PostgreSQL store (release)"
+ATTUNE_TEST_STORE=pg ATTUNE_BUILD_DIR="$PWD/build" node --test tests/integration/
 
 step "build and unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DATTUNE_SANITIZE=ON -DATTUNE_WERROR=ON >/dev/null

@@ -52,8 +52,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, Client, tempDir, inputFor, actorOf, sleep, attune, serverBin, cliBin,
-  helloAckOf, AS_ROOT, ROOT,
-} from './harness.js';
+  helloAckOf, AS_ROOT, ROOT, sqliteOnly } from './harness.js';
 
 // --- the markers ---
 const WORDS = ['alone', 'dishes', 'café "ici"', 'naïve\tlist', 'line\nbreak', 'Grüße', 'why?\\'];
@@ -182,7 +181,7 @@ function cli(label, args) {
   return r;
 }
 
-test('a whole session leaves no readable text or chosen id at rest', async (t) => {
+test('a whole session leaves no readable text or chosen id at rest', { skip: sqliteOnly("it scans the data directory's SQLite files (attune.db, its WAL, keys.db) and a core dump for plaintext; the rows are in the cluster's files there, sealed by the same seal.h") }, async (t) => {
   // The room is created by the server's own tool, as an operator would.
   const made = spawnSync(serverBin(), ['--create-room', 'enactment', '--data', dataDir, ...(AS_ROOT ? ['--allow-root'] : [])], {
     encoding: 'utf8',
@@ -444,7 +443,7 @@ test('a whole session leaves no readable text or chosen id at rest', async (t) =
   assert.deepEqual(outputs.flatMap(([label, buf]) => hitsIn(label, buf)), [], 'no marker or chosen id in any log or output');
 });
 
-test('the data directory without its KEK opens no event', async () => {
+test('the data directory without its KEK opens no event', { skip: sqliteOnly("it copies a data directory's SQLite files without keys.db or the KEK; the PostgreSQL keyring requires --kek-file") }, async () => {
   assert.ok(room?.room, 'the session test ran first');
   assert.ok(fs.existsSync(kekFile), `the KEK is beside the data directory, at ${kekFile}`);
   assert.equal(fs.statSync(kekFile).mode & 0o777, 0o600, 'the KEK file is 0600');
@@ -497,8 +496,7 @@ const FIXTURES = ['protocol1', 'store-v0/data', 'store-v1/data', 'store-v2/data'
   .filter((f) => fs.existsSync(path.join(f, 'attune.db')));
 const HAS_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
 
-test('migrating an old data directory leaves none of its old payloads readable', {
-  skip: HAS_SQLITE3 ? false : 'the sqlite3 command is not installed (deploy/setup.sh installs it)',
+test('migrating an old data directory leaves none of its old payloads readable', { skip: sqliteOnly("it migrates old SQLite data directories (tests/fixtures)") || (HAS_SQLITE3 ? false : 'the sqlite3 command is not installed (deploy/setup.sh installs it)'),
 }, async (t) => {
   assert.ok(FIXTURES.length > 0, 'fixtures to migrate');
   for (const fixture of FIXTURES) {

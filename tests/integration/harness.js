@@ -18,6 +18,107 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const AS_ROOT = process.getuid?.() === 0;
 if (AS_ROOT) process.env.ATTUNE_ALLOW_ROOT = '1';
 
+// The store under test: the embedded SQLite files of each data directory
+// (default), or with ATTUNE_TEST_STORE=pg a PostgreSQL database per data
+// directory on the cluster ATTUNE_TEST_PG names (a superuser URI: tests/pg/
+// cluster.sh start DIR PORT prints it). Every server, --create-room,
+// --verify and `attune` call made through this file then gets --store URI
+// and --kek-file DIR.kek (the file SQLite's keyring defaults to, so a test
+// that looks for it finds it; the keyring writes it 0600 on first use), and
+// servers a --node-name. Tests about the SQLite files themselves are
+// skipped on PostgreSQL with ON_PG (see each file's reason).
+export const ON_PG = process.env.ATTUNE_TEST_STORE === 'pg';
+const PG_ADMIN = process.env.ATTUNE_TEST_PG;
+if (ON_PG && !PG_ADMIN) throw new Error('ATTUNE_TEST_STORE=pg needs ATTUNE_TEST_PG (tests/pg/cluster.sh uri DIR)');
+if (process.env.ATTUNE_TEST_STORE && !ON_PG && process.env.ATTUNE_TEST_STORE !== 'sqlite')
+  throw new Error(`ATTUNE_TEST_STORE: pg or sqlite, not ${process.env.ATTUNE_TEST_STORE}`);
+
+function psql(uri, sql) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', uri, '-c', sql], {
+    encoding: 'utf8',
+    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
+  }).trim();
+}
+
+const pgDatabases = new Map(); // path.resolve(dataDir) -> {db, uri}
+
+// The PostgreSQL database of a data directory, created empty on first use
+// (tests assume a fresh store per data directory).
+export function pgUriFor(dataDir) {
+  const key = path.resolve(dataDir);
+  let entry = pgDatabases.get(key);
+  if (!entry) {
+    const db = `attune_it_${process.pid}_${pgDatabases.size + 1}`;
+    psql(PG_ADMIN, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    psql(PG_ADMIN, `CREATE DATABASE ${db}`);
+    entry = { db, uri: PG_ADMIN.replace(/\/[^/?]*(\?|$)/, `/${db}$1`) };
+    pgDatabases.set(key, entry);
+  }
+  return entry.uri;
+}
+
+// SQL on a data directory's PostgreSQL database (a test's tampering).
+export function pgSql(dataDir, sql) {
+  return psql(pgUriFor(dataDir), sql);
+}
+
+// What a data directory's store holds, as bytes to search for something
+// that must not be stored: DATA/attune.db and its WAL on SQLite; on
+// PostgreSQL a pg_dump of its database, with every bytea value decoded too.
+export function storedBytes(dataDir) {
+  if (!ON_PG) {
+    const db = path.join(dataDir, 'attune.db');
+    const wal = `${db}-wal`;
+    return Buffer.concat([fs.readFileSync(db), ...(fs.existsSync(wal) ? [fs.readFileSync(wal)] : [])]);
+  }
+  const dump = execFileSync('pg_dump', ['--data-only', '-d', pgUriFor(dataDir)], { maxBuffer: 1 << 28 });
+  const values = [...dump.toString('latin1').matchAll(/\\{1,2}x([0-9a-f]+)/g)].map((m) => Buffer.from(m[1], 'hex'));
+  return Buffer.concat([dump, ...values]);
+}
+
+if (ON_PG)
+  process.on('exit', () => {
+    for (const { db } of pgDatabases.values()) {
+      try {
+        psql(PG_ADMIN, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      } catch {
+        // the cluster is thrown away at the end anyway
+      }
+    }
+  });
+
+// A test's skip option when it is about the SQLite files themselves:
+// test('...', { skip: sqliteOnly('why') }, ...).
+export function sqliteOnly(reason) {
+  return ON_PG ? `on PostgreSQL: ${reason}` : false;
+}
+
+const hasOption = (args, name) => args.some((a) => a === name || a.startsWith(`${name}=`));
+
+// The store options for a data directory ([] on SQLite); `args` are the
+// call's own (a --kek-file there wins).
+export function storeArgs(dataDir, args = []) {
+  if (!ON_PG || hasOption(args, '--store')) return [];
+  const out = ['--store', pgUriFor(dataDir)];
+  if (!hasOption(args, '--kek-file')) out.push('--kek-file', `${path.resolve(dataDir)}.kek`);
+  return out;
+}
+
+// The data directory an argv names with --data DIR or --data=DIR.
+function dataDirOf(args) {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--data' && i + 1 < args.length) return args[i + 1];
+    if (args[i].startsWith('--data=')) return args[i].slice(7);
+  }
+  return null;
+}
+
+// `attune` words with the store options of their --data directory added.
+export function cliArgs(args) {
+  const dir = dataDirOf(args);
+  return dir ? [...args, ...storeArgs(dir, args)] : args;
+}
+
 // Data directories must be private (0700) or the server refuses them; a
 // copy of a checked-out fixture may carry 0755.
 function privateDir(dir) {
@@ -50,7 +151,7 @@ export function cliBin() {
 
 // Runs `attune args...` with `input` on stdin: {code, stdout, stderr}.
 export function attune(args, input) {
-  const r = spawnSync(cliBin(), args, { input, encoding: 'utf8', timeout: 30000 });
+  const r = spawnSync(cliBin(), cliArgs(args), { input, encoding: 'utf8', timeout: 30000 });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -93,6 +194,8 @@ export async function startServer({ dataDir = tempDir(), args = [], port, cwd, w
     ...wrap,
     serverBin(),
     ...['--data', privateDir(dataDir), '--listen', '127.0.0.1', '--port', String(port), ...(AS_ROOT ? ['--allow-root'] : []), ...args],
+    ...storeArgs(dataDir, args),
+    ...(ON_PG && !hasOption(args, '--node-name') ? ['--node-name', `it-${port}`] : []),
   ];
   const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logs = [];
@@ -172,7 +275,7 @@ export function tokenOf(url) {
 // Creates a room with `attune-server --create-room` (a separate process, as
 // an operator would). Returns {room, tokens: {role: token}}.
 export function createRoom(dataDir, exercise = 'enactment', extra = []) {
-  const out = execFileSync(serverBin(), ['--create-room', exercise, '--data', privateDir(dataDir), ...extra], {
+  const out = execFileSync(serverBin(), ['--create-room', exercise, '--data', privateDir(dataDir), ...extra, ...storeArgs(dataDir, extra)], {
     encoding: 'utf8',
   });
   const res = { room: null, tokens: {} };
@@ -185,7 +288,7 @@ export function createRoom(dataDir, exercise = 'enactment', extra = []) {
 }
 
 export function verify(dataDir) {
-  const out = execFileSync(serverBin(), ['--verify', privateDir(dataDir)], { encoding: 'utf8' });
+  const out = execFileSync(serverBin(), ['--verify', privateDir(dataDir), ...storeArgs(dataDir)], { encoding: 'utf8' });
   const rooms = {};
   for (const line of out.trim().split('\n').filter(Boolean)) {
     const r = JSON.parse(line);

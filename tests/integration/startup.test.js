@@ -12,8 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, startServer, createRoom, Client, tempDir, tokenOf, verify, canonical, sleep, serverBin,
-  startSession, httpGet, inputFor, actorOf, stateAfter, attuneOk as attune, addAccount,
-} from './harness.js';
+  startSession, httpGet, inputFor, actorOf, stateAfter, attuneOk as attune, addAccount, sqliteOnly } from './harness.js';
 import { request, loginCookie } from './http.js';
 
 // A room on `owner`'s dashboard, with its invitations.
@@ -119,7 +118,9 @@ test('a restart over many stored rooms folds none; a hello loads its room with t
   }
 });
 
-test('after a crash, members still shown present get their left soon after the restart, without a hello', async () => {
+test('after a crash, members still shown present get their left soon after the restart, without a hello', {
+  skip: sqliteOnly('on a shared store the summaries walk does not fold a room with members shown present (another node may be serving it: rooms.c since 7844015), so a crashed node\'s members get their left when the room is next loaded, not at start-up'),
+}, async () => {
   const dir = tempDir('startup-crash');
   const r = createRoom(dir);
   const quiet = createRoom(dir);
@@ -215,7 +216,7 @@ test('an ended room with nobody in it leaves memory, stays on the dashboard and 
   }
 });
 
-test('the old database (store-v0) migrates: its rooms are listed from a fold, then from the cache', async () => {
+test('the old database (store-v0) migrates: its rooms are listed from a fold, then from the cache', { skip: sqliteOnly("it migrates an old SQLite data directory (tests/fixtures/store-v0)") }, async () => {
   const dir = tempDir('startup-v0');
   fs.cpSync(path.join(ROOT, 'tests/fixtures/store-v0/data'), dir, { recursive: true });
   fs.chmodSync(dir, 0o700);

@@ -123,7 +123,9 @@ case $cmd in
     port=$(choose_port)
     echo "$port" >"$dir/port"
     # fsync stays on: the failure tests kill the server and count on its WAL.
-    start_server "$dir/data" "$port" "$dir/log" ""
+    # max_connections: each attune-server holds about 7 connections and the
+    # integration suite keeps up to ~20 servers of one file alive at once.
+    start_server "$dir/data" "$port" "$dir/log" "-c max_connections=400"
     uri_for "$port"
     ;;
   standby)
@@ -145,7 +147,7 @@ case $cmd in
     fi
     port=$(choose_port)
     echo "$port" >"$dir/standby.port"
-    start_server "$dir/standby" "$port" "$dir/standby.log" "-c cluster_name=standby1"
+    start_server "$dir/standby" "$port" "$dir/standby.log" "-c cluster_name=standby1 -c max_connections=400"
     # Commits on the primary now wait for the standby's flush.
     psql_at "$primary" -c "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (standby1)'" \
       -c "SELECT pg_reload_conf()" >/dev/null
