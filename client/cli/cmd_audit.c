@@ -1,5 +1,5 @@
-/* cmd_audit.c - `attune audit`: prints the data directory's audit log (who
- * opened, exported, revoked links of, erased which room, when; never what
+/* cmd_audit.c - `attune audit`: prints the audit log (the data directory's, or with --store the
+ * shared database's; who opened, exported, revoked links of, erased which room, when; never what
  * was in it: audit.h), checks its chain and its head's MAC, and exits 1
  * when they do not hold. Also cli_audit_note, with which the other
  * subcommands record what they did as "cli:<unix user>". */
@@ -27,9 +27,8 @@ static const cli_command audit_cmd = {
     "detail (a role or a supervisor's account). Then checks the whole log: every\n"
     "entry's chained hash and the head's MAC under the audit key (kept wrapped\n"
     "by the key-encryption key). Exits 1 and names the first bad entry when an\n"
-    "entry was edited, dropped, inserted or reordered outside attune. With --store\n"
-    "the log is still DIR's (attune-server --store keeps it in its data directory),\n"
-    "its head MAC'd under the shared database's audit key.",
+    "entry was edited, dropped, inserted or reordered outside attune. With --store,\n"
+    "the shared database's log (every node's and every attune command's).",
     options,
     (int)(sizeof options / sizeof options[0]),
     0,

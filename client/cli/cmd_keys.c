@@ -1,6 +1,7 @@
 /* cmd_keys.c - `attune keys rotate`: every wrapped key of DATA/keys.db
- * rewrapped under a new key-encryption key (keyring.h's
- * srv_keyring_rotate_ex), events untouched. Prints counts and KEK ids,
+ * (with --store: of the shared database's keyring tables) rewrapped under
+ * a new key-encryption key (keyring.h's srv_keyring_rotate_ex /
+ * srv_keyring_rotate_pg_ex), events untouched. Prints counts and KEK ids,
  * never key bytes. */
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +22,15 @@ static const cli_option rotate_options[] = {
 };
 static const cli_command rotate_cmd = {
     "attune keys rotate --data DIR [--kek-file FILE] [--new-kek-file FILE]",
-    "Rewraps every room key and service key of DIR/keys.db under a new key-encryption\n"
-    "key, in one transaction; no event is rewritten. Without --new-kek-file a new random\n"
+    "Rewraps every room key and service key of DIR/keys.db (with --store: of the\n"
+    "shared database) under a new key-encryption key, in one transaction; no event\n"
+    "is rewritten. Without --new-kek-file a new random\n"
     "KEK replaces the one in --kek-file (written to FILE.new first; a crash at any point\n"
     "leaves a KEK that opens the keys, and the next open finishes the swap). Safe while\n"
     "attune-server runs: it keeps the keys it holds and reloads its KEK file when it next\n"
-    "makes a room. Prints how many keys were rewrapped and the old and new KEK ids.",
+    "makes a room (with --store, put the new KEK beside every other node's KEK file\n"
+    "as FILE.new first: README). Prints how many keys were rewrapped and the old and\n"
+    "new KEK ids.",
     rotate_options,
     (int)(sizeof rotate_options / sizeof rotate_options[0]),
     0,
@@ -52,29 +56,33 @@ static int keys_rotate(int argc, char **argv)
         fprintf(stderr, "attune: --data DIR is required\n");
         return CLI_EXIT_USAGE;
     }
-    if (cli_get(&rotate_cmd, &a, "store")) {
-        /* keyring.h: rotation takes a data directory's keys.db; the
-         * PostgreSQL keyring's is not built yet. */
-        fprintf(stderr, "attune: keys rotate: rotating the key-encryption key of a PostgreSQL "
-                        "store is not built yet; its keys stay wrapped under the current KEK\n");
-        return CLI_EXIT_USAGE;
-    }
+    const char *store = cli_get(&rotate_cmd, &a, "store");
     const char *kek_file = cli_get(&rotate_cmd, &a, "kek-file");
     const char *new_kek_file = cli_get(&rotate_cmd, &a, "new-kek-file");
-    char keys_db[4096];
-    struct stat st;
-    if (snprintf(keys_db, sizeof keys_db, "%s/keys.db", data) >= (int)sizeof keys_db ||
-        stat(keys_db, &st) != 0) {
-        fprintf(stderr, "attune: no keys at %s/keys.db (check --data)\n", data);
-        return CLI_EXIT_FAIL;
-    }
     att_error e = {0};
-    if (srv_secure_data_dir(data, &e) < 0) {
-        fprintf(stderr, "attune: %s\n", e.message);
-        return CLI_EXIT_FAIL;
+    if (store && !kek_file) {
+        fprintf(stderr, "attune: --store needs --kek-file: the key-encryption key every node of "
+                        "the cluster is given\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (!store) {
+        char keys_db[4096];
+        struct stat st;
+        if (snprintf(keys_db, sizeof keys_db, "%s/keys.db", data) >= (int)sizeof keys_db ||
+            stat(keys_db, &st) != 0) {
+            fprintf(stderr, "attune: no keys at %s/keys.db (check --data)\n", data);
+            return CLI_EXIT_FAIL;
+        }
+        if (srv_secure_data_dir(data, &e) < 0) {
+            fprintf(stderr, "attune: %s\n", e.message);
+            return CLI_EXIT_FAIL;
+        }
     }
     srv_keyring_rotation r;
-    if (srv_keyring_rotate_ex(data, kek_file, new_kek_file, SRV_ROTATE_COMPLETE, &r, &e) < 0) {
+    int rc =
+        store ? srv_keyring_rotate_pg_ex(store, kek_file, new_kek_file, SRV_ROTATE_COMPLETE, &r, &e)
+              : srv_keyring_rotate_ex(data, kek_file, new_kek_file, SRV_ROTATE_COMPLETE, &r, &e);
+    if (rc < 0) {
         fprintf(stderr, "attune: %s\n", e.message);
         return e.code == ATT_ERR_BAD_MESSAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     }
@@ -94,7 +102,17 @@ static int keys_rotate(int argc, char **argv)
         printf("the new KEK is in %s (the old one is gone)\n", r.kek_path);
     }
     /* Recorded under the new KEK's keys (the audit key was rewrapped too). */
-    cli_audit_note_kek(data, r.kek_path, SRV_AUDIT_KEYS_ROTATED, NULL, NULL, stderr);
+    if (store) {
+        cli_data_options opt = cli_data_options_of(&rotate_cmd, &a);
+        opt.kek_file = r.kek_path;
+        cli_data d;
+        if (cli_data_open(&opt, &d, stderr) == 0) {
+            (void)cli_audit_note(&d, SRV_AUDIT_KEYS_ROTATED, NULL, NULL, stderr);
+            cli_data_close(&d);
+        }
+    } else {
+        cli_audit_note_kek(data, r.kek_path, SRV_AUDIT_KEYS_ROTATED, NULL, NULL, stderr);
+    }
     return CLI_EXIT_OK;
 }
 

@@ -78,8 +78,8 @@ static int open_pg(const cli_data_options *opt, cli_data *out, att_error *e, FIL
                      "cluster is given\n");
         return -1;
     }
-    /* DATA holds only this machine's files here (secret.key, the audit
-     * log); made like the server makes it. */
+    /* DATA holds only this machine's secret.key here; made like the
+     * server makes it. */
     if (opt->create && mkdir(opt->data_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(err, "attune: cannot create the data directory %s: %s\n", opt->data_dir,
                 strerror(errno));
@@ -139,10 +139,10 @@ int cli_data_open_audit(cli_data *d, FILE *err)
 {
     if (d->audit)
         return 0;
-    /* attune-server --store keeps its audit log in the data directory
-     * (server/net/api.c), so the command records beside it. */
     att_error e = {0};
-    if (srv_audit_open(d->data_dir, d->keys, &d->audit, &e) < 0) {
+    int rc = d->store_uri ? srv_audit_open_pg(d->store_uri, d->keys, &d->audit, &e)
+                          : srv_audit_open(d->data_dir, d->keys, &d->audit, &e);
+    if (rc < 0) {
         fprintf(err, "attune: %s\n", e.message);
         return -1;
     }

@@ -5,11 +5,10 @@
  * defaults as attune-server:
  *   - without --store: DATA/keys.db (the KEK beside the data directory),
  *     DATA/attune.db;
- *   - with --store postgresql://...: the keyring, events, accounts and
- *     invitations of that shared database (every node's), with --kek-file
- *     required as for the server; DATA then holds only this machine's own
- *     files (secret.key, and the audit log: attune-server --store still
- *     keeps it there, so the command does too).
+ *   - with --store postgresql://...: the keyring, events, accounts,
+ *     invitations and audit log of that shared database (every node's),
+ *     with --kek-file required as for the server; DATA then holds only
+ *     this machine's own secret.key.
  * The invitation key is DATA/secret.key unless --key-file.
  *
  * Ownership: cli_data owns everything it opened; release it with
