@@ -8,7 +8,9 @@
  * staff-only event per role, the outbox's close of a replaced member, and a
  * fenced batch (a takeover by another node): every member closed with
  * room_moved, nothing acked or rebuilt, the room forgotten and folded
- * afresh when next needed. */
+ * afresh when next needed. Command ids: a resend (in flight or after the
+ * commit) is acked with the original's seq and appends nothing; behind a
+ * failed commit it gets the original's error. */
 #include "check.h"
 
 #include <pthread.h>
@@ -297,6 +299,81 @@ int main(void)
     wait_commits(svc, &n);
     drain(svc, &rd);
     CHECK_INT(srv_room_committed(r)->status, ATT_STATUS_ACTIVE);
+    inbox_clear(&rd);
+
+    /* --- command ids: a resend appends nothing, gets the original's seq --- */
+    before = srv_room_committed(r)->seq;
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"d1\",\"text\":\"only once\","
+            "\"command_id\":\"cmd-0123456789abcdef\"}");
+    /* while the first waits for its commit */
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"d2\",\"text\":\"only once\","
+            "\"command_id\":\"cmd-0123456789abcdef\"}");
+    CHECK_INT(srv_rooms_jobs_in_flight(svc), 1);
+    wait_commits(svc, &n);
+    drain(svc, &rd);
+    CHECK_INT(srv_room_committed(r)->seq, before + 1);
+    char want[96];
+    int64_t a_seq = srv_room_committed(r)->aud_seq[ATT_ROLE_PARTNER_A];
+    snprintf(want, sizeof want, "{\"id\":\"d1\",\"seq\":%lld,\"type\":\"ack\"}", (long long)a_seq);
+    CHECK_INT(count_with(&rd, 1, want), 1);
+    snprintf(want, sizeof want, "{\"duplicate\":true,\"id\":\"d2\",\"seq\":%lld,\"type\":\"ack\"}",
+             (long long)a_seq);
+    CHECK_INT(count_with(&rd, 1, want), 1);
+    CHECK_INT(count_with(&rd, 3, "only once"), 1); /* one event */
+    CHECK_INT(count_with(&rd, 3, "\"type\":\"event\""), 1);
+    CHECK_INT(count_with(&rd, 1, "cmd-0123456789abcdef"), 0); /* on no wire */
+    CHECK_INT(count_with(&rd, 3, "cmd-0123456789abcdef"), 0);
+    CHECK_INT(count_with(&rd, 3, "command_"), 0);
+    inbox_clear(&rd);
+    /* after the commit: acked at once, nothing in flight, nothing broadcast */
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"d3\",\"text\":\"only once\","
+            "\"command_id\":\"cmd-0123456789abcdef\"}");
+    CHECK_INT(srv_rooms_jobs_in_flight(svc), 0);
+    drain(svc, &rd);
+    snprintf(want, sizeof want, "{\"duplicate\":true,\"id\":\"d3\",\"seq\":%lld,\"type\":\"ack\"}",
+             (long long)a_seq);
+    CHECK_INT(count_with(&rd, 1, want), 1);
+    CHECK_INT(rd.box[1].n + rd.box[2].n + rd.box[3].n, 1);
+    CHECK_INT(srv_room_committed(r)->seq, before + 1);
+    inbox_clear(&rd);
+    /* the same id from another role is another command */
+    command(svc, &b,
+            "{\"type\":\"private_message\",\"id\":\"d4\",\"text\":\"b's own\","
+            "\"command_id\":\"cmd-0123456789abcdef\"}");
+    wait_commits(svc, &n);
+    drain(svc, &rd);
+    CHECK_INT(count_with(&rd, 2, "duplicate"), 0);
+    CHECK_INT(srv_room_committed(r)->seq, before + 2);
+    inbox_clear(&rd);
+    /* a resend behind a commit that fails gets the original's error, and
+     * the id is not taken: the next resend is recorded */
+    srv_store_fail_nth_batch(store, 1);
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"e1\",\"text\":\"after a failure\","
+            "\"command_id\":\"cmd-fedcba9876543210\"}");
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"e2\",\"text\":\"after a failure\","
+            "\"command_id\":\"cmd-fedcba9876543210\"}");
+    wait_commits(svc, &n);
+    drain(svc, &rd);
+    CHECK_INT(count_with(&rd, 1, "\"internal\""), 2);
+    CHECK_INT(count_with(&rd, 1, "\"e1\""), 1);
+    CHECK_INT(count_with(&rd, 1, "\"e2\""), 1);
+    CHECK_INT(count_with(&rd, 3, "after a failure"), 0);
+    CHECK_INT(srv_room_committed(r)->seq, before + 2);
+    inbox_clear(&rd);
+    command(svc, &a,
+            "{\"type\":\"private_message\",\"id\":\"e3\",\"text\":\"after a failure\","
+            "\"command_id\":\"cmd-fedcba9876543210\"}");
+    wait_commits(svc, &n);
+    drain(svc, &rd);
+    CHECK_INT(count_with(&rd, 1, "\"e3\""), 1);
+    CHECK_INT(count_with(&rd, 1, "duplicate"), 0);
+    CHECK_INT(count_with(&rd, 3, "\"type\":\"event\""), 1);
+    CHECK_INT(srv_room_committed(r)->seq, before + 3);
     inbox_clear(&rd);
 
     /* --- the silence deadline, through the deadline API ------------------ */

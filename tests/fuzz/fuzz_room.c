@@ -12,9 +12,13 @@
  *    and the therapist's is the room's seq;
  *  - a partner's state text is byte for byte unchanged by a command none of
  *    whose events that partner may see;
+ *  - each event's stored text (att_event_encode_stored) cut back to its wire
+ *    form (att_event_wire_cut) is exactly its wire JSON, and has a command
+ *    tail exactly when the event carries a command id;
  *  - at the end, every viewer's state text parses with sorted keys (the
  *    sorted compact dump of the parse is the text), a partner's carries no
- *    staff key, and the log refolded from its JSON gives the live hash. */
+ *    staff key, and the log refolded from its stored JSON gives the live
+ *    hash and the same command table. */
 #include "attune/catalog.h"
 #include "attune/msg.h"
 #include "attune/room.h"
@@ -57,6 +61,31 @@ typedef struct {
 /* Folds n decided events (they may borrow from a command still alive),
  * keeping the audience counts and checking that a partner who may see none
  * of them has the same state text as before. */
+/* The event as the store keeps it, parsed; aborts when its wire cut is
+ * not its wire JSON. */
+static json_t *stored_event(const att_event *ev, const att_script *script)
+{
+    size_t len = 0, wire_len = 0;
+    char *stored = att_event_encode_stored(ev, script, &len);
+    json_t *w = att_event_to_json(ev, script);
+    char *wire = att_json_dump(w, &wire_len);
+    json_decref(w);
+    if (!stored || !wire)
+        abort();
+    size_t cut = att_event_wire_cut(stored, len);
+    if ((cut < len) != (ev->command_id != NULL))
+        abort();
+    if (cut == len ? wire_len != len || memcmp(stored, wire, len) != 0
+                   : wire_len != cut + 1 || memcmp(stored, wire, cut) != 0 || wire[cut] != '}')
+        abort();
+    json_t *obj = json_loadb(stored, len, 0, NULL);
+    free(stored);
+    free(wire);
+    if (!obj)
+        abort();
+    return obj;
+}
+
 static void fold(session *s, att_event *evs, int n)
 {
     if (n <= 0)
@@ -75,7 +104,7 @@ static void fold(session *s, att_event *evs, int n)
         seen |= aud;
         for (int v = 0; v < 4; v++)
             s->counts[v] += (aud >> v) & 1;
-        json_array_append_new(s->log, att_event_to_json(&evs[i], s->script));
+        json_array_append_new(s->log, stored_event(&evs[i], s->script));
     }
     for (int v = 0; v < 4; v++)
         if (s->room->aud_seq[v] != s->counts[v])
@@ -183,6 +212,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int v = 0; v < 4; v++)
         if (replay.aud_seq[v] != room.aud_seq[v])
             abort();
+    if (replay.n_commands != room.n_commands || replay.newest_command != room.newest_command ||
+        memcmp(replay.commands, room.commands, (size_t)room.n_commands * sizeof room.commands[0]))
+        abort(); /* the refold knows the same commands */
     for (int p = 0; p < 2; p++) {
         att_buf_free(&s.before[p]);
         att_buf_free(&s.after[p]);
