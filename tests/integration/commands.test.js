@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, Client, tempDir, tokenOf, startSession, cliBin, attune } from './harness.js';
+import { startServer, Client, tempDir, tokenOf, startSession, cliBin, cliArgs, attune } from './harness.js';
 import { request, loginCookie } from './http.js';
 
 const PW = 'alice-long-password';
@@ -24,9 +24,9 @@ const ID = {
 
 before(async () => {
   dir = tempDir('commands');
-  let r = spawnSync(cliBin(), ['therapist', 'add', 'alice', '--data', dir], { input: `${PW}\n`, encoding: 'utf8' });
+  let r = spawnSync(cliBin(), cliArgs(['therapist', 'add', 'alice', '--data', dir]), { input: `${PW}\n`, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  r = spawnSync(cliBin(), ['room', 'create', '--data', dir, '--owner', 'alice'], { encoding: 'utf8' });
+  r = spawnSync(cliBin(), cliArgs(['room', 'create', '--data', dir, '--owner', 'alice']), { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   invites = Object.fromEntries(
     r.stdout.trim().split('\n').map((l) => l.split(' ')).filter((p) => p[0] === 'invite').map((p) => [p[1], p[2]]),
