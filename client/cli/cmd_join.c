@@ -15,10 +15,15 @@
  *
  * Every command that records something carries a random command_id
  * (PROTOCOL.md section 4) and is kept until its ack or error. When the
- * connection drops (not closed by the server for good), join reconnects
- * with backoff, resumes from the last seq it saw and, once the replay has
- * ended, sends every unanswered command again with its command_id: the
- * server records it once, whether or not the first one got in. */
+ * connection drops (the server restarting, the room moving to another
+ * node: bye shutdown or room_moved, close 1001 or 4503, or no close at
+ * all), join reconnects to /ws?room=ID with a bounded backoff
+ * (RECONNECT_FIRST_MS doubling to RECONNECT_MAX_MS, given up
+ * RECONNECT_GIVE_UP_MS after its last hello ack), resumes from the last seq
+ * it saw (the transcript goes on with no gap and no repeat) and, once the
+ * replay has ended, sends every unanswered command again with its
+ * command_id: the server records it once, whether or not the first one got
+ * in. A refusal (4401, 4409) stays final. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -82,9 +87,10 @@ static const cli_command join_cmd = {
     "Standard input may be a pipe: each answer line waits for its question. While a\n"
     "partner answers a step's questions, a content-free typing signal (at most every\n"
     "10 s) tells the server they are composing, so it is not taken for silence.\n"
-    "If the connection drops (or the server restarts), join connects again for about\n"
-    "half a minute, resumes where it was and sends again what the server had not\n"
-    "confirmed; each command carries a random id, so the server records it once.",
+    "If the connection drops (the server restarts, the session moves to another\n"
+    "server), join connects again for up to a minute, resumes where it was and sends\n"
+    "again what the server had not confirmed; each command carries a random id, so\n"
+    "the server records it once.",
     options,
     (int)(sizeof options / sizeof options[0]),
     0,
@@ -113,10 +119,12 @@ static int read_link_line(char *out, size_t size)
 }
 
 #define MAX_PENDING 64
-/* Reconnecting after a drop: the waits before each attempt, then it gives
- * up (about half a minute in all). */
-static const int RECONNECT_MS[] = {500, 1000, 2000, 4000, 8000, 10000};
-#define N_RECONNECTS ((int)(sizeof RECONNECT_MS / sizeof RECONNECT_MS[0]))
+/* Reconnecting after a drop: the first wait, the longest, and how long
+ * after the last hello ack it gives up. A node that keeps answering 4503
+ * (the room still held elsewhere) does not restart the clock. */
+#define RECONNECT_FIRST_MS 200
+#define RECONNECT_MAX_MS 5000
+#define RECONNECT_GIVE_UP_MS 60000
 #define MAX_LINE 65536
 #define DRAIN_MS 400
 #define QUIT_WAIT_MS 3000
@@ -178,7 +186,9 @@ typedef struct {
     int n_pending;
     unsigned next_id;
     int turn_pending;
-    int resumed; /* this connection's replay has ended (its first state) */
+    int resumed;        /* this connection's replay has ended (its first state) */
+    int64_t down_since; /* no hello acked since (monotonic ms); 0 while joined */
+    int64_t backoff_ms; /* the next wait before reconnecting */
     /* leaving */
     int quit;
     int exit_code;
@@ -695,11 +705,14 @@ static void on_state(join_session *s)
 
 static void on_hello_ack(join_session *s, json_t *msg)
 {
+    s->down_since = 0;
+    s->backoff_ms = RECONNECT_FIRST_MS;
     if (s->tr_ready) {
         /* A reconnect: the same room; the transcript goes on with the
          * first ack (it borrows from it). */
         s->authed = 1;
-        fprintf(s->out, "%s  (connected again)%s\n", CLI_DIM(s->color), CLI_RESET(s->color));
+        fprintf(s->out, "%s  (connected again; going on after seq %lld)%s\n", CLI_DIM(s->color),
+                (long long)s->last_seq, CLI_RESET(s->color));
         return;
     }
     json_decref(s->ack);
@@ -792,8 +805,11 @@ static void on_server_message(join_session *s, const char *data, size_t len)
         on_reply(s, msg, 1);
     } else if (strcmp(type, "event") == 0) {
         int64_t seq = json_integer_value(json_object_get(msg, "seq"));
-        if (seq > s->last_seq)
-            s->last_seq = seq;
+        if (seq <= s->last_seq && s->tr_ready) {
+            json_decref(msg); /* seen before a drop: never printed twice */
+            return;
+        }
+        s->last_seq = seq;
         if (s->tr_ready)
             cli_transcript_event(&s->tr, seq, json_object_get(msg, "event"), s->out);
     } else if (strcmp(type, "state") == 0) {
@@ -1240,27 +1256,42 @@ static int connect_ws(join_session *s, const cli_invite *inv, char *why, size_t 
     return 0;
 }
 
-/* The connection dropped: reconnect with backoff. 0 once connected again,
- * -1 when every attempt failed. */
-static int reconnect(join_session *s, const cli_invite *inv)
+/* A close worth reconnecting after: going away (a restart), room_moved, a
+ * slow reader, a server error, or none at all (a dropped connection). */
+static int close_retryable(int code)
 {
+    return code == 1001 || code == 4503 || code == 1008 || code == 1011 || code == 1006;
+}
+
+/* The connection dropped (close_code): reconnect with backoff, 0.2 s
+ * doubling to 5 s. 0 once connected again, -1 when no hello was acked for
+ * RECONNECT_GIVE_UP_MS. */
+static int reconnect(join_session *s, const cli_invite *inv, int close_code)
+{
+    if (s->authed || !s->down_since) {
+        /* a drop of a joined connection (not one more 4503 while moving) */
+        fprintf(s->out, "attune: the connection dropped (%d); joining again\n", close_code);
+        fflush(s->out);
+        s->down_since = srv_mono_ms();
+        s->backoff_ms = RECONNECT_FIRST_MS;
+    }
     cli_wsconn_free(s->ws);
     s->ws = NULL;
     pending_dropped(s);
-    char why[320] = "";
-    for (int k = 0; k < N_RECONNECTS; k++) {
-        fprintf(s->out, "attune: the connection dropped; joining again in %d ms\n",
-                RECONNECT_MS[k]);
-        fflush(s->out);
-        struct timespec ts = {RECONNECT_MS[k] / 1000, (long)(RECONNECT_MS[k] % 1000) * 1000000L};
+    char why[320] = "no answer";
+    while (srv_mono_ms() + s->backoff_ms - s->down_since <= RECONNECT_GIVE_UP_MS) {
+        struct timespec ts = {(time_t)(s->backoff_ms / 1000),
+                              (long)(s->backoff_ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
+        s->backoff_ms = s->backoff_ms * 2 < RECONNECT_MAX_MS ? s->backoff_ms * 2 : RECONNECT_MAX_MS;
         if (connect_ws(s, inv, why, sizeof why) == 0)
             return 0;
         cli_wsconn_free(s->ws);
         s->ws = NULL;
     }
-    fprintf(stderr, "attune: %s\n", why);
+    fprintf(s->out, "attune: could not join the session again within %d s (%s)\n",
+            RECONNECT_GIVE_UP_MS / 1000, why);
     return -1;
 }
 
@@ -1290,10 +1321,8 @@ static int run(join_session *s, const cli_invite *inv)
         if (cli_wsconn_closed(s->ws, &close_code, &close_reason)) {
             /* A drop (not the server's final word: 4401 with its bye, 4409
              * replaced; not our own leaving): join again, resume, resend. */
-            int final = close_code == 4401 || close_code == 4409 || close_code == 4408 ||
-                        (close_code == 1000 && s->quit_deadline) || !s->tr_ready;
-            if (!final) {
-                if (reconnect(s, inv) == 0)
+            if (close_retryable(close_code) && !s->quit_deadline) {
+                if (reconnect(s, inv, close_code) == 0)
                     continue;
                 int unsent = 0;
                 for (int i = 0; i < s->n_pending; i++)

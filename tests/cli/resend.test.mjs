@@ -84,8 +84,8 @@ test('a command whose ack was lost is sent again once, and recorded once', { ski
   p.cutWhen('LOST-ACK-41c2');
   join.proc.stdin.write('/private a LOST-ACK-41c2 are you all right?\n');
   const first = await A.waitFor((x) => x.type === 'event' && x.event.type === 'private_message', 'the message');
-  await waitOut(join, /the connection dropped; joining again/, 'the drop');
-  await waitOut(join, /\(connected again\)/, 'the reconnect');
+  await waitOut(join, /the connection dropped \(\d+\); joining again/, 'the drop');
+  await waitOut(join, /\(connected again; going on after seq \d+\)/, 'the reconnect');
   await waitOut(join, /\(sent again what was not confirmed: 1\)/, 'the resend');
 
   // One more: nothing else was recorded for the resend.
