@@ -146,12 +146,14 @@ export function clusterConf(listenPort, nodePorts) {
 }
 
 // nginx (Debian's nginx-light) in front of three nodes, in a prefix of its
-// own; resolves once it accepts connections.
-export async function startNginx(nodePorts) {
+// own, on `port` (default: a free one); resolves once it accepts
+// connections. Its probe is a request to a node: start the nodes first
+// (max_fails=1 marks a node that is not up yet as down for 5 s).
+export async function startNginx(nodePorts, { port: listenPort } = {}) {
   const prefix = tempDir('cluster-nginx');
   fs.chmodSync(prefix, 0o755); // the workers (nobody) create temp files under it
   fs.mkdirSync(path.join(prefix, 'logs'));
-  const port = await freePort();
+  const port = listenPort ?? (await freePort());
   const confFile = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(confFile, clusterConf(port, nodePorts));
   const args = ['-e', path.join(prefix, 'logs', 'error.log'), '-p', prefix, '-c', confFile, '-g', 'daemon off;'];

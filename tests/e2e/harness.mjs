@@ -10,6 +10,18 @@
 // (--ignore-certificate-errors-spki-list pins its public key; no blanket
 // ignore-certificate-errors), and the tests' own node clients trust the CA
 // (server.fetch, server.webSocket).
+//
+// ATTUNE_E2E_CLUSTER=1 (with ATTUNE_TEST_PG, a superuser URI such as
+// tests/pg/cluster.sh's) runs them against two nodes on PostgreSQL behind
+// nginx (issue 13): every startServer() makes a fresh database, one KEK and
+// one invitation key for both nodes, starts nginx with
+// deploy/nginx/attune-cluster.conf (its ports replaced:
+// tests/cluster/cluster.js's clusterConf) and the two nodes (both --demo:
+// the first creates the demo room, the second finds it in the database),
+// and the browsers and the tests' own requests go through nginx. Therapist
+// accounts and observer links are made with `attune --store`. Over http only
+// (not with ATTUNE_E2E_TLS=1). A test that cannot hold across nodes skips
+// itself with CLUSTER_SKIP's reason.
 
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
@@ -23,6 +35,7 @@ import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { makeCa, issueServerCert } from '../integration/pki.js';
+import { freshDatabase, sharedKeys, startNginx } from '../cluster/cluster.js';
 
 const require = createRequire(import.meta.url);
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,6 +54,18 @@ const CHROMIUM_ARGS = [
 
 /** Whether this run is over TLS (ATTUNE_E2E_TLS=1). */
 export const TLS = process.env.ATTUNE_E2E_TLS === '1';
+
+/** Whether this run is two nodes on PostgreSQL behind nginx (ATTUNE_E2E_CLUSTER=1). */
+export const CLUSTER = process.env.ATTUNE_E2E_CLUSTER === '1';
+const PG_ADMIN = process.env.ATTUNE_TEST_PG;
+if (CLUSTER && !PG_ADMIN) throw new Error('ATTUNE_E2E_CLUSTER=1 needs ATTUNE_TEST_PG (tests/pg/cluster.sh start DIR)');
+if (CLUSTER && TLS) throw new Error('ATTUNE_E2E_CLUSTER=1 runs over http only (nginx has no certificate here)');
+
+/**
+ * For a test that cannot hold across nodes by its nature: `{ skip:
+ * CLUSTER_SKIP(reason) }` skips it in cluster mode only.
+ */
+export const CLUSTER_SKIP = (reason) => (CLUSTER ? `two nodes behind nginx: ${reason}` : false);
 
 let pki = null;
 /** The process's test CA and server certificate (TLS mode), made on first use. */
@@ -125,7 +150,8 @@ async function waitHealthy(base, child, deadlineMs) {
   }
 }
 
-async function spawnServer(port, data, base, extraArgs = []) {
+// `health`: where /healthz is asked (the node itself; base may be nginx's).
+async function spawnServer(port, data, base, extraArgs = [], health = base) {
   const child = spawn(
     serverBinary(),
     [
@@ -165,7 +191,7 @@ async function spawnServer(port, data, base, extraArgs = []) {
     });
   });
   child.removeAllListeners('exit');
-  await waitHealthy(base, child, 5000);
+  await waitHealthy(health, child, 5000);
   return { child, invites };
 }
 
@@ -177,9 +203,9 @@ async function stopChild(child) {
 }
 
 /** `attune therapist add NAME --data DIR`, the password on stdin (as from a script). */
-function addTherapist(data, name, password, extra = []) {
+function addTherapist(data, name, password, extra = [], store = []) {
   return new Promise((resolve, reject) => {
-    const child = execFile(builtBinary('client', 'attune'), ['therapist', 'add', name, '--data', data, ...extra], (err, stdout, stderr) =>
+    const child = execFile(builtBinary('client', 'attune'), ['therapist', 'add', name, '--data', data, ...store, ...extra], (err, stdout, stderr) =>
       err ? reject(new Error(`attune therapist add ${name}: ${stderr || err.message}`)) : resolve(stdout),
     );
     child.stdin.end(`${password}\n`);
@@ -194,6 +220,7 @@ function addTherapist(data, name, password, extra = []) {
  * more server options.
  */
 export async function startServer({ therapists = [], supervisors = [], args = [] } = {}) {
+  if (CLUSTER) return startCluster({ therapists, supervisors, args });
   const port = await freePort();
   const data = await mkdtemp(join(tmpdir(), 'attune-e2e-'));
   const base = `${TLS ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -243,6 +270,103 @@ export async function startServer({ therapists = [], supervisors = [], args = []
       await rm(data, { recursive: true, force: true });
     },
   };
+}
+
+let clusterCount = 0;
+
+// The room of an invitation link: its token's payload is
+// base64url("v1|ROOM|ROLE|..."), signed, not secret (server/store/token.h).
+function roomOfLink(url) {
+  const token = url.split('#token=')[1];
+  return Buffer.from(token.split('.')[0], 'base64url').toString('utf8').split('|')[1];
+}
+
+/**
+ * startServer() in cluster mode: the same object (base is nginx's), two
+ * nodes behind it. `data` is the first node's directory, which on
+ * PostgreSQL holds only that node's own files.
+ */
+async function startCluster({ therapists, supervisors, args }) {
+  const db = freshDatabase(PG_ADMIN, `e2e${++clusterCount}`);
+  const keys = sharedKeys();
+  // The `attune` command's data directory: the keys' (its secret.key is the
+  // nodes' invitation key), the store the database.
+  const admin = keys.dir;
+  const nodes = [];
+  let nginx = null;
+  const stopAll = async () => {
+    for (const n of nodes) await stopChild(n.child);
+    if (nginx) await nginx.stop();
+    for (const n of nodes) await rm(n.data, { recursive: true, force: true });
+    await rm(keys.dir, { recursive: true, force: true });
+    db.drop();
+  };
+  try {
+    const ports = [await freePort(), await freePort()];
+    for (const port of ports) nodes.push({ port, data: await mkdtemp(join(tmpdir(), 'attune-e2e-node-')) });
+    const nginxPort = await freePort();
+    const base = `http://127.0.0.1:${nginxPort}`;
+    const store = ['--store', db.uri, '--kek-file', join(keys.dir, 'kek')];
+    for (const t of therapists) await addTherapist(admin, t.name, t.password, [], store);
+    for (const t of supervisors) await addTherapist(admin, t.name, t.password, ['--supervisor'], store);
+    // nginx passes Host without its port (proxy_set_header Host $host), so
+    // the page's Origin is not "same origin" to a node: allow it by name.
+    // Client addresses come from nginx's X-Forwarded-For.
+    const nodeArgs = (i) => ['--store', db.uri, ...keys.args, '--node-name', `e2e${i + 1}`, '--origin', base, '--trusted-proxy', '127.0.0.1', ...args];
+    const startNodes = async () => {
+      let invites = null;
+      for (const [i, n] of nodes.entries()) {
+        const started = await spawnServer(n.port, n.data, base, nodeArgs(i), `http://127.0.0.1:${n.port}`);
+        n.child = started.child;
+        invites ??= started.invites;
+      }
+      return invites;
+    };
+    // The demo room is made by a node that then stops: a room is created
+    // held by its maker, and a member nginx sends to the other node would be
+    // refused (4503) until the maker hands it over; a room whose holder is
+    // gone is taken at once by the first node a member reaches.
+    const maker = await spawnServer(nodes[0].port, nodes[0].data, base, nodeArgs(0), `http://127.0.0.1:${nodes[0].port}`);
+    const makerCode = await stopChild(maker.child);
+    if (makerCode !== 0) throw new Error(`attune-server exited with ${makerCode} on SIGTERM`);
+    let invites = await startNodes();
+    // nginx last: a node not up yet would count as failed for 5 s
+    // (max_fails=1 fail_timeout=5s). Two nodes in the conf's three upstream
+    // slots: the second twice.
+    nginx = await startNginx([ports[0], ports[1], ports[1]], { port: nginxPort });
+    const cli = (sub) => run(builtBinary('client', 'attune'), [...sub, '--data', admin, ...store]);
+    return {
+      base,
+      invites,
+      data: nodes[0].data,
+      fetch(path, init) {
+        return nodeFetch(`${base}${path}`, init);
+      },
+      /** A WebSocket to the demo room (/ws?room=ID: nginx sends a room's sockets to one node). */
+      webSocket(protocol = 'attune.v1') {
+        return new WebSocket(`${base.replace(/^http/, 'ws')}/ws?room=${encodeURIComponent(roomOfLink(invites.therapist))}`, protocol);
+      },
+      async observerUrl() {
+        const list = await cli(['room', 'list']);
+        const room = list.split('\n')[1].split(/\s+/)[0];
+        const token = (await cli(['token', '--room', room, '--role', 'observer'])).trim();
+        return `${base}/#token=${token}`;
+      },
+      /** Stops both nodes (SIGTERM) and starts them again; nginx and the database stay. */
+      async restart() {
+        for (const n of nodes) {
+          const code = await stopChild(n.child);
+          if (code !== 0) throw new Error(`attune-server exited with ${code} on SIGTERM`);
+        }
+        invites = await startNodes();
+        return invites;
+      },
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll().catch(() => {});
+    throw e;
+  }
 }
 
 /**
