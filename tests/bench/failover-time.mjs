@@ -70,8 +70,10 @@ async function join(port, room, token, resumeFrom) {
   } catch {
     return null;
   }
-  const r = await c.hello(token, resumeFrom).catch(() => ({}));
-  if (r.ack?.type === 'ack' && r.state) return c;
+  // A refusal closes the socket (4503 room_moved while the lease moves):
+  // that ends the attempt at once (hello() alone would wait out its timeout).
+  const r = await Promise.race([c.hello(token, resumeFrom).catch(() => ({})), c.closed.then(() => ({}))]);
+  if (r.ack?.type === 'ack' && r.state && !c.closeInfo) return c;
   c.ws.terminate();
   return null;
 }
