@@ -205,8 +205,8 @@ export async function startNginx(nodePorts, { port: listenPort } = {}) {
 // recorded now; either way once. With commandIds: false it sends none and
 // never resends.
 export class Member {
-  constructor({ base, room, role, token, backoffMs = 50, commandIds = true }) {
-    Object.assign(this, { base, room, role, token, backoffMs, commandIds });
+  constructor({ base, room, role, token, backoffMs = 50, commandIds = true, helloTimeoutMs = 5000 }) {
+    Object.assign(this, { base, room, role, token, backoffMs, commandIds, helloTimeoutMs });
     this.lastSeq = 0;
     this.events = []; // {seq, event}, in the order sent
     this.violations = []; // seqs out of order, doubled or skipped
@@ -256,9 +256,18 @@ export class Member {
         handshakeTimeout: 5000,
       });
       let settled = false;
+      // A node that neither answers a hello nor closes within this long is
+      // broken (loopback, even on a loaded machine): recorded, and retried.
+      const helloTimer = setTimeout(() => {
+        if (settled) return;
+        this.errors.push({ hello: true, code: 'no_reply', at: Date.now() });
+        ws.terminate();
+        settle(false);
+      }, this.helloTimeoutMs);
       const settle = (ok) => {
         if (!settled) {
           settled = true;
+          clearTimeout(helloTimer);
           resolve(ok);
         }
       };
