@@ -10,9 +10,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { ADMIN, freshDatabase, sharedKeys, createRooms, startNodes, startNginx, owners, replayOf, waitUntil, Member } from './cluster.js';
-import { cliBin, Client } from '../integration/harness.js';
+import { cliBin, Client, AS_ROOT } from '../integration/harness.js';
+import { request, loginCookie } from '../integration/http.js';
 
 test('attune join through nginx: kill -9 of its room\'s node, it resumes on the survivor with no gap and no repeat', {
   skip: !ADMIN && 'ATTUNE_TEST_PG is not set',
@@ -75,6 +78,66 @@ test('attune join through nginx: kill -9 of its room\'s node, it resumes on the 
       await n.server.stop('SIGKILL');
       fs.rmSync(n.server.dataDir, { recursive: true, force: true });
     }
+    fs.rmSync(keys.dir, { recursive: true, force: true });
+    db.drop();
+  }
+});
+
+// A staff ticket lives in the memory of the node that minted it, so the
+// ticket request (POST /api/rooms/ID/ticket) and the socket (/ws?room=ID)
+// must reach the same node: nginx hashes both by the room id. Three nodes,
+// five rooms created through the API (any node), each opened with a fresh
+// ticket through nginx: every hello is acked by the node that holds the room.
+test('a staff ticket through nginx: the ticket request and /ws?room= reach the same node', {
+  skip: !ADMIN && 'ATTUNE_TEST_PG is not set',
+  timeout: 120000,
+}, async () => {
+  const db = freshDatabase(ADMIN, 'ticket');
+  const keys = sharedKeys();
+  let nodes = [];
+  let nginx = null;
+  const admin = fs.mkdtempSync(path.join(os.tmpdir(), 'attune-ticket-'));
+  try {
+    fs.chmodSync(admin, 0o700);
+    const add = spawnSync(cliBin(), ['therapist', 'add', 'alice', '--data', admin, '--store', db.uri, ...keys.args.slice(0, 2), ...(AS_ROOT ? ['--allow-root'] : [])], {
+      input: 'alice-long-password\n',
+      encoding: 'utf8',
+    });
+    assert.equal(add.status, 0, add.stderr);
+    nodes = await startNodes(3, db.uri, keys, { leaseMs: 3000 });
+    nginx = await startNginx(nodes.map((n) => n.server.port));
+    const front = { port: nginx.port };
+    const cookie = await loginCookie(front, 'alice', 'alice-long-password');
+    const waits = [];
+    for (let i = 0; i < 5; i++) {
+      const made = await request(front, 'POST', '/api/rooms', { cookie, json: { exercise: 'enactment' } });
+      assert.equal(made.status, 201, made.text);
+      const id = made.json.room.id;
+      // The node that created the room holds it until the room's own node
+      // (by hash) asks for it: 503 room_moved meanwhile, retried as the
+      // page does (connection.js: getTicket failing is one more drop).
+      const asked = Date.now();
+      const ticket = await waitUntil(async () => {
+        const r = await request(front, 'POST', `/api/rooms/${id}/ticket`, { cookie, json: {} });
+        if (r.status === 503 && r.json?.error === 'room_moved') return null;
+        return r;
+      }, { timeoutMs: 15000, stepMs: 200, what: `a ticket for ${id}` });
+      assert.equal(ticket.status, 200, ticket.text);
+      waits.push(Date.now() - asked);
+      const c = await Client.connect(`${nginx.base}/ws?room=${id}`);
+      const ack = await c.request({ type: 'hello', ticket: ticket.json.ticket });
+      assert.equal(ack.type, 'ack', `${id}: ${JSON.stringify(ack)}`);
+      assert.equal(ack.room, id);
+      await c.close();
+    }
+    console.log(`ticket after room creation (ms, 5 rooms): ${waits.join(', ')}`);
+  } finally {
+    if (nginx) await nginx.stop();
+    for (const n of nodes) {
+      await n.server.stop('SIGKILL');
+      fs.rmSync(n.server.dataDir, { recursive: true, force: true });
+    }
+    fs.rmSync(admin, { recursive: true, force: true });
     fs.rmSync(keys.dir, { recursive: true, force: true });
     db.drop();
   }
