@@ -77,6 +77,18 @@ static void do_hello(srv_conn *conn, att_msg *m)
     int rc = m->ticket ? take_ticket(conn, m->ticket, now, &claims, &grant, &err)
                        : srv_invites_verify(srv->invites, &srv->key, m->token, now, &claims,
                                             &invite_id, &err);
+    if (rc < 0 && !m->ticket && err.code != ATT_ERR_BAD_TOKEN) {
+        /* The invitation's record could not be read (the shared database
+         * is away, e.g. failing over): not the link's fault, so not 4401,
+         * after which a client gives up; 4503, and it comes back after its
+         * backoff (PROTOCOL.md, room_moved). */
+        srv_log("warn", "hello_unverified", "{s:I,s:s}", "conn", (json_int_t)conn->member.id,
+                "error", err.message);
+        srv_conn_send_error(conn, m->has_id ? m->id : NULL, ATT_ERR_INTERNAL,
+                            "cannot check the invitation right now; reconnect in a moment");
+        srv_conn_begin_close(conn, SRV_CLOSE_ROOM_MOVED, SRV_BYE_ROOM_MOVED, ATT_LEFT_CLOSED);
+        return;
+    }
     if (rc < 0) {
         reject_token(conn, m, err.message);
         return;
