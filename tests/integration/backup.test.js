@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
-  startServer, createRoom, Client, tempDir, attune, attuneOk, serverBin, startSession, stateAfter, sqliteOnly } from './harness.js';
+  startServer, createRoom, Client, tempDir, attune, attuneOk, serverBin, startSession, stateAfter, sqliteOnly, ON_PG } from './harness.js';
 
 let srv, dir, kek, work;
 const rooms = [];
@@ -170,4 +170,22 @@ test('a backup from before an erase, restored with the keys of now, opens every 
     assert.deepEqual(folded.rooms[room.room], before.rooms[room.room], room.room);
   }
   assert.doesNotMatch(r.stdout + r.stderr, /note/);
+});
+
+test('on PostgreSQL attune backup and restore refuse, naming pg_dump, pg_basebackup and pg_restore', { skip: !ON_PG && 'PostgreSQL only (ATTUNE_TEST_STORE=pg)' }, () => {
+  const dest = path.join(work, 'pg-backup');
+  for (const args of [['backup', '--data', dir, dest], ['backup', '--keys', '--data', dir, dest]]) {
+    const b = attune(args);
+    assert.equal(b.code, 2, b.stdout + b.stderr);
+    assert.match(b.stderr, /pg_dump/);
+    assert.match(b.stderr, /pg_basebackup/);
+  }
+  assert.ok(!fs.existsSync(dest), 'nothing written');
+  const r = attune(['restore', '--data', path.join(work, 'pg-restored'), dest]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /pg_restore/);
+  // what to check a restored database with: attune verify --store
+  const v = attune(['verify', '--data', dir]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  for (const room of rooms) assert.match(v.stdout, new RegExp(`^${room.room} verified, `, 'm'));
 });

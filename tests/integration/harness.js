@@ -106,7 +106,7 @@ export function storeArgs(dataDir, args = []) {
 
 // The data directory an argv names with --data DIR or --data=DIR.
 function dataDirOf(args) {
-  for (let i = 0; i < args.length; i++) {
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
     if (args[i] === '--data' && i + 1 < args.length) return args[i + 1];
     if (args[i].startsWith('--data=')) return args[i].slice(7);
   }
@@ -116,7 +116,11 @@ function dataDirOf(args) {
 // `attune` words with the store options of their --data directory added.
 export function cliArgs(args) {
   const dir = dataDirOf(args);
-  return dir ? [...args, ...storeArgs(dir, args)] : args;
+  if (!dir) return args;
+  // before a `--` (after it every word is positional)
+  const end = args.indexOf('--');
+  const at = end < 0 ? args.length : end;
+  return [...args.slice(0, at), ...storeArgs(dir, args.slice(0, at)), ...args.slice(at)];
 }
 
 // Data directories must be private (0700) or the server refuses them; a

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, createRoom, Client, tempDir, attune, attuneOk, addAccount, startSession, sleep, serverBin,
-  AS_ROOT, cliBin, sqliteOnly, storeArgs, ON_PG } from './harness.js';
+  AS_ROOT, cliBin, sqliteOnly, storeArgs, ON_PG, pgUriFor } from './harness.js';
 import { request, loginCookie } from './http.js';
 
 const PW = 'a long enough password';
@@ -237,4 +237,32 @@ test('the KEK: never inside the data directory, never recreated over existing ke
     env: { ...process.env, CREDENTIALS_DIRECTORY: creds },
   });
   assert.equal(viaCreds.status, 0, viaCreds.stderr);
+});
+
+test('on PostgreSQL: --store needs --kek-file, a private one, never recreated over the database\'s keys', { skip: !ON_PG && 'PostgreSQL only (ATTUNE_TEST_STORE=pg)' }, () => {
+  const base = tempDir('keys-kek-pg');
+  const data = path.join(base, 'data');
+  const kek = `${data}.kek`;
+  createRoom(data);
+  assert.equal(fs.statSync(kek).mode & 0o777, 0o600, 'the KEK the keyring made');
+  const bare = ['room', 'list', '--data', data, '--store', pgUriFor(data)];
+  const noKek = spawnSync(cliBin(), bare, { encoding: 'utf8' });
+  assert.equal(noKek.status, 1);
+  assert.match(noKek.stderr, /--store needs --kek-file/);
+  const srvNoKek = spawnSync(serverBin(), ['--data', data, '--port', '0', '--store', pgUriFor(data), ...(AS_ROOT ? ['--allow-root'] : [])], { encoding: 'utf8', timeout: 10000 });
+  assert.notEqual(srvNoKek.status, 0);
+  assert.match(srvNoKek.stderr, /--store needs --kek-file/);
+  // group-readable: refused
+  fs.chmodSync(kek, 0o640);
+  const loose = attune(['room', 'list', '--data', data]);
+  assert.equal(loose.code, 1);
+  assert.match(loose.stderr, /group or others/);
+  fs.chmodSync(kek, 0o600);
+  // its KEK moved away, the database opens nothing and no new KEK is made
+  fs.renameSync(kek, path.join(base, 'moved.kek'));
+  const alone = attune(['room', 'list', '--data', data]);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /nothing in the database can be read/);
+  assert.ok(!fs.existsSync(kek));
+  assert.equal(attune(['room', 'list', '--data', data, '--kek-file', path.join(base, 'moved.kek')]).code, 0);
 });
