@@ -335,6 +335,8 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_hasher_start(srv_server_wake, srv, &api->hasher, err);
     if (rc == 0)
         rc = srv_room_events_new(api->accounts, room_list_text, srv, &api->events, err);
+    if (rc == 0 && shared)
+        srv_room_events_poll_shared(api->events, SRV_EVENTS_SHARED_POLL_MS);
     /* and one audit log, so what a therapist did shows whichever node served it */
     if (rc == 0)
         rc = shared ? srv_audit_open_pg(shared, srv->keys, &api->audit, err)

@@ -23,10 +23,11 @@ struct srv_events_stream {
     int64_t account_id;
     srv_account_kind kind;
     int headers_sent;
-    int due;    /* a new list is owed */
+    int due;    /* a new list is owed: DUE_CHANGED, or DUE_POLL (only if it differs) */
     int ending; /* the session ended: close at the next WRITEABLE */
     int64_t last_list, last_write;
-    char *out; /* LWS_PRE headroom, then out_len bytes being written */
+    uint64_t sent_hash; /* FNV-1a of the last list sent */
+    char *out;          /* LWS_PRE headroom, then out_len bytes being written */
     size_t out_len, out_sent;
 };
 
@@ -36,7 +37,23 @@ struct srv_room_events {
     void *list_arg;
     lws_dll2_owner_t streams;
     owner_entry owners[OWNER_CACHE];
+    int64_t poll_ms; /* 0: this node sees every change (one node) */
 };
+
+enum { DUE_CHANGED = 1, DUE_POLL = 2 };
+
+static uint64_t text_hash(const char *text, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 1099511628211ull;
+    return h;
+}
+
+void srv_room_events_poll_shared(srv_room_events *e, int64_t every_ms)
+{
+    e->poll_ms = every_ms > 0 ? every_ms : 0;
+}
 
 int srv_room_events_new(srv_accounts *accounts, srv_events_list_fn list, void *list_arg,
                         srv_room_events **out, att_error *err)
@@ -81,7 +98,7 @@ int srv_room_events_open(srv_room_events *e, struct lws *wsi, const srv_session_
     s->session_id = sess->id;
     s->account_id = sess->account_id;
     s->kind = sess->kind;
-    s->due = 1;
+    s->due = DUE_CHANGED;
     s->last_write = now_mono;
     lws_dll2_add_tail(&s->link, &e->streams);
     lws_callback_on_writable(wsi);
@@ -147,13 +164,18 @@ int srv_room_events_writeable(srv_room_events *e, srv_events_stream *s, int64_t 
                 srv_log("error", "room_events_failed", "{s:s}", "error", err.message);
                 return -1;
             }
+            uint64_t hash = text_hash(list, len);
+            int same = s->due == DUE_POLL && hash == s->sent_hash;
             /* Compact JSON has no raw newline, so the list is one data line. */
-            int rc = queue_text(s, "event: rooms\ndata: ", list, len, "\n\n");
+            int rc = same ? 0 : queue_text(s, "event: rooms\ndata: ", list, len, "\n\n");
             free(list);
             if (rc < 0)
                 return -1;
             s->due = 0;
             s->last_list = now_mono;
+            if (same)
+                return 0;
+            s->sent_hash = hash;
         } else if (now_mono - s->last_write >= SRV_EVENTS_KEEPALIVE_MS) {
             if (queue_text(s, ": keepalive\n\n", "", 0, "") < 0)
                 return -1;
@@ -210,7 +232,7 @@ void srv_room_events_room_changed(srv_room_events *e, const char *room_id)
     {
         srv_events_stream *s = lws_container_of(d, srv_events_stream, link);
         if (s->kind == SRV_ACCOUNT_SUPERVISOR || owner < 0 || s->account_id == owner)
-            s->due = 1;
+            s->due = DUE_CHANGED;
     }
     lws_end_foreach_dll(d);
 }
@@ -223,7 +245,7 @@ void srv_room_events_account_changed(srv_room_events *e, int64_t account_id)
     {
         srv_events_stream *s = lws_container_of(d, srv_events_stream, link);
         if (s->account_id == account_id)
-            s->due = 1;
+            s->due = DUE_CHANGED;
     }
     lws_end_foreach_dll(d);
 }
@@ -250,6 +272,10 @@ void srv_room_events_tick(srv_room_events *e, int64_t now_mono)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&e->streams))
     {
         srv_events_stream *s = lws_container_of(d, srv_events_stream, link);
+        /* Rooms other nodes serve change without telling this one: their
+         * summaries in the shared store are read again every poll_ms. */
+        if (e->poll_ms && !s->due && now_mono - s->last_list >= e->poll_ms)
+            s->due = DUE_POLL;
         if (s->headers_sent && !s->out &&
             ((s->due && now_mono - s->last_list >= SRV_EVENTS_MIN_INTERVAL_MS) ||
              now_mono - s->last_write >= SRV_EVENTS_KEEPALIVE_MS))

@@ -48,6 +48,14 @@ int srv_room_events_new(srv_accounts *accounts, srv_events_list_fn list, void *l
                         srv_room_events **out, att_error *err);
 void srv_room_events_free(srv_room_events *e);
 
+/* Several nodes on one shared store: changes of rooms another node serves
+ * are not seen here, so every stream reads its list again every_ms (a
+ * sweep's worth of delay on the serving node, which writes its rooms'
+ * summaries to the shared store once a sweep: rooms.c) and sends it when
+ * it differs from the last one sent. 0 (the default): off. */
+#define SRV_EVENTS_SHARED_POLL_MS 2000
+void srv_room_events_poll_shared(srv_room_events *e, int64_t every_ms);
+
 /* Opens a stream on wsi for the session (asks for WRITEABLE: the headers
  * and the first list go out there). */
 int srv_room_events_open(srv_room_events *e, struct lws *wsi, const srv_session_info *sess,

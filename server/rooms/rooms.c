@@ -1383,6 +1383,7 @@ static void complete_job(srv_rooms *svc, srv_job *job)
             r->state_audience |= seen;
             mark_dirty(r);
             srv_outbox_room_changed(&svc->outbox, r->id); /* the dashboards' pushed lists */
+            r->summary_unshared = 1;
         }
     }
     for (srv_deferred *d = job->deferred; d; d = d->next) {
@@ -1548,6 +1549,17 @@ static void pending_add(srv_rooms *svc, const char *id, int64_t last_seq, const 
     snprintf(p->room_id, sizeof p->room_id, "%s", id);
     p->last_seq = last_seq;
     svc->n_pending_summaries++;
+}
+
+/* Queues a room in memory's summary for the next flush (an unreadable one
+ * is simply not cached: the next reader folds). */
+static void pend_summary(srv_rooms *svc, srv_room *r)
+{
+    att_error err = {0};
+    json_t *summary = srv_room_summary(svc, r, &err);
+    if (summary)
+        pending_add(svc, r->id, r->durable.seq, summary);
+    json_decref(summary);
 }
 
 void srv_rooms_flush_summaries(srv_rooms *svc)
@@ -1741,11 +1753,7 @@ void srv_rooms_save_summaries(srv_rooms *svc)
         for (srv_room *r = svc->room_table[i]; r; r = r->hash_next) {
             if (r->tenure != SRV_ROOM_SERVING)
                 continue; /* the node serving it now keeps its summary */
-            att_error err = {0};
-            json_t *summary = srv_room_summary(svc, r, &err);
-            if (summary)
-                pending_add(svc, r->id, r->durable.seq, summary);
-            json_decref(summary);
+            pend_summary(svc, r);
         }
     srv_rooms_flush_summaries(svc);
 }
@@ -1822,6 +1830,7 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
         hand_off_wanted(svc);
     const srv_room_options *cfg = &svc->opt;
     int evicted = 0;
+    int one_node = strcmp(srv_store_kind(svc->store), "sqlite") == 0;
     for (size_t b = 0; b < svc->room_buckets; b++) {
         srv_room **link = &svc->room_table[b];
         while (*link) {
@@ -1833,6 +1842,12 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
                 }
                 forget_gone_room(svc, r); /* unlinks it: *link is the next */
                 continue;
+            }
+            if (r->summary_unshared && !one_node) {
+                /* Other nodes' dashboards list this room from the shared
+                 * store: at most a sweep behind. */
+                pend_summary(svc, r);
+                r->summary_unshared = 0;
             }
             if (!room_quiet(r)) {
                 r->quiet_since_ms = 0;
@@ -1847,11 +1862,7 @@ void srv_rooms_sweep(srv_rooms *svc, int64_t now_ms)
                 link = &r->hash_next;
                 continue;
             }
-            att_error err = {0};
-            json_t *summary = srv_room_summary(svc, r, &err);
-            if (summary)
-                pending_add(svc, r->id, r->durable.seq, summary);
-            json_decref(summary);
+            pend_summary(svc, r);
             *link = r->hash_next;
             svc->metrics->rooms--;
             svc->metrics->rooms_evicted++;

@@ -133,6 +133,10 @@ struct srv_room {
     int64_t presence_armed;                 /* ms, 0 when unarmed */
     /* Monotonic ms since which the room has been evictable, 0 while not. */
     int64_t quiet_since_ms;
+    /* Several nodes: the committed state changed since this node last wrote
+     * the room's summary to the shared store, where other nodes' dashboards
+     * read it (srv_rooms_sweep writes it, at most once a sweep). */
+    int summary_unshared;
     srv_room_tenure tenure;
     /* Last, so a new room clears only what comes before it and att_room_init
      * clears only the room's head: an idle room's rupture array stays

@@ -329,6 +329,7 @@ export function tokenFromFragment(hash) {
 // The invitation token lives in this tab's sessionStorage, not in the
 // address bar: it is gone when the tab closes or someone leaves quickly.
 const TOKEN_KEY = 'attune.token';
+const ROOM_KEY = 'attune.room';
 
 function tabStorage() {
   try {
@@ -340,19 +341,24 @@ function tabStorage() {
 
 /**
  * The invitation token. From the link's #token=...: it is then kept in this
- * tab's sessionStorage and taken out of the address bar and of this history
- * entry (history.replaceState). Without one (a reload, or the page coming
- * back), from sessionStorage. null when neither has one.
+ * tab's sessionStorage, with the link's ?room= (keptRoom), and both are taken
+ * out of the address bar and of this history entry (history.replaceState),
+ * which shows the bare page: nothing there names the session. Without one (a
+ * reload, or the page coming back), from sessionStorage. null when neither
+ * has one.
  */
 export function takeToken(loc = location, hist = history, store = tabStorage()) {
   const fromLink = tokenFromFragment(loc.hash);
   if (fromLink) {
+    const room = roomFromSearch(loc.search);
     try {
       store.setItem(TOKEN_KEY, fromLink);
+      if (room) store.setItem(ROOM_KEY, room);
+      else store.removeItem(ROOM_KEY);
     } catch {
       /* storage blocked or full: a reload will need the link again */
     }
-    hist.replaceState(null, '', loc.pathname + loc.search);
+    hist.replaceState(null, '', loc.pathname);
     return fromLink;
   }
   try {
@@ -362,9 +368,19 @@ export function takeToken(loc = location, hist = history, store = tabStorage()) 
   }
 }
 
+/** The room of the link whose token takeToken kept, or null. */
+export function keptRoom(store = tabStorage()) {
+  try {
+    return roomFromSearch(`?room=${store.getItem(ROOM_KEY) || ''}`);
+  } catch {
+    return null;
+  }
+}
+
 /** Drops the kept token (the server refused it). */
 export function forgetToken(store = tabStorage()) {
   try {
+    store.removeItem(ROOM_KEY);
     store.removeItem(TOKEN_KEY);
   } catch {
     /* ignore */

@@ -8,7 +8,7 @@
 // link's or the staff page's ?room=, else from the first hello ack.
 
 import { h, replaceChildren } from './dom.js';
-import { RoomConnection, socketUrl, takeToken, forgetToken, tokenFromFragment, roomFromSearch } from './connection.js';
+import { RoomConnection, socketUrl, takeToken, forgetToken, keptRoom, tokenFromFragment, roomFromSearch } from './connection.js';
 import { installQuickExit, loadCrisisConfig, onLeave } from './quick-exit.js';
 import { RoomModel } from './model.js';
 import { PartnerView } from './partner-view.js';
@@ -71,7 +71,8 @@ function start() {
     if (tokenFromFragment(location.hash)) location.reload();
   });
   const token = takeToken();
-  const pageRoom = roomFromSearch(location.search);
+  // A partner's room was kept with the token (the address bar shows the bare page).
+  const pageRoom = token ? keptRoom() : roomFromSearch(location.search);
   const staffRoom = token ? null : new URLSearchParams(location.search).get('room');
   if (!token && !staffRoom) {
     showProblem(
