@@ -329,6 +329,9 @@ int srv_api_open(srv_server *srv, att_error *err)
         rc = srv_sessions_attach_pg(api->sessions, shared, err);
     if (rc == 0)
         rc = srv_login_limit_new(&api->limit, err);
+    /* one count of failed logins, whichever node each attempt reached */
+    if (rc == 0 && shared)
+        rc = srv_login_limit_share(api->limit, shared, err);
     if (rc == 0)
         rc = load_crisis(api, srv->cfg, err);
     if (rc == 0)

@@ -14,7 +14,16 @@
  * Memory is bounded: at most SRV_LOGIN_MAX_KEYS keys; past that a key whose
  * count is forgotten goes first, else the one whose latest failure is
  * oldest. Threads: the lws service thread only. Ownership:
- * srv_login_limit_new allocates, _free frees. */
+ * srv_login_limit_new allocates, _free frees.
+ *
+ * Several nodes (srv_login_limit_share): every node behind the proxy sees
+ * only the attempts that reached it, so a guesser spreading attempts over
+ * the nodes would get each node's free failures. Shared, the counts also
+ * live in PostgreSQL (table login_failures: the SHA-256 of the key, never
+ * the name or address; the failures; the latest failure's wall-clock ms),
+ * and a key waits as long as the larger of its local and shared counts
+ * says. When the database does not answer, the local count still applies
+ * (the node limits alone, and logs it). */
 #ifndef SRV_LOGIN_LIMIT_H
 #define SRV_LOGIN_LIMIT_H
 
@@ -34,6 +43,9 @@ typedef struct srv_login_limit srv_login_limit;
 
 int srv_login_limit_new(srv_login_limit **out, att_error *err);
 void srv_login_limit_free(srv_login_limit *l);
+/* Counts in the shared PostgreSQL database at uri too (tables made if
+ * missing). now is wall-clock ms in every call from then on. */
+int srv_login_limit_share(srv_login_limit *l, const char *uri, att_error *err);
 
 /* 0 when key may try now, else the seconds (>= 1) until it may. */
 int64_t srv_login_limit_wait_s(srv_login_limit *l, const char *key, int free_failures, int64_t now);
