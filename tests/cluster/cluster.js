@@ -7,13 +7,13 @@
 // ack's seq and every event they were sent. Everything started here is
 // killed by its pid and every directory removed by `campaign.stop()`.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ROOT, AS_ROOT, serverBin, startServer, tempDir, freePort, sleep, tokenOf } from '../integration/harness.js';
+import { ROOT, AS_ROOT, cliBin, serverBin, startServer, tempDir, freePort, sleep, tokenOf } from '../integration/harness.js';
 
 export const ADMIN = process.env.ATTUNE_TEST_PG;
 const CLUSTER_SH = path.join(ROOT, 'tests', 'pg', 'cluster.sh');
@@ -78,6 +78,22 @@ export function sharedKeys() {
   const kek = path.join(dir, 'kek');
   fs.writeFileSync(kek, execFileSync('openssl', ['rand', '-hex', '32']), { mode: 0o600 });
   return { dir, args: ['--kek-file', kek, '--key-file', path.join(dir, 'secret.key')] };
+}
+
+// Adds a therapist account to the shared database with `attune therapist
+// add --store` (its --data directory is a throwaway one, removed here).
+export function addTherapist(uri, keys, name, password) {
+  const admin = tempDir('cluster-account');
+  try {
+    fs.chmodSync(admin, 0o700);
+    const add = spawnSync(cliBin(), ['therapist', 'add', name, '--data', admin, '--store', uri, ...keys.args.slice(0, 2), ...(AS_ROOT ? ['--allow-root'] : [])], {
+      input: `${password}\n`,
+      encoding: 'utf8',
+    });
+    assert.equal(add.status, 0, add.stderr);
+  } finally {
+    fs.rmSync(admin, { recursive: true, force: true });
+  }
 }
 
 // Creates `count` rooms in the shared database; each {room, tokens}.

@@ -8,11 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { ADMIN, freshDatabase, sharedKeys, startNodes } from './cluster.js';
-import { AS_ROOT, Client, cliBin, tokenOf } from '../integration/harness.js';
+import { ADMIN, addTherapist, freshDatabase, sharedKeys, startNodes } from './cluster.js';
+import { Client, tokenOf } from '../integration/harness.js';
 import { request, loginCookie } from '../integration/http.js';
 
 // The `data: ` lines of a server-sent-events response, as parsed lists.
@@ -39,17 +36,11 @@ test('a dashboard on another node follows the room within a few seconds', {
 }, async () => {
   const db = freshDatabase(ADMIN, 'dashboard');
   const keys = sharedKeys();
-  const admin = fs.mkdtempSync(path.join(os.tmpdir(), 'attune-dash-'));
   let nodes = [];
   let stream = null;
   let a = null;
   try {
-    fs.chmodSync(admin, 0o700);
-    const add = spawnSync(cliBin(), ['therapist', 'add', 'alice', '--data', admin, '--store', db.uri, ...keys.args.slice(0, 2), ...(AS_ROOT ? ['--allow-root'] : [])], {
-      input: 'alice-long-password\n',
-      encoding: 'utf8',
-    });
-    assert.equal(add.status, 0, add.stderr);
+    addTherapist(db.uri, keys, 'alice', 'alice-long-password');
     nodes = await startNodes(2, db.uri, keys, { leaseMs: 3000 });
     const [one, two] = nodes.map((n) => n.server);
     const cookie = await loginCookie(one, 'alice', 'alice-long-password');
@@ -88,7 +79,6 @@ test('a dashboard on another node follows the room within a few seconds', {
       await n.server.stop('SIGKILL');
       fs.rmSync(n.server.dataDir, { recursive: true, force: true });
     }
-    fs.rmSync(admin, { recursive: true, force: true });
     fs.rmSync(keys.dir, { recursive: true, force: true });
     db.drop();
   }

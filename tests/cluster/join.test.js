@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { ADMIN, freshDatabase, sharedKeys, createRooms, startNodes, startNginx, owners, replayOf, waitUntil, Member } from './cluster.js';
-import { cliBin, Client, AS_ROOT } from '../integration/harness.js';
+import { spawn } from 'node:child_process';
+import { ADMIN, addTherapist, freshDatabase, sharedKeys, createRooms, startNodes, startNginx, owners, replayOf, waitUntil, Member } from './cluster.js';
+import { cliBin, Client } from '../integration/harness.js';
 import { request, loginCookie } from '../integration/http.js';
 
 test('attune join through nginx: kill -9 of its room\'s node, it resumes on the survivor with no gap and no repeat', {
@@ -96,14 +96,8 @@ test('a staff ticket through nginx: the ticket request and /ws?room= reach the s
   const keys = sharedKeys();
   let nodes = [];
   let nginx = null;
-  const admin = fs.mkdtempSync(path.join(os.tmpdir(), 'attune-ticket-'));
   try {
-    fs.chmodSync(admin, 0o700);
-    const add = spawnSync(cliBin(), ['therapist', 'add', 'alice', '--data', admin, '--store', db.uri, ...keys.args.slice(0, 2), ...(AS_ROOT ? ['--allow-root'] : [])], {
-      input: 'alice-long-password\n',
-      encoding: 'utf8',
-    });
-    assert.equal(add.status, 0, add.stderr);
+    addTherapist(db.uri, keys, 'alice', 'alice-long-password');
     nodes = await startNodes(3, db.uri, keys, { leaseMs: 3000 });
     nginx = await startNginx(nodes.map((n) => n.server.port));
     const front = { port: nginx.port };
@@ -137,7 +131,6 @@ test('a staff ticket through nginx: the ticket request and /ws?room= reach the s
       await n.server.stop('SIGKILL');
       fs.rmSync(n.server.dataDir, { recursive: true, force: true });
     }
-    fs.rmSync(admin, { recursive: true, force: true });
     fs.rmSync(keys.dir, { recursive: true, force: true });
     db.drop();
   }
