@@ -114,11 +114,14 @@ step "browser tests over TLS (https, wss; a test CA made for the run)"
 ATTUNE_E2E_TLS=1 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/
 # Once more through nginx (deploy/nginx/attune-cluster.conf) in front of two
 # nodes on the throwaway PostgreSQL cluster, a fresh database for each server
-# a test starts (tests/e2e/harness.mjs, ATTUNE_E2E_CLUSTER=1): the room page
-# and the password page. Not yet the dashboard's files: a node pushes the
-# room list only when its own rooms change (README, the test paragraph).
+# a test starts (tests/e2e/harness.mjs, ATTUNE_E2E_CLUSTER=1): every file
+# but therapist.test.mjs, whose dashboard must show a pause within 1 s (a
+# room another node serves reaches a dashboard about 2 s late: README), and
+# replay-long.test.mjs, which writes a SQLite data directory.
 step "browser tests through nginx in front of two nodes on PostgreSQL"
-ATTUNE_E2E_CLUSTER=1 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/room.test.mjs tests/e2e/password.test.mjs
+ATTUNE_E2E_CLUSTER=1 ATTUNE_BUILD_DIR="$PWD/build" node --test tests/e2e/room.test.mjs \
+  tests/e2e/password.test.mjs tests/e2e/erase.test.mjs tests/e2e/safety.test.mjs \
+  tests/e2e/safety-exit.test.mjs
 
 echo
 echo "all tests passed"

@@ -10,8 +10,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ADMIN, addTherapist, freshDatabase, sharedKeys, createRooms, startNodes, startNginx, owners, replayOf, waitUntil, Member } from './cluster.js';
 import { cliBin, Client } from '../integration/harness.js';
