@@ -25,8 +25,8 @@ void srv_http_client_addr(struct lws *wsi, const srv_config *cfg, char out[SRV_P
 int srv_http_host_allowed(struct lws *wsi, const srv_config *cfg);
 /* The room a /ws upgrade names (`/ws?room=ID`, room_id.h) into out: 1
  * when it names one, 0 when it has no room= (out is ""), -1 when room= is
- * not a room id or is given twice (or an argument is over 1 KiB). The upgrade refuses -1 with 400; ws.c
- * keeps the room to check the hello against. */
+ * not a room id or is given twice (or an argument is over 1 KiB). The upgrade refuses -1 with 400;
+ * ws.c keeps the room to check the hello against. */
 int srv_http_ws_room(struct lws *wsi, char out[SRV_ROOM_ID_MAX + 1]);
 /* The client address a connection is counted under (after the upgrade,
  * when the request's headers are gone), or "" when it is not counted. */
