@@ -1253,6 +1253,49 @@ int srv_keyring_new_room_key(srv_keyring *k, const char *room, srv_seal_key *out
     return rc;
 }
 
+/* srv_keyring_ensure_room_keys in keys.db (k->lock held): the missing
+ * rooms' keys made and stored in one transaction; made[j] is the key of
+ * rooms[made_at[j]] for j < *n_new (0 for a room another process made). */
+static int sqlite_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t n,
+                                   srv_seal_key *made, size_t *made_at, size_t *n_new,
+                                   att_error *err)
+{
+    *n_new = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = exec(k->db, "BEGIN IMMEDIATE", err);
+    if (rc == 0)
+        rc = kek_current(k, err);
+    if (rc == 0 && sqlite3_prepare_v2(k->db,
+                                      "INSERT INTO room_keys (room, kek_id, wrapped, created_at)"
+                                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room) DO NOTHING",
+                                      -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(err, k->db, "store keys");
+    int64_t now = srv_now_ms() / 1000;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (cache_find(k, rooms[i]))
+            continue;
+        unsigned char wrapped[WRAPPED_BYTES];
+        if ((rc = srv_random_bytes(made[*n_new].bytes, SRV_SEAL_KEY_BYTES, err)) < 0 ||
+            (rc = wrap_key(&k->kek, "room", rooms[i], made[*n_new].bytes, wrapped, err)) < 0)
+            break;
+        sqlite3_bind_text(st, 1, rooms[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, k->kek.id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, now);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(err, k->db, "store keys");
+        else if (sqlite3_changes(k->db) == 1) /* 0: another process made it */
+            made_at[(*n_new)++] = i;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = exec(k->db, "COMMIT", err);
+    else
+        rollback(k->db);
+    return rc;
+}
+
 int srv_keyring_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_t n, int *n_made,
                                  att_error *err)
 {
@@ -1271,50 +1314,8 @@ int srv_keyring_ensure_room_keys(srv_keyring *k, const char *const *rooms, size_
     }
     size_t n_new = 0;
     pthread_mutex_lock(&k->lock);
-    if (k->pg) {
-        int rc = pg_ensure_room_keys(k, rooms, n, made, made_at, &n_new, err);
-        for (size_t j = 0; rc == 0 && j < n_new; j++)
-            rc = cache_put(k, rooms[made_at[j]], made[j].bytes, err);
-        pthread_mutex_unlock(&k->lock);
-        if (rc == 0 && n_made)
-            *n_made = (int)n_new;
-        OPENSSL_cleanse(made, (n ? n : 1) * sizeof *made);
-        free(made);
-        free(made_at);
-        return rc;
-    }
-    sqlite3_stmt *st = NULL;
-    int rc = exec(k->db, "BEGIN IMMEDIATE", err);
-    if (rc == 0)
-        rc = kek_current(k, err);
-    if (rc == 0 && sqlite3_prepare_v2(k->db,
-                                      "INSERT INTO room_keys (room, kek_id, wrapped, created_at)"
-                                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (room) DO NOTHING",
-                                      -1, &st, NULL) != SQLITE_OK)
-        rc = db_fail(err, k->db, "store keys");
-    int64_t now = srv_now_ms() / 1000;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (cache_find(k, rooms[i]))
-            continue;
-        unsigned char wrapped[WRAPPED_BYTES];
-        if ((rc = srv_random_bytes(made[n_new].bytes, SRV_SEAL_KEY_BYTES, err)) < 0 ||
-            (rc = wrap_key(&k->kek, "room", rooms[i], made[n_new].bytes, wrapped, err)) < 0)
-            break;
-        sqlite3_bind_text(st, 1, rooms[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, k->kek.id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, now);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(err, k->db, "store keys");
-        else if (sqlite3_changes(k->db) == 1) /* 0: another process made it */
-            made_at[n_new++] = i;
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    if (rc == 0)
-        rc = exec(k->db, "COMMIT", err);
-    else
-        rollback(k->db);
+    int rc = k->pg ? pg_ensure_room_keys(k, rooms, n, made, made_at, &n_new, err)
+                   : sqlite_ensure_room_keys(k, rooms, n, made, made_at, &n_new, err);
     for (size_t j = 0; rc == 0 && j < n_new; j++)
         rc = cache_put(k, rooms[made_at[j]], made[j].bytes, err);
     pthread_mutex_unlock(&k->lock);
